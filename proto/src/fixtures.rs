@@ -186,7 +186,10 @@ pub fn example_event_kinds() -> Vec<(&'static str, EventKind)> {
                 text: "Note".into(),
             },
         ),
-        ("device_connected", EventKind::DeviceConnected(example_device())),
+        (
+            "device_connected",
+            EventKind::DeviceConnected(example_device()),
+        ),
         (
             "device_disconnected",
             EventKind::DeviceDisconnected {
@@ -194,7 +197,10 @@ pub fn example_event_kinds() -> Vec<(&'static str, EventKind)> {
             },
         ),
         ("mode_change", EventKind::ModeChange(example_modes())),
-        ("device_fault", EventKind::DeviceFault { code: "503".into() }),
+        (
+            "device_fault",
+            EventKind::DeviceFault { code: "503".into() },
+        ),
         (
             "maternal_blood_pressure",
             EventKind::MaternalBloodPressure {

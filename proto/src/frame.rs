@@ -100,7 +100,9 @@ pub enum MessageError {
     #[error("empty frame body")]
     Empty,
     /// The version byte names an encoding this build does not read.
-    #[error("frame format version {got} is not supported (this build reads {FRAME_FORMAT_VERSION})")]
+    #[error(
+        "frame format version {got} is not supported (this build reads {FRAME_FORMAT_VERSION})"
+    )]
     UnsupportedVersion {
         /// The version byte.
         got: u8,
@@ -114,7 +116,9 @@ pub enum MessageError {
         reason: postcard::Error,
     },
     /// Bytes left over after a complete message.
-    #[error("{extra} trailing bytes after a complete message ending at byte {at} of the frame body")]
+    #[error(
+        "{extra} trailing bytes after a complete message ending at byte {at} of the frame body"
+    )]
     Trailing {
         /// Where the message ended.
         at: usize,
@@ -295,7 +299,9 @@ impl FrameDecoder {
     pub fn next_message(&mut self, input: &mut &[u8]) -> Option<Result<Message, FrameError>> {
         loop {
             if self.skip > 0 {
-                let n = usize::try_from(self.skip).unwrap_or(usize::MAX).min(input.len());
+                let n = usize::try_from(self.skip)
+                    .unwrap_or(usize::MAX)
+                    .min(input.len());
                 self.advance(input, n);
                 self.skip -= n as u64;
                 self.stats.bytes_skipped += n as u64;

@@ -50,7 +50,8 @@ impl Channel {
         Channel::Ua,
     ];
     /// The heart-rate channels.
-    pub const HEART_RATES: [Channel; 4] = [Channel::Fhr1, Channel::Fhr2, Channel::Fhr3, Channel::Mhr];
+    pub const HEART_RATES: [Channel; 4] =
+        [Channel::Fhr1, Channel::Fhr2, Channel::Fhr3, Channel::Mhr];
 
     /// Position of this channel in [`Sample::values`] and [`Sample::quality`].
     pub const fn index(self) -> usize {

@@ -257,7 +257,9 @@ pub enum ValidationError {
         max: usize,
     },
     /// The block's sequence numbers run past `u64::MAX`.
-    #[error("a sample block starting at sequence {first_seq} runs past the largest sequence number")]
+    #[error(
+        "a sample block starting at sequence {first_seq} runs past the largest sequence number"
+    )]
     SequenceOverflow {
         /// The block's first sequence number.
         first_seq: u64,

@@ -73,14 +73,16 @@ fn block() -> impl Strategy<Value = SampleBlock> {
         proptest::option::of(0u8..=100),
         proptest::collection::vec(sample(), 1..64),
     )
-        .prop_map(|(first_seq, utc_ms, modes, flags, fspo2, samples)| SampleBlock {
-            first_seq,
-            utc_ms,
-            modes: Modes(modes),
-            flags: BlockFlags(flags),
-            fspo2_percent: fspo2,
-            samples,
-        })
+        .prop_map(
+            |(first_seq, utc_ms, modes, flags, fspo2, samples)| SampleBlock {
+                first_seq,
+                utc_ms,
+                modes: Modes(modes),
+                flags: BlockFlags(flags),
+                fspo2_percent: fspo2,
+                samples,
+            },
+        )
 }
 
 fn id() -> impl Strategy<Value = String> {
@@ -308,7 +310,10 @@ fn oversized_frame_is_reported_skipped_and_stream_continues() {
         while let Some(r) = decoder.next_message(&mut piece) {
             results.push(r);
         }
-        assert!(decoder.buffered() <= 4096, "oversized frame bytes are never buffered");
+        assert!(
+            decoder.buffered() <= 4096,
+            "oversized frame bytes are never buffered"
+        );
     }
     assert_eq!(results.len(), 2);
     let err = results[0].clone().unwrap_err();
@@ -339,11 +344,17 @@ fn malformed_body_reports_where_and_next_frame_decodes() {
     assert_eq!(err.offset, bad_offset);
     match &err.kind {
         FrameErrorKind::Message(MessageError::Malformed { at, .. }) => {
-            assert!(*at > 1 && *at <= body.len(), "position {at} inside the body");
+            assert!(
+                *at > 1 && *at <= body.len(),
+                "position {at} inside the body"
+            );
         }
         other => panic!("expected malformed, got {other:?}"),
     }
-    assert!(err.to_string().contains("malformed message at byte"), "{err}");
+    assert!(
+        err.to_string().contains("malformed message at byte"),
+        "{err}"
+    );
     assert_eq!(decoder.next_message(&mut input).unwrap().unwrap(), next);
     let _ = next_offset;
 }

@@ -73,7 +73,10 @@ fn golden_vectors_match_both_ways() {
             .next_message(&mut input)
             .expect("a whole frame")
             .unwrap_or_else(|e| panic!("golden `{name}` does not decode: {e}"));
-        assert_eq!(&decoded, message, "golden `{name}` decodes to something else");
+        assert_eq!(
+            &decoded, message,
+            "golden `{name}` decodes to something else"
+        );
         assert!(input.is_empty() && decoder.is_idle());
     }
 }
@@ -94,5 +97,9 @@ fn one_second_block_is_compact() {
         .find(|(n, _)| n == "samples")
         .unwrap();
     let frame = encode_frame(&samples).unwrap();
-    assert!(frame.len() < 100, "a one-second block took {} bytes", frame.len());
+    assert!(
+        frame.len() < 100,
+        "a one-second block took {} bytes",
+        frame.len()
+    );
 }

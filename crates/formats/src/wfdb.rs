@@ -1,0 +1,423 @@
+//! WFDB records: a text header (`.hea`) and a format-16 signal file (`.dat`), as in CTU-UHB.
+//!
+//! Header syntax (PhysioNet's WFDB specification, `header(5)`):
+//!
+//! ```text
+//! record-name[/segments] n-signals [fs[/counter-fs[(base-counter)]] [n-samples [base-time [base-date]]]]
+//! file format[xspf][:skew][+offset] [gain[(baseline)][/units] [adc-res [adc-zero [init-value [checksum [block-size [description]]]]]]]
+//! # comment lines
+//! ```
+//!
+//! Only format 16 (little-endian i16, signals interleaved frame by frame) in one file is read;
+//! anything else is refused with a clear error. Every signal's sample count, first value and
+//! checksum (16-bit wrapping sum) is verified against the header. Signals map to channels by
+//! description: `FHR`/`FHR1` → FHR1, `FHR2`, `FHR3`, `MHR`, `UC`/`TOCO` → uterine activity.
+//! Physical values are converted into the model's units (quarter bpm, half units); a value the
+//! units cannot hold exactly is an error, so a reading is either lossless or refused.
+//!
+//! The only Rust WFDB crate found (`wfdb` 0.1.6) declares itself unstable, with breaking changes
+//! in patch releases; format 16 is small enough to own. The integration tests cross-check this
+//! reader against PhysioNet's reference `wfdb` Python package.
+
+use ctg_proto::model::{
+    Channel, MAX_HEART_RATE_QUARTER_BPM, MAX_UTERINE_ACTIVITY_HALF_UNITS, Modes, Quality, Sample,
+    TransducerMode,
+};
+
+use crate::recording::{Recording, RecordingFormat, heart_rate_quality};
+use crate::{MAX_RECORDING_SAMPLES, Problem};
+
+/// The sample value WFDB format 16 uses for "invalid sample".
+pub const INVALID_SAMPLE: i16 = -32768;
+
+/// A parsed header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    /// Record name.
+    pub record: String,
+    /// Sampling frequency in Hz.
+    pub sampling_hz: f64,
+    /// Samples per signal, if stated.
+    pub samples: Option<u64>,
+    /// The signal lines.
+    pub signals: Vec<SignalSpec>,
+    /// Comment lines (`#` stripped, trimmed), in order.
+    pub comments: Vec<String>,
+}
+
+/// One signal line of a header.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalSpec {
+    /// The signal file name.
+    pub file: String,
+    /// Storage format (only 16 is read).
+    pub format: u32,
+    /// ADC units per physical unit.
+    pub gain: f64,
+    /// ADC value of physical zero.
+    pub baseline: i64,
+    /// Physical units (`bpm`, `nd`, …).
+    pub units: String,
+    /// First sample value, if stated.
+    pub initial_value: Option<i64>,
+    /// 16-bit checksum of all samples, if stated.
+    pub checksum: Option<i64>,
+    /// Description (the signal's name: `FHR`, `UC`).
+    pub description: String,
+}
+
+fn bad(line: usize, reason: impl Into<String>) -> Problem {
+    Problem::BadHeader {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// Parses header text.
+pub fn parse_header(text: &str) -> Result<Header, Problem> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty());
+    let mut comments = Vec::new();
+    let (record_line_no, record_line) = loop {
+        match lines.next() {
+            Some((_, l)) if l.starts_with('#') => comments.push(l[1..].trim().to_string()),
+            Some(found) => break found,
+            None => return Err(bad(1, "no record line")),
+        }
+    };
+    let fields: Vec<&str> = record_line.split_whitespace().collect();
+    let record = fields[0].split('/').next().unwrap_or_default().to_string();
+    if fields[0].contains('/') {
+        return Err(Problem::Unsupported(
+            "multi-segment records are not supported".into(),
+        ));
+    }
+    let n_signals: usize = fields
+        .get(1)
+        .ok_or_else(|| bad(record_line_no, "record line has no signal count"))?
+        .parse()
+        .map_err(|_| {
+            bad(
+                record_line_no,
+                format!("signal count `{}` is not a number", fields[1]),
+            )
+        })?;
+    if n_signals == 0 || n_signals > 16 {
+        return Err(bad(
+            record_line_no,
+            format!("{n_signals} signals; expected 1 to 16"),
+        ));
+    }
+    let sampling_hz = match fields.get(2) {
+        None => 250.0, // the WFDB default
+        Some(f) => {
+            let hz = f.split(['/', '(']).next().unwrap_or_default();
+            hz.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| {
+                    bad(
+                        record_line_no,
+                        format!("sampling frequency `{f}` is not a positive number"),
+                    )
+                })?
+        }
+    };
+    let samples = fields
+        .get(3)
+        .map(|f| {
+            f.parse::<u64>().map_err(|_| {
+                bad(
+                    record_line_no,
+                    format!("sample count `{f}` is not a whole number"),
+                )
+            })
+        })
+        .transpose()?;
+
+    let mut signals = Vec::with_capacity(n_signals);
+    for (line_no, line) in lines.by_ref() {
+        if line.starts_with('#') {
+            comments.push(line[1..].trim().to_string());
+            continue;
+        }
+        if signals.len() == n_signals {
+            return Err(bad(
+                line_no,
+                format!("more signal lines than the {n_signals} the record line declares"),
+            ));
+        }
+        signals.push(parse_signal_line(line_no, line)?);
+    }
+    if signals.len() != n_signals {
+        return Err(bad(
+            record_line_no,
+            format!(
+                "the record line declares {n_signals} signals but {} signal lines follow",
+                signals.len()
+            ),
+        ));
+    }
+    Ok(Header {
+        record,
+        sampling_hz,
+        samples,
+        signals,
+        comments,
+    })
+}
+
+fn parse_signal_line(line_no: usize, line: &str) -> Result<SignalSpec, Problem> {
+    let mut fields = line.split_whitespace();
+    let file = fields.next().unwrap_or_default().to_string();
+    let format_field = fields
+        .next()
+        .ok_or_else(|| bad(line_no, "signal line has no format"))?;
+    let format_digits: String = format_field
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let format: u32 = format_digits
+        .parse()
+        .map_err(|_| bad(line_no, format!("format `{format_field}` is not a number")))?;
+    if format_digits.len() != format_field.len() {
+        return Err(Problem::Unsupported(format!(
+            "signal format modifiers (`{format_field}`: samples per frame, skew or offset)"
+        )));
+    }
+    let mut gain = 200.0;
+    let mut baseline = None;
+    let mut units = String::from("mV");
+    if let Some(g) = fields.next() {
+        let (g, u) = g.split_once('/').unwrap_or((g, ""));
+        if !u.is_empty() {
+            units = u.to_string();
+        }
+        let (g, b) = match g.split_once('(') {
+            Some((g, b)) => (g, Some(b.trim_end_matches(')'))),
+            None => (g, None),
+        };
+        gain = g
+            .parse::<f64>()
+            .map_err(|_| bad(line_no, format!("gain `{g}` is not a number")))?;
+        if gain == 0.0 {
+            gain = 200.0;
+        }
+        if !gain.is_finite() || gain < 0.0 {
+            return Err(bad(line_no, format!("gain `{g}` is not usable")));
+        }
+        baseline = b
+            .map(|b| {
+                b.parse::<i64>()
+                    .map_err(|_| bad(line_no, format!("baseline `{b}` is not a whole number")))
+            })
+            .transpose()?;
+    }
+    let mut int_field = |name: &str| -> Result<Option<i64>, Problem> {
+        fields
+            .next()
+            .map(|f| {
+                f.parse::<i64>()
+                    .map_err(|_| bad(line_no, format!("{name} `{f}` is not a whole number")))
+            })
+            .transpose()
+    };
+    let _adc_resolution = int_field("ADC resolution")?;
+    let adc_zero = int_field("ADC zero")?;
+    let initial_value = int_field("initial value")?;
+    let checksum = int_field("checksum")?;
+    let _block_size = int_field("block size")?;
+    let description = fields.collect::<Vec<_>>().join(" ");
+    Ok(SignalSpec {
+        file,
+        format,
+        gain,
+        baseline: baseline.or(adc_zero).unwrap_or(0),
+        units,
+        initial_value,
+        checksum,
+        description,
+    })
+}
+
+fn channel_for(description: &str) -> Option<Channel> {
+    match description.to_ascii_uppercase().as_str() {
+        "FHR" | "FHR1" => Some(Channel::Fhr1),
+        "FHR2" => Some(Channel::Fhr2),
+        "FHR3" => Some(Channel::Fhr3),
+        "MHR" => Some(Channel::Mhr),
+        "UC" | "TOCO" | "UA" => Some(Channel::Ua),
+        _ => None,
+    }
+}
+
+/// Reads the samples of a parsed header from the signal file's bytes, verifying every count,
+/// first value and checksum the header states.
+pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Problem> {
+    if (header.sampling_hz - 4.0).abs() > 1e-9 {
+        return Err(Problem::Unsupported(format!(
+            "sampling frequency {} Hz (only 4 Hz CTG records are read)",
+            header.sampling_hz
+        )));
+    }
+    let file = &header.signals[0].file;
+    let mut channels = Vec::with_capacity(header.signals.len());
+    for s in &header.signals {
+        if s.format != 16 {
+            return Err(Problem::Unsupported(format!(
+                "signal `{}` is stored in WFDB format {} (only format 16 is read)",
+                s.description, s.format
+            )));
+        }
+        if &s.file != file {
+            return Err(Problem::Unsupported(
+                "signals spread over several files".into(),
+            ));
+        }
+        let channel = channel_for(&s.description).ok_or_else(|| {
+            Problem::Unsupported(format!(
+                "signal `{}` is not a CTG channel (FHR, FHR1-3, MHR, UC, TOCO)",
+                s.description
+            ))
+        })?;
+        if channels.contains(&channel) {
+            return Err(Problem::Unsupported(format!(
+                "two signals map to channel {}",
+                channel.name()
+            )));
+        }
+        channels.push(channel);
+    }
+    let frame_len = 2 * header.signals.len();
+    let len = dat.len() as u64;
+    if dat.len() % frame_len != 0 {
+        return Err(Problem::BadSize {
+            len,
+            expected: format!(
+                "whole frames of {frame_len} bytes ({} signals × int16)",
+                header.signals.len()
+            ),
+        });
+    }
+    let count = dat.len() / frame_len;
+    if let Some(stated) = header.samples
+        && stated != count as u64
+    {
+        return Err(Problem::BadSize {
+            len,
+            expected: format!(
+                "{stated} samples per signal as the header states ({} bytes)",
+                stated.saturating_mul(frame_len as u64)
+            ),
+        });
+    }
+    if count > MAX_RECORDING_SAMPLES {
+        return Err(Problem::TooLong { samples: count });
+    }
+    let raw = |frame: usize, signal: usize| {
+        let at = frame * frame_len + 2 * signal;
+        i16::from_le_bytes([dat[at], dat[at + 1]])
+    };
+    for (signal, spec) in header.signals.iter().enumerate() {
+        if let Some(first) = spec.initial_value
+            && count > 0
+            && i64::from(raw(0, signal)) != first
+        {
+            return Err(Problem::Mismatch {
+                signal: spec.description.clone(),
+                what: "first value",
+                header: first,
+                data: i64::from(raw(0, signal)),
+            });
+        }
+        if let Some(stated) = spec.checksum {
+            let sum = (0..count).fold(0i16, |acc, f| acc.wrapping_add(raw(f, signal)));
+            if i64::from(sum) != stated {
+                return Err(Problem::Mismatch {
+                    signal: spec.description.clone(),
+                    what: "checksum",
+                    header: stated,
+                    data: i64::from(sum),
+                });
+            }
+        }
+    }
+
+    let mut samples = vec![Sample::default(); count];
+    for (signal, (spec, &channel)) in header.signals.iter().zip(&channels).enumerate() {
+        // Units per raw step: quarter bpm for heart rates, half units for uterine activity.
+        let per_unit = if channel.is_heart_rate() { 4.0 } else { 2.0 };
+        let max = if channel.is_heart_rate() {
+            MAX_HEART_RATE_QUARTER_BPM
+        } else {
+            MAX_UTERINE_ACTIVITY_HALF_UNITS
+        };
+        for (index, sample) in samples.iter_mut().enumerate() {
+            let raw = raw(index, signal);
+            let (value, quality) = if raw == INVALID_SAMPLE {
+                (0, Quality::None)
+            } else {
+                let scaled = (f64::from(raw) - spec.baseline as f64) / spec.gain * per_unit;
+                let rounded = scaled.round();
+                if (scaled - rounded).abs() > 1e-6 || rounded < 0.0 || rounded > f64::from(max) {
+                    return Err(Problem::ValueOutOfRange {
+                        sample: index,
+                        channel: channel.name(),
+                        value: i64::from(raw),
+                    });
+                }
+                let value = rounded as u16;
+                let quality = if channel.is_heart_rate() {
+                    heart_rate_quality(value, Quality::Unknown)
+                } else {
+                    Quality::Unknown
+                };
+                (value, quality)
+            };
+            sample.values[channel.index()] = value;
+            sample.quality[channel.index()] = quality;
+        }
+    }
+    let mut modes = [TransducerMode::NoTransducer; 5];
+    for &c in &channels {
+        modes[c.index()] = TransducerMode::Unknown;
+    }
+    for s in &mut samples {
+        for c in Channel::ALL {
+            if !channels.contains(&c) {
+                s.quality[c.index()] = Quality::None;
+            }
+        }
+    }
+    Ok(Recording {
+        source: source.to_string(),
+        format: RecordingFormat::Wfdb,
+        start_utc_ms: None,
+        modes: Modes(modes),
+        samples,
+        events: Vec::new(),
+        metadata: header
+            .comments
+            .iter()
+            .filter_map(|c| split_comment(c))
+            .collect(),
+    })
+}
+
+/// Splits a CTU-UHB style comment (`pH           7.14`) into key and value. Section titles
+/// (`-- Outcome measures`) are dropped.
+fn split_comment(comment: &str) -> Option<(String, String)> {
+    if comment.starts_with('-') || comment.is_empty() {
+        return None;
+    }
+    // Keys may contain single spaces (`Gest. weeks`, `Pos. II.st.`); key and value are
+    // separated by a run of two or more spaces, or by the last space.
+    let (key, value) = match comment.find("  ") {
+        Some(i) => (&comment[..i], comment[i..].trim()),
+        None => comment.rsplit_once(' ')?,
+    };
+    Some((key.trim().to_string(), value.trim().to_string()))
+}
