@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests: the binary under test, the shared data, Python.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The shared CTG data beside the repository (`../shared/data`, or `MIMAMORI_SHARED_DATA`).
+/// Fails with a message saying where it looked rather than letting a test pass silently.
+pub fn shared_data() -> PathBuf {
+    let dir = std::env::var_os("MIMAMORI_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    assert!(
+        dir.join("README.md").is_file(),
+        "the shared CTG data is not at {} (set MIMAMORI_SHARED_DATA to its folder)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs the `mimamori` binary with `args`.
+pub fn mimamori(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .args(args)
+        .output()
+        .expect("the mimamori binary runs")
+}
+
+/// Runs `mimamori` and returns its stdout, failing the test with its stderr if it fails.
+pub fn mimamori_ok(args: &[&str]) -> String {
+    let out = mimamori(args);
+    assert!(
+        out.status.success(),
+        "mimamori {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// The Python interpreter with the test tools installed (`MIMAMORI_PYTHON`, set by the test
+/// script to its virtual environment; `python3` otherwise).
+pub fn python() -> Command {
+    Command::new(std::env::var_os("MIMAMORI_PYTHON").unwrap_or_else(|| "python3".into()))
+}
