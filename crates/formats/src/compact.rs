@@ -297,7 +297,7 @@ fn decode_values(
             }
             i += run;
         } else {
-            let value = previous + unzigzag(token);
+            let value = previous.checked_add(unzigzag(token)).unwrap_or(-1);
             if !(0..=i64::from(u16::MAX)).contains(&value) {
                 return Err(CompactError::OutOfRange {
                     column,

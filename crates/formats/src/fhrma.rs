@@ -30,7 +30,7 @@ const FLAG_IUP: u8 = 1 << 6;
 pub fn parse(bytes: &[u8], with_mhr: bool, source: &str) -> Result<Recording, Problem> {
     let record_len = if with_mhr { 8 } else { 6 };
     let len = bytes.len() as u64;
-    if bytes.len() < HEADER_LEN || (bytes.len() - HEADER_LEN) % record_len != 0 {
+    if bytes.len() < HEADER_LEN || !(bytes.len() - HEADER_LEN).is_multiple_of(record_len) {
         return Err(Problem::BadSize {
             len,
             expected: format!(

@@ -140,8 +140,8 @@ pub fn parse_header(text: &str) -> Result<Header, Problem> {
 
     let mut signals = Vec::with_capacity(n_signals);
     for (line_no, line) in lines.by_ref() {
-        if line.starts_with('#') {
-            comments.push(line[1..].trim().to_string());
+        if let Some(comment) = line.strip_prefix('#') {
+            comments.push(comment.trim().to_string());
             continue;
         }
         if signals.len() == n_signals {
@@ -293,7 +293,7 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
     }
     let frame_len = 2 * header.signals.len();
     let len = dat.len() as u64;
-    if dat.len() % frame_len != 0 {
+    if !dat.len().is_multiple_of(frame_len) {
         return Err(Problem::BadSize {
             len,
             expected: format!(

@@ -170,6 +170,13 @@ fn compact_truncation_is_an_error() {
     assert!(decode_samples(&extra, 10).is_err());
 }
 
+/// Found by the `compact_samples` fuzz target: a delta token near `u64::MAX` overflowed.
+#[test]
+fn compact_huge_delta_is_an_error_not_an_overflow() {
+    let bytes = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+    assert!(decode_samples(&bytes, 1).is_err());
+}
+
 #[test]
 fn mmr_detects_damage() {
     let rec = recording(vec![Sample::default(); 100]);

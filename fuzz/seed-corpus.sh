@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Seeds the fuzz corpora from the checked-in golden vectors and from small real recordings.
+# Usage: fuzz/seed-corpus.sh   (from anywhere; writes fuzz/corpus/<target>/)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+python3 - "$here" <<'PY'
+import os, sys
+here = sys.argv[1]
+golden = os.path.join(here, "..", "proto", "tests", "golden", "messages.hex")
+frames = []
+for line in open(golden):
+    line = line.strip()
+    if not line or line.startswith("#"):
+        continue
+    name, hexed = line.split(" ", 1)
+    frames.append((name, bytes.fromhex(hexed)))
+def put(target, name, data):
+    d = os.path.join(here, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, name), "wb").write(data)
+for name, frame in frames:
+    put("frame_stream", name, bytes([7]) + frame)
+    put("message_body", name, frame[4:])
+put("frame_stream", "all", bytes([13]) + b"".join(f for _, f in frames))
+put("compact_samples", "empty", bytes([0]))
+put("recording_files", "fhr", bytes(4) + bytes([0x31, 2, 0, 0, 20, 1]) * 8)
+put("recording_files", "wfdb", b"r 2 4 2\nr.dat 16 100(0)/bpm 12 0 14000 28000 0 FHR\nr.dat 16 100/nd 12 0 700 1400 0 UC\n\x00" + bytes([0xb0, 0x36, 0xbc, 0x02]) * 2)
+print("seeded", len(frames), "golden frames")
+PY
