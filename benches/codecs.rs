@@ -4,7 +4,7 @@
 //! Figures and the machine are in BENCHMARKS.md.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ctg_formats::compact::{decode_samples, encode_samples};
@@ -13,15 +13,7 @@ use ctg_proto::wire::{Message, StreamHandle};
 use ctg_proto::{FrameDecoder, encode_frame};
 
 fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("MIMAMORI_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    assert!(
-        dir.join("README.md").is_file(),
-        "the benches read real recordings from {} (set MIMAMORI_SHARED_DATA)",
-        dir.display()
-    );
-    dir
+    ctg_formats::shared_data_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn recording() -> Recording {

@@ -1,20 +1,12 @@
 //! Helpers shared by the integration tests: the binary under test, the shared data, Python.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The shared CTG data beside the repository (`../shared/data`, or `MIMAMORI_SHARED_DATA`).
 /// Fails with a message saying where it looked rather than letting a test pass silently.
 pub fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("MIMAMORI_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    assert!(
-        dir.join("README.md").is_file(),
-        "the shared CTG data is not at {} (set MIMAMORI_SHARED_DATA to its folder)",
-        dir.display()
-    );
-    dir
+    ctg_formats::shared_data_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs the `mimamori` binary with `args`.

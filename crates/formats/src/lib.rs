@@ -146,3 +146,22 @@ pub fn read_recording(path: &Path) -> Result<Recording, FormatError> {
 pub fn write_mmr(path: &Path, recording: &Recording) -> Result<(), FormatError> {
     std::fs::write(path, mmr::write(recording)).map_err(|e| at(path)(Problem::Io(e)))
 }
+
+/// Where the shared CTG datasets are: `MIMAMORI_SHARED_DATA` if set, otherwise `shared/data`
+/// beside the source checkout this crate was built from (`../shared/data` from the repository).
+///
+/// Returns an error saying where it looked when the folder is not there, so a test or a tool
+/// that needs the data fails with that message instead of passing silently.
+pub fn shared_data_dir() -> Result<PathBuf, String> {
+    let dir = std::env::var_os("MIMAMORI_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if dir.join("README.md").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "the shared CTG data is not at {} (set MIMAMORI_SHARED_DATA to its folder)",
+            dir.display()
+        ))
+    }
+}

@@ -12,15 +12,7 @@ use ctg_formats::{RecordingFormat, read_recording};
 use ctg_proto::model::Channel;
 
 fn shared_data() -> PathBuf {
-    let dir = std::env::var_os("MIMAMORI_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    assert!(
-        dir.join("README.md").is_file(),
-        "the shared CTG data is not at {} (set MIMAMORI_SHARED_DATA to its folder)",
-        dir.display()
-    );
-    dir
+    ctg_formats::shared_data_dir().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
