@@ -1,6 +1,8 @@
 //! Command-line definitions (clap) and dispatch to one module per subcommand.
 
+mod analyze;
 mod convert;
+mod eval;
 mod info;
 
 use std::path::PathBuf;
@@ -27,6 +29,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Analyse a recording: baseline, variability, accelerations, decelerations,
+    /// contractions, false signal, and JSOG / NICHD / FIGO classification per 10 minutes.
+    Analyze {
+        /// The recording file (.fhr, .fhrm, WFDB .hea or .mmr).
+        file: PathBuf,
+        /// Print one `mimamori.analysis.v1` JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Whose definitions: jsog, figo or nichd.
+        #[arg(long, default_value = "jsog")]
+        profile: String,
+        /// Also print the baseline at every sample (`baseline_curve`).
+        #[arg(long)]
+        curve: bool,
+        /// A JSOG level table to use instead of the shipped draft.
+        #[arg(long, value_name = "FILE")]
+        jsog_table: Option<PathBuf>,
+    },
+    /// Measure the analysis against the expert annotations in the shared data (all cores),
+    /// print the figures beside the bars, and write them as JSON.
+    Eval {
+        /// The shared data folder (default: ../shared/data or MIMAMORI_SHARED_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Where to write the JSON.
+        #[arg(long, default_value = "target/eval/eval.json")]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Convert a recording into another format, chosen by the output's extension
     /// (.mmr, .fhrm or .fhr).
     Convert {
@@ -42,5 +75,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info { file, json } => info::run(&file, json),
         Command::Convert { input, output } => convert::run(&input, &output),
+        Command::Eval { data, out, threads } => eval::run(data, &out, threads),
+        Command::Analyze {
+            file,
+            json,
+            profile,
+            curve,
+            jsog_table,
+        } => analyze::run(
+            &file,
+            &analyze::Options {
+                json,
+                profile: &profile,
+                curve,
+                jsog_table: jsog_table.as_deref(),
+            },
+        ),
     }
 }

@@ -1,0 +1,542 @@
+//! Deceleration typing and severity, and the per-window measurements and classifications.
+//!
+//! Everything here is a pure function of a window's samples and final events; the analyzer
+//! ([`crate::Analyzer`]) decides when a window's inputs are final and calls in.
+
+use std::sync::Arc;
+
+use rustfft::num_complex::Complex;
+use rustfft::{Fft, FftPlanner};
+
+use crate::contractions::ContractionEvent;
+use crate::events::Excursion;
+use crate::findings::{
+    BaselineBand, Classification, DecelerationRow, DecelerationType, Evidence, FigoClass, Severity,
+    VariabilityBand,
+};
+use crate::table::JsogTable;
+
+/// Samples per second.
+pub(crate) const HZ: f64 = 4.0;
+
+/// Which guideline's definitions the analysis follows where they differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// JSOG (Japan): prolonged ≥ 2 min; 30-s onset-to-nadir rule with a grey zone.
+    Jsog,
+    /// FIGO 2015: prolonged > 3 min; early vs variable by timing against the contraction.
+    Figo,
+    /// NICHD 2008: prolonged ≥ 2 min; 30-s onset-to-nadir rule.
+    Nichd,
+}
+
+impl Profile {
+    /// Parses `jsog`, `figo` or `nichd`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "jsog" => Some(Profile::Jsog),
+            "figo" => Some(Profile::Figo),
+            "nichd" => Some(Profile::Nichd),
+            _ => None,
+        }
+    }
+}
+
+/// Deceleration typing parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypingConfig {
+    /// A deceleration at least this long is prolonged, s (120 NICHD/JSOG; 180 FIGO).
+    pub prolonged_s: f64,
+    /// A contraction is associated when its acme lies between this long before the
+    /// deceleration's start and its end, s.
+    pub association_before_s: f64,
+    /// |nadir − acme| at most this: early (if gradual), s.
+    pub early_max_lag_s: f64,
+    /// Whether the onset-to-nadir time decides abrupt (variable) vs gradual.
+    pub use_shape: bool,
+    /// Onset to nadir below this is abrupt (variable), s (the 30-s rule's lower grey edge).
+    pub abrupt_below_s: f64,
+    /// Onset to nadir at or above this is gradual, s (upper grey edge); in between, timing
+    /// decides.
+    pub gradual_from_s: f64,
+}
+
+impl TypingConfig {
+    /// The definitions of a profile.
+    pub fn for_profile(profile: Profile) -> Self {
+        match profile {
+            Profile::Figo => Self {
+                prolonged_s: 180.0,
+                association_before_s: 30.0,
+                early_max_lag_s: 15.0,
+                use_shape: false,
+                abrupt_below_s: 25.0,
+                gradual_from_s: 35.0,
+            },
+            Profile::Jsog | Profile::Nichd => Self {
+                prolonged_s: 120.0,
+                association_before_s: 30.0,
+                early_max_lag_s: 15.0,
+                use_shape: true,
+                abrupt_below_s: 25.0,
+                gradual_from_s: 35.0,
+            },
+        }
+    }
+}
+
+/// The contraction a deceleration goes with: acme between `association_before_s` before its
+/// start and its end, nearest to its nadir.
+pub(crate) fn associated<'a>(
+    decel: &Excursion,
+    contractions: impl Iterator<Item = &'a ContractionEvent>,
+    config: &TypingConfig,
+) -> Option<&'a ContractionEvent> {
+    let from = decel
+        .start
+        .saturating_sub((config.association_before_s * HZ) as u64);
+    contractions
+        .filter(|c| c.peak_at >= from && c.peak_at < decel.end)
+        .min_by_key(|c| c.peak_at.abs_diff(decel.extreme_at))
+}
+
+/// Types a deceleration (clinical.md §1.5).
+pub(crate) fn type_deceleration(
+    decel: &Excursion,
+    contraction: Option<&ContractionEvent>,
+    config: &TypingConfig,
+) -> DecelerationType {
+    let duration_s = (decel.end - decel.start) as f64 / HZ;
+    if duration_s >= config.prolonged_s {
+        return DecelerationType::Prolonged;
+    }
+    let onset_to_nadir_s = (decel.extreme_at - decel.start) as f64 / HZ;
+    if config.use_shape && onset_to_nadir_s < config.abrupt_below_s {
+        return DecelerationType::Variable;
+    }
+    let Some(c) = contraction else {
+        return DecelerationType::Variable;
+    };
+    let lag_s = (decel.extreme_at as f64 - c.peak_at as f64) / HZ;
+    if lag_s.abs() <= config.early_max_lag_s {
+        DecelerationType::Early
+    } else if lag_s > config.early_max_lag_s
+        && (!config.use_shape || onset_to_nadir_s >= config.gradual_from_s)
+    {
+        DecelerationType::Late
+    } else {
+        DecelerationType::Variable
+    }
+}
+
+/// JSOG severity from the table's thresholds; `fhr` holds the deceleration's samples.
+pub(crate) fn severity(
+    kind: DecelerationType,
+    decel: &Excursion,
+    fhr: &[f32],
+    table: &JsogTable,
+) -> Severity {
+    let t = &table.severity;
+    let seconds_below = |limit: f32| fhr.iter().filter(|v| **v < limit).count() as f32 / 4.0;
+    let severe = match kind {
+        DecelerationType::Early => false,
+        DecelerationType::Variable => {
+            seconds_below(70.0) >= t.variable_severe_below_70_s
+                || seconds_below(80.0) >= t.variable_severe_below_80_s
+        }
+        DecelerationType::Late => decel.amplitude >= t.late_severe_drop_bpm,
+        DecelerationType::Prolonged => decel.extreme_bpm < t.prolonged_severe_nadir_bpm,
+    };
+    if severe {
+        Severity::Severe
+    } else {
+        Severity::Mild
+    }
+}
+
+/// Thresholds of the window measurements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowConfig {
+    /// Least identifiable baseline in a window, samples (NICHD/JSOG: 2 min).
+    pub min_baseline_samples: usize,
+    /// Samples further than this from the baseline are not "identifiable baseline", bpm.
+    pub baseline_band_bpm: f32,
+    /// Amplitude at or below which variability is absent (undetectable), bpm.
+    pub absent_max_bpm: f64,
+    /// Amplitude at or below which variability is reduced / minimal, bpm (JSOG ≤ 5).
+    pub reduced_max_bpm: f64,
+    /// Amplitude at or below which variability is moderate, bpm (≤ 25).
+    pub moderate_max_bpm: f64,
+    /// Sinusoidal: least share of the 1–15 cycles/min power in 2–6 cycles/min.
+    pub sinusoidal_power_share: f64,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self {
+            min_baseline_samples: 480,
+            baseline_band_bpm: 10.0,
+            absent_max_bpm: 2.0,
+            reduced_max_bpm: 5.0,
+            moderate_max_bpm: 25.0,
+            sinusoidal_power_share: 0.6,
+        }
+    }
+}
+
+/// The measurements of one window.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct WindowMeasures {
+    pub(crate) baseline_bpm: Option<f64>,
+    pub(crate) amplitude_bpm: Option<f64>,
+    pub(crate) band: Option<VariabilityBand>,
+    pub(crate) sinusoidal: bool,
+    pub(crate) signal_percent: f64,
+    /// Sum and count of per-minute STV values, ms.
+    pub(crate) stv_sum: f64,
+    pub(crate) stv_minutes: u32,
+}
+
+/// Measures a window: `fhr` and `baseline` per sample, `excluded` marks samples inside an
+/// acceleration or deceleration, `in_decel` inside a deceleration.
+pub(crate) fn measure(
+    fhr: &[f32],
+    baseline: &[f32],
+    excluded: &[bool],
+    in_decel: &[bool],
+    has_acceleration: bool,
+    config: &WindowConfig,
+    fft: &dyn Fft<f64>,
+) -> WindowMeasures {
+    let n = fhr.len();
+    let valid = fhr.iter().filter(|v| !v.is_nan()).count();
+    // Identifiable baseline: trusted, outside events, near the baseline curve.
+    let (mut count, mut sum) = (0usize, 0.0f64);
+    for i in 0..n {
+        if !fhr[i].is_nan()
+            && !excluded[i]
+            && !baseline[i].is_nan()
+            && (fhr[i] - baseline[i]).abs() <= config.baseline_band_bpm
+        {
+            count += 1;
+            sum += f64::from(fhr[i]);
+        }
+    }
+    let baseline_bpm =
+        (count >= config.min_baseline_samples).then(|| (sum / count as f64 / 5.0).round() * 5.0);
+
+    // Variability: peak-to-trough of the 1-s means per minute, outside events; median of
+    // the minutes.
+    let mut amplitudes = Vec::with_capacity(10);
+    let mut stv_sum = 0.0;
+    let mut stv_minutes = 0;
+    for minute in fhr
+        .chunks(240)
+        .zip(excluded.chunks(240))
+        .zip(in_decel.chunks(240))
+    {
+        let ((values, ex), dec) = minute;
+        let mut lo = f32::INFINITY;
+        let mut hi = f32::NEG_INFINITY;
+        let mut seconds = 0;
+        for (v, e) in values.chunks(4).zip(ex.chunks(4)) {
+            let (mut k, mut s) = (0, 0.0f32);
+            for (x, out) in v.iter().zip(e) {
+                if !x.is_nan() && !out {
+                    k += 1;
+                    s += x;
+                }
+            }
+            if k >= 3 {
+                let m = s / k as f32;
+                lo = lo.min(m);
+                hi = hi.max(m);
+                seconds += 1;
+            }
+        }
+        if seconds >= 30 {
+            amplitudes.push(f64::from(hi - lo));
+        }
+        if let Some(stv) = minute_stv(values, dec) {
+            stv_sum += stv;
+            stv_minutes += 1;
+        }
+    }
+    let amplitude_bpm = (amplitudes.len() >= 3).then(|| {
+        amplitudes.sort_by(f64::total_cmp);
+        amplitudes[amplitudes.len() / 2]
+    });
+    let band = amplitude_bpm.map(|a| {
+        let a = a.round();
+        if a <= config.absent_max_bpm {
+            VariabilityBand::Absent
+        } else if a <= config.reduced_max_bpm {
+            VariabilityBand::Reduced
+        } else if a <= config.moderate_max_bpm {
+            VariabilityBand::Moderate
+        } else {
+            VariabilityBand::Increased
+        }
+    });
+    let sinusoidal =
+        !has_acceleration && is_sinusoidal(fhr, baseline, config.sinusoidal_power_share, fft);
+    WindowMeasures {
+        baseline_bpm,
+        amplitude_bpm,
+        band,
+        sinusoidal,
+        signal_percent: 100.0 * valid as f64 / n.max(1) as f64,
+        stv_sum,
+        stv_minutes,
+    }
+}
+
+/// Dawes–Redman short-term variation of one minute (clinical.md §1.3): 16 epochs of 3.75 s
+/// (15 samples); each epoch's mean pulse interval (60 000 / FHR ms) where at least half its
+/// samples are trusted and none is in a deceleration; the mean absolute difference of
+/// consecutive epochs. `None` with fewer than 8 differences.
+fn minute_stv(fhr: &[f32], in_decel: &[bool]) -> Option<f64> {
+    let mut previous: Option<f64> = None;
+    let (mut diffs, mut sum) = (0u32, 0.0f64);
+    for (values, dec) in fhr.chunks(15).zip(in_decel.chunks(15)) {
+        let (mut k, mut s) = (0u32, 0.0f64);
+        let mut decel = false;
+        for (v, d) in values.iter().zip(dec) {
+            decel |= *d;
+            if !v.is_nan() {
+                k += 1;
+                s += 60_000.0 / f64::from(*v);
+            }
+        }
+        let epoch = (!decel && k * 2 >= values.len() as u32).then(|| s / f64::from(k));
+        if let (Some(a), Some(b)) = (previous, epoch) {
+            diffs += 1;
+            sum += (a - b).abs();
+        }
+        previous = epoch;
+    }
+    (diffs >= 8).then(|| sum / f64::from(diffs))
+}
+
+/// A smooth regular oscillation of 2–6 cycles/min (JSOG) holding most of the window's power,
+/// with a peak-to-trough amplitude of 5–35 bpm (clinical.md §1.6).
+fn is_sinusoidal(fhr: &[f32], baseline: &[f32], share: f64, fft: &dyn Fft<f64>) -> bool {
+    let seconds = fhr.len() / 4;
+    if fft.len() != seconds || seconds < 120 {
+        return false;
+    }
+    let mut buffer: Vec<Complex<f64>> = Vec::with_capacity(seconds);
+    let mut valid = 0;
+    for s in 0..seconds {
+        let (mut k, mut sum) = (0, 0.0);
+        for i in 4 * s..4 * s + 4 {
+            if !fhr[i].is_nan() && !baseline[i].is_nan() {
+                k += 1;
+                sum += f64::from(fhr[i] - baseline[i]);
+            }
+        }
+        if k > 0 {
+            valid += 1;
+        }
+        buffer.push(Complex::new(
+            if k > 0 { sum / f64::from(k) } else { 0.0 },
+            0.0,
+        ));
+    }
+    if valid * 10 < seconds * 8 {
+        return false;
+    }
+    let mean = buffer.iter().map(|c| c.re).sum::<f64>() / seconds as f64;
+    for c in &mut buffer {
+        c.re -= mean;
+    }
+    fft.process(&mut buffer);
+    let cpm = |k: usize| k as f64 * 60.0 / seconds as f64;
+    let (mut band, mut total, mut peak) = (0.0, 0.0, 0.0f64);
+    for (k, c) in buffer.iter().enumerate().take(seconds / 2).skip(1) {
+        let f = cpm(k);
+        let p = c.norm_sqr();
+        if (1.0..=15.0).contains(&f) {
+            total += p;
+        }
+        if (2.0..=6.0).contains(&f) {
+            band += p;
+            peak = peak.max(c.norm());
+        }
+    }
+    // A sinusoid of amplitude A (half peak-to-trough) gives |X| = A·N/2 at its bin.
+    let peak_to_trough = 4.0 * peak / seconds as f64;
+    total > 0.0 && band / total >= share && (5.0..=35.0).contains(&peak_to_trough)
+}
+
+/// Builds the FFT for a window of `seconds` 1-Hz points.
+pub(crate) fn plan_fft(seconds: usize) -> Arc<dyn Fft<f64>> {
+    FftPlanner::new().plan_fft_forward(seconds)
+}
+
+/// What the classification of one window is given.
+pub(crate) struct WindowInput<'a> {
+    pub(crate) start_s: f64,
+    pub(crate) end_s: f64,
+    pub(crate) measures: &'a WindowMeasures,
+    /// Decelerations that started in the window (typed).
+    pub(crate) decelerations: &'a [(DecelerationType, Severity, bool, f64)],
+    pub(crate) contractions: usize,
+    pub(crate) tachysystole: bool,
+}
+
+/// Persistence of FIGO features across windows (FIGO needs "for > 30 min", "> 50 min").
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FigoHistory {
+    reduced: u32,
+    increased: u32,
+    sinusoidal: u32,
+    repetitive_late_or_prolonged: u32,
+    last_baseline: Option<BaselineBand>,
+    last_band: Option<VariabilityBand>,
+}
+
+fn baseline_band(bpm: f64) -> BaselineBand {
+    if bpm > 160.0 {
+        BaselineBand::Tachycardia
+    } else if bpm < 80.0 {
+        BaselineBand::BradycardiaBelow80
+    } else if bpm < 110.0 {
+        BaselineBand::Bradycardia
+    } else {
+        BaselineBand::Normal
+    }
+}
+
+fn row(kind: DecelerationType, severity: Severity) -> DecelerationRow {
+    match (kind, severity) {
+        (DecelerationType::Early, _) => DecelerationRow::Early,
+        (DecelerationType::Variable, Severity::Mild) => DecelerationRow::VariableMild,
+        (DecelerationType::Variable, Severity::Severe) => DecelerationRow::VariableSevere,
+        (DecelerationType::Late, Severity::Mild) => DecelerationRow::LateMild,
+        (DecelerationType::Late, Severity::Severe) => DecelerationRow::LateSevere,
+        (DecelerationType::Prolonged, Severity::Mild) => DecelerationRow::ProlongedMild,
+        (DecelerationType::Prolonged, Severity::Severe) => DecelerationRow::ProlongedSevere,
+    }
+}
+
+/// Classifies one window: JSOG level (table lookup), NICHD category (§1.8), FIGO (§1.9).
+pub(crate) fn classify(
+    input: &WindowInput<'_>,
+    history: &mut FigoHistory,
+    table: &JsogTable,
+    table_version: &Arc<str>,
+) -> Classification {
+    let m = input.measures;
+    let baseline = m
+        .baseline_bpm
+        .map(baseline_band)
+        .or(history.last_baseline)
+        .unwrap_or(BaselineBand::Normal);
+    let variability = m
+        .band
+        .or(history.last_band)
+        .unwrap_or(VariabilityBand::Moderate);
+    history.last_baseline = Some(baseline);
+    history.last_band = Some(variability);
+
+    let graded = |&&(kind, _, recurrent, _): &&(DecelerationType, Severity, bool, f64)| {
+        kind == DecelerationType::Prolonged || recurrent || !table.grade_only_recurrent
+    };
+    let worst = input
+        .decelerations
+        .iter()
+        .filter(graded)
+        .map(|&(k, s, _, _)| row(k, s))
+        .max_by_key(|&r| (table.level(variability, r, baseline), r))
+        .unwrap_or(DecelerationRow::None);
+    let mut jsog_level = table.level(variability, worst, baseline);
+    if m.sinusoidal {
+        jsog_level = jsog_level.max(table.sinusoidal_level);
+    }
+
+    let any = |kind: DecelerationType, recurrent_only: bool| {
+        input
+            .decelerations
+            .iter()
+            .any(|&(k, _, r, _)| k == kind && (r || !recurrent_only))
+    };
+    let bradycardia = matches!(
+        baseline,
+        BaselineBand::Bradycardia | BaselineBand::BradycardiaBelow80
+    );
+    let nichd_category = if m.sinusoidal
+        || (variability == VariabilityBand::Absent
+            && (any(DecelerationType::Late, true)
+                || any(DecelerationType::Variable, true)
+                || bradycardia))
+    {
+        3
+    } else if baseline == BaselineBand::Normal
+        && variability == VariabilityBand::Moderate
+        && !any(DecelerationType::Late, false)
+        && !any(DecelerationType::Variable, false)
+        && !any(DecelerationType::Prolonged, false)
+    {
+        1
+    } else {
+        2
+    };
+
+    let bump = |counter: &mut u32, on: bool| *counter = if on { *counter + 1 } else { 0 };
+    bump(
+        &mut history.reduced,
+        variability <= VariabilityBand::Reduced,
+    );
+    bump(
+        &mut history.increased,
+        variability == VariabilityBand::Increased,
+    );
+    bump(&mut history.sinusoidal, m.sinusoidal);
+    bump(
+        &mut history.repetitive_late_or_prolonged,
+        any(DecelerationType::Late, true) || any(DecelerationType::Prolonged, false),
+    );
+    let long_decel = input.decelerations.iter().any(|&(_, _, _, d)| d > 300.0);
+    let repetitive_limit = if variability <= VariabilityBand::Reduced {
+        2
+    } else {
+        3
+    };
+    let figo = if m.baseline_bpm.is_some_and(|b| b < 100.0)
+        || history.reduced >= 5
+        || history.increased >= 3
+        || history.sinusoidal >= 3
+        || history.repetitive_late_or_prolonged >= repetitive_limit
+        || long_decel
+    {
+        FigoClass::Pathological
+    } else if baseline != BaselineBand::Normal
+        || variability != VariabilityBand::Moderate
+        || input.decelerations.iter().any(|&(k, _, r, _)| {
+            r || k == DecelerationType::Prolonged || k == DecelerationType::Late
+        })
+    {
+        FigoClass::Suspicious
+    } else {
+        FigoClass::Normal
+    };
+
+    Classification {
+        start_s: input.start_s,
+        end_s: input.end_s,
+        jsog_level,
+        nichd_category,
+        figo,
+        table_version: Arc::clone(table_version),
+        evidence: Evidence {
+            baseline,
+            variability,
+            deceleration: worst,
+            sinusoidal: m.sinusoidal,
+            contractions: input.contractions,
+            tachysystole: input.tachysystole,
+            signal_percent: m.signal_percent,
+        },
+    }
+}

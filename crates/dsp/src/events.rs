@@ -1,0 +1,233 @@
+//! Accelerations and decelerations: excursions of the FHR from its baseline.
+//!
+//! Definitions (clinical.md §1.4–1.5): an acceleration is an abrupt rise of ≥ 15 bpm above the
+//! baseline lasting ≥ 15 s (NICHD 2008, JSOG, FIGO 2015; 10 bpm × 10 s before 32 weeks); a
+//! deceleration a fall of ≥ 15 bpm lasting ≥ 15 s (NICHD 2008; FIGO 2015).
+//!
+//! Detection, per sample and in order: an excursion starts where the FHR leaves the baseline
+//! by more than `start_bpm` and is extended back to where it last was within `edge_bpm` of the
+//! baseline; it ends where it comes back within `edge_bpm`, or at a gap in the signal longer than
+//! `max_gap`. It counts when its extreme reaches `min_amplitude` and it lasted `min_duration`.
+//! Typing (early / late / variable / prolonged) needs contractions and is in
+//! [`crate::classify`].
+
+use std::collections::VecDeque;
+
+/// Excursion thresholds for one direction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExcursionConfig {
+    /// Leaving the baseline by more than this starts a candidate, bpm.
+    pub start_bpm: f32,
+    /// Within this of the baseline counts as "at the baseline" for the edges, bpm.
+    pub edge_bpm: f32,
+    /// Least extreme distance from the baseline, bpm.
+    pub min_amplitude: f32,
+    /// Least duration, samples.
+    pub min_duration: u64,
+    /// Least time spent beyond `min_amplitude`, samples.
+    pub min_time_beyond: u64,
+    /// Longest signal gap inside an excursion, samples.
+    pub max_gap: u64,
+    /// An excursion that recovers by this much from its extreme and then departs again by as
+    /// much is two excursions, split at the recovery, bpm (0: never split).
+    pub split_bpm: f32,
+}
+
+impl ExcursionConfig {
+    /// NICHD/FIGO at ≥ 32 weeks: 15 bpm for 15 s.
+    pub fn standard() -> Self {
+        Self {
+            start_bpm: 5.0,
+            edge_bpm: 0.0,
+            min_amplitude: 15.0,
+            min_duration: 60,
+            min_time_beyond: 60,
+            max_gap: 40,
+            split_bpm: 0.0,
+        }
+    }
+}
+
+/// An excursion from the baseline, in sample indices.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Excursion {
+    /// +1 for an acceleration, −1 for a deceleration.
+    pub direction: i8,
+    /// First sample.
+    pub start: u64,
+    /// One past the last sample.
+    pub end: u64,
+    /// Sample of the extreme (peak of an acceleration, nadir of a deceleration).
+    pub extreme_at: u64,
+    /// FHR at the extreme, bpm.
+    pub extreme_bpm: f32,
+    /// Distance of the extreme from the baseline, bpm (positive).
+    pub amplitude: f32,
+    /// Baseline at the extreme, bpm.
+    pub baseline_bpm: f32,
+    /// Samples spent at or beyond `min_amplitude`.
+    pub time_beyond: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    start: u64,
+    last_valid: u64,
+    extreme_at: u64,
+    extreme_bpm: f32,
+    amplitude: f32,
+    baseline_bpm: f32,
+    time_beyond: u64,
+    /// The closest approach to the baseline since the extreme: (index, distance).
+    recovery: Option<(u64, f32)>,
+}
+
+/// One direction's detector.
+#[derive(Debug)]
+pub(crate) struct ExcursionDetector {
+    direction: i8,
+    config: ExcursionConfig,
+    /// The last sample at the baseline (within `edge_bpm`).
+    anchor: Option<u64>,
+    candidate: Option<Candidate>,
+    out: VecDeque<Excursion>,
+}
+
+impl ExcursionDetector {
+    pub(crate) fn new(direction: i8, config: ExcursionConfig) -> Self {
+        Self {
+            direction,
+            config,
+            anchor: None,
+            candidate: None,
+            out: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Excursion> {
+        self.out.pop_front()
+    }
+
+    /// The excursion under way, if it already qualifies (a provisional finding).
+    pub(crate) fn ongoing(&self, now: u64) -> Option<Excursion> {
+        let c = self.candidate?;
+        let e = self.excursion(&c, now);
+        self.qualifies(&e).then_some(e)
+    }
+
+    /// Where the excursion under way (qualifying or not) started.
+    pub(crate) fn ongoing_start(&self) -> Option<u64> {
+        self.candidate.map(|c| c.start)
+    }
+
+    /// Feeds one sample: the FHR (NaN for none) and the baseline.
+    pub(crate) fn push(&mut self, index: u64, fhr: f32, baseline: f32) {
+        if fhr.is_nan() || baseline.is_nan() {
+            if let Some(c) = self.candidate
+                && index - c.last_valid > self.config.max_gap
+            {
+                self.close(c.last_valid + 1);
+            }
+            return;
+        }
+        let distance = f32::from(self.direction) * (fhr - baseline);
+        if distance <= self.config.edge_bpm {
+            if self.candidate.is_some() {
+                self.close(index);
+            }
+            self.anchor = Some(index);
+            return;
+        }
+        match self.candidate.as_mut() {
+            None => {
+                if distance > self.config.start_bpm {
+                    let start = match self.anchor {
+                        Some(a) if index - a <= self.config.max_gap + 1 => a + 1,
+                        _ => index,
+                    };
+                    self.candidate = Some(Candidate {
+                        start,
+                        last_valid: index,
+                        extreme_at: index,
+                        extreme_bpm: fhr,
+                        amplitude: distance,
+                        baseline_bpm: baseline,
+                        time_beyond: u64::from(distance >= self.config.min_amplitude),
+                        recovery: None,
+                    });
+                }
+            }
+            Some(c) => {
+                c.last_valid = index;
+                let split = self.config.split_bpm;
+                if let Some((at, closest)) = c.recovery
+                    && split > 0.0
+                    && c.amplitude - closest >= split
+                    && distance - closest >= split
+                {
+                    // Recovered and departed again: close the first excursion at the recovery
+                    // and start the next from there.
+                    self.close(at + 1);
+                    self.candidate = Some(Candidate {
+                        start: at,
+                        last_valid: index,
+                        extreme_at: index,
+                        extreme_bpm: fhr,
+                        amplitude: distance,
+                        baseline_bpm: baseline,
+                        time_beyond: u64::from(distance >= self.config.min_amplitude),
+                        recovery: None,
+                    });
+                    return;
+                }
+                if distance > c.amplitude {
+                    c.recovery = None;
+                    c.amplitude = distance;
+                    c.extreme_at = index;
+                    c.extreme_bpm = fhr;
+                    c.baseline_bpm = baseline;
+                } else if c.recovery.is_none_or(|(_, closest)| distance < closest) {
+                    c.recovery = Some((index, distance));
+                }
+                if distance >= self.config.min_amplitude {
+                    c.time_beyond += 1;
+                }
+            }
+        }
+    }
+
+    /// Ends the stream.
+    pub(crate) fn finish(&mut self) {
+        if let Some(c) = self.candidate {
+            self.close(c.last_valid + 1);
+        }
+    }
+
+    fn excursion(&self, c: &Candidate, end: u64) -> Excursion {
+        Excursion {
+            direction: self.direction,
+            start: c.start,
+            end,
+            extreme_at: c.extreme_at,
+            extreme_bpm: c.extreme_bpm,
+            amplitude: c.amplitude,
+            baseline_bpm: c.baseline_bpm,
+            time_beyond: c.time_beyond,
+        }
+    }
+
+    fn qualifies(&self, e: &Excursion) -> bool {
+        e.amplitude >= self.config.min_amplitude
+            && e.end - e.start >= self.config.min_duration
+            && e.time_beyond >= self.config.min_time_beyond
+    }
+
+    fn close(&mut self, end: u64) {
+        if let Some(c) = self.candidate.take() {
+            let e = self.excursion(&c, end);
+            if self.qualifies(&e) {
+                self.out.push_back(e);
+            }
+        }
+    }
+}

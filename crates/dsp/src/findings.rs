@@ -1,0 +1,265 @@
+//! What the analysis reports. Times are seconds from the first sample of the stream.
+
+use std::sync::Arc;
+
+use ctg_proto::model::Channel;
+
+pub use crate::prep::FalseKind;
+pub use crate::table::{BaselineBand, DecelerationRow, VariabilityBand};
+
+/// An acceleration (NICHD 2008 / JSOG / FIGO 2015: ≥ 15 bpm for ≥ 15 s at ≥ 32 weeks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Acceleration {
+    /// Departure from the baseline.
+    pub start_s: f64,
+    /// Return to the baseline.
+    pub end_s: f64,
+    /// The acme.
+    pub peak_s: f64,
+    /// Acme above the baseline, bpm.
+    pub amplitude_bpm: f64,
+}
+
+/// Deceleration types (NICHD 2008, FIGO 2015, JSOG).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DecelerationType {
+    /// Gradual, nadir with the contraction's acme.
+    Early,
+    /// Gradual, nadir after the contraction's acme.
+    Late,
+    /// Abrupt, or unrelated to contractions.
+    Variable,
+    /// Long: ≥ 2 min (NICHD, JSOG) or > 3 min (FIGO).
+    Prolonged,
+}
+
+impl DecelerationType {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecelerationType::Early => "early",
+            DecelerationType::Late => "late",
+            DecelerationType::Variable => "variable",
+            DecelerationType::Prolonged => "prolonged",
+        }
+    }
+}
+
+/// JSOG severity (軽度 / 高度), thresholds from the level table's data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// 軽度.
+    Mild,
+    /// 高度.
+    Severe,
+}
+
+/// A typed deceleration, with the measurements the type rests on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deceleration {
+    /// Departure from the baseline.
+    pub start_s: f64,
+    /// Return to the baseline.
+    pub end_s: f64,
+    /// The nadir.
+    pub nadir_s: f64,
+    /// Baseline minus nadir, bpm.
+    pub depth_bpm: f64,
+    /// FHR at the nadir, bpm.
+    pub nadir_bpm: f64,
+    /// Onset to nadir, s (the 30-s rule's measurement).
+    pub onset_to_nadir_s: f64,
+    /// Nadir minus the associated contraction's acme, s (`None`: no contraction associated).
+    pub lag_to_contraction_s: Option<f64>,
+    /// The type.
+    pub kind: DecelerationType,
+    /// JSOG severity.
+    pub severity: Severity,
+    /// With ≥ 50 % of the contractions in the 20 minutes up to its end.
+    pub recurrent: bool,
+}
+
+/// A uterine contraction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Contraction {
+    /// Rise from the resting tone.
+    pub start_s: f64,
+    /// The acme.
+    pub peak_s: f64,
+    /// Return to the resting tone.
+    pub end_s: f64,
+    /// Acme above the resting tone (units or mmHg).
+    pub amplitude: f64,
+}
+
+/// A stretch of signal judged false.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FalseSignal {
+    /// The channel.
+    pub channel: Channel,
+    /// First sample's time.
+    pub start_s: f64,
+    /// One past the last sample's time.
+    pub end_s: f64,
+    /// Why.
+    pub kind: FalseKind,
+}
+
+/// The clinical baseline of a 10-minute window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BaselineWindow {
+    /// Window start.
+    pub start_s: f64,
+    /// Window end.
+    pub end_s: f64,
+    /// Rounded to 5 bpm; `None` when indeterminate (< 2 min of identifiable baseline).
+    pub bpm: Option<f64>,
+}
+
+/// Variability of a 10-minute window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariabilityWindow {
+    /// Window start.
+    pub start_s: f64,
+    /// Window end.
+    pub end_s: f64,
+    /// Median peak-to-trough amplitude of the minutes, bpm (`None`: too little signal).
+    pub amplitude_bpm: Option<f64>,
+    /// The band (`None`: too little signal).
+    pub band: Option<VariabilityBand>,
+}
+
+/// FIGO 2015 classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FigoClass {
+    /// Normal.
+    Normal,
+    /// Suspicious.
+    Suspicious,
+    /// Pathological.
+    Pathological,
+}
+
+impl FigoClass {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FigoClass::Normal => "normal",
+            FigoClass::Suspicious => "suspicious",
+            FigoClass::Pathological => "pathological",
+        }
+    }
+}
+
+/// What a window's classification rests on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evidence {
+    /// Baseline band used (the previous window's when this one is indeterminate).
+    pub baseline: BaselineBand,
+    /// Variability band used.
+    pub variability: VariabilityBand,
+    /// The worst graded deceleration row.
+    pub deceleration: DecelerationRow,
+    /// A sinusoidal pattern was found.
+    pub sinusoidal: bool,
+    /// Contractions in the window.
+    pub contractions: usize,
+    /// More than 5 contractions per 10 min averaged over 30 min (NICHD).
+    pub tachysystole: bool,
+    /// Share of the window with a trusted fetal signal, %.
+    pub signal_percent: f64,
+}
+
+/// Classification of one 10-minute window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    /// Window start.
+    pub start_s: f64,
+    /// Window end.
+    pub end_s: f64,
+    /// JSOG level 1–5.
+    pub jsog_level: u8,
+    /// NICHD category 1–3.
+    pub nichd_category: u8,
+    /// FIGO class.
+    pub figo: FigoClass,
+    /// Version of the JSOG table that produced `jsog_level`.
+    pub table_version: Arc<str>,
+    /// What it rests on.
+    pub evidence: Evidence,
+}
+
+/// One final finding, in the order the analyzer makes them final.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    /// An acceleration.
+    Acceleration(Acceleration),
+    /// A deceleration.
+    Deceleration(Deceleration),
+    /// A contraction.
+    Contraction(Contraction),
+    /// A false-signal stretch.
+    FalseSignal(FalseSignal),
+    /// A window's baseline.
+    Baseline(BaselineWindow),
+    /// A window's variability.
+    Variability(VariabilityWindow),
+    /// A window's classification.
+    Classification(Classification),
+}
+
+/// An event still under way (not final): shown early, may change or vanish.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Provisional {
+    /// A deceleration under way.
+    Deceleration {
+        /// Departure from the baseline.
+        start_s: f64,
+        /// Deepest so far, bpm below baseline.
+        depth_bpm: f64,
+        /// How long so far, s.
+        duration_s: f64,
+    },
+}
+
+/// Everything an analysis found, collected.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Samples analysed.
+    pub samples: u64,
+    /// Share of samples without a fetal signal (as recorded), %.
+    pub signal_loss_percent: f64,
+    /// Per-window baselines.
+    pub baseline_windows: Vec<BaselineWindow>,
+    /// Per-window variability.
+    pub variability: Vec<VariabilityWindow>,
+    /// Dawes–Redman short-term variation over the whole stream, ms.
+    pub stv_ms: Option<f64>,
+    /// Accelerations.
+    pub accelerations: Vec<Acceleration>,
+    /// Decelerations.
+    pub decelerations: Vec<Deceleration>,
+    /// Contractions.
+    pub contractions: Vec<Contraction>,
+    /// False-signal stretches.
+    pub false_signal: Vec<FalseSignal>,
+    /// Per-window classification.
+    pub classification: Vec<Classification>,
+    /// The continuous baseline at every sample (bpm, NaN where unknown), when asked for.
+    pub baseline_curve: Vec<f32>,
+}
+
+impl Report {
+    /// Adds a finding to its list.
+    pub fn add(&mut self, finding: Finding) {
+        match finding {
+            Finding::Acceleration(a) => self.accelerations.push(a),
+            Finding::Deceleration(d) => self.decelerations.push(d),
+            Finding::Contraction(c) => self.contractions.push(c),
+            Finding::FalseSignal(f) => self.false_signal.push(f),
+            Finding::Baseline(b) => self.baseline_windows.push(b),
+            Finding::Variability(v) => self.variability.push(v),
+            Finding::Classification(c) => self.classification.push(c),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! A sliding histogram with unit-wide bins, for robust window statistics (mode, trimmed mean,
+//! quantiles) at O(1) cost per sample added or removed.
+
+#[derive(Clone, Debug)]
+pub(crate) struct Histogram {
+    low: f32,
+    counts: Vec<u32>,
+    sums: Vec<f64>,
+    total: u32,
+}
+
+impl Histogram {
+    /// Bins `[low + k, low + k + 1)` for `k in 0..bins`; values outside are ignored.
+    pub(crate) fn new(low: f32, bins: usize) -> Self {
+        Self {
+            low,
+            counts: vec![0; bins],
+            sums: vec![0.0; bins],
+            total: 0,
+        }
+    }
+
+    /// A histogram of heart rates, 30–240 bpm.
+    pub(crate) fn heart_rate() -> Self {
+        Self::new(30.0, 211)
+    }
+
+    fn bin(&self, value: f32) -> Option<usize> {
+        if value.is_nan() {
+            return None;
+        }
+        let b = (value - self.low).floor();
+        (b >= 0.0 && (b as usize) < self.counts.len()).then_some(b as usize)
+    }
+
+    pub(crate) fn add(&mut self, value: f32) {
+        if let Some(b) = self.bin(value) {
+            self.counts[b] += 1;
+            self.sums[b] += f64::from(value);
+            self.total += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, value: f32) {
+        if let Some(b) = self.bin(value) {
+            self.counts[b] -= 1;
+            self.sums[b] -= f64::from(value);
+            self.total -= 1;
+        }
+    }
+
+    pub(crate) fn total(&self) -> u32 {
+        self.total
+    }
+
+    /// The centre of the densest region: the bin maximising a triangular kernel sum of
+    /// half-width `radius` bins.
+    pub(crate) fn smoothed_mode(&self, radius: usize) -> Option<f32> {
+        if self.total == 0 {
+            return None;
+        }
+        let bins = self.counts.len();
+        let mut best = (0u64, 0usize);
+        for centre in 0..bins {
+            let lo = centre.saturating_sub(radius);
+            let hi = (centre + radius).min(bins - 1);
+            let mut score = 0u64;
+            for b in lo..=hi {
+                let w = (radius + 1 - centre.abs_diff(b)) as u64;
+                score += w * u64::from(self.counts[b]);
+            }
+            if score > best.0 {
+                best = (score, centre);
+            }
+        }
+        Some(self.low + best.1 as f32 + 0.5)
+    }
+
+    /// Mean of the values within ±`half_width` bpm of `centre` (whole bins), with its count.
+    pub(crate) fn mean_near(&self, centre: f32, half_width: f32) -> Option<(f32, u32)> {
+        let bins = self.counts.len();
+        let top = self.low + bins as f32 - 0.5;
+        let lo = self.bin((centre - half_width).max(self.low)).unwrap_or(0);
+        let hi = self.bin((centre + half_width).min(top)).unwrap_or(bins - 1);
+        let (mut n, mut sum) = (0u32, 0.0f64);
+        for b in lo..=hi {
+            n += self.counts[b];
+            sum += self.sums[b];
+        }
+        (n > 0).then(|| ((sum / f64::from(n)) as f32, n))
+    }
+
+    /// The value below which `fraction` of the values lie (bin resolution).
+    pub(crate) fn quantile(&self, fraction: f32) -> Option<f32> {
+        if self.total == 0 {
+            return None;
+        }
+        let target = (fraction * self.total as f32).ceil().max(1.0) as u32;
+        let mut seen = 0;
+        for (b, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= target {
+                return Some(self.low + b as f32 + 0.5);
+            }
+        }
+        None
+    }
+
+    /// Mean of every value held.
+    pub(crate) fn mean(&self) -> Option<f32> {
+        (self.total > 0).then(|| (self.sums.iter().sum::<f64>() / f64::from(self.total)) as f32)
+    }
+}

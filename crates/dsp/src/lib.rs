@@ -1,0 +1,602 @@
+//! `ctg-dsp`: streaming CTG analysis.
+//!
+//! An [`Analyzer`] per stream takes samples in blocks of any size and makes [`Finding`]s final
+//! as soon as their inputs are final; an ongoing deceleration is reported as [`Provisional`].
+//! Offline analysis ([`analyze`]) is the same analyzer fed the whole recording at once, so a
+//! recording analysed live, block by block, gives exactly the findings it gives from a file
+//! (DESIGN.md invariant 5; property-tested on real recordings).
+//!
+//! Sans-IO and deterministic: no clock, no threads, no I/O. Every stage consumes its input one
+//! sample at a time, so nothing depends on how the input was chunked, and every buffer is
+//! bounded (about 40 minutes of history per stream).
+//!
+//! ```text
+//! samples ─▶ prep (fetal channel, range, MHR coincidence, islands) ─▶ baseline (2 passes)
+//!        │                                   └─▶ false-signal stretches
+//!        │    baseline-aligned FHR ─▶ acceleration / deceleration detectors ─┐
+//!        └─▶ toco: smoothing, resting tone, contraction detector ────────────┼─▶ typing,
+//!                                                                            │   severity,
+//!            10-minute windows: baseline, variability, STV, sinusoidal ─────┴─▶ recurrence,
+//!                                                                                classification
+//! ```
+//!
+//! Definitions follow NICHD 2008, FIGO 2015 and JSOG (cited per module); where they differ the
+//! [`Profile`] chooses. The JSOG level table is data ([`table`]), never code.
+
+mod baseline;
+mod classify;
+mod contractions;
+mod events;
+pub mod findings;
+mod histogram;
+mod knots;
+mod prep;
+mod series;
+pub mod table;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use ctg_proto::model::{Channel, Quality, Sample};
+use rustfft::Fft;
+
+pub use baseline::BaselineConfig;
+pub use classify::{Profile, TypingConfig, WindowConfig};
+pub use contractions::ContractionConfig;
+pub use events::ExcursionConfig;
+pub use findings::*;
+pub use prep::PrepConfig;
+pub use table::JsogTable;
+
+use classify::{FigoHistory, HZ, WindowInput, WindowMeasures};
+use contractions::{ContractionEvent, Contractions};
+use events::{Excursion, ExcursionDetector};
+use prep::{Prep, Prepared};
+use series::Series;
+
+/// Samples in a classification window (10 minutes).
+pub const WINDOW_SAMPLES: u64 = 2400;
+/// History kept per stream (40 minutes): windows, recurrence, typing.
+const HISTORY_SAMPLES: u64 = 9600;
+/// Contractions must be final this far past a deceleration's end before it is typed.
+const TYPING_MARGIN: u64 = 180 * 4;
+
+/// Everything an analyzer needs to know.
+#[derive(Clone, Debug)]
+pub struct AnalyzerConfig {
+    /// The channel carrying the fetal heart rate.
+    pub fetal: Channel,
+    /// A channel of the same fetus used where `fetal` has no signal (never for twins).
+    pub fetal_fallback: Option<Channel>,
+    /// Whose definitions.
+    pub profile: Profile,
+    /// Gestational age, where known (accelerations are 10 bpm × 10 s before 32 weeks).
+    pub gestational_weeks: Option<u32>,
+    /// Signal preparation.
+    pub prep: PrepConfig,
+    /// Baseline.
+    pub baseline: BaselineConfig,
+    /// Accelerations.
+    pub acceleration: ExcursionConfig,
+    /// Decelerations.
+    pub deceleration: ExcursionConfig,
+    /// Contractions.
+    pub contractions: ContractionConfig,
+    /// Deceleration typing.
+    pub typing: TypingConfig,
+    /// Window measurements.
+    pub window: WindowConfig,
+    /// The JSOG level table.
+    pub table: Arc<JsogTable>,
+    /// Keep the baseline at every sample for [`Report::baseline_curve`] (grows with the
+    /// stream: for offline use).
+    pub keep_baseline_curve: bool,
+}
+
+impl AnalyzerConfig {
+    /// Defaults for a profile, analysing FHR1, with the shipped JSOG table.
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            fetal: Channel::Fhr1,
+            fetal_fallback: None,
+            profile,
+            gestational_weeks: None,
+            prep: PrepConfig::default(),
+            baseline: BaselineConfig::default(),
+            acceleration: ExcursionConfig::standard(),
+            deceleration: ExcursionConfig::standard(),
+            contractions: ContractionConfig::default(),
+            typing: TypingConfig::for_profile(profile),
+            window: WindowConfig::default(),
+            table: Arc::new(JsogTable::default_table()),
+            keep_baseline_curve: false,
+        }
+    }
+
+    /// Before 32 weeks accelerations are ≥ 10 bpm for ≥ 10 s (NICHD 2008, JSOG).
+    pub fn with_gestational_weeks(mut self, weeks: u32) -> Self {
+        self.gestational_weeks = Some(weeks);
+        if weeks < 32 {
+            self.acceleration.min_amplitude = 10.0;
+            self.acceleration.min_duration = 40;
+        }
+        self
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct TypedDecel {
+    excursion: Excursion,
+    kind: DecelerationType,
+    severity: Severity,
+    recurrent: bool,
+    contraction_peak: Option<u64>,
+}
+
+/// A streaming analyzer for one stream.
+pub struct Analyzer {
+    config: AnalyzerConfig,
+    table_version: Arc<str>,
+    next_index: u64,
+    lost: u64,
+    prep: Prep,
+    baseline: baseline::Baseline,
+    accel: ExcursionDetector,
+    decel: ExcursionDetector,
+    contractions: Contractions,
+    aligned: Series<(f32, f32)>,
+    contraction_list: VecDeque<ContractionEvent>,
+    pending_decels: VecDeque<Excursion>,
+    typed_decels: VecDeque<TypedDecel>,
+    accels: VecDeque<Excursion>,
+    false_run: Option<(u64, u64, FalseKind)>,
+    next_window: u64,
+    window_contractions: VecDeque<usize>,
+    figo: FigoHistory,
+    stv: (f64, u32),
+    fft: Arc<dyn Fft<f64>>,
+    curve: Vec<f32>,
+    findings: VecDeque<Finding>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Analyzer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Analyzer")
+            .field("next_index", &self.next_index)
+            .field("aligned_end", &self.aligned.end())
+            .finish_non_exhaustive()
+    }
+}
+
+fn seconds(index: u64) -> f64 {
+    index as f64 / HZ
+}
+
+impl Analyzer {
+    /// A new analyzer at sample 0.
+    pub fn new(config: AnalyzerConfig) -> Self {
+        Self {
+            table_version: Arc::from(config.table.version.as_str()),
+            next_index: 0,
+            lost: 0,
+            prep: Prep::new(config.prep.clone()),
+            baseline: baseline::Baseline::new(&config.baseline),
+            accel: ExcursionDetector::new(1, config.acceleration.clone()),
+            decel: ExcursionDetector::new(-1, config.deceleration.clone()),
+            contractions: Contractions::new(&config.contractions),
+            aligned: Series::new(),
+            contraction_list: VecDeque::new(),
+            pending_decels: VecDeque::new(),
+            typed_decels: VecDeque::new(),
+            accels: VecDeque::new(),
+            false_run: None,
+            next_window: 0,
+            window_contractions: VecDeque::new(),
+            figo: FigoHistory::default(),
+            stv: (0.0, 0),
+            fft: classify::plan_fft((WINDOW_SAMPLES / 4) as usize),
+            curve: Vec::new(),
+            findings: VecDeque::new(),
+            finished: false,
+            config,
+        }
+    }
+
+    /// Samples fed so far.
+    pub fn samples(&self) -> u64 {
+        self.next_index
+    }
+
+    /// Feeds samples (any number, in stream order).
+    pub fn push(&mut self, samples: &[Sample]) {
+        if self.finished {
+            return;
+        }
+        for s in samples {
+            let index = self.next_index;
+            self.next_index += 1;
+            let hr = |c: Channel| {
+                let v = s.value(c);
+                if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
+            };
+            let mut fetal = hr(self.config.fetal);
+            if fetal.is_nan()
+                && let Some(fallback) = self.config.fetal_fallback
+            {
+                fetal = hr(fallback);
+            }
+            if fetal.is_nan() {
+                self.lost += 1;
+            }
+            let ua = if s.quality[Channel::Ua.index()] == Quality::None {
+                f32::NAN
+            } else {
+                f32::from(s.value(Channel::Ua)) / 2.0
+            };
+            self.prep.push(index, fetal, hr(Channel::Mhr), ua);
+            self.contractions.push(index, ua);
+            self.advance(false);
+        }
+    }
+
+    /// Takes the next final finding.
+    pub fn poll(&mut self) -> Option<Finding> {
+        self.findings.pop_front()
+    }
+
+    /// Events under way, not yet final.
+    pub fn provisional(&self) -> Vec<Provisional> {
+        let now = self.aligned.end();
+        self.decel
+            .ongoing(now)
+            .map(|e| Provisional::Deceleration {
+                start_s: seconds(e.start),
+                depth_bpm: f64::from(e.amplitude),
+                duration_s: seconds(now - e.start),
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// Ends the stream: everything still held becomes final (call [`Analyzer::poll`] after).
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let end = self.next_index;
+        self.prep.finish();
+        self.contractions.finish(end);
+        // Pad the baseline's windows with "no signal" so every real sample comes out.
+        let pad = 2 * (self.config.baseline.half_window + self.config.baseline.step) + 2;
+        self.drain_prep();
+        for index in end..end + pad {
+            self.baseline.push(Prepared {
+                index,
+                fetal_raw: f32::NAN,
+                fetal: f32::NAN,
+                false_kind: FalseKind::None,
+                mhr: f32::NAN,
+                ua: f32::NAN,
+            });
+        }
+        self.drain_baseline(end);
+        self.accel.finish();
+        self.decel.finish();
+        self.drain_events();
+        self.close_false_run();
+        self.advance(true);
+    }
+
+    /// The report of everything polled so far plus what remains (consumes the analyzer).
+    pub fn into_report(mut self) -> Report {
+        self.finish();
+        let mut report = Report {
+            samples: self.next_index,
+            signal_loss_percent: if self.next_index == 0 {
+                0.0
+            } else {
+                100.0 * self.lost as f64 / self.next_index as f64
+            },
+            stv_ms: (self.stv.1 > 0).then(|| self.stv.0 / f64::from(self.stv.1)),
+            ..Report::default()
+        };
+        while let Some(f) = self.poll() {
+            report.add(f);
+        }
+        report.baseline_curve = std::mem::take(&mut self.curve);
+        report
+    }
+
+    fn drain_prep(&mut self) {
+        while let Some(p) = self.prep.pop() {
+            self.track_false(&p);
+            self.baseline.push(p);
+        }
+    }
+
+    fn drain_baseline(&mut self, end: u64) {
+        while let Some((p, b)) = self.baseline.pop() {
+            if p.index >= end {
+                continue;
+            }
+            self.aligned.push((p.fetal, b));
+            self.aligned.keep_last(HISTORY_SAMPLES as usize);
+            if self.config.keep_baseline_curve {
+                self.curve.push(b);
+            }
+            self.accel.push(p.index, p.fetal, b);
+            self.decel.push(p.index, p.fetal, b);
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(a) = self.accel.pop() {
+            self.findings.push_back(Finding::Acceleration(Acceleration {
+                start_s: seconds(a.start),
+                end_s: seconds(a.end),
+                peak_s: seconds(a.extreme_at),
+                amplitude_bpm: f64::from(a.amplitude),
+            }));
+            self.accels.push_back(a);
+        }
+        while let Some(d) = self.decel.pop() {
+            self.pending_decels.push_back(d);
+        }
+        while let Some(c) = self.contractions.pop() {
+            self.findings.push_back(Finding::Contraction(Contraction {
+                start_s: seconds(c.start),
+                peak_s: seconds(c.peak_at),
+                end_s: seconds(c.end),
+                amplitude: f64::from(c.amplitude),
+            }));
+            self.contraction_list.push_back(c);
+        }
+    }
+
+    fn advance(&mut self, at_end: bool) {
+        if !at_end {
+            self.drain_prep();
+            self.drain_baseline(u64::MAX);
+            self.drain_events();
+        }
+        self.type_decelerations(at_end);
+        self.classify_windows(at_end);
+        self.trim();
+    }
+
+    fn track_false(&mut self, p: &Prepared) {
+        match (self.false_run, p.false_kind) {
+            (Some((start, _, kind)), k) if k == kind => {
+                self.false_run = Some((start, p.index + 1, kind));
+            }
+            (_, k) => {
+                self.close_false_run();
+                if k != FalseKind::None {
+                    self.false_run = Some((p.index, p.index + 1, k));
+                }
+            }
+        }
+    }
+
+    fn close_false_run(&mut self) {
+        if let Some((start, end, kind)) = self.false_run.take() {
+            self.findings.push_back(Finding::FalseSignal(FalseSignal {
+                channel: self.config.fetal,
+                start_s: seconds(start),
+                end_s: seconds(end),
+                kind,
+            }));
+        }
+    }
+
+    fn type_decelerations(&mut self, at_end: bool) {
+        let frontier = self.contractions.frontier();
+        while let Some(&d) = self.pending_decels.front() {
+            if !at_end && frontier < d.end + TYPING_MARGIN {
+                break;
+            }
+            self.pending_decels.pop_front();
+            let contraction =
+                classify::associated(&d, self.contraction_list.iter(), &self.config.typing);
+            let kind = classify::type_deceleration(&d, contraction, &self.config.typing);
+            let fhr: Vec<f32> = (d.start..d.end)
+                .filter_map(|i| self.aligned.get(i).map(|(f, _)| f))
+                .collect();
+            let severity = classify::severity(kind, &d, &fhr, &self.config.table);
+            let contraction_peak = contraction.map(|c| c.peak_at);
+            let recurrent =
+                kind != DecelerationType::Prolonged && self.is_recurrent(d.end, contraction_peak);
+            let typed = TypedDecel {
+                excursion: d,
+                kind,
+                severity,
+                recurrent,
+                contraction_peak,
+            };
+            self.findings.push_back(Finding::Deceleration(Deceleration {
+                start_s: seconds(d.start),
+                end_s: seconds(d.end),
+                nadir_s: seconds(d.extreme_at),
+                depth_bpm: f64::from(d.amplitude),
+                nadir_bpm: f64::from(d.extreme_bpm),
+                onset_to_nadir_s: seconds(d.extreme_at - d.start),
+                lag_to_contraction_s: contraction_peak
+                    .map(|p| (d.extreme_at as f64 - p as f64) / HZ),
+                kind,
+                severity,
+                recurrent,
+            }));
+            self.typed_decels.push_back(typed);
+        }
+    }
+
+    /// Recurrent: decelerations go with at least half of the (at least two) contractions
+    /// whose acme lies in the 20 minutes up to this deceleration's end (NICHD 2008; FIGO
+    /// "repetitive"; JSOG 反復).
+    fn is_recurrent(&self, end: u64, own_contraction: Option<u64>) -> bool {
+        let from = end.saturating_sub(2 * WINDOW_SAMPLES);
+        let peaks: Vec<u64> = self
+            .contraction_list
+            .iter()
+            .map(|c| c.peak_at)
+            .filter(|&p| p >= from && p < end)
+            .collect();
+        if peaks.len() < 2 {
+            return false;
+        }
+        let with_decel = peaks
+            .iter()
+            .filter(|&&p| {
+                own_contraction == Some(p)
+                    || self
+                        .typed_decels
+                        .iter()
+                        .any(|t| t.contraction_peak == Some(p))
+            })
+            .count();
+        2 * with_decel >= peaks.len()
+    }
+
+    fn classify_windows(&mut self, at_end: bool) {
+        loop {
+            let start = self.next_window * WINDOW_SAMPLES;
+            let total = self.next_index;
+            if start >= total && (at_end || start >= self.aligned.end()) {
+                return;
+            }
+            let end = (start + WINDOW_SAMPLES).min(if at_end { total } else { u64::MAX });
+            if !at_end {
+                let events_open = self.pending_decels.front().is_some_and(|d| d.start < end)
+                    || self.decel.ongoing_start().is_some_and(|s| s < end)
+                    || self.accel.ongoing_start().is_some_and(|s| s < end);
+                if self.aligned.end() < end || self.contractions.frontier() < end || events_open {
+                    return;
+                }
+            }
+            if start >= self.aligned.end() || end <= start {
+                return;
+            }
+            self.classify_window(start, end.min(self.aligned.end()));
+            self.next_window += 1;
+        }
+    }
+
+    fn classify_window(&mut self, start: u64, end: u64) {
+        let len = (end - start) as usize;
+        let mut fhr = Vec::with_capacity(len);
+        let mut base = Vec::with_capacity(len);
+        for i in start..end {
+            let (f, b) = self.aligned.get(i).unwrap_or((f32::NAN, f32::NAN));
+            fhr.push(f);
+            base.push(b);
+        }
+        let mut excluded = vec![false; len];
+        let mut in_decel = vec![false; len];
+        let mark = |mask: &mut [bool], e: &Excursion| {
+            let from = e.start.max(start);
+            let to = e.end.min(end);
+            for i in from..to {
+                mask[(i - start) as usize] = true;
+            }
+        };
+        let mut has_acceleration = false;
+        for a in &self.accels {
+            if a.end > start && a.start < end {
+                mark(&mut excluded, a);
+                has_acceleration = true;
+            }
+        }
+        let mut decels = Vec::new();
+        for t in &self.typed_decels {
+            let e = &t.excursion;
+            if e.end > start && e.start < end {
+                mark(&mut excluded, e);
+                mark(&mut in_decel, e);
+            }
+            if e.start >= start && e.start < end {
+                decels.push((t.kind, t.severity, t.recurrent, seconds(e.end - e.start)));
+            }
+        }
+        let measures: WindowMeasures = classify::measure(
+            &fhr,
+            &base,
+            &excluded,
+            &in_decel,
+            has_acceleration,
+            &self.config.window,
+            self.fft.as_ref(),
+        );
+        self.stv.0 += measures.stv_sum;
+        self.stv.1 += measures.stv_minutes;
+        let contractions = self
+            .contraction_list
+            .iter()
+            .filter(|c| c.peak_at >= start && c.peak_at < end)
+            .count();
+        self.window_contractions.push_back(contractions);
+        if self.window_contractions.len() > 3 {
+            self.window_contractions.pop_front();
+        }
+        let tachysystole = self.window_contractions.len() == 3
+            && self.window_contractions.iter().sum::<usize>() > 15;
+        let (start_s, end_s) = (seconds(start), seconds(end));
+        self.findings.push_back(Finding::Baseline(BaselineWindow {
+            start_s,
+            end_s,
+            bpm: measures.baseline_bpm,
+        }));
+        self.findings
+            .push_back(Finding::Variability(VariabilityWindow {
+                start_s,
+                end_s,
+                amplitude_bpm: measures.amplitude_bpm,
+                band: measures.band,
+            }));
+        let input = WindowInput {
+            start_s,
+            end_s,
+            measures: &measures,
+            decelerations: &decels,
+            contractions,
+            tachysystole,
+        };
+        let classification = classify::classify(
+            &input,
+            &mut self.figo,
+            &self.config.table,
+            &self.table_version,
+        );
+        self.findings
+            .push_back(Finding::Classification(classification));
+    }
+
+    fn trim(&mut self) {
+        let horizon = self.aligned.end().saturating_sub(HISTORY_SAMPLES);
+        while self.accels.front().is_some_and(|a| a.end < horizon) {
+            self.accels.pop_front();
+        }
+        while self
+            .typed_decels
+            .front()
+            .is_some_and(|d| d.excursion.end < horizon)
+        {
+            self.typed_decels.pop_front();
+        }
+        while self
+            .contraction_list
+            .front()
+            .is_some_and(|c| c.end < horizon)
+        {
+            self.contraction_list.pop_front();
+        }
+    }
+}
+
+/// Analyses a whole recording offline: the same [`Analyzer`], fed everything at once.
+pub fn analyze(samples: &[Sample], config: AnalyzerConfig) -> Report {
+    let mut analyzer = Analyzer::new(config);
+    analyzer.push(samples);
+    analyzer.into_report()
+}

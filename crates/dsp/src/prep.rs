@@ -1,0 +1,345 @@
+//! Signal preparation: the fetal heart rate the analysis may trust, and why the rest is not.
+//!
+//! Per sample, in order, with a fixed delay:
+//! 1. **Fetal value**: the configured fetal channel, or its fallback where the primary is 0
+//!    (FHRMA recordings carry the same fetus on FHR1 and FHR2; twins never use a fallback).
+//! 2. **Range**: values outside 50–220 bpm are artefact (FHRMA preprocessing, clinical.md §1.0).
+//! 3. **Maternal coincidence**: where the MHR channel has a signal and the fetal value lies within
+//!    `coincidence_bpm` of it for most of a 10-s window, the "fetal" value is the mother's heart
+//!    (clinical.md §4.4: 72 % of last-hour tracings show MHR–FHR ambiguity; vendors' coincidence
+//!    detection works the same way).
+//! 4. **Spikes**: a value further than `spike_bpm` from the median of the values within
+//!    ±`spike_half` samples is artefact: the heart rate cannot jump that far and back within a
+//!    couple of seconds, while a deceleration moves the whole window (Doppler artefact, halving
+//!    and doubling show up this way).
+//! 5. **Islands**: a run of valid values shorter than 5 s is artefact; one shorter than 30 s that
+//!    jumps by more than 25 bpm on both edges is artefact (FHRMA preprocessing, §1.0).
+//!
+//! Level-based false-signal detection (halving/doubling, maternal capture without an MHR
+//! channel) needs the baseline and lives in [`crate::falsesig`].
+
+use std::collections::VecDeque;
+
+/// Why a fetal sample is not trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FalseKind {
+    /// Trusted (or no signal at all).
+    #[default]
+    None,
+    /// The mother's heart rate recorded as fetal.
+    Maternal,
+    /// Out of range, isolated, or jumping: not a heart rate.
+    Artefact,
+}
+
+/// Thresholds of the preparation stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrepConfig {
+    /// Lowest plausible FHR, bpm.
+    pub min_bpm: f32,
+    /// Highest plausible FHR, bpm.
+    pub max_bpm: f32,
+    /// |FHR − MHR| at or below which a sample coincides with the mother, bpm.
+    pub coincidence_bpm: f32,
+    /// Share of coinciding samples (of those with both signals) in the ±5 s window that marks
+    /// a sample maternal.
+    pub coincidence_share: f32,
+    /// Islands shorter than this are artefact, samples.
+    pub min_island: usize,
+    /// Islands shorter than this are artefact when both edges jump, samples.
+    pub jump_island: usize,
+    /// Edge jump that marks an island suspect, bpm.
+    pub jump_bpm: f32,
+    /// How far (samples) across a gap an edge looks for its neighbour.
+    pub edge_reach: usize,
+    /// Half-width of the despiking window, samples (0 turns despiking off).
+    pub spike_half: usize,
+    /// A sample further than this from the median of its window is a spike, bpm.
+    pub spike_bpm: f32,
+}
+
+impl Default for PrepConfig {
+    fn default() -> Self {
+        Self {
+            min_bpm: 50.0,
+            max_bpm: 220.0,
+            coincidence_bpm: 5.0,
+            coincidence_share: 0.5,
+            min_island: 20,
+            jump_island: 120,
+            jump_bpm: 25.0,
+            edge_reach: 40,
+            spike_half: 8,
+            spike_bpm: 20.0,
+        }
+    }
+}
+
+/// One prepared sample.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prepared {
+    /// Sample index on the stream's grid.
+    pub index: u64,
+    /// The fetal value as recorded (NaN where there is no signal).
+    pub fetal_raw: f32,
+    /// The fetal value the analysis uses (NaN where missing or false).
+    pub fetal: f32,
+    /// Why `fetal` is NaN although `fetal_raw` is not.
+    pub false_kind: FalseKind,
+    /// Maternal heart rate (NaN where none).
+    pub mhr: f32,
+    /// Uterine activity (NaN where none).
+    pub ua: f32,
+}
+
+const COINCIDENCE_HALF: usize = 20;
+
+/// Where the island rule stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum IslandState {
+    /// Between islands; `gap` samples since the last kept valid value `last`.
+    Gap { last: Option<f32>, gap: usize },
+    /// Inside a short island that started after `before` (the last kept value within reach).
+    Short { before: Option<f32>, len: usize },
+    /// Inside an island long enough to be kept whatever its edges.
+    Long,
+    /// A short island ended `gap` samples ago; waiting for the next valid value to see its end
+    /// edge.
+    AwaitingEdge { before: Option<f32>, gap: usize },
+}
+
+/// The preparation stage.
+#[derive(Debug)]
+pub(crate) struct Prep {
+    config: PrepConfig,
+    /// Up to `COINCIDENCE_HALF` samples already decided, for the window's past half.
+    history: VecDeque<Prepared>,
+    /// Samples awaiting the coincidence decision (the front one is decided when its future
+    /// half is here).
+    pending: VecDeque<Prepared>,
+    /// Samples held by the island rule until their island is judged.
+    held: VecDeque<Prepared>,
+    state: IslandState,
+    out: VecDeque<Prepared>,
+}
+
+impl Prep {
+    pub(crate) fn new(config: PrepConfig) -> Self {
+        Self {
+            config,
+            history: VecDeque::new(),
+            pending: VecDeque::new(),
+            held: VecDeque::new(),
+            state: IslandState::Gap {
+                last: None,
+                gap: usize::MAX,
+            },
+            out: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Prepared> {
+        self.out.pop_front()
+    }
+
+    /// Feeds one raw sample (NaN for no signal).
+    pub(crate) fn push(&mut self, index: u64, fetal_raw: f32, mhr: f32, ua: f32) {
+        let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
+        let (fetal, false_kind) = if fetal_raw.is_nan() {
+            (f32::NAN, FalseKind::None)
+        } else if in_range {
+            (fetal_raw, FalseKind::None)
+        } else {
+            (f32::NAN, FalseKind::Artefact)
+        };
+        self.pending.push_back(Prepared {
+            index,
+            fetal_raw,
+            fetal,
+            false_kind,
+            mhr,
+            ua,
+        });
+        if self.pending.len() > COINCIDENCE_HALF {
+            self.decide_front();
+        }
+    }
+
+    /// Flushes everything at the end of the stream.
+    pub(crate) fn finish(&mut self) {
+        while !self.pending.is_empty() {
+            self.decide_front();
+        }
+        if let IslandState::Short { before, .. } | IslandState::AwaitingEdge { before, .. } =
+            self.state
+        {
+            self.judge(before, None);
+        }
+        self.out.extend(self.held.drain(..));
+    }
+
+    /// Decides the maternal flag of the front pending sample from its ±5 s window.
+    fn decide_front(&mut self) {
+        let mut sample = self.pending[0];
+        if !sample.fetal.is_nan()
+            && !sample.mhr.is_nan()
+            && (sample.fetal - sample.mhr).abs() <= self.config.coincidence_bpm
+        {
+            let (mut both, mut close) = (0u32, 0u32);
+            let future = self.pending.iter().take(COINCIDENCE_HALF + 1);
+            for s in self.history.iter().chain(future) {
+                if !s.fetal.is_nan() && !s.mhr.is_nan() {
+                    both += 1;
+                    close += u32::from((s.fetal - s.mhr).abs() <= self.config.coincidence_bpm);
+                }
+            }
+            if close as f32 >= self.config.coincidence_share * both as f32 {
+                sample.fetal = f32::NAN;
+                sample.false_kind = FalseKind::Maternal;
+            }
+        }
+        if self.config.spike_half > 0 && !sample.fetal.is_nan() {
+            let past = self.history.iter().rev().take(self.config.spike_half);
+            let future = self.pending.iter().take(self.config.spike_half + 1);
+            let mut values: Vec<f32> = past
+                .chain(future)
+                .map(|s| s.fetal)
+                .filter(|v| !v.is_nan())
+                .collect();
+            if values.len() >= self.config.spike_half {
+                values.sort_by(f32::total_cmp);
+                let median = values[values.len() / 2];
+                if (sample.fetal - median).abs() > self.config.spike_bpm {
+                    sample.fetal = f32::NAN;
+                    sample.false_kind = FalseKind::Artefact;
+                }
+            }
+        }
+        // The window's past half holds the samples as recorded, not as decided, so one
+        // decision does not feed the next.
+        let recorded = self.pending.pop_front().expect("pending is not empty");
+        self.history.push_back(recorded);
+        if self.history.len() > COINCIDENCE_HALF {
+            self.history.pop_front();
+        }
+        self.island(sample);
+    }
+
+    /// The island rule, one sample at a time.
+    fn island(&mut self, sample: Prepared) {
+        let valid = !sample.fetal.is_nan();
+        let reach = self.config.edge_reach;
+        self.state = match (self.state, valid) {
+            (IslandState::Gap { last, gap }, false) => {
+                self.out.push_back(sample);
+                IslandState::Gap {
+                    last,
+                    gap: gap.saturating_add(1),
+                }
+            }
+            (IslandState::Gap { last, gap }, true) => {
+                self.held.push_back(sample);
+                let before = last.filter(|_| gap <= reach);
+                self.after_island_grew(before, 1)
+            }
+            (IslandState::Short { before, len }, true) => {
+                self.held.push_back(sample);
+                self.after_island_grew(before, len + 1)
+            }
+            (IslandState::Short { before, len }, false) => {
+                self.held.push_back(sample);
+                if len < self.config.min_island {
+                    // Too short whatever its edges.
+                    self.judge(before, None)
+                } else {
+                    IslandState::AwaitingEdge { before, gap: 1 }
+                }
+            }
+            (IslandState::AwaitingEdge { before, gap }, false) => {
+                self.held.push_back(sample);
+                if gap + 1 > reach {
+                    self.judge(before, None)
+                } else {
+                    IslandState::AwaitingEdge {
+                        before,
+                        gap: gap + 1,
+                    }
+                }
+            }
+            (IslandState::AwaitingEdge { before, .. }, true) => {
+                let IslandState::Gap { last, gap } = self.judge(before, Some(sample.fetal)) else {
+                    unreachable!("judging always ends in a gap")
+                };
+                self.held.push_back(sample);
+                let before = last.filter(|_| gap <= reach);
+                self.after_island_grew(before, 1)
+            }
+            (IslandState::Long, true) => {
+                self.out.push_back(sample);
+                IslandState::Long
+            }
+            (IslandState::Long, false) => {
+                let last = self.out.back().map(|s| s.fetal);
+                self.out.push_back(sample);
+                IslandState::Gap { last, gap: 1 }
+            }
+        };
+    }
+
+    fn after_island_grew(&mut self, before: Option<f32>, len: usize) -> IslandState {
+        if len >= self.config.jump_island {
+            self.out.extend(self.held.drain(..));
+            IslandState::Long
+        } else {
+            IslandState::Short { before, len }
+        }
+    }
+
+    /// Judges the held short island (and the gap after it) given its edges, emits it, and
+    /// returns the gap state that follows.
+    fn judge(&mut self, before: Option<f32>, after: Option<f32>) -> IslandState {
+        let valid: Vec<f32> = self
+            .held
+            .iter()
+            .filter(|s| !s.fetal.is_nan())
+            .map(|s| s.fetal)
+            .collect();
+        let len = valid.len();
+        let jumps = |edge: Option<f32>, value: Option<&f32>| match (edge, value) {
+            (Some(a), Some(b)) => (a - b).abs() > self.config.jump_bpm,
+            _ => false,
+        };
+        let artefact = len < self.config.min_island
+            || (jumps(before, valid.first()) && jumps(after, valid.last()));
+        let trailing_gap = self
+            .held
+            .iter()
+            .rev()
+            .take_while(|s| s.fetal.is_nan())
+            .count();
+        let held_len = self.held.len();
+        for s in &mut self.held {
+            if artefact && !s.fetal.is_nan() {
+                s.fetal = f32::NAN;
+                s.false_kind = FalseKind::Artefact;
+            }
+        }
+        self.out.extend(self.held.drain(..));
+        if artefact {
+            // The gap before the island continues through it.
+            IslandState::Gap {
+                last: before,
+                gap: if before.is_some() {
+                    held_len
+                } else {
+                    usize::MAX
+                },
+            }
+        } else {
+            IslandState::Gap {
+                last: valid.last().copied(),
+                gap: trailing_gap,
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! Same answer online and offline (DESIGN.md invariant 5): a real recording fed block by block,
+//! in random block sizes, yields exactly the findings of the whole recording fed at once.
+
+use ctg_dsp::{Analyzer, AnalyzerConfig, Finding, Profile, Report, analyze};
+use ctg_formats::read_recording;
+use ctg_proto::model::Channel;
+use proptest::prelude::*;
+
+fn recordings() -> Vec<(String, Vec<ctg_proto::model::Sample>, Channel)> {
+    let data = ctg_formats::shared_data_dir().unwrap_or_else(|e| panic!("{e}"));
+    [
+        "ctu-uhb/wfdb/1001.hea",
+        "ctu-uhb/wfdb/1329.hea",
+        "fhrma-fs/ScalpECG/Train/ScalpTrain0007.fhrm",
+        "fhrma-fs/DopMHR/Train/DopMHRTrain0012.fhrm",
+        "fhrma/traindata/train42.fhr",
+    ]
+    .iter()
+    .map(|p| {
+        let r = read_recording(&data.join(p)).unwrap();
+        let fetal = r.fetal_channel();
+        (p.to_string(), r.samples, fetal)
+    })
+    .collect()
+}
+
+fn config(fetal: Channel) -> AnalyzerConfig {
+    let mut c = AnalyzerConfig::new(Profile::Jsog);
+    c.fetal = fetal;
+    c.fetal_fallback = Some(if fetal == Channel::Fhr1 {
+        Channel::Fhr2
+    } else {
+        Channel::Fhr1
+    });
+    c.keep_baseline_curve = true;
+    c
+}
+
+/// Streams `samples` in blocks whose sizes cycle through `sizes`, polling after every block,
+/// and returns every finding in the order it became final.
+fn streamed(samples: &[ctg_proto::model::Sample], fetal: Channel, sizes: &[usize]) -> Vec<Finding> {
+    let mut analyzer = Analyzer::new(config(fetal));
+    let mut polled = Vec::new();
+    let mut at = 0;
+    let mut k = 0;
+    while at < samples.len() {
+        let n = sizes[k % sizes.len()].min(samples.len() - at);
+        analyzer.push(&samples[at..at + n]);
+        while let Some(f) = analyzer.poll() {
+            polled.push(f);
+        }
+        at += n;
+        k += 1;
+    }
+    analyzer.finish();
+    while let Some(f) = analyzer.poll() {
+        polled.push(f);
+    }
+    polled
+}
+
+/// The offline report, rebuilt from the streamed findings plus the stream-wide figures.
+fn report_from(findings: Vec<Finding>, offline: &Report) -> Report {
+    let mut r = Report {
+        samples: offline.samples,
+        signal_loss_percent: offline.signal_loss_percent,
+        stv_ms: offline.stv_ms,
+        baseline_curve: offline.baseline_curve.clone(),
+        ..Report::default()
+    };
+    for f in findings {
+        r.add(f);
+    }
+    r
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+
+    #[test]
+    fn online_equals_offline(sizes in proptest::collection::vec(1usize..2000, 1..12)) {
+        for (name, samples, fetal) in recordings() {
+            let offline = analyze(&samples, config(fetal));
+            let online = report_from(streamed(&samples, fetal, &sizes), &offline);
+            prop_assert!(offline == online, "{name}: findings differ for block sizes {sizes:?}");
+            // The stream-wide figures too: a streamed analyzer's own report equals the offline one.
+            let mut analyzer = Analyzer::new(config(fetal));
+            for block in samples.chunks(sizes[0]) {
+                analyzer.push(block);
+            }
+            prop_assert!(analyzer.into_report() == offline, "{name}: report differs");
+        }
+    }
+}
+
+#[test]
+fn findings_become_final_while_streaming() {
+    let (_, samples, fetal) = recordings().remove(1);
+    let mut analyzer = Analyzer::new(config(fetal));
+    let mut first_window_at = None;
+    for (i, block) in samples.chunks(4).enumerate() {
+        analyzer.push(block);
+        while let Some(f) = analyzer.poll() {
+            if matches!(f, Finding::Classification(_)) && first_window_at.is_none() {
+                first_window_at = Some((i + 1) * 4);
+            }
+        }
+    }
+    // The first 10-minute window is classified while the stream runs, within 25 minutes.
+    let at = first_window_at.expect("a window classified before the end");
+    assert!(
+        at <= 25 * 240,
+        "first classification after {} min",
+        at / 240
+    );
+}

@@ -1,0 +1,272 @@
+//! The analysis on synthetic signals with planted events, so the right answer is known.
+
+use ctg_dsp::{
+    AnalyzerConfig, DecelerationType, FalseKind, JsogTable, Profile, Report, VariabilityBand,
+    analyze,
+};
+use ctg_proto::model::{Channel, Quality, Sample};
+
+const HZ: usize = 4;
+
+/// A deterministic irregular wobble of about ±`amp` bpm: 16 components spread over 1–20
+/// cycles/min with pseudo-random phases, so no single rhythm dominates (as in real variability).
+fn wobble(i: usize, amp: f32) -> f32 {
+    let t = i as f32 / HZ as f32;
+    let mut seed = 12345u32;
+    let mut sum = 0.0;
+    for k in 0..16 {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let phase = (seed >> 8) as f32 / (1u32 << 24) as f32 * std::f32::consts::TAU;
+        let cpm = 1.0 + 19.0 * k as f32 / 15.0;
+        sum += (std::f32::consts::TAU * cpm / 60.0 * t + phase).sin();
+    }
+    amp * sum / 4.0
+}
+
+fn samples(fhr: &[f32], toco: &[f32], mhr: Option<&[f32]>) -> Vec<Sample> {
+    (0..fhr.len())
+        .map(|i| {
+            let mut s = Sample::default();
+            let q = |v: f32| (v * 4.0).round().clamp(0.0, 1200.0) as u16;
+            s.values[Channel::Fhr1.index()] = q(fhr[i]);
+            s.quality[Channel::Fhr1.index()] = if fhr[i] > 0.0 {
+                Quality::Good
+            } else {
+                Quality::None
+            };
+            if let Some(m) = mhr {
+                s.values[Channel::Mhr.index()] = q(m[i]);
+                s.quality[Channel::Mhr.index()] = Quality::Good;
+            }
+            s.values[Channel::Ua.index()] = (toco[i] * 2.0).round() as u16;
+            s
+        })
+        .collect()
+}
+
+fn baseline_trace(minutes: usize, bpm: f32) -> Vec<f32> {
+    (0..minutes * 60 * HZ)
+        .map(|i| bpm + wobble(i, 8.0))
+        .collect()
+}
+
+/// A bell-shaped contraction of `amp` units, `len_s` long, starting at `start_s`.
+fn plant_contraction(toco: &mut [f32], start_s: f32, len_s: f32, amp: f32) {
+    for (i, v) in toco.iter_mut().enumerate() {
+        let t = i as f32 / HZ as f32 - start_s;
+        if (0.0..len_s).contains(&t) {
+            *v += amp * (std::f32::consts::PI * t / len_s).sin().powi(2);
+        }
+    }
+}
+
+/// A deceleration of `depth` bpm: falls over `fall_s`, holds `hold_s`, recovers over `rise_s`.
+fn plant_deceleration(
+    fhr: &mut [f32],
+    start_s: f32,
+    fall_s: f32,
+    hold_s: f32,
+    rise_s: f32,
+    depth: f32,
+) {
+    for (i, v) in fhr.iter_mut().enumerate() {
+        let t = i as f32 / HZ as f32 - start_s;
+        let f = if t < 0.0 {
+            0.0
+        } else if t < fall_s {
+            t / fall_s
+        } else if t < fall_s + hold_s {
+            1.0
+        } else if t < fall_s + hold_s + rise_s {
+            1.0 - (t - fall_s - hold_s) / rise_s
+        } else {
+            0.0
+        };
+        *v -= depth * f;
+    }
+}
+
+fn run(fhr: &[f32], toco: &[f32], profile: Profile) -> Report {
+    let mut config = AnalyzerConfig::new(profile);
+    config.keep_baseline_curve = true;
+    analyze(&samples(fhr, toco, None), config)
+}
+
+#[test]
+fn steady_trace_has_its_baseline_and_no_events() {
+    let fhr = baseline_trace(40, 140.0);
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    assert_eq!(r.baseline_windows.len(), 4);
+    for w in &r.baseline_windows {
+        assert_eq!(w.bpm, Some(140.0), "{w:?}");
+    }
+    assert!(r.decelerations.is_empty(), "{:?}", r.decelerations);
+    assert!(r.accelerations.is_empty(), "{:?}", r.accelerations);
+    assert!(r.contractions.is_empty());
+    for v in &r.variability {
+        assert_eq!(v.band, Some(VariabilityBand::Moderate), "{v:?}");
+    }
+    for c in &r.classification {
+        assert_eq!(c.jsog_level, 1, "{c:?}");
+        assert_eq!(c.nichd_category, 1);
+        assert_eq!(c.table_version.as_ref(), JsogTable::default_table().version);
+    }
+    let curve_ok = r
+        .baseline_curve
+        .iter()
+        .filter(|b| (**b - 140.0).abs() < 2.0)
+        .count();
+    assert!(curve_ok > r.baseline_curve.len() * 9 / 10);
+    let stv = r.stv_ms.expect("STV on a clean trace");
+    assert!(stv > 1.0 && stv < 30.0, "{stv}");
+}
+
+#[test]
+fn planted_events_are_found_and_typed() {
+    let minutes = 40;
+    let mut fhr = baseline_trace(minutes, 140.0);
+    let mut toco = vec![10.0; fhr.len()];
+    // Early: gradual fall (40 s) with its nadir at the contraction's acme.
+    plant_contraction(&mut toco, 600.0, 80.0, 40.0); // acme at 640 s
+    plant_deceleration(&mut fhr, 600.0, 40.0, 5.0, 35.0, 30.0); // nadir ~640 s
+    // Late: gradual, nadir 40 s after the acme.
+    plant_contraction(&mut toco, 1000.0, 80.0, 40.0); // acme at 1040 s
+    plant_deceleration(&mut fhr, 1040.0, 40.0, 5.0, 40.0, 30.0); // nadir ~1080 s
+    // Variable: abrupt, no contraction.
+    plant_deceleration(&mut fhr, 1400.0, 10.0, 15.0, 10.0, 50.0);
+    // Prolonged: 4 minutes.
+    plant_deceleration(&mut fhr, 1800.0, 20.0, 200.0, 20.0, 40.0);
+    // An acceleration.
+    plant_deceleration(&mut fhr, 300.0, 10.0, 30.0, 10.0, -25.0);
+    let r = run(&fhr, &toco, Profile::Figo);
+    let kinds: Vec<(DecelerationType, f64)> = r
+        .decelerations
+        .iter()
+        .map(|d| (d.kind, d.nadir_s))
+        .collect();
+    assert_eq!(r.decelerations.len(), 4, "{kinds:?}");
+    assert_eq!(
+        r.decelerations[0].kind,
+        DecelerationType::Early,
+        "{kinds:?}"
+    );
+    assert_eq!(r.decelerations[1].kind, DecelerationType::Late, "{kinds:?}");
+    assert_eq!(
+        r.decelerations[2].kind,
+        DecelerationType::Variable,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        r.decelerations[3].kind,
+        DecelerationType::Prolonged,
+        "{kinds:?}"
+    );
+    assert!((r.decelerations[1].lag_to_contraction_s.unwrap() - 40.0).abs() < 10.0);
+    assert!(
+        (r.decelerations[2].depth_bpm - 50.0).abs() < 15.0,
+        "depth includes the ±8 bpm wobble"
+    );
+    assert_eq!(r.accelerations.len(), 1, "{:?}", r.accelerations);
+    assert!((r.accelerations[0].peak_s - 320.0).abs() < 15.0);
+    assert_eq!(r.contractions.len(), 2, "{:?}", r.contractions);
+    assert!((r.contractions[0].peak_s - 640.0).abs() < 10.0);
+    // JSOG: a prolonged deceleration is graded even when not recurrent.
+    let level_at = |s: f64| {
+        r.classification
+            .iter()
+            .find(|c| c.start_s <= s && s < c.end_s)
+            .unwrap()
+    };
+    assert!(level_at(1800.0).jsog_level >= 3);
+}
+
+#[test]
+fn maternal_heart_rate_recorded_as_fetal_is_flagged() {
+    let mut fhr = baseline_trace(20, 140.0);
+    let mhr: Vec<f32> = (0..fhr.len())
+        .map(|i| 85.0 + wobble(i + 999, 3.0))
+        .collect();
+    // Minutes 8–10: the "fetal" channel follows the mother.
+    for i in 8 * 240..10 * 240 {
+        fhr[i] = mhr[i] + 0.5;
+    }
+    let toco = vec![10.0; fhr.len()];
+    let r = analyze(
+        &samples(&fhr, &toco, Some(&mhr)),
+        AnalyzerConfig::new(Profile::Jsog),
+    );
+    let maternal: f64 = r
+        .false_signal
+        .iter()
+        .filter(|f| f.kind == FalseKind::Maternal)
+        .map(|f| f.end_s - f.start_s)
+        .sum();
+    assert!((maternal - 120.0).abs() < 15.0, "{:?}", r.false_signal);
+    assert!(
+        r.decelerations.is_empty(),
+        "maternal capture is not a deceleration: {:?}",
+        r.decelerations
+    );
+}
+
+#[test]
+fn spikes_and_short_islands_are_artefact() {
+    let mut fhr = baseline_trace(15, 140.0);
+    fhr[2000] = 70.0; // a one-sample spike
+    for v in &mut fhr[3000..3100] {
+        *v = 0.0; // a gap …
+    }
+    for v in &mut fhr[3040..3050] {
+        *v = 200.0; // … with a 2.5-s island inside it
+    }
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    let covers = |s: f64| {
+        r.false_signal
+            .iter()
+            .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
+    };
+    assert!(covers(500.0), "{:?}", r.false_signal);
+    assert!(covers(761.0), "{:?}", r.false_signal);
+}
+
+#[test]
+fn sinusoidal_pattern_gets_the_tables_level() {
+    let fhr: Vec<f32> = (0..30 * 240)
+        .map(|i| 140.0 + 8.0 * (2.0 * std::f32::consts::PI * 4.0 * i as f32 / 240.0).sin())
+        .collect();
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    let table = JsogTable::default_table();
+    assert!(
+        r.classification.iter().all(|c| c.evidence.sinusoidal),
+        "{:?}",
+        r.classification
+    );
+    assert!(
+        r.classification
+            .iter()
+            .all(|c| c.jsog_level == table.sinusoidal_level)
+    );
+    assert!(r.classification.iter().all(|c| c.nichd_category == 3));
+}
+
+#[test]
+fn bradycardia_with_absent_variability_is_level_five_and_category_three() {
+    let fhr = vec![75.0; 30 * 240];
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    let last = r.classification.last().unwrap();
+    assert_eq!(r.baseline_windows.last().unwrap().bpm, Some(75.0));
+    assert_eq!(
+        r.variability.last().unwrap().band,
+        Some(VariabilityBand::Absent)
+    );
+    assert_eq!(
+        last.jsog_level, 4,
+        "absent variability, no deceleration: table 2-3 gives 4"
+    );
+    assert_eq!(last.nichd_category, 3);
+    assert_eq!(last.figo, ctg_dsp::FigoClass::Pathological);
+}

@@ -1,0 +1,210 @@
+//! Readers for the expert annotations in `../shared/data` (see its README for their meaning).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::EvalError;
+use crate::score::Interval;
+
+/// The kinds of expert events scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// Acceleration.
+    Acceleration,
+    /// Deceleration.
+    Deceleration,
+    /// Contraction.
+    Contraction,
+}
+
+/// One expert event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpertEvent {
+    /// Which kind.
+    pub kind: EventKind,
+    /// Deceleration subtype (early, late, variable, prolonged).
+    pub subtype: Option<String>,
+    /// Where, s.
+    pub interval: Interval,
+    /// The event carries a flag (end inferred, label mismatch): it counts neither way.
+    pub flagged: bool,
+}
+
+/// One CTU-UHB record's Romagnoli 2020 annotations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordEvents {
+    /// Samples the annotator covered (events after it are not scored).
+    pub annotated_samples: u64,
+    /// The events.
+    pub events: Vec<ExpertEvent>,
+}
+
+fn read_json(path: &Path) -> Result<Value, EvalError> {
+    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| EvalError::Data(format!("{}: {e}", path.display())))
+}
+
+/// Reads `ctu-uhb/romagnoli2020_events.json`: record number → annotations, leaving out the
+/// records without any mark (unannotated, per the data README).
+pub fn romagnoli(data: &Path) -> Result<BTreeMap<String, RecordEvents>, EvalError> {
+    let path = data.join("ctu-uhb/romagnoli2020_events.json");
+    let json = read_json(&path)?;
+    let records = json["records"]
+        .as_object()
+        .ok_or_else(|| EvalError::Data(format!("{}: no `records` object", path.display())))?;
+    let mut out = BTreeMap::new();
+    for (name, record) in records {
+        let events = record["events"].as_array().cloned().unwrap_or_default();
+        if events.is_empty() {
+            continue;
+        }
+        let parsed = events
+            .iter()
+            .filter_map(|e| {
+                let kind = match e["type"].as_str()? {
+                    "acceleration" => EventKind::Acceleration,
+                    "deceleration" => EventKind::Deceleration,
+                    "contraction" => EventKind::Contraction,
+                    _ => return None,
+                };
+                Some(ExpertEvent {
+                    kind,
+                    subtype: e["subtype"].as_str().map(str::to_string),
+                    interval: Interval {
+                        start: e["start_s"].as_f64()?,
+                        end: e["end_s"].as_f64()?,
+                    },
+                    flagged: e
+                        .get("flags")
+                        .and_then(Value::as_array)
+                        .is_some_and(|f| !f.is_empty()),
+                })
+            })
+            .collect();
+        out.insert(
+            name.clone(),
+            RecordEvents {
+                annotated_samples: record["annotated_samples"].as_u64().unwrap_or(0),
+                events: parsed,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Reads `ctu-uhb/expert_evaluations_9obstetricians.csv`: record → expert → step (0..3) →
+/// that expert's classes for the step (1 normal, 2 suspicious, 3 pathological; -1 dropped).
+pub type ExpertRatings = BTreeMap<String, BTreeMap<u32, [Vec<u8>; 3]>>;
+
+/// Reads the nine obstetricians' ratings.
+pub fn expert_ratings(data: &Path) -> Result<ExpertRatings, EvalError> {
+    let path = data.join("ctu-uhb/expert_evaluations_9obstetricians.csv");
+    let text = std::fs::read_to_string(&path).map_err(|source| EvalError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let mut out: ExpertRatings = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() < 5 {
+            continue;
+        }
+        let expert: u32 = cells[1].parse().unwrap_or(0);
+        let entry = out
+            .entry(cells[0].to_string())
+            .or_default()
+            .entry(expert)
+            .or_default();
+        for step in 0..3 {
+            if let Ok(v) = cells[2 + step].parse::<i32>()
+                && (1..=3).contains(&v)
+            {
+                entry[step].push(v as u8);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One FHRMA-FS file's expert labels, as 0-based inclusive sample ranges.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FalseSignalLabels {
+    /// The file name.
+    pub filename: String,
+    /// `DopMHR` or `ScalpECG` (the folder).
+    pub folder: &'static str,
+    /// True-signal ranges on the fetal channel.
+    pub true_fhr: Vec<(u64, u64)>,
+    /// False-signal ranges on the fetal channel.
+    pub false_fhr: Vec<(u64, u64)>,
+    /// True-signal ranges on MHR.
+    pub true_mhr: Vec<(u64, u64)>,
+    /// False-signal ranges on MHR.
+    pub false_mhr: Vec<(u64, u64)>,
+}
+
+/// Reads `fhrma-fs/expert_annotations.json` (1-based inclusive bounds become 0-based).
+pub fn false_signal_labels(data: &Path) -> Result<Vec<FalseSignalLabels>, EvalError> {
+    let path = data.join("fhrma-fs/expert_annotations.json");
+    let json = read_json(&path)?;
+    let list = json
+        .as_array()
+        .ok_or_else(|| EvalError::Data(format!("{}: not a list", path.display())))?;
+    let ranges = |v: &Value| -> Vec<(u64, u64)> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| {
+                        let s = r.get(0)?.as_u64()?;
+                        let e = r.get(1)?.as_u64()?;
+                        (s >= 1 && e >= s).then(|| (s - 1, e - 1))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(list
+        .iter()
+        .filter_map(|e| {
+            let folder = match e["dataset"].as_str()? {
+                "DopMHRTrain" => "DopMHR",
+                "ScalpTrain" => "ScalpECG",
+                _ => return None,
+            };
+            Some(FalseSignalLabels {
+                filename: e["filename"].as_str()?.to_string(),
+                folder,
+                true_fhr: ranges(&e["TS_FHR"]),
+                false_fhr: ranges(&e["FS_FHR"]),
+                true_mhr: ranges(&e["TS_MHR"]),
+                false_mhr: ranges(&e["FS_MHR"]),
+            })
+        })
+        .collect())
+}
+
+/// WMFB's baseline per FHRMA training file: file name → baseline at every sample (bpm).
+pub fn wmfb_baselines(data: &Path) -> Result<BTreeMap<String, Vec<f32>>, EvalError> {
+    let path = data.join("fhrma/method_analyses/WMFB.json");
+    let json = read_json(&path)?;
+    let files = json["files"]
+        .as_array()
+        .ok_or_else(|| EvalError::Data(format!("{}: no `files` list", path.display())))?;
+    Ok(files
+        .iter()
+        .filter_map(|f| {
+            let name = f["filename"].as_str()?.to_string();
+            let curve = f["baseline_bpm_4hz"]
+                .as_array()?
+                .iter()
+                .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
+                .collect();
+            Some((name, curve))
+        })
+        .collect())
+}

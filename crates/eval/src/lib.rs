@@ -1,0 +1,657 @@
+//! `ctg-eval`: measures the analysis against the expert annotations in `../shared/data`.
+//!
+//! - **Events** (accelerations, decelerations, contractions) vs the Romagnoli 2020 marks on
+//!   CTU-UHB: one-to-one matching of same-kind events overlapping ≥ 5 s, largest overlap first;
+//!   precision, recall, F1; deceleration type accuracy and confusion over matched pairs. Only
+//!   the annotated span; flagged events (and what matches them) count neither way; the 17
+//!   records without any mark are left out. The FIGO profile is used, as the annotator
+//!   followed FIGO.
+//! - **False signal** vs the FHRMA-FS expert labels: sample-level accuracy and false-class F1
+//!   over samples labelled either true or false (not both) that carry a signal.
+//! - **Classification** vs the nine obstetricians: worst FIGO class in each rated window vs the
+//!   plurality (each expert's repeated ratings count once, as their most frequent; ties to the
+//!   higher class); accuracy and quadratic-weighted kappa pooled over the three steps, beside
+//!   each expert's kappa against the plurality of the others.
+//! - **Outcome**: AUC of the worst JSOG level in the last 60 min for umbilical artery pH < 7.05.
+//! - **Baseline** vs WMFB on the 66 FHRMA training recordings: median MADI and RMSD.
+//!
+//! Every figure is reported for all records, for the development part, and for the holdout
+//! part (record or file numbers divisible by 5) that tuning never looked at.
+
+pub mod datasets;
+pub mod score;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ctg_dsp::{AnalyzerConfig, DecelerationType, FalseKind, FigoClass, Profile, Report, analyze};
+use ctg_formats::{Recording, read_recording};
+use ctg_proto::model::Channel;
+use serde_json::{Value, json};
+
+use datasets::EventKind;
+use score::{Counts, Interval};
+
+/// Why an evaluation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// A file could not be read.
+    #[error("{path}: {source}", path = .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A recording could not be read.
+    #[error(transparent)]
+    Format(#[from] ctg_formats::FormatError),
+    /// An annotation file is not as documented.
+    #[error("unexpected data: {0}")]
+    Data(String),
+}
+
+/// The analysis configuration for a recording: its fetal channel, the other fetal channel of
+/// the same fetus as fallback (recordings are singletons), and its gestational age if stated.
+pub fn config_for(recording: &Recording, profile: Profile) -> AnalyzerConfig {
+    let mut config = AnalyzerConfig::new(profile);
+    config.fetal = recording.fetal_channel();
+    config.fetal_fallback = match config.fetal {
+        Channel::Fhr1 => Some(Channel::Fhr2),
+        Channel::Fhr2 => Some(Channel::Fhr1),
+        _ => None,
+    };
+    let weeks = recording
+        .metadata_value("Gest. weeks")
+        .and_then(|w| w.trim().parse::<u32>().ok());
+    if let Some(weeks) = weeks {
+        config = config.with_gestational_weeks(weeks);
+    }
+    config
+}
+
+/// True for the records and files kept aside for validation: those whose number is divisible
+/// by 5 (`1005`, `train10.fhr`, `DopMHRTrain0015.fhrm`, …).
+pub fn is_holdout(name: &str) -> bool {
+    let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+    digits.parse::<u64>().is_ok_and(|n| n.is_multiple_of(5))
+}
+
+/// Runs `f` over `items` on `threads` threads, printing progress to stderr.
+pub fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    label: &str,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let total = items.len();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= total {
+                        break;
+                    }
+                    let r = f(&items[i]);
+                    results.lock().expect("no worker panicked")[i] = Some(r);
+                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if d == total || d.is_multiple_of((total / 10).max(1)) {
+                        eprintln!("  {label}: {d}/{total}");
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no worker panicked")
+        .into_iter()
+        .map(|r| r.expect("every item was processed"))
+        .collect()
+}
+
+/// What one CTU-UHB record contributes.
+struct RecordResult {
+    name: String,
+    holdout: bool,
+    counts: Option<[Counts; 3]>,
+    /// (expert subtype index, our type index) per matched deceleration.
+    type_pairs: Vec<(usize, usize)>,
+    figo: Vec<(f64, f64, FigoClass)>,
+    jsog: Vec<(f64, f64, u8)>,
+    duration_s: f64,
+    stage2_s: Option<f64>,
+    ph: Option<f64>,
+}
+
+const TYPES: [&str; 4] = ["early", "late", "variable", "prolonged"];
+
+fn type_index(kind: DecelerationType) -> usize {
+    match kind {
+        DecelerationType::Early => 0,
+        DecelerationType::Late => 1,
+        DecelerationType::Variable => 2,
+        DecelerationType::Prolonged => 3,
+    }
+}
+
+fn ours_of(report: &Report, kind: EventKind, span_end: f64) -> Vec<Interval> {
+    let keep = |i: Interval| (i.start < span_end).then_some(i);
+    match kind {
+        EventKind::Acceleration => report
+            .accelerations
+            .iter()
+            .filter_map(|a| {
+                keep(Interval {
+                    start: a.start_s,
+                    end: a.end_s,
+                })
+            })
+            .collect(),
+        EventKind::Deceleration => report
+            .decelerations
+            .iter()
+            .filter_map(|d| {
+                keep(Interval {
+                    start: d.start_s,
+                    end: d.end_s,
+                })
+            })
+            .collect(),
+        EventKind::Contraction => report
+            .contractions
+            .iter()
+            .filter_map(|c| {
+                keep(Interval {
+                    start: c.start_s,
+                    end: c.end_s,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn evaluate_record(
+    data: &Path,
+    name: &str,
+    events: Option<&datasets::RecordEvents>,
+) -> Result<RecordResult, EvalError> {
+    let recording = read_recording(&data.join(format!("ctu-uhb/wfdb/{name}.hea")))?;
+    let figo_report = analyze(&recording.samples, config_for(&recording, Profile::Figo));
+    let jsog_report = analyze(&recording.samples, config_for(&recording, Profile::Jsog));
+    let mut counts = None;
+    let mut type_pairs = Vec::new();
+    if let Some(ev) = events {
+        let span_end = ev.annotated_samples as f64 / 4.0;
+        let mut per_kind = [Counts::default(); 3];
+        for (k, kind) in [
+            EventKind::Acceleration,
+            EventKind::Deceleration,
+            EventKind::Contraction,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let experts: Vec<&datasets::ExpertEvent> =
+                ev.events.iter().filter(|e| e.kind == kind).collect();
+            let expert_iv: Vec<Interval> = experts.iter().map(|e| e.interval).collect();
+            let ours = ours_of(&figo_report, kind, span_end);
+            let pairs = score::match_events(&expert_iv, &ours, 5.0);
+            let flagged_matches = pairs.iter().filter(|(i, _)| experts[*i].flagged).count() as u64;
+            let flagged = experts.iter().filter(|e| e.flagged).count() as u64;
+            per_kind[k] = Counts {
+                matched: pairs.len() as u64 - flagged_matches,
+                expert: experts.len() as u64 - flagged,
+                ours: ours.len() as u64 - flagged_matches,
+            };
+            if kind == EventKind::Deceleration {
+                let ours_decels: Vec<_> = figo_report
+                    .decelerations
+                    .iter()
+                    .filter(|d| d.start_s < span_end)
+                    .collect();
+                for (i, j) in pairs {
+                    if experts[i].flagged {
+                        continue;
+                    }
+                    let expert = experts[i]
+                        .subtype
+                        .as_deref()
+                        .and_then(|s| TYPES.iter().position(|t| *t == s));
+                    if let Some(e) = expert {
+                        type_pairs.push((e, type_index(ours_decels[j].kind)));
+                    }
+                }
+            }
+        }
+        counts = Some(per_kind);
+    }
+    let stage2 = recording
+        .metadata_value("Pos. II.st.")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|&v| v > 0.0)
+        .map(|v| v / 4.0);
+    let ph = recording
+        .metadata_value("pH")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite());
+    Ok(RecordResult {
+        name: name.to_string(),
+        holdout: is_holdout(name),
+        counts,
+        type_pairs,
+        figo: figo_report
+            .classification
+            .iter()
+            .map(|c| (c.start_s, c.end_s, c.figo))
+            .collect(),
+        jsog: jsog_report
+            .classification
+            .iter()
+            .map(|c| (c.start_s, c.end_s, c.jsog_level))
+            .collect(),
+        duration_s: recording.duration_s(),
+        stage2_s: stage2,
+        ph,
+    })
+}
+
+/// Which records a figure covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Subset {
+    All,
+    Development,
+    Holdout,
+}
+
+impl Subset {
+    const ALL: [Subset; 3] = [Subset::All, Subset::Development, Subset::Holdout];
+    fn name(self) -> &'static str {
+        match self {
+            Subset::All => "all",
+            Subset::Development => "development",
+            Subset::Holdout => "holdout",
+        }
+    }
+    fn includes(self, holdout: bool) -> bool {
+        match self {
+            Subset::All => true,
+            Subset::Development => !holdout,
+            Subset::Holdout => holdout,
+        }
+    }
+}
+
+fn events_json(results: &[RecordResult], subset: Subset) -> Value {
+    let mut totals = [Counts::default(); 3];
+    let mut confusion = [[0u64; 4]; 4];
+    let mut records = 0;
+    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
+        if let Some(c) = r.counts {
+            records += 1;
+            for k in 0..3 {
+                totals[k].add(c[k]);
+            }
+            for &(e, o) in &r.type_pairs {
+                confusion[e][o] += 1;
+            }
+        }
+    }
+    let matched: u64 = confusion.iter().flatten().sum();
+    let correct: u64 = (0..4).map(|i| confusion[i][i]).sum();
+    let kind = |c: &Counts| {
+        json!({"precision": c.precision(), "recall": c.recall(), "f1": c.f1(),
+               "matched": c.matched, "expert": c.expert, "ours": c.ours})
+    };
+    json!({
+        "records": records,
+        "accelerations": kind(&totals[0]),
+        "decelerations": kind(&totals[1]),
+        "contractions": kind(&totals[2]),
+        "deceleration_type_accuracy": if matched == 0 { f64::NAN } else { correct as f64 / matched as f64 },
+        "deceleration_type_confusion": {
+            "rows_expert_cols_ours": TYPES,
+            "matrix": confusion,
+        },
+    })
+}
+
+/// An expert's single rating of a step: their most frequent, ties to the higher class.
+fn single(ratings: &[u8]) -> Option<u8> {
+    (1..=3u8)
+        .rev()
+        .max_by_key(|c| ratings.iter().filter(|r| *r == c).count())
+        .filter(|c| ratings.contains(c))
+}
+
+/// The plurality of experts' ratings, ties to the higher class.
+fn plurality(ratings: &[u8]) -> Option<u8> {
+    single(ratings)
+}
+
+/// The rated windows of a record, s: step 1 = 30 min from 60 min before the end of the first
+/// stage, step 2 = the next 30 min, step 3 = the second stage.
+fn step_windows(r: &RecordResult) -> [Option<(f64, f64)>; 3] {
+    let end_first = r.stage2_s.unwrap_or(r.duration_s).min(r.duration_s);
+    let step3 = r
+        .stage2_s
+        .filter(|&s| s < r.duration_s)
+        .map(|s| (s, r.duration_s));
+    [
+        Some(((end_first - 3600.0).max(0.0), (end_first - 1800.0).max(0.0))).filter(|(a, b)| b > a),
+        Some(((end_first - 1800.0).max(0.0), end_first)).filter(|(a, b)| b > a),
+        step3,
+    ]
+}
+
+/// The worst of our FIGO classes over windows that overlap the rated window by at least half
+/// of the shorter of the two.
+fn our_class(figo: &[(f64, f64, FigoClass)], window: (f64, f64)) -> Option<u8> {
+    figo.iter()
+        .filter(|(s, e, _)| {
+            let overlap = e.min(window.1) - s.max(window.0);
+            overlap > 0.0 && overlap >= 0.5 * (e - s).min(window.1 - window.0)
+        })
+        .map(|(_, _, c)| match c {
+            FigoClass::Normal => 1,
+            FigoClass::Suspicious => 2,
+            FigoClass::Pathological => 3,
+        })
+        .max()
+}
+
+fn classification_json(
+    results: &[RecordResult],
+    ratings: &datasets::ExpertRatings,
+    subset: Subset,
+) -> Value {
+    let mut pairs = Vec::new();
+    let mut per_expert: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
+    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
+        let Some(experts) = ratings.get(&r.name) else {
+            continue;
+        };
+        for (step, window) in step_windows(r).into_iter().enumerate() {
+            let singles: BTreeMap<u32, u8> = experts
+                .iter()
+                .filter_map(|(e, steps)| single(&steps[step]).map(|s| (*e, s)))
+                .collect();
+            let all: Vec<u8> = singles.values().copied().collect();
+            let Some(majority) = plurality(&all) else {
+                continue;
+            };
+            for (&e, &s) in &singles {
+                let others: Vec<u8> = singles
+                    .iter()
+                    .filter(|(o, _)| **o != e)
+                    .map(|(_, v)| *v)
+                    .collect();
+                if let Some(p) = plurality(&others) {
+                    per_expert
+                        .entry(e)
+                        .or_default()
+                        .push((s as usize - 1, p as usize - 1));
+                }
+            }
+            if let Some(ours) = window.and_then(|w| our_class(&r.figo, w)) {
+                pairs.push((majority as usize - 1, ours as usize - 1));
+            }
+        }
+    }
+    let agree = pairs.iter().filter(|(a, b)| a == b).count();
+    let mut expert_kappas: Vec<f64> = per_expert
+        .values()
+        .map(|p| score::quadratic_kappa(p, 3))
+        .collect();
+    let mean = expert_kappas.iter().sum::<f64>() / expert_kappas.len().max(1) as f64;
+    let mut confusion = [[0u64; 3]; 3];
+    for &(a, b) in &pairs {
+        confusion[a][b] += 1;
+    }
+    json!({
+        "windows": pairs.len(),
+        "accuracy": agree as f64 / pairs.len().max(1) as f64,
+        "kappa_quadratic": score::quadratic_kappa(&pairs, 3),
+        "confusion_rows_experts_cols_ours": confusion,
+        "experts_vs_others_kappa_mean": mean,
+        "experts_vs_others_kappa_median": score::median(&mut expert_kappas),
+    })
+}
+
+fn outcome_json(results: &[RecordResult], subset: Subset) -> Value {
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
+        let (Some(ph), Some(worst)) = (
+            r.ph,
+            r.jsog
+                .iter()
+                .filter(|(s, e, _)| (s + e) / 2.0 >= r.duration_s - 3600.0)
+                .map(|(_, _, l)| *l)
+                .max(),
+        ) else {
+            continue;
+        };
+        scores.push(f64::from(worst));
+        labels.push(ph < 7.05);
+    }
+    json!({
+        "records": scores.len(),
+        "acidaemic": labels.iter().filter(|l| **l).count(),
+        "auc_worst_jsog_last_60_min_for_ph_below_7_05": score::auc(&scores, &labels),
+    })
+}
+
+/// False-signal counts: (true positives, false positives, false negatives, true negatives).
+type Confusion2 = [u64; 4];
+
+fn false_signal_file(
+    data: &Path,
+    labels: &datasets::FalseSignalLabels,
+) -> Result<(bool, Confusion2, Confusion2), EvalError> {
+    let path = data.join(format!(
+        "fhrma-fs/{}/Train/{}",
+        labels.folder, labels.filename
+    ));
+    let recording = read_recording(&path)?;
+    let channel = if labels.folder == "ScalpECG" {
+        Channel::Fhr2
+    } else {
+        Channel::Fhr1
+    };
+    let mut config = config_for(&recording, Profile::Figo);
+    config.fetal = channel;
+    let report = analyze(&recording.samples, config);
+    let n = recording.samples.len();
+    let mut predicted_fhr = vec![false; n];
+    let mut predicted_mhr = vec![false; n];
+    for f in &report.false_signal {
+        if f.kind == FalseKind::None {
+            continue;
+        }
+        let target = if f.channel == Channel::Mhr {
+            &mut predicted_mhr
+        } else if f.channel == channel {
+            &mut predicted_fhr
+        } else {
+            continue;
+        };
+        let from = (f.start_s * 4.0) as usize;
+        let to = ((f.end_s * 4.0) as usize).min(n);
+        for p in &mut target[from.min(to)..to] {
+            *p = true;
+        }
+    }
+    let score = |true_ranges: &[(u64, u64)],
+                 false_ranges: &[(u64, u64)],
+                 predicted: &[bool],
+                 channel: Channel|
+     -> Confusion2 {
+        let mut label = vec![0u8; n];
+        for &(s, e) in true_ranges {
+            for l in &mut label[(s as usize).min(n)..(e as usize + 1).min(n)] {
+                *l |= 1;
+            }
+        }
+        for &(s, e) in false_ranges {
+            for l in &mut label[(s as usize).min(n)..(e as usize + 1).min(n)] {
+                *l |= 2;
+            }
+        }
+        let mut c = [0u64; 4];
+        for i in 0..n {
+            if recording.samples[i].value(channel) == 0 || !(label[i] == 1 || label[i] == 2) {
+                continue;
+            }
+            let is_false = label[i] == 2;
+            let idx = match (predicted[i], is_false) {
+                (true, true) => 0,
+                (true, false) => 1,
+                (false, true) => 2,
+                (false, false) => 3,
+            };
+            c[idx] += 1;
+        }
+        c
+    };
+    Ok((
+        is_holdout(&labels.filename),
+        score(&labels.true_fhr, &labels.false_fhr, &predicted_fhr, channel),
+        score(
+            &labels.true_mhr,
+            &labels.false_mhr,
+            &predicted_mhr,
+            Channel::Mhr,
+        ),
+    ))
+}
+
+fn confusion_json(c: Confusion2) -> Value {
+    let [tp, fp, fnn, tn] = c;
+    let total = tp + fp + fnn + tn;
+    let p = if tp + fp == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let r = if tp + fnn == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fnn) as f64
+    };
+    json!({
+        "samples": total,
+        "accuracy": (tp + tn) as f64 / total.max(1) as f64,
+        "false_class_precision": p,
+        "false_class_recall": r,
+        "false_class_f1": if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) },
+        "accuracy_if_nothing_flagged": (fp + tn) as f64 / total.max(1) as f64,
+    })
+}
+
+fn baseline_file(
+    data: &Path,
+    name: &str,
+    wmfb: &[f32],
+) -> Result<(bool, Option<(f64, f64)>), EvalError> {
+    let recording = read_recording(&data.join("fhrma/traindata").join(name))?;
+    let mut config = config_for(&recording, Profile::Figo);
+    config.keep_baseline_curve = true;
+    let report = analyze(&recording.samples, config);
+    let fhr: Vec<f32> = recording
+        .samples
+        .iter()
+        .map(|s| {
+            let v = s.value(Channel::Fhr1).max(s.value(Channel::Fhr2));
+            if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
+        })
+        .collect();
+    Ok((
+        is_holdout(name),
+        score::madi_rmsd(wmfb, &report.baseline_curve, &fhr),
+    ))
+}
+
+/// Options of a run.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// The shared data folder.
+    pub data: PathBuf,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// Runs every evaluation and returns the `mimamori.eval.v1` JSON object.
+pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
+    let data = &options.data;
+    let threads = options.threads;
+
+    eprintln!("CTU-UHB: analysing 415 records (FIGO and JSOG profiles)");
+    let events = datasets::romagnoli(data)?;
+    let ratings = datasets::expert_ratings(data)?;
+    let names: Vec<String> = ratings.keys().cloned().collect();
+    let results: Vec<RecordResult> = par_map(&names, threads, "records", |name| {
+        evaluate_record(data, name, events.get(name))
+    })
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+
+    eprintln!("FHRMA-FS: analysing 779 recordings for false signal");
+    let labels = datasets::false_signal_labels(data)?;
+    let fs: Vec<(bool, Confusion2, Confusion2)> =
+        par_map(&labels, threads, "false-signal files", |l| {
+            false_signal_file(data, l)
+        })
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+
+    eprintln!("FHRMA: baselines of 66 training recordings vs WMFB");
+    let wmfb = datasets::wmfb_baselines(data)?;
+    let wmfb_list: Vec<(String, Vec<f32>)> = wmfb.into_iter().collect();
+    let baselines: Vec<(bool, Option<(f64, f64)>)> =
+        par_map(&wmfb_list, threads, "baseline files", |(name, curve)| {
+            baseline_file(data, name, curve)
+        })
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+
+    let mut out = json!({ "schema": "mimamori.eval.v1", "holdout_rule": "record or file number divisible by 5" });
+    for subset in Subset::ALL {
+        let sum = |pick: fn(&(bool, Confusion2, Confusion2)) -> Confusion2| {
+            fs.iter()
+                .filter(|f| subset.includes(f.0))
+                .fold([0u64; 4], |mut acc, f| {
+                    for (a, b) in acc.iter_mut().zip(pick(f)) {
+                        *a += b;
+                    }
+                    acc
+                })
+        };
+        let mut madi: Vec<f64> = Vec::new();
+        let mut rmsd: Vec<f64> = Vec::new();
+        for (h, m) in &baselines {
+            if let (true, Some((a, b))) = (subset.includes(*h), m) {
+                madi.push(*a * 100.0);
+                rmsd.push(*b);
+            }
+        }
+        out[subset.name()] = json!({
+            "events": events_json(&results, subset),
+            "false_signal_fetal": confusion_json(sum(|f| f.1)),
+            "false_signal_mhr": confusion_json(sum(|f| f.2)),
+            "classification_figo_vs_experts": classification_json(&results, &ratings, subset),
+            "outcome": outcome_json(&results, subset),
+            "baseline_vs_wmfb": {
+                "files": madi.len(),
+                "madi_percent_median": score::median(&mut madi),
+                "rmsd_bpm_median": score::median(&mut rmsd),
+            },
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,171 @@
+//! `mimamori analyze FILE`: the streaming analysis of a recording, as JSON
+//! (`mimamori.analysis.v1`, a contract other tools consume) or as a short summary.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ctg_dsp::{
+    DecelerationType, FalseKind, JsogTable, Profile, Report, Severity, VariabilityBand, analyze,
+};
+use ctg_formats::{Recording, read_recording};
+use serde_json::{Value, json};
+
+pub struct Options<'a> {
+    pub json: bool,
+    pub profile: &'a str,
+    pub curve: bool,
+    pub jsog_table: Option<&'a Path>,
+}
+
+pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
+    let recording = read_recording(path)?;
+    let profile = Profile::parse(options.profile).with_context(|| {
+        format!(
+            "unknown profile `{}` (jsog, figo or nichd)",
+            options.profile
+        )
+    })?;
+    let mut config = config_for(&recording, profile);
+    if let Some(table) = options.jsog_table {
+        let text = std::fs::read_to_string(table)
+            .with_context(|| format!("cannot read {}", table.display()))?;
+        config.table =
+            Arc::new(JsogTable::from_toml(&text).with_context(|| format!("{}", table.display()))?);
+    }
+    config.keep_baseline_curve = options.curve;
+    let report = analyze(&recording.samples, config);
+    if options.json {
+        println!("{}", to_json(&recording, &report, options.curve));
+    } else {
+        print!("{}", summary(&recording, &report));
+    }
+    Ok(())
+}
+
+pub use ctg_eval::config_for;
+
+fn band_name(band: VariabilityBand) -> &'static str {
+    match band {
+        VariabilityBand::Absent => "absent",
+        VariabilityBand::Reduced => "minimal",
+        VariabilityBand::Moderate => "moderate",
+        VariabilityBand::Increased => "marked",
+    }
+}
+
+fn r2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// The `mimamori.analysis.v1` object.
+pub fn to_json(recording: &Recording, report: &Report, curve: bool) -> Value {
+    let fhr_loss = report.signal_loss_percent;
+    let mut out = json!({
+        "schema": "mimamori.analysis.v1",
+        "source": recording.source,
+        "sample_rate_hz": 4,
+        "duration_s": report.samples as f64 / 4.0,
+        "signal_loss_percent": r2(fhr_loss),
+        "baseline_windows": report.baseline_windows.iter().map(|w| json!({
+            "start_s": w.start_s, "end_s": w.end_s, "bpm": w.bpm,
+        })).collect::<Vec<_>>(),
+        "variability": report.variability.iter().filter_map(|v| Some(json!({
+            "start_s": v.start_s, "end_s": v.end_s,
+            "amplitude_bpm": r2(v.amplitude_bpm?), "class": band_name(v.band?),
+        }))).collect::<Vec<_>>(),
+        "stv_ms": report.stv_ms.map(r2),
+        "accelerations": report.accelerations.iter().map(|a| json!({
+            "start_s": a.start_s, "end_s": a.end_s, "peak_s": a.peak_s,
+            "amplitude_bpm": r2(a.amplitude_bpm),
+        })).collect::<Vec<_>>(),
+        "decelerations": report.decelerations.iter().map(|d| json!({
+            "start_s": d.start_s, "end_s": d.end_s, "nadir_s": d.nadir_s,
+            "depth_bpm": r2(d.depth_bpm), "type": d.kind.name(),
+            "severity": match d.severity { Severity::Mild => "mild", Severity::Severe => "severe" },
+            "recurrent": d.recurrent,
+        })).collect::<Vec<_>>(),
+        "contractions": report.contractions.iter().map(|c| json!({
+            "start_s": c.start_s, "peak_s": c.peak_s, "end_s": c.end_s,
+            "amplitude": r2(c.amplitude),
+        })).collect::<Vec<_>>(),
+        "false_signal": report.false_signal.iter().map(|f| json!({
+            "channel": f.channel.name(), "start_s": f.start_s, "end_s": f.end_s,
+            "kind": match f.kind { FalseKind::Maternal => "maternal", _ => "artefact" },
+        })).collect::<Vec<_>>(),
+        "classification": report.classification.iter().map(|c| json!({
+            "start_s": c.start_s, "end_s": c.end_s, "jsog_level": c.jsog_level,
+            "nichd_category": c.nichd_category, "figo": c.figo.name(),
+            "table_version": &*c.table_version,
+        })).collect::<Vec<_>>(),
+    });
+    if curve {
+        let bpm: Vec<Value> = report
+            .baseline_curve
+            .iter()
+            .map(|&b| {
+                if b.is_nan() {
+                    Value::Null
+                } else {
+                    json!(r2(f64::from(b)))
+                }
+            })
+            .collect();
+        out["baseline_curve"] = json!({ "hz": 4, "bpm": bpm });
+    }
+    out
+}
+
+fn summary(recording: &Recording, report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let count = |k: DecelerationType| report.decelerations.iter().filter(|d| d.kind == k).count();
+    let _ = writeln!(
+        out,
+        "{}: {:.1} min, fetal channel {}, signal loss {:.1} %",
+        recording.source,
+        report.samples as f64 / 240.0,
+        recording.fetal_channel().name(),
+        report.signal_loss_percent
+    );
+    let _ = writeln!(
+        out,
+        "accelerations {}, decelerations {} (early {}, late {}, variable {}, prolonged {}), contractions {}",
+        report.accelerations.len(),
+        report.decelerations.len(),
+        count(DecelerationType::Early),
+        count(DecelerationType::Late),
+        count(DecelerationType::Variable),
+        count(DecelerationType::Prolonged),
+        report.contractions.len()
+    );
+    if let Some(stv) = report.stv_ms {
+        let _ = writeln!(out, "STV {stv:.1} ms");
+    }
+    let _ = writeln!(
+        out,
+        "window        baseline  variability  JSOG  NICHD  FIGO"
+    );
+    for ((b, c), v) in report
+        .baseline_windows
+        .iter()
+        .zip(&report.classification)
+        .zip(report.variability.iter())
+    {
+        let _ = writeln!(
+            out,
+            "{:>5.0}-{:<5.0} min {:>8}  {:>11}  {:>4}  {:>5}  {}",
+            b.start_s / 60.0,
+            b.end_s / 60.0,
+            b.bpm.map_or("-".to_string(), |x| format!("{x:.0}")),
+            v.band.map_or("-", band_name),
+            c.jsog_level,
+            c.nichd_category,
+            c.figo.name()
+        );
+    }
+    if let Some(c) = report.classification.first() {
+        let _ = writeln!(out, "JSOG table: {}", c.table_version);
+    }
+    out
+}

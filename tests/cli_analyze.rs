@@ -1,0 +1,131 @@
+//! `mimamori analyze` on every shared recording: it succeeds, and its JSON validates against
+//! `docs/schema/mimamori.analysis.v1.json` with the third-party `jsonschema` Python package.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::util::{mimamori, python, shared_data};
+
+fn every_recording(data: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![data.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .extension()
+                .is_some_and(|e| e == "hea" || e == "fhr" || e == "fhrm")
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+const VALIDATE: &str = r#"
+import json, os, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+validator = Draft202012Validator(schema)
+folder = sys.argv[2]
+bad = 0
+names = sorted(os.listdir(folder))
+for name in names:
+    for error in validator.iter_errors(json.load(open(os.path.join(folder, name)))):
+        bad += 1
+        print(f"{name}: {error.json_path}: {error.message}")
+        break
+print(f"validated {len(names)} documents, {bad} invalid")
+sys.exit(1 if bad else 0)
+"#;
+
+#[test]
+fn analyze_every_shared_recording_and_validate_the_schema() {
+    let data = shared_data();
+    let recordings = every_recording(&data);
+    assert_eq!(recordings.len(), 415 + 66 + 779);
+    let out = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = recordings.get(i) else { break };
+                    // Every tenth with the baseline curve, so that part of the schema is used too.
+                    let mut args = vec!["analyze", path.to_str().unwrap(), "--json"];
+                    if i.is_multiple_of(10) {
+                        args.push("--curve");
+                    }
+                    let result = mimamori(&args);
+                    assert!(
+                        result.status.success(),
+                        "{}: {}",
+                        path.display(),
+                        String::from_utf8_lossy(&result.stderr)
+                    );
+                    std::fs::write(out.path().join(format!("{i:04}.json")), &result.stdout)
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let schema =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/mimamori.analysis.v1.json");
+    let check = python()
+        .arg("-c")
+        .arg(VALIDATE)
+        .arg(&schema)
+        .arg(out.path())
+        .output()
+        .expect("python runs");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "schema validation failed (the test command installs `jsonschema`):\n{report}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        report.contains("validated 1260 documents, 0 invalid"),
+        "{report}"
+    );
+}
+
+#[test]
+fn analyze_text_summary_names_the_table_version() {
+    let path = shared_data().join("ctu-uhb/wfdb/1001.hea");
+    let out = crate::util::mimamori_ok(&["analyze", path.to_str().unwrap()]);
+    assert!(
+        out.contains("JSOG table: jsog-2023-draft-1 (UNVERIFIED)"),
+        "{out}"
+    );
+    assert!(out.contains("window"), "{out}");
+}
+
+#[test]
+fn analyze_refuses_an_unknown_profile_and_a_broken_table() {
+    let path = shared_data().join("ctu-uhb/wfdb/1001.hea");
+    let out = mimamori(&["analyze", path.to_str().unwrap(), "--profile", "acog"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown profile `acog`"));
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("table.toml");
+    std::fs::write(&table, "version = \"x\"\n").unwrap();
+    let out = mimamori(&[
+        "analyze",
+        path.to_str().unwrap(),
+        "--jsog-table",
+        table.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("table.toml") && err.contains("JSOG table"),
+        "{err}"
+    );
+}
