@@ -48,7 +48,16 @@ const BARS: [(&str, &str, f64, bool); 9] = [
     ),
 ];
 
-pub fn run(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Result<()> {
+pub fn run(
+    data: Option<PathBuf>,
+    out: &Path,
+    threads: Option<usize>,
+    set: &[String],
+) -> Result<()> {
+    let overrides = set
+        .iter()
+        .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
     let data = match data {
         Some(d) => d,
         None => ctg_formats::shared_data_dir().map_err(anyhow::Error::msg)?,
@@ -59,6 +68,7 @@ pub fn run(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Result<
     let report = ctg_eval::run(&ctg_eval::EvalOptions {
         data: data.clone(),
         threads,
+        overrides,
     })?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

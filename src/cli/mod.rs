@@ -59,6 +59,10 @@ enum Command {
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Override an analysis parameter for this run (`section.field=value`, repeatable),
+        /// for parameter studies on the development records.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Convert a recording into another format, chosen by the output's extension
     /// (.mmr, .fhrm or .fhr).
@@ -75,7 +79,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info { file, json } => info::run(&file, json),
         Command::Convert { input, output } => convert::run(&input, &output),
-        Command::Eval { data, out, threads } => eval::run(data, &out, threads),
+        Command::Eval {
+            data,
+            out,
+            threads,
+            set,
+        } => eval::run(data, &out, threads, &set),
         Command::Analyze {
             file,
             json,

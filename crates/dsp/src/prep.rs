@@ -8,11 +8,7 @@
 //!    `coincidence_bpm` of it for most of a 10-s window, the "fetal" value is the mother's heart
 //!    (clinical.md §4.4: 72 % of last-hour tracings show MHR–FHR ambiguity; vendors' coincidence
 //!    detection works the same way).
-//! 4. **Spikes**: a value further than `spike_bpm` from the median of the values within
-//!    ±`spike_half` samples is artefact: the heart rate cannot jump that far and back within a
-//!    couple of seconds, while a deceleration moves the whole window (Doppler artefact, halving
-//!    and doubling show up this way).
-//! 5. **Islands**: a run of valid values shorter than 5 s is artefact; one shorter than 30 s that
+//! 4. **Islands**: a run of valid values shorter than 5 s is artefact; one shorter than 30 s that
 //!    jumps by more than 25 bpm on both edges is artefact (FHRMA preprocessing, §1.0).
 //!
 //! Level-based false-signal detection (halving/doubling, maternal capture without an MHR
@@ -52,10 +48,6 @@ pub struct PrepConfig {
     pub jump_bpm: f32,
     /// How far (samples) across a gap an edge looks for its neighbour.
     pub edge_reach: usize,
-    /// Half-width of the despiking window, samples (0 turns despiking off).
-    pub spike_half: usize,
-    /// A sample further than this from the median of its window is a spike, bpm.
-    pub spike_bpm: f32,
 }
 
 impl Default for PrepConfig {
@@ -69,8 +61,6 @@ impl Default for PrepConfig {
             jump_island: 120,
             jump_bpm: 25.0,
             edge_reach: 40,
-            spike_half: 8,
-            spike_bpm: 20.0,
         }
     }
 }
@@ -196,23 +186,6 @@ impl Prep {
             if close as f32 >= self.config.coincidence_share * both as f32 {
                 sample.fetal = f32::NAN;
                 sample.false_kind = FalseKind::Maternal;
-            }
-        }
-        if self.config.spike_half > 0 && !sample.fetal.is_nan() {
-            let past = self.history.iter().rev().take(self.config.spike_half);
-            let future = self.pending.iter().take(self.config.spike_half + 1);
-            let mut values: Vec<f32> = past
-                .chain(future)
-                .map(|s| s.fetal)
-                .filter(|v| !v.is_nan())
-                .collect();
-            if values.len() >= self.config.spike_half {
-                values.sort_by(f32::total_cmp);
-                let median = values[values.len() / 2];
-                if (sample.fetal - median).abs() > self.config.spike_bpm {
-                    sample.fetal = f32::NAN;
-                    sample.false_kind = FalseKind::Artefact;
-                }
             }
         }
         // The window's past half holds the samples as recorded, not as decided, so one

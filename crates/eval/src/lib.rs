@@ -19,6 +19,7 @@
 //! part (record or file numbers divisible by 5) that tuning never looked at.
 
 pub mod datasets;
+pub mod overrides;
 pub mod score;
 
 use std::collections::BTreeMap;
@@ -68,6 +69,19 @@ pub fn config_for(recording: &Recording, profile: Profile) -> AnalyzerConfig {
         .and_then(|w| w.trim().parse::<u32>().ok());
     if let Some(weeks) = weeks {
         config = config.with_gestational_weeks(weeks);
+    }
+    config
+}
+
+/// [`config_for`] with the run's overrides applied.
+fn configured(
+    recording: &Recording,
+    profile: Profile,
+    overrides: &[overrides::Override],
+) -> AnalyzerConfig {
+    let mut config = config_for(recording, profile);
+    for o in overrides {
+        overrides::apply(&mut config, o).expect("overrides were checked when parsed");
     }
     config
 }
@@ -181,10 +195,17 @@ fn evaluate_record(
     data: &Path,
     name: &str,
     events: Option<&datasets::RecordEvents>,
+    set: &[overrides::Override],
 ) -> Result<RecordResult, EvalError> {
     let recording = read_recording(&data.join(format!("ctu-uhb/wfdb/{name}.hea")))?;
-    let figo_report = analyze(&recording.samples, config_for(&recording, Profile::Figo));
-    let jsog_report = analyze(&recording.samples, config_for(&recording, Profile::Jsog));
+    let figo_report = analyze(
+        &recording.samples,
+        configured(&recording, Profile::Figo, set),
+    );
+    let jsog_report = analyze(
+        &recording.samples,
+        configured(&recording, Profile::Jsog, set),
+    );
     let mut counts = None;
     let mut type_pairs = Vec::new();
     if let Some(ev) = events {
@@ -453,6 +474,7 @@ type Confusion2 = [u64; 4];
 fn false_signal_file(
     data: &Path,
     labels: &datasets::FalseSignalLabels,
+    set: &[overrides::Override],
 ) -> Result<(bool, Confusion2, Confusion2), EvalError> {
     let path = data.join(format!(
         "fhrma-fs/{}/Train/{}",
@@ -464,7 +486,7 @@ fn false_signal_file(
     } else {
         Channel::Fhr1
     };
-    let mut config = config_for(&recording, Profile::Figo);
+    let mut config = configured(&recording, Profile::Figo, set);
     config.fetal = channel;
     let report = analyze(&recording.samples, config);
     let n = recording.samples.len();
@@ -558,9 +580,10 @@ fn baseline_file(
     data: &Path,
     name: &str,
     wmfb: &[f32],
+    set: &[overrides::Override],
 ) -> Result<(bool, Option<(f64, f64)>), EvalError> {
     let recording = read_recording(&data.join("fhrma/traindata").join(name))?;
-    let mut config = config_for(&recording, Profile::Figo);
+    let mut config = configured(&recording, Profile::Figo, set);
     config.keep_baseline_curve = true;
     let report = analyze(&recording.samples, config);
     let fhr: Vec<f32> = recording
@@ -584,19 +607,22 @@ pub struct EvalOptions {
     pub data: PathBuf,
     /// Worker threads.
     pub threads: usize,
+    /// Parameter overrides for this run.
+    pub overrides: Vec<overrides::Override>,
 }
 
 /// Runs every evaluation and returns the `mimamori.eval.v1` JSON object.
 pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
     let data = &options.data;
     let threads = options.threads;
+    let set = &options.overrides;
 
     eprintln!("CTU-UHB: analysing 415 records (FIGO and JSOG profiles)");
     let events = datasets::romagnoli(data)?;
     let ratings = datasets::expert_ratings(data)?;
     let names: Vec<String> = ratings.keys().cloned().collect();
     let results: Vec<RecordResult> = par_map(&names, threads, "records", |name| {
-        evaluate_record(data, name, events.get(name))
+        evaluate_record(data, name, events.get(name), set)
     })
     .into_iter()
     .collect::<Result<_, _>>()?;
@@ -605,7 +631,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
     let labels = datasets::false_signal_labels(data)?;
     let fs: Vec<(bool, Confusion2, Confusion2)> =
         par_map(&labels, threads, "false-signal files", |l| {
-            false_signal_file(data, l)
+            false_signal_file(data, l, set)
         })
         .into_iter()
         .collect::<Result<_, _>>()?;
@@ -615,12 +641,16 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
     let wmfb_list: Vec<(String, Vec<f32>)> = wmfb.into_iter().collect();
     let baselines: Vec<(bool, Option<(f64, f64)>)> =
         par_map(&wmfb_list, threads, "baseline files", |(name, curve)| {
-            baseline_file(data, name, curve)
+            baseline_file(data, name, curve, set)
         })
         .into_iter()
         .collect::<Result<_, _>>()?;
 
-    let mut out = json!({ "schema": "mimamori.eval.v1", "holdout_rule": "record or file number divisible by 5" });
+    let mut out = json!({
+        "schema": "mimamori.eval.v1",
+        "holdout_rule": "record or file number divisible by 5",
+        "overrides": set.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>(),
+    });
     for subset in Subset::ALL {
         let sum = |pick: fn(&(bool, Confusion2, Confusion2)) -> Confusion2| {
             fs.iter()

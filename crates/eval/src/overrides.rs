@@ -1,0 +1,99 @@
+//! `mimamori eval --set key=value`: parameter studies without a rebuild.
+//!
+//! Overrides apply to the evaluation run only (never to `mimamori analyze`), and the JSON
+//! records them, so a figure is always reproducible with the command that made it. Tune on the
+//! development records and read the holdout figures only to check.
+
+use ctg_dsp::{AnalyzerConfig, ExcursionConfig};
+
+/// A parsed `key=value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Override {
+    /// Dotted parameter name.
+    pub key: String,
+    /// Its value.
+    pub value: f64,
+}
+
+/// Parses `key=value`.
+pub fn parse(text: &str) -> Result<Override, String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not key=value"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}`: the value is not a number"))?;
+    let o = Override {
+        key: key.trim().to_string(),
+        value,
+    };
+    apply(&mut AnalyzerConfig::new(ctg_dsp::Profile::Figo), &o)?;
+    Ok(o)
+}
+
+fn excursion(c: &mut ExcursionConfig, field: &str, v: f64) -> Result<(), String> {
+    match field {
+        "start_bpm" => c.start_bpm = v as f32,
+        "edge_bpm" => c.edge_bpm = v as f32,
+        "min_amplitude" => c.min_amplitude = v as f32,
+        "min_duration" => c.min_duration = v as u64,
+        "min_time_beyond" => c.min_time_beyond = v as u64,
+        "max_gap" => c.max_gap = v as u64,
+        "split_bpm" => c.split_bpm = v as f32,
+        _ => return Err(format!("unknown excursion parameter `{field}`")),
+    }
+    Ok(())
+}
+
+/// Applies one override to a configuration.
+pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
+    let v = o.value;
+    let (section, field) = o
+        .key
+        .split_once('.')
+        .ok_or_else(|| format!("`{}` is not section.field", o.key))?;
+    match section {
+        "prep" => match field {
+            "coincidence_bpm" => config.prep.coincidence_bpm = v as f32,
+            "coincidence_share" => config.prep.coincidence_share = v as f32,
+            "min_island" => config.prep.min_island = v as usize,
+            "jump_island" => config.prep.jump_island = v as usize,
+            "jump_bpm" => config.prep.jump_bpm = v as f32,
+            _ => return Err(format!("unknown prep parameter `{field}`")),
+        },
+        "baseline" => match field {
+            "half_window" => config.baseline.half_window = v as u64,
+            "min_signal" => config.baseline.min_signal = v as u32,
+            "mode_band" => config.baseline.mode_band = v as f32,
+            "trim_band" => config.baseline.trim_band = v as f32,
+            _ => return Err(format!("unknown baseline parameter `{field}`")),
+        },
+        "decel" => excursion(&mut config.deceleration, field, v)?,
+        "accel" => excursion(&mut config.acceleration, field, v)?,
+        "contraction" => match field {
+            "smooth_half" => config.contractions.smooth_half = v as usize,
+            "tone_half" => config.contractions.tone_half = v as u64,
+            "tone_quantile" => config.contractions.tone_quantile = v as f32,
+            other => excursion(&mut config.contractions.rise, other, v)?,
+        },
+        "typing" => match field {
+            "association_before_s" => config.typing.association_before_s = v,
+            "early_max_lag_s" => config.typing.early_max_lag_s = v,
+            "prolonged_s" => config.typing.prolonged_s = v,
+            "abrupt_below_s" => config.typing.abrupt_below_s = v,
+            "gradual_from_s" => config.typing.gradual_from_s = v,
+            _ => return Err(format!("unknown typing parameter `{field}`")),
+        },
+        "window" => match field {
+            "absent_max_bpm" => config.window.absent_max_bpm = v,
+            "reduced_max_bpm" => config.window.reduced_max_bpm = v,
+            "moderate_max_bpm" => config.window.moderate_max_bpm = v,
+            "baseline_band_bpm" => config.window.baseline_band_bpm = v as f32,
+            "sinusoidal_power_share" => config.window.sinusoidal_power_share = v,
+            _ => return Err(format!("unknown window parameter `{field}`")),
+        },
+        _ => return Err(format!("unknown section `{section}`")),
+    }
+    Ok(())
+}
