@@ -269,7 +269,10 @@ impl Analyzer {
         self.prep.finish();
         self.contractions.finish(end);
         // Pad the baseline's windows with "no signal" so every real sample comes out.
-        let pad = 2 * (self.config.baseline.half_window + self.config.baseline.step) + 2;
+        let pad = self.config.baseline.mode_half_window
+            + self.config.baseline.half_window
+            + 2 * self.config.baseline.step
+            + 2;
         self.drain_prep();
         for index in end..end + pad {
             self.baseline.push(Prepared {

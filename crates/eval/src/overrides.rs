@@ -64,6 +64,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
         },
         "baseline" => match field {
             "half_window" => config.baseline.half_window = v as u64,
+            "mode_half_window" => config.baseline.mode_half_window = v as u64,
             "min_signal" => config.baseline.min_signal = v as u32,
             "mode_band" => config.baseline.mode_band = v as f32,
             "trim_band" => config.baseline.trim_band = v as f32,
