@@ -13,7 +13,7 @@ fn main() -> anyhow::Result<()> {
     let data = ctg_formats::shared_data_dir().map_err(anyhow::Error::msg)?;
     let events = datasets::romagnoli(&data)?;
     println!(
-        "record,kind,start_s,end_s,amplitude,duration_s,beyond15_s,signal_pct,onset_to_extreme_s,baseline,extreme_bpm,local_loss_pct,matched,expert_type,our_type"
+        "record,kind,start_s,end_s,amplitude,duration_s,beyond15_s,signal_pct,onset_to_extreme_s,baseline,extreme_bpm,local_loss_pct,jumps_per_min,mean_abs_diff,matched,expert_type,our_type"
     );
     for (name, ev) in &events {
         if is_holdout(name) {
@@ -95,8 +95,15 @@ fn main() -> anyhow::Result<()> {
                 let local_loss =
                     (la..lb).filter(|&i| fhr[i].is_nan()).count() as f64 / (lb - la).max(1) as f64;
                 let extreme = fhr.get(x).copied().unwrap_or(f32::NAN);
+                let diffs: Vec<f32> = (a + 1..b)
+                    .filter(|&i| !fhr[i].is_nan() && !fhr[i - 1].is_nan())
+                    .map(|i| (fhr[i] - fhr[i - 1]).abs())
+                    .collect();
+                let jumps = diffs.iter().filter(|d| **d > 8.0).count() as f64 * 240.0
+                    / (b - a).max(1) as f64;
+                let mad = diffs.iter().sum::<f32>() / diffs.len().max(1) as f32;
                 println!(
-                    "{name},{kind},{:.2},{:.2},{:.1},{:.1},{beyond:.1},{:.1},{:.1},{base:.1},{extreme:.1},{:.1},{},{},{}",
+                    "{name},{kind},{:.2},{:.2},{:.1},{:.1},{beyond:.1},{:.1},{:.1},{base:.1},{extreme:.1},{:.1},{jumps:.2},{mad:.2},{},{},{}",
                     iv.start,
                     iv.end,
                     sign * (extreme - base),

@@ -172,6 +172,13 @@ pub struct WindowConfig {
     pub moderate_max_bpm: f64,
     /// Sinusoidal: least share of the 1–15 cycles/min power in 2–6 cycles/min.
     pub sinusoidal_power_share: f64,
+    /// Accelerations and (non-prolonged) decelerations are reported only where at least this
+    /// share of the trace from `event_quality_margin` before to as long after them carries a trusted signal
+    /// (clinical.md §4.5: no pattern findings on a signal too poor to read). Prolonged
+    /// decelerations are always reported: signal loss during one is common and it matters.
+    pub min_event_signal_share: f64,
+    /// How far before and after an event the signal share is measured, samples.
+    pub event_quality_margin: u64,
 }
 
 impl Default for WindowConfig {
@@ -183,6 +190,8 @@ impl Default for WindowConfig {
             reduced_max_bpm: 5.0,
             moderate_max_bpm: 25.0,
             sinusoidal_power_share: 0.6,
+            min_event_signal_share: 0.8,
+            event_quality_margin: 240,
         }
     }
 }

@@ -149,6 +149,7 @@ pub struct Analyzer {
     pending_decels: VecDeque<Excursion>,
     typed_decels: VecDeque<TypedDecel>,
     accels: VecDeque<Excursion>,
+    pending_accels: VecDeque<Excursion>,
     false_run: Option<(u64, u64, FalseKind)>,
     next_window: u64,
     window_contractions: VecDeque<usize>,
@@ -190,6 +191,7 @@ impl Analyzer {
             pending_decels: VecDeque::new(),
             typed_decels: VecDeque::new(),
             accels: VecDeque::new(),
+            pending_accels: VecDeque::new(),
             false_run: None,
             next_window: 0,
             window_contractions: VecDeque::new(),
@@ -336,13 +338,7 @@ impl Analyzer {
 
     fn drain_events(&mut self) {
         while let Some(a) = self.accel.pop() {
-            self.findings.push_back(Finding::Acceleration(Acceleration {
-                start_s: seconds(a.start),
-                end_s: seconds(a.end),
-                peak_s: seconds(a.extreme_at),
-                amplitude_bpm: f64::from(a.amplitude),
-            }));
-            self.accels.push_back(a);
+            self.pending_accels.push_back(a);
         }
         while let Some(d) = self.decel.pop() {
             self.pending_decels.push_back(d);
@@ -364,6 +360,7 @@ impl Analyzer {
             self.drain_baseline(u64::MAX);
             self.drain_events();
         }
+        self.release_accelerations(at_end);
         self.type_decelerations(at_end);
         self.classify_windows(at_end);
         self.trim();
@@ -394,6 +391,40 @@ impl Analyzer {
         }
     }
 
+    /// Share of the trace around an event (`event_quality_margin` each side) with a trusted signal.
+    fn signal_share_around(&self, e: &Excursion) -> f64 {
+        let margin = self.config.window.event_quality_margin;
+        let from = e.start.saturating_sub(margin);
+        let to = e.end + margin;
+        let (mut n, mut valid) = (0u64, 0u64);
+        for i in from..to {
+            if let Some((f, _)) = self.aligned.get(i) {
+                n += 1;
+                valid += u64::from(!f.is_nan());
+            }
+        }
+        if n == 0 { 0.0 } else { valid as f64 / n as f64 }
+    }
+
+    fn release_accelerations(&mut self, at_end: bool) {
+        while let Some(&a) = self.pending_accels.front() {
+            if !at_end && self.aligned.end() < a.end + self.config.window.event_quality_margin {
+                break;
+            }
+            self.pending_accels.pop_front();
+            if self.signal_share_around(&a) < self.config.window.min_event_signal_share {
+                continue;
+            }
+            self.findings.push_back(Finding::Acceleration(Acceleration {
+                start_s: seconds(a.start),
+                end_s: seconds(a.end),
+                peak_s: seconds(a.extreme_at),
+                amplitude_bpm: f64::from(a.amplitude),
+            }));
+            self.accels.push_back(a);
+        }
+    }
+
     fn type_decelerations(&mut self, at_end: bool) {
         let frontier = self.contractions.frontier();
         while let Some(&d) = self.pending_decels.front() {
@@ -404,6 +435,11 @@ impl Analyzer {
             let contraction =
                 classify::associated(&d, self.contraction_list.iter(), &self.config.typing);
             let kind = classify::type_deceleration(&d, contraction, &self.config.typing);
+            if kind != DecelerationType::Prolonged
+                && self.signal_share_around(&d) < self.config.window.min_event_signal_share
+            {
+                continue;
+            }
             let fhr: Vec<f32> = (d.start..d.end)
                 .filter_map(|i| self.aligned.get(i).map(|(f, _)| f))
                 .collect();
@@ -472,6 +508,7 @@ impl Analyzer {
             let end = (start + WINDOW_SAMPLES).min(if at_end { total } else { u64::MAX });
             if !at_end {
                 let events_open = self.pending_decels.front().is_some_and(|d| d.start < end)
+                    || self.pending_accels.front().is_some_and(|a| a.start < end)
                     || self.decel.ongoing_start().is_some_and(|s| s < end)
                     || self.accel.ongoing_start().is_some_and(|s| s < end);
                 if self.aligned.end() < end || self.contractions.frontier() < end || events_open {
