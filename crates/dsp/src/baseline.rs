@@ -69,14 +69,14 @@ pub(crate) struct Baseline {
 impl Baseline {
     pub(crate) fn new(config: &BaselineConfig) -> Self {
         let (min_signal, mode_band) = (config.min_signal, config.mode_band);
-        let dominant_level = move |h: &Histogram| {
+        let dominant_level = move |h: &mut Histogram| {
             if h.total() < min_signal {
                 return None;
             }
             let mode = h.smoothed_mode(3)?;
             h.mean_near(mode, mode_band).map(|(mean, _)| mean)
         };
-        let trimmed_level = move |h: &Histogram| {
+        let trimmed_level = move |h: &mut Histogram| {
             if h.total() < min_signal / 2 {
                 return None;
             }

@@ -64,10 +64,13 @@ pub struct ContractionEvent {
 pub(crate) struct Contractions {
     smooth_half: usize,
     tone_half: u64,
-    /// The last `smooth_half` samples already smoothed (the window's past half).
-    past: VecDeque<f32>,
-    /// Samples waiting for their future half.
-    pending: VecDeque<(u64, f32)>,
+    /// The smoothing window: up to `smooth_half` past values, the centre, future values.
+    window: VecDeque<(u64, f32)>,
+    /// Position of the next centre within `window` (= past values held).
+    centre: usize,
+    /// Sum and count of the valid values in `window`.
+    sum: f64,
+    valid: u32,
     tone: KnotPass,
     level: Interpolator<(u64, f32)>,
     detector: ExcursionDetector,
@@ -81,14 +84,16 @@ impl Contractions {
         Self {
             smooth_half: config.smooth_half,
             tone_half: config.tone_half,
-            past: VecDeque::new(),
-            pending: VecDeque::new(),
+            window: VecDeque::new(),
+            centre: 0,
+            sum: 0.0,
+            valid: 0,
             tone: KnotPass::new(
                 config.tone_half,
                 60,
                 Histogram::new(0.0, 256),
                 Box::new(
-                    move |h: &Histogram| {
+                    move |h: &mut Histogram| {
                         if h.total() < 240 { None } else { h.quantile(q) }
                     },
                 ),
@@ -101,33 +106,36 @@ impl Contractions {
 
     /// Feeds one uterine-activity sample (NaN for none).
     pub(crate) fn push(&mut self, index: u64, ua: f32) {
-        self.pending.push_back((index, ua));
-        if self.pending.len() > self.smooth_half {
-            self.smooth_front();
+        self.window.push_back((index, ua));
+        if !ua.is_nan() {
+            self.sum += f64::from(ua);
+            self.valid += 1;
+        }
+        if self.window.len() - self.centre > self.smooth_half {
+            self.smooth_centre();
         }
     }
 
-    /// Smooths the front pending sample over its ±`smooth_half` window and passes it on.
-    fn smooth_front(&mut self) {
-        let Some((index, value)) = self.pending.pop_front() else {
-            return;
-        };
+    /// Smooths the centre sample over what the window holds (±`smooth_half`, fewer at the
+    /// ends of the stream) with running sums, and passes it on.
+    fn smooth_centre(&mut self) {
+        let (index, value) = self.window[self.centre];
         let smoothed = if value.is_nan() {
             f32::NAN
         } else {
-            let (mut n, mut sum) = (1u32, value);
-            let future = self.pending.iter().take(self.smooth_half).map(|&(_, v)| v);
-            for v in self.past.iter().copied().chain(future) {
-                if !v.is_nan() {
-                    n += 1;
-                    sum += v;
-                }
-            }
-            sum / n as f32
+            (self.sum / f64::from(self.valid)) as f32
         };
-        self.past.push_back(value);
-        if self.past.len() > self.smooth_half {
-            self.past.pop_front();
+        if self.centre == self.smooth_half {
+            let (_, old) = self
+                .window
+                .pop_front()
+                .expect("the window holds the centre");
+            if !old.is_nan() {
+                self.sum -= f64::from(old);
+                self.valid -= 1;
+            }
+        } else {
+            self.centre += 1;
         }
         self.level.push_item(index, (index, smoothed));
         if let Some((position, tone)) = self.tone.push(index, smoothed) {
@@ -155,7 +163,10 @@ impl Contractions {
 
     /// Ends the stream: pads the windows with "no signal" so every held sample is decided.
     pub(crate) fn finish(&mut self, end: u64) {
-        let pad = self.smooth_half as u64 + 2 * (self.tone_half + 60) + 2;
+        while self.centre < self.window.len() {
+            self.smooth_centre();
+        }
+        let pad = 2 * (self.tone_half + 60) + 2;
         for i in end..end + pad {
             self.push(i, f32::NAN);
         }

@@ -7,6 +7,9 @@ pub(crate) struct Histogram {
     counts: Vec<u32>,
     sums: Vec<f64>,
     total: u32,
+    total_sum: f64,
+    /// Scratch for the mode search.
+    scratch: Vec<u64>,
 }
 
 impl Histogram {
@@ -17,6 +20,8 @@ impl Histogram {
             counts: vec![0; bins],
             sums: vec![0.0; bins],
             total: 0,
+            total_sum: 0.0,
+            scratch: vec![0; bins],
         }
     }
 
@@ -38,6 +43,7 @@ impl Histogram {
             self.counts[b] += 1;
             self.sums[b] += f64::from(value);
             self.total += 1;
+            self.total_sum += f64::from(value);
         }
     }
 
@@ -46,6 +52,7 @@ impl Histogram {
             self.counts[b] -= 1;
             self.sums[b] -= f64::from(value);
             self.total -= 1;
+            self.total_sum -= f64::from(value);
         }
     }
 
@@ -54,23 +61,33 @@ impl Histogram {
     }
 
     /// The centre of the densest region: the bin maximising a triangular kernel sum of
-    /// half-width `radius` bins.
-    pub(crate) fn smoothed_mode(&self, radius: usize) -> Option<f32> {
+    /// half-width `radius` bins (weights `radius + 1 − |d|`), computed as two sliding box sums
+    /// of width `radius + 1` (a triangle is the convolution of two boxes).
+    pub(crate) fn smoothed_mode(&mut self, radius: usize) -> Option<f32> {
         if self.total == 0 {
             return None;
         }
         let bins = self.counts.len();
-        let mut best = (0u64, 0usize);
-        for centre in 0..bins {
-            let lo = centre.saturating_sub(radius);
-            let hi = (centre + radius).min(bins - 1);
-            let mut score = 0u64;
-            for b in lo..=hi {
-                let w = (radius + 1 - centre.abs_diff(b)) as u64;
-                score += w * u64::from(self.counts[b]);
+        let width = radius + 1;
+        // Box sums: box[j] = counts[j] + … + counts[j + radius] (clipped at the top).
+        let mut running = 0u64;
+        for j in (0..bins).rev() {
+            running += u64::from(self.counts[j]);
+            if j + width < bins {
+                running -= u64::from(self.counts[j + width]);
             }
-            if score > best.0 {
-                best = (score, centre);
+            self.scratch[j] = running;
+        }
+        // Triangle at centre c: box[c − radius] + … + box[c] (clipped at the bottom).
+        let mut best = (0u64, 0usize);
+        let mut running = 0u64;
+        for c in 0..bins {
+            running += self.scratch[c];
+            if c >= width {
+                running -= self.scratch[c - width];
+            }
+            if running > best.0 {
+                best = (running, c);
             }
         }
         Some(self.low + best.1 as f32 + 0.5)
@@ -108,6 +125,6 @@ impl Histogram {
 
     /// Mean of every value held.
     pub(crate) fn mean(&self) -> Option<f32> {
-        (self.total > 0).then(|| (self.sums.iter().sum::<f64>() / f64::from(self.total)) as f32)
+        (self.total > 0).then(|| (self.total_sum / f64::from(self.total)) as f32)
     }
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use crate::histogram::Histogram;
 
 /// What a knot's value is computed from.
-pub(crate) type Estimator = Box<dyn Fn(&Histogram) -> Option<f32> + Send + Sync>;
+pub(crate) type Estimator = Box<dyn FnMut(&mut Histogram) -> Option<f32> + Send + Sync>;
 
 pub(crate) struct KnotPass {
     half: u64,
@@ -59,7 +59,7 @@ impl KnotPass {
         if !centre.is_multiple_of(self.step) {
             return None;
         }
-        if let Some(v) = (self.estimator)(&self.hist) {
+        if let Some(v) = (self.estimator)(&mut self.hist) {
             self.last = Some(v);
         }
         Some((centre, self.last.unwrap_or(f32::NAN)))
