@@ -172,6 +172,9 @@ pub struct WindowConfig {
     pub moderate_max_bpm: f64,
     /// Sinusoidal: least share of the 1–15 cycles/min power in 2–6 cycles/min.
     pub sinusoidal_power_share: f64,
+    /// The per-minute bandwidth leaves out this many of the highest and of the lowest 1-s
+    /// means, as a reader's eye ignores an isolated outlying beat.
+    pub variability_trim: usize,
     /// Accelerations and (non-prolonged) decelerations are reported only where at least this
     /// share of the trace from `event_quality_margin` before to as long after them carries a trusted signal
     /// (clinical.md §4.5: no pattern findings on a signal too poor to read). Prolonged
@@ -190,6 +193,7 @@ impl Default for WindowConfig {
             reduced_max_bpm: 5.0,
             moderate_max_bpm: 25.0,
             sinusoidal_power_share: 0.6,
+            variability_trim: 6,
             min_event_signal_share: 0.8,
             event_quality_margin: 240,
         }
@@ -240,6 +244,7 @@ pub(crate) fn measure(
     // Variability: peak-to-trough of the 1-s means per minute, outside events; median of
     // the minutes.
     let mut amplitudes = Vec::with_capacity(10);
+    let mut means: Vec<f32> = Vec::with_capacity(60);
     let mut stv_sum = 0.0;
     let mut stv_minutes = 0;
     for minute in fhr
@@ -248,9 +253,7 @@ pub(crate) fn measure(
         .zip(in_decel.chunks(240))
     {
         let ((values, ex), dec) = minute;
-        let mut lo = f32::INFINITY;
-        let mut hi = f32::NEG_INFINITY;
-        let mut seconds = 0;
+        means.clear();
         for (v, e) in values.chunks(4).zip(ex.chunks(4)) {
             let (mut k, mut s) = (0, 0.0f32);
             for (x, out) in v.iter().zip(e) {
@@ -260,14 +263,13 @@ pub(crate) fn measure(
                 }
             }
             if k >= 3 {
-                let m = s / k as f32;
-                lo = lo.min(m);
-                hi = hi.max(m);
-                seconds += 1;
+                means.push(s / k as f32);
             }
         }
-        if seconds >= 30 {
-            amplitudes.push(f64::from(hi - lo));
+        if means.len() >= 30 {
+            means.sort_by(f32::total_cmp);
+            let trim = config.variability_trim.min(means.len() / 4);
+            amplitudes.push(f64::from(means[means.len() - 1 - trim] - means[trim]));
         }
         if let Some(stv) = minute_stv(values, dec) {
             stv_sum += stv;
@@ -525,9 +527,10 @@ pub(crate) fn classify(
         FigoClass::Pathological
     } else if baseline != BaselineBand::Normal
         || variability != VariabilityBand::Moderate
-        || input.decelerations.iter().any(|&(k, _, r, _)| {
-            r || k == DecelerationType::Prolonged || k == DecelerationType::Late
-        })
+        || input
+            .decelerations
+            .iter()
+            .any(|&(k, _, r, _)| r || k == DecelerationType::Prolonged)
     {
         FigoClass::Suspicious
     } else {

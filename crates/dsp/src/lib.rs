@@ -471,9 +471,10 @@ impl Analyzer {
         }
     }
 
-    /// Recurrent: decelerations go with at least half of the (at least two) contractions
-    /// whose acme lies in the 20 minutes up to this deceleration's end (NICHD 2008; FIGO
-    /// "repetitive"; JSOG 反復).
+    /// Recurrent: decelerations go with more than half of the (at least two) contractions
+    /// whose acme lies in the 20 minutes up to this deceleration's end (FIGO 2015
+    /// "repetitive": > 50 %; NICHD 2008 and JSOG 反復 say ≥ 50 %, the same on all but exact
+    /// halves).
     fn is_recurrent(&self, end: u64, own_contraction: Option<u64>) -> bool {
         let from = end.saturating_sub(2 * WINDOW_SAMPLES);
         let peaks: Vec<u64> = self
@@ -495,7 +496,7 @@ impl Analyzer {
                         .any(|t| t.contraction_peak == Some(p))
             })
             .count();
-        2 * with_decel >= peaks.len()
+        2 * with_decel > peaks.len()
     }
 
     fn classify_windows(&mut self, at_end: bool) {
