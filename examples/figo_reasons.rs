@@ -60,7 +60,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!("{windows} of our windows are not normal where most experts said normal:");
     let mut rows: Vec<_> = tally.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     for (reason, n) in rows {
         println!("{n:5}  {reason}");
     }
