@@ -75,6 +75,9 @@ pub fn run(
     }
     std::fs::write(out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
+    let svg = out.with_extension("svg");
+    std::fs::write(&svg, plot(&report))
+        .with_context(|| format!("cannot write {}", svg.display()))?;
     println!("{}", table(&report));
     println!(
         "experts among themselves (each vs the plurality of the others, mean kappa): {:.2}",
@@ -84,10 +87,11 @@ pub fn run(
             .unwrap_or(f64::NAN)
     );
     println!(
-        "data: {}  threads: {threads}  time: {:.1} s  JSON: {}",
+        "data: {}  threads: {threads}  time: {:.1} s  JSON: {}  plot: {}",
         data.display(),
         started.elapsed().as_secs_f64(),
-        out.display()
+        out.display(),
+        svg.display()
     );
     Ok(())
 }
@@ -127,5 +131,70 @@ fn table(report: &Value) -> String {
             get("holdout")
         );
     }
+    s
+}
+
+/// A bar chart of every figure against its bar (all records; development and holdout as
+/// ticks), as SVG, so a reader sees at a glance what is met.
+fn plot(report: &Value) -> String {
+    use std::fmt::Write as _;
+    let (width, row, left) = (900.0, 34.0, 290.0);
+    let height = 60.0 + row * BARS.len() as f64;
+    let scale = |v: f64| left + (width - left - 40.0) * v.clamp(0.0, 1.0);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="22" font-size="15" font-weight="bold">mimamori eval: figures vs the bars (bar: all records; ticks: development ▲, holdout ▼)</text>
+"#
+    );
+    for (i, (label, path, bar, higher)) in BARS.iter().enumerate() {
+        let y = 45.0 + row * i as f64;
+        let get = |subset: &str| {
+            report
+                .pointer(&format!("/{subset}{path}"))
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN)
+        };
+        // MADI is "lower is better" in percent: plot 1 − MADI/20 so longer is better.
+        let norm = |v: f64| if *higher { v } else { 1.0 - v / 20.0 };
+        let all = get("all");
+        let met = bar.is_nan() || (*higher && all >= *bar) || (!*higher && all <= *bar);
+        let colour = if met { "#2e7d32" } else { "#c62828" };
+        let label = label.replace('&', "&amp;").replace('<', "&lt;");
+        let _ = writeln!(s, r#"<text x="10" y="{}">{label}</text>"#, y + 16.0);
+        let _ = writeln!(
+            s,
+            r#"<rect x="{left}" y="{}" width="{:.1}" height="20" fill="{colour}" opacity="0.8"/>"#,
+            y + 3.0,
+            scale(norm(all)) - left
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{}">{all:.3}</text>"#,
+            scale(norm(all)) + 6.0,
+            y + 17.0
+        );
+        for (subset, glyph, dy) in [("development", "▲", 30.0), ("holdout", "▼", 8.0)] {
+            let v = get(subset);
+            if v.is_finite() {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle">{glyph}</text>"#,
+                    scale(norm(v)),
+                    y + dy
+                );
+            }
+        }
+        if !bar.is_nan() {
+            let x = scale(norm(*bar));
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="black" stroke-width="2"/>"#,
+                y,
+                y + 26.0
+            );
+        }
+    }
+    s.push_str("</svg>\n");
     s
 }
