@@ -31,11 +31,14 @@ impl Histogram {
     }
 
     fn bin(&self, value: f32) -> Option<usize> {
-        if value.is_nan() {
+        let offset = value - self.low;
+        // `!(offset >= 0.0)` is also true for NaN; truncation equals floor for offset ≥ 0
+        // (and avoids a libm call per sample).
+        if !(offset >= 0.0) {
             return None;
         }
-        let b = (value - self.low).floor();
-        (b >= 0.0 && (b as usize) < self.counts.len()).then_some(b as usize)
+        let b = offset as usize;
+        (b < self.counts.len()).then_some(b)
     }
 
     pub(crate) fn add(&mut self, value: f32) {
