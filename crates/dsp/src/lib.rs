@@ -119,6 +119,7 @@ impl AnalyzerConfig {
         if weeks < 32 {
             self.acceleration.min_amplitude = 10.0;
             self.acceleration.min_duration = 40;
+            self.acceleration.min_time_beyond = 40;
         }
         self
     }

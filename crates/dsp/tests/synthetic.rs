@@ -273,3 +273,42 @@ fn bradycardia_with_absent_variability_is_level_five_and_category_three() {
     assert_eq!(last.nichd_category, 3);
     assert_eq!(last.figo, ctg_dsp::FigoClass::Pathological);
 }
+
+#[test]
+fn before_32_weeks_accelerations_are_10_bpm_for_10_s() {
+    // A quiet trace (±2 bpm) with a 13-bpm rise held for 13 s: an acceleration before
+    // 32 weeks (≥ 10 bpm for ≥ 10 s), not after (≥ 15 bpm for ≥ 15 s).
+    let mut fhr: Vec<f32> = (0..20 * 240).map(|i| 140.0 + wobble(i, 2.0)).collect();
+    plant_deceleration(&mut fhr, 400.0, 3.0, 13.0, 3.0, -13.0);
+    let toco = vec![10.0; fhr.len()];
+    let samples = samples(&fhr, &toco, None);
+    let term = analyze(
+        &samples,
+        AnalyzerConfig::new(Profile::Jsog).with_gestational_weeks(39),
+    );
+    let preterm = analyze(
+        &samples,
+        AnalyzerConfig::new(Profile::Jsog).with_gestational_weeks(30),
+    );
+    let near = |r: &Report| {
+        r.accelerations
+            .iter()
+            .any(|a| (a.peak_s - 410.0).abs() < 20.0)
+    };
+    assert!(near(&preterm), "{:?}", preterm.accelerations);
+    assert!(!near(&term), "{:?}", term.accelerations);
+}
+
+#[test]
+fn jsog_severity_of_variable_decelerations_follows_the_table() {
+    let mut fhr = baseline_trace(20, 140.0);
+    // Mild: nadir ~95 bpm. Severe: below 70 bpm for about 40 s.
+    plant_deceleration(&mut fhr, 300.0, 8.0, 20.0, 8.0, 45.0);
+    plant_deceleration(&mut fhr, 700.0, 8.0, 40.0, 8.0, 80.0);
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    assert_eq!(r.decelerations.len(), 2, "{:?}", r.decelerations);
+    assert_eq!(r.decelerations[0].kind, DecelerationType::Variable);
+    assert_eq!(r.decelerations[0].severity, ctg_dsp::Severity::Mild);
+    assert_eq!(r.decelerations[1].severity, ctg_dsp::Severity::Severe);
+}
