@@ -32,9 +32,8 @@ impl Histogram {
 
     fn bin(&self, value: f32) -> Option<usize> {
         let offset = value - self.low;
-        // `!(offset >= 0.0)` is also true for NaN; truncation equals floor for offset ≥ 0
-        // (and avoids a libm call per sample).
-        if !(offset >= 0.0) {
+        // Truncation equals floor for offset ≥ 0 (and avoids a libm call per sample).
+        if offset.is_nan() || offset < 0.0 {
             return None;
         }
         let b = offset as usize;
