@@ -1,30 +1,10 @@
 //! `mimamori analyze` on every shared recording: it succeeds, and its JSON validates against
 //! `docs/schema/mimamori.analysis.v1.json` with the third-party `jsonschema` Python package.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::util::{mimamori, python, shared_data};
-
-fn every_recording(data: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![data.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
-                .is_some_and(|e| e == "hea" || e == "fhr" || e == "fhrm")
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 const VALIDATE: &str = r#"
 import json, os, sys
@@ -47,7 +27,7 @@ sys.exit(1 if bad else 0)
 #[test]
 fn analyze_every_shared_recording_and_validate_the_schema() {
     let data = shared_data();
-    let recordings = every_recording(&data);
+    let recordings = ctg_formats::find_recordings(&data).unwrap();
     assert_eq!(recordings.len(), 415 + 66 + 779);
     let out = tempfile::tempdir().unwrap();
     let next = AtomicUsize::new(0);

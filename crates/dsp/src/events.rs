@@ -82,6 +82,22 @@ struct Candidate {
     recovery: Option<(u64, f32)>,
 }
 
+impl Candidate {
+    /// A candidate starting at `start` whose first departing sample is `index`.
+    fn new(start: u64, index: u64, fhr: f32, distance: f32, baseline: f32, beyond: bool) -> Self {
+        Self {
+            start,
+            last_valid: index,
+            extreme_at: index,
+            extreme_bpm: fhr,
+            amplitude: distance,
+            baseline_bpm: baseline,
+            time_beyond: u64::from(beyond),
+            recovery: None,
+        }
+    }
+}
+
 /// One direction's detector.
 #[derive(Debug)]
 pub(crate) struct ExcursionDetector {
@@ -145,16 +161,10 @@ impl ExcursionDetector {
                         Some(a) if index - a <= self.config.max_gap + 1 => a + 1,
                         _ => index,
                     };
-                    self.candidate = Some(Candidate {
-                        start,
-                        last_valid: index,
-                        extreme_at: index,
-                        extreme_bpm: fhr,
-                        amplitude: distance,
-                        baseline_bpm: baseline,
-                        time_beyond: u64::from(distance >= self.config.min_amplitude),
-                        recovery: None,
-                    });
+                    let beyond = distance >= self.config.min_amplitude;
+                    self.candidate = Some(Candidate::new(
+                        start, index, fhr, distance, baseline, beyond,
+                    ));
                 }
             }
             Some(c) => {
@@ -168,16 +178,9 @@ impl ExcursionDetector {
                     // Recovered and departed again: close the first excursion at the recovery
                     // and start the next from there.
                     self.close(at + 1);
-                    self.candidate = Some(Candidate {
-                        start: at,
-                        last_valid: index,
-                        extreme_at: index,
-                        extreme_bpm: fhr,
-                        amplitude: distance,
-                        baseline_bpm: baseline,
-                        time_beyond: u64::from(distance >= self.config.min_amplitude),
-                        recovery: None,
-                    });
+                    let beyond = distance >= self.config.min_amplitude;
+                    self.candidate =
+                        Some(Candidate::new(at, index, fhr, distance, baseline, beyond));
                     return;
                 }
                 if distance > c.amplitude {

@@ -142,6 +142,31 @@ pub fn read_recording(path: &Path) -> Result<Recording, FormatError> {
     }
 }
 
+/// Every file under `dir` (recursively) that [`read_recording`] reads by its extension
+/// (`.fhr`, `.fhrm`, `.hea`, `.mmr`; a WFDB record once, by its header), sorted.
+pub fn find_recordings(dir: &Path) -> Result<Vec<PathBuf>, FormatError> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| at(&d)(Problem::Io(e)))?;
+        for entry in entries {
+            let p = entry.map_err(|e| at(&d)(Problem::Io(e)))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                matches!(
+                    e.to_ascii_lowercase().as_str(),
+                    "fhr" | "fhrm" | "hea" | "mmr"
+                )
+            }) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Writes a recording as `.mmr`.
 pub fn write_mmr(path: &Path, recording: &Recording) -> Result<(), FormatError> {
     std::fs::write(path, mmr::write(recording)).map_err(|e| at(path)(Problem::Io(e)))
