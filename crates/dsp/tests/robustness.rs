@@ -1,0 +1,89 @@
+//! Whatever a device sends, the analyzer neither panics nor reports nonsense: arbitrary sample
+//! values, qualities and block sizes give findings that lie inside the stream and are ordered.
+
+use ctg_dsp::{Analyzer, AnalyzerConfig, Finding, Profile};
+use ctg_proto::model::{Quality, Sample};
+use proptest::prelude::*;
+
+fn any_sample() -> impl Strategy<Value = Sample> {
+    (
+        proptest::array::uniform5(prop_oneof![
+            Just(0u16),
+            0u16..=1200,
+            any::<u16>(),
+            500u16..=640
+        ]),
+        proptest::array::uniform5(0u8..5),
+        any::<bool>(),
+    )
+        .prop_map(|(values, q, fetal_movement)| Sample {
+            values,
+            quality: q.map(|c| {
+                [
+                    Quality::Unknown,
+                    Quality::None,
+                    Quality::Poor,
+                    Quality::Fair,
+                    Quality::Good,
+                ][c as usize]
+            }),
+            fetal_movement,
+        })
+}
+
+/// Runs of repeated samples (as a monitor holds a value), so stretches look like signal.
+fn stream() -> impl Strategy<Value = Vec<Sample>> {
+    proptest::collection::vec((any_sample(), 1usize..400), 1..40).prop_map(|runs| {
+        runs.into_iter()
+            .flat_map(|(s, n)| std::iter::repeat_n(s, n))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_samples_never_panic_and_findings_lie_inside_the_stream(
+        samples in stream(),
+        block in 1usize..3000,
+        profile in prop_oneof![Just(Profile::Jsog), Just(Profile::Figo), Just(Profile::Nichd)],
+    ) {
+        let mut analyzer = Analyzer::new(AnalyzerConfig::new(profile));
+        let mut findings = Vec::new();
+        for chunk in samples.chunks(block) {
+            analyzer.push(chunk);
+            let _ = analyzer.provisional();
+            while let Some(f) = analyzer.poll() {
+                findings.push(f);
+            }
+        }
+        analyzer.finish();
+        while let Some(f) = analyzer.poll() {
+            findings.push(f);
+        }
+        let duration = samples.len() as f64 / 4.0;
+        let inside = |a: f64, b: f64| 0.0 <= a && a <= b && b <= duration + 1e-9;
+        for f in &findings {
+            let ok = match f {
+                Finding::Acceleration(a) => inside(a.start_s, a.end_s) && inside(a.start_s, a.peak_s),
+                Finding::Deceleration(d) => inside(d.start_s, d.end_s) && inside(d.start_s, d.nadir_s) && d.depth_bpm >= 0.0,
+                Finding::Contraction(c) => inside(c.start_s, c.end_s) && inside(c.start_s, c.peak_s),
+                Finding::FalseSignal(s) => inside(s.start_s, s.end_s),
+                Finding::Baseline(w) => inside(w.start_s, w.end_s),
+                Finding::Variability(w) => inside(w.start_s, w.end_s),
+                Finding::Classification(c) => inside(c.start_s, c.end_s)
+                    && (1..=5).contains(&c.jsog_level)
+                    && (1..=3).contains(&c.nichd_category),
+            };
+            prop_assert!(ok, "finding outside the stream of {duration} s: {f:?}");
+        }
+        let windows: Vec<f64> = findings.iter().filter_map(|f| match f {
+            Finding::Classification(c) => Some(c.start_s),
+            _ => None,
+        }).collect();
+        prop_assert!(windows.windows(2).all(|w| w[0] < w[1]), "windows in order: {windows:?}");
+        let expected_windows = samples.len().div_ceil(2400);
+        prop_assert_eq!(windows.len(), expected_windows);
+    }
+}
