@@ -17,6 +17,8 @@
 pub mod fixtures;
 pub mod frame;
 pub mod model;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 pub mod wire;
 
 pub use frame::{FrameDecoder, FrameError, MAX_FRAME_BODY_LEN, decode_message, encode_frame};

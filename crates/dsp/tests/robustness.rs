@@ -2,50 +2,14 @@
 //! values, qualities and block sizes give findings that lie inside the stream and are ordered.
 
 use ctg_dsp::{Analyzer, AnalyzerConfig, Finding, Profile};
-use ctg_proto::model::{Quality, Sample};
 use proptest::prelude::*;
-
-fn any_sample() -> impl Strategy<Value = Sample> {
-    (
-        proptest::array::uniform5(prop_oneof![
-            Just(0u16),
-            0u16..=1200,
-            any::<u16>(),
-            500u16..=640
-        ]),
-        proptest::array::uniform5(0u8..5),
-        any::<bool>(),
-    )
-        .prop_map(|(values, q, fetal_movement)| Sample {
-            values,
-            quality: q.map(|c| {
-                [
-                    Quality::Unknown,
-                    Quality::None,
-                    Quality::Poor,
-                    Quality::Fair,
-                    Quality::Good,
-                ][c as usize]
-            }),
-            fetal_movement,
-        })
-}
-
-/// Runs of repeated samples (as a monitor holds a value), so stretches look like signal.
-fn stream() -> impl Strategy<Value = Vec<Sample>> {
-    proptest::collection::vec((any_sample(), 1usize..400), 1..40).prop_map(|runs| {
-        runs.into_iter()
-            .flat_map(|(s, n)| std::iter::repeat_n(s, n))
-            .collect()
-    })
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_samples_never_panic_and_findings_lie_inside_the_stream(
-        samples in stream(),
+        samples in ctg_proto::strategies::sample_runs(40, 400).prop_filter("not empty", |s| !s.is_empty()),
         block in 1usize..3000,
         profile in prop_oneof![Just(Profile::Jsog), Just(Profile::Figo), Just(Profile::Nichd)],
     ) {

@@ -8,34 +8,9 @@ use ctg_formats::{Problem, Recording, RecordingFormat, fhrma, mmr, read_recordin
 use ctg_proto::model::{Channel, EventKind, Modes, Quality, Sample, StreamEvent, TransducerMode};
 use proptest::prelude::*;
 
-fn sample() -> impl Strategy<Value = Sample> {
-    (
-        proptest::array::uniform5(0u16..=1200),
-        proptest::array::uniform5(0u8..5),
-        any::<bool>(),
-    )
-        .prop_map(|(values, q, fetal_movement)| Sample {
-            values,
-            quality: q.map(|c| {
-                [
-                    Quality::Unknown,
-                    Quality::None,
-                    Quality::Poor,
-                    Quality::Fair,
-                    Quality::Good,
-                ][c as usize]
-            }),
-            fetal_movement,
-        })
-}
-
 /// Runs of repeated samples, as real CTG has, mixed with changes.
 fn samples() -> impl Strategy<Value = Vec<Sample>> {
-    proptest::collection::vec((sample(), 1usize..40), 0..60).prop_map(|runs| {
-        runs.into_iter()
-            .flat_map(|(s, n)| std::iter::repeat_n(s, n))
-            .collect()
-    })
+    ctg_proto::strategies::sample_runs(60, 40)
 }
 
 fn recording(samples: Vec<Sample>) -> Recording {
