@@ -7,22 +7,13 @@ use ctg_proto::model::{
     BlockFlags, DeviceInfo, DeviceProtocol, EventKind, Modes, Quality, Sample, SampleBlock,
     StreamEvent, StreamIdentity, TransducerMode,
 };
+use ctg_proto::strategies::quality;
 use ctg_proto::wire::{
     Ack, Hello, MAX_BLOCK_SAMPLES, MAX_ID_LEN, Message, OpenStream, StreamHandle, StreamOpened,
     ValidationError, Welcome,
 };
 use ctg_proto::{FrameDecoder, MAX_FRAME_BODY_LEN, decode_message, encode_frame};
 use proptest::prelude::*;
-
-fn quality() -> impl Strategy<Value = Quality> {
-    prop_oneof![
-        Just(Quality::Unknown),
-        Just(Quality::None),
-        Just(Quality::Poor),
-        Just(Quality::Fair),
-        Just(Quality::Good)
-    ]
-}
 
 fn mode() -> impl Strategy<Value = TransducerMode> {
     prop_oneof![
