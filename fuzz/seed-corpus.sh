@@ -25,5 +25,8 @@ put("frame_stream", "all", bytes([13]) + b"".join(f for _, f in frames))
 put("compact_samples", "empty", bytes([0]))
 put("recording_files", "fhr", bytes(4) + bytes([0x31, 2, 0, 0, 20, 1]) * 8)
 put("recording_files", "wfdb", b"r 2 4 2\nr.dat 16 100(0)/bpm 12 0 14000 28000 0 FHR\nr.dat 16 100/nd 12 0 700 1400 0 UC\n\x00" + bytes([0xb0, 0x36, 0xbc, 0x02]) * 2)
+# Series 50: the implementation notes' example C frame, an I block, a marker (protocols.md §1.6).
+c_frame = bytes.fromhex("100243800042314232423342340000000000000000214021402141214114161" "81a2080080010037d57")
+put("series50_stream", "c_blocks", bytes([9]) + c_frame * 3 + bytes.fromhex("10024d4d100365f1"))
 print("seeded", len(frames), "golden frames")
 PY
