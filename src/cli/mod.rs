@@ -2,6 +2,7 @@
 
 mod analyze;
 mod convert;
+mod decode;
 mod eval;
 mod info;
 
@@ -64,6 +65,16 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Decode a raw capture of a monitor's port (from `bridge --capture`, or any serial dump)
+    /// into JSON lines: one per normalised block, event or problem, then a summary with the
+    /// frame, CRC-error and resync counts.
+    Decode {
+        /// The monitor's protocol.
+        #[arg(long, value_enum)]
+        protocol: decode::Protocol,
+        /// The capture file.
+        file: PathBuf,
+    },
     /// Convert a recording into another format, chosen by the output's extension
     /// (.mmr, .fhrm or .fhr).
     Convert {
@@ -79,6 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info { file, json } => info::run(&file, json),
         Command::Convert { input, output } => convert::run(&input, &output),
+        Command::Decode { protocol, file } => decode::run(protocol, &file),
         Command::Eval {
             data,
             out,

@@ -10,6 +10,7 @@
 //! Every decoder treats its input as untrusted: it never panics, holds at most one frame,
 //! resynchronises after garbage, and counts every bad frame and every departure from the spec.
 
+pub mod capture;
 pub mod crc;
 pub mod series50;
 

@@ -12,10 +12,12 @@
 
 pub mod block;
 pub mod frame;
+pub mod monitor;
 pub mod normalise;
 
 pub use block::{Block, BlockError, CtgBlock, Pulse};
 pub use frame::{FrameDecoder, FrameError, LinkStats, encode_frame, frame};
+pub use monitor::{Series50Monitor, simulator_identification};
 pub use normalise::{NormalisedCtg, Oddities};
 
 use ctg_proto::model::{DeviceInfo, DeviceProtocol, EventKind};
