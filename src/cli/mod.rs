@@ -4,6 +4,7 @@ mod analyze;
 mod convert;
 mod decode;
 mod eval;
+mod field;
 mod info;
 
 use std::path::PathBuf;
@@ -75,6 +76,59 @@ enum Command {
         /// The capture file.
         file: PathBuf,
     },
+    /// Run the edge bridge: read the monitors in the config, spool, send to the hub.
+    Bridge {
+        /// The bridge config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Open each device for 5 s, report what it says, and exit.
+        #[arg(long)]
+        check: bool,
+        /// Record the raw bytes of every device port into this folder (for `decode`).
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
+    },
+    /// Simulate a fetal monitor on a pseudo-terminal, playing a recording.
+    Sim {
+        /// The protocol (series50).
+        #[arg(long, value_enum, default_value = "series50")]
+        protocol: decode::Protocol,
+        /// The recording to play (.fhr, .fhrm, WFDB .hea, .mmr).
+        #[arg(long)]
+        recording: PathBuf,
+        /// Playback speed (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Create a symlink here to the pseudo-terminal (a stable path for a bridge config).
+        #[arg(long)]
+        link: Option<PathBuf>,
+        /// Start again at the end.
+        #[arg(long = "loop")]
+        looping: bool,
+        /// Press the event marker every this many seconds (0: never).
+        #[arg(long, default_value_t = 0)]
+        markers: u64,
+    },
+    /// A minimal hub-side receiver: stores what bridges send and acknowledges it.
+    Receive {
+        /// Address to listen on (UDP).
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        listen: std::net::SocketAddr,
+        /// The PKI folder (`pki init`).
+        #[arg(long)]
+        pki: PathBuf,
+        /// The receiver's certificate name in the PKI folder.
+        #[arg(long, default_value = "hub")]
+        name: String,
+        /// Where to store what arrives.
+        #[arg(long)]
+        store: PathBuf,
+    },
+    /// The deployment's certificate authority.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
     /// Convert a recording into another format, chosen by the output's extension
     /// (.mmr, .fhrm or .fhr).
     Convert {
@@ -85,12 +139,62 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PkiCommand {
+    /// Create the CA (`ca.pem`, `ca.key`) in a folder.
+    Init {
+        /// The PKI folder.
+        dir: PathBuf,
+    },
+    /// Issue a certificate: a bridge's (with --facility) or the hub's (with --host).
+    Issue {
+        /// The PKI folder.
+        dir: PathBuf,
+        /// The certificate's name (bridge name, or `hub`).
+        name: String,
+        /// The facility a bridge belongs to.
+        #[arg(long, conflicts_with = "host")]
+        facility: Option<String>,
+        /// A DNS name or IP address the hub is reached at (repeatable).
+        #[arg(long)]
+        host: Vec<String>,
+    },
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info { file, json } => info::run(&file, json),
         Command::Convert { input, output } => convert::run(&input, &output),
         Command::Decode { protocol, file } => decode::run(protocol, &file),
+        Command::Bridge {
+            config,
+            check,
+            capture,
+        } => field::bridge(&config, check, capture),
+        Command::Sim {
+            protocol: _,
+            recording,
+            speed,
+            link,
+            looping,
+            markers,
+        } => field::sim(&recording, speed, link, looping, markers),
+        Command::Receive {
+            listen,
+            pki,
+            name,
+            store,
+        } => field::receive(listen, &pki, &name, &store),
+        Command::Pki { command } => match command {
+            PkiCommand::Init { dir } => field::pki_init(&dir),
+            PkiCommand::Issue {
+                dir,
+                name,
+                facility,
+                host,
+            } => field::pki_issue(&dir, &name, facility, host),
+        },
         Command::Eval {
             data,
             out,

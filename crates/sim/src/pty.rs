@@ -1,0 +1,218 @@
+//! A simulated monitor on a pseudo-terminal.
+//!
+//! The simulator holds the master side; the slave side is a real tty device (`/dev/pts/N`) that
+//! the bridge opens with its ordinary serial code. The slave is put in raw mode (no echo, no
+//! line editing, no CR/LF translation), as a serial port is. The simulator also keeps the slave
+//! open itself, so bytes written while no bridge is attached wait in the tty's input queue
+//! instead of vanishing; when that queue is full the monitor waits (a real line would drop
+//! them; waiting keeps tests exact about what was sent).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ctg_devices::series50::{Block, CtgBlock, Series50Monitor, simulator_identification};
+use ctg_proto::model::BlockFlags;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::pty::openpty;
+use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+
+use crate::source::SecondSource;
+
+/// How a simulated monitor runs.
+#[derive(Clone, Debug)]
+pub struct PtyOptions {
+    /// Playback speed: 1.0 is real time (one `C` block a second).
+    pub speed: f64,
+    /// A symlink to create to the slave device (a stable path for a bridge config).
+    pub link: Option<PathBuf>,
+    /// Every this many seconds, press the event marker (0: never).
+    pub marker_every_s: u64,
+}
+
+impl Default for PtyOptions {
+    fn default() -> Self {
+        Self {
+            speed: 1.0,
+            link: None,
+            marker_every_s: 0,
+        }
+    }
+}
+
+/// A monitor running on its own thread.
+#[derive(Debug)]
+pub struct PtyMonitorHandle {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    samples_sent: Arc<AtomicU64>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl PtyMonitorHandle {
+    /// The slave device path to open (or the symlink, if one was asked for).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Samples sent in `C` blocks so far (the recording's first `samples_sent` samples).
+    pub fn samples_sent(&self) -> u64 {
+        self.samples_sent.load(Ordering::SeqCst)
+    }
+
+    /// Stops the monitor and waits for its thread.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> io::Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("simulator thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PtyMonitorHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Simulated monitors on pseudo-terminals.
+#[derive(Debug)]
+pub struct PtyMonitor;
+
+impl PtyMonitor {
+    /// Starts a Series 50 monitor playing `source` on a new pseudo-terminal.
+    pub fn spawn_series50(
+        mut source: Box<dyn SecondSource>,
+        options: PtyOptions,
+    ) -> io::Result<PtyMonitorHandle> {
+        let pty = openpty(None, None).map_err(io::Error::from)?;
+        let mut termios = tcgetattr(pty.slave.as_fd()).map_err(io::Error::from)?;
+        cfmakeraw(&mut termios);
+        tcsetattr(pty.slave.as_fd(), SetArg::TCSANOW, &termios).map_err(io::Error::from)?;
+        let slave_path = nix::unistd::ttyname(pty.slave.as_fd()).map_err(io::Error::from)?;
+        let path = match &options.link {
+            Some(link) => {
+                let _ = std::fs::remove_file(link);
+                std::os::unix::fs::symlink(&slave_path, link)?;
+                link.clone()
+            }
+            None => slave_path,
+        };
+        set_nonblocking(&pty.master)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples_sent = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let stop = stop.clone();
+            let samples_sent = samples_sent.clone();
+            let slave = pty.slave;
+            let master = File::from(pty.master);
+            std::thread::Builder::new()
+                .name("sim-series50".into())
+                .spawn(move || {
+                    let _keep_open = slave;
+                    run_series50(master, source.as_mut(), &options, &stop, &samples_sent)
+                })?
+        };
+        Ok(PtyMonitorHandle {
+            path,
+            stop,
+            samples_sent,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    let flags = fcntl(fd.as_fd(), FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    Ok(())
+}
+
+fn run_series50(
+    mut master: File,
+    source: &mut dyn SecondSource,
+    options: &PtyOptions,
+    stop: &AtomicBool,
+    samples_sent: &AtomicU64,
+) -> io::Result<()> {
+    let mut monitor = Series50Monitor::power_on(simulator_identification());
+    let period = Duration::from_secs_f64(1.0 / options.speed.max(0.001));
+    let modes = source.modes();
+    let mut next_tick = Instant::now();
+    let mut buffer = [0u8; 512];
+    let mut second = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        // What the host said since the last tick.
+        loop {
+            match master.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => monitor.receive(&buffer[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // EIO: no slave open at the moment (cannot happen while we hold it, but harmless).
+                Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        second += 1;
+        if options.marker_every_s > 0 && second.is_multiple_of(options.marker_every_s) {
+            monitor.queue(Block::Marker);
+        }
+        let bytes = if monitor.wants_ctg() {
+            match source.next_second() {
+                Some(samples) => {
+                    let ctg = CtgBlock::from_samples(&samples, &modes, BlockFlags(0), None);
+                    let (bytes, sent) = monitor.second(&ctg);
+                    debug_assert!(sent);
+                    samples_sent.fetch_add(4, Ordering::SeqCst);
+                    bytes
+                }
+                None => {
+                    tracing::info!("recording finished");
+                    let bytes = monitor.flush();
+                    write_all_waiting(&mut master, &bytes, stop)?;
+                    return Ok(());
+                }
+            }
+        } else {
+            monitor.flush()
+        };
+        write_all_waiting(&mut master, &bytes, stop)?;
+        next_tick += period;
+        let now = Instant::now();
+        if next_tick > now {
+            std::thread::sleep(next_tick - now);
+        } else if now - next_tick > period * 10 {
+            next_tick = now; // fell far behind (stalled writer): do not burst
+        }
+    }
+    Ok(())
+}
+
+fn write_all_waiting(master: &mut File, mut bytes: &[u8], stop: &AtomicBool) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match master.write(bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if stop.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `bridge.toml`: what the bridge is, which monitors it reads, and where the hub is.
+//!
+//! ```toml
+//! facility = "clinic-a"          # the facility the bridge belongs to
+//! bridge = "ldr-pc-1"            # this bridge's name within it
+//! spool_dir = "/var/lib/mimamori/spool"
+//! spool_max_mb = 256             # cap on unacknowledged data (disk and memory)
+//!
+//! [hub]
+//! address = "hub.example.org:4433"
+//! server_name = "hub.example.org" # the name in the hub's certificate
+//! ca = "pki/ca.pem"
+//! cert = "pki/ldr-pc-1.pem"
+//! key = "pki/ldr-pc-1.key"
+//!
+//! [[device]]
+//! name = "bed-1"                 # the port's name in the stream identity
+//! serial = "/dev/ttyUSB0"
+//! protocol = "series50"
+//! silence_s = 5                  # no valid frame this long: "monitor silent"
+//! ```
+//! Relative paths are relative to the config file.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    /// The facility the bridge belongs to.
+    pub facility: String,
+    /// This bridge's name.
+    pub bridge: String,
+    /// Where the spool lives.
+    pub spool_dir: PathBuf,
+    /// Cap on unacknowledged data, MiB.
+    #[serde(default = "default_spool_max_mb")]
+    pub spool_max_mb: u64,
+    /// Write raw captures of every device port here (for support).
+    #[serde(default)]
+    pub capture_dir: Option<PathBuf>,
+    /// The hub.
+    pub hub: HubConfig,
+    /// The monitors.
+    #[serde(rename = "device")]
+    pub devices: Vec<DeviceConfig>,
+}
+
+fn default_spool_max_mb() -> u64 {
+    256
+}
+
+/// Where and how to reach the hub.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubConfig {
+    /// `host:port`.
+    pub address: String,
+    /// The name in the hub's certificate.
+    pub server_name: String,
+    /// The deployment CA.
+    pub ca: PathBuf,
+    /// This bridge's certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+/// Protocols a serial device can speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SerialProtocol {
+    /// Philips Series 50 / GE Corometrics 250cx.
+    Series50,
+}
+
+/// One monitor.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// The port's name in the stream identity (bed, room).
+    pub name: String,
+    /// The serial device path.
+    pub serial: PathBuf,
+    /// Its protocol.
+    pub protocol: SerialProtocol,
+    /// Seconds without a valid frame before the monitor is reported silent.
+    #[serde(default = "default_silence_s")]
+    pub silence_s: u64,
+}
+
+fn default_silence_s() -> u64 {
+    5
+}
+
+impl BridgeConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the bridge config {}", path.display()))?;
+        let mut config: BridgeConfig = toml::from_str(&text)
+            .with_context(|| format!("in the bridge config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.spool_dir,
+            &mut config.hub.ca,
+            &mut config.hub.cert,
+            &mut config.hub.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(dir) = &mut config.capture_dir
+            && dir.is_relative()
+        {
+            *dir = base.join(&*dir);
+        }
+        config
+            .check()
+            .with_context(|| format!("in the bridge config {}", path.display()))?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        let id_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        if !id_ok(&self.facility) {
+            bail!(
+                "facility {:?}: 1-64 letters, digits, '-', '_' or '.'",
+                self.facility
+            );
+        }
+        if !id_ok(&self.bridge) {
+            bail!(
+                "bridge {:?}: 1-64 letters, digits, '-', '_' or '.'",
+                self.bridge
+            );
+        }
+        if self.devices.is_empty() {
+            bail!("no [[device]]: the bridge has nothing to read");
+        }
+        let mut names = BTreeSet::new();
+        for device in &self.devices {
+            if !id_ok(&device.name) {
+                bail!(
+                    "device name {:?}: 1-64 letters, digits, '-', '_' or '.'",
+                    device.name
+                );
+            }
+            if !names.insert(&device.name) {
+                bail!("device name {:?} is used twice", device.name);
+            }
+            if device.silence_s == 0 {
+                bail!("device {:?}: silence_s must be at least 1", device.name);
+            }
+        }
+        if self.spool_max_mb == 0 {
+            bail!("spool_max_mb must be at least 1");
+        }
+        if !self.hub.address.contains(':') {
+            bail!(
+                "hub.address {:?} needs a port (host:port)",
+                self.hub.address
+            );
+        }
+        for (what, path) in [
+            ("hub.ca", &self.hub.ca),
+            ("hub.cert", &self.hub.cert),
+            ("hub.key", &self.hub.key),
+        ] {
+            if !path.is_file() {
+                bail!("{what}: {} does not exist", path.display());
+            }
+        }
+        Ok(())
+    }
+}

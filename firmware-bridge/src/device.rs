@@ -1,0 +1,215 @@
+//! Device supervision: one task per monitor port.
+//!
+//! Opens the serial port (tokio-serial), runs the protocol's host session from `ctg-devices`,
+//! writes what it asks to send, and turns what the monitor says into spooled blocks and events.
+//! A port that cannot be opened, or that fails (cable pulled, USB adapter re-enumerated), is
+//! retried every 2 s; a monitor that sends no valid frame for `silence_s` is reported once as
+//! `DeviceDisconnected` and again as connected when frames come back.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use ctg_devices::capture::{self, Direction};
+use ctg_devices::series50::Series50Host;
+use ctg_devices::{DeviceOutput, Millis};
+use ctg_proto::model::{DeviceInfo, DeviceProtocol, EventKind, SampleBlock, StreamEvent};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::{DeviceConfig, SerialProtocol};
+use crate::spool::Record;
+use crate::{Shared, utc_now_ms};
+
+const REOPEN_AFTER: Duration = Duration::from_secs(2);
+
+/// Runs one device port for ever.
+pub async fn run(
+    shared: Arc<Shared>,
+    stream: usize,
+    device: DeviceConfig,
+    capture_dir: Option<PathBuf>,
+) {
+    let mut reported_missing = false;
+    let mut capture = capture_dir.map(|dir| Capture::new(dir, &device.name));
+    loop {
+        let port = tokio_serial::SerialStream::open(&tokio_serial::new(
+            device.serial.to_string_lossy(),
+            1200,
+        ));
+        match port {
+            Ok(port) => {
+                reported_missing = false;
+                tracing::info!(device = %device.name, path = %device.serial.display(), "port open");
+                if let Err(error) = session(&shared, stream, &device, port, capture.as_mut()).await
+                {
+                    tracing::warn!(device = %device.name, %error, "port failed; reopening");
+                    shared.event(
+                        stream,
+                        EventKind::DeviceDisconnected {
+                            reason: format!("serial port failed: {error}"),
+                        },
+                    );
+                }
+            }
+            Err(error) => {
+                if !reported_missing {
+                    tracing::warn!(device = %device.name, path = %device.serial.display(), %error, "cannot open the port; retrying every 2 s");
+                    reported_missing = true;
+                }
+            }
+        }
+        tokio::time::sleep(REOPEN_AFTER).await;
+    }
+}
+
+async fn session(
+    shared: &Shared,
+    stream: usize,
+    device: &DeviceConfig,
+    mut port: tokio_serial::SerialStream,
+    mut capture: Option<&mut Capture>,
+) -> Result<()> {
+    let SerialProtocol::Series50 = device.protocol;
+    let started = Instant::now();
+    let now_ms = || -> Millis { started.elapsed().as_millis() as Millis };
+    let mut host = Series50Host::new();
+    let mut buffer = [0u8; 1024];
+    let mut outputs = Vec::new();
+    let mut last_frame_ms: Millis = 0;
+    let mut frames_seen = 0;
+    let mut silent = false;
+    let silence_ms = device.silence_s * 1000;
+    loop {
+        let transmit = host.poll_transmit(now_ms());
+        if !transmit.is_empty() {
+            if let Some(c) = capture.as_deref_mut() {
+                c.record(Direction::ToDevice, &transmit);
+            }
+            port.write_all(&transmit).await?;
+        }
+        let read = tokio::time::timeout(Duration::from_millis(250), port.read(&mut buffer)).await;
+        let now = now_ms();
+        match read {
+            Ok(Ok(0)) => anyhow::bail!("end of file on the serial port"),
+            Ok(Ok(n)) => {
+                if let Some(c) = capture.as_deref_mut() {
+                    c.record(Direction::FromDevice, &buffer[..n]);
+                }
+                host.receive(&buffer[..n], now, &mut outputs);
+            }
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => {}
+        }
+        let frames = host.stats().link.frames;
+        if frames != frames_seen {
+            frames_seen = frames;
+            last_frame_ms = now;
+            if silent {
+                silent = false;
+                tracing::info!(device = %device.name, "monitor speaking again");
+            }
+        }
+        for output in outputs.drain(..) {
+            match output {
+                DeviceOutput::Ctg(ctg) => {
+                    let utc_ms = utc_now_ms() - 1000;
+                    shared.block(stream, |first_seq| SampleBlock {
+                        first_seq,
+                        utc_ms,
+                        modes: ctg.modes,
+                        flags: ctg.flags,
+                        fspo2_percent: ctg.fspo2_percent,
+                        samples: ctg.samples.to_vec(),
+                    });
+                }
+                DeviceOutput::Event(kind) => {
+                    if let EventKind::DeviceConnected(info) = &kind {
+                        tracing::info!(device = %device.name, model = %info.model, serial = %info.serial, "monitor identified");
+                    }
+                    shared.event(stream, kind);
+                }
+                DeviceOutput::Problem(problem) => {
+                    tracing::warn!(device = %device.name, %problem, "bad input from the monitor");
+                }
+            }
+        }
+        if !silent && now.saturating_sub(last_frame_ms) > silence_ms {
+            silent = true;
+            tracing::warn!(device = %device.name, seconds = device.silence_s, "monitor silent");
+            shared.event(
+                stream,
+                EventKind::DeviceDisconnected {
+                    reason: format!("no valid frame for {} s", device.silence_s),
+                },
+            );
+        }
+    }
+}
+
+/// What the device info says before the monitor identifies itself.
+pub fn initial_device_info(device: &DeviceConfig) -> DeviceInfo {
+    DeviceInfo {
+        protocol: match device.protocol {
+            SerialProtocol::Series50 => DeviceProtocol::Series50,
+        },
+        model: String::new(),
+        serial: String::new(),
+        software: String::new(),
+    }
+}
+
+/// A raw capture of one port (`--capture DIR`).
+struct Capture {
+    path: PathBuf,
+    started: Instant,
+    buffer: Vec<u8>,
+    failed: bool,
+}
+
+impl Capture {
+    fn new(dir: PathBuf, name: &str) -> Self {
+        let stamp = utc_now_ms();
+        let path = dir.join(format!("{name}-{stamp}.cap"));
+        let failed = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, capture::MAGIC))
+            .map_err(
+                |error| tracing::error!(path = %path.display(), %error, "cannot write the capture"),
+            )
+            .is_err();
+        Self {
+            path,
+            started: Instant::now(),
+            buffer: Vec::new(),
+            failed,
+        }
+    }
+
+    fn record(&mut self, direction: Direction, bytes: &[u8]) {
+        if self.failed {
+            return;
+        }
+        self.buffer.clear();
+        let micros = self.started.elapsed().as_micros() as u64;
+        capture::write_record(&mut self.buffer, micros, direction, bytes);
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(&self.buffer));
+        if let Err(error) = written {
+            tracing::error!(path = %self.path.display(), %error, "capture stopped");
+            self.failed = true;
+        }
+    }
+}
+
+/// A spooled record for a stream event.
+pub fn event_record(seq: u64, at_sample: u64, kind: EventKind) -> Record {
+    Record::Event(StreamEvent {
+        seq,
+        at_sample,
+        utc_ms: utc_now_ms(),
+        kind,
+    })
+}

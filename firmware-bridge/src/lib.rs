@@ -1,0 +1,198 @@
+//! `ctg-bridge`: the edge bridge daemon that runs on a delivery-room PC.
+//!
+//! ```text
+//! monitor ──serial──▶ device task (ctg-devices host session) ──▶ spool (disk, fsync)
+//!                                                                   │ notify
+//!                     hub ◀──QUIC, mutual TLS── uplink task ◀───────┘
+//!                         ──ack (durable)──▶ spool drops acknowledged records
+//! ```
+//!
+//! Invariant: a sample is on disk in the spool before anything is sent, and leaves it only after
+//! the hub acknowledged it as durable; after any outage the uplink resends from the hub's resume
+//! point, so the hub ends up with every sample exactly once ([`spool`], [`uplink`]).
+//!
+//! Also here, until the hub has its own: [`receiver`], a minimal hub-side QUIC receiver that
+//! stores what it receives durably and acknowledges it; and [`pki`], the deployment CA.
+
+pub mod config;
+pub mod device;
+pub mod pki;
+pub mod receiver;
+pub mod spool;
+pub mod tls;
+pub mod uplink;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{Context, Result};
+use ctg_proto::model::{EventKind, SampleBlock, StreamIdentity};
+use tokio::sync::Notify;
+
+use config::BridgeConfig;
+use spool::{Record, StreamMeta, StreamSpool};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn utc_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What the device tasks and the uplink share: the spools and a doorbell.
+#[derive(Debug)]
+pub struct Shared {
+    spools: Mutex<Vec<StreamSpool>>,
+    /// Rung whenever a record is appended.
+    pub appended: Notify,
+    max_bytes: u64,
+}
+
+impl Shared {
+    /// The spools, locked (never held across an await).
+    pub fn spools(&self) -> MutexGuard<'_, Vec<StreamSpool>> {
+        self.spools
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Record) {
+        let mut spools = self.spools();
+        let spool = &mut spools[stream];
+        let record = make(spool);
+        if let Err(error) = spool.append(record) {
+            tracing::error!(%error, "cannot write to the spool: this data is lost");
+        }
+        let total: u64 = spools.iter().map(StreamSpool::bytes).sum();
+        if total > self.max_bytes {
+            if let Some(fullest) = spools.iter_mut().max_by_key(|s| s.bytes()) {
+                match fullest.drop_oldest_segment() {
+                    Ok(n) => tracing::error!(
+                        records = n,
+                        "spool full: dropped the oldest unacknowledged segment"
+                    ),
+                    Err(error) => tracing::error!(%error, "spool full and cannot drop a segment"),
+                }
+            }
+        } else if total > self.max_bytes / 5 * 4 {
+            tracing::warn!(
+                bytes = total,
+                max = self.max_bytes,
+                "spool above 80 %: is the hub reachable?"
+            );
+        }
+        drop(spools);
+        self.appended.notify_one();
+    }
+
+    /// Appends a sample block built for the stream's next sequence number.
+    pub fn block(&self, stream: usize, make: impl FnOnce(u64) -> SampleBlock) {
+        self.append(stream, |spool| Record::Block(make(spool.next_sample_seq())));
+    }
+
+    /// Appends an event at the stream's current position.
+    pub fn event(&self, stream: usize, kind: EventKind) {
+        self.append(stream, |spool| {
+            device::event_record(spool.next_event_seq(), spool.next_sample_seq(), kind)
+        });
+    }
+}
+
+/// Opens (or resumes) one spool per configured device.
+pub fn open_spools(config: &BridgeConfig) -> Result<Arc<Shared>> {
+    let mut spools = Vec::new();
+    for device in &config.devices {
+        let dir = config.spool_dir.join(&device.name);
+        let meta = StreamMeta {
+            identity: StreamIdentity {
+                facility: config.facility.clone(),
+                bridge: config.bridge.clone(),
+                port: device.name.clone(),
+                episode_start_utc_ms: utc_now_ms(),
+            },
+            device: device::initial_device_info(device),
+        };
+        let spool = StreamSpool::open(&dir, meta)
+            .with_context(|| format!("opening the spool in {}", dir.display()))?;
+        tracing::info!(device = %device.name, unacknowledged = spool.len(), next_seq = spool.next_sample_seq(), "spool open");
+        spools.push(spool);
+    }
+    Ok(Arc::new(Shared {
+        spools: Mutex::new(spools),
+        appended: Notify::new(),
+        max_bytes: config.spool_max_mb * 1024 * 1024,
+    }))
+}
+
+/// Runs the bridge until the process is stopped.
+pub async fn run(config: BridgeConfig) -> Result<()> {
+    let shared = open_spools(&config)?;
+    for (stream, device) in config.devices.iter().enumerate() {
+        tokio::spawn(device::run(
+            shared.clone(),
+            stream,
+            device.clone(),
+            config.capture_dir.clone(),
+        ));
+    }
+    uplink::run(shared, &config).await
+}
+
+/// `--check`: opens each device for a few seconds and reports what it sees.
+pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut report = Vec::new();
+    for device in &config.devices {
+        let path = device.serial.to_string_lossy().into_owned();
+        let port = tokio_serial::SerialStream::open(&tokio_serial::new(&path, 1200));
+        let mut port = match port {
+            Ok(port) => port,
+            Err(error) => {
+                report.push(format!("{}: cannot open {path}: {error}", device.name));
+                continue;
+            }
+        };
+        let mut host = ctg_devices::series50::Series50Host::new();
+        let started = std::time::Instant::now();
+        let mut outputs = Vec::new();
+        let mut buffer = [0u8; 512];
+        while started.elapsed().as_secs() < seconds {
+            let now = started.elapsed().as_millis() as u64;
+            let tx = host.poll_transmit(now);
+            if !tx.is_empty() {
+                port.write_all(&tx).await?;
+            }
+            if let Ok(Ok(n)) = tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                port.read(&mut buffer),
+            )
+            .await
+            {
+                host.receive(&buffer[..n], now, &mut outputs);
+            }
+        }
+        let stats = host.stats();
+        let identified = outputs.iter().find_map(|o| match o {
+            ctg_devices::DeviceOutput::Event(EventKind::DeviceConnected(info)) => {
+                Some(format!("{} serial {}", info.model, info.serial))
+            }
+            _ => None,
+        });
+        report.push(format!(
+            "{}: {path}: {} frames, {} CTG blocks, {} CRC errors, {} bad blocks, {} oddities; monitor: {}",
+            device.name,
+            stats.link.frames,
+            stats.ctg_blocks,
+            stats.link.crc_errors,
+            stats.bad_blocks,
+            stats.oddities.total(),
+            identified.unwrap_or_else(|| "did not identify itself".into()),
+        ));
+    }
+    Ok(report)
+}
+
+/// Reads the config (convenience for the CLI).
+pub fn load_config(path: &Path) -> Result<BridgeConfig> {
+    BridgeConfig::load(path)
+}

@@ -1,0 +1,339 @@
+//! The crash-safe spool: every normalised block and event is on disk before it is sent, and
+//! leaves the disk only after the hub has acknowledged it as durable.
+//!
+//! Shape (after vector's disk buffer): one directory per stream holding `stream.json` (identity
+//! and device) and numbered segment files `seg-<n>.log` of records
+//! `u32 LE length | u32 LE CRC-32 | postcard(Record)`, each appended and `fdatasync`ed before the
+//! caller goes on. A segment is deleted once every record in it is acknowledged; the segment being
+//! written is never deleted, so the stream's next sequence numbers survive a restart. On start the
+//! spool reads every segment back; a torn last record (power cut, `kill -9` mid-write) is cut off
+//! and everything before it stands.
+//!
+//! Bounded: the unacknowledged records are also held in memory for sending, and both are capped
+//! by `max_bytes`. Past 80 % a warning is logged; at the cap the oldest segment is dropped
+//! (counted and logged as an error: the hub will see the gap), so live data keeps flowing.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ctg_proto::model::{DeviceInfo, SampleBlock, StreamEvent, StreamIdentity};
+use serde::{Deserialize, Serialize};
+
+/// Records per segment before a new one is started (10 minutes of 1-s blocks).
+pub const RECORDS_PER_SEGMENT: u64 = 600;
+/// The largest record the spool accepts back from disk.
+const MAX_RECORD_LEN: usize = 1 << 20;
+
+/// One spooled item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Record {
+    /// A sample block.
+    Block(SampleBlock),
+    /// An event.
+    Event(StreamEvent),
+}
+
+impl Record {
+    /// True once the hub's cumulative acknowledgement covers this record.
+    fn acked_by(&self, next_sample_seq: u64, next_event_seq: u64) -> bool {
+        match self {
+            Record::Block(block) => block.end_seq().is_some_and(|end| end <= next_sample_seq),
+            Record::Event(event) => event.seq < next_event_seq,
+        }
+    }
+}
+
+/// What `stream.json` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamMeta {
+    /// The stream's identity.
+    pub identity: StreamIdentity,
+    /// The device behind it.
+    pub device: DeviceInfo,
+}
+
+#[derive(Debug)]
+struct Spooled {
+    segment: u64,
+    order: u64,
+    bytes: u64,
+    record: Record,
+}
+
+/// The spool of one stream.
+#[derive(Debug)]
+pub struct StreamSpool {
+    dir: PathBuf,
+    meta: StreamMeta,
+    records: VecDeque<Spooled>,
+    next_order: u64,
+    next_sample_seq: u64,
+    next_event_seq: u64,
+    segment: u64,
+    segment_records: u64,
+    file: File,
+    bytes: u64,
+    /// Records dropped because the spool was full.
+    pub dropped_records: u64,
+}
+
+fn segment_path(dir: &Path, segment: u64) -> PathBuf {
+    dir.join(format!("seg-{segment:012}.log"))
+}
+
+fn segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name
+            .strip_prefix("seg-")
+            .and_then(|rest| rest.strip_suffix(".log"))
+            .and_then(|n| n.parse().ok())
+        {
+            found.push(n);
+        }
+    }
+    found.sort_unstable();
+    Ok(found)
+}
+
+pub(crate) fn encode_record(record: &Record) -> Result<Vec<u8>> {
+    let body = postcard::to_stdvec(record)?;
+    let mut out = Vec::with_capacity(body.len() + 8);
+    out.extend((body.len() as u32).to_le_bytes());
+    out.extend(crc32fast::hash(&body).to_le_bytes());
+    out.extend(body);
+    Ok(out)
+}
+
+/// Reads a segment's good records and the length of its good prefix.
+pub(crate) fn read_segment(path: &Path) -> Result<(Vec<(Record, u64)>, u64)> {
+    let mut bytes = Vec::new();
+    File::open(path)?.read_to_end(&mut bytes)?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while bytes.len() - at >= 8 {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4"));
+        if len > MAX_RECORD_LEN || bytes.len() - at - 8 < len {
+            break;
+        }
+        let body = &bytes[at + 8..at + 8 + len];
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        let Ok(record) = postcard::from_bytes::<Record>(body) else {
+            break;
+        };
+        records.push((record, (len + 8) as u64));
+        at += len + 8;
+    }
+    Ok((records, at as u64))
+}
+
+impl StreamSpool {
+    /// Opens the stream spool in `dir`, creating it with `meta` if it does not exist, and reads
+    /// back whatever it holds.
+    pub fn open(dir: &Path, meta: StreamMeta) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let meta_path = dir.join("stream.json");
+        let meta = if meta_path.exists() {
+            let text = std::fs::read_to_string(&meta_path)?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", meta_path.display()))?
+        } else {
+            let tmp = dir.join("stream.json.tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&meta)?)?;
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &meta_path)?;
+            File::open(dir)?.sync_all()?;
+            meta
+        };
+        let mut records = VecDeque::new();
+        let (mut next_sample_seq, mut next_event_seq, mut next_order) = (0, 0, 0);
+        let found = segments(dir)?;
+        let mut bytes = 0;
+        for &segment in &found {
+            let path = segment_path(dir, segment);
+            let (read, good_len) = read_segment(&path)?;
+            if good_len < std::fs::metadata(&path)?.len() {
+                tracing::warn!(path = %path.display(), good_len, "cutting a torn record off the spool");
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(good_len)?;
+            }
+            for (record, len) in read {
+                match &record {
+                    Record::Block(block) => {
+                        next_sample_seq = next_sample_seq.max(block.end_seq().unwrap_or(u64::MAX))
+                    }
+                    Record::Event(event) => next_event_seq = next_event_seq.max(event.seq + 1),
+                }
+                bytes += len;
+                records.push_back(Spooled {
+                    segment,
+                    order: next_order,
+                    bytes: len,
+                    record,
+                });
+                next_order += 1;
+            }
+        }
+        let segment = found.last().map_or(0, |&last| last + 1);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(segment_path(dir, segment))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            meta,
+            records,
+            next_order,
+            next_sample_seq,
+            next_event_seq,
+            segment,
+            segment_records: 0,
+            file,
+            bytes,
+            dropped_records: 0,
+        })
+    }
+
+    /// The stream's identity and device.
+    pub fn meta(&self) -> &StreamMeta {
+        &self.meta
+    }
+
+    /// Sequence number the next sample block starts at.
+    pub fn next_sample_seq(&self) -> u64 {
+        self.next_sample_seq
+    }
+
+    /// Sequence number of the next event.
+    pub fn next_event_seq(&self) -> u64 {
+        self.next_event_seq
+    }
+
+    /// Bytes of unacknowledged records.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Unacknowledged records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when everything is acknowledged.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Appends a record durably; returns its order number (for the uplink's cursors).
+    /// Block and event sequence numbers must be the spool's next ones.
+    pub fn append(&mut self, record: Record) -> Result<u64> {
+        match &record {
+            Record::Block(block) => {
+                debug_assert_eq!(block.first_seq, self.next_sample_seq);
+                self.next_sample_seq = block.end_seq().context("sequence overflow")?;
+            }
+            Record::Event(event) => {
+                debug_assert_eq!(event.seq, self.next_event_seq);
+                self.next_event_seq = event.seq + 1;
+            }
+        }
+        if self.segment_records >= RECORDS_PER_SEGMENT {
+            self.segment += 1;
+            self.segment_records = 0;
+            self.file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(segment_path(&self.dir, self.segment))?;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        let bytes = encode_record(&record)?;
+        self.file.write_all(&bytes)?;
+        self.file.sync_data()?;
+        self.segment_records += 1;
+        self.bytes += bytes.len() as u64;
+        let order = self.next_order;
+        self.next_order += 1;
+        self.records.push_back(Spooled {
+            segment: self.segment,
+            order,
+            bytes: bytes.len() as u64,
+            record,
+        });
+        Ok(order)
+    }
+
+    /// Takes the hub's cumulative acknowledgement: drops acknowledged records from the front
+    /// and deletes segments nothing unacknowledged lives in any more.
+    pub fn ack(&mut self, next_sample_seq: u64, next_event_seq: u64) -> Result<()> {
+        while let Some(front) = self.records.front() {
+            if !front.record.acked_by(next_sample_seq, next_event_seq) {
+                break;
+            }
+            self.bytes -= front.bytes;
+            self.records.pop_front();
+        }
+        self.delete_old_segments()
+    }
+
+    fn delete_old_segments(&mut self) -> Result<()> {
+        let keep_from = self.records.front().map_or(self.segment, |r| r.segment);
+        for segment in segments(&self.dir)? {
+            if segment < keep_from && segment < self.segment {
+                std::fs::remove_file(segment_path(&self.dir, segment))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the oldest segment's records (the spool is full). Returns how many were dropped.
+    pub fn drop_oldest_segment(&mut self) -> Result<u64> {
+        let Some(oldest) = self.records.front().map(|r| r.segment) else {
+            return Ok(0);
+        };
+        if oldest == self.segment {
+            return Ok(0);
+        }
+        let mut dropped = 0;
+        while self.records.front().is_some_and(|r| r.segment == oldest) {
+            let r = self.records.pop_front().expect("front");
+            self.bytes -= r.bytes;
+            dropped += 1;
+        }
+        self.dropped_records += dropped;
+        self.delete_old_segments()?;
+        Ok(dropped)
+    }
+
+    /// The order number of the first unacknowledged record, and of the next one to be appended.
+    pub fn order_range(&self) -> (u64, u64) {
+        (
+            self.records.front().map_or(self.next_order, |r| r.order),
+            self.next_order,
+        )
+    }
+
+    /// The record with this order number, if still spooled.
+    pub fn get(&self, order: u64) -> Option<&Record> {
+        let front = self.records.front()?.order;
+        let index = usize::try_from(order.checked_sub(front)?).ok()?;
+        self.records.get(index).map(|r| &r.record)
+    }
+
+    /// The order number of the first spooled record that holds sample `seq` or a later one.
+    pub fn order_of_sample(&self, seq: u64) -> u64 {
+        self.records
+            .iter()
+            .find(|r| matches!(&r.record, Record::Block(b) if b.end_seq().is_some_and(|end| end > seq)))
+            .map_or(self.next_order, |r| r.order)
+    }
+}

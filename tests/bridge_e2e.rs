@@ -1,0 +1,319 @@
+//! The bridge end to end, with real parts: a simulated Series 50 monitor on a real
+//! pseudo-terminal, the real `mimamori bridge` process reading it through its serial code, real
+//! QUIC with mutual TLS, and the `mimamori receive` process storing what arrives. The uplink is
+//! cut, the bridge is killed with SIGKILL; afterwards the receiver must hold exactly the samples
+//! the monitor sent, sample for sample, each once.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ctg_bridge::receiver::{self, StreamContents};
+use ctg_formats::Recording;
+use ctg_sim::pty::PtyOptions;
+use ctg_sim::{PtyMonitor, PtyMonitorHandle, RecordingSource};
+
+use crate::util::shared_data;
+
+/// A process killed when dropped.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(args: &[&str], log: PathBuf) -> Process {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("mimamori starts");
+        Process { child, log }
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A PKI, a bridge config and a store in a temporary folder.
+struct Field {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn run_ok(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .args(args)
+        .output()
+        .expect("mimamori runs");
+    assert!(
+        out.status.success(),
+        "mimamori {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Field {
+    fn new(monitor: &Path) -> Field {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = dir.path().join("pki");
+        let pki = pki.to_str().expect("utf-8 path");
+        run_ok(&["pki", "init", pki]);
+        run_ok(&["pki", "issue", pki, "hub", "--host", "localhost"]);
+        run_ok(&["pki", "issue", pki, "ldr-pc-1", "--facility", "clinic-a"]);
+        let field = Field {
+            dir,
+            port: free_udp_port(),
+        };
+        field.write_config("pki", monitor);
+        field
+    }
+
+    fn write_config(&self, pki: &str, monitor: &Path) {
+        let config = format!(
+            r#"facility = "clinic-a"
+bridge = "ldr-pc-1"
+spool_dir = "spool"
+[hub]
+address = "127.0.0.1:{port}"
+server_name = "localhost"
+ca = "{pki}/ca.pem"
+cert = "{pki}/ldr-pc-1.pem"
+key = "{pki}/ldr-pc-1.key"
+[[device]]
+name = "bed-1"
+serial = "{monitor}"
+protocol = "series50"
+"#,
+            port = self.port,
+            monitor = monitor.display()
+        );
+        std::fs::write(self.path("bridge.toml"), config).expect("config written");
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn receiver(&self, log: &str) -> Process {
+        let listen = format!("127.0.0.1:{}", self.port);
+        let pki = self.path("pki");
+        let store = self.path("store");
+        Process::spawn(
+            &[
+                "receive",
+                "--listen",
+                &listen,
+                "--pki",
+                pki.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ],
+            self.path(log),
+        )
+    }
+
+    fn bridge(&self, log: &str) -> Process {
+        let config = self.path("bridge.toml");
+        Process::spawn(
+            &["bridge", "--config", config.to_str().unwrap()],
+            self.path(log),
+        )
+    }
+
+    fn stored(&self) -> Vec<StreamContents> {
+        let store = self.path("store");
+        if !store.exists() {
+            return Vec::new();
+        }
+        receiver::load(&store).expect("store readable")
+    }
+
+    fn stored_samples(&self) -> u64 {
+        self.stored()
+            .iter()
+            .flat_map(|s| &s.blocks)
+            .map(|b| b.samples.len() as u64)
+            .sum()
+    }
+
+    fn wait_for_samples(&self, at_least: u64, timeout: Duration) -> u64 {
+        let started = Instant::now();
+        loop {
+            let n = self.stored_samples();
+            if n >= at_least || started.elapsed() > timeout {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+fn recording() -> Recording {
+    ctg_formats::read_recording(&shared_data().join("ctu-uhb/wfdb/1001.hea")).expect("1001 reads")
+}
+
+fn monitor(recording: &Recording, link: &Path, speed: f64) -> PtyMonitorHandle {
+    PtyMonitor::spawn_series50(
+        Box::new(RecordingSource::new(recording, true)),
+        PtyOptions {
+            speed,
+            link: Some(link.to_owned()),
+            marker_every_s: 0,
+        },
+    )
+    .expect("simulated monitor on a pty")
+}
+
+/// The receiver holds one stream whose blocks tile `0..sent` without gap or overlap, and whose
+/// values are the recording's, sample for sample.
+fn assert_exactly_sent(field: &Field, recording: &Recording, sent: u64) {
+    let streams = field.stored();
+    assert_eq!(streams.len(), 1, "one stream");
+    let stream = &streams[0];
+    assert_eq!(stream.identity.facility, "clinic-a");
+    let mut next = 0u64;
+    let mut received = Vec::new();
+    for block in &stream.blocks {
+        assert_eq!(
+            block.first_seq, next,
+            "blocks tile the grid: gap or overlap at {next}"
+        );
+        next += block.samples.len() as u64;
+        received.extend(block.samples.iter().map(|s| s.values));
+    }
+    assert_eq!(next, sent, "samples received vs samples the monitor sent");
+    let whole = recording.samples.len() / 4 * 4;
+    for (i, values) in received.iter().enumerate() {
+        let expected = recording.samples[i % whole].values;
+        assert_eq!(*values, expected, "sample {i} differs from the recording");
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn monitor_to_receiver_sample_for_sample_through_outages_and_a_killed_bridge() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyMONITOR1");
+    let monitor = monitor(&recording, &link, 20.0);
+    let field = Field::new(&link);
+
+    let receiver = field.receiver("receiver-1.log");
+    let bridge = field.bridge("bridge-1.log");
+    let n = field.wait_for_samples(200, Duration::from_secs(30));
+    assert!(n >= 200, "only {n} samples arrived:\n{}", bridge.log());
+
+    // Cut the uplink: the receiver dies, the monitor goes on, the bridge spools.
+    receiver.kill();
+    let before = monitor.samples_sent();
+    wait_until(
+        "the monitor to send 200 more samples",
+        Duration::from_secs(30),
+        || monitor.samples_sent() >= before + 200,
+    );
+    let receiver = field.receiver("receiver-2.log");
+    let target = monitor.samples_sent();
+    let n = field.wait_for_samples(target, Duration::from_secs(40));
+    assert!(
+        n >= target,
+        "after the outage {n} of {target} samples:\n{}",
+        bridge.log()
+    );
+
+    // SIGKILL the bridge mid-stream, start it again on the same spool.
+    bridge.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    let bridge = field.bridge("bridge-2.log");
+    let target = monitor.samples_sent() + 200;
+    let n = field.wait_for_samples(target, Duration::from_secs(40));
+    assert!(
+        n >= target,
+        "after the bridge restart {n} of {target}:\n{}",
+        bridge.log()
+    );
+
+    // Stop the monitor; everything it sent must arrive, once.
+    let sent = monitor.samples_sent();
+    monitor.stop().unwrap();
+    let n = field.wait_for_samples(sent, Duration::from_secs(30));
+    assert!(n >= sent, "{n} of {sent}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_exactly_sent(&field, &recording, sent);
+    let events = &field.stored()[0].events;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.kind, ctg_proto::model::EventKind::DeviceConnected(_))),
+        "the monitor's identification arrives as an event"
+    );
+    drop((bridge, receiver));
+}
+
+#[test]
+fn a_bridge_with_a_certificate_from_another_ca_is_refused() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyMONITOR2");
+    let _monitor = monitor(&recording, &link, 10.0);
+    let field = Field::new(&link);
+    // A second, foreign CA issues the bridge a certificate with the same names.
+    let foreign = field.path("foreign");
+    run_ok(&["pki", "init", foreign.to_str().unwrap()]);
+    run_ok(&[
+        "pki",
+        "issue",
+        foreign.to_str().unwrap(),
+        "ldr-pc-1",
+        "--facility",
+        "clinic-a",
+    ]);
+    std::fs::copy(field.path("pki/ca.pem"), foreign.join("ca.pem")).unwrap();
+    field.write_config("foreign", &link);
+
+    let receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    wait_until(
+        "the bridge to report the refusal",
+        Duration::from_secs(30),
+        || bridge.log().contains("uplink down"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        field.stored_samples(),
+        0,
+        "nothing may be stored from a foreign bridge"
+    );
+    assert!(receiver.log().contains("handshake"), "{}", receiver.log());
+}
