@@ -28,5 +28,14 @@ put("recording_files", "wfdb", b"r 2 4 2\nr.dat 16 100(0)/bpm 12 0 14000 28000 0
 # Series 50: the implementation notes' example C frame, an I block, a marker (protocols.md §1.6).
 c_frame = bytes.fromhex("100243800042314232423342340000000000000000214021402141214114161" "81a2080080010037d57")
 put("series50_stream", "c_blocks", bytes([9]) + c_frame * 3 + bytes.fromhex("10024d4d100365f1"))
+# HL7: the notes' ORU^R01 example (protocols.md §5.3), MLLP-framed.
+oru = "\r".join([
+    "MSH|^~\\&|CTGBRIDGE|LDR-WARD|CTGHUB|HOSP|20260115103000+0100||ORU^R01^ORU_R01|BR3-000123|P|2.6",
+    "OBX|1|NM|55283-6^Fetal heart rate^LN|1.0.1.1|141|/min^/min^UCUM|||||R",
+    "OBX|2|CWE|FHRSQ^FHR1 signal quality^L|1.0.1.2|G^green^L||||||R",
+    "OBX|3|NA|FHR1-4HZ^FHR1 trace 4 Hz^L|1.0.1.3|140.25^140.5^140.75^141|/min^/min^UCUM|||||R",
+    "OBX|4|NA|TOCO-4HZ^Toco trace 4 Hz^L|1.0.2.2|10^11^12^13|{rel}^relative units^UCUM|||||R",
+]).encode()
+put("hl7_mllp", "oru", bytes([16]) + b"\x0b" + oru + b"\x1c\x0d")
 print("seeded", len(frames), "golden frames")
 PY

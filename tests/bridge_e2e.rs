@@ -94,6 +94,14 @@ impl Field {
     }
 
     fn write_config(&self, pki: &str, monitor: &Path) {
+        let device = format!(
+            "serial = \"{}\"\nprotocol = \"series50\"\n",
+            monitor.display()
+        );
+        self.write_config_with(pki, &device);
+    }
+
+    fn write_config_with(&self, pki: &str, device: &str) {
         let config = format!(
             r#"facility = "clinic-a"
 bridge = "ldr-pc-1"
@@ -106,11 +114,8 @@ cert = "{pki}/ldr-pc-1.pem"
 key = "{pki}/ldr-pc-1.key"
 [[device]]
 name = "bed-1"
-serial = "{monitor}"
-protocol = "series50"
-"#,
+{device}"#,
             port = self.port,
-            monitor = monitor.display()
         );
         std::fs::write(self.path("bridge.toml"), config).expect("config written");
     }
@@ -316,4 +321,81 @@ fn a_bridge_with_a_certificate_from_another_ca_is_refused() {
         "nothing may be stored from a foreign bridge"
     );
     assert!(receiver.log().contains("handshake"), "{}", receiver.log());
+}
+
+#[test]
+fn python_hl7_mllp_send_delivers_oru_messages_that_are_acked_and_stored() {
+    let recording = recording();
+    let field = Field::new(Path::new("/dev/null"));
+    let tcp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    field.write_config_with(
+        "pki",
+        &format!("protocol = \"hl7\"\nlisten = \"127.0.0.1:{tcp_port}\"\n"),
+    );
+    let _receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    wait_until("the MLLP listener", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_ok()
+    });
+
+    // 60 ORU^R01 messages of 4 samples, then one the bridge must reject and one with an error.
+    let mut file = Vec::new();
+    for (i, second) in recording.samples.chunks(4).take(60).enumerate() {
+        let oru = ctg_devices::hl7::build_oru(second, &format!("SIM-{i}"), 1_768_469_400_000);
+        file.extend(ctg_devices::hl7::mllp::frame(&oru));
+    }
+    file.extend(ctg_devices::hl7::mllp::frame(
+        b"MSH|^~\\&|A|B|C|D|20260115||ADT^A01|ADT-1|P|2.5\rPID|||1",
+    ));
+    let bad = String::from_utf8(ctg_devices::hl7::build_oru(
+        &recording.samples[..4],
+        "BAD-1",
+        0,
+    ))
+    .unwrap()
+    .replacen(
+        "|NA|FHR1-4HZ^FHR1 trace 4 Hz^L|1.0.1.3|",
+        "|NA|FHR1-4HZ^FHR1 trace 4 Hz^L|1.0.1.3|x^",
+        1,
+    );
+    file.extend(ctg_devices::hl7::mllp::frame(bad.as_bytes()));
+    let messages = field.path("orus.mllp");
+    std::fs::write(&messages, file).unwrap();
+
+    let out = crate::util::python()
+        .args([
+            "-m",
+            "hl7.client",
+            "--port",
+            &tcp_port.to_string(),
+            "--file",
+        ])
+        .arg(&messages)
+        .arg("127.0.0.1")
+        .output()
+        .expect("python-hl7's mllp_send runs (installed by scripts/test.sh)");
+    let acks = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mllp_send failed: {}\n{acks}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(acks.matches("MSA|AA|SIM-").count(), 60, "{acks}");
+    assert_eq!(acks.matches("MSA|AR|ADT-1|").count(), 1, "{acks}");
+    assert_eq!(acks.matches("MSA|AE|BAD-1|").count(), 1, "{acks}");
+
+    let n = field.wait_for_samples(240, Duration::from_secs(20));
+    assert_eq!(n, 240, "{}", bridge.log());
+    let stream = &field.stored()[0];
+    let received: Vec<_> = stream
+        .blocks
+        .iter()
+        .flat_map(|b| b.samples.iter().map(|s| s.values))
+        .collect();
+    let sent: Vec<_> = recording.samples[..240].iter().map(|s| s.values).collect();
+    assert_eq!(received, sent, "values through HL7 equal the recording");
 }

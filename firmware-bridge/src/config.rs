@@ -18,6 +18,11 @@
 //! serial = "/dev/ttyUSB0"
 //! protocol = "series50"
 //! silence_s = 5                  # no valid frame this long: "monitor silent"
+//!
+//! [[device]]
+//! name = "bed-2"
+//! protocol = "hl7"               # ORU^R01 over MLLP; the monitor's gateway connects here
+//! listen = "0.0.0.0:2575"
 //! ```
 //! Relative paths are relative to the config file.
 
@@ -70,12 +75,14 @@ pub struct HubConfig {
     pub key: PathBuf,
 }
 
-/// Protocols a serial device can speak.
+/// Protocols a device can speak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum SerialProtocol {
-    /// Philips Series 50 / GE Corometrics 250cx.
+pub enum DeviceProtocol {
+    /// Philips Series 50 / GE Corometrics 250cx, on a serial port.
     Series50,
+    /// HL7 v2 ORU^R01 over MLLP: the bridge listens, the monitor or gateway connects.
+    Hl7,
 }
 
 /// One monitor.
@@ -84,10 +91,14 @@ pub enum SerialProtocol {
 pub struct DeviceConfig {
     /// The port's name in the stream identity (bed, room).
     pub name: String,
-    /// The serial device path.
-    pub serial: PathBuf,
+    /// The serial device path (serial protocols).
+    #[serde(default)]
+    pub serial: Option<PathBuf>,
+    /// Address to listen on for MLLP (`hl7`), e.g. `0.0.0.0:2575`.
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
     /// Its protocol.
-    pub protocol: SerialProtocol,
+    pub protocol: DeviceProtocol,
     /// Seconds without a valid frame before the monitor is reported silent.
     #[serde(default = "default_silence_s")]
     pub silence_s: u64,
@@ -158,6 +169,22 @@ impl BridgeConfig {
             }
             if !names.insert(&device.name) {
                 bail!("device name {:?} is used twice", device.name);
+            }
+            match (device.protocol, &device.serial, &device.listen) {
+                (DeviceProtocol::Series50, Some(_), None)
+                | (DeviceProtocol::Hl7, None, Some(_)) => {}
+                (DeviceProtocol::Series50, _, _) => {
+                    bail!(
+                        "device {:?}: series50 needs `serial = \"/dev/...\"` and no `listen`",
+                        device.name
+                    )
+                }
+                (DeviceProtocol::Hl7, _, _) => {
+                    bail!(
+                        "device {:?}: hl7 needs `listen = \"host:port\"` and no `serial`",
+                        device.name
+                    )
+                }
             }
             if device.silence_s == 0 {
                 bail!("device {:?}: silence_s must be at least 1", device.name);

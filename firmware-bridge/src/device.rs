@@ -14,10 +14,10 @@ use anyhow::Result;
 use ctg_devices::capture::{self, Direction};
 use ctg_devices::series50::Series50Host;
 use ctg_devices::{DeviceOutput, Millis};
-use ctg_proto::model::{DeviceInfo, DeviceProtocol, EventKind, SampleBlock, StreamEvent};
+use ctg_proto::model::{DeviceInfo, EventKind, SampleBlock, StreamEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::{DeviceConfig, SerialProtocol};
+use crate::config::{DeviceConfig, DeviceProtocol};
 use crate::spool::Record;
 use crate::{Shared, utc_now_ms};
 
@@ -30,17 +30,32 @@ pub async fn run(
     device: DeviceConfig,
     capture_dir: Option<PathBuf>,
 ) {
+    match device.protocol {
+        DeviceProtocol::Series50 => run_serial(shared, stream, device, capture_dir).await,
+        DeviceProtocol::Hl7 => {
+            if let Err(error) = crate::mllp::run(shared, stream, &device, capture_dir).await {
+                tracing::error!(device = %device.name, error = format!("{error:#}"), "MLLP listener stopped");
+            }
+        }
+    }
+}
+
+async fn run_serial(
+    shared: Arc<Shared>,
+    stream: usize,
+    device: DeviceConfig,
+    capture_dir: Option<PathBuf>,
+) {
     let mut reported_missing = false;
     let mut capture = capture_dir.map(|dir| Capture::new(dir, &device.name));
+    let path = device.serial.clone().unwrap_or_default();
     loop {
-        let port = tokio_serial::SerialStream::open(&tokio_serial::new(
-            device.serial.to_string_lossy(),
-            1200,
-        ));
+        let port =
+            tokio_serial::SerialStream::open(&tokio_serial::new(path.to_string_lossy(), 1200));
         match port {
             Ok(port) => {
                 reported_missing = false;
-                tracing::info!(device = %device.name, path = %device.serial.display(), "port open");
+                tracing::info!(device = %device.name, path = %path.display(), "port open");
                 if let Err(error) = session(&shared, stream, &device, port, capture.as_mut()).await
                 {
                     tracing::warn!(device = %device.name, %error, "port failed; reopening");
@@ -54,7 +69,7 @@ pub async fn run(
             }
             Err(error) => {
                 if !reported_missing {
-                    tracing::warn!(device = %device.name, path = %device.serial.display(), %error, "cannot open the port; retrying every 2 s");
+                    tracing::warn!(device = %device.name, path = %path.display(), %error, "cannot open the port; retrying every 2 s");
                     reported_missing = true;
                 }
             }
@@ -70,7 +85,6 @@ async fn session(
     mut port: tokio_serial::SerialStream,
     mut capture: Option<&mut Capture>,
 ) -> Result<()> {
-    let SerialProtocol::Series50 = device.protocol;
     let started = Instant::now();
     let now_ms = || -> Millis { started.elapsed().as_millis() as Millis };
     let mut host = Series50Host::new();
@@ -120,7 +134,7 @@ async fn session(
                         modes: ctg.modes,
                         flags: ctg.flags,
                         fspo2_percent: ctg.fspo2_percent,
-                        samples: ctg.samples.to_vec(),
+                        samples: ctg.samples,
                     });
                 }
                 DeviceOutput::Event(kind) => {
@@ -151,7 +165,8 @@ async fn session(
 pub fn initial_device_info(device: &DeviceConfig) -> DeviceInfo {
     DeviceInfo {
         protocol: match device.protocol {
-            SerialProtocol::Series50 => DeviceProtocol::Series50,
+            DeviceProtocol::Series50 => ctg_proto::model::DeviceProtocol::Series50,
+            DeviceProtocol::Hl7 => ctg_proto::model::DeviceProtocol::Hl7Mllp,
         },
         model: String::new(),
         serial: String::new(),
@@ -160,7 +175,7 @@ pub fn initial_device_info(device: &DeviceConfig) -> DeviceInfo {
 }
 
 /// A raw capture of one port (`--capture DIR`).
-struct Capture {
+pub(crate) struct Capture {
     path: PathBuf,
     started: Instant,
     buffer: Vec<u8>,
@@ -168,7 +183,7 @@ struct Capture {
 }
 
 impl Capture {
-    fn new(dir: PathBuf, name: &str) -> Self {
+    pub(crate) fn new(dir: PathBuf, name: &str) -> Self {
         let stamp = utc_now_ms();
         let path = dir.join(format!("{name}-{stamp}.cap"));
         let failed = std::fs::create_dir_all(&dir)
@@ -185,7 +200,7 @@ impl Capture {
         }
     }
 
-    fn record(&mut self, direction: Direction, bytes: &[u8]) {
+    pub(crate) fn record(&mut self, direction: Direction, bytes: &[u8]) {
         if self.failed {
             return;
         }

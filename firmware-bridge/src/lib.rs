@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod device;
+pub mod mllp;
 pub mod pki;
 pub mod receiver;
 pub mod spool;
@@ -56,13 +57,18 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Record) {
+    /// Appends a record; false if it could not be written (logged).
+    fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Record) -> bool {
         let mut spools = self.spools();
         let spool = &mut spools[stream];
         let record = make(spool);
-        if let Err(error) = spool.append(record) {
-            tracing::error!(%error, "cannot write to the spool: this data is lost");
-        }
+        let written = match spool.append(record) {
+            Ok(_) => true,
+            Err(error) => {
+                tracing::error!(%error, "cannot write to the spool: this data is lost");
+                false
+            }
+        };
         let total: u64 = spools.iter().map(StreamSpool::bytes).sum();
         if total > self.max_bytes {
             if let Some(fullest) = spools.iter_mut().max_by_key(|s| s.bytes()) {
@@ -83,11 +89,13 @@ impl Shared {
         }
         drop(spools);
         self.appended.notify_one();
+        written
     }
 
-    /// Appends a sample block built for the stream's next sequence number.
-    pub fn block(&self, stream: usize, make: impl FnOnce(u64) -> SampleBlock) {
-        self.append(stream, |spool| Record::Block(make(spool.next_sample_seq())));
+    /// Appends a sample block built for the stream's next sequence number; false if it could
+    /// not be written.
+    pub fn block(&self, stream: usize, make: impl FnOnce(u64) -> SampleBlock) -> bool {
+        self.append(stream, |spool| Record::Block(make(spool.next_sample_seq())))
     }
 
     /// Appends an event at the stream's current position.
@@ -143,7 +151,15 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut report = Vec::new();
     for device in &config.devices {
-        let path = device.serial.to_string_lossy().into_owned();
+        let Some(serial) = &device.serial else {
+            report.push(format!(
+                "{}: HL7 listener on {}: nothing to probe (the sender connects to the bridge)",
+                device.name,
+                device.listen.map(|a| a.to_string()).unwrap_or_default()
+            ));
+            continue;
+        };
+        let path = serial.to_string_lossy().into_owned();
         let port = tokio_serial::SerialStream::open(&tokio_serial::new(&path, 1200));
         let mut port = match port {
             Ok(port) => port,

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
                 modes: n.modes,
                 flags: n.flags,
                 fspo2_percent: n.fspo2_percent,
-                samples: n.samples.to_vec(),
+                samples: n.samples,
             };
             assert!(ctg_proto::wire::validate_block(&block).is_ok());
         }

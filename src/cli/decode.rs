@@ -9,8 +9,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::ValueEnum;
+use ctg_devices::NormalisedBlock;
 use ctg_devices::capture::{self, Direction};
-use ctg_devices::series50::{NormalisedCtg, Series50Host};
+use ctg_devices::series50::Series50Host;
 use ctg_devices::{DeviceOutput, Millis};
 use ctg_proto::model::{Channel, Quality};
 use serde_json::{Value, json};
@@ -82,7 +83,7 @@ fn quality_name(quality: Quality) -> &'static str {
     }
 }
 
-fn block_json(ctg: &NormalisedCtg, t_s: f64, first_seq: u64) -> Value {
+fn block_json(ctg: &NormalisedBlock, t_s: f64, first_seq: u64) -> Value {
     let mut object = serde_json::Map::new();
     object.insert("type".into(), json!("block"));
     object.insert("t_s".into(), json!(t_s));

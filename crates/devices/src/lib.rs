@@ -12,9 +12,10 @@
 
 pub mod capture;
 pub mod crc;
+pub mod hl7;
 pub mod series50;
 
-use ctg_proto::model::EventKind;
+use ctg_proto::model::{BlockFlags, EventKind, Modes, Sample};
 
 /// Monotonic time in milliseconds, from whatever origin the caller chose.
 pub type Millis = u64;
@@ -22,10 +23,23 @@ pub type Millis = u64;
 /// What a device said, in the normalised model.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceOutput {
-    /// One second of CTG (four grid samples) with its modes and flags.
-    Ctg(series50::NormalisedCtg),
+    /// A run of grid samples (a Series 50 `C` block: one second) with its modes and flags.
+    Ctg(NormalisedBlock),
     /// An event: marker, note, identification, fault, maternal vitals.
     Event(EventKind),
     /// A frame or block that could not be taken, in words (already counted in the stats).
     Problem(String),
+}
+
+/// Samples a device sent, in the normalised model, before the bridge numbers them on the grid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NormalisedBlock {
+    /// Consecutive 4 Hz samples, oldest first.
+    pub samples: Vec<Sample>,
+    /// Transducer modes.
+    pub modes: Modes,
+    /// Status flags.
+    pub flags: BlockFlags,
+    /// Fetal SpO2 in percent, where available.
+    pub fspo2_percent: Option<u8>,
 }

@@ -178,7 +178,7 @@ proptest! {
             modes: n.modes,
             flags: n.flags,
             fspo2_percent: n.fspo2_percent,
-            samples: n.samples.to_vec(),
+            samples: n.samples.clone(),
         };
         prop_assert!(ctg_proto::wire::validate_block(&block).is_ok());
     }
@@ -210,7 +210,7 @@ proptest! {
         let mut odd = Oddities::default();
         let n = back.normalise(&mut odd);
         prop_assert_eq!(odd, Oddities::default());
-        prop_assert_eq!(n.samples, samples);
+        prop_assert_eq!(n.samples, samples.to_vec());
         prop_assert_eq!(n.modes, modes);
         prop_assert_eq!(n.flags, flags);
         prop_assert_eq!(n.fspo2_percent, fspo2);

@@ -18,7 +18,7 @@ pub mod normalise;
 pub use block::{Block, BlockError, CtgBlock, Pulse};
 pub use frame::{FrameDecoder, FrameError, LinkStats, encode_frame, frame};
 pub use monitor::{Series50Monitor, simulator_identification};
-pub use normalise::{NormalisedCtg, Oddities};
+pub use normalise::Oddities;
 
 use ctg_proto::model::{DeviceInfo, DeviceProtocol, EventKind};
 use serde::Serialize;

@@ -14,6 +14,7 @@ use ctg_proto::model::{BlockFlags, Channel, Modes, Quality, Sample, TransducerMo
 use serde::Serialize;
 
 use super::block::CtgBlock;
+use crate::NormalisedBlock;
 
 /// Departures from the guide seen in `C` blocks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -51,19 +52,6 @@ impl Oddities {
             + self.fspo2_out_of_range
             + self.toco_above_range
     }
-}
-
-/// One `C` block in the normalised model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NormalisedCtg {
-    /// Four samples, oldest first.
-    pub samples: [Sample; 4],
-    /// Transducer modes.
-    pub modes: Modes,
-    /// Status flags.
-    pub flags: BlockFlags,
-    /// Fetal SpO2 in percent, where available.
-    pub fspo2_percent: Option<u8>,
 }
 
 const STATUS_MONITOR_ON: u16 = 0x8000;
@@ -160,7 +148,7 @@ fn heart_rate(word: u16, odd: &mut Oddities) -> (u16, Quality, u16) {
 
 impl CtgBlock {
     /// The block in the normalised model; oddities are added to `odd`.
-    pub fn normalise(&self, odd: &mut Oddities) -> NormalisedCtg {
+    pub fn normalise(&self, odd: &mut Oddities) -> NormalisedBlock {
         if self.status & STATUS_MONITOR_ON == 0 {
             odd.monitor_on_unset += 1;
         }
@@ -235,8 +223,8 @@ impl CtgBlock {
             Some(self.fspo2)
         };
 
-        NormalisedCtg {
-            samples,
+        NormalisedBlock {
+            samples: samples.to_vec(),
             modes: Modes(modes),
             flags: BlockFlags(flags),
             fspo2_percent,

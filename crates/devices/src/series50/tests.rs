@@ -126,7 +126,8 @@ fn the_example_c_block_normalises_as_the_notes_describe() {
     assert_eq!(ctg.flags, BlockFlags(0));
     assert_eq!(ctg.fspo2_percent, None);
     // And back: the simulator writes the same block.
-    let back = CtgBlock::from_samples(&ctg.samples, &ctg.modes, ctg.flags, None);
+    let four: [ctg_proto::model::Sample; 4] = ctg.samples.clone().try_into().unwrap();
+    let back = CtgBlock::from_samples(&four, &ctg.modes, ctg.flags, None);
     assert_eq!(back, example_ctg());
 }
 
@@ -182,7 +183,7 @@ fn values_win_over_a_contradictory_mode_word_and_oddities_are_counted() {
         modes: n.modes,
         flags: n.flags,
         fspo2_percent: n.fspo2_percent,
-        samples: n.samples.to_vec(),
+        samples: n.samples.clone(),
     };
     ctg_proto::wire::validate_block(&block).unwrap();
 }
