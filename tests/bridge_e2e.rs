@@ -183,12 +183,24 @@ fn recording() -> Recording {
 }
 
 fn monitor(recording: &Recording, link: &Path, speed: f64) -> PtyMonitorHandle {
+    monitor_from(recording, link, speed, 0)
+}
+
+/// A monitor playing `recording` from sample `position`, pressing the marker every 5 s and
+/// putting line noise between frames every 2 s.
+fn monitor_from(
+    recording: &Recording,
+    link: &Path,
+    speed: f64,
+    position: usize,
+) -> PtyMonitorHandle {
     PtyMonitor::spawn_series50(
-        Box::new(RecordingSource::new(recording, true)),
+        Box::new(RecordingSource::starting_at(recording, true, position)),
         PtyOptions {
             speed,
             link: Some(link.to_owned()),
-            marker_every_s: 0,
+            marker_every_s: 5,
+            noise_every_s: 2,
         },
     )
     .expect("simulated monitor on a pty")
@@ -269,19 +281,51 @@ fn monitor_to_receiver_sample_for_sample_through_outages_and_a_killed_bridge() {
         bridge.log()
     );
 
-    // Stop the monitor; everything it sent must arrive, once.
-    let sent = monitor.samples_sent();
-    monitor.stop().unwrap();
+    // Pull the cable: the monitor goes away (its pty with it); the bridge reports it.
+    let first_part = monitor.stop().unwrap();
+    let n = field.wait_for_samples(first_part, Duration::from_secs(30));
+    assert!(n >= first_part, "{n} of {first_part}");
+    wait_until(
+        "the bridge to report the monitor gone",
+        Duration::from_secs(30),
+        || {
+            field.stored()[0].events.iter().any(|e| {
+                matches!(
+                    e.kind,
+                    ctg_proto::model::EventKind::DeviceDisconnected { .. }
+                )
+            })
+        },
+    );
+    // Plug it in again (a new tty behind the same path, as after USB re-enumeration); it carries
+    // on in the recording where it stopped.
+    let monitor = monitor_from(&recording, &link, 20.0, first_part as usize);
+    wait_until("the monitor to send again", Duration::from_secs(30), || {
+        monitor.samples_sent() >= 200
+    });
+    let sent = first_part + monitor.stop().unwrap();
     let n = field.wait_for_samples(sent, Duration::from_secs(30));
-    assert!(n >= sent, "{n} of {sent}");
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        n >= sent,
+        "{n} of {sent} after replugging:\n{}",
+        bridge.log()
+    );
+    std::thread::sleep(Duration::from_millis(1000));
     assert_exactly_sent(&field, &recording, sent);
     let events = &field.stored()[0].events;
+    let count =
+        |f: fn(&ctg_proto::model::EventKind) -> bool| events.iter().filter(|e| f(&e.kind)).count();
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e.kind, ctg_proto::model::EventKind::DeviceConnected(_))),
-        "the monitor's identification arrives as an event"
+        count(|k| matches!(k, ctg_proto::model::EventKind::DeviceConnected(_))) >= 2,
+        "identifications"
+    );
+    assert!(
+        count(|k| matches!(k, ctg_proto::model::EventKind::Marker)) >= 3,
+        "markers"
+    );
+    assert!(
+        bridge.log().contains("bad input from the monitor"),
+        "line noise is logged"
     );
     drop((bridge, receiver));
 }
@@ -342,9 +386,42 @@ fn python_hl7_mllp_send_delivers_oru_messages_that_are_acked_and_stored() {
         std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_ok()
     });
 
+    // Garbage, a message broken off by a new start block and an oversized message on one
+    // connection; then a good message on the same connection is still answered AA.
+    {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", tcp_port)).unwrap();
+        socket.write_all(b"garbage before any frame\r\n").unwrap();
+        socket.write_all(b"\x0bMSH|^~\\&|broken off").unwrap();
+        let mut oversized = vec![0x0b];
+        oversized.extend(std::iter::repeat_n(b'A', (1 << 20) + 100));
+        oversized.extend([0x1c, 0x0d]);
+        socket.write_all(&oversized).unwrap();
+        let oru = ctg_devices::hl7::build_oru(&recording.samples[..4], "RAW-1", 1_768_469_400_000);
+        socket
+            .write_all(&ctg_devices::hl7::mllp::frame(&oru))
+            .unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut ack = Vec::new();
+        let mut buffer = [0u8; 512];
+        while !ack.ends_with(&[0x1c, 0x0d]) {
+            let n = socket
+                .read(&mut buffer)
+                .expect("an ACK for the good message");
+            assert!(n > 0, "connection closed: {}", bridge.log());
+            ack.extend_from_slice(&buffer[..n]);
+        }
+        let ack = String::from_utf8_lossy(&ack);
+        assert!(ack.contains("MSA|AA|RAW-1"), "{ack}");
+    }
+    let log = bridge.log();
+    assert!(log.contains("bad MLLP frame"), "{log}");
+
     // 60 ORU^R01 messages of 4 samples, then one the bridge must reject and one with an error.
     let mut file = Vec::new();
-    for (i, second) in recording.samples.chunks(4).take(60).enumerate() {
+    for (i, second) in recording.samples[4..].chunks(4).take(60).enumerate() {
         let oru = ctg_devices::hl7::build_oru(second, &format!("SIM-{i}"), 1_768_469_400_000);
         file.extend(ctg_devices::hl7::mllp::frame(&oru));
     }
@@ -388,14 +465,97 @@ fn python_hl7_mllp_send_delivers_oru_messages_that_are_acked_and_stored() {
     assert_eq!(acks.matches("MSA|AR|ADT-1|").count(), 1, "{acks}");
     assert_eq!(acks.matches("MSA|AE|BAD-1|").count(), 1, "{acks}");
 
-    let n = field.wait_for_samples(240, Duration::from_secs(20));
-    assert_eq!(n, 240, "{}", bridge.log());
+    let n = field.wait_for_samples(244, Duration::from_secs(20));
+    assert_eq!(n, 244, "{}", bridge.log());
     let stream = &field.stored()[0];
     let received: Vec<_> = stream
         .blocks
         .iter()
         .flat_map(|b| b.samples.iter().map(|s| s.values))
         .collect();
-    let sent: Vec<_> = recording.samples[..240].iter().map(|s| s.values).collect();
+    let sent: Vec<_> = recording.samples[..244].iter().map(|s| s.values).collect();
     assert_eq!(received, sent, "values through HL7 equal the recording");
+}
+
+#[test]
+fn a_capture_of_the_port_decodes_offline_to_what_the_bridge_sent() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyMONITOR3");
+    let monitor = monitor(&recording, &link, 20.0);
+    let field = Field::new(&link);
+    let _receiver = field.receiver("receiver.log");
+    let config = field.path("bridge.toml");
+    let captures = field.path("captures");
+    let bridge = Process::spawn(
+        &[
+            "bridge",
+            "--config",
+            config.to_str().unwrap(),
+            "--capture",
+            captures.to_str().unwrap(),
+        ],
+        field.path("bridge.log"),
+    );
+    let n = field.wait_for_samples(400, Duration::from_secs(30));
+    assert!(n >= 400, "{}", bridge.log());
+    bridge.kill();
+    monitor.stop().unwrap();
+
+    let capture = std::fs::read_dir(&captures)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = crate::util::mimamori_ok(&[
+        "decode",
+        "--protocol",
+        "series50",
+        capture.to_str().unwrap(),
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert!(
+        summary["crc_errors"].as_u64().unwrap() >= 1,
+        "the line noise shows: {summary}"
+    );
+    assert!(summary["resyncs"].as_u64().unwrap() >= 1);
+    let decoded: Vec<Option<f64>> = lines
+        .iter()
+        .filter(|l| l["type"] == "block")
+        .flat_map(|l| {
+            l["fhr1"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let stored = field.stored();
+    let stored: Vec<Option<f64>> = stored[0]
+        .blocks
+        .iter()
+        .flat_map(|b| {
+            b.samples
+                .iter()
+                .map(|s| s.physical(ctg_proto::model::Channel::Fhr1))
+        })
+        .collect();
+    assert!(
+        decoded.len() >= stored.len(),
+        "{} decoded, {} stored",
+        decoded.len(),
+        stored.len()
+    );
+    assert_eq!(
+        &decoded[..stored.len()],
+        &stored[..],
+        "decode sees what the bridge sent"
+    );
 }

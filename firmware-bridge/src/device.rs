@@ -47,6 +47,7 @@ async fn run_serial(
     capture_dir: Option<PathBuf>,
 ) {
     let mut reported_missing = false;
+    let mut silent = false;
     let mut capture = capture_dir.map(|dir| Capture::new(dir, &device.name));
     let path = device.serial.clone().unwrap_or_default();
     loop {
@@ -56,15 +57,26 @@ async fn run_serial(
             Ok(port) => {
                 reported_missing = false;
                 tracing::info!(device = %device.name, path = %path.display(), "port open");
-                if let Err(error) = session(&shared, stream, &device, port, capture.as_mut()).await
-                {
+                let ended = session(
+                    &shared,
+                    stream,
+                    &device,
+                    port,
+                    capture.as_mut(),
+                    &mut silent,
+                )
+                .await;
+                if let Ended::Failed(error) = ended {
                     tracing::warn!(device = %device.name, %error, "port failed; reopening");
-                    shared.event(
-                        stream,
-                        EventKind::DeviceDisconnected {
-                            reason: format!("serial port failed: {error}"),
-                        },
-                    );
+                    if !silent {
+                        silent = true;
+                        shared.event(
+                            stream,
+                            EventKind::DeviceDisconnected {
+                                reason: format!("serial port failed: {error}"),
+                            },
+                        );
+                    }
                 }
             }
             Err(error) => {
@@ -78,12 +90,38 @@ async fn run_serial(
     }
 }
 
+/// Why a port session ended.
+enum Ended {
+    /// No valid frame for `silence_s`: the port is closed and opened again (a USB adapter that
+    /// re-enumerated leaves a dead handle that never reports an error).
+    Silent,
+    /// The port failed.
+    Failed(anyhow::Error),
+}
+
+/// One opened port, until it fails or falls silent. `silent` says whether the monitor's
+/// silence has already been reported (once until it speaks again, across reopenings).
 async fn session(
+    shared: &Shared,
+    stream: usize,
+    device: &DeviceConfig,
+    port: tokio_serial::SerialStream,
+    capture: Option<&mut Capture>,
+    silent: &mut bool,
+) -> Ended {
+    match talk(shared, stream, device, port, capture, silent).await {
+        Ok(()) => Ended::Silent,
+        Err(error) => Ended::Failed(error),
+    }
+}
+
+async fn talk(
     shared: &Shared,
     stream: usize,
     device: &DeviceConfig,
     mut port: tokio_serial::SerialStream,
     mut capture: Option<&mut Capture>,
+    silent: &mut bool,
 ) -> Result<()> {
     let started = Instant::now();
     let now_ms = || -> Millis { started.elapsed().as_millis() as Millis };
@@ -92,7 +130,6 @@ async fn session(
     let mut outputs = Vec::new();
     let mut last_frame_ms: Millis = 0;
     let mut frames_seen = 0;
-    let mut silent = false;
     let silence_ms = device.silence_s * 1000;
     loop {
         let transmit = host.poll_transmit(now_ms());
@@ -119,8 +156,8 @@ async fn session(
         if frames != frames_seen {
             frames_seen = frames;
             last_frame_ms = now;
-            if silent {
-                silent = false;
+            if *silent {
+                *silent = false;
                 tracing::info!(device = %device.name, "monitor speaking again");
             }
         }
@@ -148,15 +185,18 @@ async fn session(
                 }
             }
         }
-        if !silent && now.saturating_sub(last_frame_ms) > silence_ms {
-            silent = true;
-            tracing::warn!(device = %device.name, seconds = device.silence_s, "monitor silent");
-            shared.event(
-                stream,
-                EventKind::DeviceDisconnected {
-                    reason: format!("no valid frame for {} s", device.silence_s),
-                },
-            );
+        if now.saturating_sub(last_frame_ms) > silence_ms {
+            if !*silent {
+                *silent = true;
+                tracing::warn!(device = %device.name, seconds = device.silence_s, "monitor silent; reopening the port");
+                shared.event(
+                    stream,
+                    EventKind::DeviceDisconnected {
+                        reason: format!("no valid frame for {} s", device.silence_s),
+                    },
+                );
+            }
+            return Ok(());
         }
     }
 }

@@ -47,6 +47,7 @@ pub fn sim(
     link: Option<PathBuf>,
     looping: bool,
     markers: u64,
+    noise: u64,
 ) -> Result<()> {
     init_logging();
     let recording = ctg_formats::read_recording(recording)?;
@@ -57,6 +58,7 @@ pub fn sim(
             speed,
             link,
             marker_every_s: markers,
+            noise_every_s: noise,
         },
     )?;
     println!("{}", monitor.path().display());

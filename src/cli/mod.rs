@@ -108,6 +108,10 @@ enum Command {
         /// Press the event marker every this many seconds (0: never).
         #[arg(long, default_value_t = 0)]
         markers: u64,
+        /// Put line noise (garbage, broken-off and bad-CRC frames) on the line every this many
+        /// seconds (0: never).
+        #[arg(long, default_value_t = 0)]
+        noise: u64,
     },
     /// A minimal hub-side receiver: stores what bridges send and acknowledges it.
     Receive {
@@ -179,7 +183,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             link,
             looping,
             markers,
-        } => field::sim(&recording, speed, link, looping, markers),
+            noise,
+        } => field::sim(&recording, speed, link, looping, markers, noise),
         Command::Receive {
             listen,
             pki,

@@ -33,6 +33,9 @@ pub struct PtyOptions {
     pub link: Option<PathBuf>,
     /// Every this many seconds, press the event marker (0: never).
     pub marker_every_s: u64,
+    /// Every this many seconds, put line noise between two frames (0: never): garbage bytes, a
+    /// frame broken off by the next one, a frame with a bad CRC and an endless block, in turn.
+    pub noise_every_s: u64,
 }
 
 impl Default for PtyOptions {
@@ -41,6 +44,7 @@ impl Default for PtyOptions {
             speed: 1.0,
             link: None,
             marker_every_s: 0,
+            noise_every_s: 0,
         }
     }
 }
@@ -65,9 +69,11 @@ impl PtyMonitorHandle {
         self.samples_sent.load(Ordering::SeqCst)
     }
 
-    /// Stops the monitor and waits for its thread.
-    pub fn stop(mut self) -> io::Result<()> {
-        self.shutdown()
+    /// Stops the monitor (after giving the reader half a second to take what is in the tty),
+    /// waits for its thread, and returns the samples it sent in all.
+    pub fn stop(mut self) -> io::Result<u64> {
+        self.shutdown()?;
+        Ok(self.samples_sent())
     }
 
     fn shutdown(&mut self) -> io::Result<()> {
@@ -170,6 +176,10 @@ fn run_series50(
         if options.marker_every_s > 0 && second.is_multiple_of(options.marker_every_s) {
             monitor.queue(Block::Marker);
         }
+        if options.noise_every_s > 0 && second.is_multiple_of(options.noise_every_s) {
+            let noise = line_noise(second / options.noise_every_s);
+            write_all_waiting(&mut master, &noise, stop)?;
+        }
         let bytes = if monitor.wants_ctg() {
             match source.next_second() {
                 Some(samples) => {
@@ -190,6 +200,9 @@ fn run_series50(
             monitor.flush()
         };
         write_all_waiting(&mut master, &bytes, stop)?;
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
         next_tick += period;
         let now = Instant::now();
         if next_tick > now {
@@ -198,7 +211,34 @@ fn run_series50(
             next_tick = now; // fell far behind (stalled writer): do not burst
         }
     }
+    // Let the reader take what is still queued before the tty goes away.
+    std::thread::sleep(Duration::from_millis(500));
     Ok(())
+}
+
+/// The `n`-th burst of line noise; each kind leaves the line so the next frame is read intact.
+pub fn line_noise(n: u64) -> Vec<u8> {
+    use ctg_devices::series50::frame::{DLE, STX, frame};
+    match n % 4 {
+        // Bytes between frames (never DLE).
+        0 => vec![0x00, 0xFF, 0x55, 0x03, 0x02, 0x7E, 0x41],
+        // A C block broken off (the next frame's DLE STX aborts it).
+        1 => vec![DLE, STX, b'C', 0x80, 0x00, 0x42, 0x31],
+        // A frame with a bad CRC, then the guide's two resync bytes.
+        2 => {
+            let mut bytes = frame(b"MM");
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x5A;
+            bytes.extend([0x00, 0x00]);
+            bytes
+        }
+        // An endless block: longer than the 512-byte limit, never closed.
+        _ => {
+            let mut bytes = vec![DLE, STX];
+            bytes.extend(std::iter::repeat_n(0x41, 700));
+            bytes
+        }
+    }
 }
 
 fn write_all_waiting(master: &mut File, mut bytes: &[u8], stop: &AtomicBool) -> io::Result<()> {

@@ -32,6 +32,14 @@ impl RecordingSource {
         }
     }
 
+    /// Plays `recording` from sample `position` (a whole second: a multiple of 4), as a monitor
+    /// that was unplugged and plugged in again would carry on.
+    pub fn starting_at(recording: &Recording, looping: bool, position: usize) -> Self {
+        let mut source = Self::new(recording, looping);
+        source.position = position / 4 * 4;
+        source
+    }
+
     /// Samples played so far (counting every loop).
     pub fn position(&self) -> usize {
         self.position
