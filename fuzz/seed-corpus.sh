@@ -37,5 +37,7 @@ oru = "\r".join([
     "OBX|4|NA|TOCO-4HZ^Toco trace 4 Hz^L|1.0.2.2|10^11^12^13|{rel}^relative units^UCUM|||||R",
 ]).encode()
 put("hl7_mllp", "oru", bytes([16]) + b"\x0b" + oru + b"\x1c\x0d")
+# Avalon: the notes' example frame (protocols.md §2.1) and an association response.
+put("avalon_stream", "frames", bytes([11]) + bytes.fromhex("c011010004 7de0 01 7d5d 02 dae9 c1".replace(" ", "")))
 print("seeded", len(frames), "golden frames")
 PY

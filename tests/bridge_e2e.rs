@@ -559,3 +559,69 @@ fn a_capture_of_the_port_decodes_offline_to_what_the_bridge_sent() {
         "decode sees what the bridge sent"
     );
 }
+
+#[test]
+fn an_avalon_monitor_on_a_pty_reaches_the_receiver_as_held_numerics() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyAVALON1");
+    let monitor = PtyMonitor::spawn_avalon(
+        Box::new(RecordingSource::new(&recording, true)),
+        PtyOptions {
+            speed: 1.0,
+            link: Some(link.clone()),
+            ..PtyOptions::default()
+        },
+    )
+    .unwrap();
+    let field = Field::new(&link);
+    field.write_config_with(
+        "pki",
+        &format!("serial = \"{}\"\nprotocol = \"avalon\"\n", link.display()),
+    );
+    let _receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    let n = field.wait_for_samples(32, Duration::from_secs(40));
+    assert!(n >= 32, "{n} samples:\n{}", bridge.log());
+    let sent = monitor.stop().unwrap() as usize;
+    // Each poll reply is one second: four samples holding the numerics the monitor showed, which
+    // are the first sample of one of the seconds it played.
+    let shown: Vec<[u16; 5]> = (0..sent / 4 + 1)
+        .map(|k| recording.samples[k * 4].values)
+        .map(|mut v| {
+            v[2] = 0;
+            v
+        })
+        .collect();
+    let stream = &field.stored()[0];
+    for block in &stream.blocks {
+        assert_eq!(block.samples.len(), 4);
+        assert!(
+            block
+                .samples
+                .iter()
+                .all(|s| s.values == block.samples[0].values)
+        );
+        let lost = block.samples[0].values == [0; 5]; // polled before the first second showed
+        assert!(
+            lost || shown.contains(&block.samples[0].values),
+            "block at {} holds {:?}, not a second the monitor showed",
+            block.first_seq,
+            block.samples[0].values
+        );
+        if !lost {
+            assert_eq!(
+                block.modes.get(ctg_proto::model::Channel::Fhr1),
+                ctg_proto::model::TransducerMode::Ultrasound
+            );
+        }
+    }
+    assert!(
+        stream
+            .blocks
+            .iter()
+            .filter(|b| b.samples[0].values != [0; 5])
+            .count()
+            >= 6
+    );
+}

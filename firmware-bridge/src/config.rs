@@ -79,8 +79,10 @@ pub struct HubConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceProtocol {
-    /// Philips Series 50 / GE Corometrics 250cx, on a serial port.
+    /// Philips Series 50 / GE Corometrics 250cx, on a serial port (1200 baud).
     Series50,
+    /// Philips Avalon FM20–FM50, IntelliVue data export on a serial port (115200 baud).
+    Avalon,
     /// HL7 v2 ORU^R01 over MLLP: the bridge listens, the monitor or gateway connects.
     Hl7,
 }
@@ -106,6 +108,26 @@ pub struct DeviceConfig {
 
 fn default_silence_s() -> u64 {
     5
+}
+
+impl DeviceProtocol {
+    /// The serial speed, for serial protocols.
+    pub fn baud(self) -> u32 {
+        match self {
+            DeviceProtocol::Series50 => 1200,
+            DeviceProtocol::Avalon => 115_200,
+            DeviceProtocol::Hl7 => 0,
+        }
+    }
+
+    /// A fresh host session, for serial protocols.
+    pub fn session(self) -> Option<Box<dyn ctg_devices::HostSession>> {
+        match self {
+            DeviceProtocol::Series50 => Some(Box::new(ctg_devices::series50::Series50Host::new())),
+            DeviceProtocol::Avalon => Some(Box::new(ctg_devices::avalon::AvalonHost::new())),
+            DeviceProtocol::Hl7 => None,
+        }
+    }
 }
 
 impl BridgeConfig {
@@ -171,11 +193,11 @@ impl BridgeConfig {
                 bail!("device name {:?} is used twice", device.name);
             }
             match (device.protocol, &device.serial, &device.listen) {
-                (DeviceProtocol::Series50, Some(_), None)
+                (DeviceProtocol::Series50 | DeviceProtocol::Avalon, Some(_), None)
                 | (DeviceProtocol::Hl7, None, Some(_)) => {}
-                (DeviceProtocol::Series50, _, _) => {
+                (DeviceProtocol::Series50 | DeviceProtocol::Avalon, _, _) => {
                     bail!(
-                        "device {:?}: series50 needs `serial = \"/dev/...\"` and no `listen`",
+                        "device {:?}: a serial protocol needs `serial = \"/dev/...\"` and no `listen`",
                         device.name
                     )
                 }

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use ctg_devices::capture::{self, Direction};
-use ctg_devices::series50::Series50Host;
 use ctg_devices::{DeviceOutput, Millis};
 use ctg_proto::model::{DeviceInfo, EventKind, SampleBlock, StreamEvent};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,7 +30,9 @@ pub async fn run(
     capture_dir: Option<PathBuf>,
 ) {
     match device.protocol {
-        DeviceProtocol::Series50 => run_serial(shared, stream, device, capture_dir).await,
+        DeviceProtocol::Series50 | DeviceProtocol::Avalon => {
+            run_serial(shared, stream, device, capture_dir).await
+        }
         DeviceProtocol::Hl7 => {
             if let Err(error) = crate::mllp::run(shared, stream, &device, capture_dir).await {
                 tracing::error!(device = %device.name, error = format!("{error:#}"), "MLLP listener stopped");
@@ -51,8 +52,10 @@ async fn run_serial(
     let mut capture = capture_dir.map(|dir| Capture::new(dir, &device.name));
     let path = device.serial.clone().unwrap_or_default();
     loop {
-        let port =
-            tokio_serial::SerialStream::open(&tokio_serial::new(path.to_string_lossy(), 1200));
+        let port = tokio_serial::SerialStream::open(&tokio_serial::new(
+            path.to_string_lossy(),
+            device.protocol.baud(),
+        ));
         match port {
             Ok(port) => {
                 reported_missing = false;
@@ -125,7 +128,9 @@ async fn talk(
 ) -> Result<()> {
     let started = Instant::now();
     let now_ms = || -> Millis { started.elapsed().as_millis() as Millis };
-    let mut host = Series50Host::new();
+    let Some(mut host) = device.protocol.session() else {
+        anyhow::bail!("{:?} is not a serial protocol", device.protocol);
+    };
     let mut buffer = [0u8; 1024];
     let mut outputs = Vec::new();
     let mut last_frame_ms: Millis = 0;
@@ -152,7 +157,7 @@ async fn talk(
             Ok(Err(error)) => return Err(error.into()),
             Err(_) => {}
         }
-        let frames = host.stats().link.frames;
+        let frames = host.link().frames;
         if frames != frames_seen {
             frames_seen = frames;
             last_frame_ms = now;
@@ -206,6 +211,7 @@ pub fn initial_device_info(device: &DeviceConfig) -> DeviceInfo {
     DeviceInfo {
         protocol: match device.protocol {
             DeviceProtocol::Series50 => ctg_proto::model::DeviceProtocol::Series50,
+            DeviceProtocol::Avalon => ctg_proto::model::DeviceProtocol::Avalon,
             DeviceProtocol::Hl7 => ctg_proto::model::DeviceProtocol::Hl7Mllp,
         },
         model: String::new(),

@@ -160,7 +160,8 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
             continue;
         };
         let path = serial.to_string_lossy().into_owned();
-        let port = tokio_serial::SerialStream::open(&tokio_serial::new(&path, 1200));
+        let port =
+            tokio_serial::SerialStream::open(&tokio_serial::new(&path, device.protocol.baud()));
         let mut port = match port {
             Ok(port) => port,
             Err(error) => {
@@ -168,7 +169,9 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
                 continue;
             }
         };
-        let mut host = ctg_devices::series50::Series50Host::new();
+        let Some(mut host) = device.protocol.session() else {
+            continue;
+        };
         let started = std::time::Instant::now();
         let mut outputs = Vec::new();
         let mut buffer = [0u8; 512];
@@ -187,21 +190,27 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
                 host.receive(&buffer[..n], now, &mut outputs);
             }
         }
-        let stats = host.stats();
+        let link = host.link();
         let identified = outputs.iter().find_map(|o| match o {
             ctg_devices::DeviceOutput::Event(EventKind::DeviceConnected(info)) => {
                 Some(format!("{} serial {}", info.model, info.serial))
             }
             _ => None,
         });
+        let blocks = outputs
+            .iter()
+            .filter(|o| matches!(o, ctg_devices::DeviceOutput::Ctg(_)))
+            .count();
+        let problems = outputs
+            .iter()
+            .filter(|o| matches!(o, ctg_devices::DeviceOutput::Problem(_)))
+            .count();
         report.push(format!(
-            "{}: {path}: {} frames, {} CTG blocks, {} CRC errors, {} bad blocks, {} oddities; monitor: {}",
+            "{}: {path} ({:?}): {} frames, {blocks} CTG blocks, {} checksum errors, {problems} problems; monitor: {}",
             device.name,
-            stats.link.frames,
-            stats.ctg_blocks,
-            stats.link.crc_errors,
-            stats.bad_blocks,
-            stats.oddities.total(),
+            device.protocol,
+            link.frames,
+            link.crc_errors,
             identified.unwrap_or_else(|| "did not identify itself".into()),
         ));
     }

@@ -10,9 +10,10 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::ValueEnum;
 use ctg_devices::NormalisedBlock;
+use ctg_devices::avalon::AvalonHost;
 use ctg_devices::capture::{self, Direction};
 use ctg_devices::series50::Series50Host;
-use ctg_devices::{DeviceOutput, Millis};
+use ctg_devices::{DeviceOutput, Hl7Session, HostSession, Millis};
 use ctg_proto::model::{Channel, Quality};
 use serde_json::{Value, json};
 
@@ -21,6 +22,30 @@ use serde_json::{Value, json};
 pub enum Protocol {
     /// Philips Series 50 (and GE Corometrics 250cx).
     Series50,
+    /// Philips Avalon FM20–FM50 (IntelliVue data export over serial).
+    Avalon,
+    /// HL7 v2 ORU^R01 over MLLP.
+    Hl7,
+}
+
+impl Protocol {
+    /// A fresh host session for this protocol.
+    pub fn session(self) -> Box<dyn HostSession> {
+        match self {
+            Protocol::Series50 => Box::new(Series50Host::new()),
+            Protocol::Avalon => Box::new(AvalonHost::new()),
+            Protocol::Hl7 => Box::new(Hl7Session::default()),
+        }
+    }
+
+    /// Its name in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Series50 => "series50",
+            Protocol::Avalon => "avalon",
+            Protocol::Hl7 => "hl7",
+        }
+    }
 }
 
 pub fn run(protocol: Protocol, path: &Path) -> Result<()> {
@@ -41,35 +66,31 @@ pub fn decode(protocol: Protocol, file: &[u8]) -> Vec<Value> {
     let mut next_seq = 0u64;
     let mut outputs = Vec::new();
     let mut bytes_from_device = 0usize;
-    match protocol {
-        Protocol::Series50 => {
-            let mut host = Series50Host::new();
-            for chunk in &chunks {
-                if chunk.direction != Direction::FromDevice {
-                    continue;
-                }
-                bytes_from_device += chunk.bytes.len();
-                let now: Millis = chunk.micros / 1000;
-                host.receive(chunk.bytes, now, &mut outputs);
-                let t_s = chunk.micros as f64 / 1e6;
-                for output in outputs.drain(..) {
-                    lines.push(output_json(output, t_s, &mut next_seq));
-                }
-            }
-            let stats = host.stats();
-            lines.push(json!({
-                "type": "summary",
-                "protocol": "series50",
-                "bytes": bytes_from_device,
-                "samples": next_seq,
-                "frames": stats.link.frames,
-                "crc_errors": stats.link.crc_errors,
-                "resyncs": stats.link.resyncs,
-                "capture_error": capture_error.map(|e| e.to_string()),
-                "stats": stats,
-            }));
+    let mut session = protocol.session();
+    for chunk in &chunks {
+        if chunk.direction != Direction::FromDevice {
+            continue;
+        }
+        bytes_from_device += chunk.bytes.len();
+        let now: Millis = chunk.micros / 1000;
+        session.receive(chunk.bytes, now, &mut outputs);
+        let t_s = chunk.micros as f64 / 1e6;
+        for output in outputs.drain(..) {
+            lines.push(output_json(output, t_s, &mut next_seq));
         }
     }
+    let link = session.link();
+    lines.push(json!({
+        "type": "summary",
+        "protocol": protocol.name(),
+        "bytes": bytes_from_device,
+        "samples": next_seq,
+        "frames": link.frames,
+        "crc_errors": link.crc_errors,
+        "resyncs": link.resyncs,
+        "capture_error": capture_error.map(|e| e.to_string()),
+        "stats": session.stats_json(),
+    }));
     lines
 }
 

@@ -42,6 +42,7 @@ pub fn bridge(config: &Path, check: bool, capture: Option<PathBuf>) -> Result<()
 }
 
 pub fn sim(
+    protocol: super::decode::Protocol,
     recording: &Path,
     speed: f64,
     link: Option<PathBuf>,
@@ -52,17 +53,23 @@ pub fn sim(
     init_logging();
     let recording = ctg_formats::read_recording(recording)?;
     let source = RecordingSource::new(&recording, looping);
-    let monitor = PtyMonitor::spawn_series50(
-        Box::new(source),
-        PtyOptions {
-            speed,
-            link,
-            marker_every_s: markers,
-            noise_every_s: noise,
-        },
-    )?;
+    let options = PtyOptions {
+        speed,
+        link,
+        marker_every_s: markers,
+        noise_every_s: noise,
+    };
+    let monitor = match protocol {
+        super::decode::Protocol::Series50 => PtyMonitor::spawn_series50(Box::new(source), options)?,
+        super::decode::Protocol::Avalon => PtyMonitor::spawn_avalon(Box::new(source), options)?,
+        super::decode::Protocol::Hl7 => {
+            anyhow::bail!(
+                "an HL7 simulator sends to a listener: use --protocol series50 or avalon for a pty"
+            )
+        }
+    };
     println!("{}", monitor.path().display());
-    tracing::info!(path = %monitor.path().display(), recording = %recording.source, speed, "Series 50 monitor on a pseudo-terminal");
+    tracing::info!(path = %monitor.path().display(), recording = %recording.source, speed, protocol = protocol.name(), "monitor on a pseudo-terminal");
     let mut last = 0;
     loop {
         std::thread::sleep(std::time::Duration::from_secs(10));

@@ -177,14 +177,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             capture,
         } => field::bridge(&config, check, capture),
         Command::Sim {
-            protocol: _,
+            protocol,
             recording,
             speed,
             link,
             looping,
             markers,
             noise,
-        } => field::sim(&recording, speed, link, looping, markers, noise),
+        } => field::sim(protocol, &recording, speed, link, looping, markers, noise),
         Command::Receive {
             listen,
             pki,

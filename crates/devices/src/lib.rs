@@ -10,6 +10,7 @@
 //! Every decoder treats its input as untrusted: it never panics, holds at most one frame,
 //! resynchronises after garbage, and counts every bad frame and every departure from the spec.
 
+pub mod avalon;
 pub mod capture;
 pub mod crc;
 pub mod hl7;
@@ -42,4 +43,123 @@ pub struct NormalisedBlock {
     pub flags: BlockFlags,
     /// Fetal SpO2 in percent, where available.
     pub fspo2_percent: Option<u8>,
+}
+
+/// Frame counts every protocol reports alike (for summaries and `--check`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LinkSummary {
+    /// Good frames.
+    pub frames: u64,
+    /// Frames that failed their checksum.
+    pub crc_errors: u64,
+    /// Returns to hunting for a frame start after an error.
+    pub resyncs: u64,
+}
+
+/// The host side of a serial monitor session, whatever the protocol: bytes and time in,
+/// normalised output and bytes to send out.
+pub trait HostSession: Send {
+    /// Feeds bytes received from the monitor at `now`.
+    fn receive(&mut self, bytes: &[u8], now: Millis, out: &mut Vec<DeviceOutput>);
+    /// Bytes to write to the monitor now (empty if none).
+    fn poll_transmit(&mut self, now: Millis) -> Vec<u8>;
+    /// Frame counts.
+    fn link(&self) -> LinkSummary;
+    /// Every counter, as JSON.
+    fn stats_json(&self) -> serde_json::Value;
+}
+
+impl HostSession for series50::Series50Host {
+    fn receive(&mut self, bytes: &[u8], now: Millis, out: &mut Vec<DeviceOutput>) {
+        series50::Series50Host::receive(self, bytes, now, out);
+    }
+    fn poll_transmit(&mut self, now: Millis) -> Vec<u8> {
+        series50::Series50Host::poll_transmit(self, now)
+    }
+    fn link(&self) -> LinkSummary {
+        let link = self.stats().link;
+        LinkSummary {
+            frames: link.frames,
+            crc_errors: link.crc_errors,
+            resyncs: link.resyncs,
+        }
+    }
+    fn stats_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.stats()).unwrap_or_default()
+    }
+}
+
+impl HostSession for avalon::AvalonHost {
+    fn receive(&mut self, bytes: &[u8], now: Millis, out: &mut Vec<DeviceOutput>) {
+        avalon::AvalonHost::receive(self, bytes, now, out);
+    }
+    fn poll_transmit(&mut self, now: Millis) -> Vec<u8> {
+        avalon::AvalonHost::poll_transmit(self, now)
+    }
+    fn link(&self) -> LinkSummary {
+        let link = self.stats().link;
+        LinkSummary {
+            frames: link.frames,
+            crc_errors: link.fcs_errors,
+            resyncs: link.resyncs,
+        }
+    }
+    fn stats_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.stats()).unwrap_or_default()
+    }
+}
+
+/// An HL7 v2 MLLP stream as a host session (for `decode`: the bridge's listener answers each
+/// message itself): accepted messages become blocks, others problems.
+#[derive(Debug)]
+pub struct Hl7Session {
+    decoder: hl7::MllpDecoder,
+    receiver: hl7::OruReceiver,
+    frames: Vec<Result<Vec<u8>, hl7::MllpError>>,
+}
+
+impl Default for Hl7Session {
+    fn default() -> Self {
+        Self {
+            decoder: hl7::MllpDecoder::new(),
+            receiver: hl7::OruReceiver::new("MIMAMORI"),
+            frames: Vec::new(),
+        }
+    }
+}
+
+impl HostSession for Hl7Session {
+    fn receive(&mut self, bytes: &[u8], now: Millis, out: &mut Vec<DeviceOutput>) {
+        self.decoder.push(bytes, &mut self.frames);
+        for frame in self.frames.drain(..) {
+            match frame {
+                Ok(message) => {
+                    let handled = self.receiver.handle(&message, now as i64);
+                    match handled.block {
+                        Some(block) => out.push(DeviceOutput::Ctg(block)),
+                        None => out.push(DeviceOutput::Problem(format!(
+                            "{:?}: {}",
+                            handled.code,
+                            handled.reason.unwrap_or_default()
+                        ))),
+                    }
+                }
+                Err(error) => out.push(DeviceOutput::Problem(error.to_string())),
+            }
+        }
+    }
+    fn poll_transmit(&mut self, _now: Millis) -> Vec<u8> {
+        Vec::new()
+    }
+    fn link(&self) -> LinkSummary {
+        let stats = self.decoder.stats();
+        LinkSummary {
+            frames: stats.frames,
+            crc_errors: 0,
+            resyncs: stats.oversized + stats.restarted,
+        }
+    }
+    fn stats_json(&self) -> serde_json::Value {
+        serde_json::json!({"mllp": self.decoder.stats(), "hl7": self.receiver.stats()})
+    }
 }

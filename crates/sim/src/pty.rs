@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ctg_devices::avalon::AvalonMonitor;
 use ctg_devices::series50::{Block, CtgBlock, Series50Monitor, simulator_identification};
 use ctg_proto::model::BlockFlags;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -100,8 +101,25 @@ pub struct PtyMonitor;
 impl PtyMonitor {
     /// Starts a Series 50 monitor playing `source` on a new pseudo-terminal.
     pub fn spawn_series50(
+        source: Box<dyn SecondSource>,
+        options: PtyOptions,
+    ) -> io::Result<PtyMonitorHandle> {
+        Self::spawn(source, options, Protocol::Series50)
+    }
+
+    /// Starts an Avalon monitor (IntelliVue data export, numerics once a second) playing
+    /// `source` on a new pseudo-terminal.
+    pub fn spawn_avalon(
+        source: Box<dyn SecondSource>,
+        options: PtyOptions,
+    ) -> io::Result<PtyMonitorHandle> {
+        Self::spawn(source, options, Protocol::Avalon)
+    }
+
+    fn spawn(
         mut source: Box<dyn SecondSource>,
         options: PtyOptions,
+        protocol: Protocol,
     ) -> io::Result<PtyMonitorHandle> {
         let pty = openpty(None, None).map_err(io::Error::from)?;
         let mut termios = tcgetattr(pty.slave.as_fd()).map_err(io::Error::from)?;
@@ -125,10 +143,17 @@ impl PtyMonitor {
             let slave = pty.slave;
             let master = File::from(pty.master);
             std::thread::Builder::new()
-                .name("sim-series50".into())
+                .name("sim-monitor".into())
                 .spawn(move || {
                     let _keep_open = slave;
-                    run_series50(master, source.as_mut(), &options, &stop, &samples_sent)
+                    match protocol {
+                        Protocol::Series50 => {
+                            run_series50(master, source.as_mut(), &options, &stop, &samples_sent)
+                        }
+                        Protocol::Avalon => {
+                            run_avalon(master, source.as_mut(), &options, &stop, &samples_sent)
+                        }
+                    }
                 })?
         };
         Ok(PtyMonitorHandle {
@@ -138,6 +163,65 @@ impl PtyMonitor {
             thread: Some(thread),
         })
     }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Protocol {
+    Series50,
+    Avalon,
+}
+
+/// Reads whatever the host sent, without waiting.
+fn read_available(
+    master: &mut File,
+    buffer: &mut [u8],
+    mut take: impl FnMut(&[u8]),
+) -> io::Result<()> {
+    loop {
+        match master.read(buffer) {
+            Ok(0) => return Ok(()),
+            Ok(n) => take(&buffer[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn run_avalon(
+    mut master: File,
+    source: &mut dyn SecondSource,
+    options: &PtyOptions,
+    stop: &AtomicBool,
+    samples_sent: &AtomicU64,
+) -> io::Result<()> {
+    let mut monitor = AvalonMonitor::new();
+    let period = Duration::from_secs_f64(1.0 / options.speed.max(0.001));
+    let started = Instant::now();
+    let mut next_second = Instant::now();
+    let mut buffer = [0u8; 4096];
+    while !stop.load(Ordering::SeqCst) {
+        if Instant::now() >= next_second {
+            next_second += period;
+            if monitor.associated() {
+                match source.next_second() {
+                    Some(second) => {
+                        monitor.show(second[0]);
+                        samples_sent.fetch_add(4, Ordering::SeqCst);
+                    }
+                    None => break,
+                }
+            }
+        }
+        let relative_time = (started.elapsed().as_micros() / 125) as u32; // 1/8 ms ticks
+        read_available(&mut master, &mut buffer, |bytes| {
+            monitor.receive(bytes, relative_time)
+        })?;
+        write_all_waiting(&mut master, &monitor.take_output(), stop)?;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(())
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {

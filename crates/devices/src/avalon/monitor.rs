@@ -1,0 +1,199 @@
+//! The monitor side of an Avalon session, for the simulators: accepts any association request,
+//! announces its MDS, and answers numeric polls with the current second's values.
+
+use ctg_proto::model::{Channel, Sample};
+
+use super::apdu::{Apdu, ManagedObject, Observation};
+use super::frame::{FrameDecoder, FrameError, encode_frame};
+use super::*;
+
+/// The monitor side, sans-IO.
+#[derive(Debug, Default)]
+pub struct AvalonMonitor {
+    decoder: FrameDecoder,
+    frames: Vec<Result<Vec<u8>, FrameError>>,
+    associated: bool,
+    current: Option<Sample>,
+    polls_answered: u64,
+    out: Vec<u8>,
+}
+
+impl AvalonMonitor {
+    /// A monitor waiting for a host.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True once the host answered the MDS create event.
+    pub fn associated(&self) -> bool {
+        self.associated
+    }
+
+    /// Poll replies sent.
+    pub fn polls_answered(&self) -> u64 {
+        self.polls_answered
+    }
+
+    /// Sets what the numerics show from now on (the second's first sample).
+    pub fn show(&mut self, sample: Sample) {
+        self.current = Some(sample);
+    }
+
+    /// Takes host bytes; replies are queued for [`Self::take_output`].
+    pub fn receive(&mut self, bytes: &[u8], relative_time: u32) {
+        self.decoder.push(bytes, &mut self.frames);
+        let frames: Vec<_> = self.frames.drain(..).collect();
+        for apdu in frames.into_iter().flatten() {
+            match Apdu::parse(&apdu) {
+                Ok(Apdu::AssociationRequest(_)) => {
+                    self.associated = false;
+                    encode_frame(
+                        &Apdu::AssociationResponse(b"SIM".to_vec()).encode(),
+                        &mut self.out,
+                    );
+                    let event = Apdu::MdsCreateEvent {
+                        invoke_id: 1,
+                        object: ManagedObject {
+                            class: apdu::MOC_MDS,
+                            context: 0,
+                            handle: 0,
+                        },
+                        event_time: relative_time,
+                    };
+                    encode_frame(&event.encode(), &mut self.out);
+                }
+                Ok(Apdu::MdsCreateResult { .. }) => self.associated = true,
+                Ok(Apdu::PollRequest {
+                    invoke_id,
+                    poll_number,
+                    ..
+                }) if self.associated => {
+                    let reply = Apdu::PollReply {
+                        invoke_id,
+                        poll_number,
+                        relative_time,
+                        observations: self.observations(),
+                    };
+                    encode_frame(&reply.encode(), &mut self.out);
+                    self.polls_answered += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn observations(&self) -> Vec<Observation> {
+        let Some(sample) = self.current else {
+            return Vec::new();
+        };
+        let numeric = |handle, physio_id, unit, channel: Channel, label: Option<&str>| {
+            let value = sample.physical(channel);
+            Observation {
+                handle,
+                physio_id,
+                state: if value.is_none() {
+                    STATE_UNAVAILABLE
+                } else {
+                    0
+                },
+                unit,
+                value,
+                label: label.map(str::to_owned),
+            }
+        };
+        vec![
+            numeric(0x0101, PHYSIO_FHR_US, UNIT_BPM, Channel::Fhr1, Some("FHR1")),
+            numeric(0x0102, PHYSIO_FHR_US, UNIT_BPM, Channel::Fhr2, Some("FHR2")),
+            numeric(
+                0x0103,
+                PHYSIO_TOCO,
+                UNIT_DIMENSIONLESS,
+                Channel::Ua,
+                Some("Toco"),
+            ),
+            numeric(0x0104, PHYSIO_MECG_HR, UNIT_BPM, Channel::Mhr, None),
+        ]
+    }
+
+    /// Bytes to write to the host.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ctg_proto::model::{Quality, TransducerMode};
+
+    use super::*;
+    use crate::DeviceOutput;
+
+    #[test]
+    fn host_and_simulated_monitor_associate_and_poll_numerics() {
+        let mut host = AvalonHost::new();
+        let mut monitor = AvalonMonitor::new();
+        let sample = Sample {
+            values: [561, 0, 0, 322, 27],
+            quality: [
+                Quality::Unknown,
+                Quality::None,
+                Quality::None,
+                Quality::Unknown,
+                Quality::Unknown,
+            ],
+            fetal_movement: false,
+        };
+        monitor.show(sample);
+        let mut out = Vec::new();
+        for tick in 0..40u64 {
+            let now = tick * 250;
+            monitor.receive(&host.poll_transmit(now), now as u32 * 8);
+            host.receive(&monitor.take_output(), now + 10, &mut out);
+        }
+        assert!(monitor.associated());
+        assert!(matches!(out[0], DeviceOutput::Event(_)));
+        let blocks: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                DeviceOutput::Ctg(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        assert!(blocks.len() >= 8, "{} poll replies in 10 s", blocks.len());
+        let block = blocks[0];
+        assert_eq!(block.samples.len(), 4);
+        assert!(
+            block
+                .samples
+                .iter()
+                .all(|s| s.values == [561, 0, 0, 322, 27])
+        );
+        assert_eq!(
+            block.samples[0].quality[Channel::Fhr2.index()],
+            Quality::None
+        );
+        assert_eq!(block.modes.get(Channel::Fhr1), TransducerMode::Ultrasound);
+        assert_eq!(block.modes.get(Channel::Ua), TransducerMode::ExternalToco);
+        assert_eq!(block.modes.get(Channel::Mhr), TransducerMode::Mecg);
+        assert_eq!(host.stats().link.fcs_errors, 0);
+    }
+
+    #[test]
+    fn the_host_associates_again_when_replies_stop() {
+        let mut host = AvalonHost::new();
+        let mut monitor = AvalonMonitor::new();
+        monitor.show(Sample::default());
+        let mut out = Vec::new();
+        for tick in 0..8u64 {
+            let now = tick * 250;
+            monitor.receive(&host.poll_transmit(now), 0);
+            host.receive(&monitor.take_output(), now, &mut out);
+        }
+        let before = host.stats().associations;
+        // The monitor goes away: nothing comes back for more than 10 s.
+        for tick in 8..60u64 {
+            let _ = host.poll_transmit(tick * 250);
+        }
+        assert!(host.stats().associations > before);
+    }
+}
