@@ -51,7 +51,7 @@ pub struct BridgeConfig {
     /// The hub.
     pub hub: HubConfig,
     /// The monitors.
-    #[serde(rename = "device")]
+    #[serde(rename = "device", default)]
     pub devices: Vec<DeviceConfig>,
 }
 
@@ -231,5 +231,82 @@ impl BridgeConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, devices: &str) -> PathBuf {
+        for f in ["ca.pem", "b.pem", "b.key"] {
+            std::fs::write(dir.join(f), "x").unwrap();
+        }
+        let text = format!(
+            "facility = \"clinic-a\"\nbridge = \"b\"\nspool_dir = \"spool\"\n\
+             [hub]\naddress = \"127.0.0.1:4433\"\nserver_name = \"localhost\"\n\
+             ca = \"ca.pem\"\ncert = \"b.pem\"\nkey = \"b.key\"\n{devices}"
+        );
+        let path = dir.join("bridge.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn error(devices: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        format!("{:#}", BridgeConfig::load(&write(dir.path(), devices)).unwrap_err())
+    }
+
+    #[test]
+    fn a_good_config_loads_with_paths_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[[device]]\nname = \"bed-1\"\nserial = \"/dev/ttyUSB0\"\nprotocol = \"series50\"\n\
+             [[device]]\nname = \"bed-2\"\nprotocol = \"hl7\"\nlisten = \"0.0.0.0:2575\"\n",
+        );
+        let config = BridgeConfig::load(&path).unwrap();
+        assert_eq!(config.devices.len(), 2);
+        assert_eq!(config.spool_dir, dir.path().join("spool"));
+        assert_eq!(config.devices[0].silence_s, 5);
+    }
+
+    #[test]
+    fn mistakes_get_errors_that_say_what_to_fix() {
+        assert!(error("").contains("no [[device]]"));
+        let twice = "[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\n";
+        assert!(error(&format!("{twice}{twice}")).contains("\"a\" is used twice"));
+        assert!(
+            error("[[device]]\nname = \"a\"\nprotocol = \"series50\"\n")
+                .contains("needs `serial = \"/dev/...\"`")
+        );
+        assert!(
+            error("[[device]]\nname = \"a\"\nprotocol = \"hl7\"\nserial = \"/dev/x\"\n")
+                .contains("hl7 needs `listen")
+        );
+        assert!(
+            error("[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series60\"\n")
+                .contains("unknown variant `series60`")
+        );
+        assert!(
+            error("[[device]]\nname = \"a b\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\n")
+                .contains("device name \"a b\"")
+        );
+        assert!(
+            error("[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\nbaud = 9600\n")
+                .contains("unknown field `baud`")
+        );
+    }
+
+    #[test]
+    fn a_missing_certificate_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\n",
+        );
+        std::fs::remove_file(dir.path().join("b.key")).unwrap();
+        let message = format!("{:#}", BridgeConfig::load(&path).unwrap_err());
+        assert!(message.contains("hub.key") && message.contains("does not exist"), "{message}");
     }
 }

@@ -337,3 +337,126 @@ impl StreamSpool {
             .map_or(self.next_order, |r| r.order)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ctg_proto::model::{DeviceProtocol, EventKind, Sample};
+
+    use super::*;
+
+    fn meta() -> StreamMeta {
+        StreamMeta {
+            identity: StreamIdentity {
+                facility: "f".into(),
+                bridge: "b".into(),
+                port: "p".into(),
+                episode_start_utc_ms: 1,
+            },
+            device: DeviceInfo {
+                protocol: DeviceProtocol::Series50,
+                model: String::new(),
+                serial: String::new(),
+                software: String::new(),
+            },
+        }
+    }
+
+    fn block(first_seq: u64) -> Record {
+        Record::Block(SampleBlock {
+            first_seq,
+            samples: vec![
+                Sample {
+                    values: [first_seq as u16 % 1000 + 1, 0, 0, 0, 0],
+                    ..Sample::default()
+                };
+                4
+            ],
+            ..SampleBlock::default()
+        })
+    }
+
+    fn event(seq: u64) -> Record {
+        Record::Event(StreamEvent {
+            seq,
+            at_sample: 0,
+            utc_ms: 0,
+            kind: EventKind::Marker,
+        })
+    }
+
+    #[test]
+    fn records_survive_a_restart_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+            for i in 0..10 {
+                spool.append(block(i * 4)).unwrap();
+            }
+            spool.append(event(0)).unwrap();
+        }
+        // A write torn by a power cut: half a record at the end.
+        let segment = segment_path(dir.path(), 0);
+        let mut torn = encode_record(&block(40)).unwrap();
+        torn.truncate(torn.len() / 2);
+        OpenOptions::new().append(true).open(&segment).unwrap().write_all(&torn).unwrap();
+
+        let spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        assert_eq!(spool.len(), 11);
+        assert_eq!(spool.next_sample_seq(), 40);
+        assert_eq!(spool.next_event_seq(), 1);
+        let (first, _) = spool.order_range();
+        assert_eq!(spool.get(first + 3), Some(&block(12)));
+        // The torn half is gone from the file.
+        let (records, good) = read_segment(&segment).unwrap();
+        assert_eq!(records.len(), 11);
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), good);
+    }
+
+    #[test]
+    fn acknowledged_segments_are_deleted_but_the_stream_position_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        let n = RECORDS_PER_SEGMENT * 2 + 5;
+        for i in 0..n {
+            spool.append(block(i * 4)).unwrap();
+        }
+        assert_eq!(segments(dir.path()).unwrap().len(), 3);
+        spool.ack(RECORDS_PER_SEGMENT * 4 + 8, 0).unwrap();
+        assert_eq!(segments(dir.path()).unwrap(), vec![1, 2]);
+        assert_eq!(spool.len() as u64, n - RECORDS_PER_SEGMENT - 2);
+        spool.ack(n * 4, 0).unwrap();
+        assert!(spool.is_empty());
+        assert_eq!(segments(dir.path()).unwrap(), vec![2], "the segment being written stays");
+        drop(spool);
+        let spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        assert_eq!(spool.next_sample_seq(), n * 4, "the next sequence number survives");
+    }
+
+    #[test]
+    fn dropping_the_oldest_segment_counts_what_was_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        for i in 0..RECORDS_PER_SEGMENT + 3 {
+            spool.append(block(i * 4)).unwrap();
+        }
+        let before = spool.bytes();
+        assert_eq!(spool.drop_oldest_segment().unwrap(), RECORDS_PER_SEGMENT);
+        assert_eq!(spool.dropped_records, RECORDS_PER_SEGMENT);
+        assert!(spool.bytes() < before);
+        assert_eq!(spool.len(), 3);
+        // The segment being written is never dropped.
+        assert_eq!(spool.drop_oldest_segment().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_resend_starts_at_the_record_holding_the_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        for i in 0..5 {
+            spool.append(block(i * 4)).unwrap();
+        }
+        let (first, next) = spool.order_range();
+        assert_eq!(spool.order_of_sample(9), first + 2);
+        assert_eq!(spool.order_of_sample(1000), next);
+    }
+}
