@@ -625,3 +625,38 @@ fn an_avalon_monitor_on_a_pty_reaches_the_receiver_as_held_numerics() {
             >= 6
     );
 }
+
+#[test]
+fn the_hl7_simulator_delivers_the_synthetic_programme_sample_for_sample() {
+    let field = Field::new(Path::new("/dev/null"));
+    let tcp_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    field.write_config_with(
+        "pki",
+        &format!("protocol = \"hl7\"\nlisten = \"127.0.0.1:{tcp_port}\"\n"),
+    );
+    let _receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    let to = format!("127.0.0.1:{tcp_port}");
+    let sim = Process::spawn(
+        &["sim", "--protocol", "hl7", "--to", &to, "--speed", "20"],
+        field.path("sim.log"),
+    );
+    let n = field.wait_for_samples(160, Duration::from_secs(30));
+    assert!(n >= 160, "{n}:\n{}\n{}", bridge.log(), sim.log());
+    sim.kill();
+    let stream = &field.stored()[0];
+    let received: Vec<[u16; 5]> = stream
+        .blocks
+        .iter()
+        .flat_map(|b| b.samples.iter().map(|s| s.values))
+        .collect();
+    let planted: Vec<[u16; 5]> = ctg_sim::Synthetic::samples(received.len() as u64 / 4 + 1)
+        .iter()
+        .map(|s| s.values)
+        .collect();
+    assert_eq!(received[..], planted[..received.len()]);
+}

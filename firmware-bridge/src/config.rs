@@ -254,7 +254,10 @@ mod tests {
 
     fn error(devices: &str) -> String {
         let dir = tempfile::tempdir().unwrap();
-        format!("{:#}", BridgeConfig::load(&write(dir.path(), devices)).unwrap_err())
+        format!(
+            "{:#}",
+            BridgeConfig::load(&write(dir.path(), devices)).unwrap_err()
+        )
     }
 
     #[test]
@@ -307,6 +310,9 @@ mod tests {
         );
         std::fs::remove_file(dir.path().join("b.key")).unwrap();
         let message = format!("{:#}", BridgeConfig::load(&path).unwrap_err());
-        assert!(message.contains("hub.key") && message.contains("does not exist"), "{message}");
+        assert!(
+            message.contains("hub.key") && message.contains("does not exist"),
+            "{message}"
+        );
     }
 }

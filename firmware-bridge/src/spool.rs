@@ -398,7 +398,12 @@ mod tests {
         let segment = segment_path(dir.path(), 0);
         let mut torn = encode_record(&block(40)).unwrap();
         torn.truncate(torn.len() / 2);
-        OpenOptions::new().append(true).open(&segment).unwrap().write_all(&torn).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&segment)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
 
         let spool = StreamSpool::open(dir.path(), meta()).unwrap();
         assert_eq!(spool.len(), 11);
@@ -426,10 +431,18 @@ mod tests {
         assert_eq!(spool.len() as u64, n - RECORDS_PER_SEGMENT - 2);
         spool.ack(n * 4, 0).unwrap();
         assert!(spool.is_empty());
-        assert_eq!(segments(dir.path()).unwrap(), vec![2], "the segment being written stays");
+        assert_eq!(
+            segments(dir.path()).unwrap(),
+            vec![2],
+            "the segment being written stays"
+        );
         drop(spool);
         let spool = StreamSpool::open(dir.path(), meta()).unwrap();
-        assert_eq!(spool.next_sample_seq(), n * 4, "the next sequence number survives");
+        assert_eq!(
+            spool.next_sample_seq(),
+            n * 4,
+            "the next sequence number survives"
+        );
     }
 
     #[test]

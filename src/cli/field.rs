@@ -41,35 +41,59 @@ pub fn bridge(config: &Path, check: bool, capture: Option<PathBuf>) -> Result<()
     rt.block_on(ctg_bridge::run(config))
 }
 
+/// Options of a simulated serial line.
+pub struct SimLine {
+    pub link: Option<PathBuf>,
+    pub looping: bool,
+    pub markers: u64,
+    pub noise: u64,
+}
+
 pub fn sim(
     protocol: super::decode::Protocol,
-    recording: &Path,
+    recording: Option<&Path>,
+    to: Option<SocketAddr>,
     speed: f64,
-    link: Option<PathBuf>,
-    looping: bool,
-    markers: u64,
-    noise: u64,
+    line: &SimLine,
 ) -> Result<()> {
+    use super::decode::Protocol;
     init_logging();
-    let recording = ctg_formats::read_recording(recording)?;
-    let source = RecordingSource::new(&recording, looping);
-    let options = PtyOptions {
-        speed,
-        link,
-        marker_every_s: markers,
-        noise_every_s: noise,
-    };
-    let monitor = match protocol {
-        super::decode::Protocol::Series50 => PtyMonitor::spawn_series50(Box::new(source), options)?,
-        super::decode::Protocol::Avalon => PtyMonitor::spawn_avalon(Box::new(source), options)?,
-        super::decode::Protocol::Hl7 => {
-            anyhow::bail!(
-                "an HL7 simulator sends to a listener: use --protocol series50 or avalon for a pty"
+    let (source, name): (Box<dyn ctg_sim::SecondSource>, String) = match recording {
+        Some(path) => {
+            let recording = ctg_formats::read_recording(path)?;
+            let name = recording.source.clone();
+            (
+                Box::new(RecordingSource::new(&recording, line.looping)),
+                name,
             )
         }
+        None => (
+            Box::new(ctg_sim::Synthetic::new()),
+            "synthetic programme".into(),
+        ),
+    };
+    if protocol == Protocol::Hl7 {
+        let to =
+            to.context("an HL7 simulator needs --to HOST:PORT (the bridge's MLLP listener)")?;
+        let sender = ctg_sim::hl7::Hl7Sender::spawn(source, to, speed)?;
+        tracing::info!(%to, source = %name, speed, "HL7 sender running");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            tracing::info!(accepted = sender.accepted(), "HL7 messages acknowledged");
+        }
+    }
+    let options = PtyOptions {
+        speed,
+        link: line.link.clone(),
+        marker_every_s: line.markers,
+        noise_every_s: line.noise,
+    };
+    let monitor = match protocol {
+        Protocol::Avalon => PtyMonitor::spawn_avalon(source, options)?,
+        _ => PtyMonitor::spawn_series50(source, options)?,
     };
     println!("{}", monitor.path().display());
-    tracing::info!(path = %monitor.path().display(), recording = %recording.source, speed, protocol = protocol.name(), "monitor on a pseudo-terminal");
+    tracing::info!(path = %monitor.path().display(), source = %name, speed, protocol = protocol.name(), "monitor on a pseudo-terminal");
     let mut last = 0;
     loop {
         std::thread::sleep(std::time::Duration::from_secs(10));

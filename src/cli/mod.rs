@@ -88,14 +88,19 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         capture: Option<PathBuf>,
     },
-    /// Simulate a fetal monitor on a pseudo-terminal, playing a recording.
+    /// Simulate a fetal monitor: Series 50 or Avalon on a pseudo-terminal, or an HL7 sender,
+    /// playing a recording or the synthetic programme with planted events.
     Sim {
         /// The protocol (series50).
         #[arg(long, value_enum, default_value = "series50")]
         protocol: decode::Protocol,
-        /// The recording to play (.fhr, .fhrm, WFDB .hea, .mmr).
+        /// The recording to play (.fhr, .fhrm, WFDB .hea, .mmr); without it, the synthetic
+        /// programme with planted events.
         #[arg(long)]
-        recording: PathBuf,
+        recording: Option<PathBuf>,
+        /// HL7: the bridge's MLLP listener to send to.
+        #[arg(long, value_name = "HOST:PORT")]
+        to: Option<std::net::SocketAddr>,
         /// Playback speed (1 = real time).
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
@@ -179,12 +184,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim {
             protocol,
             recording,
+            to,
             speed,
             link,
             looping,
             markers,
             noise,
-        } => field::sim(protocol, &recording, speed, link, looping, markers, noise),
+        } => field::sim(
+            protocol,
+            recording.as_deref(),
+            to,
+            speed,
+            &field::SimLine {
+                link,
+                looping,
+                markers,
+                noise,
+            },
+        ),
         Command::Receive {
             listen,
             pki,

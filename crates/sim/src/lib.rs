@@ -6,8 +6,11 @@
 //! cable. The monitor answers the host's requests as the real one does; the recording advances
 //! only by the seconds it actually sends (so a test knows exactly which samples went out).
 
+pub mod hl7;
 pub mod pty;
 pub mod source;
+pub mod synthetic;
 
 pub use pty::{PtyMonitor, PtyMonitorHandle};
 pub use source::{RecordingSource, SecondSource};
+pub use synthetic::Synthetic;

@@ -1,0 +1,312 @@
+//! A synthetic CTG with planted events, so a test knows exactly what went in.
+//!
+//! A 30-minute programme, repeated: a baseline of 140 bpm with moderate variability (a few
+//! incommensurate sines, ±5 bpm) over a resting toco of 10, contractions every 3 minutes
+//! (90 s, peak 60), and on top of them, at fixed times, the patterns the analysis must find:
+//! accelerations, an early, a late, a variable and a prolonged deceleration, 30 s of signal
+//! loss, and a minute in which the fetal channel records the mother (maternal heart rate
+//! confusion: FHR and MHR both at 84 bpm). Deterministic: the same programme every time.
+
+use ctg_proto::model::{Channel, Modes, Quality, Sample, TransducerMode};
+
+use crate::source::SecondSource;
+
+/// Seconds in the programme before it repeats.
+pub const PROGRAMME_S: u64 = 30 * 60;
+/// Seconds between contraction onsets.
+pub const CONTRACTION_EVERY_S: u64 = 180;
+/// Contraction duration, seconds.
+pub const CONTRACTION_S: u64 = 90;
+/// Baseline FHR, bpm.
+pub const BASELINE_BPM: f64 = 140.0;
+
+/// What was planted, and when (seconds from the programme's start).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Planted {
+    /// +`amplitude` bpm for `duration` s.
+    Acceleration {
+        /// Onset.
+        start_s: u64,
+        /// Duration.
+        duration_s: u64,
+        /// Peak rise.
+        amplitude: f64,
+    },
+    /// A deceleration of a given type.
+    Deceleration {
+        /// `early`, `late`, `variable` or `prolonged`.
+        kind: &'static str,
+        /// Onset.
+        start_s: u64,
+        /// Duration.
+        duration_s: u64,
+        /// Depth at the nadir.
+        depth: f64,
+    },
+    /// No fetal signal.
+    SignalLoss {
+        /// Start.
+        start_s: u64,
+        /// Duration.
+        duration_s: u64,
+    },
+    /// The fetal channel records the maternal heart rate.
+    MaternalConfusion {
+        /// Start.
+        start_s: u64,
+        /// Duration.
+        duration_s: u64,
+        /// The maternal rate, bpm.
+        bpm: f64,
+    },
+}
+
+/// The programme's planted events, in time order.
+pub fn programme() -> Vec<Planted> {
+    // Contractions start at 0, 180, 360, …; their peak is 45 s after onset.
+    vec![
+        Planted::Acceleration {
+            start_s: 100,
+            duration_s: 30,
+            amplitude: 20.0,
+        },
+        Planted::Deceleration {
+            kind: "early",
+            start_s: 375,
+            duration_s: 60,
+            depth: 15.0,
+        },
+        Planted::Acceleration {
+            start_s: 470,
+            duration_s: 25,
+            amplitude: 18.0,
+        },
+        Planted::Deceleration {
+            kind: "late",
+            start_s: 570,
+            duration_s: 70,
+            depth: 20.0,
+        },
+        Planted::Deceleration {
+            kind: "variable",
+            start_s: 750,
+            duration_s: 40,
+            depth: 45.0,
+        },
+        Planted::SignalLoss {
+            start_s: 880,
+            duration_s: 30,
+        },
+        Planted::Deceleration {
+            kind: "prolonged",
+            start_s: 1000,
+            duration_s: 200,
+            depth: 40.0,
+        },
+        Planted::MaternalConfusion {
+            start_s: 1300,
+            duration_s: 60,
+            bpm: 84.0,
+        },
+        Planted::Acceleration {
+            start_s: 1500,
+            duration_s: 40,
+            amplitude: 25.0,
+        },
+    ]
+}
+
+/// Raised-cosine bump: 0 at the edges, 1 in the middle.
+fn bump(t: f64, start: f64, duration: f64) -> f64 {
+    if t < start || t > start + duration {
+        return 0.0;
+    }
+    0.5 - 0.5 * (2.0 * std::f64::consts::PI * (t - start) / duration).cos()
+}
+
+/// A V: straight down to the nadir in a quarter of the duration, back up in the rest (abrupt).
+fn vee(t: f64, start: f64, duration: f64) -> f64 {
+    let fall = duration / 4.0;
+    if t < start || t > start + duration {
+        0.0
+    } else if t < start + fall {
+        (t - start) / fall
+    } else {
+        1.0 - (t - start - fall) / (duration - fall)
+    }
+}
+
+/// The signal at time `t` seconds (any time; the programme repeats).
+pub fn sample_at(t: f64) -> Sample {
+    let p = t % PROGRAMME_S as f64;
+    let variability = 2.5 * (2.0 * std::f64::consts::PI * p / 7.3).sin()
+        + 1.5 * (2.0 * std::f64::consts::PI * p / 2.9).sin()
+        + 1.0 * (2.0 * std::f64::consts::PI * p / 17.1).sin();
+    let mut fhr = BASELINE_BPM + variability;
+    let onset = (p / CONTRACTION_EVERY_S as f64).floor() * CONTRACTION_EVERY_S as f64;
+    let toco = 10.0 + 50.0 * bump(p, onset, CONTRACTION_S as f64);
+    let mut mhr = 84.0 + 0.5 * (2.0 * std::f64::consts::PI * p / 11.0).sin();
+    let mut lost = false;
+    for planted in programme() {
+        match planted {
+            Planted::Acceleration {
+                start_s,
+                duration_s,
+                amplitude,
+            } => {
+                fhr += amplitude * bump(p, start_s as f64, duration_s as f64);
+            }
+            Planted::Deceleration {
+                kind,
+                start_s,
+                duration_s,
+                depth,
+            } => {
+                let shape = if kind == "variable" {
+                    vee(p, start_s as f64, duration_s as f64)
+                } else if kind == "prolonged" {
+                    // Down over 30 s, flat, up over 30 s.
+                    let (s, d) = (start_s as f64, duration_s as f64);
+                    if p < s || p > s + d {
+                        0.0
+                    } else {
+                        ((p - s) / 30.0).min(1.0).min((s + d - p) / 30.0)
+                    }
+                } else {
+                    bump(p, start_s as f64, duration_s as f64)
+                };
+                fhr -= depth * shape;
+            }
+            Planted::SignalLoss {
+                start_s,
+                duration_s,
+            } => {
+                lost |= p >= start_s as f64 && p < (start_s + duration_s) as f64;
+            }
+            Planted::MaternalConfusion {
+                start_s,
+                duration_s,
+                bpm,
+            } => {
+                if p >= start_s as f64 && p < (start_s + duration_s) as f64 {
+                    fhr = bpm + 0.5 * (2.0 * std::f64::consts::PI * p / 11.0).sin();
+                    mhr = fhr;
+                }
+            }
+        }
+    }
+    let quarter = |bpm: f64| (bpm * 4.0).round().clamp(0.0, 1200.0) as u16;
+    let mut values = [0u16; 5];
+    let mut quality = [Quality::None; 5];
+    if !lost {
+        values[Channel::Fhr1.index()] = quarter(fhr);
+        quality[Channel::Fhr1.index()] = Quality::Good;
+    }
+    values[Channel::Mhr.index()] = quarter(mhr);
+    quality[Channel::Mhr.index()] = Quality::Good;
+    values[Channel::Ua.index()] = (toco * 2.0).round() as u16;
+    quality[Channel::Ua.index()] = Quality::Unknown;
+    Sample {
+        values,
+        quality,
+        fetal_movement: false,
+    }
+}
+
+/// The synthetic programme as a source of seconds.
+#[derive(Debug, Default)]
+pub struct Synthetic {
+    second: u64,
+}
+
+impl Synthetic {
+    /// From the programme's start.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `seconds` of the programme as one recording's samples.
+    pub fn samples(seconds: u64) -> Vec<Sample> {
+        (0..seconds * 4)
+            .map(|i| sample_at(i as f64 / 4.0))
+            .collect()
+    }
+}
+
+impl SecondSource for Synthetic {
+    fn next_second(&mut self) -> Option<[Sample; 4]> {
+        let t = self.second as f64;
+        self.second += 1;
+        Some(std::array::from_fn(|i| sample_at(t + i as f64 / 4.0)))
+    }
+
+    fn modes(&self) -> Modes {
+        let mut modes = [TransducerMode::NoTransducer; 5];
+        modes[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
+        modes[Channel::Mhr.index()] = TransducerMode::Mecg;
+        modes[Channel::Ua.index()] = TransducerMode::ExternalToco;
+        Modes(modes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fhr(t: f64) -> Option<f64> {
+        sample_at(t).physical(Channel::Fhr1)
+    }
+
+    #[test]
+    fn what_is_planted_is_in_the_signal() {
+        for planted in programme() {
+            match planted {
+                Planted::Acceleration {
+                    start_s,
+                    duration_s,
+                    amplitude,
+                } => {
+                    let peak = fhr(start_s as f64 + duration_s as f64 / 2.0).unwrap();
+                    assert!(peak > BASELINE_BPM + amplitude - 6.0, "{planted:?}: {peak}");
+                }
+                Planted::Deceleration {
+                    start_s,
+                    duration_s,
+                    depth,
+                    kind,
+                } => {
+                    let lowest = (0..duration_s * 4)
+                        .filter_map(|i| fhr(start_s as f64 + i as f64 / 4.0))
+                        .fold(f64::MAX, f64::min);
+                    assert!(lowest < BASELINE_BPM - depth + 6.0, "{kind}: {lowest}");
+                }
+                Planted::SignalLoss {
+                    start_s,
+                    duration_s,
+                } => {
+                    assert!((0..duration_s).all(|s| fhr((start_s + s) as f64).is_none()));
+                }
+                Planted::MaternalConfusion { start_s, .. } => {
+                    let s = sample_at(start_s as f64 + 10.0);
+                    assert_eq!(
+                        s.values[Channel::Fhr1.index()],
+                        s.values[Channel::Mhr.index()]
+                    );
+                }
+            }
+        }
+        // Contractions peak at 60 units 45 s after each onset.
+        let peak = sample_at(180.0 + 45.0).physical(Channel::Ua).unwrap();
+        assert!((peak - 60.0).abs() < 0.6, "{peak}");
+    }
+
+    #[test]
+    fn the_late_deceleration_nadir_follows_the_contraction_peak() {
+        // Contraction at 540 s peaks at 585 s; the late deceleration's nadir is at 605 s.
+        let nadir = (570 * 4..640 * 4)
+            .min_by_key(|&i| sample_at(i as f64 / 4.0).values[0])
+            .unwrap() as f64
+            / 4.0;
+        assert!(nadir - 585.0 >= 15.0, "nadir at {nadir} s");
+    }
+}
