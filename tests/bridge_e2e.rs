@@ -660,3 +660,76 @@ fn the_hl7_simulator_delivers_the_synthetic_programme_sample_for_sample() {
         .collect();
     assert_eq!(received[..], planted[..received.len()]);
 }
+
+#[test]
+fn after_an_outage_live_blocks_go_out_ahead_of_the_backlog() {
+    use ctg_bridge::spool::{Record, StreamMeta, StreamSpool};
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyMONITOR4");
+    let field = Field::new(&link);
+    // A long outage's backlog already in the spool: 20,000 one-second blocks (5.5 hours).
+    let backlog_blocks = 20_000u64;
+    {
+        let meta = StreamMeta {
+            identity: ctg_proto::model::StreamIdentity {
+                facility: "clinic-a".into(),
+                bridge: "ldr-pc-1".into(),
+                port: "bed-1".into(),
+                episode_start_utc_ms: 1,
+            },
+            device: ctg_proto::model::DeviceInfo {
+                protocol: ctg_proto::model::DeviceProtocol::Series50,
+                model: String::new(),
+                serial: String::new(),
+                software: String::new(),
+            },
+        };
+        let mut spool = StreamSpool::open(&field.path("spool").join("bed-1"), meta).unwrap();
+        let whole = recording.samples.len() / 4 * 4;
+        spool
+            .append_all((0..backlog_blocks).map(|i| {
+                let at = (i as usize * 4) % whole;
+                Record::Block(ctg_proto::model::SampleBlock {
+                    first_seq: i * 4,
+                    samples: recording.samples[at..at + 4].to_vec(),
+                    ..Default::default()
+                })
+            }))
+            .unwrap();
+    }
+    let monitor = monitor(&recording, &link, 20.0);
+    let _receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    let total = backlog_blocks * 4 + 200;
+    let n = field.wait_for_samples(total, Duration::from_secs(120));
+    assert!(n >= total, "{n} of {total}:\n{}", bridge.log());
+    monitor.stop().unwrap();
+    // The receiver's log is in arrival order: the first live block must have arrived before
+    // the backlog was through.
+    let store = field.path("store");
+    let log = std::fs::read_dir(store.join("clinic-a/ldr-pc-1"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("records.log");
+    let bytes = std::fs::read(log).unwrap();
+    let mut order = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if let Ok(Record::Block(b)) = postcard::from_bytes::<Record>(&bytes[at + 8..at + 8 + len]) {
+            order.push(b.first_seq);
+        }
+        at += 8 + len;
+    }
+    let backlog_end = backlog_blocks * 4;
+    let first_live = order.iter().position(|&s| s >= backlog_end).unwrap();
+    let last_backlog = order.iter().rposition(|&s| s < backlog_end).unwrap();
+    assert!(
+        first_live < last_backlog,
+        "live data waited for the backlog: first live block at arrival {first_live}, last backlog block at {last_backlog}"
+    );
+}

@@ -272,6 +272,46 @@ impl StreamSpool {
         Ok(order)
     }
 
+    /// Appends many records, syncing once per segment instead of once per record (for imports
+    /// and tests that fill a spool; live data goes through [`Self::append`]).
+    pub fn append_all(&mut self, records: impl IntoIterator<Item = Record>) -> Result<()> {
+        let mut buffer = Vec::new();
+        for record in records {
+            match &record {
+                Record::Block(block) => {
+                    self.next_sample_seq = block.end_seq().context("sequence overflow")?;
+                }
+                Record::Event(event) => self.next_event_seq = event.seq + 1,
+            }
+            if self.segment_records >= RECORDS_PER_SEGMENT {
+                self.file.write_all(&buffer)?;
+                self.file.sync_data()?;
+                buffer.clear();
+                self.segment += 1;
+                self.segment_records = 0;
+                self.file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(segment_path(&self.dir, self.segment))?;
+            }
+            let bytes = encode_record(&record)?;
+            buffer.extend_from_slice(&bytes);
+            self.segment_records += 1;
+            self.bytes += bytes.len() as u64;
+            self.records.push_back(Spooled {
+                segment: self.segment,
+                order: self.next_order,
+                bytes: bytes.len() as u64,
+                record,
+            });
+            self.next_order += 1;
+        }
+        self.file.write_all(&buffer)?;
+        self.file.sync_data()?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
     /// Takes the hub's cumulative acknowledgement: drops acknowledged records from the front
     /// and deletes segments nothing unacknowledged lives in any more.
     pub fn ack(&mut self, next_sample_seq: u64, next_event_seq: u64) -> Result<()> {
