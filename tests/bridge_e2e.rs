@@ -733,3 +733,17 @@ fn after_an_outage_live_blocks_go_out_ahead_of_the_backlog() {
         "live data waited for the backlog: first live block at arrival {first_live}, last backlog block at {last_backlog}"
     );
 }
+
+#[test]
+fn the_field_demo_shows_every_bed_receiving() {
+    let out = crate::util::mimamori_ok(&["demo", "--seconds", "6", "--speed", "4"]);
+    let last: Vec<&str> = out.lines().rev().take(4).collect();
+    for bed in ["bed-1", "bed-2", "bed-3", "bed-4"] {
+        let line = last
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(bed))
+            .unwrap_or_else(|| panic!("{bed} missing:\n{out}"));
+        let samples: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(samples > 0, "{bed} received nothing:\n{out}");
+    }
+}

@@ -25,6 +25,16 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// Logs warnings and errors only (for commands that print their own progress).
+pub fn init_logging_quiet() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 pub fn bridge(config: &Path, check: bool, capture: Option<PathBuf>) -> Result<()> {
     init_logging();
     let mut config = ctg_bridge::load_config(config)?;

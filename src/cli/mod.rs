@@ -3,6 +3,7 @@
 mod analyze;
 mod convert;
 mod decode;
+mod demo;
 mod eval;
 mod field;
 mod info;
@@ -75,6 +76,16 @@ enum Command {
         protocol: decode::Protocol,
         /// The capture file.
         file: PathBuf,
+    },
+    /// The field demo: a CA, a stand-in hub, a bridge and four simulated monitors (Series 50,
+    /// Avalon, HL7) on this machine, printing what arrives per bed. Ctrl-C stops.
+    Demo {
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Playback speed of the simulated monitors (1 = real time).
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
     },
     /// Run the edge bridge: read the monitors in the config, spool, send to the hub.
     Bridge {
@@ -176,6 +187,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info { file, json } => info::run(&file, json),
         Command::Convert { input, output } => convert::run(&input, &output),
         Command::Decode { protocol, file } => decode::run(protocol, &file),
+        Command::Demo { seconds, speed } => demo::run(seconds, speed),
         Command::Bridge {
             config,
             check,
