@@ -156,7 +156,7 @@ fn main() -> Result<()> {
         let (cpu, rss, _) = usage(pid)?;
         rss_samples.push(rss);
         let t = started.elapsed().as_secs();
-        if t % 10 == 0 {
+        if t.is_multiple_of(10) {
             let sent: u64 = monitors.iter().map(|m| m.samples_sent()).sum();
             println!(
                 "  {t:>4} s  cpu {:.1} %  rss {} KiB  samples sent {sent}",
