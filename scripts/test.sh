@@ -13,7 +13,7 @@ fuzz_seconds=${FUZZ_SECONDS:-15}
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "tools: Python test environment (PhysioNet wfdb, the reference WFDB reader)"
+step "tools: Python test environment (PhysioNet wfdb, the reference WFDB reader; python-hl7, an independent MLLP client)"
 venv="$root/target/test-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

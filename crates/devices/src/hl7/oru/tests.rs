@@ -119,8 +119,8 @@ fn out_of_range_values_become_signal_loss_and_are_counted() {
 
 #[test]
 fn what_the_simulator_builds_the_receiver_takes_back() {
-    let recording_like: Vec<ctg_proto::model::Sample> = (0..4u16)
-        .map(|i| ctg_proto::model::Sample {
+    let recording_like: Vec<Sample> = (0..4u16)
+        .map(|i| Sample {
             values: [560 + i, 0, 0, 320, 40 + i],
             quality: [
                 Quality::Unknown,
