@@ -570,6 +570,7 @@ fn an_avalon_monitor_on_a_pty_reaches_the_receiver_as_held_numerics() {
         PtyOptions {
             speed: 1.0,
             link: Some(link.clone()),
+            noise_every_s: 1,
             ..PtyOptions::default()
         },
     )
@@ -624,6 +625,34 @@ fn an_avalon_monitor_on_a_pty_reaches_the_receiver_as_held_numerics() {
             .count()
             >= 6
     );
+    // Line noise every second (garbage, aborted, bad-FCS and oversized frames) was counted and
+    // logged, and the numerics kept coming.
+    assert!(
+        bridge.log().contains("bad input from the monitor"),
+        "{}",
+        bridge.log()
+    );
+}
+
+#[test]
+fn check_mode_reports_what_each_monitor_sends() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyMONITOR5");
+    let _monitor = monitor(&recording, &link, 1.0);
+    let field = Field::new(&link);
+    let config = field.path("bridge.toml");
+    let out =
+        crate::util::mimamori_ok(&["bridge", "--config", config.to_str().unwrap(), "--check"]);
+    assert!(out.starts_with("bed-1: "), "{out}");
+    assert!(out.contains("monitor: M1351A serial MIMAMORI01"), "{out}");
+    let blocks: u64 = out
+        .split(" CTG blocks")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(blocks >= 3, "{out}");
 }
 
 #[test]

@@ -200,9 +200,15 @@ fn run_avalon(
     let started = Instant::now();
     let mut next_second = Instant::now();
     let mut buffer = [0u8; 4096];
+    let mut second = 0u64;
     while !stop.load(Ordering::SeqCst) {
         if Instant::now() >= next_second {
             next_second += period;
+            second += 1;
+            if options.noise_every_s > 0 && second.is_multiple_of(options.noise_every_s) {
+                let noise = avalon_line_noise(second / options.noise_every_s);
+                write_all_waiting(&mut master, &noise, stop)?;
+            }
             if monitor.associated() {
                 match source.next_second() {
                     Some(second) => {
@@ -298,6 +304,27 @@ fn run_series50(
     // Let the reader take what is still queued before the tty goes away.
     std::thread::sleep(Duration::from_millis(500));
     Ok(())
+}
+
+/// The `n`-th burst of Avalon line noise: garbage, an aborted frame (`7D C1`), a frame with a
+/// bad FCS, and a frame longer than the decoder's limit, in turn.
+pub fn avalon_line_noise(n: u64) -> Vec<u8> {
+    use ctg_devices::avalon::frame::{BOF, EOF, ESC, frame};
+    match n % 4 {
+        0 => vec![0x00, 0xFF, 0x55, 0x11, 0x01, 0x7E],
+        1 => vec![BOF, 0x11, 0x01, 0x00, 0x08, ESC, EOF],
+        2 => {
+            let mut bytes = frame(&[0xE1, 0x00, 0x00, 0x02, 0x00, 0x01]);
+            bytes[3] ^= 0x01;
+            bytes
+        }
+        _ => {
+            let mut bytes = vec![BOF];
+            bytes.extend(std::iter::repeat_n(0x41, 9000));
+            bytes.push(EOF);
+            bytes
+        }
+    }
 }
 
 /// The `n`-th burst of line noise; each kind leaves the line so the next frame is read intact.
