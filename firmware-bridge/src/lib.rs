@@ -12,15 +12,13 @@
 //! point, so the hub ends up with every sample exactly once ([`spool`], [`uplink`]).
 //!
 //! Also here, until the hub has its own: [`receiver`], a minimal hub-side QUIC receiver that
-//! stores what it receives durably and acknowledges it; and [`pki`], the deployment CA.
+//! stores what it receives durably and acknowledges it. Certificates and TLS: `ctg-tls`.
 
 pub mod config;
 pub mod device;
 pub mod mllp;
-pub mod pki;
 pub mod receiver;
 pub mod spool;
-pub mod tls;
 pub mod uplink;
 
 use std::path::Path;

@@ -189,7 +189,7 @@ pub async fn serve(
     store_dir: &Path,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<()> {
-    let config = crate::tls::server_config(ca, cert, key)?;
+    let config = ctg_tls::quic::server_config(ca, cert, key)?;
     let endpoint = quinn::Endpoint::server(config, listen)?;
     let local = endpoint.local_addr()?;
     tracing::info!(%local, "receiver listening");

@@ -31,7 +31,7 @@ const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// Runs sessions for ever.
 pub async fn run(shared: Arc<Shared>, config: &BridgeConfig) -> Result<()> {
-    let client = crate::tls::client_config(&config.hub.ca, &config.hub.cert, &config.hub.key)?;
+    let client = ctg_tls::quic::client_config(&config.hub.ca, &config.hub.cert, &config.hub.key)?;
     let mut endpoint = quinn::Endpoint::client("0.0.0.0:0".parse()?)?;
     endpoint.set_default_client_config(client);
     let mut backoff = Duration::from_secs(1);

@@ -10,10 +10,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use ctg_bridge::pki;
 use ctg_proto::model::Channel;
 use ctg_sim::pty::PtyOptions;
 use ctg_sim::{PtyMonitor, RecordingSource};
+use ctg_tls::pki;
 
 pub fn run(seconds: Option<u64>, speed: f64) -> Result<()> {
     super::field::init_logging_quiet();

@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ctg_bridge::pki;
 use ctg_sim::pty::PtyOptions;
 use ctg_sim::{PtyMonitor, RecordingSource};
+use ctg_tls::pki;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -77,3 +77,71 @@ pub fn server_config(ca: &Path, cert: &Path, key_path: &Path) -> Result<quinn::S
     config.transport_config(Arc::new(transport));
     Ok(config)
 }
+
+/// Who a peer's certificate says it is: the subject's organisation (the facility) and common
+/// name (the bridge), as `pki::issue` writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerNames {
+    /// Subject O: the facility.
+    pub organisation: Option<String>,
+    /// Subject CN: the bridge (or the hub).
+    pub common_name: Option<String>,
+}
+
+/// The names in a DER certificate.
+pub fn certificate_names(der: &[u8]) -> Result<PeerNames> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| anyhow!("unreadable peer certificate: {e}"))?;
+    let subject = cert.subject();
+    Ok(PeerNames {
+        organisation: subject
+            .iter_organization()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_owned),
+        common_name: subject
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_owned),
+    })
+}
+
+/// The names in the certificate a connected peer presented.
+pub fn peer_names(connection: &quinn::Connection) -> Result<PeerNames> {
+    let identity = connection
+        .peer_identity()
+        .ok_or_else(|| anyhow!("the peer presented no certificate"))?;
+    let certs = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| anyhow!("unexpected peer identity type"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| anyhow!("empty certificate chain"))?;
+    certificate_names(leaf.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bridge_certificate_names_its_facility_and_bridge() {
+        let dir = std::env::temp_dir().join(format!("ctg-tls-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::pki::create_ca(&dir).unwrap();
+        let path = crate::pki::issue(
+            &dir,
+            "ldr-pc-1",
+            &crate::pki::Role::Bridge {
+                facility: "clinic-a".into(),
+            },
+        )
+        .unwrap();
+        let cert = certs(&path).unwrap();
+        let names = certificate_names(cert[0].as_ref()).unwrap();
+        assert_eq!(names.organisation.as_deref(), Some("clinic-a"));
+        assert_eq!(names.common_name.as_deref(), Some("ldr-pc-1"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
