@@ -5,9 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ctg_dsp::{
-    DecelerationType, FalseKind, JsogTable, Profile, Report, Severity, VariabilityBand, analyze,
-};
+use ctg_dsp::{DecelerationType, JsogTable, Profile, Report, analyze};
 use ctg_formats::{Recording, read_recording};
 use serde_json::{Value, json};
 
@@ -45,18 +43,7 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
 
 pub use ctg_eval::config_for;
 
-fn band_name(band: VariabilityBand) -> &'static str {
-    match band {
-        VariabilityBand::Absent => "absent",
-        VariabilityBand::Reduced => "minimal",
-        VariabilityBand::Moderate => "moderate",
-        VariabilityBand::Increased => "marked",
-    }
-}
-
-fn r2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
-}
+use ctg_dsp::json::{self, band_name, r2};
 
 /// The `mimamori.analysis.v1` object.
 pub fn to_json(recording: &Recording, report: &Report, curve: bool) -> Value {
@@ -67,37 +54,14 @@ pub fn to_json(recording: &Recording, report: &Report, curve: bool) -> Value {
         "sample_rate_hz": 4,
         "duration_s": report.samples as f64 / 4.0,
         "signal_loss_percent": r2(fhr_loss),
-        "baseline_windows": report.baseline_windows.iter().map(|w| json!({
-            "start_s": w.start_s, "end_s": w.end_s, "bpm": w.bpm,
-        })).collect::<Vec<_>>(),
-        "variability": report.variability.iter().filter_map(|v| Some(json!({
-            "start_s": v.start_s, "end_s": v.end_s,
-            "amplitude_bpm": r2(v.amplitude_bpm?), "class": band_name(v.band?),
-        }))).collect::<Vec<_>>(),
+        "baseline_windows": report.baseline_windows.iter().map(json::baseline).collect::<Vec<_>>(),
+        "variability": report.variability.iter().filter_map(json::variability).collect::<Vec<_>>(),
         "stv_ms": report.stv_ms.map(r2),
-        "accelerations": report.accelerations.iter().map(|a| json!({
-            "start_s": a.start_s, "end_s": a.end_s, "peak_s": a.peak_s,
-            "amplitude_bpm": r2(a.amplitude_bpm),
-        })).collect::<Vec<_>>(),
-        "decelerations": report.decelerations.iter().map(|d| json!({
-            "start_s": d.start_s, "end_s": d.end_s, "nadir_s": d.nadir_s,
-            "depth_bpm": r2(d.depth_bpm), "type": d.kind.name(),
-            "severity": match d.severity { Severity::Mild => "mild", Severity::Severe => "severe" },
-            "recurrent": d.recurrent,
-        })).collect::<Vec<_>>(),
-        "contractions": report.contractions.iter().map(|c| json!({
-            "start_s": c.start_s, "peak_s": c.peak_s, "end_s": c.end_s,
-            "amplitude": r2(c.amplitude),
-        })).collect::<Vec<_>>(),
-        "false_signal": report.false_signal.iter().map(|f| json!({
-            "channel": f.channel.name(), "start_s": f.start_s, "end_s": f.end_s,
-            "kind": match f.kind { FalseKind::Maternal => "maternal", _ => "artefact" },
-        })).collect::<Vec<_>>(),
-        "classification": report.classification.iter().map(|c| json!({
-            "start_s": c.start_s, "end_s": c.end_s, "jsog_level": c.jsog_level,
-            "nichd_category": c.nichd_category, "figo": c.figo.name(),
-            "table_version": &*c.table_version,
-        })).collect::<Vec<_>>(),
+        "accelerations": report.accelerations.iter().map(json::acceleration).collect::<Vec<_>>(),
+        "decelerations": report.decelerations.iter().map(json::deceleration).collect::<Vec<_>>(),
+        "contractions": report.contractions.iter().map(json::contraction).collect::<Vec<_>>(),
+        "false_signal": report.false_signal.iter().map(json::false_signal).collect::<Vec<_>>(),
+        "classification": report.classification.iter().map(json::classification).collect::<Vec<_>>(),
     });
     if curve {
         let bpm: Vec<Value> = report

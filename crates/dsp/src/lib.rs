@@ -29,6 +29,7 @@ mod contractions;
 mod events;
 pub mod findings;
 mod histogram;
+pub mod json;
 mod knots;
 mod prep;
 mod series;

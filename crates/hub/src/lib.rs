@@ -1,0 +1,2 @@
+//! `ctg-hub`: the server at the core perinatal centre.
+pub mod store;
