@@ -16,13 +16,13 @@ use ctg_sim::{PtyMonitor, PtyMonitorHandle, RecordingSource};
 use crate::util::shared_data;
 
 /// A process killed when dropped.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     log: PathBuf,
 }
 
 impl Process {
-    fn spawn(args: &[&str], log: PathBuf) -> Process {
+    pub(crate) fn spawn(args: &[&str], log: PathBuf) -> Process {
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_mimamori"))
             .args(args)
@@ -35,12 +35,12 @@ impl Process {
     }
 
     /// SIGKILL: no chance to flush or say goodbye.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -53,9 +53,9 @@ impl Drop for Process {
 }
 
 /// A PKI, a bridge config and a store in a temporary folder.
-struct Field {
+pub(crate) struct Field {
     dir: tempfile::TempDir,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 fn free_udp_port() -> u16 {
@@ -78,7 +78,7 @@ fn run_ok(args: &[&str]) {
 }
 
 impl Field {
-    fn new(monitor: &Path) -> Field {
+    pub(crate) fn new(monitor: &Path) -> Field {
         let dir = tempfile::tempdir().expect("temp dir");
         let pki = dir.path().join("pki");
         let pki = pki.to_str().expect("utf-8 path");
@@ -101,7 +101,7 @@ impl Field {
         self.write_config_with(pki, &device);
     }
 
-    fn write_config_with(&self, pki: &str, device: &str) {
+    pub(crate) fn write_config_with(&self, pki: &str, device: &str) {
         let config = format!(
             r#"facility = "clinic-a"
 bridge = "ldr-pc-1"
@@ -120,7 +120,7 @@ name = "bed-1"
         std::fs::write(self.path("bridge.toml"), config).expect("config written");
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -142,7 +142,7 @@ name = "bed-1"
         )
     }
 
-    fn bridge(&self, log: &str) -> Process {
+    pub(crate) fn bridge(&self, log: &str) -> Process {
         let config = self.path("bridge.toml");
         Process::spawn(
             &["bridge", "--config", config.to_str().unwrap()],
@@ -178,11 +178,11 @@ name = "bed-1"
     }
 }
 
-fn recording() -> Recording {
+pub(crate) fn recording() -> Recording {
     ctg_formats::read_recording(&shared_data().join("ctu-uhb/wfdb/1001.hea")).expect("1001 reads")
 }
 
-fn monitor(recording: &Recording, link: &Path, speed: f64) -> PtyMonitorHandle {
+pub(crate) fn monitor(recording: &Recording, link: &Path, speed: f64) -> PtyMonitorHandle {
     monitor_from(recording, link, speed, 0)
 }
 
@@ -231,7 +231,7 @@ fn assert_exactly_sent(field: &Field, recording: &Recording, sent: u64) {
     }
 }
 
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < timeout, "timed out waiting for {what}");

@@ -4,5 +4,6 @@
 mod bridge_e2e;
 mod cli_analyze;
 mod cli_info;
+mod hub_e2e;
 mod util;
 mod wfdb_crosscheck;

@@ -6,6 +6,7 @@ mod decode;
 mod demo;
 mod eval;
 mod field;
+mod hub;
 mod info;
 
 use std::path::PathBuf;
@@ -129,6 +130,24 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         noise: u64,
     },
+    /// Run the hub: QUIC ingest from bridges (mutual TLS), the store, live analysis, the API.
+    Hub {
+        /// The PKI folder (`pki init`), holding ca.pem and the hub's certificate.
+        #[arg(long)]
+        pki: PathBuf,
+        /// The hub's certificate name in the PKI folder.
+        #[arg(long, default_value = "hub")]
+        name: String,
+        /// The database file.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Address for bridges (UDP, QUIC).
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        listen: std::net::SocketAddr,
+        /// Address for the API and viewers (HTTP; loopback only until accounts land).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
+    },
     /// A minimal hub-side receiver: stores what bridges send and acknowledges it.
     Receive {
         /// Address to listen on (UDP).
@@ -214,6 +233,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 noise,
             },
         ),
+        Command::Hub {
+            pki,
+            name,
+            db,
+            listen,
+            http,
+        } => hub::run(&pki, &name, &db, listen, http),
         Command::Receive {
             listen,
             pki,

@@ -1,2 +1,419 @@
 //! `ctg-hub`: the server at the core perinatal centre.
+//!
+//! ```text
+//! bridges ──QUIC, mutual TLS──▶ ingest (per connection) ──commit──▶ store writer thread (SQLite,
+//!                                  │ ◀── durable ── group commit per tick) ──▶ Ack to the bridge
+//!                                  ▼
+//!                      per stream: reorder to sequence order ─▶ recent window (1 h, first paint)
+//!                                                            ├▶ SPSC ring ─▶ analysis worker (ctg-dsp)
+//!                                                            │                 └─▶ findings ─┐
+//!                                                            └▶ live feed (broadcast) ◀──────┘
+//!                                                                    └─▶ WebSocket viewers (api)
+//! ```
+//!
+//! Invariants: a block is acknowledged only after its commit returned (DESIGN.md 1); duplicates
+//! are dropped by sequence number, gaps are asked for again (`ResendRequest`); analysis sees
+//! every stream in sequence order; every queue is bounded and its overflow counted (DESIGN.md 4).
+
+pub mod api;
+pub mod ingest;
+pub mod pipeline;
 pub mod store;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use ctg_proto::model::{DeviceInfo, SampleBlock, StreamIdentity};
+use serde::Serialize;
+use store::{Holdings, SqliteStore, Store, StreamRecord, Write};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Blocks kept per stream for a viewer's first paint (one hour of 1-s blocks).
+pub const RECENT_BLOCKS: usize = 3600;
+/// Committed blocks held beyond a gap, waiting for it to fill, before the live path skips it.
+pub const REORDER_LIMIT: usize = 600;
+/// Messages a slow viewer may fall behind before it is resynchronised.
+pub const LIVE_CHANNEL: usize = 1024;
+
+/// What viewers receive for a stream.
+#[derive(Clone, Debug)]
+pub enum Live {
+    /// Samples, in sequence order.
+    Block(Arc<SampleBlock>),
+    /// Samples the live path will not deliver (lost, or skipped after a long gap).
+    Gap {
+        /// First missing sequence number.
+        from: u64,
+        /// One past the last.
+        until: u64,
+    },
+    /// An analysis finding, as JSON (`ctg_dsp::json::finding`).
+    Finding(Arc<serde_json::Value>),
+}
+
+/// Counters of the hub, for `/api/status` and alarms.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Counters {
+    /// Blocks committed.
+    pub blocks_committed: u64,
+    /// Duplicate blocks dropped.
+    pub duplicate_blocks: u64,
+    /// Resend requests sent.
+    pub resend_requests: u64,
+    /// Gaps the live path skipped after waiting.
+    pub live_gaps_skipped: u64,
+    /// Samples dropped because an analysis ring was full.
+    pub analysis_ring_overflows: u64,
+    /// Commits.
+    pub commits: u64,
+}
+
+/// What the hub acknowledges for a stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckState {
+    /// Every sample below this is durable.
+    pub next_sample_seq: u64,
+    /// Every event below this is durable.
+    pub next_event_seq: u64,
+    /// A gap to ask the bridge to resend, `(from, until)`.
+    pub gap: Option<(u64, u64)>,
+}
+
+/// The live state of one stream.
+pub struct StreamLive {
+    /// The stream.
+    pub record: StreamRecord,
+    /// What is claimed by an ingest (dedupe) …
+    claimed: Holdings,
+    /// … and what is committed (acks).
+    committed: Holdings,
+    reorder: BTreeMap<u64, Arc<SampleBlock>>,
+    delivered: u64,
+    recent: VecDeque<Arc<SampleBlock>>,
+    /// The live feed.
+    pub feed: broadcast::Sender<Live>,
+    analysis: pipeline::RingProducer,
+    last_resend: Option<Instant>,
+    /// Last block arrival (for stalled-stream detection).
+    pub last_block_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for StreamLive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamLive")
+            .field("id", &self.record.id)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}
+
+enum StoreRequest {
+    Open(
+        StreamIdentity,
+        DeviceInfo,
+        oneshot::Sender<Result<(StreamRecord, Holdings), String>>,
+    ),
+    Commit(Vec<Write>, oneshot::Sender<Result<(), String>>),
+}
+
+/// The hub's shared state.
+pub struct Hub {
+    store_tx: mpsc::Sender<StoreRequest>,
+    streams: Mutex<HashMap<i64, StreamLive>>,
+    counters: Mutex<Counters>,
+    pipeline: pipeline::Pipeline,
+    db_path: PathBuf,
+    hub_id: String,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("db", &self.db_path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_writer(mut store: SqliteStore, mut rx: mpsc::Receiver<StoreRequest>) {
+    let mut since_compaction: HashMap<i64, usize> = HashMap::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut requests = vec![first];
+        while requests.len() < 512 {
+            match rx.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(_) => break,
+            }
+        }
+        let mut writes = Vec::new();
+        let mut replies = Vec::new();
+        for request in requests {
+            match request {
+                StoreRequest::Open(identity, device, reply) => {
+                    let _ = reply.send(
+                        store
+                            .open_stream(&identity, &device)
+                            .map_err(|e| format!("{e:#}")),
+                    );
+                }
+                StoreRequest::Commit(w, reply) => {
+                    for write in &w {
+                        if let Write::Block(stream, _) = write {
+                            *since_compaction.entry(*stream).or_default() += 1;
+                        }
+                    }
+                    writes.extend(w);
+                    replies.push(reply);
+                }
+            }
+        }
+        if replies.is_empty() {
+            continue;
+        }
+        // One transaction, one fsync, for everything that came in this tick (group commit).
+        let result = store.commit(&writes).map_err(|e| format!("{e:#}"));
+        if let Err(error) = &result {
+            tracing::error!(%error, "commit failed; nothing of it is acknowledged");
+        }
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
+        for (stream, count) in since_compaction.iter_mut() {
+            if *count >= store::CHUNK_BLOCKS {
+                *count = 0;
+                if let Err(error) = store.compact(*stream) {
+                    tracing::error!(stream, error = format!("{error:#}"), "compaction failed");
+                }
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Opens the store at `db_path` and starts the store writer and the analysis workers.
+    pub fn open(db_path: &Path, hub_id: &str) -> Result<Arc<Hub>> {
+        let store = SqliteStore::open(db_path)?;
+        let (store_tx, store_rx) = mpsc::channel(1024);
+        std::thread::Builder::new()
+            .name("hub-store".into())
+            .spawn(move || store_writer(store, store_rx))?;
+        Ok(Arc::new(Hub {
+            store_tx,
+            streams: Mutex::new(HashMap::new()),
+            counters: Mutex::new(Counters::default()),
+            pipeline: pipeline::Pipeline::start(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )?,
+            db_path: db_path.to_owned(),
+            hub_id: hub_id.to_owned(),
+        }))
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// The streams, locked (never across an await).
+    pub fn streams(&self) -> MutexGuard<'_, HashMap<i64, StreamLive>> {
+        self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> Counters {
+        let mut counters = *self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        counters.analysis_ring_overflows = self.pipeline.overflows();
+        counters
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.counters.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Opens a stream for an ingest: its record and the holdings, refreshed from the store.
+    pub async fn open_stream(
+        &self,
+        identity: &StreamIdentity,
+        device: &DeviceInfo,
+    ) -> Result<(StreamRecord, u64, u64)> {
+        let (tx, rx) = oneshot::channel();
+        self.store_tx
+            .send(StoreRequest::Open(identity.clone(), device.clone(), tx))
+            .await
+            .map_err(|_| anyhow!("the store writer stopped"))?;
+        let (record, holdings) = rx
+            .await
+            .context("the store writer stopped")?
+            .map_err(anyhow::Error::msg)?;
+        let next = (holdings.next_sample_seq(), holdings.next_event_seq);
+        let mut streams = self.streams();
+        match streams.get_mut(&record.id) {
+            Some(live) => {
+                live.claimed = holdings.clone();
+                live.committed = holdings;
+                live.record = record.clone();
+            }
+            None => {
+                let (feed, _) = broadcast::channel(LIVE_CHANNEL);
+                let analysis = self.pipeline.add_stream(record.id, feed.clone());
+                streams.insert(
+                    record.id,
+                    StreamLive {
+                        record: record.clone(),
+                        delivered: holdings.next_sample_seq(),
+                        claimed: holdings.clone(),
+                        committed: holdings,
+                        reorder: BTreeMap::new(),
+                        recent: VecDeque::new(),
+                        feed,
+                        analysis,
+                        last_resend: None,
+                        last_block_at: None,
+                    },
+                );
+            }
+        }
+        Ok((record, next.0, next.1))
+    }
+
+    /// Claims a block for writing; false for a duplicate.
+    pub fn claim_block(&self, stream: i64, block: &SampleBlock) -> bool {
+        let Some(end) = block.end_seq() else {
+            return false;
+        };
+        let mut streams = self.streams();
+        let Some(live) = streams.get_mut(&stream) else {
+            return false;
+        };
+        if live.claimed.overlaps(block.first_seq, end) {
+            drop(streams);
+            self.count(|c| c.duplicate_blocks += 1);
+            return false;
+        }
+        live.claimed.add_samples(block.first_seq, end);
+        true
+    }
+
+    /// Claims an event; false for a duplicate.
+    pub fn claim_event(&self, stream: i64, seq: u64) -> bool {
+        self.streams()
+            .get_mut(&stream)
+            .is_some_and(|live| live.claimed.add_event(seq))
+    }
+
+    /// Commits writes durably, then delivers them to the live path. Returns when durable.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.store_tx
+            .send(StoreRequest::Commit(writes.clone(), tx))
+            .await
+            .map_err(|_| anyhow!("the store writer stopped"))?;
+        rx.await
+            .context("the store writer stopped")?
+            .map_err(anyhow::Error::msg)?;
+        self.count(|c| {
+            c.commits += 1;
+            c.blocks_committed += writes
+                .iter()
+                .filter(|w| matches!(w, Write::Block(..)))
+                .count() as u64;
+        });
+        let mut streams = self.streams();
+        let mut skipped = 0;
+        for write in writes {
+            match write {
+                Write::Block(stream, block) => {
+                    if let Some(live) = streams.get_mut(&stream) {
+                        let end = block.end_seq().unwrap_or(block.first_seq);
+                        live.committed.add_samples(block.first_seq, end);
+                        live.last_block_at = Some(Instant::now());
+                        skipped += live.deliver(Arc::new(block));
+                    }
+                }
+                Write::Event(stream, event) => {
+                    if let Some(live) = streams.get_mut(&stream) {
+                        live.committed.add_event(event.seq);
+                    }
+                }
+            }
+        }
+        drop(streams);
+        if skipped > 0 {
+            self.count(|c| c.live_gaps_skipped += skipped);
+        }
+        Ok(())
+    }
+
+    /// What to acknowledge for a stream, and a gap to ask for (at most every 5 s per stream).
+    pub fn ack_state(&self, stream: i64) -> Option<AckState> {
+        let mut streams = self.streams();
+        let live = streams.get_mut(&stream)?;
+        let gap = live
+            .committed
+            .first_gap()
+            .filter(|_| live.last_resend.is_none_or(|t| t.elapsed().as_secs() >= 5));
+        if gap.is_some() {
+            live.last_resend = Some(Instant::now());
+        }
+        let state = AckState {
+            next_sample_seq: live.committed.next_sample_seq(),
+            next_event_seq: live.committed.next_event_seq,
+            gap,
+        };
+        drop(streams);
+        if state.gap.is_some() {
+            self.count(|c| c.resend_requests += 1);
+        }
+        Some(state)
+    }
+
+    /// The hub's name in `Welcome`.
+    pub fn hub_id(&self) -> &str {
+        &self.hub_id
+    }
+
+    /// A read-only store handle for queries (SQLite WAL: readers do not block the writer).
+    pub fn reader(&self) -> Result<SqliteStore> {
+        SqliteStore::open(&self.db_path)
+    }
+}
+
+impl StreamLive {
+    /// Takes a committed block into the in-order live path; returns gaps skipped.
+    fn deliver(&mut self, block: Arc<SampleBlock>) -> u64 {
+        let mut skipped = 0;
+        if block.first_seq < self.delivered {
+            return 0; // late: in the store, but the live path has moved on
+        }
+        self.reorder.insert(block.first_seq, block);
+        if self.reorder.len() > REORDER_LIMIT
+            && let Some((&first, _)) = self.reorder.first_key_value()
+            && first > self.delivered
+        {
+            let _ = self.feed.send(Live::Gap {
+                from: self.delivered,
+                until: first,
+            });
+            self.analysis.gap(first - self.delivered);
+            self.delivered = first;
+            skipped += 1;
+        }
+        while let Some(next) = self.reorder.remove(&self.delivered) {
+            self.delivered = next.end_seq().unwrap_or(self.delivered + 1);
+            self.analysis.push(&next.samples);
+            if self.recent.len() >= RECENT_BLOCKS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(next.clone());
+            let _ = self.feed.send(Live::Block(next));
+        }
+        skipped
+    }
+
+    /// The recent window (for a viewer's first paint), oldest first.
+    pub fn recent(&self) -> Vec<Arc<SampleBlock>> {
+        self.recent.iter().cloned().collect()
+    }
+}

@@ -1,0 +1,148 @@
+//! The analysis pipeline: per stream a lock-free SPSC ring buffer (ringbuf) from the ingest to
+//! an analysis worker, a worker pool sized to the cores, CPU work off the async reactor.
+//!
+//! Each stream is pinned to one worker (round robin), which owns its `ctg_dsp::Analyzer`; the
+//! ingest side only copies samples into the ring. A full ring drops the samples it cannot take
+//! and counts them (DESIGN.md 4): the ring holds ten minutes, so it fills only if a worker
+//! stalls. Findings go out on the stream's live feed as JSON.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
+use ctg_proto::model::Sample;
+use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::{HeapCons, HeapProd, HeapRb};
+use tokio::sync::broadcast;
+
+use crate::Live;
+
+/// Samples a ring holds (ten minutes at 4 Hz).
+pub const RING_SAMPLES: usize = 4 * 600;
+/// Longest gap fed to the analysis as signal loss (one hour); longer gaps restart it.
+const MAX_GAP_SAMPLES: u64 = 4 * 3600;
+
+/// The ingest's end of a stream's ring.
+pub struct RingProducer {
+    producer: HeapProd<Sample>,
+    overflows: Arc<AtomicU64>,
+}
+
+impl RingProducer {
+    /// Copies samples into the ring; what does not fit is counted.
+    pub fn push(&mut self, samples: &[Sample]) {
+        let taken = self.producer.push_slice(samples);
+        if taken < samples.len() {
+            self.overflows
+                .fetch_add((samples.len() - taken) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Tells the analysis that `n` samples are missing (fed as signal loss, up to an hour).
+    pub fn gap(&mut self, n: u64) {
+        let lost = [Sample::default(); 64];
+        let mut left = n.min(MAX_GAP_SAMPLES);
+        while left > 0 {
+            let take = left.min(64) as usize;
+            self.push(&lost[..take]);
+            left -= take as u64;
+        }
+    }
+}
+
+struct NewStream {
+    id: i64,
+    consumer: HeapCons<Sample>,
+    feed: broadcast::Sender<Live>,
+}
+
+/// The worker pool.
+pub struct Pipeline {
+    workers: Vec<std::sync::mpsc::Sender<NewStream>>,
+    next: AtomicUsize,
+    overflows: Arc<AtomicU64>,
+}
+
+impl Pipeline {
+    /// Starts `workers` analysis threads.
+    pub fn start(workers: usize) -> Result<Self> {
+        let mut senders = Vec::new();
+        for n in 0..workers.max(1) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name(format!("hub-analysis-{n}"))
+                .spawn(move || worker(rx))?;
+            senders.push(tx);
+        }
+        Ok(Self {
+            workers: senders,
+            next: AtomicUsize::new(0),
+            overflows: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Samples dropped because a ring was full.
+    pub fn overflows(&self) -> u64 {
+        self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// A ring for a new stream, its consumer handed to the next worker.
+    pub fn add_stream(&self, id: i64, feed: broadcast::Sender<Live>) -> RingProducer {
+        let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+        if self.workers[n]
+            .send(NewStream { id, consumer, feed })
+            .is_err()
+        {
+            tracing::error!(
+                stream = id,
+                "analysis worker gone; this stream is not analysed"
+            );
+        }
+        RingProducer {
+            producer,
+            overflows: self.overflows.clone(),
+        }
+    }
+}
+
+fn worker(new_streams: std::sync::mpsc::Receiver<NewStream>) {
+    let mut streams: Vec<(NewStream, Analyzer)> = Vec::new();
+    let mut buffer = vec![Sample::default(); 1024];
+    loop {
+        loop {
+            match new_streams.try_recv() {
+                Ok(stream) => {
+                    let analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
+                    streams.push((stream, analyzer));
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    if streams.is_empty() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+        let mut busy = false;
+        for (stream, analyzer) in &mut streams {
+            let n = stream.consumer.pop_slice(&mut buffer);
+            if n == 0 {
+                continue;
+            }
+            busy = true;
+            analyzer.push(&buffer[..n]);
+            while let Some(finding) = analyzer.poll() {
+                let json = ctg_dsp::json::finding(&finding);
+                tracing::debug!(stream = stream.id, ?json, "finding");
+                let _ = stream.feed.send(Live::Finding(Arc::new(json)));
+            }
+        }
+        if !busy {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

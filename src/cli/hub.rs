@@ -1,0 +1,31 @@
+//! `mimamori hub`: the hub on one machine.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+pub fn run(pki: &Path, name: &str, db: &Path, listen: SocketAddr, http: SocketAddr) -> Result<()> {
+    super::field::init_logging();
+    if !http.ip().is_loopback() {
+        bail!("the API has no accounts yet: --http must be a loopback address, not {http}");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let hub = ctg_hub::Hub::open(db, "mimamori-hub")?;
+    let (ca, cert, key) = (
+        pki.join("ca.pem"),
+        pki.join(format!("{name}.pem")),
+        pki.join(format!("{name}.key")),
+    );
+    rt.block_on(async move {
+        let api = tokio::spawn(ctg_hub::api::serve(hub.clone(), http, None));
+        let ingest = ctg_hub::ingest::serve(hub, listen, &ca, &cert, &key, None);
+        tokio::select! {
+            result = ingest => result,
+            result = api => result.context("API task")?,
+        }
+    })
+}

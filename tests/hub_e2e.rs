@@ -1,0 +1,198 @@
+//! The hub end to end: simulated monitors → real bridges → the real `mimamori hub` → a
+//! WebSocket viewer; and the hub killed with SIGKILL under load.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ctg_hub::store::{SqliteStore, Store};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::bridge_e2e::{Field, Process, monitor, recording, wait_until};
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn hub(field: &Field, http: u16, log: &str) -> Process {
+    let pki = field.path("pki");
+    let db = field.path("hub.db");
+    Process::spawn(
+        &[
+            "hub",
+            "--pki",
+            pki.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{}", field.port),
+            "--http",
+            &format!("127.0.0.1:{http}"),
+        ],
+        field.path(log),
+    )
+}
+
+/// Every block the hub's database holds for its first stream, in order.
+fn stored_blocks(field: &Field) -> Vec<ctg_proto::model::SampleBlock> {
+    let db = field.path("hub.db");
+    if !db.exists() {
+        return Vec::new();
+    }
+    let Ok(store) = SqliteStore::open(&db) else {
+        return Vec::new();
+    };
+    let Ok(streams) = store.streams() else {
+        return Vec::new();
+    };
+    match streams.first() {
+        Some(s) => store.blocks(s.id, 0, u64::MAX).unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+fn stored_samples(field: &Field) -> u64 {
+    stored_blocks(field)
+        .iter()
+        .map(|b| b.samples.len() as u64)
+        .sum()
+}
+
+/// Blocks tile 0..sent, each once, values equal to the recording.
+fn assert_store_holds_exactly(field: &Field, recording: &ctg_formats::Recording, sent: u64) {
+    let blocks = stored_blocks(field);
+    let whole = recording.samples.len() / 4 * 4;
+    let mut next = 0;
+    for block in &blocks {
+        assert_eq!(block.first_seq, next, "gap or duplicate at {next}");
+        for (i, s) in block.samples.iter().enumerate() {
+            let at = (next as usize + i) % whole;
+            assert_eq!(
+                s.values,
+                recording.samples[at].values,
+                "sample {}",
+                next as usize + i
+            );
+        }
+        next += block.samples.len() as u64;
+    }
+    assert_eq!(next, sent, "samples stored vs sent");
+}
+
+#[test]
+fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyHUB1");
+    let monitor = monitor(&recording, &link, 60.0);
+    let field = Field::new(&link);
+    let http = free_tcp_port();
+    let hub = hub(&field, http, "hub.log");
+    let bridge = field.bridge("bridge.log");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (samples, findings) = rt.block_on(async {
+        let url = format!("ws://127.0.0.1:{http}/api/ws");
+        let started = Instant::now();
+        let (mut ws, _) = loop {
+            match tokio_tungstenite::connect_async(&url).await {
+                Ok(ok) => break ok,
+                Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!("no WebSocket: {e}"),
+            }
+        };
+        ws.send(Message::Text(r#"{"subscribe": 1}"#.into()))
+            .await
+            .unwrap();
+        let mut samples: Vec<(u64, [u16; 5])> = Vec::new();
+        let mut findings = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline && (samples.len() < 4 * 1200 || findings.is_empty()) {
+            let Ok(Some(Ok(message))) =
+                tokio::time::timeout(Duration::from_secs(5), ws.next()).await
+            else {
+                continue;
+            };
+            match message {
+                Message::Binary(bytes) => {
+                    assert_eq!(bytes[0], ctg_hub::api::FRAME_SAMPLES);
+                    let first = u64::from_le_bytes(bytes[9..17].try_into().unwrap());
+                    let count = u16::from_le_bytes(bytes[17..19].try_into().unwrap()) as usize;
+                    for i in 0..count {
+                        let at = 19 + i * 15;
+                        let values: [u16; 5] = std::array::from_fn(|c| {
+                            u16::from_le_bytes([bytes[at + 2 * c], bytes[at + 2 * c + 1]])
+                        });
+                        samples.push((first + i as u64, values));
+                    }
+                }
+                Message::Text(text) => {
+                    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    if value["error"] == "no such stream" {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        ws.send(Message::Text(r#"{"subscribe": 1}"#.into()))
+                            .await
+                            .unwrap();
+                    } else if value.get("finding").is_some() {
+                        findings.push(value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        (samples, findings)
+    });
+    assert!(
+        samples.len() >= 4 * 1200,
+        "{} samples:\n{}\n{}",
+        samples.len(),
+        hub.log(),
+        bridge.log()
+    );
+    let whole = recording.samples.len() / 4 * 4;
+    for (i, (seq, values)) in samples.iter().enumerate() {
+        assert_eq!(*seq, i as u64, "in order, from the start, without gaps");
+        assert_eq!(*values, recording.samples[i % whole].values, "sample {i}");
+    }
+    assert!(!findings.is_empty(), "no finding arrived:\n{}", hub.log());
+    assert!(findings.iter().all(|f| f["finding"]["kind"].is_string()));
+    drop(monitor);
+}
+
+#[test]
+fn the_hub_killed_under_load_ends_with_every_sample_exactly_once() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyHUB2");
+    let monitor = monitor(&recording, &link, 20.0);
+    let field = Field::new(&link);
+    let http = free_tcp_port();
+    let hub1 = hub(&field, http, "hub-1.log");
+    let bridge = field.bridge("bridge.log");
+    wait_until("400 samples in the hub", Duration::from_secs(40), || {
+        stored_samples(&field) >= 400
+    });
+    hub1.kill();
+    let before = monitor.samples_sent();
+    wait_until("the monitor to go on", Duration::from_secs(30), || {
+        monitor.samples_sent() >= before + 200
+    });
+    let hub2 = hub(&field, http, "hub-2.log");
+    wait_until("the hub to catch up", Duration::from_secs(60), || {
+        stored_samples(&field) >= monitor.samples_sent()
+    });
+    let sent = monitor.stop().unwrap();
+    wait_until("the last samples", Duration::from_secs(30), || {
+        stored_samples(&field) >= sent
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_store_holds_exactly(&field, &recording, sent);
+    let _ = (bridge, hub2);
+    let _ = Path::new("");
+}
