@@ -83,6 +83,67 @@ fn assert_store_holds_exactly(field: &Field, recording: &ctg_formats::Recording,
     assert_eq!(next, sent, "samples stored vs sent");
 }
 
+/// Adds an obstetrician at the centre with `mimamori user add` and signs in over HTTP; the
+/// session cookie.
+fn sign_in(field: &Field, http: u16) -> String {
+    use std::io::{Read, Write};
+    let db = field.path("hub.db");
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .args([
+            "user",
+            "add",
+            "--db",
+            db.to_str().unwrap(),
+            "ob",
+            "--role",
+            "obstetrician",
+            "--facility",
+            "centre",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long password\n")
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+    let body = r#"{"username":"ob","password":"a long password"}"#;
+    let started = Instant::now();
+    loop {
+        if let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", http)) {
+            let request = format!(
+                "POST /api/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(request.as_bytes()).unwrap();
+            let mut response = String::new();
+            socket.read_to_string(&mut response).unwrap();
+            if let Some(line) = response
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            {
+                return line
+                    .split_once(':')
+                    .unwrap()
+                    .1
+                    .trim()
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "could not sign in"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
     let recording = recording();
@@ -94,12 +155,20 @@ fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
     let hub = hub(&field, http, "hub.log");
     let bridge = field.bridge("bridge.log");
 
+    let cookie = sign_in(&field, http);
+
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (samples, findings) = rt.block_on(async {
-        let url = format!("ws://127.0.0.1:{http}/api/ws");
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let started = Instant::now();
         let (mut ws, _) = loop {
-            match tokio_tungstenite::connect_async(&url).await {
+            let mut request = format!("ws://127.0.0.1:{http}/api/ws")
+                .into_client_request()
+                .unwrap();
+            request
+                .headers_mut()
+                .insert("Cookie", cookie.parse().unwrap());
+            match tokio_tungstenite::connect_async(request).await {
                 Ok(ok) => break ok,
                 Err(_) if started.elapsed() < Duration::from_secs(20) => {
                     tokio::time::sleep(Duration::from_millis(200)).await
@@ -163,6 +232,10 @@ fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
     assert!(!findings.is_empty(), "no finding arrived:\n{}", hub.log());
     assert!(findings.iter().all(|f| f["finding"]["kind"].is_string()));
     drop(monitor);
+    // The viewer's sign-in and subscription are in the audit log, and its chain verifies.
+    let db = field.path("hub.db");
+    let out = crate::util::mimamori_ok(&["audit", "verify", "--db", db.to_str().unwrap()]);
+    assert!(out.contains("audit log intact"), "{out}");
 }
 
 #[test]

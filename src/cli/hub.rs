@@ -5,7 +5,14 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-pub fn run(pki: &Path, name: &str, db: &Path, listen: SocketAddr, http: SocketAddr) -> Result<()> {
+pub fn run(
+    pki: &Path,
+    name: &str,
+    db: &Path,
+    listen: SocketAddr,
+    http: SocketAddr,
+    centre: &str,
+) -> Result<()> {
     super::field::init_logging();
     if !http.ip().is_loopback() {
         bail!("the API has no accounts yet: --http must be a loopback address, not {http}");
@@ -14,7 +21,7 @@ pub fn run(pki: &Path, name: &str, db: &Path, listen: SocketAddr, http: SocketAd
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let hub = ctg_hub::Hub::open(db, "mimamori-hub")?;
+    let hub = ctg_hub::Hub::open(db, "mimamori-hub", centre)?;
     let (ca, cert, key) = (
         pki.join("ca.pem"),
         pki.join(format!("{name}.pem")),
@@ -28,4 +35,31 @@ pub fn run(pki: &Path, name: &str, db: &Path, listen: SocketAddr, http: SocketAd
             result = api => result.context("API task")?,
         }
     })
+}
+
+pub fn user_add(db: &Path, username: &str, role: &str, facility: &str, centre: &str) -> Result<()> {
+    let role = ctg_hub::accounts::Role::parse(role)?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from standard input")?;
+    let accounts = ctg_hub::accounts::Accounts::open(db, centre)?;
+    let id = accounts.add_user(
+        username,
+        password.trim_end_matches(['\r', '\n']),
+        role,
+        facility,
+    )?;
+    println!(
+        "user {username} ({}, {facility}) created with id {id}",
+        role.name()
+    );
+    Ok(())
+}
+
+pub fn audit_verify(db: &Path) -> Result<()> {
+    let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
+    let entries = accounts.verify_audit()?;
+    println!("audit log intact: {entries} entries, every hash links to the one before");
+    Ok(())
 }

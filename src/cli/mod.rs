@@ -144,9 +144,22 @@ enum Command {
         /// Address for bridges (UDP, QUIC).
         #[arg(long, default_value = "127.0.0.1:4433")]
         listen: std::net::SocketAddr,
-        /// Address for the API and viewers (HTTP; loopback only until accounts land).
+        /// Address for the API and viewers (HTTP; loopback only until TLS for users lands).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// The centre's facility name (its staff see every partner facility).
+        #[arg(long, default_value = "centre")]
+        centre: String,
+    },
+    /// Hub accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The hub's audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
     /// A minimal hub-side receiver: stores what bridges send and acknowledges it.
     Receive {
@@ -175,6 +188,37 @@ enum Command {
         input: PathBuf,
         /// The file to write.
         output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Login name.
+        username: String,
+        /// admin, obstetrician, midwife or facility_staff.
+        #[arg(long)]
+        role: String,
+        /// The facility the user belongs to.
+        #[arg(long)]
+        facility: String,
+        /// The centre's facility name.
+        #[arg(long, default_value = "centre")]
+        centre: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain of the audit log: every entry must link to the one before.
+    Verify {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
     },
 }
 
@@ -239,7 +283,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             listen,
             http,
-        } => hub::run(&pki, &name, &db, listen, http),
+            centre,
+        } => hub::run(&pki, &name, &db, listen, http, &centre),
+        Command::User {
+            command:
+                UserCommand::Add {
+                    db,
+                    username,
+                    role,
+                    facility,
+                    centre,
+                },
+        } => hub::user_add(&db, &username, &role, &facility, &centre),
+        Command::Audit {
+            command: AuditCommand::Verify { db },
+        } => hub::audit_verify(&db),
         Command::Receive {
             listen,
             pki,

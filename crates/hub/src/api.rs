@@ -1,5 +1,11 @@
 //! The HTTP API (axum): JSON for streams and history, a WebSocket per viewer.
 //!
+//! Every route but `POST /api/login` needs a session cookie (`mimamori_session`, `Secure;
+//! HttpOnly; SameSite=Strict`) and answers 401 without one; every stream-scoped route and every
+//! WebSocket subscription checks [`crate::accounts::User::may_see`] and answers 403 (or an
+//! error frame) for another facility's stream. Views of a stream and of its history, logins
+//! and account changes are written to the audit log.
+//!
 //! WebSocket protocol: the viewer sends text `{"subscribe": ID}` or `{"unsubscribe": ID}`; the
 //! hub answers a subscription with the stream's recent window (up to an hour, for the first
 //! paint) and then the live feed: **binary** frames for samples
@@ -13,8 +19,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,8 +31,71 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::accounts::{Role, User};
 use crate::store::Store;
 use crate::{Hub, Live};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "mimamori_session";
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then(|| value.to_owned())
+        })
+}
+
+/// The signed-in user of a request (401 without a live session).
+pub struct AuthUser(pub User);
+
+impl FromRequestParts<Arc<Hub>> for AuthUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        hub: &Arc<Hub>,
+    ) -> Result<Self, Self::Rejection> {
+        let unauthorised = || {
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "sign in first"})),
+            )
+                .into_response()
+        };
+        let token = session_token(&parts.headers).ok_or_else(unauthorised)?;
+        match hub.accounts.session(&token) {
+            Ok(Some(user)) => Ok(AuthUser(user)),
+            Ok(None) => Err(unauthorised()),
+            Err(error) => Err(internal(error)),
+        }
+    }
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({"error": "not your facility's stream"})),
+    )
+        .into_response()
+}
+
+/// The facility of a stream (from the live map, else the store).
+fn stream_facility(hub: &Hub, id: i64) -> Result<Option<String>> {
+    if let Some(live) = hub.streams().get(&id) {
+        return Ok(Some(live.record.identity.facility.clone()));
+    }
+    Ok(hub
+        .reader()?
+        .streams()?
+        .into_iter()
+        .find(|s| s.id == id)
+        .map(|s| s.identity.facility))
+}
 
 /// Frame kind byte of a samples frame.
 pub const FRAME_SAMPLES: u8 = 1;
@@ -33,9 +103,14 @@ pub const FRAME_SAMPLES: u8 = 1;
 /// The router.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
+        .route("/api/login", axum::routing::post(login))
+        .route("/api/logout", axum::routing::post(logout))
+        .route("/api/me", get(me))
         .route("/api/status", get(status))
         .route("/api/streams", get(streams))
         .route("/api/streams/{id}/samples", get(samples))
+        .route("/api/audit", get(audit))
+        .route("/api/users", axum::routing::post(add_user))
         .route("/api/ws", get(ws))
         .with_state(hub)
 }
@@ -60,11 +135,118 @@ fn internal(error: anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")).into_response()
 }
 
-async fn status(State(hub): State<Arc<Hub>>) -> Response {
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response {
+    let result =
+        tokio::task::spawn_blocking(move || hub.accounts.login(&body.username, &body.password))
+            .await;
+    match result {
+        Ok(Ok(Some((user, token)))) => (
+            [(
+                header::SET_COOKIE,
+                format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}", crate::accounts::SESSION_HOURS * 3600),
+            )],
+            Json(json!({"user": user})),
+        )
+            .into_response(),
+        Ok(Ok(None)) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username or password"}))).into_response(),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error.into()),
+    }
+}
+
+async fn logout(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(token) = session_token(&headers) {
+        let _ = hub.accounts.logout(&token);
+        let _ = hub.accounts.audit(&user.username, "logout", "");
+    }
+    (
+        [(
+            header::SET_COOKIE,
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0"),
+        )],
+        Json(json!({})),
+    )
+        .into_response()
+}
+
+async fn me(AuthUser(user): AuthUser) -> Response {
+    Json(json!({"user": user})).into_response()
+}
+
+async fn status(State(hub): State<Arc<Hub>>, AuthUser(_): AuthUser) -> Response {
     Json(json!({"hub": hub.hub_id(), "counters": hub.counters()})).into_response()
 }
 
-async fn streams(State(hub): State<Arc<Hub>>) -> Response {
+async fn audit(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    if user.role != Role::Admin {
+        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
+    }
+    match hub.accounts.audit_log(1000) {
+        Ok(entries) => {
+            Json(json!({"entries": entries, "verified": hub.accounts.verify_audit().is_ok()}))
+                .into_response()
+        }
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    role: String,
+    facility: String,
+}
+
+async fn add_user(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Json(body): Json<NewUser>,
+) -> Response {
+    if user.role != Role::Admin {
+        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
+    }
+    let role = match Role::parse(&body.role) {
+        Ok(role) => role,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": error.to_string()})),
+            )
+                .into_response();
+        }
+    };
+    let actor = user.username.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let id = hub
+            .accounts
+            .add_user(&body.username, &body.password, role, &body.facility)?;
+        hub.accounts.audit(&actor, "user_added", &body.username)?;
+        Ok::<_, anyhow::Error>(id)
+    })
+    .await;
+    match result {
+        Ok(Ok(id)) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
+        Ok(Err(error)) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("{error:#}")})),
+        )
+            .into_response(),
+        Err(error) => internal(error.into()),
+    }
+}
+
+async fn streams(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
     let live: HashMap<i64, u64> = hub
         .streams()
         .iter()
@@ -75,6 +257,7 @@ async fn streams(State(hub): State<Arc<Hub>>) -> Response {
         Ok(Ok(records)) => Json(
             records
                 .into_iter()
+                .filter(|r| user.may_see(&r.identity.facility))
                 .map(|r| {
                     json!({
                         "id": r.id, "facility": r.identity.facility, "bridge": r.identity.bridge,
@@ -98,9 +281,25 @@ struct Range {
 
 async fn samples(
     State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
     Path(id): Path<i64>,
     Query(range): Query<Range>,
 ) -> Response {
+    match stream_facility(&hub, id) {
+        Ok(Some(facility)) if user.may_see(&facility) => {}
+        Ok(Some(_)) => return forbidden(),
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "no such stream"})),
+            )
+                .into_response();
+        }
+        Err(error) => return internal(error),
+    }
+    let _ = hub
+        .accounts
+        .audit(&user.username, "view_history", &id.to_string());
     let (from, until) = (range.from.unwrap_or(0), range.until.unwrap_or(u64::MAX));
     if until.saturating_sub(from) > 4 * 3600 * 24 && range.until.is_some() {
         return (StatusCode::BAD_REQUEST, "at most 24 hours per request").into_response();
@@ -150,13 +349,17 @@ enum Request {
     Unsubscribe(i64),
 }
 
-async fn ws(State(hub): State<Arc<Hub>>, upgrade: WebSocketUpgrade) -> Response {
+async fn ws(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| viewer(hub, socket))
+        .on_upgrade(move |socket| viewer(hub, user, socket))
 }
 
-async fn viewer(hub: Arc<Hub>, socket: WebSocket) {
+async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
     let (mut sink, mut requests) = socket.split();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<WsMessage>(256);
     let writer = tokio::spawn(async move {
@@ -194,11 +397,14 @@ async fn viewer(hub: Arc<Hub>, socket: WebSocket) {
                         .await;
                     continue;
                 }
-                let first = hub
-                    .streams()
-                    .get(&id)
-                    .map(|s| (s.recent(), s.feed.subscribe()));
-                let Some((recent, feed)) = first else {
+                let first = hub.streams().get(&id).map(|s| {
+                    (
+                        s.record.identity.facility.clone(),
+                        s.recent(),
+                        s.feed.subscribe(),
+                    )
+                });
+                let Some((facility, recent, feed)) = first else {
                     let _ = out_tx
                         .send(WsMessage::Text(
                             json!({"error": "no such stream", "stream": id})
@@ -208,6 +414,19 @@ async fn viewer(hub: Arc<Hub>, socket: WebSocket) {
                         .await;
                     continue;
                 };
+                if !user.may_see(&facility) {
+                    let _ = out_tx
+                        .send(WsMessage::Text(
+                            json!({"error": "forbidden", "stream": id})
+                                .to_string()
+                                .into(),
+                        ))
+                        .await;
+                    continue;
+                }
+                let _ = hub
+                    .accounts
+                    .audit(&user.username, "view_stream", &id.to_string());
                 let out = out_tx.clone();
                 let hub = hub.clone();
                 let task = tokio::spawn(forward(hub, id, recent, feed, out));

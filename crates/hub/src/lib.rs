@@ -15,6 +15,7 @@
 //! are dropped by sequence number, gaps are asked for again (`ResendRequest`); analysis sees
 //! every stream in sequence order; every queue is bounded and its overflow counted (DESIGN.md 4).
 
+pub mod accounts;
 pub mod api;
 pub mod ingest;
 pub mod pipeline;
@@ -127,6 +128,8 @@ pub struct Hub {
     pipeline: pipeline::Pipeline,
     db_path: PathBuf,
     hub_id: String,
+    /// Users, sessions and the audit log.
+    pub accounts: accounts::Accounts,
 }
 
 impl std::fmt::Debug for Hub {
@@ -192,9 +195,11 @@ fn store_writer(mut store: SqliteStore, mut rx: mpsc::Receiver<StoreRequest>) {
 }
 
 impl Hub {
-    /// Opens the store at `db_path` and starts the store writer and the analysis workers.
-    pub fn open(db_path: &Path, hub_id: &str) -> Result<Arc<Hub>> {
+    /// Opens the store at `db_path` and starts the store writer and the analysis workers;
+    /// `centre` names the centre's facility (its staff see every partner facility).
+    pub fn open(db_path: &Path, hub_id: &str, centre: &str) -> Result<Arc<Hub>> {
         let store = SqliteStore::open(db_path)?;
+        let accounts = accounts::Accounts::open(db_path, centre)?;
         let (store_tx, store_rx) = mpsc::channel(1024);
         std::thread::Builder::new()
             .name("hub-store".into())
@@ -208,6 +213,7 @@ impl Hub {
             )?,
             db_path: db_path.to_owned(),
             hub_id: hub_id.to_owned(),
+            accounts,
         }))
     }
 

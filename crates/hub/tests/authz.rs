@@ -1,0 +1,250 @@
+//! The authorization matrix: roles × facilities × routes, over real HTTP and a real WebSocket
+//! against the hub's router; and the audit chain those requests leave behind.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use ctg_hub::Hub;
+use ctg_hub::accounts::Role;
+use ctg_hub::store::Write;
+use ctg_proto::model::{DeviceInfo, DeviceProtocol, Sample, SampleBlock, StreamIdentity};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// A plain HTTP/1.1 request; (status, set-cookie value, JSON body).
+async fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Option<String>, Value) {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let body = body.unwrap_or("");
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let set_cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .map(|l| {
+            l.split_once(':')
+                .unwrap()
+                .1
+                .trim()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        });
+    (
+        status,
+        set_cookie,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn identity(facility: &str) -> StreamIdentity {
+    StreamIdentity {
+        facility: facility.into(),
+        bridge: "b".into(),
+        port: "bed-1".into(),
+        episode_start_utc_ms: 1,
+    }
+}
+
+/// What one WebSocket subscription gets back first: samples, or an error.
+async fn subscribe(port: u16, cookie: Option<&str>, stream: i64) -> Result<&'static str, String> {
+    let mut request = format!("ws://127.0.0.1:{port}/api/ws")
+        .into_client_request()
+        .unwrap();
+    if let Some(cookie) = cookie {
+        request
+            .headers_mut()
+            .insert("Cookie", cookie.parse().unwrap());
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    ws.send(Message::Text(format!("{{\"subscribe\": {stream}}}").into()))
+        .await
+        .unwrap();
+    match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+        Ok(Some(Ok(Message::Binary(_)))) => Ok("samples"),
+        Ok(Some(Ok(Message::Text(text)))) => Err(text.to_string()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
+    let device = DeviceInfo {
+        protocol: DeviceProtocol::Series50,
+        model: String::new(),
+        serial: String::new(),
+        software: String::new(),
+    };
+    let mut ids = Vec::new();
+    for facility in ["clinic-a", "clinic-b"] {
+        let (record, _, _) = hub.open_stream(&identity(facility), &device).await.unwrap();
+        let block = SampleBlock {
+            samples: vec![
+                Sample {
+                    values: [560, 0, 0, 0, 20],
+                    ..Sample::default()
+                };
+                4
+            ],
+            ..SampleBlock::default()
+        };
+        assert!(hub.claim_block(record.id, &block));
+        hub.commit(vec![Write::Block(record.id, block)])
+            .await
+            .unwrap();
+        ids.push(record.id);
+    }
+    let (a, b) = (ids[0], ids[1]);
+    for (user, role, facility) in [
+        ("admin", Role::Admin, "centre"),
+        ("ob-centre", Role::Obstetrician, "centre"),
+        ("mw-a", Role::Midwife, "clinic-a"),
+        ("staff-a", Role::FacilityStaff, "clinic-a"),
+        ("staff-b", Role::FacilityStaff, "clinic-b"),
+    ] {
+        hub.accounts
+            .add_user(user, "a long password", role, facility)
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(hub.clone())).await });
+
+    // Nobody signed in: 401 everywhere, and no WebSocket.
+    for (method, path) in [
+        ("GET", "/api/me".to_string()),
+        ("GET", "/api/streams".into()),
+        ("GET", format!("/api/streams/{a}/samples")),
+        ("GET", "/api/audit".into()),
+        ("GET", "/api/status".into()),
+        ("POST", "/api/users".into()),
+    ] {
+        let (status, _, _) = http(port, method, &path, None, Some("{}")).await;
+        assert_eq!(status, 401, "{method} {path} without a session");
+    }
+    assert!(subscribe(port, None, a).await.is_err());
+    let (status, _, _) = http(
+        port,
+        "POST",
+        "/api/login",
+        None,
+        Some(r#"{"username":"mw-a","password":"wrong one"}"#),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _, _) = http(
+        port,
+        "GET",
+        "/api/me",
+        Some("mimamori_session=forged"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+
+    // Each user: which streams they list, read, and watch; admin-only routes.
+    let expectations: [(&str, &[i64], bool); 5] = [
+        ("admin", &[a, b], true),
+        ("ob-centre", &[a, b], false),
+        ("mw-a", &[a], false),
+        ("staff-a", &[a], false),
+        ("staff-b", &[b], false),
+    ];
+    for (user, visible, admin) in expectations {
+        let login = format!(r#"{{"username":"{user}","password":"a long password"}}"#);
+        let (status, cookie, _) = http(port, "POST", "/api/login", None, Some(&login)).await;
+        assert_eq!(status, 200, "{user} signs in");
+        let cookie = cookie.unwrap();
+        let (_, _, listed) = http(port, "GET", "/api/streams", Some(&cookie), None).await;
+        let listed: BTreeSet<i64> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(listed, visible.iter().copied().collect(), "{user} lists");
+        for id in [a, b] {
+            let may = visible.contains(&id);
+            let (status, _, body) = http(
+                port,
+                "GET",
+                &format!("/api/streams/{id}/samples"),
+                Some(&cookie),
+                None,
+            )
+            .await;
+            assert_eq!(
+                status,
+                if may { 200 } else { 403 },
+                "{user} reads stream {id}"
+            );
+            if may {
+                assert_eq!(body.as_array().unwrap().len(), 1);
+            }
+            let watched = subscribe(port, Some(&cookie), id).await;
+            if may {
+                assert_eq!(watched, Ok("samples"), "{user} watches stream {id}");
+            } else {
+                let error = watched.unwrap_err();
+                assert!(
+                    error.contains("forbidden"),
+                    "{user} watches stream {id}: {error}"
+                );
+            }
+        }
+        let (status, _, _) = http(port, "GET", "/api/audit", Some(&cookie), None).await;
+        assert_eq!(
+            status,
+            if admin { 200 } else { 403 },
+            "{user} reads the audit log"
+        );
+        let new_user = format!(
+            r#"{{"username":"new-{user}","password":"a long password","role":"midwife","facility":"clinic-a"}}"#
+        );
+        let (status, _, _) = http(port, "POST", "/api/users", Some(&cookie), Some(&new_user)).await;
+        assert_eq!(status, if admin { 201 } else { 403 }, "{user} adds a user");
+        let (status, _, _) = http(port, "POST", "/api/logout", Some(&cookie), None).await;
+        assert_eq!(status, 200);
+        let (status, _, _) = http(port, "GET", "/api/me", Some(&cookie), None).await;
+        assert_eq!(status, 401, "{user}'s session ends at logout");
+    }
+
+    // Everything above is in the audit log, and the chain holds.
+    let accounts = ctg_hub::accounts::Accounts::open(&db, "centre").unwrap();
+    let entries = accounts.verify_audit().unwrap();
+    let log = accounts.audit_log(10_000).unwrap();
+    assert_eq!(log.len() as u64, entries);
+    let count = |action: &str| log.iter().filter(|e| e.action == action).count();
+    assert_eq!(count("login_failed"), 1);
+    assert_eq!(count("login"), 5);
+    assert_eq!(count("view_history"), 7, "one per permitted history read");
+    assert_eq!(count("view_stream"), 7, "one per permitted subscription");
+    assert_eq!(count("user_added"), 1);
+}
