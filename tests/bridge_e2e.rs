@@ -764,15 +764,34 @@ fn after_an_outage_live_blocks_go_out_ahead_of_the_backlog() {
 }
 
 #[test]
-fn the_field_demo_shows_every_bed_receiving() {
-    let out = crate::util::mimamori_ok(&["demo", "--seconds", "6", "--speed", "4"]);
-    let last: Vec<&str> = out.lines().rev().take(4).collect();
-    for bed in ["bed-1", "bed-2", "bed-3", "bed-4"] {
+fn the_demo_shows_every_bed_of_both_facilities_receiving() {
+    let out = crate::util::mimamori_ok(&[
+        "demo",
+        "--seconds",
+        "6",
+        "--speed",
+        "4",
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    assert!(out.contains("sign in as demo / mimamori-demo"), "{out}");
+    let last: Vec<&str> = out.lines().rev().take(8).collect();
+    for (facility, bed) in [
+        ("clinic-a", "bed-1"),
+        ("clinic-a", "bed-2"),
+        ("clinic-a", "bed-3"),
+        ("clinic-a", "bed-4"),
+        ("midwife-home-b", "room-1"),
+        ("midwife-home-b", "room-2"),
+    ] {
         let line = last
             .iter()
-            .find(|l| l.split_whitespace().next() == Some(bed))
-            .unwrap_or_else(|| panic!("{bed} missing:\n{out}"));
-        let samples: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-        assert!(samples > 0, "{bed} received nothing:\n{out}");
+            .find(|l| {
+                let mut words = l.split_whitespace();
+                words.next() == Some(facility) && words.next() == Some(bed)
+            })
+            .unwrap_or_else(|| panic!("{facility} {bed} missing:\n{out}"));
+        let samples: u64 = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(samples > 0, "{facility} {bed} received nothing:\n{out}");
     }
 }

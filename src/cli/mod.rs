@@ -78,8 +78,9 @@ enum Command {
         /// The capture file.
         file: PathBuf,
     },
-    /// The field demo: a CA, a stand-in hub, a bridge and four simulated monitors (Series 50,
-    /// Avalon, HL7) on this machine, printing what arrives per bed. Ctrl-C stops.
+    /// The whole system on this machine: a throwaway CA, the hub, two facilities' bridges and
+    /// six simulated monitors (Series 50, Avalon, HL7) replaying recordings the repository
+    /// carries; prints the URL and a demo login. Ctrl-C stops everything.
     Demo {
         /// Stop after this many seconds (default: run until Ctrl-C).
         #[arg(long)]
@@ -87,6 +88,9 @@ enum Command {
         /// Playback speed of the simulated monitors (1 = real time).
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// Address of the hub's web page and API (loopback).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
     },
     /// Run the edge bridge: read the monitors in the config, spool, send to the hub.
     Bridge {
@@ -250,7 +254,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info { file, json } => info::run(&file, json),
         Command::Convert { input, output } => convert::run(&input, &output),
         Command::Decode { protocol, file } => decode::run(protocol, &file),
-        Command::Demo { seconds, speed } => demo::run(seconds, speed),
+        Command::Demo {
+            seconds,
+            speed,
+            http,
+        } => demo::run(seconds, speed, http),
         Command::Bridge {
             config,
             check,

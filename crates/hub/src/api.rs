@@ -103,6 +103,7 @@ pub const FRAME_SAMPLES: u8 = 1;
 /// The router.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
+        .route("/", get(index))
         .route("/api/login", axum::routing::post(login))
         .route("/api/logout", axum::routing::post(logout))
         .route("/api/me", get(me))
@@ -133,6 +134,20 @@ pub async fn serve(
 
 fn internal(error: anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")).into_response()
+}
+
+/// The status page, embedded in the binary (the monitoring wall replaces it).
+const INDEX_HTML: &str = include_str!("../assets/index.html");
+
+async fn index() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'"),
+        ],
+        INDEX_HTML,
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -225,6 +225,11 @@ impl Synthetic {
         Self::default()
     }
 
+    /// From `second` into the programme (so several beds do not show the same trace).
+    pub fn starting_at(second: u64) -> Self {
+        Self { second }
+    }
+
     /// `seconds` of the programme as one recording's samples.
     pub fn samples(seconds: u64) -> Vec<Sample> {
         (0..seconds * 4)
