@@ -217,7 +217,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
     println!("  speed {speed}× real time; Ctrl-C stops everything.\n");
 
     let started = Instant::now();
-    let stop = rt.block_on(async {
+    rt.block_on(async {
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
@@ -229,7 +229,6 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
             }
         }
     });
-    let () = stop;
     // Bridges and hub first (so nothing reports the monitors vanishing), then the monitors.
     rt.shutdown_timeout(Duration::from_secs(2));
     drop(hl7_sender);
