@@ -186,7 +186,7 @@ fn store_writer(mut store: SqliteStore, mut rx: mpsc::Receiver<StoreRequest>) {
         for (stream, count) in since_compaction.iter_mut() {
             if *count >= store::CHUNK_BLOCKS {
                 *count = 0;
-                if let Err(error) = store.compact(*stream) {
+                if let Err(error) = store.compact(*stream, false) {
                     tracing::error!(stream, error = format!("{error:#}"), "compaction failed");
                 }
             }

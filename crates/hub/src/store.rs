@@ -19,8 +19,8 @@ use ctg_proto::model::{BlockFlags, DeviceInfo, Modes, SampleBlock, StreamEvent, 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-/// Blocks folded into one chunk (ten minutes of 1-s blocks).
-pub const CHUNK_BLOCKS: usize = 600;
+/// Blocks folded into one chunk (thirty minutes of 1-s blocks).
+pub const CHUNK_BLOCKS: usize = 1800;
 
 /// A stream as the store knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -131,25 +131,130 @@ pub trait Store: Send {
     fn blocks(&self, stream: i64, from: u64, until: u64) -> Result<Vec<SampleBlock>>;
     /// The events of a stream, in order.
     fn events(&self, stream: i64) -> Result<Vec<StreamEvent>>;
-    /// Folds a stream's small block rows into chunks where enough are contiguous.
-    fn compact(&mut self, stream: i64) -> Result<usize>;
+    /// Folds a stream's small block rows into chunks where [`CHUNK_BLOCKS`] are contiguous, or
+    /// (with `whole`, when the stream has ended or gone idle) every run of them.
+    fn compact(&mut self, stream: i64, whole: bool) -> Result<usize>;
 }
 
-/// Per-block header inside a chunk (the samples are encoded together after the headers).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct ChunkBlock {
+/// The block headers of a chunk, run-length and delta encoded: blocks are contiguous, nearly
+/// all hold four samples, their modes and flags rarely change, and each starts about
+/// 250 ms × (samples before it) after the previous one.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct ChunkHeader {
     first_seq: u64,
-    utc_ms: i64,
-    modes: Modes,
-    flags: BlockFlags,
-    fspo2_percent: Option<u8>,
-    len: u32,
+    first_utc_ms: i64,
+    /// `(count, samples per block)` runs.
+    lengths: Vec<(u32, u16)>,
+    /// Per block after the first: its UTC minus the previous block's UTC plus 250 ms per sample.
+    utc_deltas: Vec<i64>,
+    /// `(block index, modes, flags, FSpO2)` where they change (always at index 0).
+    metadata: Vec<(u32, Modes, BlockFlags, Option<u8>)>,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Chunk {
-    blocks: Vec<ChunkBlock>,
+    header: ChunkHeader,
     samples: Vec<u8>,
+}
+
+/// Encodes contiguous blocks as one chunk.
+fn encode_chunk(blocks: &[SampleBlock]) -> Result<Vec<u8>> {
+    let mut header = ChunkHeader {
+        first_seq: blocks.first().map_or(0, |b| b.first_seq),
+        first_utc_ms: blocks.first().map_or(0, |b| b.utc_ms),
+        ..ChunkHeader::default()
+    };
+    let mut all = Vec::new();
+    let mut previous: Option<&SampleBlock> = None;
+    for (i, b) in blocks.iter().enumerate() {
+        let len = u16::try_from(b.samples.len()).context("block too long for a chunk")?;
+        match header.lengths.last_mut() {
+            Some((count, l)) if *l == len => *count += 1,
+            _ => header.lengths.push((1, len)),
+        }
+        if let Some(p) = previous {
+            if b.first_seq != p.end_seq().unwrap_or(u64::MAX) {
+                bail!(
+                    "chunk blocks must be contiguous: {} after {}",
+                    b.first_seq,
+                    p.first_seq
+                );
+            }
+            header
+                .utc_deltas
+                .push(b.utc_ms - (p.utc_ms + 250 * p.samples.len() as i64));
+        }
+        let meta = (b.modes, b.flags, b.fspo2_percent);
+        let changed = header
+            .metadata
+            .last()
+            .is_none_or(|&(_, m, f, s)| (m, f, s) != meta);
+        if changed {
+            header
+                .metadata
+                .push((i as u32, b.modes, b.flags, b.fspo2_percent));
+        }
+        all.extend_from_slice(&b.samples);
+        previous = Some(b);
+    }
+    let mut samples = Vec::new();
+    encode_samples(&all, &mut samples);
+    Ok(postcard::to_stdvec(&Chunk { header, samples })?)
+}
+
+fn encode_block(block: &SampleBlock) -> Result<Vec<u8>> {
+    encode_chunk(std::slice::from_ref(block))
+}
+
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<SampleBlock>> {
+    let chunk: Chunk = postcard::from_bytes(bytes).context("corrupt chunk header")?;
+    let h = chunk.header;
+    let total: usize = h
+        .lengths
+        .iter()
+        .map(|&(n, l)| n as usize * usize::from(l))
+        .sum();
+    let samples = decode_samples(&chunk.samples, total).context("corrupt chunk samples")?;
+    let mut out: Vec<SampleBlock> = Vec::new();
+    let (mut at, mut seq, mut utc) = (0usize, h.first_seq, h.first_utc_ms);
+    let mut meta = h.metadata.iter().peekable();
+    let (mut modes, mut flags, mut fspo2) = (Modes::default(), BlockFlags(0), None);
+    let mut deltas = h.utc_deltas.iter();
+    let mut index = 0u32;
+    for &(count, len) in &h.lengths {
+        for _ in 0..count {
+            if let Some(&&(i, m, f, s)) = meta.peek()
+                && i == index
+            {
+                (modes, flags, fspo2) = (m, f, s);
+                meta.next();
+            }
+            if let Some(previous) = out.last() {
+                utc = previous.utc_ms
+                    + 250 * previous.samples.len() as i64
+                    + deltas
+                        .next()
+                        .copied()
+                        .context("corrupt chunk: a UTC delta is missing")?;
+            }
+            let len = usize::from(len);
+            let block_samples = samples
+                .get(at..at + len)
+                .context("corrupt chunk: samples run short")?;
+            out.push(SampleBlock {
+                first_seq: seq,
+                utc_ms: utc,
+                modes,
+                flags,
+                fspo2_percent: fspo2,
+                samples: block_samples.to_vec(),
+            });
+            at += len;
+            seq += len as u64;
+            index += 1;
+        }
+    }
+    Ok(out)
 }
 
 /// SQLite.
@@ -161,43 +266,6 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore").finish_non_exhaustive()
     }
-}
-
-fn encode_block(block: &SampleBlock) -> Result<Vec<u8>> {
-    let mut samples = Vec::new();
-    encode_samples(&block.samples, &mut samples);
-    Ok(postcard::to_stdvec(&Chunk {
-        blocks: vec![ChunkBlock {
-            first_seq: block.first_seq,
-            utc_ms: block.utc_ms,
-            modes: block.modes,
-            flags: block.flags,
-            fspo2_percent: block.fspo2_percent,
-            len: block.samples.len() as u32,
-        }],
-        samples,
-    })?)
-}
-
-fn decode_chunk(bytes: &[u8]) -> Result<Vec<SampleBlock>> {
-    let chunk: Chunk = postcard::from_bytes(bytes).context("corrupt chunk header")?;
-    let total: usize = chunk.blocks.iter().map(|b| b.len as usize).sum();
-    let samples = decode_samples(&chunk.samples, total).context("corrupt chunk samples")?;
-    let mut at = 0;
-    let mut out = Vec::with_capacity(chunk.blocks.len());
-    for b in chunk.blocks {
-        let len = b.len as usize;
-        out.push(SampleBlock {
-            first_seq: b.first_seq,
-            utc_ms: b.utc_ms,
-            modes: b.modes,
-            flags: b.flags,
-            fspo2_percent: b.fspo2_percent,
-            samples: samples[at..at + len].to_vec(),
-        });
-        at += len;
-    }
-    Ok(out)
 }
 
 impl SqliteStore {
@@ -216,8 +284,8 @@ impl SqliteStore {
                  stream_id INTEGER NOT NULL, first_seq INTEGER NOT NULL, end_seq INTEGER NOT NULL,
                  data BLOB NOT NULL, PRIMARY KEY(stream_id, first_seq)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS chunks(
-                 stream_id INTEGER NOT NULL, first_seq INTEGER NOT NULL, end_seq INTEGER NOT NULL,
-                 data BLOB NOT NULL, PRIMARY KEY(stream_id, first_seq)) WITHOUT ROWID;
+                 id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+                 end_seq INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE(stream_id, first_seq));
              CREATE TABLE IF NOT EXISTS events(
                  stream_id INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
                  PRIMARY KEY(stream_id, seq)) WITHOUT ROWID;",
@@ -384,51 +452,42 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn compact(&mut self, stream: i64) -> Result<usize> {
+    fn compact(&mut self, stream: i64, whole: bool) -> Result<usize> {
         let ranges = self.ranges("blocks", stream)?;
-        // Runs of contiguous small blocks, CHUNK_BLOCKS at a time.
-        let mut runs: Vec<(u64, u64)> = Vec::new();
+        // Runs of contiguous small blocks: CHUNK_BLOCKS at a time, and every remainder if whole.
+        let mut runs: Vec<(u64, u64, usize)> = Vec::new();
         let mut run: Option<(u64, u64, usize)> = None;
         for (first, end) in ranges {
             run = match run {
                 Some((f, e, n)) if e == first => Some((f, end, n + 1)),
-                _ => Some((first, end, 1)),
+                Some(previous) => {
+                    if whole {
+                        runs.push(previous);
+                    }
+                    Some((first, end, 1))
+                }
+                None => Some((first, end, 1)),
             };
-            if let Some((f, e, n)) = run
-                && n == CHUNK_BLOCKS
+            if let Some(full) = run
+                && full.2 == CHUNK_BLOCKS
             {
-                runs.push((f, e));
+                runs.push(full);
                 run = None;
             }
         }
+        if whole && let Some(rest) = run {
+            runs.push(rest);
+        }
         let mut folded = 0;
-        for (first, end) in runs {
+        for (first, end, count) in runs {
             let blocks = self.blocks_in("blocks", stream, first, end)?;
-            if blocks.len() != CHUNK_BLOCKS {
+            if blocks.len() != count {
                 bail!(
-                    "compaction of stream {stream} found {} blocks, expected {CHUNK_BLOCKS}",
+                    "compaction of stream {stream} found {} blocks, expected {count}",
                     blocks.len()
                 );
             }
-            let mut samples = Vec::new();
-            let mut headers = Vec::with_capacity(blocks.len());
-            let mut all = Vec::new();
-            for b in &blocks {
-                headers.push(ChunkBlock {
-                    first_seq: b.first_seq,
-                    utc_ms: b.utc_ms,
-                    modes: b.modes,
-                    flags: b.flags,
-                    fspo2_percent: b.fspo2_percent,
-                    len: b.samples.len() as u32,
-                });
-                all.extend_from_slice(&b.samples);
-            }
-            encode_samples(&all, &mut samples);
-            let data = postcard::to_stdvec(&Chunk {
-                blocks: headers,
-                samples,
-            })?;
+            let data = encode_chunk(&blocks)?;
             let tx = self.db.transaction()?;
             tx.execute(
                 "INSERT OR REPLACE INTO chunks(stream_id, first_seq, end_seq, data) VALUES(?1,?2,?3,?4)",
@@ -512,6 +571,44 @@ mod tests {
     }
 
     #[test]
+    fn chunks_keep_irregular_blocks_exactly() {
+        use ctg_proto::model::TransducerMode;
+        let mut blocks = Vec::new();
+        let (mut seq, mut utc) = (100u64, 1_700_000_000_000i64);
+        for i in 0..50u64 {
+            let len = if i % 7 == 3 { 9 } else { 4 };
+            let mut b = block(seq);
+            b.samples = (0..len)
+                .map(|k| Sample {
+                    values: [(500 + i * 3 + k) as u16, 0, 0, 320, 30],
+                    ..Sample::default()
+                })
+                .collect();
+            b.utc_ms = utc;
+            if i >= 20 {
+                b.modes.0[0] = TransducerMode::Decg;
+                b.flags = BlockFlags(BlockFlags::COINCIDENCE);
+            }
+            if i >= 40 {
+                b.fspo2_percent = Some(45);
+            }
+            blocks.push(b);
+            seq += len;
+            utc += 250 * len as i64 + (i as i64 % 5) * 13 - 20; // receive-time jitter
+        }
+        let bytes = encode_chunk(&blocks).unwrap();
+        assert_eq!(decode_chunk(&bytes).unwrap(), blocks);
+        // Not contiguous: refused.
+        let mut gap = blocks.clone();
+        gap[10].first_seq += 1;
+        assert!(encode_chunk(&gap).is_err());
+        // Corrupt bytes are an error, not a panic.
+        for cut in [0, 5, bytes.len() / 2, bytes.len() - 1] {
+            let _ = decode_chunk(&bytes[..cut]);
+        }
+    }
+
+    #[test]
     fn holdings_merge_ranges_and_find_gaps() {
         let mut h = Holdings::default();
         h.add_samples(0, 4);
@@ -553,9 +650,15 @@ mod tests {
         assert_eq!(held.next_sample_seq(), n * 4);
         assert_eq!(held.next_event_seq, 1);
         let before = store.blocks(stream.id, 0, u64::MAX).unwrap();
-        assert_eq!(store.compact(stream.id).unwrap(), CHUNK_BLOCKS);
+        assert_eq!(store.compact(stream.id, false).unwrap(), CHUNK_BLOCKS);
         let after = store.blocks(stream.id, 0, u64::MAX).unwrap();
         assert_eq!(before, after);
+        assert_eq!(
+            store.compact(stream.id, true).unwrap(),
+            7,
+            "the tail folds at the end"
+        );
+        assert_eq!(store.blocks(stream.id, 0, u64::MAX).unwrap(), before);
         assert_eq!(after.len() as u64, n);
         assert_eq!(
             store.blocks(stream.id, 10, 14).unwrap(),
