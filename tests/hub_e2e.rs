@@ -269,3 +269,131 @@ fn the_hub_killed_under_load_ends_with_every_sample_exactly_once() {
     let _ = (bridge, hub2);
     let _ = Path::new("");
 }
+
+/// A plain HTTP/1.1 request with the session cookie; (status, JSON body).
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: {cookie}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyHUB3");
+    let monitor = monitor(&recording, &link, 10.0);
+    let field = Field::new(&link);
+    let http = free_tcp_port();
+    let pki = field.path("pki");
+    let db = field.path("hub.db");
+    let hub = Process::spawn(
+        &[
+            "hub",
+            "--pki",
+            pki.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{}", field.port),
+            "--http",
+            &format!("127.0.0.1:{http}"),
+            "--stalled-after",
+            "3",
+            "--bridge-offline-after",
+            "3",
+            "--signal-loss-after",
+            "600",
+        ],
+        field.path("hub.log"),
+    );
+    let bridge = field.bridge("bridge.log");
+    let cookie = sign_in(&field, http);
+    wait_until("data at the hub", Duration::from_secs(30), || {
+        stored_samples(&field) >= 40
+    });
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://127.0.0.1:{http}/api/ws")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Cookie", cookie.parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut next_alert =
+            async |want: &dyn Fn(&serde_json::Value) -> bool| -> serde_json::Value {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while Instant::now() < deadline {
+                    if let Ok(Some(Ok(Message::Text(text)))) =
+                        tokio::time::timeout(Duration::from_secs(1), ws.next()).await
+                    {
+                        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        if want(&value["alert"]) {
+                            return value["alert"].clone();
+                        }
+                    }
+                }
+                panic!("no such alert arrived");
+            };
+        // The monitor stops: the stream stalls.
+        drop(monitor);
+        let stalled =
+            next_alert(&|a: &serde_json::Value| a["kind"]["kind"] == "stream_stalled").await;
+        assert!(stalled["resolved_ms"].is_null());
+        let id = stalled["id"].as_u64().unwrap();
+        // Acknowledging needs a reason, and then says who.
+        let (status, _) = http_request(
+            http,
+            "POST",
+            &format!("/api/alerts/{id}/ack"),
+            &cookie,
+            r#"{"reason":" "}"#,
+        );
+        assert_eq!(status, 400);
+        let (status, body) = http_request(
+            http,
+            "POST",
+            &format!("/api/alerts/{id}/ack"),
+            &cookie,
+            r#"{"reason":"called the clinic"}"#,
+        );
+        assert_eq!(status, 200, "{body}");
+        let acked = next_alert(&|a: &serde_json::Value| {
+            a["id"].as_u64() == Some(id) && !a["acknowledged"].is_null()
+        })
+        .await;
+        assert_eq!(acked["acknowledged"]["by"], "ob");
+        // The bridge goes away: offline.
+        bridge.kill();
+        let offline =
+            next_alert(&|a: &serde_json::Value| a["kind"]["kind"] == "bridge_offline").await;
+        assert_eq!(offline["subject"]["bridge"]["facility"], "clinic-a");
+    });
+    let (status, listed) = http_request(http, "GET", "/api/alerts", &cookie, "");
+    assert_eq!(status, 200);
+    assert!(listed["alerts"].as_array().unwrap().len() >= 2);
+    let out = crate::util::mimamori_ok(&["audit", "verify", "--db", db.to_str().unwrap()]);
+    assert!(out.contains("audit log intact"), "{out}");
+    drop(hub);
+}

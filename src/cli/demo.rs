@@ -108,6 +108,10 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
         ctg_hub::accounts::Role::Obstetrician,
         "centre",
     )?;
+    {
+        let _guard = rt.enter();
+        hub.start_alerts();
+    }
     let (ingest_tx, ingest_rx) = tokio::sync::oneshot::channel();
     {
         let (hub, ca, cert, key) = (

@@ -12,22 +12,26 @@ pub fn run(
     listen: SocketAddr,
     http: SocketAddr,
     centre: &str,
+    rules: ctg_hub::alerts::AlertRules,
 ) -> Result<()> {
     super::field::init_logging();
     if !http.ip().is_loopback() {
-        bail!("the API has no accounts yet: --http must be a loopback address, not {http}");
+        bail!(
+            "the API is plain HTTP until TLS for users lands: --http must be a loopback address, not {http}"
+        );
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let hub = ctg_hub::Hub::open(db, "mimamori-hub", centre)?;
+    let hub = ctg_hub::Hub::open_with(db, "mimamori-hub", centre, rules)?;
     let (ca, cert, key) = (
         pki.join("ca.pem"),
         pki.join(format!("{name}.pem")),
         pki.join(format!("{name}.key")),
     );
     rt.block_on(async move {
+        hub.start_alerts();
         let api = tokio::spawn(ctg_hub::api::serve(hub.clone(), http, None));
         let ingest = ctg_hub::ingest::serve(hub, listen, &ca, &cert, &key, None);
         tokio::select! {

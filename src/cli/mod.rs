@@ -154,6 +154,15 @@ enum Command {
         /// The centre's facility name (its staff see every partner facility).
         #[arg(long, default_value = "centre")]
         centre: String,
+        /// Alert: a stream sending nothing for this many seconds has stalled.
+        #[arg(long, default_value_t = 30)]
+        stalled_after: u64,
+        /// Alert: no fetal heart rate for this many seconds is signal loss.
+        #[arg(long, default_value_t = 60)]
+        signal_loss_after: u64,
+        /// Alert: a bridge without a connection for this many seconds is offline.
+        #[arg(long, default_value_t = 30)]
+        bridge_offline_after: u64,
     },
     /// Hub accounts.
     User {
@@ -292,7 +301,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             http,
             centre,
-        } => hub::run(&pki, &name, &db, listen, http, &centre),
+            stalled_after,
+            signal_loss_after,
+            bridge_offline_after,
+        } => hub::run(
+            &pki,
+            &name,
+            &db,
+            listen,
+            http,
+            &centre,
+            ctg_hub::alerts::AlertRules {
+                stalled_ms: stalled_after as i64 * 1000,
+                signal_loss_ms: signal_loss_after as i64 * 1000,
+                bridge_offline_ms: bridge_offline_after as i64 * 1000,
+                ..ctg_hub::alerts::AlertRules::default()
+            },
+        ),
         Command::User {
             command:
                 UserCommand::Add {

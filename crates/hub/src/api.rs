@@ -111,6 +111,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/streams", get(streams))
         .route("/api/streams/{id}/samples", get(samples))
         .route("/api/audit", get(audit))
+        .route("/api/alerts", get(alerts))
+        .route("/api/alerts/{id}/ack", axum::routing::post(acknowledge))
         .route("/api/users", axum::routing::post(add_user))
         .route("/api/ws", get(ws))
         .with_state(hub)
@@ -213,6 +215,60 @@ async fn audit(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Respons
         }
         Err(error) => internal(error),
     }
+}
+
+async fn alerts(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    let visible: Vec<_> = hub
+        .alerts()
+        .into_iter()
+        .rev()
+        .filter(|a| user.may_see(a.subject.facility()))
+        .take(500)
+        .collect();
+    Json(json!({"alerts": visible})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Ack {
+    reason: String,
+}
+
+async fn acknowledge(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<u64>,
+    Json(body): Json<Ack>,
+) -> Response {
+    let Some(alert) = hub.alerts().into_iter().find(|a| a.id == id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such alert"})),
+        )
+            .into_response();
+    };
+    if !user.may_see(alert.subject.facility()) {
+        return forbidden();
+    }
+    if body.reason.trim().is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "say why (the reason is recorded)"})),
+        )
+            .into_response();
+    }
+    let Some(alert) = hub.acknowledge(id, &user.username, &body.reason) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such alert"})),
+        )
+            .into_response();
+    };
+    let _ = hub.accounts.audit(
+        &user.username,
+        "acknowledge_alert",
+        &format!("{id}: {}", body.reason),
+    );
+    Json(json!({"alert": alert})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -384,6 +440,26 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
             }
         }
     });
+    // Alerts for every facility the user may see, whatever the subscriptions.
+    let alerts_task = {
+        let mut feed = hub.alert_feed.subscribe();
+        let out = out_tx.clone();
+        let user = user.clone();
+        tokio::spawn(async move {
+            loop {
+                match feed.recv().await {
+                    Ok(alert) if user.may_see(alert.subject.facility()) => {
+                        let text = json!({"alert": alert}).to_string();
+                        if out.send(WsMessage::Text(text.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    };
     let mut subscriptions: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
     while let Some(Ok(message)) = requests.next().await {
         let WsMessage::Text(text) = message else {
@@ -459,6 +535,7 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
     for task in subscriptions.into_values() {
         task.abort();
     }
+    alerts_task.abort();
     writer.abort();
 }
 

@@ -59,6 +59,15 @@ async fn connection(incoming: quinn::Incoming, hub: Arc<Hub>) -> Result<()> {
     let facility = names
         .organisation
         .context("the bridge certificate names no facility (O)")?;
+    let bridge_name = names.common_name.clone().unwrap_or_else(|| "?".into());
+    hub.bridge_seen(&bridge_name, &facility, true);
+    let result = session(&hub, &connection, &facility).await;
+    hub.bridge_seen(&bridge_name, &facility, false);
+    result
+}
+
+async fn session(hub: &Arc<Hub>, connection: &quinn::Connection, facility: &str) -> Result<()> {
+    let facility = facility.to_owned();
     let (mut tx, mut rx) = connection.accept_bi().await?;
     let mut decoder = FrameDecoder::new();
     let mut buffer = vec![0u8; 64 * 1024];

@@ -16,6 +16,7 @@
 //! every stream in sequence order; every queue is bounded and its overflow counted (DESIGN.md 4).
 
 pub mod accounts;
+pub mod alerts;
 pub mod api;
 pub mod ingest;
 pub mod pipeline;
@@ -31,6 +32,13 @@ use ctg_proto::model::{DeviceInfo, SampleBlock, StreamIdentity};
 use serde::Serialize;
 use store::{Holdings, SqliteStore, Store, StreamRecord, Write};
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Milliseconds since the Unix epoch, now (the async shell's clock; the rules take it as input).
+pub fn utc_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 /// Blocks kept per stream for a viewer's first paint (one hour of 1-s blocks).
 pub const RECENT_BLOCKS: usize = 3600;
@@ -130,6 +138,10 @@ pub struct Hub {
     hub_id: String,
     /// Users, sessions and the audit log.
     pub accounts: accounts::Accounts,
+    alerts: Mutex<alerts::AlertEngine>,
+    /// Alert changes (raised, updated, acknowledged, resolved), for viewers.
+    pub alert_feed: broadcast::Sender<alerts::Alert>,
+    findings_rx: Mutex<Option<pipeline::FindingsReceiver>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -198,8 +210,19 @@ impl Hub {
     /// Opens the store at `db_path` and starts the store writer and the analysis workers;
     /// `centre` names the centre's facility (its staff see every partner facility).
     pub fn open(db_path: &Path, hub_id: &str, centre: &str) -> Result<Arc<Hub>> {
+        Self::open_with(db_path, hub_id, centre, alerts::AlertRules::default())
+    }
+
+    /// [`Hub::open`] with alert thresholds.
+    pub fn open_with(
+        db_path: &Path,
+        hub_id: &str,
+        centre: &str,
+        rules: alerts::AlertRules,
+    ) -> Result<Arc<Hub>> {
         let store = SqliteStore::open(db_path)?;
         let accounts = accounts::Accounts::open(db_path, centre)?;
+        let (findings_tx, findings_rx) = mpsc::channel(4096);
         let (store_tx, store_rx) = mpsc::channel(1024);
         std::thread::Builder::new()
             .name("hub-store".into())
@@ -210,10 +233,14 @@ impl Hub {
             counters: Mutex::new(Counters::default()),
             pipeline: pipeline::Pipeline::start(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
+                findings_tx,
             )?,
             db_path: db_path.to_owned(),
             hub_id: hub_id.to_owned(),
             accounts,
+            alerts: Mutex::new(alerts::AlertEngine::new(rules)),
+            alert_feed: broadcast::channel(1024).0,
+            findings_rx: Mutex::new(Some(findings_rx)),
         }))
     }
 
@@ -328,6 +355,7 @@ impl Hub {
         });
         let mut streams = self.streams();
         let mut skipped = 0;
+        let mut health = Vec::new();
         for write in writes {
             match write {
                 Write::Block(stream, block) => {
@@ -335,6 +363,11 @@ impl Hub {
                         let end = block.end_seq().unwrap_or(block.first_seq);
                         live.committed.add_samples(block.first_seq, end);
                         live.last_block_at = Some(Instant::now());
+                        let signal = block
+                            .samples
+                            .iter()
+                            .any(|s| s.values[..3].iter().any(|&v| v != 0));
+                        health.push((stream, live.record.identity.facility.clone(), signal));
                         skipped += live.deliver(Arc::new(block));
                     }
                 }
@@ -349,7 +382,88 @@ impl Hub {
         if skipped > 0 {
             self.count(|c| c.live_gaps_skipped += skipped);
         }
+        let now = utc_now_ms();
+        let changes: Vec<alerts::Alert> = {
+            let mut engine = self.alert_engine();
+            health
+                .into_iter()
+                .flat_map(|(stream, facility, signal)| {
+                    engine.on_samples(stream, &facility, signal, now)
+                })
+                .collect()
+        };
+        self.publish(changes);
         Ok(())
+    }
+
+    fn alert_engine(&self) -> MutexGuard<'_, alerts::AlertEngine> {
+        self.alerts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, changes: Vec<alerts::Alert>) {
+        for alert in changes {
+            tracing::info!(id = alert.id, kind = ?alert.kind, subject = ?alert.subject, resolved = alert.resolved_ms.is_some(), "alert");
+            let _ = self.alert_feed.send(alert);
+        }
+    }
+
+    /// Every alert the engine holds (oldest first).
+    pub fn alerts(&self) -> Vec<alerts::Alert> {
+        self.alert_engine().alerts().to_vec()
+    }
+
+    /// Acknowledges an alert (the caller checks visibility and audits).
+    pub fn acknowledge(&self, id: u64, by: &str, reason: &str) -> Option<alerts::Alert> {
+        let alert = self
+            .alert_engine()
+            .acknowledge(id, by, reason, utc_now_ms())?;
+        self.publish(vec![alert.clone()]);
+        Some(alert)
+    }
+
+    /// A bridge connected or left.
+    pub fn bridge_seen(&self, bridge: &str, facility: &str, connected: bool) {
+        let changes = self
+            .alert_engine()
+            .on_bridge(bridge, facility, connected, utc_now_ms());
+        self.publish(changes);
+    }
+
+    /// Starts the alert tasks (findings → rules, a 1-s clock for stalled streams and offline
+    /// bridges). Call once, inside the runtime.
+    pub fn start_alerts(self: &Arc<Self>) {
+        let Some(mut findings) = self
+            .findings_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let hub = self.clone();
+        tokio::spawn(async move {
+            while let Some((stream, finding)) = findings.recv().await {
+                let facility = hub
+                    .streams()
+                    .get(&stream)
+                    .map(|s| s.record.identity.facility.clone());
+                if let Some(facility) = facility {
+                    let changes =
+                        hub.alert_engine()
+                            .on_finding(stream, &facility, &finding, utc_now_ms());
+                    hub.publish(changes);
+                }
+            }
+        });
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut clock = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                clock.tick().await;
+                let changes = hub.alert_engine().tick(utc_now_ms());
+                hub.publish(changes);
+            }
+        });
     }
 
     /// What to acknowledge for a stream, and a gap to ask for (at most every 5 s per stream).

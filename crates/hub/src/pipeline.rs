@@ -58,6 +58,11 @@ struct NewStream {
     feed: broadcast::Sender<Live>,
 }
 
+/// Where findings go besides the stream's feed (the alert rules); full means dropped, counted.
+pub type FindingsSender = tokio::sync::mpsc::Sender<(i64, Arc<serde_json::Value>)>;
+/// The other end of [`FindingsSender`].
+pub type FindingsReceiver = tokio::sync::mpsc::Receiver<(i64, Arc<serde_json::Value>)>;
+
 /// The worker pool.
 pub struct Pipeline {
     workers: Vec<std::sync::mpsc::Sender<NewStream>>,
@@ -67,13 +72,14 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Starts `workers` analysis threads.
-    pub fn start(workers: usize) -> Result<Self> {
+    pub fn start(workers: usize, findings: FindingsSender) -> Result<Self> {
         let mut senders = Vec::new();
         for n in 0..workers.max(1) {
             let (tx, rx) = std::sync::mpsc::channel();
+            let findings = findings.clone();
             std::thread::Builder::new()
                 .name(format!("hub-analysis-{n}"))
-                .spawn(move || worker(rx))?;
+                .spawn(move || worker(rx, findings))?;
             senders.push(tx);
         }
         Ok(Self {
@@ -108,7 +114,7 @@ impl Pipeline {
     }
 }
 
-fn worker(new_streams: std::sync::mpsc::Receiver<NewStream>) {
+fn worker(new_streams: std::sync::mpsc::Receiver<NewStream>, findings: FindingsSender) {
     let mut streams: Vec<(NewStream, Analyzer)> = Vec::new();
     let mut buffer = vec![Sample::default(); 1024];
     loop {
@@ -136,9 +142,15 @@ fn worker(new_streams: std::sync::mpsc::Receiver<NewStream>) {
             busy = true;
             analyzer.push(&buffer[..n]);
             while let Some(finding) = analyzer.poll() {
-                let json = ctg_dsp::json::finding(&finding);
+                let json = Arc::new(ctg_dsp::json::finding(&finding));
                 tracing::debug!(stream = stream.id, ?json, "finding");
-                let _ = stream.feed.send(Live::Finding(Arc::new(json)));
+                if findings.try_send((stream.id, json.clone())).is_err() {
+                    tracing::error!(
+                        stream = stream.id,
+                        "alert rules not keeping up: a finding was not checked"
+                    );
+                }
+                let _ = stream.feed.send(Live::Finding(json));
             }
         }
         if !busy {

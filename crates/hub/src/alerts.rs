@@ -1,0 +1,536 @@
+//! Basic alerts: rules over findings, samples and stream health, with acknowledgement.
+//!
+//! Sans-IO and deterministic: every input carries the time (`now_ms`), nothing reads a clock,
+//! so the rules are unit-tested on a simulated clock. One condition is one alert: an alert
+//! stays active (and is updated, not repeated) while its condition holds, and resolves when it
+//! ends. The full engine (escalation, on-call roster, push channels) is its own issue; the
+//! thresholds here are the defaults it will make configurable.
+//!
+//! Rules (sources in clinical.md):
+//! - **JSOG level ≥ 3** in a 10-minute window (JSOG 2023 5-level system: 3 = intervention
+//!   considered); updated when the level rises, resolved when a window is below 3.
+//! - **Prolonged deceleration** (FIGO 2015 / NICHD 2008: ≥ 2–3 min below baseline): one alert
+//!   per deceleration, resolved by acknowledgement.
+//! - **Bradycardia**: a window's baseline below 110 bpm (NICHD 2008, FIGO 2015, JSOG).
+//! - **Signal loss**: no fetal heart rate for [`AlertRules::signal_loss_ms`] (default 60 s,
+//!   like a monitor's own signal-loss alarm delay); resolved when the signal returns.
+//! - **Stream stalled**: no block for [`AlertRules::stalled_ms`] from a stream that was sending.
+//! - **Bridge offline**: a bridge's connection gone for [`AlertRules::bridge_offline_ms`].
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+/// Thresholds.
+#[derive(Clone, Copy, Debug)]
+pub struct AlertRules {
+    /// FHR absent this long: signal loss.
+    pub signal_loss_ms: i64,
+    /// No block this long: stream stalled.
+    pub stalled_ms: i64,
+    /// No connection this long: bridge offline.
+    pub bridge_offline_ms: i64,
+    /// Baseline below this: bradycardia, bpm.
+    pub bradycardia_bpm: f64,
+    /// JSOG level at or above this: alert.
+    pub jsog_level: u8,
+}
+
+impl Default for AlertRules {
+    fn default() -> Self {
+        Self {
+            signal_loss_ms: 60_000,
+            stalled_ms: 30_000,
+            bridge_offline_ms: 30_000,
+            bradycardia_bpm: 110.0,
+            jsog_level: 3,
+        }
+    }
+}
+
+/// What an alert is about.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertKind {
+    /// JSOG level at or above the threshold.
+    JsogLevel {
+        /// The highest level seen while active.
+        level: u8,
+    },
+    /// A prolonged deceleration starting at `start_s` into the stream.
+    ProlongedDeceleration {
+        /// Its start, seconds from the stream's first sample (tenths, to key it).
+        start_ds: u64,
+    },
+    /// Baseline below the bradycardia threshold.
+    Bradycardia,
+    /// No fetal heart rate.
+    SignalLoss,
+    /// No data from the stream.
+    StreamStalled,
+    /// A bridge's connection is gone.
+    BridgeOffline,
+}
+
+impl AlertKind {
+    /// The key under which one condition is one alert.
+    fn key(&self) -> String {
+        match self {
+            AlertKind::JsogLevel { .. } => "jsog".into(),
+            AlertKind::ProlongedDeceleration { start_ds } => format!("prolonged-{start_ds}"),
+            AlertKind::Bradycardia => "bradycardia".into(),
+            AlertKind::SignalLoss => "signal-loss".into(),
+            AlertKind::StreamStalled => "stalled".into(),
+            AlertKind::BridgeOffline => "bridge-offline".into(),
+        }
+    }
+
+    /// True for clinical alerts (false for technical ones).
+    pub fn clinical(&self) -> bool {
+        matches!(
+            self,
+            AlertKind::JsogLevel { .. }
+                | AlertKind::ProlongedDeceleration { .. }
+                | AlertKind::Bradycardia
+        )
+    }
+}
+
+/// What an alert is attached to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// A stream (by store ID) of a facility.
+    Stream {
+        /// Stream ID.
+        id: i64,
+        /// Its facility.
+        facility: String,
+    },
+    /// A bridge of a facility.
+    Bridge {
+        /// The bridge's name.
+        name: String,
+        /// Its facility.
+        facility: String,
+    },
+}
+
+impl Subject {
+    /// The facility, for visibility checks.
+    pub fn facility(&self) -> &str {
+        match self {
+            Subject::Stream { facility, .. } | Subject::Bridge { facility, .. } => facility,
+        }
+    }
+}
+
+/// An acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Acknowledgement {
+    /// Who.
+    pub by: String,
+    /// When, ms since the Unix epoch.
+    pub at_ms: i64,
+    /// Why / what was done.
+    pub reason: String,
+}
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alert {
+    /// ID.
+    pub id: u64,
+    /// What.
+    pub kind: AlertKind,
+    /// About what.
+    pub subject: Subject,
+    /// Raised at.
+    pub raised_ms: i64,
+    /// Words for the wall.
+    pub detail: String,
+    /// Acknowledged?
+    pub acknowledged: Option<Acknowledgement>,
+    /// Resolved at (the condition ended).
+    pub resolved_ms: Option<i64>,
+}
+
+/// The engine.
+#[derive(Debug, Default)]
+pub struct AlertEngine {
+    rules: AlertRules,
+    alerts: Vec<Alert>,
+    active: HashMap<(Subject, String), usize>,
+    next_id: u64,
+    loss_since: HashMap<i64, i64>,
+    last_block: HashMap<i64, (i64, String)>,
+    bridges_down: HashMap<(String, String), i64>,
+    bridges_up: HashMap<(String, String), u32>,
+}
+
+/// Alerts kept in memory (resolved ones beyond this are forgotten oldest first).
+const KEEP: usize = 10_000;
+
+impl AlertEngine {
+    /// An engine with these rules.
+    pub fn new(rules: AlertRules) -> Self {
+        Self {
+            rules,
+            ..Self::default()
+        }
+    }
+
+    /// Every alert, oldest first.
+    pub fn alerts(&self) -> &[Alert] {
+        &self.alerts
+    }
+
+    fn raise(
+        &mut self,
+        subject: Subject,
+        kind: AlertKind,
+        detail: String,
+        now_ms: i64,
+    ) -> Option<Alert> {
+        let key = (subject.clone(), kind.key());
+        if let Some(&i) = self.active.get(&key) {
+            let alert = &mut self.alerts[i];
+            if alert.kind != kind {
+                // Same condition, worse: update in place (a higher JSOG level).
+                alert.kind = kind;
+                alert.detail = detail;
+                return Some(alert.clone());
+            }
+            return None;
+        }
+        if self.alerts.len() >= KEEP
+            && let Some(oldest) = self.alerts.iter().position(|a| a.resolved_ms.is_some())
+        {
+            self.alerts.remove(oldest);
+            for index in self.active.values_mut() {
+                if *index > oldest {
+                    *index -= 1;
+                }
+            }
+        }
+        self.next_id += 1;
+        let alert = Alert {
+            id: self.next_id,
+            kind,
+            subject,
+            raised_ms: now_ms,
+            detail,
+            acknowledged: None,
+            resolved_ms: None,
+        };
+        self.active.insert(key, self.alerts.len());
+        self.alerts.push(alert.clone());
+        Some(alert)
+    }
+
+    fn resolve(&mut self, subject: &Subject, key: &str, now_ms: i64) -> Option<Alert> {
+        let i = self.active.remove(&(subject.clone(), key.to_owned()))?;
+        let alert = &mut self.alerts[i];
+        alert.resolved_ms = Some(now_ms);
+        Some(alert.clone())
+    }
+
+    /// A finding (the JSON of `ctg_dsp::json::finding`) of a stream.
+    pub fn on_finding(
+        &mut self,
+        stream: i64,
+        facility: &str,
+        finding: &serde_json::Value,
+        now_ms: i64,
+    ) -> Vec<Alert> {
+        let subject = Subject::Stream {
+            id: stream,
+            facility: facility.to_owned(),
+        };
+        let mut changes = Vec::new();
+        match finding["kind"].as_str() {
+            Some("classification") => {
+                let level = finding["jsog_level"].as_u64().unwrap_or(0) as u8;
+                if level >= self.rules.jsog_level {
+                    let higher = self
+                        .active
+                        .get(&(subject.clone(), "jsog".into()))
+                        .map(|&i| match self.alerts[i].kind {
+                            AlertKind::JsogLevel { level: was } => level.max(was),
+                            _ => level,
+                        })
+                        .unwrap_or(level);
+                    let detail = format!(
+                        "JSOG level {level} in the window {:.0}–{:.0} min (table {})",
+                        finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
+                        finding["end_s"].as_f64().unwrap_or(0.0) / 60.0,
+                        finding["table_version"].as_str().unwrap_or("?")
+                    );
+                    changes.extend(self.raise(
+                        subject,
+                        AlertKind::JsogLevel { level: higher },
+                        detail,
+                        now_ms,
+                    ));
+                } else {
+                    changes.extend(self.resolve(&subject, "jsog", now_ms));
+                }
+            }
+            Some("deceleration") if finding["type"] == "prolonged" => {
+                let start_s = finding["start_s"].as_f64().unwrap_or(0.0);
+                let detail = format!(
+                    "prolonged deceleration at {:.1} min, {:.0} bpm deep, {:.1} min long",
+                    start_s / 60.0,
+                    finding["depth_bpm"].as_f64().unwrap_or(0.0),
+                    (finding["end_s"].as_f64().unwrap_or(start_s) - start_s) / 60.0
+                );
+                let kind = AlertKind::ProlongedDeceleration {
+                    start_ds: (start_s * 10.0).max(0.0) as u64,
+                };
+                changes.extend(self.raise(subject, kind, detail, now_ms));
+            }
+            Some("baseline") => match finding["bpm"].as_f64() {
+                Some(bpm) if bpm < self.rules.bradycardia_bpm => {
+                    let detail = format!(
+                        "baseline {bpm:.0} bpm (below {:.0})",
+                        self.rules.bradycardia_bpm
+                    );
+                    changes.extend(self.raise(subject, AlertKind::Bradycardia, detail, now_ms));
+                }
+                Some(_) => changes.extend(self.resolve(&subject, "bradycardia", now_ms)),
+                None => {}
+            },
+            _ => {}
+        }
+        changes
+    }
+
+    /// Samples of a stream arrived: `fetal_signal` says whether any carried an FHR.
+    pub fn on_samples(
+        &mut self,
+        stream: i64,
+        facility: &str,
+        fetal_signal: bool,
+        now_ms: i64,
+    ) -> Vec<Alert> {
+        let subject = Subject::Stream {
+            id: stream,
+            facility: facility.to_owned(),
+        };
+        let mut changes = Vec::new();
+        self.last_block
+            .insert(stream, (now_ms, facility.to_owned()));
+        changes.extend(self.resolve(&subject, "stalled", now_ms));
+        if fetal_signal {
+            self.loss_since.remove(&stream);
+            changes.extend(self.resolve(&subject, "signal-loss", now_ms));
+        } else {
+            let since = *self.loss_since.entry(stream).or_insert(now_ms);
+            if now_ms - since >= self.rules.signal_loss_ms {
+                let detail = format!("no fetal heart rate for {} s", (now_ms - since) / 1000);
+                changes.extend(self.raise(subject, AlertKind::SignalLoss, detail, now_ms));
+            }
+        }
+        changes
+    }
+
+    /// A connection of a bridge opened or closed (a bridge is down when its last one closed:
+    /// a reconnect may open the new connection before the old one is noticed gone).
+    pub fn on_bridge(
+        &mut self,
+        bridge: &str,
+        facility: &str,
+        connected: bool,
+        now_ms: i64,
+    ) -> Vec<Alert> {
+        let key = (bridge.to_owned(), facility.to_owned());
+        let count = self.bridges_up.entry(key.clone()).or_default();
+        if connected {
+            *count += 1;
+            self.bridges_down.remove(&key);
+            let subject = Subject::Bridge {
+                name: bridge.to_owned(),
+                facility: facility.to_owned(),
+            };
+            self.resolve(&subject, "bridge-offline", now_ms)
+                .into_iter()
+                .collect()
+        } else {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.bridges_down.entry(key).or_insert(now_ms);
+            }
+            Vec::new()
+        }
+    }
+
+    /// The clock moved: stalled streams and offline bridges.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Alert> {
+        let mut changes = Vec::new();
+        let stalled: Vec<(i64, i64, String)> = self
+            .last_block
+            .iter()
+            .filter(|(_, (at, _))| now_ms - at >= self.rules.stalled_ms)
+            .map(|(id, (at, facility))| (*id, *at, facility.clone()))
+            .collect();
+        for (id, at, facility) in stalled {
+            let detail = format!("no data for {} s", (now_ms - at) / 1000);
+            changes.extend(self.raise(
+                Subject::Stream { id, facility },
+                AlertKind::StreamStalled,
+                detail,
+                now_ms,
+            ));
+        }
+        let down: Vec<((String, String), i64)> = self
+            .bridges_down
+            .iter()
+            .filter(|(_, since)| now_ms - **since >= self.rules.bridge_offline_ms)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for ((name, facility), since) in down {
+            let detail = format!("bridge {name} offline for {} s", (now_ms - since) / 1000);
+            changes.extend(self.raise(
+                Subject::Bridge { name, facility },
+                AlertKind::BridgeOffline,
+                detail,
+                now_ms,
+            ));
+        }
+        changes
+    }
+
+    /// Acknowledges an alert; prolonged-deceleration alerts resolve with it.
+    pub fn acknowledge(&mut self, id: u64, by: &str, reason: &str, now_ms: i64) -> Option<Alert> {
+        let i = self.alerts.iter().position(|a| a.id == id)?;
+        let alert = &mut self.alerts[i];
+        if alert.acknowledged.is_none() {
+            alert.acknowledged = Some(Acknowledgement {
+                by: by.to_owned(),
+                at_ms: now_ms,
+                reason: reason.chars().take(500).collect(),
+            });
+        }
+        if matches!(alert.kind, AlertKind::ProlongedDeceleration { .. })
+            && alert.resolved_ms.is_none()
+        {
+            alert.resolved_ms = Some(now_ms);
+            let key = (alert.subject.clone(), alert.kind.key());
+            self.active.remove(&key);
+        }
+        Some(self.alerts[i].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn engine() -> AlertEngine {
+        AlertEngine::new(AlertRules::default())
+    }
+
+    #[test]
+    fn a_jsog_level_of_3_raises_one_alert_that_rises_and_resolves() {
+        let mut e = engine();
+        let window = |level: u8| json!({"kind": "classification", "jsog_level": level, "start_s": 0.0, "end_s": 600.0, "table_version": "t"});
+        assert!(e.on_finding(1, "a", &window(2), 0).is_empty());
+        let raised = e.on_finding(1, "a", &window(3), 1_000);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].kind, AlertKind::JsogLevel { level: 3 });
+        assert!(
+            e.on_finding(1, "a", &window(3), 2_000).is_empty(),
+            "one condition, one alert"
+        );
+        let risen = e.on_finding(1, "a", &window(4), 3_000);
+        assert_eq!(risen[0].id, raised[0].id);
+        assert_eq!(risen[0].kind, AlertKind::JsogLevel { level: 4 });
+        let resolved = e.on_finding(1, "a", &window(1), 4_000);
+        assert_eq!(resolved[0].resolved_ms, Some(4_000));
+        assert_eq!(
+            e.on_finding(1, "a", &window(3), 5_000)[0].id,
+            raised[0].id + 1,
+            "a new episode is a new alert"
+        );
+    }
+
+    #[test]
+    fn signal_loss_waits_for_the_delay_and_clears_when_the_signal_returns() {
+        let mut e = engine();
+        e.on_samples(7, "a", true, 0);
+        for t in (1_000..60_000).step_by(1_000) {
+            assert!(e.on_samples(7, "a", false, t).is_empty(), "at {t} ms");
+        }
+        let raised = e.on_samples(7, "a", false, 61_000);
+        assert_eq!(raised[0].kind, AlertKind::SignalLoss);
+        assert!(e.on_samples(7, "a", false, 62_000).is_empty());
+        let cleared = e.on_samples(7, "a", true, 63_000);
+        assert_eq!(cleared[0].resolved_ms, Some(63_000));
+    }
+
+    #[test]
+    fn a_stalled_stream_and_an_offline_bridge_are_raised_at_exactly_their_delay() {
+        let mut e = engine();
+        e.on_samples(3, "a", true, 10_000);
+        assert!(e.tick(39_999).is_empty());
+        let stalled = e.tick(40_000);
+        assert_eq!(stalled[0].kind, AlertKind::StreamStalled);
+        assert!(e.tick(41_000).is_empty());
+        assert_eq!(
+            e.on_samples(3, "a", true, 42_000)[0].resolved_ms,
+            Some(42_000)
+        );
+
+        // A reconnect that overlaps the old connection is not an outage.
+        e.on_bridge("b1", "a", true, 90_000);
+        e.on_bridge("b1", "a", true, 95_000);
+        e.on_bridge("b1", "a", false, 96_000);
+        assert!(
+            e.tick(200_000)
+                .iter()
+                .all(|a| a.kind != AlertKind::BridgeOffline)
+        );
+        e.on_bridge("b1", "a", false, 100_000);
+        assert!(
+            e.tick(129_999)
+                .iter()
+                .all(|a| a.kind != AlertKind::BridgeOffline)
+        );
+        let offline = e.tick(130_000);
+        assert!(offline.iter().any(|a| a.kind == AlertKind::BridgeOffline));
+        let back = e.on_bridge("b1", "a", true, 131_000);
+        assert_eq!(back[0].resolved_ms, Some(131_000));
+    }
+
+    #[test]
+    fn prolonged_decelerations_and_bradycardia() {
+        let mut e = engine();
+        let decel = json!({"kind": "deceleration", "type": "prolonged", "start_s": 600.0, "end_s": 840.0, "depth_bpm": 45.0});
+        let raised = e.on_finding(2, "a", &decel, 0);
+        assert!(
+            raised[0]
+                .detail
+                .contains("prolonged deceleration at 10.0 min")
+        );
+        assert!(
+            e.on_finding(2, "a", &decel, 1).is_empty(),
+            "the same deceleration is one alert"
+        );
+        let acked = e
+            .acknowledge(raised[0].id, "mw", "position change, O2", 5)
+            .unwrap();
+        assert_eq!(acked.acknowledged.as_ref().unwrap().by, "mw");
+        assert_eq!(acked.resolved_ms, Some(5));
+        let variable = json!({"kind": "deceleration", "type": "variable", "start_s": 900.0});
+        assert!(e.on_finding(2, "a", &variable, 6).is_empty());
+        let slow = json!({"kind": "baseline", "bpm": 100.0});
+        assert_eq!(
+            e.on_finding(2, "a", &slow, 7)[0].kind,
+            AlertKind::Bradycardia
+        );
+        let normal = json!({"kind": "baseline", "bpm": 135.0});
+        assert!(e.on_finding(2, "a", &normal, 8)[0].resolved_ms.is_some());
+    }
+}
