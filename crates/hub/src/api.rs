@@ -112,6 +112,33 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/streams/{id}/samples", get(samples))
         .route("/api/audit", get(audit))
         .route("/api/alerts", get(alerts))
+        .route(
+            "/api/patients",
+            get(crate::api_records::list_patients).post(crate::api_records::add_patient),
+        )
+        .route("/api/patients/{id}", get(crate::api_records::get_patient))
+        .route(
+            "/api/patients/{id}/episodes",
+            axum::routing::post(crate::api_records::add_episode),
+        )
+        .route(
+            "/api/patients/{id}/attachments",
+            axum::routing::post(crate::api_records::add_attachment).layer(
+                axum::extract::DefaultBodyLimit::max(crate::records::MAX_ATTACHMENT_BYTES + 1024),
+            ),
+        )
+        .route(
+            "/api/attachments/{id}",
+            get(crate::api_records::get_attachment),
+        )
+        .route(
+            "/api/episodes/{id}/advice",
+            axum::routing::post(crate::api_records::add_advice),
+        )
+        .route(
+            "/api/episodes/{id}/notes",
+            axum::routing::post(crate::api_records::add_note),
+        )
         .route("/api/alerts/{id}/ack", axum::routing::post(acknowledge))
         .route("/api/users", axum::routing::post(add_user))
         .route("/api/ws", get(ws))

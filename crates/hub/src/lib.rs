@@ -18,8 +18,10 @@
 pub mod accounts;
 pub mod alerts;
 pub mod api;
+mod api_records;
 pub mod ingest;
 pub mod pipeline;
+pub mod records;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -138,6 +140,8 @@ pub struct Hub {
     hub_id: String,
     /// Users, sessions and the audit log.
     pub accounts: accounts::Accounts,
+    /// Patients, episodes, advice, notes, attachments.
+    pub records: records::Records,
     alerts: Mutex<alerts::AlertEngine>,
     /// Alert changes (raised, updated, acknowledged, resolved), for viewers.
     pub alert_feed: broadcast::Sender<alerts::Alert>,
@@ -222,6 +226,7 @@ impl Hub {
     ) -> Result<Arc<Hub>> {
         let store = SqliteStore::open(db_path)?;
         let accounts = accounts::Accounts::open(db_path, centre)?;
+        let records = records::Records::open(db_path)?;
         let (findings_tx, findings_rx) = mpsc::channel(4096);
         let (store_tx, store_rx) = mpsc::channel(1024);
         std::thread::Builder::new()
@@ -238,6 +243,7 @@ impl Hub {
             db_path: db_path.to_owned(),
             hub_id: hub_id.to_owned(),
             accounts,
+            records,
             alerts: Mutex::new(alerts::AlertEngine::new(rules)),
             alert_feed: broadcast::channel(1024).0,
             findings_rx: Mutex::new(Some(findings_rx)),

@@ -22,18 +22,31 @@ async fn http(
     cookie: Option<&str>,
     body: Option<&str>,
 ) -> (u16, Option<String>, Value) {
+    let body = body.unwrap_or("").as_bytes();
+    http_bytes(port, method, path, cookie, "application/json", body).await
+}
+
+/// A request with a raw body of a given content type.
+async fn http_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Option<String>, Value) {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let body = body.unwrap_or("");
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response);
@@ -133,6 +146,37 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
             .add_user(user, "a long password", role, facility)
             .unwrap();
     }
+    // Patients, episodes and attachments at both facilities.
+    let mut patients = Vec::new();
+    let mut episodes = Vec::new();
+    let mut attachments = Vec::new();
+    for (facility, stream) in [("clinic-a", a), ("clinic-b", b)] {
+        let patient = hub
+            .records
+            .add_patient(&ctg_hub::records::NewPatient {
+                facility: facility.into(),
+                patient_ref: format!("MRN-{facility}"),
+                name: format!("patient at {facility}"),
+                gestational_weeks: Some(39),
+                gestational_days: Some(0),
+                parity: Some(1),
+                notes: String::new(),
+            })
+            .unwrap();
+        episodes.push(hub.records.add_episode(patient, Some(stream)).unwrap());
+        attachments.push(
+            hub.records
+                .add_attachment(
+                    patient,
+                    "scan.png",
+                    "image/png",
+                    b"\x89PNG\r\n\x1a\nimage",
+                    "admin",
+                )
+                .unwrap(),
+        );
+        patients.push(patient);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(hub.clone())).await });
@@ -145,6 +189,11 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
         ("GET", "/api/audit".into()),
         ("GET", "/api/status".into()),
         ("POST", "/api/users".into()),
+        ("GET", "/api/patients".into()),
+        ("GET", format!("/api/patients/{}", patients[0])),
+        ("GET", format!("/api/attachments/{}", attachments[0])),
+        ("POST", format!("/api/episodes/{}/advice", episodes[0])),
+        ("GET", "/api/alerts".into()),
     ] {
         let (status, _, _) = http(port, method, &path, None, Some("{}")).await;
         assert_eq!(status, 401, "{method} {path} without a session");
@@ -219,6 +268,102 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
                 );
             }
         }
+        // Patients, their attachments and episodes: the same facility rule.
+        let (_, _, listed) = http(port, "GET", "/api/patients", Some(&cookie), None).await;
+        let listed: Vec<i64> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
+        for (i, facility_stream) in [a, b].into_iter().enumerate() {
+            let may = visible.contains(&facility_stream);
+            assert_eq!(
+                listed.contains(&patients[i]),
+                may,
+                "{user} lists patient {i}"
+            );
+            let expect = if may { 200 } else { 403 };
+            let (status, _, _) = http(
+                port,
+                "GET",
+                &format!("/api/patients/{}", patients[i]),
+                Some(&cookie),
+                None,
+            )
+            .await;
+            assert_eq!(status, expect, "{user} reads patient {i}");
+            let (status, _, _) = http(
+                port,
+                "GET",
+                &format!("/api/attachments/{}", attachments[i]),
+                Some(&cookie),
+                None,
+            )
+            .await;
+            assert_eq!(status, expect, "{user} reads attachment {i}");
+            let (status, _, _) = http_bytes(
+                port,
+                "POST",
+                &format!("/api/patients/{}/attachments?name=n.txt", patients[i]),
+                Some(&cookie),
+                "text/plain",
+                b"lab result",
+            )
+            .await;
+            assert_eq!(
+                status,
+                if may { 201 } else { 403 },
+                "{user} attaches to patient {i}"
+            );
+            let (status, _, _) = http(
+                port,
+                "POST",
+                &format!("/api/episodes/{}/notes", episodes[i]),
+                Some(&cookie),
+                Some(r#"{"text":"note"}"#),
+            )
+            .await;
+            assert_eq!(
+                status,
+                if may { 201 } else { 403 },
+                "{user} writes a note on episode {i}"
+            );
+            // Advice comes from the centre only.
+            let centre = user == "admin" || user == "ob-centre";
+            let (status, _, _) = http(
+                port,
+                "POST",
+                &format!("/api/episodes/{}/advice", episodes[i]),
+                Some(&cookie),
+                Some(r#"{"action":"conservative_measures","text":"left lateral"}"#),
+            )
+            .await;
+            assert_eq!(
+                status,
+                if !may {
+                    403
+                } else if centre {
+                    201
+                } else {
+                    403
+                },
+                "{user} advises on episode {i}"
+            );
+        }
+        // An HTML page posing as an image is refused.
+        if visible.contains(&a) {
+            let (status, _, _) = http_bytes(
+                port,
+                "POST",
+                &format!("/api/patients/{}/attachments", patients[0]),
+                Some(&cookie),
+                "image/png",
+                b"<html><script>alert(1)</script>",
+            )
+            .await;
+            assert_eq!(status, 400, "{user} uploads a disguised page");
+        }
         let (status, _, _) = http(port, "GET", "/api/audit", Some(&cookie), None).await;
         assert_eq!(
             status,
@@ -247,4 +392,6 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     assert_eq!(count("view_history"), 7, "one per permitted history read");
     assert_eq!(count("view_stream"), 7, "one per permitted subscription");
     assert_eq!(count("user_added"), 1);
+    assert_eq!(count("advice"), 4, "two centre users × two episodes");
+    assert_eq!(count("view_patient"), 7);
 }

@@ -1,0 +1,471 @@
+//! Patients, monitoring episodes, the centre's advice, the facility's notes and attachments:
+//! the non-continuous information shared between a facility and the centre.
+//!
+//! A stream is associated to a patient's monitoring episode by staff. The centre's **advice**
+//! (observe, conservative measures, prepare or perform expedited delivery, maternal transport)
+//! is recorded against the episode with who and when. Attachments (images, PDFs, text) are
+//! stored in the database, at most [`MAX_ATTACHMENT_BYTES`] each, and only when their bytes
+//! match the declared type (magic numbers), so nothing else is served back to a browser.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// Largest attachment.
+pub const MAX_ATTACHMENT_BYTES: usize = 5 * 1024 * 1024;
+
+/// What the centre advises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdviceAction {
+    /// Keep observing.
+    Observe,
+    /// Conservative measures (position change, oxygen, stop oxytocin, fluids …).
+    ConservativeMeasures,
+    /// Prepare for an expedited delivery.
+    PrepareExpeditedDelivery,
+    /// Perform an expedited delivery now.
+    PerformExpeditedDelivery,
+    /// Transfer the mother to a higher-level centre.
+    MaternalTransport,
+}
+
+impl AdviceAction {
+    fn name(self) -> &'static str {
+        match self {
+            AdviceAction::Observe => "observe",
+            AdviceAction::ConservativeMeasures => "conservative_measures",
+            AdviceAction::PrepareExpeditedDelivery => "prepare_expedited_delivery",
+            AdviceAction::PerformExpeditedDelivery => "perform_expedited_delivery",
+            AdviceAction::MaternalTransport => "maternal_transport",
+        }
+    }
+}
+
+/// A patient as entered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPatient {
+    /// The facility she is at.
+    pub facility: String,
+    /// The facility's own patient ID.
+    pub patient_ref: String,
+    /// Name.
+    pub name: String,
+    /// Gestational age, completed weeks.
+    pub gestational_weeks: Option<u32>,
+    /// Gestational age, days beyond the weeks.
+    pub gestational_days: Option<u32>,
+    /// Parity.
+    pub parity: Option<u32>,
+    /// History, course of pregnancy, risk factors.
+    #[serde(default)]
+    pub notes: String,
+}
+
+/// A patient as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Patient {
+    /// ID.
+    pub id: i64,
+    /// What was entered.
+    #[serde(flatten)]
+    pub details: NewPatient,
+}
+
+/// A line of the advice log or the notes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// ID.
+    pub id: i64,
+    /// When.
+    pub at_ms: i64,
+    /// Who.
+    pub by: String,
+    /// For advice: the action.
+    pub action: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// An episode with its log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Episode {
+    /// ID.
+    pub id: i64,
+    /// The patient.
+    pub patient_id: i64,
+    /// The stream monitored in it.
+    pub stream_id: Option<i64>,
+    /// When it began.
+    pub started_ms: i64,
+    /// The centre's advice.
+    pub advice: Vec<Entry>,
+    /// The facility's notes.
+    pub notes: Vec<Entry>,
+}
+
+/// An attachment's description (the bytes are fetched separately).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttachmentInfo {
+    /// ID.
+    pub id: i64,
+    /// The patient.
+    pub patient_id: i64,
+    /// File name.
+    pub name: String,
+    /// Content type (checked against the bytes).
+    pub content_type: String,
+    /// Size.
+    pub bytes: usize,
+}
+
+/// The records store.
+pub struct Records {
+    db: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::utc_now_ms()
+}
+
+/// Checks that `bytes` really are `content_type`; the canonical type if so.
+pub fn check_content(content_type: &str, bytes: &[u8]) -> Result<&'static str> {
+    if bytes.len() > MAX_ATTACHMENT_BYTES {
+        bail!(
+            "attachment of {} bytes; at most {MAX_ATTACHMENT_BYTES}",
+            bytes.len()
+        );
+    }
+    let declared = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (canonical, ok) = match declared.as_str() {
+        "image/png" => ("image/png", bytes.starts_with(b"\x89PNG\r\n\x1a\n")),
+        "image/jpeg" => ("image/jpeg", bytes.starts_with(&[0xFF, 0xD8, 0xFF])),
+        "application/pdf" => ("application/pdf", bytes.starts_with(b"%PDF-")),
+        "text/plain" => (
+            "text/plain",
+            std::str::from_utf8(bytes).is_ok_and(|t| !t.contains('\0')),
+        ),
+        other => bail!(
+            "content type {other:?} is not taken: image/png, image/jpeg, application/pdf or text/plain"
+        ),
+    };
+    if !ok {
+        bail!("the bytes are not {canonical}");
+    }
+    Ok(canonical)
+}
+
+impl Records {
+    /// Opens the records tables in the hub's database.
+    pub fn open(path: &Path) -> Result<Records> {
+        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS patients(
+                 id INTEGER PRIMARY KEY, facility TEXT NOT NULL, details TEXT NOT NULL, created_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS episodes(
+                 id INTEGER PRIMARY KEY, patient_id INTEGER NOT NULL, stream_id INTEGER,
+                 started_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS episode_log(
+                 id INTEGER PRIMARY KEY, episode_id INTEGER NOT NULL, kind TEXT NOT NULL,
+                 at_ms INTEGER NOT NULL, by TEXT NOT NULL, action TEXT, text TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS attachments(
+                 id INTEGER PRIMARY KEY, patient_id INTEGER NOT NULL, name TEXT NOT NULL,
+                 content_type TEXT NOT NULL, data BLOB NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL);",
+        )?;
+        Ok(Records { db: Mutex::new(db) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a patient.
+    pub fn add_patient(&self, patient: &NewPatient) -> Result<i64> {
+        if patient.patient_ref.trim().is_empty()
+            || patient.name.len() > 200
+            || patient.notes.len() > 20_000
+        {
+            bail!("a patient needs a patient ID; name ≤ 200 and notes ≤ 20,000 characters");
+        }
+        if patient
+            .gestational_weeks
+            .is_some_and(|w| !(20..=44).contains(&w))
+            || patient.gestational_days.is_some_and(|d| d > 6)
+        {
+            bail!("gestational age must be 20–44 weeks and 0–6 days");
+        }
+        let db = self.db();
+        db.execute(
+            "INSERT INTO patients(facility, details, created_ms) VALUES(?1,?2,?3)",
+            params![patient.facility, serde_json::to_string(patient)?, now_ms()],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// A patient.
+    pub fn patient(&self, id: i64) -> Result<Option<Patient>> {
+        let row: Option<String> = self
+            .db()
+            .query_row("SELECT details FROM patients WHERE id=?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        row.map(|details| {
+            Ok(Patient {
+                id,
+                details: serde_json::from_str(&details)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Every patient (the caller filters by visibility).
+    pub fn patients(&self) -> Result<Vec<Patient>> {
+        let db = self.db();
+        let mut query = db.prepare("SELECT id, details FROM patients ORDER BY id")?;
+        let rows = query.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, details) = row?;
+            out.push(Patient {
+                id,
+                details: serde_json::from_str(&details)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Starts an episode for a patient, monitored on a stream.
+    pub fn add_episode(&self, patient_id: i64, stream_id: Option<i64>) -> Result<i64> {
+        let db = self.db();
+        db.execute(
+            "INSERT INTO episodes(patient_id, stream_id, started_ms) VALUES(?1,?2,?3)",
+            params![patient_id, stream_id, now_ms()],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// The patient an episode belongs to.
+    pub fn episode_patient(&self, episode: i64) -> Result<Option<i64>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT patient_id FROM episodes WHERE id=?1",
+                [episode],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Records the centre's advice.
+    pub fn add_advice(
+        &self,
+        episode: i64,
+        by: &str,
+        action: AdviceAction,
+        text: &str,
+    ) -> Result<i64> {
+        self.log(episode, "advice", by, Some(action.name()), text)
+    }
+
+    /// Records a facility note.
+    pub fn add_note(&self, episode: i64, by: &str, text: &str) -> Result<i64> {
+        self.log(episode, "note", by, None, text)
+    }
+
+    fn log(
+        &self,
+        episode: i64,
+        kind: &str,
+        by: &str,
+        action: Option<&str>,
+        text: &str,
+    ) -> Result<i64> {
+        if text.len() > 10_000 {
+            bail!("at most 10,000 characters");
+        }
+        let db = self.db();
+        db.execute(
+            "INSERT INTO episode_log(episode_id, kind, at_ms, by, action, text) VALUES(?1,?2,?3,?4,?5,?6)",
+            params![episode, kind, now_ms(), by, action, text],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// The episodes of a patient with their logs.
+    pub fn episodes(&self, patient_id: i64) -> Result<Vec<Episode>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT id, stream_id, started_ms FROM episodes WHERE patient_id=?1 ORDER BY id",
+        )?;
+        let rows = query.query_map([patient_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, stream_id, started_ms) = row?;
+            let mut log = db.prepare("SELECT id, kind, at_ms, by, action, text FROM episode_log WHERE episode_id=?1 ORDER BY id")?;
+            let entries = log.query_map([id], |r| {
+                Ok((
+                    r.get::<_, String>(1)?,
+                    Entry {
+                        id: r.get(0)?,
+                        at_ms: r.get(2)?,
+                        by: r.get(3)?,
+                        action: r.get(4)?,
+                        text: r.get(5)?,
+                    },
+                ))
+            })?;
+            let (mut advice, mut notes) = (Vec::new(), Vec::new());
+            for entry in entries {
+                let (kind, entry) = entry?;
+                if kind == "advice" {
+                    advice.push(entry)
+                } else {
+                    notes.push(entry)
+                }
+            }
+            out.push(Episode {
+                id,
+                patient_id,
+                stream_id,
+                started_ms,
+                advice,
+                notes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores an attachment after checking its bytes against its type.
+    pub fn add_attachment(
+        &self,
+        patient_id: i64,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        by: &str,
+    ) -> Result<i64> {
+        let canonical = check_content(content_type, bytes)?;
+        let name: String = name
+            .chars()
+            .filter(|c| !c.is_control() && !"/\\\"".contains(*c))
+            .take(120)
+            .collect();
+        let db = self.db();
+        db.execute(
+            "INSERT INTO attachments(patient_id, name, content_type, data, at_ms, by) VALUES(?1,?2,?3,?4,?5,?6)",
+            params![patient_id, if name.is_empty() { "attachment".to_owned() } else { name }, canonical, bytes, now_ms(), by],
+        )?;
+        Ok(db.last_insert_rowid())
+    }
+
+    /// The attachments of a patient.
+    pub fn attachments(&self, patient_id: i64) -> Result<Vec<AttachmentInfo>> {
+        let db = self.db();
+        let mut query = db.prepare("SELECT id, name, content_type, length(data) FROM attachments WHERE patient_id=?1 ORDER BY id")?;
+        let rows = query.query_map([patient_id], |r| {
+            Ok(AttachmentInfo {
+                id: r.get(0)?,
+                patient_id,
+                name: r.get(1)?,
+                content_type: r.get(2)?,
+                bytes: r.get::<_, i64>(3)? as usize,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// An attachment: (patient, name, content type, bytes).
+    pub fn attachment(&self, id: i64) -> Result<Option<(i64, String, String, Vec<u8>)>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT patient_id, name, content_type, data FROM attachments WHERE id=?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_must_be_what_they_say() {
+        assert_eq!(
+            check_content("image/png", b"\x89PNG\r\n\x1a\nrest").unwrap(),
+            "image/png"
+        );
+        assert!(check_content("image/png", b"<html><script>").is_err());
+        assert!(check_content("text/html", b"<html>").is_err());
+        assert!(check_content("application/pdf", b"%PDF-1.7 ...").is_ok());
+        assert!(check_content("text/plain", b"a\0b").is_err());
+        assert!(check_content("text/plain", &vec![b'a'; MAX_ATTACHMENT_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn an_episode_keeps_advice_and_notes_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let patient = NewPatient {
+            facility: "clinic-a".into(),
+            patient_ref: "MRN-1".into(),
+            name: "A".into(),
+            gestational_weeks: Some(39),
+            gestational_days: Some(2),
+            parity: Some(0),
+            notes: "GDM on diet".into(),
+        };
+        let id = records.add_patient(&patient).unwrap();
+        assert!(
+            records
+                .add_patient(&NewPatient {
+                    gestational_weeks: Some(50),
+                    ..patient.clone()
+                })
+                .is_err()
+        );
+        let episode = records.add_episode(id, Some(3)).unwrap();
+        records.add_note(episode, "mw-a", "CTG started").unwrap();
+        records
+            .add_advice(
+                episode,
+                "ob-c",
+                AdviceAction::ConservativeMeasures,
+                "left lateral, stop oxytocin",
+            )
+            .unwrap();
+        let episodes = records.episodes(id).unwrap();
+        assert_eq!(episodes[0].stream_id, Some(3));
+        assert_eq!(
+            episodes[0].advice[0].action.as_deref(),
+            Some("conservative_measures")
+        );
+        assert_eq!(episodes[0].notes[0].text, "CTG started");
+        assert_eq!(records.patient(id).unwrap().unwrap().details, patient);
+    }
+}
