@@ -20,13 +20,25 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": message.to_string()}))).into_response()
 }
 
+/// Why a record may not be shown.
+struct Denied(StatusCode, String);
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        error(self.0, self.1)
+    }
+}
+
 /// The patient, if it exists and the user may see its facility.
-fn visible_patient(hub: &Hub, user: &User, id: i64) -> Result<crate::records::Patient, Response> {
+fn visible_patient(hub: &Hub, user: &User, id: i64) -> Result<crate::records::Patient, Denied> {
     match hub.records.patient(id) {
         Ok(Some(p)) if user.may_see(&p.details.facility) => Ok(p),
-        Ok(Some(_)) => Err(error(StatusCode::FORBIDDEN, "not your facility's patient")),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no such patient")),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
+        Ok(Some(_)) => Err(Denied(
+            StatusCode::FORBIDDEN,
+            "not your facility's patient".into(),
+        )),
+        Ok(None) => Err(Denied(StatusCode::NOT_FOUND, "no such patient".into())),
+        Err(e) => Err(Denied(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
     }
 }
 
@@ -34,11 +46,11 @@ fn visible_episode(
     hub: &Hub,
     user: &User,
     episode: i64,
-) -> Result<crate::records::Patient, Response> {
+) -> Result<crate::records::Patient, Denied> {
     match hub.records.episode_patient(episode) {
         Ok(Some(patient)) => visible_patient(hub, user, patient),
-        Ok(None) => Err(error(StatusCode::NOT_FOUND, "no such episode")),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
+        Ok(None) => Err(Denied(StatusCode::NOT_FOUND, "no such episode".into())),
+        Err(e) => Err(Denied(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
     }
 }
 
@@ -83,7 +95,7 @@ pub(crate) async fn get_patient(
 ) -> Response {
     let patient = match visible_patient(&hub, &user, id) {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(denied) => return denied.into_response(),
     };
     let _ = hub
         .accounts
@@ -107,7 +119,7 @@ pub(crate) async fn add_episode(
 ) -> Response {
     let patient = match visible_patient(&hub, &user, id) {
         Ok(p) => p,
-        Err(response) => return response,
+        Err(denied) => return denied.into_response(),
     };
     if let Some(stream) = body.stream_id {
         let facility = hub
@@ -147,8 +159,8 @@ pub(crate) async fn add_advice(
     Path(episode): Path<i64>,
     Json(body): Json<NewAdvice>,
 ) -> Response {
-    if let Err(response) = visible_episode(&hub, &user, episode) {
-        return response;
+    if let Err(denied) = visible_episode(&hub, &user, episode) {
+        return denied.into_response();
     }
     if !(user.at_centre || user.role == Role::Admin) || user.role == Role::FacilityStaff {
         return error(
@@ -183,8 +195,8 @@ pub(crate) async fn add_note(
     Path(episode): Path<i64>,
     Json(body): Json<NewNote>,
 ) -> Response {
-    if let Err(response) = visible_episode(&hub, &user, episode) {
-        return response;
+    if let Err(denied) = visible_episode(&hub, &user, episode) {
+        return denied.into_response();
     }
     match hub.records.add_note(episode, &user.username, &body.text) {
         Ok(id) => {
@@ -210,8 +222,8 @@ pub(crate) async fn add_attachment(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = visible_patient(&hub, &user, id) {
-        return response;
+    if let Err(denied) = visible_patient(&hub, &user, id) {
+        return denied.into_response();
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -239,13 +251,18 @@ pub(crate) async fn get_attachment(
     AuthUser(user): AuthUser,
     Path(id): Path<i64>,
 ) -> Response {
-    let (patient, name, content_type, bytes) = match hub.records.attachment(id) {
+    let crate::records::Attachment {
+        patient_id: patient,
+        name,
+        content_type,
+        bytes,
+    } = match hub.records.attachment(id) {
         Ok(Some(found)) => found,
         Ok(None) => return error(StatusCode::NOT_FOUND, "no such attachment"),
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     };
-    if let Err(response) = visible_patient(&hub, &user, patient) {
-        return response;
+    if let Err(denied) = visible_patient(&hub, &user, patient) {
+        return denied.into_response();
     }
     let _ = hub
         .accounts

@@ -122,6 +122,19 @@ pub struct AttachmentInfo {
     pub bytes: usize,
 }
 
+/// An attachment with its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// The patient.
+    pub patient_id: i64,
+    /// File name.
+    pub name: String,
+    /// Content type (checked against the bytes when stored).
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
 /// The records store.
 pub struct Records {
     db: Mutex<Connection>,
@@ -397,14 +410,21 @@ impl Records {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// An attachment: (patient, name, content type, bytes).
-    pub fn attachment(&self, id: i64) -> Result<Option<(i64, String, String, Vec<u8>)>> {
+    /// An attachment.
+    pub fn attachment(&self, id: i64) -> Result<Option<Attachment>> {
         Ok(self
             .db()
             .query_row(
                 "SELECT patient_id, name, content_type, data FROM attachments WHERE id=?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    Ok(Attachment {
+                        patient_id: r.get(0)?,
+                        name: r.get(1)?,
+                        content_type: r.get(2)?,
+                        bytes: r.get(3)?,
+                    })
+                },
             )
             .optional()?)
     }
