@@ -397,3 +397,38 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
     assert!(out.contains("audit log intact"), "{out}");
     drop(hub);
 }
+
+#[test]
+fn revoking_a_bridge_cuts_it_off_without_a_hub_restart() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyHUB4");
+    let _monitor = monitor(&recording, &link, 10.0);
+    let field = Field::new(&link);
+    let http = free_tcp_port();
+    let hub = hub(&field, http, "hub.log");
+    let bridge = field.bridge("bridge.log");
+    wait_until("data at the hub", Duration::from_secs(30), || {
+        stored_samples(&field) >= 40
+    });
+    let pki = field.path("pki");
+    let out = crate::util::mimamori_ok(&[
+        "pki",
+        "revoke",
+        pki.to_str().unwrap(),
+        "ldr-pc-1",
+        "--facility",
+        "clinic-a",
+    ]);
+    assert!(out.contains("clinic-a/ldr-pc-1 revoked"), "{out}");
+    std::thread::sleep(Duration::from_secs(4));
+    let after_revocation = stored_samples(&field);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        stored_samples(&field),
+        after_revocation,
+        "a revoked bridge stores nothing more"
+    );
+    assert!(hub.log().contains("certificate revoked"), "{}", hub.log());
+    assert!(bridge.log().contains("uplink down"), "{}", bridge.log());
+}

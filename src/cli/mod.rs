@@ -237,6 +237,16 @@ enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 enum PkiCommand {
+    /// Revoke a bridge's certificate (the hub refuses it within seconds, without a restart).
+    Revoke {
+        /// The PKI folder the hub reads.
+        dir: PathBuf,
+        /// The bridge's certificate name.
+        name: String,
+        /// The facility it belongs to.
+        #[arg(long)]
+        facility: String,
+    },
     /// Create the CA (`ca.pem`, `ca.key`) in a folder.
     Init {
         /// The PKI folder.
@@ -339,6 +349,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => field::receive(listen, &pki, &name, &store),
         Command::Pki { command } => match command {
             PkiCommand::Init { dir } => field::pki_init(&dir),
+            PkiCommand::Revoke {
+                dir,
+                name,
+                facility,
+            } => {
+                let path = ctg_tls::pki::revoke(&dir, &facility, &name)?;
+                println!("{facility}/{name} revoked in {}", path.display());
+                Ok(())
+            }
             PkiCommand::Issue {
                 dir,
                 name,

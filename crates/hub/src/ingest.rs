@@ -16,7 +16,8 @@ use ctg_proto::{FrameDecoder, encode_frame};
 use crate::Hub;
 use crate::store::Write;
 
-/// Serves bridges on `listen` until the process ends; `ready` gets the bound address.
+/// Serves bridges on `listen` until the process ends; `ready` gets the bound address. The
+/// revocation list is `revoked.txt` beside the CA certificate, re-read as it changes.
 pub async fn serve(
     hub: Arc<Hub>,
     listen: SocketAddr,
@@ -25,6 +26,9 @@ pub async fn serve(
     key: &Path,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<()> {
+    let revocations = Arc::new(ctg_tls::pki::Revocations::new(
+        ca.parent().unwrap_or(Path::new(".")),
+    ));
     let config = ctg_tls::quic::server_config(ca, cert, key)?;
     let endpoint = quinn::Endpoint::server(config, listen)?;
     let local = endpoint.local_addr()?;
@@ -34,9 +38,10 @@ pub async fn serve(
     }
     while let Some(incoming) = endpoint.accept().await {
         let hub = hub.clone();
+        let revocations = revocations.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
-            match connection(incoming, hub).await {
+            match connection(incoming, hub, revocations).await {
                 Ok(()) => tracing::info!(%remote, "bridge left"),
                 Err(error) => {
                     tracing::warn!(%remote, error = format!("{error:#}"), "bridge session ended")
@@ -53,15 +58,39 @@ async fn send(tx: &mut quinn::SendStream, message: &Message) -> Result<()> {
     Ok(())
 }
 
-async fn connection(incoming: quinn::Incoming, hub: Arc<Hub>) -> Result<()> {
+async fn connection(
+    incoming: quinn::Incoming,
+    hub: Arc<Hub>,
+    revocations: Arc<ctg_tls::pki::Revocations>,
+) -> Result<()> {
     let connection = incoming.await.context("handshake")?;
     let names = ctg_tls::quic::peer_names(&connection)?;
     let facility = names
         .organisation
         .context("the bridge certificate names no facility (O)")?;
     let bridge_name = names.common_name.clone().unwrap_or_else(|| "?".into());
+    if revocations.is_revoked(&facility, &bridge_name) {
+        connection.close(quinn::VarInt::from_u32(1), b"certificate revoked");
+        bail!("{facility}/{bridge_name}: certificate revoked; refused");
+    }
     hub.bridge_seen(&bridge_name, &facility, true);
+    // Revocation takes effect on open connections too, within two seconds.
+    let watch = {
+        let (connection, facility, bridge) =
+            (connection.clone(), facility.clone(), bridge_name.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                if revocations.is_revoked(&facility, &bridge) {
+                    tracing::warn!(%facility, %bridge, "certificate revoked; closing the connection");
+                    connection.close(quinn::VarInt::from_u32(1), b"certificate revoked");
+                    return;
+                }
+            }
+        })
+    };
     let result = session(&hub, &connection, &facility).await;
+    watch.abort();
     hub.bridge_seen(&bridge_name, &facility, false);
     result
 }

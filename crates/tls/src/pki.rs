@@ -119,3 +119,62 @@ pub fn issue(dir: &Path, name: &str, role: &Role) -> Result<PathBuf> {
     write_private(&dir.join(format!("{name}.key")), &key.serialize_pem())?;
     Ok(cert_path)
 }
+
+/// The revocation list in a PKI folder: one `facility/bridge` per line.
+pub const REVOKED_FILE: &str = "revoked.txt";
+
+/// Revokes a bridge's certificate: the hub refuses it from its next check (within seconds,
+/// without a restart), and closes its open connections.
+pub fn revoke(dir: &Path, facility: &str, bridge: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    if facility.contains(['/', '\n']) || bridge.contains(['/', '\n']) {
+        bail!("facility and bridge names may not contain '/' or line breaks");
+    }
+    let path = dir.join(REVOKED_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{facility}/{bridge}")?;
+    file.sync_all()?;
+    Ok(path)
+}
+
+/// The revocation list, re-read whenever the file changes.
+#[derive(Debug)]
+pub struct Revocations {
+    path: PathBuf,
+    cache: std::sync::Mutex<(
+        Option<std::time::SystemTime>,
+        std::collections::HashSet<String>,
+    )>,
+}
+
+impl Revocations {
+    /// The list at `dir/revoked.txt` (a missing file revokes nothing).
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            path: dir.join(REVOKED_FILE),
+            cache: std::sync::Mutex::new((None, Default::default())),
+        }
+    }
+
+    /// Is this bridge of this facility revoked?
+    pub fn is_revoked(&self, facility: &str, bridge: &str) -> bool {
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.0 != modified {
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            cache.1 = text
+                .lines()
+                .map(|l| l.trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect();
+            cache.0 = modified;
+        }
+        cache.1.contains(&format!("{facility}/{bridge}"))
+    }
+}
