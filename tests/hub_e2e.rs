@@ -432,3 +432,79 @@ fn revoking_a_bridge_cuts_it_off_without_a_hub_restart() {
     assert!(hub.log().contains("certificate revoked"), "{}", hub.log());
     assert!(bridge.log().contains("uplink down"), "{}", bridge.log());
 }
+
+#[test]
+fn the_api_over_https_answers_only_over_tls_with_the_hub_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let field = Field::new(Path::new("/dev/null"));
+    let https = free_tcp_port();
+    let pki = field.path("pki");
+    let db = field.path("hub.db");
+    let hub = Process::spawn(
+        &[
+            "hub",
+            "--pki",
+            pki.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{}", field.port),
+            "--https",
+            &format!("127.0.0.1:{https}"),
+        ],
+        field.path("hub.log"),
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(pki.join("ca.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let response = rt.block_on(async {
+        let started = Instant::now();
+        let tcp = loop {
+            match tokio::net::TcpStream::connect(("127.0.0.1", https)).await {
+                Ok(tcp) => break tcp,
+                Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Err(e) => panic!("no HTTPS port: {e}\n{}", hub.log()),
+            }
+        };
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector
+            .connect(name, tcp)
+            .await
+            .expect("TLS with the hub's certificate");
+        tls.write_all(b"GET /api/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        let _ = tls.read_to_end(&mut response).await;
+        String::from_utf8_lossy(&response).into_owned()
+    });
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    // Plain HTTP on the same port gets no answer.
+    use std::io::{Read, Write};
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", https)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    plain
+        .write_all(b"GET /api/me HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("401"),
+        "plain HTTP must not be served"
+    );
+}

@@ -5,19 +5,28 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+/// Where people's browsers reach the hub.
+pub struct Web {
+    /// Plain HTTP (loopback only).
+    pub http: SocketAddr,
+    /// HTTPS, if asked for (replaces plain HTTP).
+    pub https: Option<SocketAddr>,
+}
+
 pub fn run(
     pki: &Path,
     name: &str,
     db: &Path,
     listen: SocketAddr,
-    http: SocketAddr,
+    web: Web,
     centre: &str,
     rules: ctg_hub::alerts::AlertRules,
 ) -> Result<()> {
     super::field::init_logging();
-    if !http.ip().is_loopback() {
+    let http = web.http;
+    if web.https.is_none() && !http.ip().is_loopback() {
         bail!(
-            "the API is plain HTTP until TLS for users lands: --http must be a loopback address, not {http}"
+            "plain HTTP serves loopback only: use --https {http} to serve other machines (TLS with the hub's certificate)"
         );
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -32,7 +41,13 @@ pub fn run(
     );
     rt.block_on(async move {
         hub.start_alerts();
-        let api = tokio::spawn(ctg_hub::api::serve(hub.clone(), http, None));
+        let api = match web.https {
+            Some(https) => tokio::spawn({
+                let (hub, cert, key) = (hub.clone(), cert.clone(), key.clone());
+                async move { ctg_hub::api::serve_tls(hub, https, &cert, &key, None).await }
+            }),
+            None => tokio::spawn(ctg_hub::api::serve(hub.clone(), http, None)),
+        };
         let ingest = ctg_hub::ingest::serve(hub, listen, &ca, &cert, &key, None);
         tokio::select! {
             result = ingest => result,

@@ -148,9 +148,13 @@ enum Command {
         /// Address for bridges (UDP, QUIC).
         #[arg(long, default_value = "127.0.0.1:4433")]
         listen: std::net::SocketAddr,
-        /// Address for the API and viewers (HTTP; loopback only until TLS for users lands).
+        /// Address for the API and viewers over plain HTTP (loopback only).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// Serve the API and viewers over HTTPS here instead (TLS 1.3 with the hub's
+        /// certificate; any address).
+        #[arg(long)]
+        https: Option<std::net::SocketAddr>,
         /// The centre's facility name (its staff see every partner facility).
         #[arg(long, default_value = "centre")]
         centre: String,
@@ -310,6 +314,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             db,
             listen,
             http,
+            https,
             centre,
             stalled_after,
             signal_loss_after,
@@ -319,7 +324,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             &name,
             &db,
             listen,
-            http,
+            hub::Web { http, https },
             &centre,
             ctg_hub::alerts::AlertRules {
                 stalled_ms: stalled_after as i64 * 1000,

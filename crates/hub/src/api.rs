@@ -161,6 +161,34 @@ pub async fn serve(
     Ok(())
 }
 
+/// Serves the API over HTTPS (TLS 1.3, the hub's certificate) on `listen`; `ready` gets the
+/// bound address.
+pub async fn serve_tls(
+    hub: Arc<Hub>,
+    listen: SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<()> {
+    let tls = ctg_tls::quic::https_server_config(cert, key)?;
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
+    let handle = axum_server::Handle::new();
+    let server = axum_server::bind_rustls(listen, config)
+        .handle(handle.clone())
+        .serve(router(hub).into_make_service());
+    let announce = async move {
+        if let Some(address) = handle.listening().await {
+            tracing::info!(%address, "hub API listening (HTTPS)");
+            if let Some(ready) = ready {
+                let _ = ready.send(address);
+            }
+        }
+    };
+    let (served, ()) = tokio::join!(server, announce);
+    served?;
+    Ok(())
+}
+
 fn internal(error: anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")).into_response()
 }

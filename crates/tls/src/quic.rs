@@ -78,6 +78,18 @@ pub fn server_config(ca: &Path, cert: &Path, key_path: &Path) -> Result<quinn::S
     Ok(config)
 }
 
+/// A TLS 1.3 server configuration for people's browsers (no client certificate), presenting
+/// `cert`/`key` and offering HTTP/1.1.
+pub fn https_server_config(cert: &Path, key_path: &Path) -> Result<rustls::ServerConfig> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(certs(cert)?, key(key_path)?)
+        .context("server certificate and key do not match")?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
+}
+
 /// Who a peer's certificate says it is: the subject's organisation (the facility) and common
 /// name (the bridge), as `pki::issue` writes them.
 #[derive(Clone, Debug, PartialEq, Eq)]
