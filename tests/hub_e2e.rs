@@ -232,6 +232,23 @@ fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
     assert!(!findings.is_empty(), "no finding arrived:\n{}", hub.log());
     assert!(findings.iter().all(|f| f["finding"]["kind"].is_string()));
     drop(monitor);
+    // Findings are stored too, for the chart's scroll-back.
+    let started = Instant::now();
+    let stored = loop {
+        let (status, stored) = http_request(http, "GET", "/api/streams/1/findings", &cookie, "");
+        assert_eq!(status, 200);
+        if !stored["findings"].as_array().unwrap().is_empty()
+            || started.elapsed() > Duration::from_secs(15)
+        {
+            break stored;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        !stored["findings"].as_array().unwrap().is_empty(),
+        "{stored}\n{}",
+        hub.log()
+    );
     // The viewer's sign-in and subscription are in the audit log, and its chain verifies.
     let db = field.path("hub.db");
     let out = crate::util::mimamori_ok(&["audit", "verify", "--db", db.to_str().unwrap()]);

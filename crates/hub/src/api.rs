@@ -110,6 +110,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/status", get(status))
         .route("/api/streams", get(streams))
         .route("/api/streams/{id}/samples", get(samples))
+        .route("/api/streams/{id}/findings", get(findings))
         .route("/api/audit", get(audit))
         .route("/api/alerts", get(alerts))
         .route(
@@ -441,6 +442,37 @@ async fn samples(
         .into_response(),
         Ok(Err(error)) => internal(error),
         Err(error) => internal(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct FindingQuery {
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn findings(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<i64>,
+    Query(query): Query<FindingQuery>,
+) -> Response {
+    match stream_facility(&hub, id) {
+        Ok(Some(facility)) if user.may_see(&facility) => {}
+        Ok(Some(_)) => return forbidden(),
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "no such stream"})),
+            )
+                .into_response();
+        }
+        Err(error) => return internal(error),
+    }
+    let limit = query.limit.unwrap_or(1000).min(10_000);
+    match hub.records.findings(id, query.kind.as_deref(), limit) {
+        Ok(found) => Json(json!({"stream": id, "findings": found})).into_response(),
+        Err(error) => internal(error),
     }
 }
 

@@ -435,8 +435,8 @@ impl Hub {
         self.publish(changes);
     }
 
-    /// Starts the alert tasks (findings → rules, a 1-s clock for stalled streams and offline
-    /// bridges). Call once, inside the runtime.
+    /// Starts the findings task (store each finding, run the alert rules on it) and a 1-s
+    /// clock for stalled streams and offline bridges. Call once, inside the runtime.
     pub fn start_alerts(self: &Arc<Self>) {
         let Some(mut findings) = self
             .findings_rx
@@ -449,6 +449,20 @@ impl Hub {
         let hub = self.clone();
         tokio::spawn(async move {
             while let Some((stream, finding)) = findings.recv().await {
+                // SQLite work off the reactor.
+                let store = {
+                    let (hub, finding) = (hub.clone(), finding.clone());
+                    tokio::task::spawn_blocking(move || hub.records.add_finding(stream, &finding))
+                };
+                match store.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => tracing::error!(
+                        stream,
+                        error = format!("{error:#}"),
+                        "a finding was not stored"
+                    ),
+                    Err(error) => tracing::error!(stream, %error, "a finding was not stored"),
+                }
                 let facility = hub
                     .streams()
                     .get(&stream)

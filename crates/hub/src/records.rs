@@ -188,6 +188,9 @@ impl Records {
         let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "FULL")?;
+        // Several connections share the file (store writer, accounts, records, readers): wait
+        // for a lock rather than fail.
+        db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS patients(
                  id INTEGER PRIMARY KEY, facility TEXT NOT NULL, details TEXT NOT NULL, created_ms INTEGER NOT NULL);
@@ -197,6 +200,10 @@ impl Records {
              CREATE TABLE IF NOT EXISTS episode_log(
                  id INTEGER PRIMARY KEY, episode_id INTEGER NOT NULL, kind TEXT NOT NULL,
                  at_ms INTEGER NOT NULL, by TEXT NOT NULL, action TEXT, text TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS findings(
+                 id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+                 kind TEXT NOT NULL, finding TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS findings_by_stream ON findings(stream_id, id);
              CREATE TABLE IF NOT EXISTS attachments(
                  id INTEGER PRIMARY KEY, patient_id INTEGER NOT NULL, name TEXT NOT NULL,
                  content_type TEXT NOT NULL, data BLOB NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL);",
@@ -371,6 +378,42 @@ impl Records {
         Ok(out)
     }
 
+    /// Stores an analysis finding of a stream (`ctg_dsp::json::finding`).
+    pub fn add_finding(&self, stream: i64, finding: &serde_json::Value) -> Result<()> {
+        self.db().execute(
+            "INSERT INTO findings(stream_id, at_ms, kind, finding) VALUES(?1,?2,?3,?4)",
+            params![
+                stream,
+                now_ms(),
+                finding["kind"].as_str().unwrap_or("?"),
+                finding.to_string()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The findings of a stream, oldest first, optionally of one kind, at most `limit`.
+    pub fn findings(
+        &self,
+        stream: i64,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT finding FROM (SELECT id, finding FROM findings WHERE stream_id=?1 AND (?2 IS NULL OR kind=?2)
+               ORDER BY id DESC LIMIT ?3) ORDER BY id",
+        )?;
+        let rows = query.query_map(params![stream, kind, limit as i64], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
     /// Stores an attachment after checking its bytes against its type.
     pub fn add_attachment(
         &self,
@@ -487,5 +530,34 @@ mod tests {
         );
         assert_eq!(episodes[0].notes[0].text, "CTG started");
         assert_eq!(records.patient(id).unwrap().unwrap().details, patient);
+    }
+}
+
+#[cfg(test)]
+mod finding_tests {
+    use super::*;
+
+    #[test]
+    fn findings_are_stored_and_listed_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        records
+            .add_finding(
+                1,
+                &serde_json::json!({"kind": "contraction", "start_s": 1.0}),
+            )
+            .unwrap();
+        records
+            .add_finding(1, &serde_json::json!({"kind": "baseline", "bpm": 140.0}))
+            .unwrap();
+        records
+            .add_finding(2, &serde_json::json!({"kind": "baseline", "bpm": 120.0}))
+            .unwrap();
+        assert_eq!(records.findings(1, None, 10).unwrap().len(), 2);
+        assert_eq!(
+            records.findings(1, Some("baseline"), 10).unwrap()[0]["bpm"],
+            140.0
+        );
+        assert_eq!(records.findings(2, None, 10).unwrap().len(), 1);
     }
 }

@@ -257,6 +257,19 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
             if may {
                 assert_eq!(body.as_array().unwrap().len(), 1);
             }
+            let (status, _, _) = http(
+                port,
+                "GET",
+                &format!("/api/streams/{id}/findings"),
+                Some(&cookie),
+                None,
+            )
+            .await;
+            assert_eq!(
+                status,
+                if may { 200 } else { 403 },
+                "{user} reads findings of stream {id}"
+            );
             let watched = subscribe(port, Some(&cookie), id).await;
             if may {
                 assert_eq!(watched, Ok("samples"), "{user} watches stream {id}");
