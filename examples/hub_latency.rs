@@ -58,7 +58,18 @@ async fn bridge(
 ) -> Result<()> {
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
     endpoint.set_default_client_config(client);
-    let connection = endpoint.connect(hub, "localhost")?.await?;
+    // Like a real bridge: a handshake that fails under a connection storm is tried again.
+    let mut attempt = 0u32;
+    let connection = loop {
+        match endpoint.connect(hub, "localhost")?.await {
+            Ok(connection) => break connection,
+            Err(error) if attempt < 10 => {
+                attempt += 1;
+                retry_pause(attempt, &error).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
     let (mut tx, mut rx) = connection.open_bi().await?;
     let send = |m: &Message| ctg_proto::encode_frame(m).map_err(|e| anyhow::anyhow!("{e}"));
     tx.write_all(&send(&Message::Hello(Hello {
@@ -118,6 +129,14 @@ async fn bridge(
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     Ok(())
+}
+
+/// Waits before the next connection attempt (says so once).
+async fn retry_pause(attempt: u32, error: &quinn::ConnectionError) {
+    if attempt == 1 {
+        eprintln!("  a connection failed ({error}); retrying");
+    }
+    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
 }
 
 async fn http(
@@ -253,6 +272,14 @@ async fn run(a: Args) -> Result<()> {
             .collect();
         if ids.len() >= a.streams {
             break ids;
+        }
+        if open_wait.elapsed().as_secs().is_multiple_of(5) {
+            eprintln!(
+                "  streams open: {} of {} after {:.0} s",
+                ids.len(),
+                a.streams,
+                open_wait.elapsed().as_secs_f64()
+            );
         }
         if open_wait.elapsed() > Duration::from_secs(60) {
             bail!(
