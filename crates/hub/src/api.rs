@@ -68,10 +68,13 @@ impl FromRequestParts<Arc<Hub>> for AuthUser {
                 .into_response()
         };
         let token = session_token(&parts.headers).ok_or_else(unauthorised)?;
-        match hub.accounts.session(&token) {
-            Ok(Some(user)) => Ok(AuthUser(user)),
-            Ok(None) => Err(unauthorised()),
-            Err(error) => Err(internal(error)),
+        // SQLite off the reactor: every request asks this.
+        let hub = hub.clone();
+        match tokio::task::spawn_blocking(move || hub.accounts.session(&token)).await {
+            Ok(Ok(Some(user))) => Ok(AuthUser(user)),
+            Ok(Ok(None)) => Err(unauthorised()),
+            Ok(Err(error)) => Err(internal(error)),
+            Err(error) => Err(internal(error.into())),
         }
     }
 }
