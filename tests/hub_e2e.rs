@@ -19,22 +19,25 @@ fn free_tcp_port() -> u16 {
 }
 
 fn hub(field: &Field, http: u16, log: &str) -> Process {
+    hub_with(field, &["--http", &format!("127.0.0.1:{http}")], log)
+}
+
+/// The hub on the field's PKI, database and ingest port, with more arguments.
+fn hub_with(field: &Field, extra: &[&str], log: &str) -> Process {
     let pki = field.path("pki");
     let db = field.path("hub.db");
-    Process::spawn(
-        &[
-            "hub",
-            "--pki",
-            pki.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{}", field.port),
-            "--http",
-            &format!("127.0.0.1:{http}"),
-        ],
-        field.path(log),
-    )
+    let listen = format!("127.0.0.1:{}", field.port);
+    let mut args = vec![
+        "hub",
+        "--pki",
+        pki.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ];
+    args.extend_from_slice(extra);
+    Process::spawn(&args, field.path(log))
 }
 
 /// Every block the hub's database holds for its first stream, in order.
@@ -320,19 +323,13 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
     let monitor = monitor(&recording, &link, 10.0);
     let field = Field::new(&link);
     let http = free_tcp_port();
-    let pki = field.path("pki");
     let db = field.path("hub.db");
-    let hub = Process::spawn(
+    let http_addr = format!("127.0.0.1:{http}");
+    let hub = hub_with(
+        &field,
         &[
-            "hub",
-            "--pki",
-            pki.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{}", field.port),
             "--http",
-            &format!("127.0.0.1:{http}"),
+            &http_addr,
             "--stalled-after",
             "3",
             "--bridge-offline-after",
@@ -340,7 +337,7 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
             "--signal-loss-after",
             "600",
         ],
-        field.path("hub.log"),
+        "hub.log",
     );
     let bridge = field.bridge("bridge.log");
     let cookie = sign_in(&field, http);
@@ -457,21 +454,8 @@ fn the_api_over_https_answers_only_over_tls_with_the_hub_certificate() {
     let field = Field::new(Path::new("/dev/null"));
     let https = free_tcp_port();
     let pki = field.path("pki");
-    let db = field.path("hub.db");
-    let hub = Process::spawn(
-        &[
-            "hub",
-            "--pki",
-            pki.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{}", field.port),
-            "--https",
-            &format!("127.0.0.1:{https}"),
-        ],
-        field.path("hub.log"),
-    );
+    let https_addr = format!("127.0.0.1:{https}");
+    let hub = hub_with(&field, &["--https", &https_addr], "hub.log");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_pki_types::CertificateDer::pem_file_iter(pki.join("ca.pem")).unwrap() {
         roots.add(cert.unwrap()).unwrap();

@@ -79,6 +79,23 @@ impl FromRequestParts<Arc<Hub>> for AuthUser {
     }
 }
 
+/// Whether `user` may see stream `id`.
+fn check_stream(hub: &Hub, user: &User, id: i64) -> Result<(), crate::api_records::Denied> {
+    use crate::api_records::Denied;
+    match stream_facility(hub, id) {
+        Ok(Some(facility)) if user.may_see(&facility) => Ok(()),
+        Ok(Some(_)) => Err(Denied(
+            StatusCode::FORBIDDEN,
+            "not your facility's stream".into(),
+        )),
+        Ok(None) => Err(Denied(StatusCode::NOT_FOUND, "no such stream".into())),
+        Err(error) => Err(Denied(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{error:#}"),
+        )),
+    }
+}
+
 fn forbidden() -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -415,17 +432,8 @@ async fn samples(
     Path(id): Path<i64>,
     Query(range): Query<Range>,
 ) -> Response {
-    match stream_facility(&hub, id) {
-        Ok(Some(facility)) if user.may_see(&facility) => {}
-        Ok(Some(_)) => return forbidden(),
-        Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "no such stream"})),
-            )
-                .into_response();
-        }
-        Err(error) => return internal(error),
+    if let Err(denied) = check_stream(&hub, &user, id) {
+        return denied.into_response();
     }
     let _ = hub
         .accounts
@@ -460,17 +468,8 @@ async fn findings(
     Path(id): Path<i64>,
     Query(query): Query<FindingQuery>,
 ) -> Response {
-    match stream_facility(&hub, id) {
-        Ok(Some(facility)) if user.may_see(&facility) => {}
-        Ok(Some(_)) => return forbidden(),
-        Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "no such stream"})),
-            )
-                .into_response();
-        }
-        Err(error) => return internal(error),
+    if let Err(denied) = check_stream(&hub, &user, id) {
+        return denied.into_response();
     }
     let limit = query.limit.unwrap_or(1000).min(10_000);
     match hub.records.findings(id, query.kind.as_deref(), limit) {

@@ -20,8 +20,8 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": message.to_string()}))).into_response()
 }
 
-/// Why a record may not be shown.
-struct Denied(StatusCode, String);
+/// Why something may not be shown: the status and the reason, answered as JSON.
+pub(crate) struct Denied(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
