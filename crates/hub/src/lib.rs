@@ -146,6 +146,7 @@ pub struct Hub {
     /// Alert changes (raised, updated, acknowledged, resolved), for viewers.
     pub alert_feed: broadcast::Sender<alerts::Alert>,
     findings_rx: Mutex<Option<pipeline::FindingsReceiver>>,
+    reader: Mutex<SqliteStore>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -247,6 +248,7 @@ impl Hub {
             alerts: Mutex::new(alerts::AlertEngine::new(rules)),
             alert_feed: broadcast::channel(1024).0,
             findings_rx: Mutex::new(Some(findings_rx)),
+            reader: Mutex::new(SqliteStore::open(db_path)?),
         }))
     }
 
@@ -514,9 +516,10 @@ impl Hub {
         &self.hub_id
     }
 
-    /// A read-only store handle for queries (SQLite WAL: readers do not block the writer).
-    pub fn reader(&self) -> Result<SqliteStore> {
-        SqliteStore::open(&self.db_path)
+    /// The store's query connection (SQLite WAL: its reads do not block the writer), opened
+    /// once; call from a blocking thread.
+    pub fn reader(&self) -> MutexGuard<'_, SqliteStore> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
