@@ -93,6 +93,15 @@ impl Field {
         field
     }
 
+    /// A field whose one device is an HL7 listener on a free loopback port.
+    fn hl7() -> (Field, u16) {
+        let field = Field::new(Path::new("/dev/null"));
+        let port = crate::util::free_tcp_port();
+        let device = format!("protocol = \"hl7\"\nlisten = \"127.0.0.1:{port}\"\n");
+        field.write_config_with("pki", &device);
+        (field, port)
+    }
+
     fn write_config(&self, pki: &str, monitor: &Path) {
         let device = format!(
             "serial = \"{}\"\nprotocol = \"series50\"\n",
@@ -370,16 +379,7 @@ fn a_bridge_with_a_certificate_from_another_ca_is_refused() {
 #[test]
 fn python_hl7_mllp_send_delivers_oru_messages_that_are_acked_and_stored() {
     let recording = recording();
-    let field = Field::new(Path::new("/dev/null"));
-    let tcp_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    field.write_config_with(
-        "pki",
-        &format!("protocol = \"hl7\"\nlisten = \"127.0.0.1:{tcp_port}\"\n"),
-    );
+    let (field, tcp_port) = Field::hl7();
     let _receiver = field.receiver("receiver.log");
     let bridge = field.bridge("bridge.log");
     wait_until("the MLLP listener", Duration::from_secs(20), || {
@@ -657,16 +657,7 @@ fn check_mode_reports_what_each_monitor_sends() {
 
 #[test]
 fn the_hl7_simulator_delivers_the_synthetic_programme_sample_for_sample() {
-    let field = Field::new(Path::new("/dev/null"));
-    let tcp_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    field.write_config_with(
-        "pki",
-        &format!("protocol = \"hl7\"\nlisten = \"127.0.0.1:{tcp_port}\"\n"),
-    );
+    let (field, tcp_port) = Field::hl7();
     let _receiver = field.receiver("receiver.log");
     let bridge = field.bridge("bridge.log");
     let to = format!("127.0.0.1:{tcp_port}");

@@ -9,14 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::bridge_e2e::{Field, Process, monitor, recording, wait_until};
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::util::free_tcp_port;
 
 fn hub(field: &Field, http: u16, log: &str) -> Process {
     hub_with(field, &["--http", &format!("127.0.0.1:{http}")], log)
@@ -287,7 +280,6 @@ fn the_hub_killed_under_load_ends_with_every_sample_exactly_once() {
     std::thread::sleep(Duration::from_millis(500));
     assert_store_holds_exactly(&field, &recording, sent);
     let _ = (bridge, hub2);
-    let _ = Path::new("");
 }
 
 /// A plain HTTP/1.1 request with the session cookie; (status, JSON body).

@@ -33,3 +33,11 @@ pub fn mimamori_ok(args: &[&str]) -> String {
 pub fn python() -> Command {
     Command::new(std::env::var_os("MIMAMORI_PYTHON").unwrap_or_else(|| "python3".into()))
 }
+
+/// A TCP port on loopback that nothing listens on right now.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
