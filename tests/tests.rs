@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `mimamori` binary and real third-party tools
 //! against real recordings. Modules are named by subsystem.
 
+mod bench_load;
 mod bridge_e2e;
 mod cli_analyze;
 mod cli_info;

@@ -262,9 +262,7 @@ fn print_status(hub: &Arc<ctg_hub::Hub>, started: Instant) {
         "toco"
     );
     for s in rows {
-        let recent = s.recent();
-        let samples: usize = recent.iter().map(|b| b.samples.len()).sum();
-        let last = recent.last().and_then(|b| b.samples.last().copied());
+        let (samples, last) = s.recent_summary();
         let show = |c: Channel| {
             last.and_then(|x| x.physical(c))
                 .map_or("—".to_string(), |v| format!("{v:.1}"))

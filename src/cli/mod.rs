@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch to one module per subcommand.
 
 mod analyze;
+mod bench;
 mod convert;
 mod decode;
 mod demo;
@@ -198,6 +199,11 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+    /// The load harness: simulated bridges and viewers against a real hub process.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Convert a recording into another format, chosen by the output's extension
     /// (.mmr, .fhrm or .fhr).
     Convert {
@@ -206,6 +212,72 @@ enum Command {
         /// The file to write.
         output: PathBuf,
     },
+}
+
+/// What one load run does (shared by `bench load` and `bench sweep`).
+#[derive(Debug, clap::Args)]
+struct LoadArgs {
+    /// WebSocket viewers.
+    #[arg(long, default_value_t = 100)]
+    viewers: usize,
+    /// Streams on each viewer's wall.
+    #[arg(long, default_value_t = 16)]
+    wall: usize,
+    /// Seconds measured (after every stream is connected).
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Kill -9 the hub this many seconds into the measurement and restart it (recovery).
+    #[arg(long, value_name = "S")]
+    restart_at: Option<u64>,
+    /// Seconds of blocks every bridge holds before it connects (backfill after an outage).
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    backlog: u64,
+    /// Where the JSON (and the sweep's plots) go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// One run: N bridges (one QUIC connection each), M viewers, a real hub process; reports
+    /// latency (p50/p99/max), loss, the hub's CPU and memory, disk, ingest rate.
+    Load {
+        /// Simulated bridges, one stream each.
+        #[arg(long, default_value_t = 2000)]
+        streams: usize,
+        /// Seconds over which connections are opened (default 2 ms per stream, at least 2 s).
+        #[arg(long)]
+        ramp: Option<f64>,
+        #[command(flatten)]
+        run: LoadArgs,
+    },
+    /// Runs over increasing stream counts until one fails the bar (p99 ≤ 50 ms, nothing lost);
+    /// writes sweep.json and SVG plots.
+    Sweep {
+        /// Stream counts, comma-separated.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "500,1000,2000,4000,6000,8000,10000"
+        )]
+        streams: Vec<usize>,
+        #[command(flatten)]
+        run: LoadArgs,
+    },
+}
+
+impl LoadArgs {
+    fn config(&self, streams: usize, ramp: Option<f64>) -> ctg_bench::load::LoadConfig {
+        ctg_bench::load::LoadConfig {
+            streams,
+            viewers: self.viewers,
+            wall: self.wall,
+            seconds: self.seconds,
+            ramp_s: ramp.unwrap_or_else(|| ctg_bench::sweep::default_ramp_s(streams)),
+            restart_at_s: self.restart_at,
+            backlog_s: self.backlog,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +347,12 @@ enum PkiCommand {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info { file, json } => info::run(&file, json),
+        Command::Bench {
+            command: BenchCommand::Load { streams, ramp, run },
+        } => bench::load(run.config(streams, ramp), &run.out),
+        Command::Bench {
+            command: BenchCommand::Sweep { streams, run },
+        } => bench::sweep(&streams, run.config(0, None), &run.out),
         Command::Convert { input, output } => convert::run(&input, &output),
         Command::Decode { protocol, file } => decode::run(protocol, &file),
         Command::Demo {

@@ -90,14 +90,14 @@ impl Baseline {
                 Histogram::heart_rate(),
                 Box::new(dominant_level),
             ),
-            level1: Interpolator::new(),
+            level1: Interpolator::new(config.mode_half_window, config.step),
             pass2: KnotPass::new(
                 config.half_window,
                 config.step,
                 Histogram::heart_rate(),
                 Box::new(trimmed_level),
             ),
-            level2: Interpolator::new(),
+            level2: Interpolator::new(config.half_window, config.step),
         }
     }
 

@@ -385,7 +385,15 @@ fn is_sinusoidal(fhr: &[f32], baseline: &[f32], share: f64, fft: &dyn Fft<f64>) 
 
 /// Builds the FFT for a window of `seconds` 1-Hz points.
 pub(crate) fn plan_fft(seconds: usize) -> Arc<dyn Fft<f64>> {
-    FftPlanner::new().plan_fft_forward(seconds)
+    // One plan per length for the whole process: a plan holds its twiddle factors, and a hub
+    // runs thousands of analyzers.
+    static PLANNER: std::sync::OnceLock<std::sync::Mutex<FftPlanner<f64>>> =
+        std::sync::OnceLock::new();
+    PLANNER
+        .get_or_init(|| std::sync::Mutex::new(FftPlanner::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .plan_fft_forward(seconds)
 }
 
 /// What the classification of one window is given.

@@ -98,7 +98,7 @@ impl Contractions {
                     },
                 ),
             ),
-            level: Interpolator::new(),
+            level: Interpolator::new(config.tone_half, 60),
             detector: ExcursionDetector::new(1, config.rise.clone()),
             frontier: 0,
         }

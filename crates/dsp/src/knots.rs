@@ -40,7 +40,8 @@ impl KnotPass {
             half,
             step,
             hist,
-            recent: VecDeque::new(),
+            // Exactly the window: a VecDeque grown by doubling would hold up to twice that.
+            recent: VecDeque::with_capacity(2 * half as usize + 2),
             estimator,
             last: None,
         }
@@ -76,9 +77,11 @@ pub(crate) struct Interpolator<T> {
 }
 
 impl<T> Interpolator<T> {
-    pub(crate) fn new() -> Self {
+    /// An interpolator for knots `step` apart computed `half` samples late: at most about
+    /// `half + step` items wait, so that is allocated once.
+    pub(crate) fn new(half: u64, step: u64) -> Self {
         Self {
-            waiting: VecDeque::new(),
+            waiting: VecDeque::with_capacity((half + step) as usize + 1),
             previous: None,
             out: VecDeque::new(),
         }

@@ -188,7 +188,7 @@ impl Analyzer {
             accel: ExcursionDetector::new(1, config.acceleration.clone()),
             decel: ExcursionDetector::new(-1, config.deceleration.clone()),
             contractions: Contractions::new(&config.contractions),
-            aligned: Series::new(),
+            aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
             contraction_list: VecDeque::new(),
             pending_decels: VecDeque::new(),
             typed_decels: VecDeque::new(),

@@ -10,10 +10,11 @@ pub(crate) struct Series<T> {
 }
 
 impl<T: Copy> Series<T> {
-    pub(crate) fn new() -> Self {
+    /// An empty series that will hold up to `capacity` values without reallocating.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             start: 0,
-            data: VecDeque::new(),
+            data: VecDeque::with_capacity(capacity),
         }
     }
 

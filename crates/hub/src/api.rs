@@ -634,12 +634,12 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
 async fn forward(
     hub: Arc<Hub>,
     id: i64,
-    recent: Vec<Arc<SampleBlock>>,
+    recent: crate::recent::Snapshot,
     mut feed: broadcast::Receiver<Live>,
     out: tokio::sync::mpsc::Sender<WsMessage>,
 ) {
     let mut sent_until = 0u64;
-    for block in recent {
+    for block in recent.blocks_from(0) {
         sent_until = block.end_seq().unwrap_or(sent_until);
         if out
             .send(WsMessage::Binary(samples_frame(id, &block).into()))
@@ -676,10 +676,7 @@ async fn forward(
                     .get(&id)
                     .map(|s| s.recent())
                     .unwrap_or_default();
-                for block in recent {
-                    if block.first_seq < sent_until {
-                        continue;
-                    }
+                for block in recent.blocks_from(sent_until) {
                     sent_until = block.end_seq().unwrap_or(sent_until);
                     if out
                         .send(WsMessage::Binary(samples_frame(id, &block).into()))

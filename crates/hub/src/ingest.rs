@@ -99,7 +99,7 @@ async fn session(hub: &Arc<Hub>, connection: &quinn::Connection, facility: &str)
     let facility = facility.to_owned();
     let (mut tx, mut rx) = connection.accept_bi().await?;
     let mut decoder = FrameDecoder::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; 16 * 1024];
     let mut handles: HashMap<u32, i64> = HashMap::new();
     let mut greeted = false;
     loop {
@@ -188,6 +188,15 @@ async fn session(hub: &Arc<Hub>, connection: &quinn::Connection, facility: &str)
             }
         }
         if !writes.is_empty() {
+            let mut samples: HashMap<i64, usize> = HashMap::new();
+            for write in &writes {
+                if let Write::Block(id, block) = write {
+                    *samples.entry(*id).or_default() += block.samples.len();
+                }
+            }
+            for (id, n) in samples {
+                hub.wait_for_analysis(id, n).await;
+            }
             hub.commit(writes).await?;
         }
         for handle in touched {

@@ -21,11 +21,13 @@ pub mod api;
 mod api_records;
 pub mod ingest;
 pub mod pipeline;
+pub mod recent;
 pub mod records;
 pub mod store;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -42,12 +44,12 @@ pub fn utc_now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Blocks kept per stream for a viewer's first paint (one hour of 1-s blocks).
-pub const RECENT_BLOCKS: usize = 3600;
 /// Committed blocks held beyond a gap, waiting for it to fill, before the live path skips it.
 pub const REORDER_LIMIT: usize = 600;
-/// Messages a slow viewer may fall behind before it is resynchronised.
-pub const LIVE_CHANNEL: usize = 1024;
+/// Messages a slow viewer may fall behind before it is resynchronised from the recent window
+/// (about two minutes of live blocks; every slot keeps its message until overwritten, so this is
+/// also memory per stream).
+pub const LIVE_CHANNEL: usize = 128;
 
 /// What viewers receive for a stream.
 #[derive(Clone, Debug)]
@@ -78,8 +80,12 @@ pub struct Counters {
     pub live_gaps_skipped: u64,
     /// Samples dropped because an analysis ring was full.
     pub analysis_ring_overflows: u64,
-    /// Commits.
+    /// Commit requests (one per ingest read that brought something new).
     pub commits: u64,
+    /// Store transactions (each one fsync; a group commit serves many commit requests).
+    pub store_transactions: u64,
+    /// Findings neither stored nor checked by the alert rules (their task had stopped).
+    pub findings_dropped: u64,
 }
 
 /// What the hub acknowledges for a stream.
@@ -103,7 +109,7 @@ pub struct StreamLive {
     committed: Holdings,
     reorder: BTreeMap<u64, Arc<SampleBlock>>,
     delivered: u64,
-    recent: VecDeque<Arc<SampleBlock>>,
+    recent: recent::RecentWindow,
     /// The live feed.
     pub feed: broadcast::Sender<Live>,
     analysis: pipeline::RingProducer,
@@ -147,6 +153,7 @@ pub struct Hub {
     pub alert_feed: broadcast::Sender<alerts::Alert>,
     findings_rx: Mutex<Option<pipeline::FindingsReceiver>>,
     reader: Mutex<SqliteStore>,
+    store_transactions: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -157,7 +164,11 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-fn store_writer(mut store: SqliteStore, mut rx: mpsc::Receiver<StoreRequest>) {
+fn store_writer(
+    mut store: SqliteStore,
+    mut rx: mpsc::Receiver<StoreRequest>,
+    transactions: &AtomicU64,
+) {
     let mut since_compaction: HashMap<i64, usize> = HashMap::new();
     while let Some(first) = rx.blocking_recv() {
         let mut requests = vec![first];
@@ -194,6 +205,7 @@ fn store_writer(mut store: SqliteStore, mut rx: mpsc::Receiver<StoreRequest>) {
         }
         // One transaction, one fsync, for everything that came in this tick (group commit).
         let result = store.commit(&writes).map_err(|e| format!("{e:#}"));
+        transactions.fetch_add(1, Ordering::Relaxed);
         if let Err(error) = &result {
             tracing::error!(%error, "commit failed; nothing of it is acknowledged");
         }
@@ -230,9 +242,11 @@ impl Hub {
         let records = records::Records::open(db_path)?;
         let (findings_tx, findings_rx) = mpsc::channel(4096);
         let (store_tx, store_rx) = mpsc::channel(1024);
+        let store_transactions = Arc::new(AtomicU64::new(0));
+        let transactions = store_transactions.clone();
         std::thread::Builder::new()
             .name("hub-store".into())
-            .spawn(move || store_writer(store, store_rx))?;
+            .spawn(move || store_writer(store, store_rx, &transactions))?;
         Ok(Arc::new(Hub {
             store_tx,
             streams: Mutex::new(HashMap::new()),
@@ -249,6 +263,7 @@ impl Hub {
             alert_feed: broadcast::channel(1024).0,
             findings_rx: Mutex::new(Some(findings_rx)),
             reader: Mutex::new(SqliteStore::open(db_path)?),
+            store_transactions,
         }))
     }
 
@@ -266,6 +281,8 @@ impl Hub {
     pub fn counters(&self) -> Counters {
         let mut counters = *self.counters.lock().unwrap_or_else(|p| p.into_inner());
         counters.analysis_ring_overflows = self.pipeline.overflows();
+        counters.findings_dropped = self.pipeline.findings_dropped();
+        counters.store_transactions = self.store_transactions.load(Ordering::Relaxed);
         counters
     }
 
@@ -307,7 +324,7 @@ impl Hub {
                         claimed: holdings.clone(),
                         committed: holdings,
                         reorder: BTreeMap::new(),
-                        recent: VecDeque::new(),
+                        recent: recent::RecentWindow::new(),
                         feed,
                         analysis,
                         last_resend: None,
@@ -335,6 +352,25 @@ impl Hub {
         }
         live.claimed.add_samples(block.first_seq, end);
         true
+    }
+
+    /// Waits (up to 2 s) until the analysis ring of `stream` has room for `samples` more, so a
+    /// bridge's backfill is slowed to the analysis' pace (QUIC flow control carries the wait
+    /// back to the bridge) instead of overflowing the ring. Live streams never wait: a ring
+    /// holds ten minutes and a worker drains it every 20 ms.
+    pub async fn wait_for_analysis(&self, stream: i64, samples: usize) {
+        let wanted = samples.min(pipeline::RING_SAMPLES);
+        let started = Instant::now();
+        loop {
+            let room = self
+                .streams()
+                .get(&stream)
+                .map_or(usize::MAX, |live| live.analysis.vacant());
+            if room >= wanted || started.elapsed() > std::time::Duration::from_secs(2) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Claims an event; false for a duplicate.
@@ -450,30 +486,42 @@ impl Hub {
         };
         let hub = self.clone();
         tokio::spawn(async move {
-            while let Some((stream, finding)) = findings.recv().await {
-                // SQLite work off the reactor.
+            let mut batch = Vec::new();
+            while findings.recv_many(&mut batch, 512).await > 0 {
+                // SQLite work off the reactor; a burst (a backfill) is one transaction.
                 let store = {
-                    let (hub, finding) = (hub.clone(), finding.clone());
-                    tokio::task::spawn_blocking(move || hub.records.add_finding(stream, &finding))
+                    let (hub, batch) = (hub.clone(), batch.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let rows: Vec<(i64, &serde_json::Value)> =
+                            batch.iter().map(|(s, f)| (*s, &**f)).collect();
+                        hub.records.add_findings(&rows)
+                    })
                 };
                 match store.await {
                     Ok(Ok(())) => {}
                     Ok(Err(error)) => tracing::error!(
-                        stream,
+                        findings = batch.len(),
                         error = format!("{error:#}"),
-                        "a finding was not stored"
+                        "findings were not stored"
                     ),
-                    Err(error) => tracing::error!(stream, %error, "a finding was not stored"),
+                    Err(error) => {
+                        tracing::error!(findings = batch.len(), %error, "findings were not stored")
+                    }
                 }
-                let facility = hub
-                    .streams()
-                    .get(&stream)
-                    .map(|s| s.record.identity.facility.clone());
-                if let Some(facility) = facility {
-                    let changes =
-                        hub.alert_engine()
-                            .on_finding(stream, &facility, &finding, utc_now_ms());
-                    hub.publish(changes);
+                for (stream, finding) in batch.drain(..) {
+                    let facility = hub
+                        .streams()
+                        .get(&stream)
+                        .map(|s| s.record.identity.facility.clone());
+                    if let Some(facility) = facility {
+                        let changes = hub.alert_engine().on_finding(
+                            stream,
+                            &facility,
+                            &finding,
+                            utc_now_ms(),
+                        );
+                        hub.publish(changes);
+                    }
                 }
             }
         });
@@ -546,17 +594,19 @@ impl StreamLive {
         while let Some(next) = self.reorder.remove(&self.delivered) {
             self.delivered = next.end_seq().unwrap_or(self.delivered + 1);
             self.analysis.push(&next.samples);
-            if self.recent.len() >= RECENT_BLOCKS {
-                self.recent.pop_front();
-            }
-            self.recent.push_back(next.clone());
+            self.recent.push(&next);
             let _ = self.feed.send(Live::Block(next));
         }
         skipped
     }
 
+    /// Samples in the recent window, and the newest of them.
+    pub fn recent_summary(&self) -> (u64, Option<ctg_proto::model::Sample>) {
+        (self.recent.samples(), self.recent.last_sample())
+    }
+
     /// The recent window (for a viewer's first paint), oldest first.
-    pub fn recent(&self) -> Vec<Arc<SampleBlock>> {
-        self.recent.iter().cloned().collect()
+    pub fn recent(&self) -> recent::Snapshot {
+        self.recent.snapshot()
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Result;
 use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
 use ctg_proto::model::Sample;
-use ringbuf::traits::{Consumer, Producer, Split};
+use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use tokio::sync::broadcast;
 
@@ -40,6 +40,11 @@ impl RingProducer {
         }
     }
 
+    /// Room left in the ring, samples.
+    pub fn vacant(&self) -> usize {
+        self.producer.vacant_len()
+    }
+
     /// Tells the analysis that `n` samples are missing (fed as signal loss, up to an hour).
     pub fn gap(&mut self, n: u64) {
         let lost = [Sample::default(); 64];
@@ -58,7 +63,8 @@ struct NewStream {
     feed: broadcast::Sender<Live>,
 }
 
-/// Where findings go besides the stream's feed (the alert rules); full means dropped, counted.
+/// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
+/// full channel makes the analysis wait.
 pub type FindingsSender = tokio::sync::mpsc::Sender<(i64, Arc<serde_json::Value>)>;
 /// The other end of [`FindingsSender`].
 pub type FindingsReceiver = tokio::sync::mpsc::Receiver<(i64, Arc<serde_json::Value>)>;
@@ -68,30 +74,39 @@ pub struct Pipeline {
     workers: Vec<std::sync::mpsc::Sender<NewStream>>,
     next: AtomicUsize,
     overflows: Arc<AtomicU64>,
+    findings_dropped: Arc<AtomicU64>,
 }
 
 impl Pipeline {
     /// Starts `workers` analysis threads.
     pub fn start(workers: usize, findings: FindingsSender) -> Result<Self> {
         let mut senders = Vec::new();
+        let findings_dropped = Arc::new(AtomicU64::new(0));
         for n in 0..workers.max(1) {
             let (tx, rx) = std::sync::mpsc::channel();
             let findings = findings.clone();
+            let dropped = findings_dropped.clone();
             std::thread::Builder::new()
                 .name(format!("hub-analysis-{n}"))
-                .spawn(move || worker(rx, findings))?;
+                .spawn(move || worker(rx, findings, &dropped))?;
             senders.push(tx);
         }
         Ok(Self {
             workers: senders,
             next: AtomicUsize::new(0),
             overflows: Arc::new(AtomicU64::new(0)),
+            findings_dropped,
         })
     }
 
     /// Samples dropped because a ring was full.
     pub fn overflows(&self) -> u64 {
         self.overflows.load(Ordering::Relaxed)
+    }
+
+    /// Findings neither stored nor checked (the findings task had stopped).
+    pub fn findings_dropped(&self) -> u64 {
+        self.findings_dropped.load(Ordering::Relaxed)
     }
 
     /// A ring for a new stream, its consumer handed to the next worker.
@@ -114,7 +129,11 @@ impl Pipeline {
     }
 }
 
-fn worker(new_streams: std::sync::mpsc::Receiver<NewStream>, findings: FindingsSender) {
+fn worker(
+    new_streams: std::sync::mpsc::Receiver<NewStream>,
+    findings: FindingsSender,
+    findings_dropped: &AtomicU64,
+) {
     let mut streams: Vec<(NewStream, Analyzer)> = Vec::new();
     let mut buffer = vec![Sample::default(); 1024];
     loop {
@@ -144,10 +163,13 @@ fn worker(new_streams: std::sync::mpsc::Receiver<NewStream>, findings: FindingsS
             while let Some(finding) = analyzer.poll() {
                 let json = Arc::new(ctg_dsp::json::finding(&finding));
                 tracing::debug!(stream = stream.id, ?json, "finding");
-                if findings.try_send((stream.id, json.clone())).is_err() {
+                // A full channel makes this worker wait (and, through the rings, a backfilling
+                // bridge): findings are stored from it, so none is dropped while the hub runs.
+                if findings.blocking_send((stream.id, json.clone())).is_err() {
+                    findings_dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::error!(
                         stream = stream.id,
-                        "alert rules not keeping up: a finding was not checked"
+                        "the findings task has stopped: a finding was not stored or checked"
                     );
                 }
                 let _ = stream.feed.send(Live::Finding(json));

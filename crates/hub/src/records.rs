@@ -380,15 +380,28 @@ impl Records {
 
     /// Stores an analysis finding of a stream (`ctg_dsp::json::finding`).
     pub fn add_finding(&self, stream: i64, finding: &serde_json::Value) -> Result<()> {
-        self.db().execute(
-            "INSERT INTO findings(stream_id, at_ms, kind, finding) VALUES(?1,?2,?3,?4)",
-            params![
-                stream,
-                now_ms(),
-                finding["kind"].as_str().unwrap_or("?"),
-                finding.to_string()
-            ],
-        )?;
+        self.add_findings(&[(stream, finding)])
+    }
+
+    /// Stores findings of any streams in one transaction (one fsync for a burst).
+    pub fn add_findings(&self, findings: &[(i64, &serde_json::Value)]) -> Result<()> {
+        let mut db = self.db();
+        let transaction = db.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO findings(stream_id, at_ms, kind, finding) VALUES(?1,?2,?3,?4)",
+            )?;
+            let now = now_ms();
+            for (stream, finding) in findings {
+                insert.execute(params![
+                    stream,
+                    now,
+                    finding["kind"].as_str().unwrap_or("?"),
+                    finding.to_string()
+                ])?;
+            }
+        }
+        transaction.commit()?;
         Ok(())
     }
 
