@@ -4,8 +4,8 @@
 #   bash scripts/test.sh            everything (what CI runs)
 #   FUZZ_SECONDS=0 bash scripts/test.sh    skip the fuzz smoke run
 #
-# Needs: the Rust toolchain (rustup), python3 with venv and pip, and ../shared/data beside the
-# repository (or MIMAMORI_SHARED_DATA pointing at it).
+# Needs: the Rust toolchain (rustup), python3 with venv and pip, Node.js with npm, apt (Debian,
+# for chromium), and ../shared/data beside the repository (or MIMAMORI_SHARED_DATA pointing at it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,6 +20,15 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
 export MIMAMORI_PYTHON="$venv/bin/python"
+
+step "tools: Debian chromium and Japanese fonts (the viewer's browser test); playwright-core and typescript (npm)"
+if ! command -v chromium >/dev/null 2>&1 || ! { command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi "Noto Sans CJK"; }; then
+  as_root=""
+  if [ "$(id -u)" != 0 ]; then as_root="sudo"; fi
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
 
 step "tools: rustfmt, clippy, cargo-fuzz"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -36,6 +45,12 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "tests: cargo test --workspace"
 cargo test --workspace
+
+step "viewer: type check of the embedded JavaScript (tsc, JSDoc types)"
+(cd tests/browser && npx tsc -p ../../crates/hub/assets/jsconfig.json)
+
+step "viewer: Debian chromium (playwright-core) against a running demo with 32 beds"
+(cd tests/browser && MIMAMORI_BIN="$root/target/debug/mimamori" node viewer.test.mjs)
 
 if [ "$fuzz_seconds" != 0 ]; then
   step "fuzz: every target for ${fuzz_seconds}s, seeded from the golden vectors"

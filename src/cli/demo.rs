@@ -4,9 +4,13 @@
 //! temporary folder; two facilities, each with a real bridge instance: `clinic-a` reads two
 //! Philips Series 50 monitors and one Avalon on real pseudo-terminals, replaying CTU-UHB
 //! recordings the repository carries (`assets/recordings`, ODC-By), plus an HL7 sender;
-//! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme. A demo login
-//! is created and the URL printed. Runs until Ctrl-C (or `--seconds`), then stops everything and
-//! removes the folder.
+//! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme; with
+//! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme. Each bridge
+//! runs as its own process (`mimamori bridge`, as on a delivery-room PC; its PID is printed, so
+//! stopping one shows what the wall does when a site drops off). Every bed gets a fictional
+//! patient. Demo logins are created (centre obstetrician, centre admin, a clinic-a midwife) and
+//! the URL printed. Runs until Ctrl-C (or `--seconds`), then stops everything and removes the
+//! folder.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -43,6 +47,66 @@ const RECORDINGS: [(&str, &str, &[u8]); 3] = [
 pub const DEMO_USER: &str = "demo";
 /// Its password (the demo hub listens on loopback only and lives in a temporary folder).
 pub const DEMO_PASSWORD: &str = "mimamori-demo";
+/// Every demo login: name, role, facility (all with [`DEMO_PASSWORD`]).
+const DEMO_LOGINS: [(&str, ctg_hub::accounts::Role, &str); 3] = [
+    (DEMO_USER, ctg_hub::accounts::Role::Obstetrician, "centre"),
+    ("admin", ctg_hub::accounts::Role::Admin, "centre"),
+    ("clinic-a", ctg_hub::accounts::Role::Midwife, "clinic-a"),
+];
+
+/// Fictional patients for the demo's beds.
+fn demo_patient(n: usize, facility: &str) -> ctg_hub::records::NewPatient {
+    const FAMILY: [&str; 8] = [
+        "山田", "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "中村",
+    ];
+    const GIVEN: [&str; 8] = ["花子", "美咲", "さくら", "陽子", "由美", "愛", "真理", "恵"];
+    const NOTES: [&str; 4] = [
+        "既往なし。妊娠経過順調。",
+        "妊娠高血圧症候群（軽症）。降圧薬なし。",
+        "前回帝王切開。TOLAC 希望。",
+        "妊娠糖尿病（食事療法）。",
+    ];
+    ctg_hub::records::NewPatient {
+        facility: facility.to_owned(),
+        patient_ref: format!("P{:04}", 1000 + n),
+        name: format!("{} {}", FAMILY[n % 8], GIVEN[(n / 8 + n * 3) % 8]),
+        gestational_weeks: Some(36 + (n * 7 % 6) as u32),
+        gestational_days: Some((n * 3 % 7) as u32),
+        parity: Some((n % 4) as u32),
+        notes: NOTES[n % 4].to_owned(),
+    }
+}
+
+/// A bridge in its own process, killed when dropped.
+struct BridgeProcess {
+    facility: String,
+    child: std::process::Child,
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_bridge(dir: &Path, facility: &str) -> Result<BridgeProcess> {
+    let log = std::fs::File::create(dir.join(format!("bridge-{facility}.log")))?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .arg("bridge")
+        .arg("--config")
+        .arg(dir.join(format!("bridge-{facility}.toml")))
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting the {facility} bridge"))?;
+    Ok(BridgeProcess {
+        facility: facility.to_owned(),
+        child,
+    })
+}
 
 fn recording(index: usize) -> Result<Recording> {
     let (name, header, dat) = RECORDINGS[index];
@@ -75,7 +139,8 @@ fn serial_device(name: &str, path: &Path, protocol: &str) -> String {
     )
 }
 
-pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
+pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> Result<()> {
+    let extra_beds = beds.saturating_sub(6);
     super::field::init_logging_quiet();
     let dir = tempfile::tempdir()?;
     let d = dir.path();
@@ -88,7 +153,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
             names: vec!["localhost".into()],
         },
     )?;
-    for facility in ["clinic-a", "midwife-home-b"] {
+    for facility in ["clinic-a", "midwife-home-b", "clinic-c"] {
         pki::issue(
             &pki_dir,
             &format!("bridge-{facility}"),
@@ -102,12 +167,9 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
         .enable_all()
         .build()?;
     let hub = ctg_hub::Hub::open(&d.join("hub.db"), "mimamori-demo", "centre")?;
-    hub.accounts.add_user(
-        DEMO_USER,
-        DEMO_PASSWORD,
-        ctg_hub::accounts::Role::Obstetrician,
-        "centre",
-    )?;
+    for (name, role, facility) in DEMO_LOGINS {
+        hub.accounts.add_user(name, DEMO_PASSWORD, role, facility)?;
+    }
     {
         let _guard = rt.enter();
         hub.start_alerts();
@@ -188,33 +250,94 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
             serial_device("room-2", &d.join("b-bed-2"), "series50"),
         ),
     )?;
-    for config in [clinic_a, home_b] {
+    let mut hl7_beds = vec![hl7];
+    let mut clinic_c = String::new();
+    for n in 0..extra_beds {
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        clinic_c.push_str(&format!(
+            "[[device]]\nname = \"bed-{}\"\nprotocol = \"hl7\"\nlisten = \"{listen}\"\n",
+            n + 1
+        ));
+        hl7_beds.push(listen);
+    }
+    // Validated here (the bridges read the same files).
+    let _ = (clinic_a, home_b);
+    let mut bridges = vec![
+        spawn_bridge(d, "clinic-a")?,
+        spawn_bridge(d, "midwife-home-b")?,
+    ];
+    if extra_beds > 0 {
+        bridge_config(d, "clinic-c", ingest, &clinic_c)?;
+        bridges.push(spawn_bridge(d, "clinic-c")?);
+    }
+    let mut hl7_senders = Vec::new();
+    for (n, address) in hl7_beds.into_iter().enumerate() {
+        let listening = Instant::now();
+        while std::net::TcpStream::connect(address).is_err() {
+            anyhow::ensure!(
+                listening.elapsed() < Duration::from_secs(20),
+                "the HL7 listener at {address} did not open"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Each synthetic bed starts at its own point of the programme.
+        let source = Synthetic::starting_at((n as u64 * 337) % 1800);
+        hl7_senders.push(ctg_sim::hl7::Hl7Sender::spawn(
+            Box::new(if n == 0 { Synthetic::new() } else { source }),
+            address,
+            speed,
+        )?);
+    }
+    // A fictional patient for every bed as its stream appears.
+    {
+        let hub = hub.clone();
         rt.spawn(async move {
-            if let Err(error) = ctg_bridge::run(config).await {
-                tracing::error!(error = format!("{error:#}"), "bridge stopped");
+            let mut registered = std::collections::HashSet::new();
+            loop {
+                let streams: Vec<(i64, String)> = hub
+                    .streams()
+                    .iter()
+                    .map(|(id, s)| (*id, s.record.identity.facility.clone()))
+                    .collect();
+                for (id, facility) in streams {
+                    if registered.insert(id) {
+                        let n = registered.len() - 1;
+                        let patient = demo_patient(n, &facility);
+                        let added = hub
+                            .records
+                            .add_patient(&patient)
+                            .and_then(|p| hub.records.add_episode(p, Some(id)));
+                        if let Err(error) = added {
+                            tracing::warn!(error = format!("{error:#}"), "demo patient");
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
     }
-    let listening = Instant::now();
-    while std::net::TcpStream::connect(hl7).is_err() {
-        anyhow::ensure!(
-            listening.elapsed() < Duration::from_secs(10),
-            "the HL7 listener did not open"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let hl7_sender = ctg_sim::hl7::Hl7Sender::spawn(Box::new(Synthetic::new()), hl7, speed)?;
 
     println!(
-        "Mimamori demo: 6 simulated monitors ▶ 2 bridges (clinic-a, midwife-home-b) ▶ QUIC + mutual TLS ▶ hub"
+        "Mimamori demo: {} simulated monitors ▶ {} bridges ▶ QUIC + mutual TLS ▶ hub",
+        6 + extra_beds,
+        bridges.len()
     );
     println!(
         "  clinic-a: Series 50 ×2 and Avalon on pseudo-terminals (CTU-UHB 1001, 1029, 1158), HL7 ORU^R01 (synthetic)"
     );
     println!("  midwife-home-b: Series 50 ×2 (synthetic programme with planted events)");
+    if extra_beds > 0 {
+        println!("  clinic-c: HL7 ×{extra_beds} (synthetic programme)");
+    }
+    for bridge in &bridges {
+        println!("  bridge {}: pid {}", bridge.facility, bridge.child.id());
+    }
     match api {
         Some(address) => {
-            println!("\n  open http://{address}/   sign in as {DEMO_USER} / {DEMO_PASSWORD}")
+            println!("\n  open http://{address}/   sign in as {DEMO_USER} / {DEMO_PASSWORD}");
+            println!(
+                "  other logins (same password): admin (centre admin), clinic-a (a clinic-a midwife)"
+            );
         }
         None => println!("\n  (the API did not start on {http}; see the log)"),
     }
@@ -234,8 +357,9 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr) -> Result<()> {
         }
     });
     // Bridges and hub first (so nothing reports the monitors vanishing), then the monitors.
+    drop(bridges);
     rt.shutdown_timeout(Duration::from_secs(2));
-    drop(hl7_sender);
+    drop(hl7_senders);
     for monitor in monitors.drain(..) {
         let _ = monitor.stop();
     }

@@ -92,6 +92,10 @@ enum Command {
         /// Address of the hub's web page and API (loopback).
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// Beds in all (at least the six above; more are synthetic HL7 beds at a third
+        /// facility, `clinic-c`), for a full wall.
+        #[arg(long, default_value_t = 6)]
+        beds: usize,
     },
     /// Run the edge bridge: read the monitors in the config, spool, send to the hub.
     Bridge {
@@ -359,7 +363,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             seconds,
             speed,
             http,
-        } => demo::run(seconds, speed, http),
+            beds,
+        } => demo::run(seconds, speed, http, beds),
         Command::Bridge {
             config,
             check,

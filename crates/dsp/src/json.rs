@@ -84,6 +84,10 @@ pub fn finding(f: &Finding) -> Value {
         ),
         Finding::Classification(c) => ("classification", classification(c)),
     };
+    // A false-signal stretch has a kind of its own (maternal / artefact): it becomes "reason".
+    if let Some(reason) = value.get("kind").cloned() {
+        value["reason"] = reason;
+    }
     value["kind"] = json!(kind);
     value
 }

@@ -124,6 +124,8 @@ pub const FRAME_SAMPLES: u8 = 1;
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/assets/{name}", get(asset))
+        .route("/api/wall", get(wall))
         .route("/api/login", axum::routing::post(login))
         .route("/api/logout", axum::routing::post(logout))
         .route("/api/me", get(me))
@@ -214,18 +216,120 @@ fn internal(error: anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")).into_response()
 }
 
-/// The status page, embedded in the binary (the monitoring wall replaces it).
+/// The viewer, embedded in the binary (plain ES modules, no build step).
 const INDEX_HTML: &str = include_str!("../assets/index.html");
+/// The viewer's other files: name, content type, text.
+const ASSETS: [(&str, &str, &str); 4] = [
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/app.js"),
+    ),
+    (
+        "paper.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/paper.js"),
+    ),
+    (
+        "i18n.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../assets/i18n.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../assets/style.css"),
+    ),
+];
+/// Scripts only from the hub itself; inline style attributes are used by the viewer's DOM code.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'";
 
 async fn index() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline' 'self'; connect-src 'self'"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         INDEX_HTML,
     )
         .into_response()
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, text)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            *text,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The wall: every stream the user may see, with its bed, patient, live state (how long since
+/// its last block, whether a bridge has it open), current JSOG level and who is watching it.
+async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    struct Live {
+        age_ms: Option<u128>,
+        connected: bool,
+        level: Option<Arc<serde_json::Value>>,
+        next: u64,
+    }
+    let live: HashMap<i64, Live> = hub
+        .streams()
+        .iter()
+        .map(|(id, s)| {
+            (
+                *id,
+                Live {
+                    age_ms: s.last_block_at.map(|t| t.elapsed().as_millis()),
+                    connected: s.connections > 0,
+                    level: s.latest_classification.clone(),
+                    next: s.committed.next_sample_seq(),
+                },
+            )
+        })
+        .collect();
+    let watchers = hub.watchers();
+    let lookup = tokio::task::spawn_blocking({
+        let hub = hub.clone();
+        move || -> Result<_> { Ok((hub.reader().streams()?, hub.records.stream_patients()?)) }
+    })
+    .await;
+    let (records, patients) = match lookup {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => return internal(error),
+        Err(error) => return internal(error.into()),
+    };
+    let beds: Vec<serde_json::Value> = records
+        .into_iter()
+        .filter(|r| user.may_see(&r.identity.facility))
+        .map(|r| {
+            let l = live.get(&r.id);
+            let (episode, patient) = patients
+                .get(&r.id)
+                .map_or((None, None), |(e, p)| (Some(*e), Some(p)));
+            json!({
+                "id": r.id, "facility": r.identity.facility, "bed": r.identity.port,
+                "bridge": r.identity.bridge, "device": r.device,
+                "episode_start_utc_ms": r.identity.episode_start_utc_ms,
+                "live": l.is_some(),
+                "next_sample_seq": l.map(|l| l.next),
+                "last_block_age_ms": l.and_then(|l| l.age_ms),
+                "bridge_connected": l.is_some_and(|l| l.connected),
+                "level": l.and_then(|l| l.level.as_deref()),
+                "patient": patient, "episode_id": episode,
+                "watchers": watchers.get(&r.id).cloned().unwrap_or_default(),
+            })
+        })
+        .collect();
+    Json(beds).into_response()
 }
 
 #[derive(Deserialize)]
@@ -553,6 +657,14 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
         })
     };
     let mut subscriptions: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
+    let connection = hub.next_connection();
+    let watched = |subscriptions: &HashMap<i64, tokio::task::JoinHandle<()>>| {
+        hub.watching(
+            connection,
+            &user.username,
+            Some(subscriptions.keys().copied().collect()),
+        );
+    };
     while let Some(Ok(message)) = requests.next().await {
         let WsMessage::Text(text) = message else {
             continue;
@@ -616,14 +728,17 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
                 if let Some(old) = subscriptions.insert(id, task) {
                     old.abort();
                 }
+                watched(&subscriptions);
             }
             Request::Unsubscribe(id) => {
                 if let Some(task) = subscriptions.remove(&id) {
                     task.abort();
                 }
+                watched(&subscriptions);
             }
         }
     }
+    hub.watching(connection, &user.username, None);
     for task in subscriptions.into_values() {
         task.abort();
     }

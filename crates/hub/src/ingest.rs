@@ -89,13 +89,21 @@ async fn connection(
             }
         })
     };
-    let result = session(&hub, &connection, &facility).await;
+    let mut opened = Vec::new();
+    let result = session(&hub, &connection, &facility, &mut opened).await;
     watch.abort();
+    hub.streams_closed(&opened);
     hub.bridge_seen(&bridge_name, &facility, false);
     result
 }
 
-async fn session(hub: &Arc<Hub>, connection: &quinn::Connection, facility: &str) -> Result<()> {
+/// One bridge connection; `opened` collects the streams it opened (closed by the caller).
+async fn session(
+    hub: &Arc<Hub>,
+    connection: &quinn::Connection,
+    facility: &str,
+    opened: &mut Vec<i64>,
+) -> Result<()> {
     let facility = facility.to_owned();
     let (mut tx, mut rx) = connection.accept_bi().await?;
     let mut decoder = FrameDecoder::new();
@@ -159,6 +167,7 @@ async fn session(hub: &Arc<Hub>, connection: &quinn::Connection, facility: &str)
                     let (record, next_sample_seq, next_event_seq) =
                         hub.open_stream(&open.identity, &open.device).await?;
                     handles.insert(open.stream.0, record.id);
+                    opened.push(record.id);
                     replies.push(Message::StreamOpened(StreamOpened {
                         stream: open.stream,
                         next_sample_seq,

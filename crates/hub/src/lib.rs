@@ -116,6 +116,10 @@ pub struct StreamLive {
     last_resend: Option<Instant>,
     /// Last block arrival (for stalled-stream detection).
     pub last_block_at: Option<Instant>,
+    /// Connections of bridges that have this stream open now.
+    pub connections: u32,
+    /// The newest classification finding (the level the wall shows).
+    pub latest_classification: Option<Arc<serde_json::Value>>,
 }
 
 impl std::fmt::Debug for StreamLive {
@@ -154,6 +158,8 @@ pub struct Hub {
     findings_rx: Mutex<Option<pipeline::FindingsReceiver>>,
     reader: Mutex<SqliteStore>,
     store_transactions: Arc<AtomicU64>,
+    watchers: Mutex<HashMap<u64, (String, Vec<i64>)>>,
+    connection_numbers: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -264,6 +270,8 @@ impl Hub {
             findings_rx: Mutex::new(Some(findings_rx)),
             reader: Mutex::new(SqliteStore::open(db_path)?),
             store_transactions,
+            watchers: Mutex::new(HashMap::new()),
+            connection_numbers: AtomicU64::new(0),
         }))
     }
 
@@ -312,6 +320,7 @@ impl Hub {
                 live.claimed = holdings.clone();
                 live.committed = holdings;
                 live.record = record.clone();
+                live.connections += 1;
             }
             None => {
                 let (feed, _) = broadcast::channel(LIVE_CHANNEL);
@@ -329,6 +338,8 @@ impl Hub {
                         analysis,
                         last_resend: None,
                         last_block_at: None,
+                        connections: 1,
+                        latest_classification: None,
                     },
                 );
             }
@@ -465,6 +476,53 @@ impl Hub {
         Some(alert)
     }
 
+    /// A bridge connection that had `streams` open has ended.
+    pub fn streams_closed(&self, streams: &[i64]) {
+        let mut live = self.streams();
+        for id in streams {
+            if let Some(stream) = live.get_mut(id) {
+                stream.connections = stream.connections.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Who watches which streams now (viewer connections and their subscriptions).
+    pub fn watching(&self, connection: u64, username: &str, streams: Option<Vec<i64>>) {
+        let mut watching = self.watchers.lock().unwrap_or_else(|p| p.into_inner());
+        match streams {
+            Some(streams) => {
+                watching.insert(connection, (username.to_owned(), streams));
+            }
+            None => {
+                watching.remove(&connection);
+            }
+        }
+    }
+
+    /// The users watching each stream now.
+    pub fn watchers(&self) -> HashMap<i64, Vec<String>> {
+        let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+        for (user, streams) in self
+            .watchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            for id in streams {
+                let names = out.entry(*id).or_default();
+                if !names.contains(user) {
+                    names.push(user.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// A new viewer connection number.
+    pub fn next_connection(&self) -> u64 {
+        self.connection_numbers.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// A bridge connected or left.
     pub fn bridge_seen(&self, bridge: &str, facility: &str, connected: bool) {
         let changes = self
@@ -509,10 +567,12 @@ impl Hub {
                     }
                 }
                 for (stream, finding) in batch.drain(..) {
-                    let facility = hub
-                        .streams()
-                        .get(&stream)
-                        .map(|s| s.record.identity.facility.clone());
+                    let facility = hub.streams().get_mut(&stream).map(|s| {
+                        if finding["kind"] == "classification" {
+                            s.latest_classification = Some(finding.clone());
+                        }
+                        s.record.identity.facility.clone()
+                    });
                     if let Some(facility) = facility {
                         let changes = hub.alert_engine().on_finding(
                             stream,

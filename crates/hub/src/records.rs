@@ -7,6 +7,7 @@
 //! stored in the database, at most [`MAX_ATTACHMENT_BYTES`] each, and only when their bytes
 //! match the declared type (magic numbers), so nothing else is served back to a browser.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -267,6 +268,38 @@ impl Records {
                 id,
                 details: serde_json::from_str(&details)?,
             });
+        }
+        Ok(out)
+    }
+
+    /// Per stream, its newest episode and that episode's patient.
+    pub fn stream_patients(&self) -> Result<HashMap<i64, (i64, Patient)>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT e.stream_id, e.id, p.id, p.details FROM episodes e JOIN patients p ON p.id = e.patient_id
+             WHERE e.stream_id IS NOT NULL ORDER BY e.id",
+        )?;
+        let rows = query.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (stream, episode, id, details) = row?;
+            out.insert(
+                stream,
+                (
+                    episode,
+                    Patient {
+                        id,
+                        details: serde_json::from_str(&details)?,
+                    },
+                ),
+            );
         }
         Ok(out)
     }

@@ -185,6 +185,7 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     for (method, path) in [
         ("GET", "/api/me".to_string()),
         ("GET", "/api/streams".into()),
+        ("GET", "/api/wall".into()),
         ("GET", format!("/api/streams/{a}/samples")),
         ("GET", "/api/audit".into()),
         ("GET", "/api/status".into()),
@@ -239,6 +240,14 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
             .map(|s| s["id"].as_i64().unwrap())
             .collect();
         assert_eq!(listed, visible.iter().copied().collect(), "{user} lists");
+        let (_, _, wall) = http(port, "GET", "/api/wall", Some(&cookie), None).await;
+        let on_wall: BTreeSet<i64> = wall
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(on_wall, visible.iter().copied().collect(), "{user}'s wall");
         for id in [a, b] {
             let may = visible.contains(&id);
             let (status, _, body) = http(

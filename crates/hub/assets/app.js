@@ -1,0 +1,810 @@
+// @ts-check
+/**
+ * The monitoring-room viewer: sign-in, the wall of beds (live sweeps, levels, staleness,
+ * alerts, who is watching), one patient's chart drawn like CTG paper with the analysis
+ * overlays, and the on-call page for a phone. Plain ES modules served by the hub; no build.
+ *
+ * The WebSocket handler only stores samples; drawing happens once per animation frame, and
+ * only for what arrived (the wall's sweep is incremental).
+ */
+import { t, toggleLanguage, language } from "./i18n.js";
+import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ } from "./paper.js";
+
+/** @typedef {{id: number, facility: string, bed: string, bridge: string, device: any,
+ *   episode_start_utc_ms: number, next_sample_seq: number|null, live: boolean,
+ *   last_block_age_ms: number|null, bridge_connected: boolean, level: any,
+ *   patient: any, episode_id: number|null, watchers: string[]}} WallBed */
+
+/** @typedef {{info: WallBed, store: SampleStore, sweep: Sweep|null, card: HTMLElement|null,
+ *   lastFrameAt: number, polledAt: number, lastValues: number[], lossSince: number|null,
+ *   dirty: boolean, findings: any[]}} Bed */
+
+const app = /** @type {HTMLElement} */ (document.getElementById("app"));
+
+const state = {
+  /** @type {any} */ user: null,
+  /** @type {Map<number, Bed>} */ beds: new Map(),
+  /** @type {Map<number, any>} */ alerts: new Map(),
+  /** @type {WebSocket|null} */ ws: null,
+  /** @type {Set<number>} */ subscribed: new Set(),
+  /** @type {Set<number>} */ wanted: new Set(),
+  /** @type {string} */ view: "",
+  /** @type {any} */ chart: null,
+  frameTimes: /** @type {number[]} */ ([]),
+  lastFrame: 0,
+  soundOn: localStorage.getItem("mimamori.sound") !== "off",
+  sort: localStorage.getItem("mimamori.sort") ?? "level",
+  facilityFilter: "",
+  alertsOnly: false,
+  perPage: Number(localStorage.getItem("mimamori.perPage") ?? 16),
+  page: 0,
+};
+
+/** Test and benchmark hooks (read by the browser test). */
+const hooks = {
+  /** Frame-to-frame times of the animation loop, ms. */
+  frameTimes: () => state.frameTimes.slice(),
+  resetFrameTimes: () => { state.frameTimes = []; },
+  /** Per bed: samples held, the state shown, the level shown. */
+  beds: () => [...state.beds.values()].map((b) => ({
+    id: b.info.id, facility: b.info.facility, bed: b.info.bed, samples: b.store.end - (Number.isFinite(b.store.start) ? b.store.start : b.store.end),
+    state: b.card?.dataset.state, level: b.card?.dataset.level,
+  })),
+};
+Object.assign(window, { mimamori: hooks });
+
+// ───────────────────────────── the API ─────────────────────────────
+
+/**
+ * @param {string} path
+ * @param {RequestInit & {json?: any}} [options]
+ */
+async function api(path, options = {}) {
+  const init = { ...options, credentials: /** @type {RequestCredentials} */ ("same-origin"), headers: { "Content-Type": "application/json" } };
+  if (options.json !== undefined) init.body = JSON.stringify(options.json);
+  const response = await fetch(path, init);
+  if (response.status === 401 && state.user && path !== "/api/login") {
+    // The session ended (expired, or signed out elsewhere): back to the sign-in form.
+    state.user = null;
+    render();
+    throw new Error("signed out");
+  }
+  const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
+  if (!response.ok) throw new Error(body?.error ?? String(body));
+  return body;
+}
+
+/**
+ * Makes an element.
+ * @param {string} tag
+ * @param {Record<string, any>} [props]
+ * @param {(Node|string|null|undefined)[]} [children]
+ */
+function h(tag, props = {}, children = []) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+// ───────────────────────────── words ─────────────────────────────
+
+/** @param {any} p */
+function gestation(p) {
+  if (!p || p.gestational_weeks == null) return "";
+  return `${t("ga")} ${p.gestational_weeks}${t("weeks")}${p.gestational_days ?? 0}${t("days")}`;
+}
+
+/** @param {number} ms */
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 120 ? `${s}${t("secondsAgo")}` : `${Math.round(s / 60)}${t("minutesAgo")}`;
+}
+
+/** @param {number} ms */
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString(language() === "ja" ? "ja-JP" : "en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+/** @param {any} alert */
+function alertWords(alert) {
+  const kind = alert.kind?.kind ?? "";
+  const level = kind === "jsog_level" ? ` ${alert.kind.level}` : "";
+  return `${t(kind)}${level}`;
+}
+
+/** @param {any} alert */
+function alertStream(alert) {
+  return alert.subject?.stream?.id ?? null;
+}
+
+/** @param {any} alert */
+function alertPlace(alert) {
+  const id = alertStream(alert);
+  const bed = id != null ? state.beds.get(id) : null;
+  if (bed) return `${bed.info.facility} · ${bed.info.bed}${bed.info.patient ? " · " + bed.info.patient.name : ""}`;
+  const b = alert.subject?.bridge;
+  return b ? `${b.facility} · ${b.name}` : "";
+}
+
+// ───────────────────────────── sign-in ─────────────────────────────
+
+function renderLogin() {
+  const error = h("p", { class: "error", role: "alert" });
+  const form = h("form", {
+    class: "login",
+    onsubmit: async (/** @type {Event} */ e) => {
+      e.preventDefault();
+      const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+      try {
+        const body = await api("/api/login", { method: "POST", json: { username: data.get("username"), password: data.get("password") } });
+        state.user = body.user;
+        if (!location.hash || location.hash === "#/") location.hash = "#/wall";
+        render();
+      } catch {
+        error.textContent = t("wrongLogin");
+      }
+    },
+  }, [
+    h("h1", {}, [t("title")]),
+    h("label", {}, [t("username"), h("input", { name: "username", autocomplete: "username", required: true })]),
+    h("label", {}, [t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })]),
+    h("button", { type: "submit" }, [t("signIn")]),
+    error,
+    languageButton(),
+  ]);
+  app.replaceChildren(form);
+}
+
+function languageButton() {
+  return h("button", { type: "button", class: "lang", onclick: () => { toggleLanguage(); document.documentElement.lang = language(); render(); } }, [t("language")]);
+}
+
+function topBar() {
+  return h("nav", { class: "top" }, [
+    h("strong", {}, ["見守り Mimamori"]),
+    h("a", { href: "#/wall", class: state.view === "wall" ? "active" : "" }, [t("wall")]),
+    h("a", { href: "#/oncall", class: state.view === "oncall" ? "active" : "" }, [t("oncall")]),
+    h("span", { class: "spacer" }),
+    h("span", { class: "me" }, [`${state.user?.username ?? ""} (${state.user?.facility ?? ""})`]),
+    h("label", { class: "sound" }, [
+      h("input", { type: "checkbox", checked: state.soundOn, onchange: (/** @type {any} */ e) => { state.soundOn = e.target.checked; localStorage.setItem("mimamori.sound", state.soundOn ? "on" : "off"); } }),
+      t("sound"),
+    ]),
+    languageButton(),
+    h("button", { type: "button", onclick: async () => { await api("/api/logout", { method: "POST" }).catch(() => {}); state.user = null; render(); } }, [t("signOut")]),
+  ]);
+}
+
+// ───────────────────────────── live data ─────────────────────────────
+
+function connect() {
+  if (state.ws && state.ws.readyState <= 1) return;
+  const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/ws`);
+  ws.binaryType = "arraybuffer";
+  state.ws = ws;
+  state.subscribed = new Set();
+  ws.onopen = () => syncSubscriptions();
+  ws.onclose = () => {
+    state.ws = null;
+    if (state.user) setTimeout(connect, 1000);
+  };
+  ws.onmessage = (event) => {
+    if (event.data instanceof ArrayBuffer) {
+      const frame = decodeFrame(event.data);
+      if (frame) onSamples(frame);
+      return;
+    }
+    const message = JSON.parse(event.data);
+    if (message.alert) onAlert(message.alert);
+    else if (message.finding) onFinding(message.stream, message.finding);
+    // A stream not (yet) live at the hub: ask again at the next poll.
+    else if (message.error && message.stream != null) state.subscribed.delete(message.stream);
+  };
+}
+
+/** Subscribes to exactly the streams the current view needs. */
+function syncSubscriptions() {
+  const ws = state.ws;
+  if (!ws || ws.readyState !== 1) return;
+  for (const id of state.subscribed) {
+    if (!state.wanted.has(id)) {
+      ws.send(JSON.stringify({ unsubscribe: id }));
+      state.subscribed.delete(id);
+    }
+  }
+  for (const id of state.wanted) {
+    if (!state.subscribed.has(id)) {
+      ws.send(JSON.stringify({ subscribe: id }));
+      state.subscribed.add(id);
+    }
+  }
+}
+
+/** @param {{stream: number, firstSeq: number, count: number, values: Uint16Array}} frame */
+function onSamples(frame) {
+  const bed = state.beds.get(frame.stream);
+  if (!bed) return;
+  const wasEnd = bed.store.end;
+  for (let i = 0; i < frame.count; i++) bed.store.put(frame.firstSeq + i, frame.values.subarray(i * 5, i * 5 + 5));
+  if (bed.store.end > wasEnd) {
+    bed.lastFrameAt = performance.now();
+    const last = (frame.count - 1) * 5;
+    bed.lastValues = Array.from(frame.values.subarray(last, last + 5));
+    const fhrPresent = bed.lastValues[0] > 0 || bed.lastValues[1] > 0 || bed.lastValues[2] > 0;
+    if (fhrPresent) bed.lossSince = null;
+    else if (bed.lossSince == null) bed.lossSince = performance.now();
+  }
+  bed.dirty = true;
+  if (state.chart && state.chart.id === frame.stream) state.chart.dirty = true;
+}
+
+/** @param {number} stream @param {any} finding */
+function onFinding(stream, finding) {
+  const bed = state.beds.get(stream);
+  if (!bed) return;
+  if (finding.kind === "classification") {
+    bed.info.level = finding;
+    updateCard(bed);
+  }
+  if (state.chart && state.chart.id === stream) {
+    state.chart.findings.push(finding);
+    state.chart.dirty = true;
+    renderEventList();
+  }
+}
+
+/** @param {any} alert */
+function onAlert(alert) {
+  const isNew = !state.alerts.has(alert.id);
+  state.alerts.set(alert.id, alert);
+  if (isNew && !alert.acknowledged && !alert.resolved_ms) {
+    beep();
+    notify(alert);
+  }
+  renderAlerts();
+  const id = alertStream(alert);
+  const bed = id != null ? state.beds.get(id) : null;
+  if (bed) updateCard(bed);
+}
+
+/** A short two-tone alarm, if sound is on (browsers allow it after the first click). */
+function beep() {
+  if (!state.soundOn) return;
+  try {
+    const audio = new AudioContext();
+    for (const [i, f] of [880, 660].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      gain.gain.value = 0.08;
+      osc.frequency.value = f;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(audio.currentTime + i * 0.18);
+      osc.stop(audio.currentTime + i * 0.18 + 0.16);
+    }
+  } catch { /* no audio device */ }
+}
+
+/** @param {any} alert */
+function notify(alert) {
+  if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
+  try { new Notification(`${t("alerts")}: ${alertWords(alert)}`, { body: `${alertPlace(alert)}\n${alert.detail}`, tag: String(alert.id) }); } catch { /* not allowed here */ }
+}
+
+/** Unacknowledged alerts on a stream. */
+function openAlerts(/** @type {number} */ stream) {
+  return [...state.alerts.values()].filter((a) => alertStream(a) === stream && !a.acknowledged && !a.resolved_ms);
+}
+
+async function pollWall() {
+  const list = /** @type {WallBed[]} */ (await api("/api/wall"));
+  const now = performance.now();
+  const seen = new Set();
+  for (const info of list) {
+    seen.add(info.id);
+    let bed = state.beds.get(info.id);
+    if (!bed) {
+      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [] };
+      state.beds.set(info.id, bed);
+    } else {
+      const level = bed.info.level;
+      bed.info = { ...info, level: info.level ?? level };
+      bed.polledAt = now;
+    }
+  }
+  for (const id of [...state.beds.keys()]) if (!seen.has(id)) state.beds.delete(id);
+}
+
+async function loadAlerts() {
+  const body = await api("/api/alerts");
+  state.alerts = new Map(body.alerts.map((/** @type {any} */ a) => [a.id, a]));
+}
+
+/**
+ * What a bed shows: live, signal loss, or stale (with the reason and since when).
+ * @param {Bed} bed
+ */
+function bedState(bed) {
+  const now = performance.now();
+  const serverAge = bed.info.last_block_age_ms == null ? Infinity : bed.info.last_block_age_ms + (now - bed.polledAt);
+  const clientAge = bed.lastFrameAt ? now - bed.lastFrameAt : Infinity;
+  const age = Math.min(serverAge, clientAge);
+  if (age > 5000) {
+    // The hub learns that a bridge is gone only when its connection times out (10 s), so a
+    // bridge still counted as connected with no data for less than 15 s is "cause unknown yet".
+    const reason = !bed.info.bridge_connected ? t("staleBridge") : age < 15000 ? t("staleUnknown") : t("staleMonitor");
+    return { state: "stale", text: `${t("stale")} · ${reason} · ${Number.isFinite(age) ? ago(age) : ""}` };
+  }
+  if (bed.lossSince != null && now - bed.lossSince > 10000) {
+    return { state: "signal-loss", text: `${t("signalLoss")} · ${ago(now - bed.lossSince)}` };
+  }
+  return { state: "live", text: "" };
+}
+
+// ───────────────────────────── the wall ─────────────────────────────
+
+/** @param {Bed} bed */
+function levelOf(bed) {
+  return bed.info.level?.jsog_level ?? 0;
+}
+
+function sortedBeds() {
+  let beds = [...state.beds.values()];
+  if (state.facilityFilter) beds = beds.filter((b) => b.info.facility === state.facilityFilter);
+  if (state.alertsOnly) beds = beds.filter((b) => openAlerts(b.info.id).length > 0);
+  const byName = (/** @type {Bed} */ a, /** @type {Bed} */ b) => `${a.info.facility}/${a.info.bed}`.localeCompare(`${b.info.facility}/${b.info.bed}`);
+  if (state.sort === "level") beds.sort((a, b) => levelOf(b) - levelOf(a) || byName(a, b));
+  else if (state.sort === "alert") beds.sort((a, b) => openAlerts(b.info.id).length - openAlerts(a.info.id).length || byName(a, b));
+  else beds.sort(byName);
+  return beds;
+}
+
+function renderWall() {
+  const facilities = [...new Set([...state.beds.values()].map((b) => b.info.facility))].sort();
+  const beds = sortedBeds();
+  const pages = Math.max(1, Math.ceil(beds.length / state.perPage));
+  state.page = Math.min(state.page, pages - 1);
+  const shown = beds.slice(state.page * state.perPage, (state.page + 1) * state.perPage);
+  const controls = h("div", { class: "controls" }, [
+    h("label", {}, [t("sort"), h("select", { onchange: (/** @type {any} */ e) => { state.sort = e.target.value; localStorage.setItem("mimamori.sort", state.sort); renderWall(); } },
+      ["level", "facility", "alert"].map((s) => h("option", { value: s, selected: state.sort === s }, [t(s === "level" ? "byLevel" : s === "facility" ? "byFacility" : "byAlert")])))]),
+    h("label", {}, [t("facility"), h("select", { onchange: (/** @type {any} */ e) => { state.facilityFilter = e.target.value; renderWall(); } },
+      [h("option", { value: "" }, [t("allFacilities")]), ...facilities.map((f) => h("option", { value: f, selected: state.facilityFilter === f }, [f]))])]),
+    h("label", {}, [h("input", { type: "checkbox", checked: state.alertsOnly, onchange: (/** @type {any} */ e) => { state.alertsOnly = e.target.checked; renderWall(); } }), t("alertsOnly")]),
+    h("label", {}, [t("bedsPerPage"), h("select", { onchange: (/** @type {any} */ e) => { state.perPage = Number(e.target.value); localStorage.setItem("mimamori.perPage", String(state.perPage)); renderWall(); } },
+      [16, 24, 32].map((n) => h("option", { value: n, selected: state.perPage === n }, [String(n)])))]),
+    pages > 1 ? h("span", { class: "pager" }, [
+      h("button", { type: "button", onclick: () => { state.page = (state.page + pages - 1) % pages; renderWall(); } }, ["◀"]),
+      `${t("page")} ${state.page + 1} / ${pages}`,
+      h("button", { type: "button", onclick: () => { state.page = (state.page + 1) % pages; renderWall(); } }, ["▶"]),
+    ]) : null,
+  ]);
+  const grid = h("section", { class: `wall per-${state.perPage}` }, shown.length ? shown.map(bedCard) : [h("p", {}, [t("noBeds")])]);
+  const panel = h("aside", { class: "alerts", id: "alert-panel" });
+  app.replaceChildren(topBar(), h("main", { class: "wall-view" }, [h("div", { class: "wall-left" }, [controls, grid]), panel]));
+  state.wanted = new Set(shown.map((b) => b.info.id));
+  syncSubscriptions();
+  renderAlerts();
+}
+
+/** @param {Bed} bed */
+function bedCard(bed) {
+  const paper = h("canvas", { class: "paper" });
+  const trace = h("canvas", { class: "trace" });
+  const card = h("article", { class: "bed", tabindex: 0, dataset: { stream: String(bed.info.id) }, onclick: () => { location.hash = `#/bed/${bed.info.id}`; }, onkeydown: (/** @type {KeyboardEvent} */ e) => { if (e.key === "Enter") location.hash = `#/bed/${bed.info.id}`; } }, [
+    h("header", {}, [
+      h("span", { class: "level" }),
+      h("span", { class: "where" }, [`${bed.info.facility} · ${bed.info.bed}`]),
+      h("span", { class: "badges" }),
+    ]),
+    h("div", { class: "patient" }),
+    h("div", { class: "plot" }, [paper, trace, h("div", { class: "cover" })]),
+    h("footer", {}, [
+      h("span", { class: "fhr" }), h("span", { class: "unit" }, ["bpm"]),
+      h("span", { class: "toco" }),
+      h("span", { class: "watchers" }),
+    ]),
+  ]);
+  bed.card = card;
+  bed.sweep = new Sweep(/** @type {HTMLCanvasElement} */ (paper), /** @type {HTMLCanvasElement} */ (trace), 600);
+  bed.dirty = true;
+  updateCard(bed);
+  return card;
+}
+
+/** Updates a card's words and state (not its trace). @param {Bed} bed */
+function updateCard(bed) {
+  const card = bed.card;
+  if (!card || !card.isConnected) return;
+  const level = levelOf(bed);
+  const info = LEVELS[/** @type {1|2|3|4|5} */ (level)];
+  const levelEl = /** @type {HTMLElement} */ (card.querySelector(".level"));
+  levelEl.textContent = info ? `${info.shape} ${level}` : "–";
+  levelEl.style.background = info ? info.colour : "#999";
+  levelEl.title = info ? `${t("level")} ${level}: ${t("level" + level)} (${t("tableVersion")} ${bed.info.level.table_version})` : t("levelUnknown");
+  card.dataset.level = String(level);
+  const p = bed.info.patient;
+  /** @type {HTMLElement} */ (card.querySelector(".patient")).textContent = p ? `${p.name} · ${gestation(p)}` : t("noPatient");
+  const alerts = openAlerts(bed.info.id);
+  const badges = /** @type {HTMLElement} */ (card.querySelector(".badges"));
+  badges.textContent = alerts.length ? `⚠ ${alerts.length}` : "";
+  badges.title = alerts.map(alertWords).join(", ");
+  card.classList.toggle("alerting", alerts.length > 0);
+  const { state: s, text } = bedState(bed);
+  card.dataset.state = s;
+  /** @type {HTMLElement} */ (card.querySelector(".cover")).textContent = text;
+  const v = bed.lastValues;
+  /** @type {HTMLElement} */ (card.querySelector(".fhr")).textContent = s === "stale" ? "---" : v[0] > 0 ? String(Math.round(v[0] / 4)) : v[1] > 0 ? String(Math.round(v[1] / 4)) : "---";
+  /** @type {HTMLElement} */ (card.querySelector(".toco")).textContent = s === "stale" ? "" : `${t("toco")} ${Math.round(v[4] / 2)}`;
+  /** @type {HTMLElement} */ (card.querySelector(".watchers")).textContent = bed.info.watchers?.length ? `${t("watching")}: ${bed.info.watchers.join(", ")}` : "";
+}
+
+function renderAlerts() {
+  const panel = document.getElementById("alert-panel");
+  if (!panel) return;
+  const all = [...state.alerts.values()].sort((a, b) => b.raised_ms - a.raised_ms);
+  const open = all.filter((a) => !a.acknowledged && !a.resolved_ms);
+  const rest = all.filter((a) => a.acknowledged || a.resolved_ms).slice(0, 30);
+  panel.replaceChildren(...[
+    h("h2", {}, [`${t("alerts")} (${open.length})`]),
+    open.length ? null : h("p", { class: "quiet" }, [t("noAlerts")]),
+    ...open.map((a) => alertItem(a, false)),
+    ...rest.map((a) => alertItem(a, false)),
+  ].filter((n) => n !== null));
+}
+
+/** @param {any} alert @param {boolean} oneTap */
+function alertItem(alert, oneTap) {
+  const stream = alertStream(alert);
+  const done = alert.acknowledged || alert.resolved_ms;
+  const reason = h("input", { class: "reason", placeholder: t("reason"), "aria-label": t("reason") });
+  const error = h("span", { class: "error" });
+  const ack = async (/** @type {string} */ why) => {
+    if (!why.trim()) { error.textContent = t("reasonNeeded"); return; }
+    try {
+      const body = await api(`/api/alerts/${alert.id}/ack`, { method: "POST", json: { reason: why } });
+      onAlert(body.alert);
+    } catch (e) { error.textContent = String(e); }
+  };
+  const ageMs = Date.now() - alert.raised_ms;
+  return h("div", { class: `alert ${done ? "done" : "open"} ${alert.kind?.kind ?? ""}`, dataset: { alert: String(alert.id) } }, [
+    h("div", { class: "what" }, [h("strong", {}, [alertWords(alert)]), " ", h("span", {}, [alertPlace(alert)])]),
+    h("div", { class: "detail" }, [alert.detail]),
+    h("div", { class: "when" }, [
+      `${clock(alert.raised_ms)} · `,
+      alert.acknowledged ? `${t("acknowledgedBy")}: ${alert.acknowledged.by} ${clock(alert.acknowledged.at_ms)} — ${alert.acknowledged.reason}`
+        : alert.resolved_ms ? `${t("resolved")} ${clock(alert.resolved_ms)}` : `${t("unacknowledged")} · ${ago(ageMs)}`,
+    ]),
+    !done && oneTap ? h("button", { type: "button", class: "ack big", onclick: () => ack(t("oneTapAck")) }, [t("oneTapAck")]) : null,
+    !done && !oneTap ? h("form", { class: "ack", onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); ack(/** @type {HTMLInputElement} */ (reason).value); } }, [reason, h("button", { type: "submit" }, [t("acknowledge")]), error]) : null,
+    stream != null ? h("a", { href: `#/bed/${stream}?at=${alertSeconds(alert)}`, class: "open" }, [t("open")]) : null,
+  ]);
+}
+
+/** Where on its stream an alert belongs, seconds from the stream's start. @param {any} alert */
+function alertSeconds(alert) {
+  if (alert.kind?.start_ds != null) return Math.round(alert.kind.start_ds / 10);
+  const m = /([0-9]+)–([0-9]+) min/.exec(alert.detail ?? "");
+  return m ? Number(m[1]) * 60 : "";
+}
+
+// ───────────────────────────── the chart ─────────────────────────────
+
+const SETTINGS_KEY = "mimamori.chart";
+
+function chartSettings() {
+  const saved = JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? "{}");
+  return { cmPerMin: 3, pxPerCm: 96 / 2.54, low: 50, high: 210, twinOffset: true, ...saved };
+}
+
+/** @param {number} id @param {number|null} atSeconds */
+async function renderChart(id, atSeconds) {
+  const bed = state.beds.get(id);
+  if (!bed) { location.hash = "#/wall"; return; }
+  const settings = chartSettings();
+  const canvas = /** @type {HTMLCanvasElement} */ (h("canvas", { class: "chart", id: "chart" }));
+  const tip = h("div", { class: "tip", hidden: true });
+  const chart = state.chart = {
+    id, bed, canvas, tip, settings, store: new SampleStore(), findings: /** @type {any[]} */ ([]),
+    live: atSeconds == null, startSeq: 0, dirty: true, hits: /** @type {any[]} */ ([]), loading: false, patient: null,
+  };
+  const select = (/** @type {string} */ key, /** @type {any[]} */ options, /** @type {(v: string) => any} */ parse) =>
+    h("select", { "aria-label": key, onchange: (/** @type {any} */ e) => { Object.assign(settings, parse(e.target.value)); localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } },
+      options.map(([value, label, selected]) => h("option", { value, selected }, [label])));
+  const header = h("div", { class: "chart-head" }, [
+    h("a", { href: "#/wall" }, [`◀ ${t("back")}`]),
+    h("h2", {}, [`${bed.info.facility} · ${bed.info.bed}`]),
+    h("span", { class: "patient" }, [bed.info.patient ? `${bed.info.patient.name} · ${gestation(bed.info.patient)}` : t("noPatient")]),
+    h("label", {}, [t("paperSpeed"), select("speed", [1, 2, 3].map((v) => [v, `${v} cm/min`, settings.cmPerMin === v]), (v) => ({ cmPerMin: Number(v) }))]),
+    h("label", {}, [t("fhrScale"), select("scale", [["50-210", "50–210", settings.low === 50], ["30-240", "30–240", settings.low === 30]], (v) => { const [low, high] = v.split("-").map(Number); return { low, high }; })]),
+    h("label", {}, [t("pxPerCm"), h("input", { type: "number", step: "0.1", min: "10", max: "200", value: settings.pxPerCm.toFixed(1), onchange: (/** @type {any} */ e) => { settings.pxPerCm = Number(e.target.value) || 37.8; localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } })]),
+    h("label", {}, [h("input", { type: "checkbox", checked: settings.twinOffset, onchange: (/** @type {any} */ e) => { settings.twinOffset = e.target.checked; localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } }), t("twinOffset")]),
+    h("button", { type: "button", onclick: () => shift(-0.8) }, [`◀ ${t("earlier")}`]),
+    h("button", { type: "button", onclick: () => shift(0.8) }, [`${t("later")} ▶`]),
+    h("button", { type: "button", class: "live", onclick: () => { chart.live = true; chart.dirty = true; } }, [t("live")]),
+    h("button", { type: "button", onclick: printChart }, [t("print")]),
+  ]);
+  const events = h("div", { class: "events", id: "event-list" });
+  const patientPanel = h("div", { class: "patient-panel", id: "patient-panel" });
+  app.replaceChildren(topBar(), h("main", { class: "chart-view" }, [
+    header,
+    h("div", { class: "chart-body" }, [h("div", { class: "chart-wrap" }, [canvas, tip]), h("aside", { class: "side" }, [events, patientPanel, h("div", { class: "alerts", id: "alert-panel" })])]),
+  ]));
+  canvas.addEventListener("mousemove", (e) => hover(e));
+  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  canvas.addEventListener("wheel", (e) => { e.preventDefault(); shift(e.deltaY > 0 ? 0.2 : -0.2); }, { passive: false });
+  state.wanted = new Set([id]);
+  syncSubscriptions();
+  renderAlerts();
+  // Live samples arrive through the wall's store; history comes from the hub.
+  chart.store = bed.store;
+  const body = await api(`/api/streams/${id}/findings?limit=10000`);
+  chart.findings = body.findings;
+  if (atSeconds != null) chart.startSeq = Math.max(0, Math.round((atSeconds - 60) * HZ));
+  renderEventList();
+  renderPatient();
+  chart.dirty = true;
+}
+
+/** The span on screen, samples. */
+function spanSeq() {
+  const c = state.chart;
+  return Math.ceil((c.canvas.width / ((c.settings.cmPerMin * c.settings.pxPerCm) / 60)) * HZ);
+}
+
+/** @param {number} fraction of the visible span (negative: earlier) */
+function shift(fraction) {
+  const c = state.chart;
+  if (!c) return;
+  c.live = false;
+  c.startSeq = Math.max(0, Math.round(c.startSeq + fraction * spanSeq()));
+  c.dirty = true;
+}
+
+/** Loads the history of the visible span if it is not held. */
+async function ensureHistory() {
+  const c = state.chart;
+  const from = c.startSeq, until = c.startSeq + spanSeq();
+  const end = c.store.end;
+  const want = Math.min(until, end || until);
+  if (c.loading || c.store.holds(from, Math.max(from, want))) return;
+  c.loading = true;
+  try {
+    const blocks = await api(`/api/streams/${c.id}/samples?from=${from}&until=${until}`);
+    for (const b of blocks) b.values.forEach((/** @type {number[]} */ v, /** @type {number} */ i) => c.store.put(b.first_seq + i, v));
+    c.dirty = true;
+  } finally {
+    c.loading = false;
+  }
+}
+
+function drawChartNow() {
+  const c = state.chart;
+  const wrap = /** @type {HTMLElement} */ (c.canvas.parentElement);
+  const width = wrap.clientWidth, height = Math.max(420, Math.min(640, window.innerHeight - 160));
+  if (c.canvas.width !== width || c.canvas.height !== height) { c.canvas.width = width; c.canvas.height = height; }
+  if (c.live) c.startSeq = Math.max(0, c.store.end - Math.round(spanSeq() * 0.9));
+  const { hits } = drawChart(c.canvas, c.store, { ...c.settings, startSeq: c.startSeq, findings: c.findings, t, height });
+  c.hits = hits;
+  c.canvas.dataset.findings = String(c.findings.length);
+  c.canvas.dataset.start = String(c.startSeq);
+  ensureHistory();
+}
+
+/** @param {MouseEvent} e */
+function hover(e) {
+  const c = state.chart;
+  const rect = c.canvas.getBoundingClientRect();
+  const x = e.clientX - rect.left, y = e.clientY - rect.top;
+  const hit = c.hits.find((/** @type {any} */ h) => x >= h.x0 && x <= h.x1 && y >= h.y0 && y <= h.y1);
+  if (!hit) { c.tip.hidden = true; return; }
+  c.tip.hidden = false;
+  c.tip.style.left = `${x + 12}px`;
+  c.tip.style.top = `${y + 12}px`;
+  c.tip.replaceChildren(...evidence(hit.finding));
+}
+
+/** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
+function evidence(f) {
+  const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
+  if (f.kind === "classification") {
+    const inside = state.chart.findings.filter((/** @type {any} */ g) => g !== f && g.start_s < f.end_s && g.end_s > f.start_s);
+    const baseline = inside.find((/** @type {any} */ g) => g.kind === "baseline");
+    const variability = inside.find((/** @type {any} */ g) => g.kind === "variability");
+    const decels = inside.filter((/** @type {any} */ g) => g.kind === "deceleration");
+    const accels = inside.filter((/** @type {any} */ g) => g.kind === "acceleration");
+    return [
+      h("strong", {}, [`${t("level")} ${f.jsog_level}: ${t("level" + f.jsog_level)}`]),
+      h("div", {}, [span]),
+      h("div", {}, [`${t("evidence")}: ${t("baseline")} ${baseline?.bpm ?? "–"} bpm · ${t("variability")} ${variability?.class ? t(variability.class) : "–"} ${variability?.amplitude_bpm ?? ""}`]),
+      h("div", {}, [`${t("deceleration")}: ${decels.map((/** @type {any} */ d) => `${t(d.type)} ${t(d.severity)}`).join(", ") || "–"} · ${t("acceleration")} ${accels.length}`]),
+      h("div", {}, [`NICHD ${f.nichd_category} · FIGO ${f.figo} · ${t("tableVersion")} ${f.table_version}`]),
+    ];
+  }
+  if (f.kind === "deceleration") return [h("strong", {}, [`${t(f.type)} (${t(f.severity)}${f.recurrent ? ", " + t("recurrent") : ""})`]), h("div", {}, [`${span} · −${f.depth_bpm} bpm`])];
+  if (f.kind === "acceleration") return [h("strong", {}, [t("acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm`])];
+  if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
+  if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
+  return [h("div", {}, [span])];
+}
+
+function renderEventList() {
+  const el = document.getElementById("event-list");
+  const c = state.chart;
+  if (!el || !c) return;
+  const events = c.findings.filter((/** @type {any} */ f) => ["deceleration", "acceleration", "classification", "false_signal"].includes(f.kind))
+    .slice(-200).reverse();
+  el.replaceChildren(h("h3", {}, [t("events")]), h("ul", {}, events.map((/** @type {any} */ f) => h("li", { class: `event ${f.kind} ${f.type ?? ""}`, dataset: { kind: f.kind, type: f.type ?? "" } }, [
+    h("button", { type: "button", onclick: () => { c.live = false; c.startSeq = Math.max(0, Math.round((f.start_s - 60) * HZ)); c.dirty = true; } }, [
+      `${(f.start_s / 60).toFixed(1)} ${t("minutes")} `,
+      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")} · ${t(f.reason)}` : t(f.kind),
+    ]),
+  ]))));
+}
+
+async function renderPatient() {
+  const el = document.getElementById("patient-panel");
+  const c = state.chart;
+  if (!el || !c) return;
+  const p = c.bed.info.patient;
+  if (!p) { el.replaceChildren(h("h3", {}, [t("patient")]), h("p", {}, [t("noPatient")])); return; }
+  const body = await api(`/api/patients/${p.id}`);
+  const episode = body.episodes.find((/** @type {any} */ e) => e.id === c.bed.info.episode_id) ?? body.episodes.at(-1);
+  const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}`])));
+  const adviceForm = h("form", { class: "advice", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+    await api(`/api/episodes/${episode.id}/advice`, { method: "POST", json: { action: data.get("action"), text: data.get("text") } }).catch((err) => alert(String(err)));
+    renderPatient();
+  } }, [
+    h("select", { name: "action" }, ["observe", "conservative_measures", "prepare_expedited_delivery", "perform_expedited_delivery", "maternal_transport"].map((a) => h("option", { value: a }, [t(a)]))),
+    h("input", { name: "text", placeholder: t("addAdvice") }),
+    h("button", { type: "submit" }, [t("save")]),
+  ]);
+  const noteForm = h("form", { class: "note", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+    await api(`/api/episodes/${episode.id}/notes`, { method: "POST", json: { text: data.get("text") } }).catch((err) => alert(String(err)));
+    renderPatient();
+  } }, [h("input", { name: "text", placeholder: t("addNote"), required: true }), h("button", { type: "submit" }, [t("save")])]);
+  const d = body.patient.details ?? body.patient;
+  el.replaceChildren(
+    h("h3", {}, [`${t("patient")}: ${d.name} (${d.patient_ref})`]),
+    h("p", {}, [`${gestation(d)} · ${t("parity")} ${d.parity ?? "–"}`]),
+    h("h4", {}, [t("history")]), h("p", { class: "history" }, [d.notes || "–"]),
+    h("h4", {}, [t("advice")]), log(episode?.advice), episode ? adviceForm : null,
+    h("h4", {}, [t("notes")]), log(episode?.notes), episode ? noteForm : null,
+    h("h4", {}, [t("attachments")]),
+    h("div", { class: "attachments" }, (body.attachments ?? []).map((/** @type {any} */ a) => a.content_type?.startsWith("image/")
+      ? h("a", { href: `/api/attachments/${a.id}`, target: "_blank" }, [h("img", { src: `/api/attachments/${a.id}`, alt: a.name })])
+      : h("a", { href: `/api/attachments/${a.id}` }, [a.name]))),
+  );
+}
+
+/** Prints the visible span at true scale: the chart as an image sized in centimetres. */
+function printChart() {
+  const c = state.chart;
+  const cm = c.canvas.width / c.settings.pxPerCm;
+  const image = h("img", { src: c.canvas.toDataURL("image/png"), style: `width:${cm.toFixed(2)}cm` });
+  const sheet = h("div", { class: "print-sheet" }, [
+    h("p", {}, [`${c.bed.info.facility} · ${c.bed.info.bed} · ${c.bed.info.patient?.name ?? ""} · ${c.settings.cmPerMin} cm/min · ${new Date().toLocaleString()}`]),
+    image,
+  ]);
+  document.body.append(sheet);
+  const done = () => sheet.remove();
+  window.addEventListener("afterprint", done, { once: true });
+  image.addEventListener("load", () => window.print(), { once: true });
+}
+
+// ───────────────────────────── on call ─────────────────────────────
+
+function renderOncall() {
+  const beds = sortedBeds();
+  const open = [...state.alerts.values()].filter((a) => !a.acknowledged && !a.resolved_ms).sort((a, b) => b.raised_ms - a.raised_ms);
+  const canNotify = typeof Notification !== "undefined";
+  app.replaceChildren(topBar(), h("main", { class: "oncall" }, [
+    h("h2", {}, [`${t("alerts")} (${open.length})`]),
+    ...open.map((a) => alertItem(a, true)),
+    open.length ? null : h("p", { class: "quiet" }, [t("noAlerts")]),
+    canNotify ? h("button", { type: "button", class: "notify", onclick: async () => { await Notification.requestPermission(); renderOncall(); } },
+      [Notification.permission === "granted" ? t("notificationsOn") : t("notifications")]) : null,
+    h("h2", {}, [t("myBeds")]),
+    h("ul", { class: "mini-beds" }, beds.map((b) => {
+      const { state: s, text } = bedState(b);
+      const level = levelOf(b);
+      const info = LEVELS[/** @type {1|2|3|4|5} */ (level)];
+      return h("li", { dataset: { state: s } }, [
+        h("a", { href: `#/bed/${b.info.id}` }, [
+          h("span", { class: "level", style: `background:${info?.colour ?? "#999"}` }, [info ? `${info.shape} ${level}` : "–"]),
+          ` ${b.info.facility} · ${b.info.bed} `, h("small", {}, [text]),
+        ]),
+      ]);
+    })),
+  ]));
+  state.wanted = new Set();
+  syncSubscriptions();
+}
+
+// ───────────────────────────── the loop ─────────────────────────────
+
+function route() {
+  const hash = location.hash || "#/wall";
+  const bed = /^#\/bed\/(\d+)(?:\?at=(\d+))?/.exec(hash);
+  if (bed) return { view: "chart", id: Number(bed[1]), at: bed[2] ? Number(bed[2]) : null };
+  if (hash.startsWith("#/oncall")) return { view: "oncall" };
+  return { view: "wall" };
+}
+
+async function render() {
+  document.documentElement.lang = language();
+  document.title = t("title");
+  if (!state.user) {
+    try { state.user = (await api("/api/me")).user; } catch { /* not signed in */ }
+  }
+  if (!state.user) {
+    state.ws?.close();
+    renderLogin();
+    return;
+  }
+  connect();
+  await pollWall().catch(() => {});
+  await loadAlerts().catch(() => {});
+  const r = route();
+  state.view = r.view;
+  state.chart = null;
+  if (r.view === "chart") await renderChart(/** @type {number} */ (r.id), r.at ?? null);
+  else if (r.view === "oncall") renderOncall();
+  else renderWall();
+}
+
+/** @param {number} now */
+function frame(now) {
+  if (state.lastFrame) {
+    state.frameTimes.push(now - state.lastFrame);
+    if (state.frameTimes.length > 5000) state.frameTimes.splice(0, 1000);
+  }
+  state.lastFrame = now;
+  if (state.view === "wall") {
+    for (const bed of state.beds.values()) {
+      if (bed.dirty && bed.sweep && bed.card?.isConnected) {
+        bed.sweep.twinOffset = chartSettings().twinOffset;
+        bed.sweep.draw(bed.store);
+        bed.dirty = false;
+      }
+    }
+  } else if (state.chart?.dirty) {
+    state.chart.dirty = false;
+    drawChartNow();
+  }
+  requestAnimationFrame(frame);
+}
+
+// Words and states once a second; the bed list every 2 s.
+setInterval(() => {
+  if (!state.user) return;
+  if (state.view === "wall") for (const bed of state.beds.values()) updateCard(bed);
+}, 1000);
+setInterval(async () => {
+  if (!state.user) return;
+  await pollWall().catch(() => {});
+  syncSubscriptions();
+  if (state.view === "wall") {
+    const shownIds = [...document.querySelectorAll(".bed")].map((el) => Number(/** @type {HTMLElement} */ (el).dataset.stream));
+    const wantIds = sortedBeds().slice(state.page * state.perPage, (state.page + 1) * state.perPage).map((b) => b.info.id);
+    if (shownIds.join() !== wantIds.join()) renderWall();
+  } else if (state.view === "oncall") renderOncall();
+}, 2000);
+setInterval(() => {
+  if (state.soundOn && [...state.alerts.values()].some((a) => !a.acknowledged && !a.resolved_ms && a.kind?.kind !== "signal_loss")) beep();
+}, 15000);
+
+window.addEventListener("hashchange", () => render());
+window.addEventListener("resize", () => { if (state.chart) state.chart.dirty = true; for (const b of state.beds.values()) b.dirty = true; });
+requestAnimationFrame(frame);
+render();
