@@ -90,3 +90,15 @@ pub fn sweep(counts: &[usize], base: LoadConfig, out: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Draws a sweep's plots again from its JSON.
+pub fn plot(file: &Path, out: &Path) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let report: ctg_bench::sweep::SweepReport = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a sweep", file.display()))?;
+    for plot in ctg_bench::sweep::write_plots(&report, out)? {
+        println!("plot: {}", plot.display());
+    }
+    Ok(())
+}

@@ -228,7 +228,17 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(300)), options("b-bed-1"))?,
         PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(900)), options("b-bed-2"))?,
     ];
-    let hl7 = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    // Ports for the HL7 listeners, all held until every one is chosen (a port let go at once
+    // can come back from the next bind, and two beds would share a listener).
+    let probes = (0..=extra_beds)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let hl7_ports = probes
+        .iter()
+        .map(std::net::TcpListener::local_addr)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    drop(probes);
+    let hl7 = hl7_ports[0];
     let clinic_a = bridge_config(
         d,
         "clinic-a",
@@ -252,8 +262,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     )?;
     let mut hl7_beds = vec![hl7];
     let mut clinic_c = String::new();
-    for n in 0..extra_beds {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    for (n, &listen) in hl7_ports[1..].iter().enumerate() {
         clinic_c.push_str(&format!(
             "[[device]]\nname = \"bed-{}\"\nprotocol = \"hl7\"\nlisten = \"{listen}\"\n",
             n + 1

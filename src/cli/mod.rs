@@ -255,6 +255,14 @@ enum BenchCommand {
         #[command(flatten)]
         run: LoadArgs,
     },
+    /// Draws the plots of a sweep again from its JSON (no new runs).
+    Plot {
+        /// The sweep's JSON (`sweep.json`).
+        file: PathBuf,
+        /// Where the SVG files go.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// Runs over increasing stream counts until one fails the bar (p99 ≤ 50 ms, nothing lost);
     /// writes sweep.json and SVG plots.
     Sweep {
@@ -357,6 +365,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench {
             command: BenchCommand::Sweep { streams, run },
         } => bench::sweep(&streams, run.config(0, None), &run.out),
+        Command::Bench {
+            command: BenchCommand::Plot { file, out },
+        } => bench::plot(&file, &out),
         Command::Convert { input, output } => convert::run(&input, &output),
         Command::Decode { protocol, file } => decode::run(protocol, &file),
         Command::Demo {

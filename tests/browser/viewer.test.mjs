@@ -180,6 +180,15 @@ try {
     log("the acknowledgement is in the audit log, and the chain verifies");
   }
 
+  // ── the centre's advice, recorded against the trace ──
+  await page.selectOption("form.advice select[name=action]", "maternal_transport");
+  await page.fill("form.advice input[name=text]", "母体搬送を推奨 (browser test)");
+  await page.click("form.advice button[type=submit]");
+  await page.waitForSelector("text=母体搬送を推奨 (browser test)", { timeout: 10000 });
+  const adviceLine = await page.locator(".patient-panel li", { hasText: "browser test" }).first().textContent();
+  assert.match(adviceLine ?? "", /demo: 母体搬送 — /, "the advice log says who and what");
+  log(`advice recorded: ${adviceLine}`);
+
   // ── print / PDF ──
   await page.click("text=印刷 / PDF");
   await page.waitForSelector(".print-sheet img", { state: "attached" });
@@ -228,6 +237,7 @@ try {
   log("all viewer checks passed");
 } finally {
   writeFileSync(join(out, "result.json"), JSON.stringify(result, null, 2));
+  writeFileSync(join(out, "demo.log"), demoOut);
   await browser.close();
   stopDemo();
 }

@@ -13,14 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fleet::{BLOCK_SAMPLES, Fleet, FleetConfig, port_name};
 use crate::hub_process::{HubProcess, ProcSample, VIEWER, proc_sample};
 use crate::viewers::{Measurements, login, stream_ids, viewer};
 
 /// What to run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoadConfig {
     /// Simulated bridges, one stream each.
     pub streams: usize,
@@ -39,7 +39,7 @@ pub struct LoadConfig {
 }
 
 /// Latency percentiles, milliseconds.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Live blocks measured.
     pub count: u64,
@@ -56,10 +56,10 @@ pub struct Percentiles {
 }
 
 /// What one run measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoadReport {
     /// The schema of this JSON.
-    pub schema: &'static str,
+    pub schema: String,
     /// What was run.
     pub config: LoadConfig,
     /// The machine (`nproc`, memory).
@@ -104,7 +104,7 @@ pub struct LoadReport {
 }
 
 /// Recovery figures after kill -9 and restart.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Recovery {
     /// Restart → API answering.
     pub hub_start_s: f64,
@@ -309,7 +309,7 @@ pub async fn run(exe: &Path, config: LoadConfig) -> Result<LoadReport> {
     };
     let mib = |kib: u64| kib as f64 / 1024.0;
     let report = LoadReport {
-        schema: "mimamori.bench.load.v1",
+        schema: "mimamori.bench.load.v1".into(),
         machine: machine(),
         all_connected_s,
         latency_ms: Percentiles {

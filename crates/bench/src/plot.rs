@@ -23,6 +23,8 @@ pub struct Chart<'a> {
     pub series: Vec<Series>,
     /// A horizontal limit line (a target), with its label.
     pub limit: Option<(f64, &'a str)>,
+    /// A logarithmic y axis (decades), for figures spanning orders of magnitude.
+    pub log_y: bool,
 }
 
 const WIDTH: f64 = 720.0;
@@ -58,26 +60,50 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Renders the chart; axes start at zero.
+/// Renders the chart; the x axis starts at zero, the y axis too unless it is logarithmic.
 pub fn svg(chart: &Chart) -> String {
     let points = chart.series.iter().flat_map(|s| s.points.iter());
-    let (mut x_max, mut y_max) = (0f64, 0f64);
+    let (mut x_max, mut y_max, mut y_min) = (0f64, 0f64, f64::INFINITY);
     for &(x, y) in points {
         if x.is_finite() && y.is_finite() {
             x_max = x_max.max(x);
             y_max = y_max.max(y);
+            if y > 0.0 {
+                y_min = y_min.min(y);
+            }
         }
     }
     if let Some((limit, _)) = chart.limit {
         y_max = y_max.max(limit * 1.1);
+        y_min = y_min.min(limit);
     }
-    let (x_step, y_step) = (step(x_max, 6.0), step(y_max, 6.0));
+    let x_step = step(x_max, 6.0);
     let x_max = (x_max / x_step).ceil().max(1.0) * x_step;
-    let y_max = (y_max / y_step).ceil().max(1.0) * y_step;
+    // Linear: nice steps from 0. Logarithmic: whole decades around the data.
+    let (y_low, y_max, y_step) = if chart.log_y {
+        let low = 10f64.powf(if y_min.is_finite() {
+            y_min.log10().floor()
+        } else {
+            0.0
+        });
+        let high = 10f64.powf(y_max.max(low * 10.0).log10().ceil());
+        (low, high, 10.0)
+    } else {
+        let y_step = step(y_max, 6.0);
+        (0.0, (y_max / y_step).ceil().max(1.0) * y_step, y_step)
+    };
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let px = |x: f64| LEFT + x / x_max * plot_w;
-    let py = |y: f64| TOP + plot_h - y / y_max * plot_h;
+    let log_y = chart.log_y;
+    let py = move |y: f64| {
+        let fraction = if log_y {
+            (y.max(y_low).log10() - y_low.log10()) / (y_max.log10() - y_low.log10())
+        } else {
+            y / y_max
+        };
+        TOP + plot_h - fraction * plot_h
+    };
     let mut out = String::new();
     let _ = write!(
         out,
@@ -100,8 +126,8 @@ pub fn svg(chart: &Chart) -> String {
         );
         x += x_step;
     }
-    let mut y = 0.0;
-    while y <= y_max + y_step / 2.0 {
+    let mut y = y_low;
+    while y <= y_max * 1.0001 + if log_y { 0.0 } else { y_step / 2.0 } {
         let _ = writeln!(
             out,
             r##"<line x1="{LEFT}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#ddd"/><text x="{2:.1}" y="{3:.1}" text-anchor="end">{4}</text>"##,
@@ -111,7 +137,11 @@ pub fn svg(chart: &Chart) -> String {
             py(y) + 4.0,
             y
         );
-        y += y_step;
+        if log_y {
+            y *= y_step;
+        } else {
+            y += y_step;
+        }
     }
     let _ = writeln!(
         out,
@@ -199,6 +229,7 @@ mod tests {
                 },
             ],
             limit: Some((50.0, "target 50 ms")),
+            log_y: false,
         });
         assert_eq!(text.matches("<polyline").count(), 2);
         assert_eq!(
@@ -209,5 +240,23 @@ mod tests {
         assert!(text.contains("target 50 ms"));
         assert!(text.contains("p99 &lt;latency&gt;"));
         assert!(text.starts_with("<svg") && text.ends_with("</svg>\n"));
+    }
+
+    #[test]
+    fn a_log_axis_has_a_line_per_decade() {
+        let text = svg(&Chart {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            series: vec![Series {
+                name: "p99".into(),
+                points: vec![(1.0, 2.4), (2.0, 4020.0)],
+            }],
+            limit: None,
+            log_y: true,
+        });
+        for decade in [">1<", ">10<", ">100<", ">1000<", ">10000<"] {
+            assert!(text.contains(decade), "{decade}");
+        }
     }
 }

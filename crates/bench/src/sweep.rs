@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::{LoadConfig, LoadReport};
 use crate::plot::{Chart, Series, svg};
@@ -14,10 +14,10 @@ use crate::plot::{Chart, Series, svg};
 pub const TARGET_P99_MS: f64 = 50.0;
 
 /// What a sweep found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SweepReport {
     /// The schema of this JSON.
-    pub schema: &'static str,
+    pub schema: String,
     /// The largest stream count with p99 ≤ the target and zero loss.
     pub capacity_streams: Option<usize>,
     /// The first stream count that failed, and why.
@@ -48,7 +48,7 @@ where
     Fut: Future<Output = Result<LoadReport>>,
 {
     let mut report = SweepReport {
-        schema: "mimamori.bench.sweep.v1",
+        schema: "mimamori.bench.sweep.v1".into(),
         capacity_streams: None,
         broke_at: None,
         runs: Vec::new(),
@@ -111,13 +111,14 @@ pub fn write_plots(report: &SweepReport, dir: &Path) -> Result<Vec<std::path::Pa
     let latency = svg(&Chart {
         title: "Bridge → viewer latency against streams",
         x_label: "streams (one QUIC connection each, 4 samples/s)",
-        y_label: "latency, ms",
+        y_label: "latency, ms (log scale)",
         series: vec![
             series("p50", &|r| r.latency_ms.p50),
             series("p90", &|r| r.latency_ms.p90),
             series("p99", &|r| r.latency_ms.p99),
         ],
         limit: Some((TARGET_P99_MS, "p99 target")),
+        log_y: true,
     });
     let cpu = svg(&Chart {
         title: "CPU against streams",
@@ -128,6 +129,7 @@ pub fn write_plots(report: &SweepReport, dir: &Path) -> Result<Vec<std::path::Pa
             series("load generator", &|r| r.generator_cpu_percent),
         ],
         limit: Some((200.0, "2 cores")),
+        log_y: false,
     });
     let memory = svg(&Chart {
         title: "Hub memory against streams",
@@ -138,6 +140,7 @@ pub fn write_plots(report: &SweepReport, dir: &Path) -> Result<Vec<std::path::Pa
             series("peak RSS", &|r| r.hub_peak_rss_mib),
         ],
         limit: None,
+        log_y: false,
     });
     let mut written = Vec::new();
     for (name, text) in [

@@ -115,8 +115,22 @@ pub async fn viewer(
                 Ok(Some(Ok(message))) => message,
                 Ok(_) => break,
             };
-            let Ws::Binary(bytes) = message else {
-                continue;
+            let bytes = match message {
+                Ws::Binary(bytes) => bytes,
+                Ws::Text(text) => {
+                    // A stream not live at the hub yet (after a hub restart, until its bridge is
+                    // back): ask again shortly, as the viewer page does.
+                    let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    if reply.get("error").is_some()
+                        && let Some(id) = reply["stream"].as_i64()
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        ws.send(Ws::Text(format!("{{\"subscribe\": {id}}}").into()))
+                            .await?;
+                    }
+                    continue;
+                }
+                _ => continue,
             };
             let now = Instant::now();
             if bytes.len() < 19 || bytes[0] != 1 {

@@ -16,7 +16,7 @@ import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ } from "./paper.
  *   patient: any, episode_id: number|null, watchers: string[]}} WallBed */
 
 /** @typedef {{info: WallBed, store: SampleStore, sweep: Sweep|null, card: HTMLElement|null,
- *   lastFrameAt: number, polledAt: number, lastValues: number[], lossSince: number|null,
+ *   lastFrameAt: number, polledAt: number, lastValues: number[], lastQuality: number[], lossSince: number|null,
  *   dirty: boolean, findings: any[]}} Bed */
 
 const app = /** @type {HTMLElement} */ (document.getElementById("app"));
@@ -227,7 +227,7 @@ function syncSubscriptions() {
   }
 }
 
-/** @param {{stream: number, firstSeq: number, count: number, values: Uint16Array}} frame */
+/** @param {{stream: number, firstSeq: number, count: number, values: Uint16Array, quality: Uint8Array}} frame */
 function onSamples(frame) {
   const bed = state.beds.get(frame.stream);
   if (!bed) return;
@@ -237,6 +237,7 @@ function onSamples(frame) {
     bed.lastFrameAt = performance.now();
     const last = (frame.count - 1) * 5;
     bed.lastValues = Array.from(frame.values.subarray(last, last + 5));
+    bed.lastQuality = Array.from(frame.quality.subarray(last, last + 5));
     const fhrPresent = bed.lastValues[0] > 0 || bed.lastValues[1] > 0 || bed.lastValues[2] > 0;
     if (fhrPresent) bed.lossSince = null;
     else if (bed.lossSince == null) bed.lossSince = performance.now();
@@ -310,7 +311,7 @@ async function pollWall() {
     seen.add(info.id);
     let bed = state.beds.get(info.id);
     if (!bed) {
-      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [] };
+      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lastQuality: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [] };
       state.beds.set(info.id, bed);
     } else {
       const level = bed.info.level;
@@ -408,6 +409,7 @@ function bedCard(bed) {
     h("footer", {}, [
       h("span", { class: "fhr" }), h("span", { class: "unit" }, ["bpm"]),
       h("span", { class: "toco" }),
+      h("span", { class: "quality", role: "img" }),
       h("span", { class: "watchers" }),
     ]),
   ]);
@@ -440,6 +442,13 @@ function updateCard(bed) {
   card.dataset.state = s;
   /** @type {HTMLElement} */ (card.querySelector(".cover")).textContent = text;
   const v = bed.lastValues;
+  // Signal quality of the channel shown (the monitor's own: 1 none, 2 poor, 3 fair, 4 good;
+  // 0 where the device does not report it).
+  const q = bed.lastQuality[v[0] > 0 ? 0 : 1] ?? 0;
+  const quality = /** @type {HTMLElement} */ (card.querySelector(".quality"));
+  quality.dataset.quality = String(s === "stale" ? 1 : q);
+  quality.title = `${t("quality")}: ${t(["qualityUnknown", "qualityNone", "qualityPoor", "qualityFair", "qualityGood"][s === "stale" ? 1 : q] ?? "qualityUnknown")}`;
+  quality.textContent = ["?", "✕", "▁", "▃", "▅"][s === "stale" ? 1 : q] ?? "?";
   /** @type {HTMLElement} */ (card.querySelector(".fhr")).textContent = s === "stale" ? "---" : v[0] > 0 ? String(Math.round(v[0] / 4)) : v[1] > 0 ? String(Math.round(v[1] / 4)) : "---";
   /** @type {HTMLElement} */ (card.querySelector(".toco")).textContent = s === "stale" ? "" : `${t("toco")} ${Math.round(v[4] / 2)}`;
   /** @type {HTMLElement} */ (card.querySelector(".watchers")).textContent = bed.info.watchers?.length ? `${t("watching")}: ${bed.info.watchers.join(", ")}` : "";
@@ -513,6 +522,7 @@ async function renderChart(id, atSeconds) {
   const chart = state.chart = {
     id, bed, canvas, tip, settings, store: new SampleStore(), findings: /** @type {any[]} */ ([]),
     live: atSeconds == null, startSeq: 0, dirty: true, hits: /** @type {any[]} */ ([]), loading: false, patient: null,
+    marks: /** @type {any[]} */ ([]),
   };
   const select = (/** @type {string} */ key, /** @type {any[]} */ options, /** @type {(v: string) => any} */ parse) =>
     h("select", { "aria-label": key, onchange: (/** @type {any} */ e) => { Object.assign(settings, parse(e.target.value)); localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } },
@@ -592,9 +602,35 @@ function drawChartNow() {
   if (c.live) c.startSeq = Math.max(0, c.store.end - Math.round(spanSeq() * 0.9));
   const { hits } = drawChart(c.canvas, c.store, { ...c.settings, startSeq: c.startSeq, findings: c.findings, t, height });
   c.hits = hits;
+  drawMarks(c, height);
   c.canvas.dataset.findings = String(c.findings.length);
   c.canvas.dataset.start = String(c.startSeq);
   ensureHistory();
+}
+
+/**
+ * The centre's advice and the facility's notes as flags on the time axis, placed by their time
+ * against the episode's start on the stream's clock.
+ * @param {any} c @param {number} height
+ */
+function drawMarks(c, height) {
+  const ctx = c.canvas.getContext("2d");
+  const start = c.bed.info.episode_start_utc_ms;
+  if (!ctx || !start || !c.marks) return;
+  const pxPerSecond = (c.settings.cmPerMin * c.settings.pxPerCm) / 60;
+  for (const mark of c.marks) {
+    const seconds = (mark.at_ms - start) / 1000;
+    const x = (seconds - c.startSeq / HZ) * pxPerSecond;
+    if (x < 0 || x > c.canvas.width) continue;
+    const y = 22 + height * 0.6 + 2;
+    ctx.fillStyle = mark.kind === "advice" ? "#2f6fd0" : "#6b7280";
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x + 7, y + 5);
+    ctx.lineTo(x, y + 10);
+    ctx.fill();
+    c.hits.push({ x0: x - 2, x1: x + 8, y0: y, y1: y + 11, finding: { kind: mark.kind, entry: mark, start_s: seconds, end_s: seconds } });
+  }
 }
 
 /** @param {MouseEvent} e */
@@ -631,6 +667,7 @@ function evidence(f) {
   if (f.kind === "acceleration") return [h("strong", {}, [t("acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm`])];
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
+  if (f.kind === "advice" || f.kind === "note") return [h("strong", {}, [f.kind === "advice" ? t("advice") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];
   return [h("div", {}, [span])];
 }
 
@@ -656,6 +693,11 @@ async function renderPatient() {
   if (!p) { el.replaceChildren(h("h3", {}, [t("patient")]), h("p", {}, [t("noPatient")])); return; }
   const body = await api(`/api/patients/${p.id}`);
   const episode = body.episodes.find((/** @type {any} */ e) => e.id === c.bed.info.episode_id) ?? body.episodes.at(-1);
+  c.marks = [
+    ...(episode?.advice ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "advice" })),
+    ...(episode?.notes ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "note" })),
+  ];
+  c.dirty = true;
   const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}`])));
   const adviceForm = h("form", { class: "advice", onsubmit: async (/** @type {Event} */ e) => {
     e.preventDefault();

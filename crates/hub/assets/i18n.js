@@ -120,6 +120,12 @@ const WORDS = {
     bridge_offline: "ブリッジ接続なし",
     open: "開く",
     noBeds: "表示できるベッドはありません",
+    quality: "信号品質",
+    qualityUnknown: "不明",
+    qualityNone: "なし",
+    qualityPoor: "不良",
+    qualityFair: "可",
+    qualityGood: "良好",
   },
   en: {
     title: "Mimamori remote CTG monitoring",
@@ -235,6 +241,12 @@ const WORDS = {
     bridge_offline: "Bridge offline",
     open: "Open",
     noBeds: "No beds to show",
+    quality: "Signal quality",
+    qualityUnknown: "not reported",
+    qualityNone: "none",
+    qualityPoor: "poor",
+    qualityFair: "fair",
+    qualityGood: "good",
   },
 };
 

@@ -30,7 +30,14 @@ pub async fn serve(
         ca.parent().unwrap_or(Path::new(".")),
     ));
     let config = ctg_tls::quic::server_config(ca, cert, key)?;
-    let endpoint = quinn::Endpoint::server(config, listen)?;
+    let socket = std::net::UdpSocket::bind(listen)
+        .with_context(|| format!("binding the QUIC port {listen}"))?;
+    let endpoint = quinn::Endpoint::new(
+        ctg_tls::quic::server_endpoint_config(key)?,
+        Some(config),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?;
     let local = endpoint.local_addr()?;
     tracing::info!(%local, "hub ingest listening");
     if let Some(ready) = ready {
