@@ -1,4 +1,5 @@
-//! Throughput of the full streaming analysis (every stage, JSOG profile) over real recordings.
+//! Throughput of the full streaming analysis (every stage, JSOG profile) over real recordings,
+//! and of the stages cumulatively (prep, + baseline, + event detectors; contractions alone).
 //!
 //! Run: `cargo bench --bench analysis` (needs ../shared/data). Reported as samples per second
 //! on one core; the target in DESIGN.md is ≥ 50 million.
@@ -50,5 +51,34 @@ fn full_analysis(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, full_analysis);
+/// Each stage's cost is the difference between two consecutive cumulative runs.
+fn stages(c: &mut Criterion) {
+    let recs = recordings();
+    let total: usize = recs.iter().map(|(_, s)| s.len()).sum();
+    let mut group = c.benchmark_group("stages");
+    group.throughput(Throughput::Elements(total as u64));
+    group.sample_size(20);
+    type Stage = fn(&[ctg_proto::model::Sample], &ctg_dsp::AnalyzerConfig) -> usize;
+    let stages: [(&str, Stage); 4] = [
+        ("1 prep", ctg_dsp::stages::prep),
+        ("2 prep+baseline", ctg_dsp::stages::prep_baseline),
+        (
+            "3 prep+baseline+events",
+            ctg_dsp::stages::prep_baseline_events,
+        ),
+        ("contractions alone", ctg_dsp::stages::contractions),
+    ];
+    for (name, stage) in stages {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for (config, samples) in &recs {
+                    black_box(stage(black_box(samples), config));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, full_analysis, stages);
 criterion_main!(benches);

@@ -33,6 +33,8 @@ pub mod json;
 mod knots;
 mod prep;
 mod series;
+#[doc(hidden)]
+pub mod stages;
 pub mod table;
 
 use std::collections::VecDeque;

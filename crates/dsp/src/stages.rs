@@ -1,0 +1,104 @@
+//! The analysis stage by stage, for benchmarks only (`benches/analysis.rs`): each function runs
+//! the stages up to the one it names over a whole recording and returns how many items came out,
+//! so the cost of a stage is the difference between two consecutive functions. Not an API.
+
+use ctg_proto::model::{Channel, Quality, Sample};
+
+use crate::AnalyzerConfig;
+use crate::baseline::Baseline;
+use crate::contractions::Contractions;
+use crate::events::ExcursionDetector;
+use crate::prep::{Prep, Prepared};
+
+fn inputs(
+    samples: &[Sample],
+    config: &AnalyzerConfig,
+) -> impl Iterator<Item = (u64, f32, f32, f32)> {
+    let hr = |s: &Sample, c: Channel| {
+        let v = s.value(c);
+        if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
+    };
+    samples.iter().enumerate().map(move |(i, s)| {
+        let ua = if s.quality[Channel::Ua.index()] == Quality::None {
+            f32::NAN
+        } else {
+            f32::from(s.value(Channel::Ua)) / 2.0
+        };
+        (i as u64, hr(s, config.fetal), hr(s, Channel::Mhr), ua)
+    })
+}
+
+fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(Prepared)) {
+    let mut prep = Prep::new(config.prep.clone());
+    for (index, fetal, mhr, ua) in inputs(samples, config) {
+        prep.push(index, fetal, mhr, ua);
+        while let Some(p) = prep.pop() {
+            each(p);
+        }
+    }
+    prep.finish();
+    while let Some(p) = prep.pop() {
+        each(p);
+    }
+}
+
+/// Preprocessing (artefacts, gaps, false signal): prepared samples out.
+pub fn prep(samples: &[Sample], config: &AnalyzerConfig) -> usize {
+    let mut n = 0;
+    prepared(samples, config, |_| n += 1);
+    n
+}
+
+/// … then the baseline: samples with their baseline out.
+pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
+    let mut baseline = Baseline::new(&config.baseline);
+    let mut n = 0;
+    prepared(samples, config, |p| {
+        baseline.push(p);
+        while baseline.pop().is_some() {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// … then the acceleration and deceleration detectors: excursions out.
+pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usize {
+    let mut baseline = Baseline::new(&config.baseline);
+    let mut accel = ExcursionDetector::new(1, config.acceleration.clone());
+    let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
+    let mut n = 0;
+    prepared(samples, config, |p| {
+        baseline.push(p);
+        while let Some((s, b)) = baseline.pop() {
+            accel.push(s.index, s.fetal, b);
+            decel.push(s.index, s.fetal, b);
+            while accel.pop().is_some() || decel.pop().is_some() {
+                n += 1;
+            }
+        }
+    });
+    accel.finish();
+    decel.finish();
+    while accel.pop().is_some() || decel.pop().is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// The contraction detector alone (it reads uterine activity only): contractions out.
+pub fn contractions(samples: &[Sample], config: &AnalyzerConfig) -> usize {
+    let mut stage = Contractions::new(&config.contractions);
+    let mut n = 0;
+    for (index, _, _, ua) in inputs(samples, config) {
+        stage.push(index, ua);
+        while stage.pop().is_some() {
+            n += 1;
+        }
+    }
+    stage.finish(samples.len() as u64);
+    while stage.pop().is_some() {
+        n += 1;
+    }
+    n
+}
