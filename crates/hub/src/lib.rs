@@ -16,7 +16,8 @@
 //! every stream in sequence order; every queue is bounded and its overflow counted (DESIGN.md 4).
 
 pub mod accounts;
-pub mod alerts;
+/// The alert rules and dispatcher (crate `ctg-alerts`).
+pub use ctg_alerts as alerts;
 pub mod api;
 mod api_records;
 pub mod ingest;

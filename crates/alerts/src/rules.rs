@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Thresholds.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +49,7 @@ impl Default for AlertRules {
 }
 
 /// What an alert is about.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AlertKind {
     /// JSOG level at or above the threshold.
@@ -70,6 +70,13 @@ pub enum AlertKind {
     StreamStalled,
     /// A bridge's connection is gone.
     BridgeOffline,
+    /// More than 5 contractions per 10 minutes, averaged over 30 minutes (FIGO 2015, NICHD 2008).
+    Tachysystole,
+    /// A delivery channel (e-mail, Web Push, webhook) keeps failing.
+    ChannelFailing {
+        /// The channel's kind and address, e.g. `webhook http://pager`.
+        channel: String,
+    },
 }
 
 impl AlertKind {
@@ -82,6 +89,8 @@ impl AlertKind {
             AlertKind::SignalLoss => "signal-loss".into(),
             AlertKind::StreamStalled => "stalled".into(),
             AlertKind::BridgeOffline => "bridge-offline".into(),
+            AlertKind::Tachysystole => "tachysystole".into(),
+            AlertKind::ChannelFailing { channel } => format!("channel-{channel}"),
         }
     }
 
@@ -92,12 +101,13 @@ impl AlertKind {
             AlertKind::JsogLevel { .. }
                 | AlertKind::ProlongedDeceleration { .. }
                 | AlertKind::Bradycardia
+                | AlertKind::Tachysystole
         )
     }
 }
 
 /// What an alert is attached to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Subject {
     /// A stream (by store ID) of a facility.
@@ -126,7 +136,7 @@ impl Subject {
 }
 
 /// An acknowledgement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acknowledgement {
     /// Who.
     pub by: String,
@@ -137,7 +147,7 @@ pub struct Acknowledgement {
 }
 
 /// One alert.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alert {
     /// ID.
     pub id: u64,
@@ -166,6 +176,8 @@ pub struct AlertEngine {
     last_block: HashMap<i64, (i64, String)>,
     bridges_down: HashMap<(String, String), i64>,
     bridges_up: HashMap<(String, String), u32>,
+    /// Per stream, the onsets of its recent contractions (stream seconds).
+    contractions: HashMap<i64, std::collections::VecDeque<f64>>,
 }
 
 /// Alerts kept in memory (resolved ones beyond this are forgotten oldest first).
@@ -289,6 +301,24 @@ impl AlertEngine {
                 };
                 changes.extend(self.raise(subject, kind, detail, now_ms));
             }
+            Some("contraction") => {
+                // Tachysystole: > 5 per 10 min averaged over 30 min, i.e. > 15 onsets in the
+                // 30 minutes up to this one (FIGO 2015; NICHD 2008).
+                let onset = finding["start_s"].as_f64().unwrap_or(0.0);
+                let onsets = self.contractions.entry(stream).or_default();
+                onsets.push_back(onset);
+                while onsets.front().is_some_and(|&t| t <= onset - 1800.0) {
+                    onsets.pop_front();
+                }
+                let count = onsets.len();
+                if count > 15 {
+                    let detail = format!("{count} contractions in 30 min (more than 5 per 10 min)");
+                    changes.extend(self.raise(subject, AlertKind::Tachysystole, detail, now_ms));
+                } else if count <= 12 {
+                    // Hysteresis: resolved only well below the threshold.
+                    changes.extend(self.resolve(&subject, "tachysystole", now_ms));
+                }
+            }
             Some("baseline") => match finding["bpm"].as_f64() {
                 Some(bpm) if bpm < self.rules.bradycardia_bpm => {
                     let detail = format!(
@@ -398,6 +428,26 @@ impl AlertEngine {
             ));
         }
         changes
+    }
+
+    /// A delivery channel keeps failing (from the dispatcher): a technical alert for the
+    /// facility whose alert could not be delivered.
+    pub fn on_channel_failing(&mut self, facility: &str, channel: &str, now_ms: i64) -> Vec<Alert> {
+        let subject = Subject::Bridge {
+            name: format!("delivery: {channel}"),
+            facility: facility.to_owned(),
+        };
+        let detail = format!("alerts cannot be delivered by {channel}");
+        self.raise(
+            subject,
+            AlertKind::ChannelFailing {
+                channel: channel.to_owned(),
+            },
+            detail,
+            now_ms,
+        )
+        .into_iter()
+        .collect()
     }
 
     /// Acknowledges an alert; prolonged-deceleration alerts resolve with it.
