@@ -198,3 +198,71 @@ fn plot(report: &Value) -> String {
     s.push_str("</svg>\n");
     s
 }
+
+/// `mimamori alarms`: the alarm-fatigue replay; prints a table and writes the JSON.
+pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Result<()> {
+    let data = match data {
+        Some(d) => d,
+        None => ctg_formats::shared_data_dir().map_err(anyhow::Error::msg)?,
+    };
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let started = std::time::Instant::now();
+    let report = ctg_eval::alarms::run(&data, threads)?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "alerts per patient-hour with the default rules (CTU-UHB replay), and late/prolonged decelerations alerted:"
+    );
+    println!(
+        "{:<12} {:>7} {:>9} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12} {:>10} {:>10}",
+        "subset",
+        "records",
+        "hours",
+        "clinical/h",
+        "jsog/h",
+        "prolonged/h",
+        "brady/h",
+        "tachysys/h",
+        "sig.loss/h",
+        "late",
+        "prolonged"
+    );
+    for subset in ["all", "development", "holdout"] {
+        let s = &report[subset];
+        let rate = |k: &str| s["alerts_per_patient_hour"][k].as_f64().unwrap_or(0.0);
+        let sens = |k: &str| {
+            format!(
+                "{}/{}",
+                s[k]["alerted"].as_u64().unwrap_or(0),
+                s[k]["decelerations"].as_u64().unwrap_or(0)
+            )
+        };
+        println!(
+            "{:<12} {:>7} {:>9.1} {:>10.3} {:>10.3} {:>12.3} {:>12.3} {:>12.3} {:>12.3} {:>10} {:>10}",
+            subset,
+            s["records"],
+            s["patient_hours"].as_f64().unwrap_or(0.0),
+            s["clinical_alerts_per_patient_hour"]
+                .as_f64()
+                .unwrap_or(0.0),
+            rate("jsog_level"),
+            rate("prolonged_deceleration"),
+            rate("bradycardia"),
+            rate("tachysystole"),
+            rate("signal_loss"),
+            sens("late"),
+            sens("prolonged"),
+        );
+    }
+    println!(
+        "alerted = {}; time {:.1} s; JSON {}",
+        report["alerted_means"].as_str().unwrap_or(""),
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}

@@ -69,6 +69,20 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
     },
+    /// Alarm fatigue: replay every CTU-UHB record through the analysis and the default alert
+    /// rules; alerts per patient-hour by kind, and the share of the experts' late and prolonged
+    /// decelerations that were alerted.
+    Alarms {
+        /// The shared data folder (default: ../shared/data or MIMAMORI_SHARED_DATA).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Where to write the JSON.
+        #[arg(long, default_value = "target/eval/alarms.json")]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Decode a raw capture of a monitor's port (from `bridge --capture`, or any serial dump)
     /// into JSON lines: one per normalised block, event or problem, then a summary with the
     /// frame, CRC-error and resync counts.
@@ -359,6 +373,7 @@ enum PkiCommand {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info { file, json } => info::run(&file, json),
+        Command::Alarms { data, out, threads } => eval::alarms(data, &out, threads),
         Command::Bench {
             command: BenchCommand::Load { streams, ramp, run },
         } => bench::load(run.config(streams, ramp), &run.out),

@@ -18,6 +18,7 @@
 //! Every figure is reported for all records, for the development part, and for the holdout
 //! part (record or file numbers divisible by 5) that tuning never looked at.
 
+pub mod alarms;
 pub mod datasets;
 pub mod overrides;
 pub mod score;

@@ -1,0 +1,39 @@
+//! `mimamori alarms`: the alarm-fatigue replay over every CTU-UHB record reports rates per
+//! patient-hour and the alerted share of the experts' late and prolonged decelerations.
+
+use crate::util::mimamori_ok;
+
+#[test]
+fn the_replay_covers_every_record_and_reports_rates_and_sensitivity() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("alarms.json");
+    let data = crate::util::shared_data();
+    let stdout = mimamori_ok(&[
+        "alarms",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("holdout"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(report["schema"], "mimamori.alarms.v1");
+    let all = &report["all"];
+    assert_eq!(all["records"], 415);
+    assert_eq!(
+        all["records"].as_u64().unwrap(),
+        report["development"]["records"].as_u64().unwrap()
+            + report["holdout"]["records"].as_u64().unwrap()
+    );
+    assert!(all["patient_hours"].as_f64().unwrap() > 400.0);
+    // The experts marked 136 late and 30 prolonged decelerations (a few flagged ones are left out).
+    let late = all["late"]["decelerations"].as_u64().unwrap();
+    let prolonged = all["prolonged"]["decelerations"].as_u64().unwrap();
+    assert!((120..=136).contains(&late), "{late}");
+    assert!((25..=30).contains(&prolonged), "{prolonged}");
+    let rate = all["clinical_alerts_per_patient_hour"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate < 20.0, "{rate}");
+    let sensitivity = all["late_or_prolonged"]["sensitivity"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&sensitivity));
+}
