@@ -11,6 +11,10 @@ pub struct Web {
     pub http: SocketAddr,
     /// HTTPS, if asked for (replaces plain HTTP).
     pub https: Option<SocketAddr>,
+    /// The SMTP server for e-mail alerts, `HOST:PORT`.
+    pub smtp: Option<String>,
+    /// The sender of e-mail alerts.
+    pub mail_from: String,
 }
 
 pub fn run(
@@ -34,6 +38,17 @@ pub fn run(
         .build()
         .context("starting the async runtime")?;
     let hub = ctg_hub::Hub::open_with(db, "mimamori-hub", centre, rules)?;
+    if let Some(smtp) = &web.smtp {
+        let (host, port) = smtp
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_owned(), p.parse().ok()?)))
+            .with_context(|| format!("--smtp {smtp}: give HOST:PORT"))?;
+        hub.notifier.set_smtp(Some(ctg_hub::notify::Smtp {
+            host,
+            port,
+            from: web.mail_from.clone(),
+        }));
+    }
     let (ca, cert, key) = (
         pki.join("ca.pem"),
         pki.join(format!("{name}.pem")),

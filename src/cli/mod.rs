@@ -186,6 +186,12 @@ enum Command {
         /// Alert: a bridge without a connection for this many seconds is offline.
         #[arg(long, default_value_t = 30)]
         bridge_offline_after: u64,
+        /// Send e-mail alerts through this SMTP server (HOST:PORT; STARTTLS when offered).
+        #[arg(long, value_name = "HOST:PORT")]
+        smtp: Option<String>,
+        /// The sender address of e-mail alerts.
+        #[arg(long, default_value = "mimamori@localhost")]
+        mail_from: String,
     },
     /// Hub accounts.
     User {
@@ -428,12 +434,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             stalled_after,
             signal_loss_after,
             bridge_offline_after,
+            smtp,
+            mail_from,
         } => hub::run(
             &pki,
             &name,
             &db,
             listen,
-            hub::Web { http, https },
+            hub::Web {
+                http,
+                https,
+                smtp,
+                mail_from,
+            },
             &centre,
             ctg_hub::alerts::AlertRules {
                 stalled_ms: stalled_after as i64 * 1000,

@@ -163,6 +163,16 @@ pub fn router(hub: Arc<Hub>) -> Router {
             axum::routing::post(crate::api_records::add_note),
         )
         .route("/api/alerts/{id}/ack", axum::routing::post(acknowledge))
+        .route("/api/alerts/{id}/snooze", axum::routing::post(snooze))
+        .route("/api/alerts/{id}/log", get(alert_log))
+        .route("/api/push/key", get(push_key))
+        .route("/api/push/subscribe", axum::routing::post(push_subscribe))
+        .route("/api/oncall", get(oncall))
+        .route("/api/oncall/{facility}", axum::routing::put(set_roster))
+        .route(
+            "/api/people/{name}/channels",
+            axum::routing::put(set_channels),
+        )
         .route("/api/users", axum::routing::post(add_user))
         .route("/api/ws", get(ws))
         .with_state(hub)
@@ -449,6 +459,173 @@ async fn acknowledge(
         &format!("{id}: {}", body.reason),
     );
     Json(json!({"alert": alert})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Snooze {
+    minutes: i64,
+    reason: String,
+}
+
+fn visible_alert(
+    hub: &Hub,
+    user: &User,
+    id: u64,
+) -> Result<crate::alerts::Alert, crate::api_records::Denied> {
+    use crate::api_records::Denied;
+    let Some(alert) = hub.alerts().into_iter().find(|a| a.id == id) else {
+        return Err(Denied(StatusCode::NOT_FOUND, "no such alert".into()));
+    };
+    if !user.may_see(alert.subject.facility()) {
+        return Err(Denied(
+            StatusCode::FORBIDDEN,
+            "not your facility's alert".into(),
+        ));
+    }
+    Ok(alert)
+}
+
+async fn snooze(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<u64>,
+    Json(body): Json<Snooze>,
+) -> Response {
+    if let Err(denied) = visible_alert(&hub, &user, id) {
+        return denied.into_response();
+    }
+    match hub.notifier.snooze(
+        id,
+        &user.username,
+        &body.reason,
+        body.minutes,
+        crate::utc_now_ms(),
+    ) {
+        Ok(until) => {
+            let _ = hub.accounts.audit(
+                &user.username,
+                "snooze_alert",
+                &format!("{id}: {} min: {}", body.minutes, body.reason),
+            );
+            Json(json!({"alert": id, "snoozed_until_ms": until})).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": error.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn alert_log(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<u64>,
+) -> Response {
+    if let Err(denied) = visible_alert(&hub, &user, id) {
+        return denied.into_response();
+    }
+    match hub.notifier.log(id) {
+        Ok(entries) => Json(json!({"alert": id, "log": entries})).into_response(),
+        Err(error) => internal(error),
+    }
+}
+
+async fn push_key(State(hub): State<Arc<Hub>>, AuthUser(_): AuthUser) -> Response {
+    Json(json!({"public_key": hub.notifier.vapid_public_key()})).into_response()
+}
+
+async fn push_subscribe(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Json(subscription): Json<crate::notify::PushSubscription>,
+) -> Response {
+    match hub.notifier.subscribe(&user.username, &subscription) {
+        Ok(id) => {
+            let _ = hub
+                .accounts
+                .audit(&user.username, "push_subscribed", &id.to_string());
+            (StatusCode::CREATED, Json(json!({"subscription": id}))).into_response()
+        }
+        Err(error) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("{error:#}")})),
+        )
+            .into_response(),
+    }
+}
+
+/// Rosters of the facilities the user may see; admins also get everyone's channels and the
+/// webhook signing secret.
+async fn oncall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    match hub.notifier.oncall() {
+        Ok((rosters, people)) => {
+            let rosters: std::collections::BTreeMap<_, _> = rosters
+                .into_iter()
+                .filter(|(facility, _)| user.may_see(facility))
+                .collect();
+            if user.role == Role::Admin {
+                Json(json!({"rosters": rosters, "people": people,
+                            "webhook_secret": hub.notifier.webhook_secret_hex()}))
+                .into_response()
+            } else {
+                Json(json!({"rosters": rosters})).into_response()
+            }
+        }
+        Err(error) => internal(error),
+    }
+}
+
+async fn set_roster(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(facility): Path<String>,
+    Json(roster): Json<crate::alerts::dispatch::Roster>,
+) -> Response {
+    if user.role != Role::Admin {
+        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
+    }
+    if roster
+        .shifts
+        .iter()
+        .any(|s| s.start_minute >= 1440 || s.end_minute > 1440)
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "shift minutes are 0..1440 of the local day"})),
+        )
+            .into_response();
+    }
+    match hub.notifier.set_roster(&facility, roster) {
+        Ok(()) => {
+            let _ = hub
+                .accounts
+                .audit(&user.username, "roster_changed", &facility);
+            Json(json!({"facility": facility})).into_response()
+        }
+        Err(error) => internal(error),
+    }
+}
+
+async fn set_channels(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+    Json(channels): Json<Vec<crate::alerts::dispatch::Channel>>,
+) -> Response {
+    if user.role != Role::Admin && user.username != name {
+        return forbidden();
+    }
+    match hub.notifier.set_channels(&name, channels) {
+        Ok(()) => {
+            let _ = hub
+                .accounts
+                .audit(&user.username, "channels_changed", &name);
+            Json(json!({"person": name, "channels": hub.notifier.channels(&name).unwrap_or_default()}))
+                .into_response()
+        }
+        Err(error) => internal(error),
+    }
 }
 
 #[derive(Deserialize)]

@@ -21,10 +21,13 @@ pub use ctg_alerts as alerts;
 pub mod api;
 mod api_records;
 pub mod ingest;
+pub mod mail;
+pub mod notify;
 pub mod pipeline;
 pub mod recent;
 pub mod records;
 pub mod store;
+pub mod webpush;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -159,6 +162,9 @@ pub struct Hub {
     findings_rx: Mutex<Option<pipeline::FindingsReceiver>>,
     reader: Mutex<SqliteStore>,
     store_transactions: Arc<AtomicU64>,
+    /// Who is told about alerts, how (rosters, channels, deliveries).
+    pub notifier: Arc<notify::Notifier>,
+    centre: String,
     watchers: Mutex<HashMap<u64, (String, Vec<i64>)>>,
     connection_numbers: AtomicU64,
 }
@@ -271,6 +277,12 @@ impl Hub {
             findings_rx: Mutex::new(Some(findings_rx)),
             reader: Mutex::new(SqliteStore::open(db_path)?),
             store_transactions,
+            notifier: Arc::new(notify::Notifier::open(
+                db_path,
+                centre,
+                alerts::dispatch::Policy::default(),
+            )?),
+            centre: centre.to_owned(),
             watchers: Mutex::new(HashMap::new()),
             connection_numbers: AtomicU64::new(0),
         }))
@@ -457,8 +469,10 @@ impl Hub {
     }
 
     fn publish(&self, changes: Vec<alerts::Alert>) {
+        let now = utc_now_ms();
         for alert in changes {
             tracing::info!(id = alert.id, kind = ?alert.kind, subject = ?alert.subject, resolved = alert.resolved_ms.is_some(), "alert");
+            self.notifier.on_alert(&alert, now);
             let _ = self.alert_feed.send(alert);
         }
     }
@@ -591,10 +605,23 @@ impl Hub {
             let mut clock = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 clock.tick().await;
-                let changes = hub.alert_engine().tick(utc_now_ms());
+                let now = utc_now_ms();
+                let mut changes = hub.alert_engine().tick(now);
+                for (facility, channel) in hub.notifier.take_failing() {
+                    let facility = if facility.is_empty() {
+                        hub.centre.clone()
+                    } else {
+                        facility
+                    };
+                    changes.extend(
+                        hub.alert_engine()
+                            .on_channel_failing(&facility, &channel, now),
+                    );
+                }
                 hub.publish(changes);
             }
         });
+        tokio::spawn(self.notifier.clone().run());
     }
 
     /// What to acknowledge for a stream, and a gap to ask for (at most every 5 s per stream).

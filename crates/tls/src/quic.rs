@@ -160,6 +160,19 @@ pub fn server_endpoint_config(key_path: &Path) -> Result<quinn::EndpointConfig> 
     Ok(config)
 }
 
+/// A TLS client configuration for the hub's outgoing HTTPS (webhooks, push services, SMTP):
+/// the ring provider and the Mozilla root certificates (`webpki-roots`), TLS 1.2 and 1.3.
+pub fn web_client_config() -> rustls::ClientConfig {
+    let roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,484 @@
+//! The alert dispatcher's async shell: keeps the on-call rosters, people's channels and push
+//! subscriptions in the database, feeds alert changes to [`ctg_alerts::dispatch::Dispatcher`],
+//! carries out its deliveries (Web Push, signed webhooks, e-mail) and reports each outcome
+//! back, stores every dispatch step (`alert_log`), and turns a channel that keeps failing into
+//! a technical alert on the wall.
+//!
+//! Webhook signature: `X-Mimamori-Signature: sha256=<hex HMAC-SHA256(secret, timestamp "."
+//! body)>` with `X-Mimamori-Timestamp: <ms>`; the secret is generated once per hub and shown to
+//! admins (`GET /api/oncall`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use ctg_alerts::dispatch::{Channel, Delivery, Dispatcher, LogEntry, Person, Policy, Roster};
+use ctg_alerts::{Alert, AlertKind};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+/// A browser's push subscription.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct PushSubscription {
+    /// The push service URL.
+    pub endpoint: String,
+    /// Its keys (base64url), as `PushSubscription.toJSON()` gives them.
+    pub keys: PushKeys,
+}
+
+/// The keys of a push subscription.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct PushKeys {
+    /// The browser's P-256 public key.
+    pub p256dh: String,
+    /// The 16-byte authentication secret.
+    pub auth: String,
+}
+
+/// The rosters by facility, and every person's channels by name.
+pub type OnCall = (BTreeMap<String, Roster>, BTreeMap<String, Vec<Channel>>);
+
+/// E-mail settings (SMTP).
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// The sender address.
+    pub from: String,
+}
+
+/// The notifier.
+pub struct Notifier {
+    dispatcher: Mutex<Dispatcher>,
+    db: Mutex<Connection>,
+    http: reqwest::Client,
+    vapid: crate::webpush::Vapid,
+    webhook_secret: Vec<u8>,
+    smtp: Mutex<Option<Smtp>>,
+    /// Alerts the dispatcher reported as failing channels, for the hub to raise.
+    failing: Mutex<Vec<(String, String)>>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Notifier {
+    /// Opens the notifier's tables in the hub's database and loads rosters, people and
+    /// subscriptions into a dispatcher for `centre`.
+    pub fn open(path: &Path, centre: &str, policy: Policy) -> Result<Self> {
+        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "FULL")?;
+        db.busy_timeout(Duration::from_secs(10))?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS oncall_rosters(facility TEXT PRIMARY KEY, roster TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS oncall_people(name TEXT PRIMARY KEY, channels TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS push_subscriptions(
+                 id INTEGER PRIMARY KEY, username TEXT NOT NULL, endpoint TEXT NOT NULL UNIQUE,
+                 p256dh TEXT NOT NULL, auth TEXT NOT NULL, created_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS alert_log(
+                 id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, alert_id INTEGER NOT NULL, entry TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS alert_log_by_alert ON alert_log(alert_id, id);
+             CREATE TABLE IF NOT EXISTS hub_keys(name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+        )?;
+        let key = |name: &str, make: &dyn Fn() -> Result<Vec<u8>>| -> Result<Vec<u8>> {
+            let found: Option<Vec<u8>> = db
+                .query_row("SELECT value FROM hub_keys WHERE name=?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match found {
+                Some(v) => Ok(v),
+                None => {
+                    let v = make()?;
+                    db.execute(
+                        "INSERT INTO hub_keys(name, value) VALUES(?1, ?2)",
+                        params![name, v],
+                    )?;
+                    Ok(v)
+                }
+            }
+        };
+        let vapid_pkcs8 = key("vapid", &|| Ok(crate::webpush::Vapid::generate_pkcs8()?))?;
+        let webhook_secret = key("webhook_secret", &|| {
+            let mut secret = vec![0u8; 32];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+                .map_err(|_| anyhow::anyhow!("no randomness"))?;
+            Ok(secret)
+        })?;
+        let vapid =
+            crate::webpush::Vapid::from_pkcs8(&vapid_pkcs8, "mailto:oncall@mimamori.invalid")?;
+        let mut dispatcher = Dispatcher::new(policy, centre);
+        {
+            let mut q = db.prepare("SELECT facility, roster FROM oncall_rosters")?;
+            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (facility, roster) = row?;
+                dispatcher.set_roster(&facility, serde_json::from_str(&roster)?);
+            }
+            let mut q = db.prepare("SELECT name, channels FROM oncall_people")?;
+            for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+                let (name, channels) = row?;
+                dispatcher.set_person(Person {
+                    name,
+                    channels: serde_json::from_str(&channels)?,
+                });
+            }
+        }
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(ctg_tls::quic::web_client_config())
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self {
+            dispatcher: Mutex::new(dispatcher),
+            db: Mutex::new(db),
+            http,
+            vapid,
+            webhook_secret,
+            smtp: Mutex::new(None),
+            failing: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Sends e-mail through this SMTP server from now on.
+    pub fn set_smtp(&self, smtp: Option<Smtp>) {
+        *lock(&self.smtp) = smtp;
+    }
+
+    /// The VAPID public key (the browser's `applicationServerKey`).
+    pub fn vapid_public_key(&self) -> String {
+        self.vapid.public_key()
+    }
+
+    /// The webhook signing secret, hex (for admins to give to the receiving gateway).
+    pub fn webhook_secret_hex(&self) -> String {
+        hex::encode(&self.webhook_secret)
+    }
+
+    /// Replaces a facility's roster (stored).
+    pub fn set_roster(&self, facility: &str, roster: Roster) -> Result<()> {
+        lock(&self.db).execute(
+            "INSERT INTO oncall_rosters(facility, roster) VALUES(?1, ?2)
+             ON CONFLICT(facility) DO UPDATE SET roster=excluded.roster",
+            params![facility, serde_json::to_string(&roster)?],
+        )?;
+        lock(&self.dispatcher).set_roster(facility, roster);
+        Ok(())
+    }
+
+    /// Replaces a person's channels (stored; her push subscriptions are kept).
+    pub fn set_channels(&self, name: &str, mut channels: Vec<Channel>) -> Result<()> {
+        channels.retain(|c| !matches!(c, Channel::WebPush(_)));
+        let db = lock(&self.db);
+        let mut q =
+            db.prepare("SELECT id FROM push_subscriptions WHERE username=?1 ORDER BY id")?;
+        for id in q.query_map([name], |r| r.get::<_, i64>(0))? {
+            channels.push(Channel::WebPush(format!("subscription {}", id?)));
+        }
+        db.execute(
+            "INSERT INTO oncall_people(name, channels) VALUES(?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET channels=excluded.channels",
+            params![name, serde_json::to_string(&channels)?],
+        )?;
+        drop(q);
+        drop(db);
+        lock(&self.dispatcher).set_person(Person {
+            name: name.to_owned(),
+            channels,
+        });
+        Ok(())
+    }
+
+    /// A person's channels.
+    pub fn channels(&self, name: &str) -> Result<Vec<Channel>> {
+        let found: Option<String> = lock(&self.db)
+            .query_row(
+                "SELECT channels FROM oncall_people WHERE name=?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found
+            .map(|c| serde_json::from_str(&c))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// Stores a browser's push subscription for `username` and adds it to her channels.
+    pub fn subscribe(&self, username: &str, subscription: &PushSubscription) -> Result<i64> {
+        let p256dh = crate::webpush::decode_key(&subscription.keys.p256dh)
+            .context("p256dh is not base64url")?;
+        let auth =
+            crate::webpush::decode_key(&subscription.keys.auth).context("auth is not base64url")?;
+        anyhow::ensure!(
+            p256dh.len() == 65 && auth.len() == 16,
+            "not a browser push subscription"
+        );
+        anyhow::ensure!(
+            subscription.endpoint.starts_with("https://")
+                || subscription.endpoint.starts_with("http://127.0.0.1"),
+            "a push endpoint must be https"
+        );
+        let id = {
+            let db = lock(&self.db);
+            db.execute(
+                "INSERT INTO push_subscriptions(username, endpoint, p256dh, auth, created_ms) VALUES(?1,?2,?3,?4,?5)
+                 ON CONFLICT(endpoint) DO UPDATE SET username=excluded.username, p256dh=excluded.p256dh, auth=excluded.auth",
+                params![username, subscription.endpoint, subscription.keys.p256dh, subscription.keys.auth, crate::utc_now_ms()],
+            )?;
+            db.query_row(
+                "SELECT id FROM push_subscriptions WHERE endpoint=?1",
+                [&subscription.endpoint],
+                |r| r.get::<_, i64>(0),
+            )?
+        };
+        let channels = self.channels(username)?;
+        self.set_channels(username, channels)?;
+        Ok(id)
+    }
+
+    /// The rosters, and every person's channels.
+    pub fn oncall(&self) -> Result<OnCall> {
+        let rosters = lock(&self.dispatcher).rosters().clone();
+        let db = lock(&self.db);
+        let mut q = db.prepare("SELECT name, channels FROM oncall_people ORDER BY name")?;
+        let mut people = BTreeMap::new();
+        for row in q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (name, channels) = row?;
+            people.insert(name, serde_json::from_str(&channels)?);
+        }
+        Ok((rosters, people))
+    }
+
+    /// An alert change from the rules.
+    pub fn on_alert(&self, alert: &Alert, now: i64) {
+        lock(&self.dispatcher).on_alert(alert, now);
+    }
+
+    /// Snoozes an alert's calls.
+    pub fn snooze(
+        &self,
+        id: u64,
+        by: &str,
+        reason: &str,
+        minutes: i64,
+        now: i64,
+    ) -> Result<i64, ctg_alerts::dispatch::SnoozeError> {
+        lock(&self.dispatcher).snooze(id, by, reason, minutes * 60_000, now)
+    }
+
+    /// The dispatch log of an alert, oldest first.
+    pub fn log(&self, alert: u64) -> Result<Vec<serde_json::Value>> {
+        let db = lock(&self.db);
+        let mut q = db.prepare("SELECT entry FROM alert_log WHERE alert_id=?1 ORDER BY id")?;
+        let rows = q.query_map([alert as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
+    /// Channels found failing since the last call: (facility, channel words).
+    pub fn take_failing(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut lock(&self.failing))
+    }
+
+    fn store_log(&self, entries: Vec<LogEntry>, now: i64) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut db = lock(&self.db);
+        let result = (|| -> Result<()> {
+            let tx = db.transaction()?;
+            for entry in &entries {
+                let alert = match entry {
+                    LogEntry::Notified { alert, .. }
+                    | LogEntry::NoChannel { alert, .. }
+                    | LogEntry::NobodyOnCall { alert, .. }
+                    | LogEntry::Attempt { alert, .. }
+                    | LogEntry::Snoozed { alert, .. }
+                    | LogEntry::Acknowledged { alert, .. } => *alert,
+                };
+                tx.execute(
+                    "INSERT INTO alert_log(at_ms, alert_id, entry) VALUES(?1,?2,?3)",
+                    params![now, alert as i64, serde_json::to_string(entry)?],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(error) = result {
+            tracing::error!(error = format!("{error:#}"), "the alert log was not stored");
+        }
+    }
+
+    /// Runs the dispatcher: every 100 ms, due deliveries go out (each on its own task) and
+    /// their outcomes come back.
+    pub async fn run(self: Arc<Self>) {
+        let mut clock = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            clock.tick().await;
+            let now = crate::utc_now_ms();
+            let (due, log, failing) = {
+                let mut d = lock(&self.dispatcher);
+                let due = d.tick(now);
+                (due, d.take_log(), d.take_failing())
+            };
+            let notifier = self.clone();
+            tokio::task::spawn_blocking(move || notifier.store_log(log, now));
+            for channel in failing {
+                let words = format!("{} {}", channel.name(), channel_address(&channel));
+                lock(&self.failing).push((String::new(), words));
+            }
+            for delivery in due {
+                let notifier = self.clone();
+                tokio::spawn(async move {
+                    let outcome = notifier.send(&delivery).await.map_err(|e| format!("{e:#}"));
+                    if let Err(error) = &outcome {
+                        tracing::warn!(alert = delivery.alert.id, channel = ?delivery.channel, attempt = delivery.attempt, %error, "alert delivery failed");
+                    }
+                    let facility = delivery.alert.subject.facility().to_owned();
+                    let mut d = lock(&notifier.dispatcher);
+                    d.delivered(delivery.id, outcome, crate::utc_now_ms());
+                    for channel in d.take_failing() {
+                        let words = format!("{} {}", channel.name(), channel_address(&channel));
+                        lock(&notifier.failing).push((facility.clone(), words));
+                    }
+                });
+            }
+        }
+    }
+
+    async fn send(&self, delivery: &Delivery) -> Result<()> {
+        let payload = payload(delivery);
+        match &delivery.channel {
+            Channel::Webhook(url) => {
+                let body = serde_json::to_vec(&payload)?;
+                let timestamp = crate::utc_now_ms().to_string();
+                let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.webhook_secret);
+                let mut signed = timestamp.as_bytes().to_vec();
+                signed.push(b'.');
+                signed.extend_from_slice(&body);
+                let signature = hex::encode(ring::hmac::sign(&key, &signed).as_ref());
+                let response = self
+                    .http
+                    .post(url)
+                    .header("Content-Type", "application/json")
+                    .header("X-Mimamori-Timestamp", timestamp)
+                    .header("X-Mimamori-Signature", format!("sha256={signature}"))
+                    .header("X-Mimamori-Delivery", delivery.id.to_string())
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "webhook answered {}",
+                    response.status()
+                );
+                Ok(())
+            }
+            Channel::WebPush(name) => {
+                let id: i64 = name
+                    .strip_prefix("subscription ")
+                    .and_then(|n| n.parse().ok())
+                    .context("not a subscription")?;
+                let row: Option<(String, String, String)> = lock(&self.db)
+                    .query_row(
+                        "SELECT endpoint, p256dh, auth FROM push_subscriptions WHERE id=?1",
+                        [id],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?;
+                let (endpoint, p256dh, auth) = row.context("the subscription is gone")?;
+                let body = crate::webpush::encrypt(
+                    &crate::webpush::decode_key(&p256dh).context("p256dh")?,
+                    &crate::webpush::decode_key(&auth).context("auth")?,
+                    &serde_json::to_vec(&payload)?,
+                )?;
+                let expires = crate::utc_now_ms() / 1000 + 12 * 3600;
+                let response = self
+                    .http
+                    .post(&endpoint)
+                    .header(
+                        "Authorization",
+                        self.vapid.authorization(&endpoint, expires)?,
+                    )
+                    .header("Content-Encoding", "aes128gcm")
+                    .header("Content-Type", "application/octet-stream")
+                    .header("TTL", "600")
+                    .header(
+                        "Urgency",
+                        if delivery.severity >= ctg_alerts::dispatch::Severity::Prepare {
+                            "high"
+                        } else {
+                            "normal"
+                        },
+                    )
+                    .body(body)
+                    .send()
+                    .await?;
+                if matches!(response.status().as_u16(), 404 | 410) {
+                    lock(&self.db).execute("DELETE FROM push_subscriptions WHERE id=?1", [id])?;
+                }
+                anyhow::ensure!(
+                    response.status().is_success(),
+                    "push service answered {}",
+                    response.status()
+                );
+                Ok(())
+            }
+            Channel::Email(address) => {
+                let smtp = lock(&self.smtp)
+                    .clone()
+                    .context("no SMTP server is configured")?;
+                crate::mail::send(&smtp, address, &payload).await
+            }
+        }
+    }
+}
+
+fn channel_address(channel: &Channel) -> &str {
+    match channel {
+        Channel::WebPush(a) | Channel::Email(a) | Channel::Webhook(a) => a,
+    }
+}
+
+/// What every channel carries: the alert, why now, for whom.
+pub fn payload(delivery: &Delivery) -> serde_json::Value {
+    let alert = &delivery.alert;
+    let kind = match &alert.kind {
+        AlertKind::JsogLevel { level } => format!("JSOG level {level}"),
+        other => serde_json::to_value(other)
+            .ok()
+            .and_then(|v| v["kind"].as_str().map(|s| s.replace('_', " ")))
+            .unwrap_or_default(),
+    };
+    let (stream, place) = match &alert.subject {
+        ctg_alerts::Subject::Stream { id, facility } => {
+            (Some(*id), format!("{facility}, stream {id}"))
+        }
+        ctg_alerts::Subject::Bridge { name, facility } => (None, format!("{facility}, {name}")),
+    };
+    json!({
+        "title": format!("Mimamori: {kind}"),
+        "body": format!("{place}: {}", alert.detail),
+        "alert": alert,
+        "severity": delivery.severity,
+        "reason": delivery.reason,
+        "person": delivery.person,
+        "attempt": delivery.attempt,
+        "stream": stream,
+        "url": stream.map(|id| format!("/#/bed/{id}")),
+    })
+}
