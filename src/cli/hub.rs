@@ -24,7 +24,7 @@ pub fn run(
     listen: SocketAddr,
     web: Web,
     centre: &str,
-    rules: ctg_hub::alerts::AlertRules,
+    alerts: ctg_hub::alerts::AlertsConfig,
 ) -> Result<()> {
     super::field::init_logging();
     let http = web.http;
@@ -37,7 +37,7 @@ pub fn run(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let hub = ctg_hub::Hub::open_with(db, "mimamori-hub", centre, rules)?;
+    let hub = ctg_hub::Hub::open_with(db, "mimamori-hub", centre, alerts)?;
     if let Some(smtp) = &web.smtp {
         let (host, port) = smtp
             .rsplit_once(':')
@@ -69,6 +69,34 @@ pub fn run(
             result = api => result.context("API task")?,
         }
     })
+}
+
+/// The alerts configuration: the file (or the defaults), then the command line's overrides.
+pub fn alerts_config(
+    file: Option<&Path>,
+    stalled_after_s: Option<u64>,
+    signal_loss_after_s: Option<u64>,
+    bridge_offline_after_s: Option<u64>,
+) -> Result<ctg_hub::alerts::AlertsConfig> {
+    let mut config = match file {
+        Some(path) => ctg_hub::alerts::AlertsConfig::parse(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("in {}", path.display()))?,
+        None => ctg_hub::alerts::AlertsConfig::default(),
+    };
+    let ms = |s: u64| s as i64 * 1000;
+    if let Some(s) = stalled_after_s {
+        config.rules.stalled_ms = ms(s);
+    }
+    if let Some(s) = signal_loss_after_s {
+        config.rules.signal_loss_ms = ms(s);
+    }
+    if let Some(s) = bridge_offline_after_s {
+        config.rules.bridge_offline_ms = ms(s);
+    }
+    Ok(config)
 }
 
 pub fn user_add(db: &Path, username: &str, role: &str, facility: &str, centre: &str) -> Result<()> {

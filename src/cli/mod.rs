@@ -177,15 +177,20 @@ enum Command {
         /// The centre's facility name (its staff see every partner facility).
         #[arg(long, default_value = "centre")]
         centre: String,
-        /// Alert: a stream sending nothing for this many seconds has stalled.
-        #[arg(long, default_value_t = 30)]
-        stalled_after: u64,
-        /// Alert: no fetal heart rate for this many seconds is signal loss.
-        #[arg(long, default_value_t = 60)]
-        signal_loss_after: u64,
-        /// Alert: a bridge without a connection for this many seconds is offline.
-        #[arg(long, default_value_t = 30)]
-        bridge_offline_after: u64,
+        /// The alerts configuration (TOML: `[rules]` thresholds, `[policy]` routing, escalation,
+        /// repeats, snooze, retries); without it, the documented defaults.
+        #[arg(long, value_name = "FILE")]
+        alerts: Option<PathBuf>,
+        /// Alert: a stream sending nothing for this many seconds has stalled (overrides the file).
+        #[arg(long)]
+        stalled_after: Option<u64>,
+        /// Alert: no fetal heart rate for this many seconds is signal loss (overrides the file).
+        #[arg(long)]
+        signal_loss_after: Option<u64>,
+        /// Alert: a bridge without a connection for this many seconds is offline (overrides the
+        /// file).
+        #[arg(long)]
+        bridge_offline_after: Option<u64>,
         /// Send e-mail alerts through this SMTP server (HOST:PORT; STARTTLS when offered).
         #[arg(long, value_name = "HOST:PORT")]
         smtp: Option<String>,
@@ -431,6 +436,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             http,
             https,
             centre,
+            alerts,
             stalled_after,
             signal_loss_after,
             bridge_offline_after,
@@ -448,12 +454,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 mail_from,
             },
             &centre,
-            ctg_hub::alerts::AlertRules {
-                stalled_ms: stalled_after as i64 * 1000,
-                signal_loss_ms: signal_loss_after as i64 * 1000,
-                bridge_offline_ms: bridge_offline_after as i64 * 1000,
-                ..ctg_hub::alerts::AlertRules::default()
-            },
+            hub::alerts_config(
+                alerts.as_deref(),
+                stalled_after,
+                signal_loss_after,
+                bridge_offline_after,
+            )?,
         ),
         Command::User {
             command:

@@ -136,7 +136,7 @@ impl Roster {
 
 /// Timings and routing, per severity where it matters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// The version of this policy (carried into the log).
     pub version: String,

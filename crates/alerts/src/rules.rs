@@ -21,8 +21,9 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Thresholds.
-#[derive(Clone, Copy, Debug)]
+/// Thresholds (configuration: `[rules]` of the alerts file, every field optional).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlertRules {
     /// FHR absent this long: signal loss.
     pub signal_loss_ms: i64,

@@ -240,16 +240,17 @@ impl Hub {
     /// Opens the store at `db_path` and starts the store writer and the analysis workers;
     /// `centre` names the centre's facility (its staff see every partner facility).
     pub fn open(db_path: &Path, hub_id: &str, centre: &str) -> Result<Arc<Hub>> {
-        Self::open_with(db_path, hub_id, centre, alerts::AlertRules::default())
+        Self::open_with(db_path, hub_id, centre, alerts::AlertsConfig::default())
     }
 
-    /// [`Hub::open`] with alert thresholds.
+    /// [`Hub::open`] with the alerts configuration (rules and dispatch policy).
     pub fn open_with(
         db_path: &Path,
         hub_id: &str,
         centre: &str,
-        rules: alerts::AlertRules,
+        config: alerts::AlertsConfig,
     ) -> Result<Arc<Hub>> {
+        let rules = config.rules;
         let store = SqliteStore::open(db_path)?;
         let accounts = accounts::Accounts::open(db_path, centre)?;
         let records = records::Records::open(db_path)?;
@@ -277,11 +278,7 @@ impl Hub {
             findings_rx: Mutex::new(Some(findings_rx)),
             reader: Mutex::new(SqliteStore::open(db_path)?),
             store_transactions,
-            notifier: Arc::new(notify::Notifier::open(
-                db_path,
-                centre,
-                alerts::dispatch::Policy::default(),
-            )?),
+            notifier: Arc::new(notify::Notifier::open(db_path, centre, config.policy)?),
             centre: centre.to_owned(),
             watchers: Mutex::new(HashMap::new()),
             connection_numbers: AtomicU64::new(0),
