@@ -159,11 +159,21 @@ try {
   await alert.waitFor({ timeout: 60000 });
   const alertId = await alert.getAttribute("data-alert");
   await alert.locator("input.reason").fill("CTG確認、助言済み (browser test)");
-  await alert.locator("button[type=submit]").click();
+  await alert.locator("form.ack button[type=submit]").click();
   await page.waitForSelector(`.alert.done[data-alert="${alertId}"]`, { timeout: 10000 });
   const ackText = await page.locator(`.alert.done[data-alert="${alertId}"] .when`).textContent();
   assert.match(ackText ?? "", /demo/, "the acknowledgement says who");
   log(`alert ${alertId} acknowledged: ${ackText}`);
+
+  // ── another open alert snoozed with a reason, bounded ──
+  const other = page.locator(".alert.open").first();
+  const otherId = await other.getAttribute("data-alert");
+  await other.locator("form.snooze select").selectOption("10");
+  await other.locator("form.snooze input[name=why]").fill("帝王切開中、10分後に再確認 (browser test)");
+  await other.locator("form.snooze button[type=submit]").click();
+  await page.waitForSelector(`.alert[data-alert="${otherId}"] .delivery:has-text("一時停止中")`, { timeout: 10000 });
+  log(`alert ${otherId} snoozed for 10 min`);
+
   {
     const admin = await browser.newContext();
     const p = await admin.newPage();
@@ -173,9 +183,22 @@ try {
       return (await fetch("/api/audit")).json();
     });
     const entry = audit.entries.find((/** @type {any} */ e) => e.action === "acknowledge_alert" && e.target.includes("browser test"));
+    assert.ok(audit.entries.some((/** @type {any} */ e) => e.action === "snooze_alert" && e.target.includes("browser test")), "the snooze is audited");
     assert.ok(entry, "the acknowledgement is in the audit log");
     assert.equal(entry.actor, "demo");
     assert.equal(audit.verified, true, "the audit chain verifies");
+    // An admin edits the clinic-a roster in the rosters page.
+    await p.goto(`${url}#/rosters`);
+    await p.waitForSelector('textarea[aria-label="clinic-a"]');
+    await p.fill('textarea[aria-label="clinic-a"]', JSON.stringify({ shifts: [{ start_minute: 0, end_minute: 0, people: ["clinic-a"] }] }));
+    await p.locator("section.roster", { hasText: "clinic-a" }).locator("button").click();
+    await p.waitForSelector("text=clinic-a", { state: "attached" });
+    const rosters = await waitFor(async () => {
+      const r = await p.evaluate(async () => (await fetch("/api/oncall")).json());
+      return r.rosters["clinic-a"] && r;
+    }, 10000, "the saved roster");
+    assert.deepEqual(rosters.rosters["clinic-a"].shifts[0].people, ["clinic-a"]);
+    await p.screenshot({ path: join(out, "rosters.png") });
     await admin.close();
     log("the acknowledgement is in the audit log, and the chain verifies");
   }

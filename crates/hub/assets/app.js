@@ -171,6 +171,7 @@ function topBar() {
     h("strong", {}, ["見守り Mimamori"]),
     h("a", { href: "#/wall", class: state.view === "wall" ? "active" : "" }, [t("wall")]),
     h("a", { href: "#/oncall", class: state.view === "oncall" ? "active" : "" }, [t("oncall")]),
+    state.user?.role === "admin" ? h("a", { href: "#/rosters", class: state.view === "rosters" ? "active" : "" }, [t("rosters")]) : null,
     h("span", { class: "spacer" }),
     h("span", { class: "me" }, [`${state.user?.username ?? ""} (${state.user?.facility ?? ""})`]),
     h("label", { class: "sound" }, [
@@ -492,8 +493,52 @@ function alertItem(alert, oneTap) {
     ]),
     !done && oneTap ? h("button", { type: "button", class: "ack big", onclick: () => ack(t("oneTapAck")) }, [t("oneTapAck")]) : null,
     !done && !oneTap ? h("form", { class: "ack", onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); ack(/** @type {HTMLInputElement} */ (reason).value); } }, [reason, h("button", { type: "submit" }, [t("acknowledge")]), error]) : null,
+    !done ? h("form", { class: "snooze", onsubmit: async (/** @type {Event} */ e) => {
+      e.preventDefault();
+      const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+      const why = String(data.get("why") ?? "");
+      if (!why.trim()) { error.textContent = t("reasonNeeded"); return; }
+      try {
+        const body = await api(`/api/alerts/${alert.id}/snooze`, { method: "POST", json: { minutes: Number(data.get("minutes")), reason: why } });
+        snoozed.set(alert.id, body.snoozed_until_ms);
+        renderAlerts();
+      } catch (err) { error.textContent = String(err); }
+    } }, [
+      h("select", { name: "minutes", "aria-label": t("snooze") }, [5, 10, 15, 30].map((m) => h("option", { value: m }, [`${m} ${t("minutes")}`]))),
+      h("input", { name: "why", placeholder: `${t("snooze")}: ${t("reason")}` }),
+      h("button", { type: "submit" }, [t("snooze")]),
+    ]) : null,
+    !done ? h("div", { class: "delivery" }, [deliveryWords(alert.id)]) : null,
     stream != null ? h("a", { href: `#/bed/${stream}?at=${alertSeconds(alert)}`, class: "open" }, [t("open")]) : null,
   ]);
+}
+
+/** Snoozes this viewer set: alert ID → until (ms). */
+const snoozed = new Map();
+/** Dispatch logs of open alerts: ID → { at, log }. */
+const deliveryLogs = new Map();
+
+/** Who was told and how, from the alert's dispatch log (fetched at most every 5 s). @param {number} id */
+function deliveryWords(id) {
+  const cached = deliveryLogs.get(id);
+  if (!cached || Date.now() - cached.at > 5000) {
+    deliveryLogs.set(id, { at: Date.now(), log: cached?.log ?? [] });
+    api(`/api/alerts/${id}/log`).then((body) => { deliveryLogs.set(id, { at: Date.now(), log: body.log }); }).catch(() => {});
+  }
+  const log = deliveryLogs.get(id)?.log ?? [];
+  const told = [...new Set(log.filter((e) => e.event === "notified").map((e) => e.person))];
+  const ok = log.filter((e) => e.event === "attempt" && e.error == null).map((e) => e.channel?.kind);
+  const failed = log.filter((e) => e.event === "attempt" && e.error != null).length;
+  const escalations = log.filter((e) => e.event === "notified" && e.reason === "escalated").length;
+  const until = snoozed.get(id);
+  const parts = [];
+  if (told.length) parts.push(`${t("told")}: ${told.join(", ")}`);
+  if (ok.length) parts.push(`${t("delivered")}: ${[...new Set(ok)].join(", ")}`);
+  if (failed) parts.push(`${t("failedDeliveries")}: ${failed}`);
+  if (escalations) parts.push(`${t("escalated")} ×${escalations}`);
+  if (until && until > Date.now()) parts.push(`${t("snoozedUntil")} ${clock(until)}`);
+  if (log.some((e) => e.event === "nobody_on_call")) parts.push(t("nobodyOnCall"));
+  return parts.join(" · ");
 }
 
 /** Where on its stream an alert belongs, seconds from the stream's start. @param {any} alert */
@@ -756,6 +801,8 @@ function renderOncall() {
     open.length ? null : h("p", { class: "quiet" }, [t("noAlerts")]),
     canNotify ? h("button", { type: "button", class: "notify", onclick: async () => { await Notification.requestPermission(); renderOncall(); } },
       [Notification.permission === "granted" ? t("notificationsOn") : t("notifications")]) : null,
+    "serviceWorker" in navigator && "PushManager" in window ? h("button", { type: "button", class: "notify", onclick: () => subscribePush() }, [t("pushSubscribe")]) : null,
+    h("p", { class: "quiet", id: "push-state" }),
     h("h2", {}, [t("myBeds")]),
     h("ul", { class: "mini-beds" }, beds.map((b) => {
       const { state: s, text } = bedState(b);
@@ -773,6 +820,65 @@ function renderOncall() {
   syncSubscriptions();
 }
 
+/** Subscribes this browser to Web Push alerts for the signed-in user (the hub's VAPID key). */
+async function subscribePush() {
+  const status = document.getElementById("push-state");
+  try {
+    const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    const { public_key } = await api("/api/push/key");
+    const raw = Uint8Array.from(atob(public_key.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: raw });
+    await api("/api/push/subscribe", { method: "POST", json: subscription.toJSON() });
+    if (status) status.textContent = t("pushOn");
+  } catch (e) {
+    if (status) status.textContent = `${t("pushFailed")}: ${e}`;
+  }
+}
+
+// ───────────────────────────── rosters (admins) ─────────────────────────────
+
+async function renderRosters() {
+  const body = await api("/api/oncall");
+  const rosters = body.rosters ?? {};
+  const facilities = [...new Set([...Object.keys(rosters), ...[...state.beds.values()].map((b) => b.info.facility), state.user?.facility ?? "centre"])].sort();
+  const status = h("p", { class: "quiet" });
+  const editor = (/** @type {string} */ facility) => {
+    const area = h("textarea", { rows: 8, cols: 60, "aria-label": facility });
+    /** @type {HTMLTextAreaElement} */ (area).value = JSON.stringify(rosters[facility] ?? { shifts: [{ start_minute: 510, end_minute: 1020, people: [] }] }, null, 2);
+    return h("section", { class: "roster" }, [
+      h("h3", {}, [facility]),
+      area,
+      h("button", { type: "button", onclick: async () => {
+        try {
+          await api(`/api/oncall/${encodeURIComponent(facility)}`, { method: "PUT", json: JSON.parse(/** @type {HTMLTextAreaElement} */ (area).value) });
+          status.textContent = `${t("saved")}: ${facility}`;
+        } catch (e) { status.textContent = String(e); }
+      } }, [t("save")]),
+    ]);
+  };
+  const people = h("textarea", { rows: 10, cols: 60, "aria-label": "people" });
+  /** @type {HTMLTextAreaElement} */ (people).value = JSON.stringify(body.people ?? {}, null, 2);
+  app.replaceChildren(topBar(), h("main", { class: "rosters" }, [
+    h("h2", {}, [t("rosters")]),
+    h("p", { class: "quiet" }, [t("rosterHelp")]),
+    ...facilities.map(editor),
+    h("h3", {}, [t("channels")]),
+    people,
+    h("button", { type: "button", onclick: async () => {
+      try {
+        for (const [name, channels] of Object.entries(JSON.parse(/** @type {HTMLTextAreaElement} */ (people).value))) {
+          await api(`/api/people/${encodeURIComponent(name)}/channels`, { method: "PUT", json: channels });
+        }
+        status.textContent = t("saved");
+      } catch (e) { status.textContent = String(e); }
+    } }, [t("save")]),
+    body.webhook_secret ? h("p", {}, [`${t("webhookSecret")}: `, h("code", {}, [body.webhook_secret])]) : null,
+    status,
+  ]));
+  state.wanted = new Set();
+  syncSubscriptions();
+}
+
 // ───────────────────────────── the loop ─────────────────────────────
 
 function route() {
@@ -780,6 +886,7 @@ function route() {
   const bed = /^#\/bed\/(\d+)(?:\?at=(\d+))?/.exec(hash);
   if (bed) return { view: "chart", id: Number(bed[1]), at: bed[2] ? Number(bed[2]) : null };
   if (hash.startsWith("#/oncall")) return { view: "oncall" };
+  if (hash.startsWith("#/rosters")) return { view: "rosters" };
   return { view: "wall" };
 }
 
@@ -802,6 +909,7 @@ async function render() {
   state.chart = null;
   if (r.view === "chart") await renderChart(/** @type {number} */ (r.id), r.at ?? null);
   else if (r.view === "oncall") renderOncall();
+  else if (r.view === "rosters") await renderRosters();
   else renderWall();
 }
 

@@ -125,6 +125,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/assets/{name}", get(asset))
+        .route("/sw.js", get(service_worker))
         .route("/api/wall", get(wall))
         .route("/api/login", axum::routing::post(login))
         .route("/api/logout", axum::routing::post(logout))
@@ -262,6 +263,18 @@ async fn index() -> Response {
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         INDEX_HTML,
+    )
+        .into_response()
+}
+
+/// The service worker, at the root so its scope is the whole viewer.
+async fn service_worker() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../assets/sw.js"),
     )
         .into_response()
 }

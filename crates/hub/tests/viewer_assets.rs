@@ -61,6 +61,9 @@ async fn the_page_and_every_file_it_loads_are_served_with_a_strict_policy() {
         assert!(head.contains("x-content-type-options: nosniff"));
         assert!(body.len() > 1000, "{f} is the real file");
     }
+    let (status, head, worker) = get(port, "/sw.js").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("text/javascript") && worker.contains("showNotification"));
     assert_eq!(get(port, "/assets/../Cargo.toml").await.0, 404);
     assert_eq!(get(port, "/assets/nothing.js").await.0, 404);
 
