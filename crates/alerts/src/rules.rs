@@ -73,6 +73,9 @@ pub enum AlertKind {
     BridgeOffline,
     /// More than 5 contractions per 10 minutes, averaged over 30 minutes (FIGO 2015, NICHD 2008).
     Tachysystole,
+    /// The hub is not keeping up (samples dropped from analysis, live gaps skipped, the store
+    /// writer's queue nearly full).
+    HubOverloaded,
     /// A delivery channel (e-mail, Web Push, webhook) keeps failing.
     ChannelFailing {
         /// The channel's kind and address, e.g. `webhook http://pager`.
@@ -91,6 +94,7 @@ impl AlertKind {
             AlertKind::StreamStalled => "stalled".into(),
             AlertKind::BridgeOffline => "bridge-offline".into(),
             AlertKind::Tachysystole => "tachysystole".into(),
+            AlertKind::HubOverloaded => "hub-overloaded".into(),
             AlertKind::ChannelFailing { channel } => format!("channel-{channel}"),
         }
     }
@@ -177,6 +181,8 @@ pub struct AlertEngine {
     last_block: HashMap<i64, (i64, String)>,
     bridges_down: HashMap<(String, String), i64>,
     bridges_up: HashMap<(String, String), u32>,
+    /// When the hub last reported trouble.
+    hub_trouble_at: Option<i64>,
     /// Per stream, the onsets of its recent contractions (stream seconds).
     contractions: HashMap<i64, std::collections::VecDeque<f64>>,
 }
@@ -431,6 +437,35 @@ impl AlertEngine {
         changes
     }
 
+    /// The hub's own health, once a second: `trouble` says what is wrong now (None: nothing).
+    /// Raised at the first trouble, resolved after a minute without any.
+    pub fn on_hub_health(
+        &mut self,
+        centre: &str,
+        trouble: Option<String>,
+        now_ms: i64,
+    ) -> Vec<Alert> {
+        let subject = Subject::Bridge {
+            name: "hub".into(),
+            facility: centre.to_owned(),
+        };
+        match trouble {
+            Some(detail) => {
+                self.hub_trouble_at = Some(now_ms);
+                self.raise(subject, AlertKind::HubOverloaded, detail, now_ms)
+                    .into_iter()
+                    .collect()
+            }
+            None if self.hub_trouble_at.is_some_and(|t| now_ms - t >= 60_000) => {
+                self.hub_trouble_at = None;
+                self.resolve(&subject, "hub-overloaded", now_ms)
+                    .into_iter()
+                    .collect()
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// A delivery channel keeps failing (from the dispatcher): a technical alert for the
     /// facility whose alert could not be delivered.
     pub fn on_channel_failing(&mut self, facility: &str, channel: &str, now_ms: i64) -> Vec<Alert> {
@@ -553,6 +588,59 @@ mod tests {
         assert!(offline.iter().any(|a| a.kind == AlertKind::BridgeOffline));
         let back = e.on_bridge("b1", "a", true, 131_000);
         assert_eq!(back[0].resolved_ms, Some(131_000));
+    }
+
+    #[test]
+    fn hub_trouble_raises_once_and_resolves_after_a_quiet_minute() {
+        let mut e = engine();
+        let raised = e.on_hub_health(
+            "centre",
+            Some("1,200 samples dropped from analysis".into()),
+            0,
+        );
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].kind, AlertKind::HubOverloaded);
+        assert!(
+            e.on_hub_health("centre", Some("again".into()), 1000)
+                .iter()
+                .all(|a| a.id == raised[0].id)
+        );
+        assert!(
+            e.on_hub_health("centre", None, 60_999).is_empty(),
+            "not before a quiet minute"
+        );
+        let resolved = e.on_hub_health("centre", None, 61_000);
+        assert!(resolved[0].resolved_ms.is_some());
+    }
+
+    #[test]
+    fn tachysystole_over_thirty_minutes_with_hysteresis() {
+        let mut e = engine();
+        let contraction =
+            |start: f64| json!({"kind": "contraction", "start_s": start, "end_s": start + 60.0});
+        let mut raised = Vec::new();
+        // Every 100 s: 18 in 30 minutes, above 15.
+        for k in 0..30 {
+            raised.extend(e.on_finding(1, "clinic-a", &contraction(k as f64 * 100.0), k * 100_000));
+        }
+        assert_eq!(
+            raised
+                .iter()
+                .filter(|a| a.kind == AlertKind::Tachysystole)
+                .count(),
+            1,
+            "one alert"
+        );
+        // Then one every 300 s: the count falls to 12 or fewer and it resolves.
+        let mut resolved = false;
+        for k in 0..12 {
+            let t = 3000.0 + k as f64 * 300.0;
+            resolved |= e
+                .on_finding(1, "clinic-a", &contraction(t), (t * 1000.0) as i64)
+                .iter()
+                .any(|a| a.resolved_ms.is_some());
+        }
+        assert!(resolved);
     }
 
     #[test]

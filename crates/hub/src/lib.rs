@@ -535,6 +535,30 @@ impl Hub {
         self.connection_numbers.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// What is wrong with the hub since the last call (counters that only grow under overload,
+    /// the store writer's queue), in words; `None` when nothing.
+    fn health_trouble(&self, last: &mut Counters) -> Option<String> {
+        let now = self.counters();
+        let mut trouble = Vec::new();
+        if now.analysis_ring_overflows > last.analysis_ring_overflows {
+            trouble.push(format!(
+                "{} samples dropped from analysis",
+                now.analysis_ring_overflows - last.analysis_ring_overflows
+            ));
+        }
+        if now.live_gaps_skipped > last.live_gaps_skipped {
+            trouble.push("the live path skipped a gap".to_owned());
+        }
+        if now.findings_dropped > last.findings_dropped {
+            trouble.push("findings were not stored".to_owned());
+        }
+        if self.store_tx.capacity() < self.store_tx.max_capacity() / 10 {
+            trouble.push("the store writer's queue is nearly full".to_owned());
+        }
+        *last = now;
+        (!trouble.is_empty()).then(|| trouble.join("; "))
+    }
+
     /// A bridge connected or left.
     pub fn bridge_seen(&self, bridge: &str, facility: &str, connected: bool) {
         let changes = self
@@ -600,10 +624,13 @@ impl Hub {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut clock = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut last_counters = hub.counters();
             loop {
                 clock.tick().await;
                 let now = utc_now_ms();
                 let mut changes = hub.alert_engine().tick(now);
+                let trouble = hub.health_trouble(&mut last_counters);
+                changes.extend(hub.alert_engine().on_hub_health(&hub.centre, trouble, now));
                 for (facility, channel) in hub.notifier.take_failing() {
                     let facility = if facility.is_empty() {
                         hub.centre.clone()
