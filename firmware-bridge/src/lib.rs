@@ -55,6 +55,12 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Bytes held in all spools, and the cap.
+    pub fn spool_usage(&self) -> (u64, u64) {
+        let total = self.spools().iter().map(StreamSpool::bytes).sum();
+        (total, self.max_bytes)
+    }
+
     /// Appends a record; false if it could not be written (logged).
     fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Record) -> bool {
         let mut spools = self.spools();

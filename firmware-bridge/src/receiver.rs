@@ -270,7 +270,9 @@ async fn connection(incoming: quinn::Incoming, store: Arc<Mutex<Store>>) -> Resu
                         store.put(identity, Record::Event(event))?;
                         touched.insert(stream.0);
                     }
-                    Message::Heartbeat { .. } | Message::CloseStream { .. } => {}
+                    Message::Heartbeat { .. }
+                    | Message::CloseStream { .. }
+                    | Message::BridgeStatus { .. } => {}
                     other => {
                         tracing::warn!(kind = other.kind(), "unexpected message from a bridge")
                     }

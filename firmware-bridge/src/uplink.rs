@@ -226,6 +226,8 @@ async fn session(shared: &Shared, endpoint: &quinn::Endpoint, config: &BridgeCon
             }
             _ = heartbeat.tick() => {
                 send(&mut tx, &Message::Heartbeat { utc_ms: utc_now_ms() }).await?;
+                let (spool_bytes, spool_max_bytes) = shared.spool_usage();
+                send(&mut tx, &Message::BridgeStatus { spool_bytes, spool_max_bytes }).await?;
             }
         }
     }

@@ -134,6 +134,13 @@ pub fn example_messages() -> Vec<(String, Message)> {
             },
         ),
         (
+            "bridge_status".into(),
+            Message::BridgeStatus {
+                spool_bytes: 123_456_789,
+                spool_max_bytes: 1 << 30,
+            },
+        ),
+        (
             "ack".into(),
             Message::Ack(Ack {
                 stream,

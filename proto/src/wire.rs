@@ -100,6 +100,15 @@ pub enum Message {
         /// Why it ends.
         reason: String,
     },
+    /// Bridge → hub, with its heartbeats: how full its spool is (unacknowledged data), so the
+    /// centre sees a site that is filling up before anything is dropped. Added after version 1's
+    /// first eleven messages; a hub that does not know it logs a bad frame and goes on.
+    BridgeStatus {
+        /// Bytes held in the spool.
+        spool_bytes: u64,
+        /// The spool's cap (at the cap the oldest data is dropped).
+        spool_max_bytes: u64,
+    },
 }
 
 /// The opening message of a session.
@@ -161,7 +170,7 @@ pub struct Ack {
 
 impl Message {
     /// Every message kind's name, in declaration order.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 12] = [
         "hello",
         "welcome",
         "refused",
@@ -173,6 +182,7 @@ impl Message {
         "ack",
         "resend_request",
         "close_stream",
+        "bridge_status",
     ];
 
     /// This message's kind (one of [`Message::KINDS`]).
@@ -189,6 +199,7 @@ impl Message {
             Message::Ack(_) => "ack",
             Message::ResendRequest { .. } => "resend_request",
             Message::CloseStream { .. } => "close_stream",
+            Message::BridgeStatus { .. } => "bridge_status",
         }
     }
 
@@ -213,7 +224,10 @@ impl Message {
                 check_id("identity.port", &o.identity.port)?;
                 check_device(&o.device)
             }
-            Message::StreamOpened(_) | Message::Heartbeat { .. } | Message::Ack(_) => Ok(()),
+            Message::StreamOpened(_)
+            | Message::Heartbeat { .. }
+            | Message::Ack(_)
+            | Message::BridgeStatus { .. } => Ok(()),
             Message::Samples { block, .. } => validate_block(block),
             Message::Event { event, .. } => validate_event(event),
             Message::ResendRequest {

@@ -73,6 +73,11 @@ pub enum AlertKind {
     BridgeOffline,
     /// More than 5 contractions per 10 minutes, averaged over 30 minutes (FIGO 2015, NICHD 2008).
     Tachysystole,
+    /// A bridge's spool (data the hub has not acknowledged) is filling up.
+    SpoolFilling {
+        /// How full, percent of the cap (the highest seen while active).
+        percent: u8,
+    },
     /// The hub is not keeping up (samples dropped from analysis, live gaps skipped, the store
     /// writer's queue nearly full).
     HubOverloaded,
@@ -95,6 +100,7 @@ impl AlertKind {
             AlertKind::BridgeOffline => "bridge-offline".into(),
             AlertKind::Tachysystole => "tachysystole".into(),
             AlertKind::HubOverloaded => "hub-overloaded".into(),
+            AlertKind::SpoolFilling { .. } => "spool".into(),
             AlertKind::ChannelFailing { channel } => format!("channel-{channel}"),
         }
     }
@@ -437,6 +443,52 @@ impl AlertEngine {
         changes
     }
 
+    /// A bridge reported its spool: raised at 80 % of the cap (the bridge drops the oldest data
+    /// at 100 %), resolved below 70 %.
+    pub fn on_spool(
+        &mut self,
+        bridge: &str,
+        facility: &str,
+        bytes: u64,
+        max_bytes: u64,
+        now_ms: i64,
+    ) -> Vec<Alert> {
+        let subject = Subject::Bridge {
+            name: bridge.to_owned(),
+            facility: facility.to_owned(),
+        };
+        let percent = (bytes.saturating_mul(100) / max_bytes.max(1)).min(100) as u8;
+        if percent >= 80 {
+            let higher = self
+                .active
+                .get(&(subject.clone(), "spool".into()))
+                .map(|&i| match self.alerts[i].kind {
+                    AlertKind::SpoolFilling { percent: was } => percent.max(was),
+                    _ => percent,
+                })
+                .unwrap_or(percent);
+            let detail = format!(
+                "spool {percent} % full ({} of {} MiB): the hub is not acknowledging this bridge's data",
+                bytes / (1 << 20),
+                max_bytes / (1 << 20)
+            );
+            self.raise(
+                subject,
+                AlertKind::SpoolFilling { percent: higher },
+                detail,
+                now_ms,
+            )
+            .into_iter()
+            .collect()
+        } else if percent < 70 {
+            self.resolve(&subject, "spool", now_ms)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The hub's own health, once a second: `trouble` says what is wrong now (None: nothing).
     /// Raised at the first trouble, resolved after a minute without any.
     pub fn on_hub_health(
@@ -588,6 +640,28 @@ mod tests {
         assert!(offline.iter().any(|a| a.kind == AlertKind::BridgeOffline));
         let back = e.on_bridge("b1", "a", true, 131_000);
         assert_eq!(back[0].resolved_ms, Some(131_000));
+    }
+
+    #[test]
+    fn a_filling_spool_raises_at_80_percent_and_resolves_below_70() {
+        let mut e = engine();
+        let mib = 1u64 << 20;
+        assert!(
+            e.on_spool("bridge-a", "clinic-a", 790 * mib, 1000 * mib, 0)
+                .is_empty()
+        );
+        let raised = e.on_spool("bridge-a", "clinic-a", 800 * mib, 1000 * mib, 1000);
+        assert_eq!(raised[0].kind, AlertKind::SpoolFilling { percent: 80 });
+        let updated = e.on_spool("bridge-a", "clinic-a", 950 * mib, 1000 * mib, 2000);
+        assert_eq!(updated[0].id, raised[0].id);
+        assert_eq!(updated[0].kind, AlertKind::SpoolFilling { percent: 95 });
+        assert!(
+            e.on_spool("bridge-a", "clinic-a", 750 * mib, 1000 * mib, 3000)
+                .is_empty(),
+            "hysteresis"
+        );
+        let resolved = e.on_spool("bridge-a", "clinic-a", 100 * mib, 1000 * mib, 4000);
+        assert!(resolved[0].resolved_ms.is_some());
     }
 
     #[test]

@@ -117,6 +117,7 @@ async fn session(
     let mut buffer = vec![0u8; 16 * 1024];
     let mut handles: HashMap<u32, i64> = HashMap::new();
     let mut greeted = false;
+    let mut bridge_id = String::new();
     loop {
         let Some(n) = rx.read(&mut buffer).await? else {
             return Ok(());
@@ -144,6 +145,7 @@ async fn session(
                         bail!("no common protocol version");
                     }
                     greeted = true;
+                    bridge_id.clone_from(&hello.bridge_id);
                     tracing::info!(%facility, bridge = %hello.bridge_id, "bridge connected");
                     replies.push(Message::Welcome(Welcome {
                         version: PROTOCOL_VERSION,
@@ -199,6 +201,10 @@ async fn session(
                     }
                     touched.insert(stream.0);
                 }
+                Message::BridgeStatus {
+                    spool_bytes,
+                    spool_max_bytes,
+                } => hub.bridge_spool(&bridge_id, &facility, spool_bytes, spool_max_bytes),
                 Message::Heartbeat { .. } | Message::CloseStream { .. } => {}
                 other => tracing::warn!(kind = other.kind(), "unexpected message from a bridge"),
             }

@@ -559,6 +559,14 @@ impl Hub {
         (!trouble.is_empty()).then(|| trouble.join("; "))
     }
 
+    /// A bridge reported how full its spool is.
+    pub fn bridge_spool(&self, bridge: &str, facility: &str, bytes: u64, max_bytes: u64) {
+        let changes =
+            self.alert_engine()
+                .on_spool(bridge, facility, bytes, max_bytes, utc_now_ms());
+        self.publish(changes);
+    }
+
     /// A bridge connected or left.
     pub fn bridge_seen(&self, bridge: &str, facility: &str, connected: bool) {
         let changes = self
