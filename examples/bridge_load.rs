@@ -60,20 +60,9 @@ impl Drop for Killed {
 
 /// (CPU seconds so far, resident KiB, peak resident KiB) of a process.
 fn usage(pid: u32) -> Result<(f64, u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').context("stat format")?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = |key: &str| -> u64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok((ticks / 100.0, kib("VmRSS:"), kib("VmHWM:")))
+    let sample = ctg_bench::hub_process::proc_sample(&format!("/proc/{pid}"))
+        .context("reading the process's /proc")?;
+    Ok((sample.cpu_s, sample.rss_kib, sample.peak_rss_kib))
 }
 
 fn main() -> Result<()> {

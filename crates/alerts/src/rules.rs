@@ -277,14 +277,7 @@ impl AlertEngine {
             Some("classification") => {
                 let level = finding["jsog_level"].as_u64().unwrap_or(0) as u8;
                 if level >= self.rules.jsog_level {
-                    let higher = self
-                        .active
-                        .get(&(subject.clone(), "jsog".into()))
-                        .map(|&i| match self.alerts[i].kind {
-                            AlertKind::JsogLevel { level: was } => level.max(was),
-                            _ => level,
-                        })
-                        .unwrap_or(level);
+                    let higher = self.highest_so_far(&subject, "jsog", level);
                     let detail = format!(
                         "JSOG level {level} in the window {:.0}–{:.0} min (table {})",
                         finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
@@ -443,6 +436,20 @@ impl AlertEngine {
         changes
     }
 
+    /// `value`, or the higher one an active alert of `key` on `subject` already carries (a JSOG
+    /// level, a spool percentage): an alert shows the worst seen while it lasts.
+    fn highest_so_far(&self, subject: &Subject, key: &str, value: u8) -> u8 {
+        self.active
+            .get(&(subject.clone(), key.to_owned()))
+            .map(|&i| match self.alerts[i].kind {
+                AlertKind::JsogLevel { level: was } | AlertKind::SpoolFilling { percent: was } => {
+                    value.max(was)
+                }
+                _ => value,
+            })
+            .unwrap_or(value)
+    }
+
     /// A bridge reported its spool: raised at 80 % of the cap (the bridge drops the oldest data
     /// at 100 %), resolved below 70 %.
     pub fn on_spool(
@@ -459,14 +466,7 @@ impl AlertEngine {
         };
         let percent = (bytes.saturating_mul(100) / max_bytes.max(1)).min(100) as u8;
         if percent >= 80 {
-            let higher = self
-                .active
-                .get(&(subject.clone(), "spool".into()))
-                .map(|&i| match self.alerts[i].kind {
-                    AlertKind::SpoolFilling { percent: was } => percent.max(was),
-                    _ => percent,
-                })
-                .unwrap_or(percent);
+            let higher = self.highest_so_far(&subject, "spool", percent);
             let detail = format!(
                 "spool {percent} % full ({} of {} MiB): the hub is not acknowledging this bridge's data",
                 bytes / (1 << 20),
