@@ -335,8 +335,10 @@ impl Notifier {
                 let due = d.tick(now);
                 (due, d.take_log(), d.take_failing())
             };
-            let notifier = self.clone();
-            tokio::task::spawn_blocking(move || notifier.store_log(log, now));
+            if !log.is_empty() {
+                let notifier = self.clone();
+                tokio::task::spawn_blocking(move || notifier.store_log(log, now));
+            }
             for channel in failing {
                 let words = format!("{} {}", channel.name(), channel_address(&channel));
                 lock(&self.failing).push((String::new(), words));
