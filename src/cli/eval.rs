@@ -58,12 +58,7 @@ pub fn run(
         .iter()
         .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
-    let data = match data {
-        Some(d) => d,
-        None => ctg_formats::shared_data_dir().map_err(anyhow::Error::msg)?,
-    };
-    let threads = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let (data, threads) = data_and_threads(data, threads)?;
     let started = std::time::Instant::now();
     let report = ctg_eval::run(&ctg_eval::EvalOptions {
         data: data.clone(),
@@ -199,14 +194,21 @@ fn plot(report: &Value) -> String {
     s
 }
 
-/// `mimamori alarms`: the alarm-fatigue replay; prints a table and writes the JSON.
-pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Result<()> {
+/// The shared data folder (given, or found beside the repository) and the worker threads
+/// (given, or every core).
+fn data_and_threads(data: Option<PathBuf>, threads: Option<usize>) -> Result<(PathBuf, usize)> {
     let data = match data {
         Some(d) => d,
         None => ctg_formats::shared_data_dir().map_err(anyhow::Error::msg)?,
     };
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    Ok((data, threads))
+}
+
+/// `mimamori alarms`: the alarm-fatigue replay; prints a table and writes the JSON.
+pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Result<()> {
+    let (data, threads) = data_and_threads(data, threads)?;
     let started = std::time::Instant::now();
     let report = ctg_eval::alarms::run(&data, threads)?;
     if let Some(dir) = out.parent() {
