@@ -554,6 +554,7 @@ impl Analyzer {
             }
         }
         let mut decels = Vec::new();
+        let mut deceleration_area = 0.0;
         for t in &self.typed_decels {
             let e = &t.excursion;
             if e.end > start && e.start < end {
@@ -562,6 +563,7 @@ impl Analyzer {
             }
             if e.start >= start && e.start < end {
                 decels.push((t.kind, t.severity, t.recurrent, seconds(e.end - e.start)));
+                deceleration_area += 0.5 * f64::from(e.amplitude) * seconds(e.end - e.start);
             }
         }
         let measures: WindowMeasures = classify::measure(
@@ -606,6 +608,8 @@ impl Analyzer {
             decelerations: &decels,
             contractions,
             tachysystole,
+            deceleration_area,
+            pathological_burden: self.config.window.figo_pathological_burden,
         };
         let classification = classify::classify(
             &input,

@@ -312,3 +312,35 @@ fn jsog_severity_of_variable_decelerations_follows_the_table() {
     assert_eq!(r.decelerations[0].severity, ctg_dsp::Severity::Mild);
     assert_eq!(r.decelerations[1].severity, ctg_dsp::Severity::Severe);
 }
+
+#[test]
+fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
+    // 40 minutes at 140 bpm with normal variability and no contractions, so no deceleration
+    // is late or recurrent: only the burden rule can call it pathological.
+    let with_decelerations = |every_s: f32, depth: f32, hold_s: f32| {
+        let mut fhr = baseline_trace(40, 140.0);
+        let mut at = 120.0;
+        while at < 40.0 * 60.0 - 120.0 {
+            plant_deceleration(&mut fhr, at, 10.0, hold_s, 10.0, depth);
+            at += every_s;
+        }
+        let toco = vec![10.0; fhr.len()];
+        run(&fhr, &toco, Profile::Figo)
+    };
+    // 50 bpm deep, about a minute, every 2½ minutes: ≈ 500 bpm·s per minute.
+    let heavy = with_decelerations(150.0, 50.0, 40.0);
+    assert!(heavy.decelerations.len() >= 12, "{:?}", heavy.decelerations);
+    let last = heavy.classification.last().unwrap();
+    assert_eq!(last.figo, ctg_dsp::FigoClass::Pathological, "{last:?}");
+    // 25 bpm deep, half a minute, every 8 minutes: ≈ 30 bpm·s per minute.
+    let light = with_decelerations(480.0, 25.0, 10.0);
+    assert!(!light.decelerations.is_empty());
+    assert!(
+        light
+            .classification
+            .iter()
+            .all(|c| c.figo != ctg_dsp::FigoClass::Pathological),
+        "{:?}",
+        light.classification
+    );
+}

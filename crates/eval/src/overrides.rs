@@ -95,6 +95,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "variability_trim" => config.window.variability_trim = v as usize,
             "min_event_signal_share" => config.window.min_event_signal_share = v,
             "event_quality_margin" => config.window.event_quality_margin = v as u64,
+            "figo_pathological_burden" => config.window.figo_pathological_burden = v,
             _ => return Err(format!("unknown window parameter `{field}`")),
         },
         _ => return Err(format!("unknown section `{section}`")),
