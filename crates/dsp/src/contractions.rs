@@ -5,7 +5,9 @@
 //! 2020 expert marks (`mimamori eval`): smooth the signal over ±10 s, estimate the resting tone
 //! as the running 40th percentile over ±3 minutes (contractions occupy well under half of the
 //! time), and find rises of ≥ 14 units above it lasting ≥ 25 s with the same excursion detector
-//! the FHR uses. Frequency per 10 minutes and
+//! the FHR uses. Two acmes with the tone falling back by ≥ 30 units between them (and rising
+//! again as much) are two contractions (coupled contractions), not one long one; 25–40 units
+//! score alike on the development records. Frequency per 10 minutes and
 //! tachysystole (> 5 per 10 min averaged over 30 min, NICHD) are computed in
 //! [`crate::classify`].
 
@@ -41,7 +43,7 @@ impl Default for ContractionConfig {
                 min_duration: 100,
                 min_time_beyond: 0,
                 max_gap: 40,
-                split_bpm: 0.0,
+                split_bpm: 30.0,
             },
         }
     }

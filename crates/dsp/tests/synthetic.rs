@@ -344,3 +344,22 @@ fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
         light.classification
     );
 }
+
+#[test]
+fn coupled_contractions_are_two_when_the_tone_falls_back_between_them() {
+    let fhr = baseline_trace(20, 140.0);
+    let mut toco = vec![10.0; fhr.len()];
+    // Two 70-unit acmes 55 s apart; between them the signal falls back to about 30 units
+    // above the tone (by 40) and never near the tone, so only the split can part them.
+    plant_contraction(&mut toco, 500.0, 70.0, 70.0);
+    plant_contraction(&mut toco, 545.0, 90.0, 70.0);
+    // A single contraction with a shallow notch (a few units) stays one.
+    plant_contraction(&mut toco, 900.0, 90.0, 60.0);
+    plant_contraction(&mut toco, 925.0, 40.0, 8.0);
+    let r = run(&fhr, &toco, Profile::Figo);
+    let peaks: Vec<f64> = r.contractions.iter().map(|c| c.peak_s).collect();
+    assert_eq!(r.contractions.len(), 3, "{:?}", r.contractions);
+    assert!((peaks[0] - 535.0).abs() < 15.0, "{peaks:?}");
+    assert!((peaks[1] - 590.0).abs() < 15.0, "{peaks:?}");
+    assert!((peaks[2] - 945.0).abs() < 15.0, "{peaks:?}");
+}
