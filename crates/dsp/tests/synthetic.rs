@@ -327,8 +327,8 @@ fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
         let toco = vec![10.0; fhr.len()];
         run(&fhr, &toco, Profile::Figo)
     };
-    // 50 bpm deep, about a minute, every 2½ minutes: ≈ 500 bpm·s per minute.
-    let heavy = with_decelerations(150.0, 50.0, 40.0);
+    // 50 bpm deep, about a minute, every 100 s: ≈ 900 bpm·s per minute.
+    let heavy = with_decelerations(100.0, 50.0, 40.0);
     assert!(heavy.decelerations.len() >= 12, "{:?}", heavy.decelerations);
     let last = heavy.classification.last().unwrap();
     assert_eq!(last.figo, ctg_dsp::FigoClass::Pathological, "{last:?}");
