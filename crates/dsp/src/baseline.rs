@@ -24,7 +24,6 @@
 
 use crate::histogram::Histogram;
 use crate::knots::{Interpolator, KnotPass};
-use crate::prep::Prepared;
 
 /// Baseline parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,14 +55,16 @@ impl Default for BaselineConfig {
     }
 }
 
-/// The baseline stage: prepared samples in, `(sample, baseline bpm)` out.
+/// The baseline stage: `(sample, fetal bpm)` in, `(sample, fetal bpm, baseline bpm)` out.
 #[derive(Debug)]
 pub(crate) struct Baseline {
     trim_band: f32,
     pass1: KnotPass,
-    level1: Interpolator<Prepared>,
+    /// Fetal values waiting for pass 1's level.
+    level1: Interpolator<f32>,
     pass2: KnotPass,
-    level2: Interpolator<(Prepared, f32)>,
+    /// (fetal value, pass-1 level) waiting for pass 2's level.
+    level2: Interpolator<(f32, f32)>,
 }
 
 impl Baseline {
@@ -101,28 +102,31 @@ impl Baseline {
         }
     }
 
-    pub(crate) fn push(&mut self, sample: Prepared) {
-        self.level1.push_item(sample.index, sample);
-        if let Some((position, value)) = self.pass1.push(sample.index, sample.fetal) {
+    /// Feeds the fetal value (NaN: none or not trusted) of sample `index`; samples come one
+    /// index after another from 0.
+    pub(crate) fn push(&mut self, index: u64, fetal: f32) {
+        self.level1.push_item(index, fetal);
+        if let Some((position, value)) = self.pass1.push(index, fetal) {
             self.level1.push_knot(position, value);
         }
-        while let Some((s, b1)) = self.level1.pop() {
-            let kept = if b1.is_nan() || (s.fetal - b1).abs() <= self.trim_band {
-                s.fetal
+        while let Some((i, fetal, b1)) = self.level1.pop() {
+            let kept = if b1.is_nan() || (fetal - b1).abs() <= self.trim_band {
+                fetal
             } else {
                 f32::NAN
             };
-            self.level2.push_item(s.index, (s, b1));
-            if let Some((position, value)) = self.pass2.push(s.index, kept) {
+            self.level2.push_item(i, (fetal, b1));
+            if let Some((position, value)) = self.pass2.push(i, kept) {
                 self.level2.push_knot(position, value);
             }
         }
     }
 
-    pub(crate) fn pop(&mut self) -> Option<(Prepared, f32)> {
-        self.level2.pop().map(|((s, b1), b2)| {
+    /// The next `(sample, fetal bpm, baseline bpm)` whose baseline is final.
+    pub(crate) fn pop(&mut self) -> Option<(u64, f32, f32)> {
+        self.level2.pop().map(|(i, (fetal, b1), b2)| {
             let level = if b2.is_nan() { b1 } else { b2 };
-            (s, level)
+            (i, fetal, level)
         })
     }
 }

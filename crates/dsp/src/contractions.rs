@@ -74,7 +74,9 @@ pub(crate) struct Contractions {
     sum: f64,
     valid: u32,
     tone: KnotPass,
-    level: Interpolator<(u64, f32)>,
+    /// Smoothed values waiting for the tone.
+    level: Interpolator<f32>,
+
     detector: ExcursionDetector,
     /// Index up to which everything has been processed.
     frontier: u64,
@@ -101,6 +103,7 @@ impl Contractions {
                 ),
             ),
             level: Interpolator::new(config.tone_half, 60),
+
             detector: ExcursionDetector::new(1, config.rise.clone()),
             frontier: 0,
         }
@@ -139,11 +142,11 @@ impl Contractions {
         } else {
             self.centre += 1;
         }
-        self.level.push_item(index, (index, smoothed));
+        self.level.push_item(index, smoothed);
         if let Some((position, tone)) = self.tone.push(index, smoothed) {
             self.level.push_knot(position, tone);
         }
-        while let Some(((i, s), tone)) = self.level.pop() {
+        while let Some((i, s, tone)) = self.level.pop() {
             self.detector.push(i, s, tone);
             self.frontier = i + 1;
         }

@@ -22,6 +22,8 @@ pub(crate) struct KnotPass {
     estimator: Estimator,
     /// Last known knot value (carried over knots whose window holds too little signal).
     last: Option<f32>,
+    /// Samples until the next knot is due (a countdown instead of a division per sample).
+    until_knot: u64,
 }
 
 impl std::fmt::Debug for KnotPass {
@@ -44,10 +46,12 @@ impl KnotPass {
             recent: VecDeque::with_capacity(2 * half as usize + 2),
             estimator,
             last: None,
+            until_knot: half,
         }
     }
 
-    /// Adds the value of sample `index` (NaN: nothing to add) and returns the knot that became
+    /// Adds the value of sample `index` (samples come one index after another from 0; NaN:
+    /// nothing to add) and returns the knot that became
     /// computable, as `(position, value)`; the value is NaN until some window had enough signal.
     pub(crate) fn push(&mut self, index: u64, value: f32) -> Option<(u64, f32)> {
         self.hist.add(value);
@@ -56,10 +60,14 @@ impl KnotPass {
             let old = self.recent.pop_front().expect("recent is not empty");
             self.hist.remove(old);
         }
-        let centre = index.checked_sub(self.half)?;
-        if !centre.is_multiple_of(self.step) {
+        // Knots sit at multiples of `step`; the one at `c` is due with sample `c + half`.
+        if self.until_knot > 0 {
+            self.until_knot -= 1;
             return None;
         }
+        self.until_knot = self.step - 1;
+        let centre = index - self.half;
+        debug_assert!(centre.is_multiple_of(self.step));
         if let Some(v) = (self.estimator)(&mut self.hist) {
             self.last = Some(v);
         }
@@ -67,13 +75,21 @@ impl KnotPass {
     }
 }
 
+/// A knot: (sample position, level).
+type Knot = (u64, f32);
+
 /// Holds items until the knots on both sides of them are known, then releases them with the
-/// interpolated level.
+/// interpolated level. Items have consecutive sample indices (the first one's is kept), so an
+/// item costs only its own size while it waits.
 #[derive(Debug)]
 pub(crate) struct Interpolator<T> {
-    waiting: VecDeque<(u64, T)>,
+    /// Index of `waiting`'s front item.
+    front_index: u64,
+    waiting: VecDeque<T>,
+    /// The last knot pushed.
     previous: Option<(u64, f32)>,
-    out: VecDeque<(T, f32)>,
+    /// Knots not yet passed by the items released, each with the knot before it.
+    segments: VecDeque<(Option<Knot>, Knot)>,
 }
 
 impl<T> Interpolator<T> {
@@ -81,33 +97,50 @@ impl<T> Interpolator<T> {
     /// `half + step` items wait, so that is allocated once.
     pub(crate) fn new(half: u64, step: u64) -> Self {
         Self {
+            front_index: 0,
             waiting: VecDeque::with_capacity((half + step) as usize + 1),
             previous: None,
-            out: VecDeque::new(),
+            segments: VecDeque::new(),
         }
     }
 
+    /// Adds the item of sample `index` (one past the previous item's index).
     pub(crate) fn push_item(&mut self, index: u64, item: T) {
-        self.waiting.push_back((index, item));
+        if self.waiting.is_empty() {
+            self.front_index = index;
+        }
+        debug_assert_eq!(index, self.front_index + self.waiting.len() as u64);
+        self.waiting.push_back(item);
     }
 
+    /// Adds a knot: the items up to `position` can now be released.
     pub(crate) fn push_knot(&mut self, position: u64, value: f32) {
-        while self.waiting.front().is_some_and(|(i, _)| *i <= position) {
-            let (i, item) = self.waiting.pop_front().expect("front exists");
-            let level = match self.previous {
-                Some((p, pv)) if !pv.is_nan() && !value.is_nan() && position > p => {
-                    let t = (i.saturating_sub(p)) as f32 / (position - p) as f32;
-                    pv + (value - pv) * t
-                }
-                Some((_, pv)) if value.is_nan() => pv,
-                _ => value,
-            };
-            self.out.push_back((item, level));
-        }
+        self.segments.push_back((self.previous, (position, value)));
         self.previous = Some((position, value));
     }
 
-    pub(crate) fn pop(&mut self) -> Option<(T, f32)> {
-        self.out.pop_front()
+    /// The next item whose level is known, with its sample index and level: linear between the knots on either
+    /// side; the earlier knot's value where the later one is unknown (NaN); the later knot's
+    /// where there is no earlier one.
+    pub(crate) fn pop(&mut self) -> Option<(u64, T, f32)> {
+        if self.waiting.is_empty() {
+            return None;
+        }
+        let i = self.front_index;
+        while self.segments.front().is_some_and(|(_, (p, _))| *p < i) {
+            self.segments.pop_front();
+        }
+        let &(previous, (position, value)) = self.segments.front()?;
+        let level = match previous {
+            Some((p, pv)) if !pv.is_nan() && !value.is_nan() && position > p => {
+                let t = (i.saturating_sub(p)) as f32 / (position - p) as f32;
+                pv + (value - pv) * t
+            }
+            Some((_, pv)) if value.is_nan() => pv,
+            _ => value,
+        };
+        let item = self.waiting.pop_front().expect("not empty");
+        self.front_index += 1;
+        Some((i, item, level))
     }
 }

@@ -281,14 +281,7 @@ impl Analyzer {
             + 2;
         self.drain_prep();
         for index in end..end + pad {
-            self.baseline.push(Prepared {
-                index,
-                fetal_raw: f32::NAN,
-                fetal: f32::NAN,
-                false_kind: FalseKind::None,
-                mhr: f32::NAN,
-                ua: f32::NAN,
-            });
+            self.baseline.push(index, f32::NAN);
         }
         self.drain_baseline(end);
         self.accel.finish();
@@ -321,22 +314,22 @@ impl Analyzer {
     fn drain_prep(&mut self) {
         while let Some(p) = self.prep.pop() {
             self.track_false(&p);
-            self.baseline.push(p);
+            self.baseline.push(p.index, p.fetal);
         }
     }
 
     fn drain_baseline(&mut self, end: u64) {
-        while let Some((p, b)) = self.baseline.pop() {
-            if p.index >= end {
+        while let Some((index, fetal, b)) = self.baseline.pop() {
+            if index >= end {
                 continue;
             }
-            self.aligned.push((p.fetal, b));
+            self.aligned.push((fetal, b));
             self.aligned.keep_last(HISTORY_SAMPLES as usize);
             if self.config.keep_baseline_curve {
                 self.curve.push(b);
             }
-            self.accel.push(p.index, p.fetal, b);
-            self.decel.push(p.index, p.fetal, b);
+            self.accel.push(index, fetal, b);
+            self.decel.push(index, fetal, b);
         }
     }
 

@@ -54,7 +54,7 @@ pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut baseline = Baseline::new(&config.baseline);
     let mut n = 0;
     prepared(samples, config, |p| {
-        baseline.push(p);
+        baseline.push(p.index, p.fetal);
         while baseline.pop().is_some() {
             n += 1;
         }
@@ -69,10 +69,10 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
     let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
     let mut n = 0;
     prepared(samples, config, |p| {
-        baseline.push(p);
-        while let Some((s, b)) = baseline.pop() {
-            accel.push(s.index, s.fetal, b);
-            decel.push(s.index, s.fetal, b);
+        baseline.push(p.index, p.fetal);
+        while let Some((index, fetal, b)) = baseline.pop() {
+            accel.push(index, fetal, b);
+            decel.push(index, fetal, b);
             while accel.pop().is_some() || decel.pop().is_some() {
                 n += 1;
             }
