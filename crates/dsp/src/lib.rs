@@ -148,7 +148,7 @@ pub struct Analyzer {
     accel: ExcursionDetector,
     decel: ExcursionDetector,
     contractions: Contractions,
-    aligned: Series<(f32, f32)>,
+    aligned: Series<AlignedSample>,
     contraction_list: VecDeque<ContractionEvent>,
     pending_decels: VecDeque<Excursion>,
     typed_decels: VecDeque<TypedDecel>,
@@ -171,6 +171,38 @@ impl std::fmt::Debug for Analyzer {
             .field("next_index", &self.next_index)
             .field("aligned_end", &self.aligned.end())
             .finish_non_exhaustive()
+    }
+}
+
+/// One sample of the aligned history: the trusted fetal value in quarter bpm (0: none; the
+/// values are the monitor's quarter-bpm readings, so this is exact) and the baseline, in 6
+/// bytes (the history holds 40 minutes per stream).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed)]
+struct AlignedSample {
+    fetal_quarter_bpm: u16,
+    baseline: f32,
+}
+
+impl AlignedSample {
+    fn new(fetal: f32, baseline: f32) -> Self {
+        let fetal_quarter_bpm = if fetal.is_nan() {
+            0
+        } else {
+            (fetal * 4.0) as u16
+        };
+        debug_assert!(fetal.is_nan() || f32::from(fetal_quarter_bpm) / 4.0 == fetal);
+        Self {
+            fetal_quarter_bpm,
+            baseline,
+        }
+    }
+
+    /// (fetal bpm or NaN, baseline bpm or NaN).
+    fn values(self) -> (f32, f32) {
+        let q = self.fetal_quarter_bpm;
+        let fetal = if q == 0 { f32::NAN } else { f32::from(q) / 4.0 };
+        (fetal, self.baseline)
     }
 }
 
@@ -323,7 +355,7 @@ impl Analyzer {
             if index >= end {
                 continue;
             }
-            self.aligned.push((fetal, b));
+            self.aligned.push(AlignedSample::new(fetal, b));
             self.aligned.keep_last(HISTORY_SAMPLES as usize);
             if self.config.keep_baseline_curve {
                 self.curve.push(b);
@@ -388,6 +420,11 @@ impl Analyzer {
         }
     }
 
+    /// The aligned (fetal, baseline) pair of sample `i`, while the history holds it.
+    fn aligned_at(&self, i: u64) -> Option<(f32, f32)> {
+        self.aligned.get(i).map(AlignedSample::values)
+    }
+
     /// Share of the trace around an event (`event_quality_margin` each side) with a trusted signal.
     fn signal_share_around(&self, e: &Excursion) -> f64 {
         let margin = self.config.window.event_quality_margin;
@@ -395,7 +432,7 @@ impl Analyzer {
         let to = e.end + margin;
         let (mut n, mut valid) = (0u64, 0u64);
         for i in from..to {
-            if let Some((f, _)) = self.aligned.get(i) {
+            if let Some((f, _)) = self.aligned_at(i) {
                 n += 1;
                 valid += u64::from(!f.is_nan());
             }
@@ -438,7 +475,7 @@ impl Analyzer {
                 continue;
             }
             let fhr: Vec<f32> = (d.start..d.end)
-                .filter_map(|i| self.aligned.get(i).map(|(f, _)| f))
+                .filter_map(|i| self.aligned_at(i).map(|(f, _)| f))
                 .collect();
             let severity = classify::severity(kind, &d, &fhr, &self.config.table);
             let contraction_peak = contraction.map(|c| c.peak_at);
@@ -526,7 +563,7 @@ impl Analyzer {
         let mut fhr = Vec::with_capacity(len);
         let mut base = Vec::with_capacity(len);
         for i in start..end {
-            let (f, b) = self.aligned.get(i).unwrap_or((f32::NAN, f32::NAN));
+            let (f, b) = self.aligned_at(i).unwrap_or((f32::NAN, f32::NAN));
             fhr.push(f);
             base.push(b);
         }
