@@ -462,7 +462,13 @@ impl Analyzer {
     fn type_decelerations(&mut self, at_end: bool) {
         let frontier = self.contractions.frontier();
         while let Some(&d) = self.pending_decels.front() {
-            if !at_end && frontier < d.end + TYPING_MARGIN {
+            // Both gates hold it until their inputs are whole: the contractions around it,
+            // and the trace `event_quality_margin` past it for the signal gate (which would
+            // otherwise read only as much as had arrived, and so depend on the stages' lags).
+            if !at_end
+                && (frontier < d.end + TYPING_MARGIN
+                    || self.aligned.end() < d.end + self.config.window.event_quality_margin)
+            {
                 break;
             }
             self.pending_decels.pop_front();

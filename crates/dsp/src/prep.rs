@@ -110,6 +110,9 @@ pub(crate) struct Prep {
     /// Samples held by the island rule until their island is judged.
     held: VecDeque<Prepared>,
     state: IslandState,
+    /// The last value of the current long island (its end edge, once it ends). Kept here
+    /// rather than read back from `out`, which the caller may have drained already.
+    last_kept: Option<f32>,
     out: VecDeque<Prepared>,
 }
 
@@ -124,6 +127,7 @@ impl Prep {
                 last: None,
                 gap: usize::MAX,
             },
+            last_kept: None,
             out: VecDeque::new(),
         }
     }
@@ -248,19 +252,23 @@ impl Prep {
                 self.after_island_grew(before, 1)
             }
             (IslandState::Long, true) => {
+                self.last_kept = Some(sample.fetal);
                 self.out.push_back(sample);
                 IslandState::Long
             }
             (IslandState::Long, false) => {
-                let last = self.out.back().map(|s| s.fetal);
                 self.out.push_back(sample);
-                IslandState::Gap { last, gap: 1 }
+                IslandState::Gap {
+                    last: self.last_kept,
+                    gap: 1,
+                }
             }
         };
     }
 
     fn after_island_grew(&mut self, before: Option<f32>, len: usize) -> IslandState {
         if len >= self.config.jump_island {
+            self.last_kept = self.held.back().map(|s| s.fetal);
             self.out.extend(self.held.drain(..));
             IslandState::Long
         } else {

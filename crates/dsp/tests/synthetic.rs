@@ -235,6 +235,34 @@ fn short_islands_in_a_gap_are_artefact() {
 }
 
 #[test]
+fn an_island_that_jumps_on_both_edges_after_a_long_stretch_is_artefact() {
+    // A long trusted stretch at 140, a 3-s gap, 20 s at 75 bpm (too long for the 5-s rule),
+    // a 3-s gap, then 140 again: the island jumps by > 25 bpm on both edges (FHRMA
+    // preprocessing). The edge before it is the long stretch's last value; the analyzer
+    // drains the preparation stage after every sample, so that edge must not be read back
+    // from its output queue.
+    let mut fhr: Vec<f32> = (0..15 * 240).map(|i| 140.0 + wobble(i, 3.0)).collect();
+    for v in &mut fhr[2000..2012] {
+        *v = 0.0;
+    }
+    for v in &mut fhr[2012..2092] {
+        *v = 75.0;
+    }
+    for v in &mut fhr[2092..2104] {
+        *v = 0.0;
+    }
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    let covers = |s: f64| {
+        r.false_signal
+            .iter()
+            .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
+    };
+    assert!(covers(513.0) && covers(520.0), "{:?}", r.false_signal);
+    assert!(!covers(400.0), "{:?}", r.false_signal);
+}
+
+#[test]
 fn sinusoidal_pattern_gets_the_tables_level() {
     let fhr: Vec<f32> = (0..30 * 240)
         .map(|i| 140.0 + 8.0 * (2.0 * std::f32::consts::PI * 4.0 * i as f32 / 240.0).sin())
