@@ -61,6 +61,8 @@ use series::Series;
 pub const WINDOW_SAMPLES: u64 = 2400;
 /// History kept per stream (40 minutes): windows, recurrence, typing.
 const HISTORY_SAMPLES: u64 = 9600;
+/// The stages after preparation catch up at least this often, samples.
+const ADVANCE_EVERY: u64 = 64;
 /// Contractions must be final this far past a deceleration's end before it is typed.
 const TYPING_MARGIN: u64 = 180 * 4;
 
@@ -274,8 +276,14 @@ impl Analyzer {
             };
             self.prep.push(index, fetal, hr(Channel::Mhr), ua);
             self.contractions.push(index, ua);
-            self.advance(false);
+            // The later stages catch up every `ADVANCE_EVERY` samples and at the end of each
+            // block: what they decide does not depend on when they run (each gate waits for
+            // its whole input), only that they run before the history they read is trimmed.
+            if index % ADVANCE_EVERY == ADVANCE_EVERY - 1 {
+                self.advance(false);
+            }
         }
+        self.advance(false);
     }
 
     /// Takes the next final finding.
