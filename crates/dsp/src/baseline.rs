@@ -88,7 +88,7 @@ impl Baseline {
             pass1: KnotPass::new(
                 config.mode_half_window,
                 config.step,
-                Histogram::heart_rate(),
+                Histogram::heart_rate().for_mode(),
                 Box::new(dominant_level),
             ),
             level1: Interpolator::new(config.mode_half_window, config.step),

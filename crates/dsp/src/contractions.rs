@@ -67,7 +67,9 @@ pub(crate) struct Contractions {
     smooth_half: usize,
     tone_half: u64,
     /// The smoothing window: up to `smooth_half` past values, the centre, future values.
-    window: VecDeque<(u64, f32)>,
+    window: VecDeque<f32>,
+    /// Sample index of `window`'s front value.
+    window_first: u64,
     /// Position of the next centre within `window` (= past values held).
     centre: usize,
     /// Sum and count of the valid values in `window`.
@@ -88,7 +90,8 @@ impl Contractions {
         Self {
             smooth_half: config.smooth_half,
             tone_half: config.tone_half,
-            window: VecDeque::new(),
+            window: VecDeque::with_capacity(2 * config.smooth_half + 2),
+            window_first: 0,
             centre: 0,
             sum: 0.0,
             valid: 0,
@@ -111,7 +114,10 @@ impl Contractions {
 
     /// Feeds one uterine-activity sample (NaN for none).
     pub(crate) fn push(&mut self, index: u64, ua: f32) {
-        self.window.push_back((index, ua));
+        if self.window.is_empty() {
+            self.window_first = index;
+        }
+        self.window.push_back(ua);
         if !ua.is_nan() {
             self.sum += f64::from(ua);
             self.valid += 1;
@@ -124,17 +130,19 @@ impl Contractions {
     /// Smooths the centre sample over what the window holds (±`smooth_half`, fewer at the
     /// ends of the stream) with running sums, and passes it on.
     fn smooth_centre(&mut self) {
-        let (index, value) = self.window[self.centre];
+        let index = self.window_first + self.centre as u64;
+        let value = self.window[self.centre];
         let smoothed = if value.is_nan() {
             f32::NAN
         } else {
             (self.sum / f64::from(self.valid)) as f32
         };
         if self.centre == self.smooth_half {
-            let (_, old) = self
+            let old = self
                 .window
                 .pop_front()
                 .expect("the window holds the centre");
+            self.window_first += 1;
             if !old.is_nan() {
                 self.sum -= f64::from(old);
                 self.valid -= 1;

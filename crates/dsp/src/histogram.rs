@@ -5,6 +5,7 @@
 pub(crate) struct Histogram {
     low: f32,
     counts: Vec<u32>,
+    /// Per-bin sums, kept only for [`Histogram::mean_near`] (empty otherwise).
     sums: Vec<f64>,
     total: u32,
     total_sum: f64,
@@ -18,16 +19,24 @@ impl Histogram {
         Self {
             low,
             counts: vec![0; bins],
-            sums: vec![0.0; bins],
+            sums: Vec::new(),
             total: 0,
             total_sum: 0.0,
-            scratch: vec![0; bins],
+            scratch: Vec::new(),
         }
     }
 
     /// A histogram of heart rates, 30–240 bpm.
     pub(crate) fn heart_rate() -> Self {
         Self::new(30.0, 211)
+    }
+
+    /// Also keeps per-bin sums and a scratch buffer, for [`Histogram::smoothed_mode`] and
+    /// [`Histogram::mean_near`] (the other histograms need neither).
+    pub(crate) fn for_mode(mut self) -> Self {
+        self.sums = vec![0.0; self.counts.len()];
+        self.scratch = vec![0; self.counts.len()];
+        self
     }
 
     fn bin(&self, value: f32) -> Option<usize> {
@@ -43,7 +52,9 @@ impl Histogram {
     pub(crate) fn add(&mut self, value: f32) {
         if let Some(b) = self.bin(value) {
             self.counts[b] += 1;
-            self.sums[b] += f64::from(value);
+            if let Some(sum) = self.sums.get_mut(b) {
+                *sum += f64::from(value);
+            }
             self.total += 1;
             self.total_sum += f64::from(value);
         }
@@ -52,7 +63,9 @@ impl Histogram {
     pub(crate) fn remove(&mut self, value: f32) {
         if let Some(b) = self.bin(value) {
             self.counts[b] -= 1;
-            self.sums[b] -= f64::from(value);
+            if let Some(sum) = self.sums.get_mut(b) {
+                *sum -= f64::from(value);
+            }
             self.total -= 1;
             self.total_sum -= f64::from(value);
         }
@@ -66,6 +79,11 @@ impl Histogram {
     /// half-width `radius` bins (weights `radius + 1 − |d|`), computed as two sliding box sums
     /// of width `radius + 1` (a triangle is the convolution of two boxes).
     pub(crate) fn smoothed_mode(&mut self, radius: usize) -> Option<f32> {
+        debug_assert_eq!(
+            self.scratch.len(),
+            self.counts.len(),
+            "built without `for_mode`"
+        );
         if self.total == 0 {
             return None;
         }
@@ -96,7 +114,13 @@ impl Histogram {
     }
 
     /// Mean of the values within ±`half_width` bpm of `centre` (whole bins), with its count.
+    /// Needs [`Histogram::with_bin_sums`].
     pub(crate) fn mean_near(&self, centre: f32, half_width: f32) -> Option<(f32, u32)> {
+        debug_assert_eq!(
+            self.sums.len(),
+            self.counts.len(),
+            "built without `for_mode`"
+        );
         let bins = self.counts.len();
         let top = self.low + bins as f32 - 0.5;
         let lo = self.bin((centre - half_width).max(self.low)).unwrap_or(0);

@@ -274,7 +274,7 @@ impl Analyzer {
             } else {
                 f32::from(s.value(Channel::Ua)) / 2.0
             };
-            self.prep.push(index, fetal, hr(Channel::Mhr), ua);
+            self.prep.push(index, fetal, hr(Channel::Mhr));
             self.contractions.push(index, ua);
             // The later stages catch up every `ADVANCE_EVERY` samples and at the end of each
             // block: what they decide does not depend on when they run (each gate waits for

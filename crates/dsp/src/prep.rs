@@ -70,16 +70,12 @@ impl Default for PrepConfig {
 pub struct Prepared {
     /// Sample index on the stream's grid.
     pub index: u64,
-    /// The fetal value as recorded (NaN where there is no signal).
-    pub fetal_raw: f32,
     /// The fetal value the analysis uses (NaN where missing or false).
     pub fetal: f32,
-    /// Why `fetal` is NaN although `fetal_raw` is not.
+    /// Why `fetal` is NaN although the monitor recorded a value.
     pub false_kind: FalseKind,
     /// Maternal heart rate (NaN where none).
     pub mhr: f32,
-    /// Uterine activity (NaN where none).
-    pub ua: f32,
 }
 
 const COINCIDENCE_HALF: usize = 20;
@@ -137,7 +133,7 @@ impl Prep {
     }
 
     /// Feeds one raw sample (NaN for no signal).
-    pub(crate) fn push(&mut self, index: u64, fetal_raw: f32, mhr: f32, ua: f32) {
+    pub(crate) fn push(&mut self, index: u64, fetal_raw: f32, mhr: f32) {
         let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
         let (fetal, false_kind) = if fetal_raw.is_nan() {
             (f32::NAN, FalseKind::None)
@@ -148,11 +144,9 @@ impl Prep {
         };
         self.pending.push_back(Prepared {
             index,
-            fetal_raw,
             fetal,
             false_kind,
             mhr,
-            ua,
         });
         if self.pending.len() > COINCIDENCE_HALF {
             self.decide_front();

@@ -30,8 +30,8 @@ fn inputs(
 
 fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(Prepared)) {
     let mut prep = Prep::new(config.prep.clone());
-    for (index, fetal, mhr, ua) in inputs(samples, config) {
-        prep.push(index, fetal, mhr, ua);
+    for (index, fetal, mhr, _) in inputs(samples, config) {
+        prep.push(index, fetal, mhr);
         while let Some(p) = prep.pop() {
             each(p);
         }
