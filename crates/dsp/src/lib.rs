@@ -286,6 +286,15 @@ impl Analyzer {
         self.advance(false);
     }
 
+    /// Tells the analysis whether the fetal channel is now a direct fetal ECG (scalp electrode)
+    /// rather than Doppler, from the next sample on (the monitor reports its transducer mode).
+    pub fn set_direct_ecg(&mut self, direct_ecg: bool) {
+        if self.config.prep.direct_ecg != direct_ecg {
+            self.config.prep.direct_ecg = direct_ecg;
+            self.prep.set_direct_ecg(direct_ecg);
+        }
+    }
+
     /// Takes the next final finding.
     pub fn poll(&mut self) -> Option<Finding> {
         self.findings.pop_front()

@@ -4,15 +4,16 @@
 //! 1. **Fetal value**: the configured fetal channel, or its fallback where the primary is 0
 //!    (FHRMA recordings carry the same fetus on FHR1 and FHR2; twins never use a fallback).
 //! 2. **Range**: values outside 50–220 bpm are artefact (FHRMA preprocessing, clinical.md §1.0).
-//! 3. **Maternal coincidence**: where the MHR channel has a signal and the fetal value lies within
-//!    `coincidence_bpm` of it for most of a 10-s window, the "fetal" value is the mother's heart
-//!    (clinical.md §4.4: 72 % of last-hour tracings show MHR–FHR ambiguity; vendors' coincidence
-//!    detection works the same way).
+//! 3. **Maternal coincidence** (Doppler only): where the MHR channel has a signal and the fetal
+//!    value lies within `coincidence_bpm` of it for most of a 40-s window, the "fetal" value is
+//!    the mother's heart (clinical.md §4.4: 72 % of last-hour tracings show MHR–FHR ambiguity;
+//!    vendors' coincidence detection works the same way).
 //! 4. **Islands**: a run of valid values shorter than 5 s is artefact; one shorter than 30 s that
 //!    jumps by more than 25 bpm on both edges is artefact (FHRMA preprocessing, §1.0).
 //!
 //! Level-based false-signal detection (halving/doubling, maternal capture without an MHR
-//! channel) needs the baseline and lives in [`crate::falsesig`].
+//! channel) is not done: built and measured, it cut real decelerations entered through signal
+//! loss (BENCHMARKS.md, analysis accuracy).
 
 use std::collections::VecDeque;
 
@@ -37,7 +38,7 @@ pub struct PrepConfig {
     pub max_bpm: f32,
     /// |FHR − MHR| at or below which a sample coincides with the mother, bpm.
     pub coincidence_bpm: f32,
-    /// Share of coinciding samples (of those with both signals) in the ±5 s window that marks
+    /// Share of coinciding samples (of those with both signals) in the coincidence window that marks
     /// a sample maternal.
     pub coincidence_share: f32,
     /// Islands shorter than this are artefact, samples.
@@ -48,6 +49,18 @@ pub struct PrepConfig {
     pub jump_bpm: f32,
     /// How far (samples) across a gap an edge looks for its neighbour.
     pub edge_reach: usize,
+    /// The fetal channel is a direct fetal ECG (scalp electrode), not Doppler ultrasound: the
+    /// maternal-coincidence rule is off. A scalp electrode records the fetal heart itself, so a
+    /// fetal rate that meets the mother's is a real crossing (it records the mother only when
+    /// the fetus has died, which no rate rule can tell). On the FHRMA-FS scalp recordings with
+    /// an MHR channel the rule flagged 31,900 samples the experts call true against 3,500 they
+    /// call false (`mimamori eval`: fetal false-signal accuracy 0.914 → 0.921).
+    pub direct_ecg: bool,
+    /// Half the maternal-coincidence window (rule 3), samples. A Doppler trace that crosses
+    /// the mother's rate for a few seconds is fetal; one that follows it for most of ±20 s is
+    /// not. ±5 s flagged many crossings; ±20 s scored best on the development files of FHRMA-FS
+    /// (±10–30 s within 0.001; accuracy 0.921 → 0.926).
+    pub coincidence_half: usize,
 }
 
 impl Default for PrepConfig {
@@ -61,6 +74,8 @@ impl Default for PrepConfig {
             jump_island: 120,
             jump_bpm: 25.0,
             edge_reach: 40,
+            direct_ecg: false,
+            coincidence_half: 80,
         }
     }
 }
@@ -77,8 +92,6 @@ pub struct Prepared {
     /// Maternal heart rate (NaN where none).
     pub mhr: f32,
 }
-
-const COINCIDENCE_HALF: usize = 20;
 
 /// Where the island rule stands.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,7 +111,7 @@ enum IslandState {
 #[derive(Debug)]
 pub(crate) struct Prep {
     config: PrepConfig,
-    /// Up to `COINCIDENCE_HALF` samples already decided, for the window's past half.
+    /// Up to `self.config.coincidence_half` samples already decided, for the window's past half.
     history: VecDeque<Prepared>,
     /// Samples awaiting the coincidence decision (the front one is decided when its future
     /// half is here).
@@ -128,6 +141,11 @@ impl Prep {
         }
     }
 
+    /// Switches rule 3 off (direct fetal ECG) or on (Doppler) from the next decision on.
+    pub(crate) fn set_direct_ecg(&mut self, direct_ecg: bool) {
+        self.config.direct_ecg = direct_ecg;
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Prepared> {
         self.out.pop_front()
     }
@@ -148,7 +166,7 @@ impl Prep {
             false_kind,
             mhr,
         });
-        if self.pending.len() > COINCIDENCE_HALF {
+        if self.pending.len() > self.config.coincidence_half {
             self.decide_front();
         }
     }
@@ -166,15 +184,16 @@ impl Prep {
         self.out.extend(self.held.drain(..));
     }
 
-    /// Decides the maternal flag of the front pending sample from its ±5 s window.
+    /// Decides the maternal flag of the front pending sample from its coincidence window.
     fn decide_front(&mut self) {
         let mut sample = self.pending[0];
-        if !sample.fetal.is_nan()
+        if !self.config.direct_ecg
+            && !sample.fetal.is_nan()
             && !sample.mhr.is_nan()
             && (sample.fetal - sample.mhr).abs() <= self.config.coincidence_bpm
         {
             let (mut both, mut close) = (0u32, 0u32);
-            let future = self.pending.iter().take(COINCIDENCE_HALF + 1);
+            let future = self.pending.iter().take(self.config.coincidence_half + 1);
             for s in self.history.iter().chain(future) {
                 if !s.fetal.is_nan() && !s.mhr.is_nan() {
                     both += 1;
@@ -190,7 +209,7 @@ impl Prep {
         // decision does not feed the next.
         let recorded = self.pending.pop_front().expect("pending is not empty");
         self.history.push_back(recorded);
-        if self.history.len() > COINCIDENCE_HALF {
+        if self.history.len() > self.config.coincidence_half {
             self.history.pop_front();
         }
         self.island(sample);

@@ -211,6 +211,54 @@ fn maternal_heart_rate_recorded_as_fetal_is_flagged() {
 }
 
 #[test]
+fn crossings_of_the_maternal_rate_are_fetal_and_a_scalp_electrode_is_trusted() {
+    // The mother at 130 bpm; the fetus at 140 with an 8-s dip through her rate every minute:
+    // brief crossings, not capture.
+    let mut fhr = baseline_trace(20, 140.0);
+    let mhr: Vec<f32> = (0..fhr.len())
+        .map(|i| 130.0 + wobble(i + 999, 1.0))
+        .collect();
+    for minute in 2..18 {
+        for i in minute * 240..minute * 240 + 32 {
+            fhr[i] = mhr[i] + 1.0;
+        }
+    }
+    // Minutes 8–10 the Doppler follows the mother (capture).
+    for i in 8 * 240 + 40..10 * 240 {
+        fhr[i] = mhr[i] + 0.5;
+    }
+    let toco = vec![10.0; fhr.len()];
+    let input = samples(&fhr, &toco, Some(&mhr));
+    let maternal_seconds = |r: &Report, from: f64, to: f64| -> f64 {
+        r.false_signal
+            .iter()
+            .filter(|f| f.kind == FalseKind::Maternal)
+            .map(|f| (f.end_s.min(to) - f.start_s.max(from)).max(0.0))
+            .sum()
+    };
+    let doppler = analyze(&input, AnalyzerConfig::new(Profile::Jsog));
+    assert!(
+        maternal_seconds(&doppler, 480.0, 600.0) > 100.0,
+        "{:?}",
+        doppler.false_signal
+    );
+    assert!(
+        maternal_seconds(&doppler, 0.0, 470.0) < 1.0,
+        "8-s crossings are fetal: {:?}",
+        doppler.false_signal
+    );
+    let mut scalp = AnalyzerConfig::new(Profile::Jsog);
+    scalp.prep.direct_ecg = true;
+    let scalp = analyze(&input, scalp);
+    assert_eq!(
+        maternal_seconds(&scalp, 0.0, 1200.0),
+        0.0,
+        "{:?}",
+        scalp.false_signal
+    );
+}
+
+#[test]
 fn short_islands_in_a_gap_are_artefact() {
     let mut fhr = baseline_trace(15, 140.0);
     for v in &mut fhr[3000..3100] {

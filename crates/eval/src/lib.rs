@@ -60,6 +60,8 @@ pub enum EvalError {
 pub fn config_for(recording: &Recording, profile: Profile) -> AnalyzerConfig {
     let mut config = AnalyzerConfig::new(profile);
     config.fetal = recording.fetal_channel();
+    config.prep.direct_ecg =
+        recording.modes.get(config.fetal) == ctg_proto::model::TransducerMode::Decg;
     config.fetal_fallback = match config.fetal {
         Channel::Fhr1 => Some(Channel::Fhr2),
         Channel::Fhr2 => Some(Channel::Fhr1),
@@ -489,6 +491,9 @@ fn false_signal_file(
     };
     let mut config = configured(&recording, Profile::Figo, set);
     config.fetal = channel;
+    // The ScalpECG recordings are direct fetal ECG (data README §3); their `.fhrm` flags do
+    // not say so, as a monitor's mode report would.
+    config.prep.direct_ecg |= labels.folder == "ScalpECG";
     let report = analyze(&recording.samples, config);
     let n = recording.samples.len();
     let mut predicted_fhr = vec![false; n];

@@ -60,6 +60,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "min_island" => config.prep.min_island = v as usize,
             "jump_island" => config.prep.jump_island = v as usize,
             "jump_bpm" => config.prep.jump_bpm = v as f32,
+            "coincidence_half" => config.prep.coincidence_half = v as usize,
             _ => return Err(format!("unknown prep parameter `{field}`")),
         },
         "baseline" => match field {

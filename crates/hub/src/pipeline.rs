@@ -7,12 +7,12 @@
 //! stalls. Findings go out on the stream's live feed as JSON.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
 use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
-use ctg_proto::model::Sample;
+use ctg_proto::model::{Channel, Modes, Sample, TransducerMode};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use tokio::sync::broadcast;
@@ -28,6 +28,8 @@ const MAX_GAP_SAMPLES: u64 = 4 * 3600;
 pub struct RingProducer {
     producer: HeapProd<Sample>,
     overflows: Arc<AtomicU64>,
+    /// Whether the analysed channel (FHR1) is a direct fetal ECG, from the newest block's modes.
+    direct_ecg: Arc<AtomicBool>,
 }
 
 impl RingProducer {
@@ -38,6 +40,16 @@ impl RingProducer {
             self.overflows
                 .fetch_add((samples.len() - taken) as u64, Ordering::Relaxed);
         }
+    }
+
+    /// The transducer modes of the samples about to be pushed: the analysis turns its
+    /// maternal-coincidence rule off for a scalp electrode (`ctg_dsp::PrepConfig::direct_ecg`).
+    /// The worker reads it when it takes samples, so a switch lands within a block or so.
+    pub fn set_modes(&self, modes: &Modes) {
+        self.direct_ecg.store(
+            modes.get(Channel::Fhr1) == TransducerMode::Decg,
+            Ordering::Relaxed,
+        );
     }
 
     /// Room left in the ring, samples.
@@ -61,6 +73,7 @@ struct NewStream {
     id: i64,
     consumer: HeapCons<Sample>,
     feed: broadcast::Sender<Live>,
+    direct_ecg: Arc<AtomicBool>,
 }
 
 /// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
@@ -112,9 +125,15 @@ impl Pipeline {
     /// A ring for a new stream, its consumer handed to the next worker.
     pub fn add_stream(&self, id: i64, feed: broadcast::Sender<Live>) -> RingProducer {
         let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
+        let direct_ecg = Arc::new(AtomicBool::new(false));
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         if self.workers[n]
-            .send(NewStream { id, consumer, feed })
+            .send(NewStream {
+                id,
+                consumer,
+                feed,
+                direct_ecg: direct_ecg.clone(),
+            })
             .is_err()
         {
             tracing::error!(
@@ -125,6 +144,7 @@ impl Pipeline {
         RingProducer {
             producer,
             overflows: self.overflows.clone(),
+            direct_ecg,
         }
     }
 }
@@ -159,6 +179,7 @@ fn worker(
                 continue;
             }
             busy = true;
+            analyzer.set_direct_ecg(stream.direct_ecg.load(Ordering::Relaxed));
             analyzer.push(&buffer[..n]);
             while let Some(finding) = analyzer.poll() {
                 let json = Arc::new(ctg_dsp::json::finding(&finding));
@@ -178,5 +199,77 @@ fn worker(
         if !busy {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ten minutes in which FHR1 follows the mother's rate closely from minute 3 to minute 6.
+    fn following_the_mother() -> Vec<Sample> {
+        (0..2400u16)
+            .map(|i| {
+                let mut s = Sample::default();
+                let wobble = (i % 7) * 2; // quarter bpm
+                let following = (720..1440).contains(&i);
+                let fetal = if following {
+                    4 * 86 + wobble
+                } else {
+                    4 * 140 + wobble
+                };
+                s.values[Channel::Fhr1.index()] = fetal;
+                s.values[Channel::Mhr.index()] = 4 * 85 + wobble;
+                s.values[Channel::Ua.index()] = 20;
+                s
+            })
+            .collect()
+    }
+
+    /// Seconds flagged maternal in the findings of one stream fed with `modes`.
+    fn maternal_seconds(fetal_mode: TransducerMode) -> f64 {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let pipeline = Pipeline::start(1, tx).unwrap();
+        let (feed, _) = broadcast::channel(16);
+        let mut ring = pipeline.add_stream(1, feed);
+        let mut modes = Modes::default();
+        modes.0[Channel::Fhr1.index()] = fetal_mode;
+        ring.set_modes(&modes);
+        ring.push(&following_the_mother());
+        let mut seconds = 0.0;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        // The finding for minutes 3–6 is final once the 8.5-minute baseline lookahead has
+        // passed it; feed signal loss until it is out.
+        let mut fed = 0;
+        while std::time::Instant::now() < deadline {
+            match rx.try_recv() {
+                Ok((_, json)) => {
+                    if json["kind"] == "false_signal" && json["reason"] == "maternal" {
+                        seconds +=
+                            json["end_s"].as_f64().unwrap() - json["start_s"].as_f64().unwrap();
+                    }
+                    if json["kind"] == "classification" && json["end_s"].as_f64() >= Some(600.0) {
+                        return seconds;
+                    }
+                }
+                Err(_) => {
+                    if fed < 4 * 900 && ring.vacant() > 64 {
+                        ring.push(&[Sample::default(); 64]);
+                        fed += 64;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        panic!("no classification of the first window within 20 s");
+    }
+
+    #[test]
+    fn the_block_modes_reach_the_analysis() {
+        let doppler = maternal_seconds(TransducerMode::Ultrasound);
+        assert!(doppler > 150.0, "Doppler following the mother: {doppler} s");
+        let scalp = maternal_seconds(TransducerMode::Decg);
+        assert_eq!(scalp, 0.0, "a scalp electrode is trusted");
     }
 }
