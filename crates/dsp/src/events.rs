@@ -131,9 +131,18 @@ impl ExcursionDetector {
         self.qualifies(&e).then_some(e)
     }
 
-    /// Where the excursion under way (qualifying or not) started.
-    pub(crate) fn ongoing_start(&self) -> Option<u64> {
-        self.candidate.map(|c| c.start)
+    /// The earliest start any excursion not yet closed can have, given that samples up to
+    /// `now` (exclusive) have been pushed: the start of the one under way, or where one that
+    /// begins with the next sample would be extended back to (the last sample at the baseline,
+    /// if within `max_gap`).
+    pub(crate) fn earliest_open_start(&self, now: u64) -> u64 {
+        if let Some(c) = self.candidate {
+            return c.start;
+        }
+        match self.anchor {
+            Some(a) if now.saturating_sub(a) <= self.config.max_gap + 1 => a + 1,
+            _ => now,
+        }
     }
 
     /// Feeds one sample: the FHR (NaN for none) and the baseline.

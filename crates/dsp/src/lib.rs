@@ -567,8 +567,8 @@ impl Analyzer {
             if !at_end {
                 let events_open = self.pending_decels.front().is_some_and(|d| d.start < end)
                     || self.pending_accels.front().is_some_and(|a| a.start < end)
-                    || self.decel.ongoing_start().is_some_and(|s| s < end)
-                    || self.accel.ongoing_start().is_some_and(|s| s < end);
+                    || self.decel.earliest_open_start(self.aligned.end()) < end
+                    || self.accel.earliest_open_start(self.aligned.end()) < end;
                 if self.aligned.end() < end || self.contractions.frontier() < end || events_open {
                     return;
                 }

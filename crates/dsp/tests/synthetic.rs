@@ -259,6 +259,48 @@ fn crossings_of_the_maternal_rate_are_fetal_and_a_scalp_electrode_is_trusted() {
 }
 
 #[test]
+fn maternal_capture_stays_maternal_where_the_mhr_channel_falls_silent() {
+    // Fetal 140; minutes 6–12 the Doppler records the mother (≈ 85). Her MHR channel has a
+    // signal only in minutes 8–10: before and after, the capture continues without a break.
+    let mut fhr = baseline_trace(20, 140.0);
+    let mhr_level: Vec<f32> = (0..fhr.len())
+        .map(|i| 85.0 + wobble(i + 999, 2.0))
+        .collect();
+    for i in 6 * 240..12 * 240 {
+        fhr[i] = mhr_level[i] + 0.5;
+    }
+    let mhr: Vec<f32> = (0..fhr.len())
+        .map(|i| {
+            if (8 * 240..10 * 240).contains(&i) {
+                mhr_level[i]
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let toco = vec![10.0; fhr.len()];
+    let r = analyze(
+        &samples(&fhr, &toco, Some(&mhr)),
+        AnalyzerConfig::new(Profile::Jsog),
+    );
+    let maternal_in = |from: f64, to: f64| -> f64 {
+        r.false_signal
+            .iter()
+            .filter(|f| f.kind == FalseKind::Maternal)
+            .map(|f| (f.end_s.min(to) - f.start_s.max(from)).max(0.0))
+            .sum()
+    };
+    assert!(maternal_in(360.0, 720.0) > 350.0, "{:?}", r.false_signal);
+    assert_eq!(maternal_in(0.0, 355.0), 0.0, "{:?}", r.false_signal);
+    assert_eq!(maternal_in(725.0, 1200.0), 0.0, "{:?}", r.false_signal);
+    assert!(
+        r.decelerations.is_empty(),
+        "the capture is not a deceleration: {:?}",
+        r.decelerations
+    );
+}
+
+#[test]
 fn short_islands_in_a_gap_are_artefact() {
     let mut fhr = baseline_trace(15, 140.0);
     for v in &mut fhr[3000..3100] {
