@@ -57,17 +57,17 @@ impl Default for BaselineConfig {
 
 /// The baseline stage: `(sample, fetal bpm)` in, `(sample, fetal bpm, baseline bpm)` out.
 #[derive(Debug)]
-pub(crate) struct Baseline {
+pub(crate) struct Baseline<T> {
     trim_band: f32,
     pass1: KnotPass,
-    /// Fetal values waiting for pass 1's level.
-    level1: Interpolator<f32>,
+    /// (fetal value, what the caller carries along) waiting for pass 1's level.
+    level1: Interpolator<(f32, T)>,
     pass2: KnotPass,
-    /// (fetal value, pass-1 level) waiting for pass 2's level.
-    level2: Interpolator<(f32, f32)>,
+    /// (fetal value, pass-1 level, carried) waiting for pass 2's level.
+    level2: Interpolator<(f32, f32, T)>,
 }
 
-impl Baseline {
+impl<T: Copy> Baseline<T> {
     pub(crate) fn new(config: &BaselineConfig) -> Self {
         let (min_signal, mode_band) = (config.min_signal, config.mode_band);
         let dominant_level = move |h: &mut Histogram| {
@@ -102,31 +102,31 @@ impl Baseline {
         }
     }
 
-    /// Feeds the fetal value (NaN: none or not trusted) of sample `index`; samples come one
-    /// index after another from 0.
-    pub(crate) fn push(&mut self, index: u64, fetal: f32) {
-        self.level1.push_item(index, fetal);
+    /// Feeds the fetal value (NaN: none or not trusted) of sample `index`, with `carried`
+    /// passed through unchanged; samples come one index after another from 0.
+    pub(crate) fn push(&mut self, index: u64, fetal: f32, carried: T) {
+        self.level1.push_item(index, (fetal, carried));
         if let Some((position, value)) = self.pass1.push(index, fetal) {
             self.level1.push_knot(position, value);
         }
-        while let Some((i, fetal, b1)) = self.level1.pop() {
+        while let Some((i, (fetal, carried), b1)) = self.level1.pop() {
             let kept = if b1.is_nan() || (fetal - b1).abs() <= self.trim_band {
                 fetal
             } else {
                 f32::NAN
             };
-            self.level2.push_item(i, (fetal, b1));
+            self.level2.push_item(i, (fetal, b1, carried));
             if let Some((position, value)) = self.pass2.push(i, kept) {
                 self.level2.push_knot(position, value);
             }
         }
     }
 
-    /// The next `(sample, fetal bpm, baseline bpm)` whose baseline is final.
-    pub(crate) fn pop(&mut self) -> Option<(u64, f32, f32)> {
-        self.level2.pop().map(|(i, (fetal, b1), b2)| {
+    /// The next `(sample, fetal bpm, carried, baseline bpm)` whose baseline is final.
+    pub(crate) fn pop(&mut self) -> Option<(u64, f32, T, f32)> {
+        self.level2.pop().map(|(i, (fetal, b1, carried), b2)| {
             let level = if b2.is_nan() { b1 } else { b2 };
-            (i, fetal, level)
+            (i, fetal, carried, level)
         })
     }
 }

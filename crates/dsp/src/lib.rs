@@ -54,7 +54,7 @@ pub use table::JsogTable;
 use classify::{FigoHistory, HZ, WindowInput, WindowMeasures};
 use contractions::{ContractionEvent, Contractions};
 use events::{Excursion, ExcursionDetector};
-use prep::{Prep, Prepared};
+use prep::Prep;
 use series::Series;
 
 /// Samples in a classification window (10 minutes).
@@ -146,7 +146,9 @@ pub struct Analyzer {
     next_index: u64,
     lost: u64,
     prep: Prep,
-    baseline: baseline::Baseline,
+    /// Carries each sample's recorded value and false-signal verdict past the baseline, where
+    /// an island sample near it may be trusted after all.
+    baseline: baseline::Baseline<(f32, FalseKind)>,
     accel: ExcursionDetector,
     decel: ExcursionDetector,
     contractions: Contractions,
@@ -330,7 +332,8 @@ impl Analyzer {
             + 2;
         self.drain_prep();
         for index in end..end + pad {
-            self.baseline.push(index, f32::NAN);
+            self.baseline
+                .push(index, f32::NAN, (f32::NAN, FalseKind::None));
         }
         self.drain_baseline(end);
         self.accel.finish();
@@ -362,16 +365,26 @@ impl Analyzer {
 
     fn drain_prep(&mut self) {
         while let Some(p) = self.prep.pop() {
-            self.track_false(&p);
-            self.baseline.push(p.index, p.fetal);
+            self.baseline
+                .push(p.index, p.fetal, (p.recorded, p.false_kind));
         }
     }
 
     fn drain_baseline(&mut self, end: u64) {
-        while let Some((index, fetal, b)) = self.baseline.pop() {
+        while let Some((index, mut fetal, (recorded, mut kind), b)) = self.baseline.pop() {
             if index >= end {
                 continue;
             }
+            let prep = &self.config.prep;
+            if kind == FalseKind::Artefact
+                && recorded >= prep.min_bpm
+                && recorded <= prep.max_bpm
+                && (recorded - b).abs() <= prep.island_on_baseline_bpm
+            {
+                fetal = recorded;
+                kind = FalseKind::None;
+            }
+            self.track_false(index, kind);
             self.aligned.push(AlignedSample::new(fetal, b));
             self.aligned.keep_last(HISTORY_SAMPLES as usize);
             if self.config.keep_baseline_curve {
@@ -412,15 +425,15 @@ impl Analyzer {
         self.trim();
     }
 
-    fn track_false(&mut self, p: &Prepared) {
-        match (self.false_run, p.false_kind) {
-            (Some((start, _, kind)), k) if k == kind => {
-                self.false_run = Some((start, p.index + 1, kind));
+    fn track_false(&mut self, index: u64, kind: FalseKind) {
+        match (self.false_run, kind) {
+            (Some((start, _, run_kind)), k) if k == run_kind => {
+                self.false_run = Some((start, index + 1, run_kind));
             }
             (_, k) => {
                 self.close_false_run();
                 if k != FalseKind::None {
-                    self.false_run = Some((p.index, p.index + 1, k));
+                    self.false_run = Some((index, index + 1, k));
                 }
             }
         }

@@ -51,10 +51,10 @@ pub fn prep(samples: &[Sample], config: &AnalyzerConfig) -> usize {
 
 /// … then the baseline: samples with their baseline out.
 pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
-    let mut baseline = Baseline::new(&config.baseline);
+    let mut baseline = Baseline::<()>::new(&config.baseline);
     let mut n = 0;
     prepared(samples, config, |p| {
-        baseline.push(p.index, p.fetal);
+        baseline.push(p.index, p.fetal, ());
         while baseline.pop().is_some() {
             n += 1;
         }
@@ -64,13 +64,13 @@ pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
 
 /// … then the acceleration and deceleration detectors: excursions out.
 pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usize {
-    let mut baseline = Baseline::new(&config.baseline);
+    let mut baseline = Baseline::<()>::new(&config.baseline);
     let mut accel = ExcursionDetector::new(1, config.acceleration.clone());
     let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
     let mut n = 0;
     prepared(samples, config, |p| {
-        baseline.push(p.index, p.fetal);
-        while let Some((index, fetal, b)) = baseline.pop() {
+        baseline.push(p.index, p.fetal, ());
+        while let Some((index, fetal, (), b)) = baseline.pop() {
             accel.push(index, fetal, b);
             decel.push(index, fetal, b);
             while accel.pop().is_some() || decel.pop().is_some() {

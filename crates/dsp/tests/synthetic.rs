@@ -353,6 +353,32 @@ fn an_island_that_jumps_on_both_edges_after_a_long_stretch_is_artefact() {
 }
 
 #[test]
+fn a_short_island_on_the_baseline_is_trusted_and_one_far_from_it_is_not() {
+    let mut fhr = baseline_trace(15, 140.0);
+    for v in &mut fhr[3000..3100] {
+        *v = 0.0;
+    }
+    for (k, v) in fhr[3040..3050].iter_mut().enumerate() {
+        *v = 141.0 + k as f32 * 0.25; // a 2.5-s island on the baseline
+    }
+    for v in &mut fhr[3400..3500] {
+        *v = 0.0;
+    }
+    for v in &mut fhr[3440..3450] {
+        *v = 200.0; // and one 60 bpm above it
+    }
+    let toco = vec![10.0; fhr.len()];
+    let r = run(&fhr, &toco, Profile::Jsog);
+    let covers = |s: f64| {
+        r.false_signal
+            .iter()
+            .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
+    };
+    assert!(!covers(761.0), "{:?}", r.false_signal);
+    assert!(covers(861.0), "{:?}", r.false_signal);
+}
+
+#[test]
 fn sinusoidal_pattern_gets_the_tables_level() {
     let fhr: Vec<f32> = (0..30 * 240)
         .map(|i| 140.0 + 8.0 * (2.0 * std::f32::consts::PI * 4.0 * i as f32 / 240.0).sin())

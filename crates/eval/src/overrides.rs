@@ -61,6 +61,9 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "jump_island" => config.prep.jump_island = v as usize,
             "jump_bpm" => config.prep.jump_bpm = v as f32,
             "coincidence_half" => config.prep.coincidence_half = v as usize,
+            "island_on_baseline_bpm" => config.prep.island_on_baseline_bpm = v as f32,
+            "continuity_gap" => config.prep.continuity_gap = v as usize,
+            "continuity_hold" => config.prep.continuity_hold = v as usize,
             _ => return Err(format!("unknown prep parameter `{field}`")),
         },
         "baseline" => match field {
