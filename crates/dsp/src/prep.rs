@@ -395,8 +395,14 @@ struct Continuity {
     gap: usize,
     /// The piece runs on from a maternal stretch.
     following: bool,
+    /// The last sample with an MHR signal: without one in the last 10 minutes nothing is held
+    /// (a stream without a maternal sensor gets no extra delay).
+    mhr_seen_at: Option<u64>,
     out: VecDeque<Prepared>,
 }
+
+/// How long the MHR channel may be silent before rule 5 stops holding samples back, samples.
+const MHR_MEMORY: u64 = 2400;
 
 impl Continuity {
     fn new(config: &PrepConfig) -> Self {
@@ -408,6 +414,7 @@ impl Continuity {
             last: None,
             gap: 0,
             following: false,
+            mhr_seen_at: None,
             out: VecDeque::new(),
         }
     }
@@ -431,6 +438,9 @@ impl Continuity {
     }
 
     fn push(&mut self, mut p: Prepared) {
+        if !p.mhr.is_nan() {
+            self.mhr_seen_at = Some(p.index);
+        }
         let value = if p.false_kind == FalseKind::Maternal {
             p.recorded
         } else {
@@ -476,8 +486,14 @@ impl Continuity {
             p.fetal = f32::NAN;
             p.false_kind = FalseKind::Maternal;
             self.out.push_back(p);
-        } else {
+        } else if self
+            .mhr_seen_at
+            .is_some_and(|at| p.index - at <= MHR_MEMORY)
+        {
             self.hold(p);
+        } else {
+            self.out.extend(self.held.drain(..));
+            self.out.push_back(p);
         }
     }
 

@@ -261,7 +261,9 @@ fn crossings_of_the_maternal_rate_are_fetal_and_a_scalp_electrode_is_trusted() {
 #[test]
 fn maternal_capture_stays_maternal_where_the_mhr_channel_falls_silent() {
     // Fetal 140; minutes 6–12 the Doppler records the mother (≈ 85). Her MHR channel has a
-    // signal only in minutes 8–10: before and after, the capture continues without a break.
+    // signal in minutes 0–2 and 8–10 only: before and after minutes 8–10 the capture
+    // continues without a break. (A stream whose MHR channel has been silent for 10 minutes
+    // is not held back for this rule.)
     let mut fhr = baseline_trace(20, 140.0);
     let mhr_level: Vec<f32> = (0..fhr.len())
         .map(|i| 85.0 + wobble(i + 999, 2.0))
@@ -271,7 +273,7 @@ fn maternal_capture_stays_maternal_where_the_mhr_channel_falls_silent() {
     }
     let mhr: Vec<f32> = (0..fhr.len())
         .map(|i| {
-            if (8 * 240..10 * 240).contains(&i) {
+            if (8 * 240..10 * 240).contains(&i) || i < 2 * 240 {
                 mhr_level[i]
             } else {
                 0.0
