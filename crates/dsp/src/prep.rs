@@ -147,6 +147,8 @@ pub(crate) struct Prep {
     /// The last value of the current long island (its end edge, once it ends). Kept here
     /// rather than read back from `out`, which the caller may have drained already.
     last_kept: Option<f32>,
+    /// (samples with both signals, of them coinciding) over `history` and `pending`.
+    window_tally: (u32, u32),
     out: VecDeque<Prepared>,
     continuity: Continuity,
 }
@@ -154,14 +156,15 @@ pub(crate) struct Prep {
 impl Prep {
     pub(crate) fn new(config: PrepConfig) -> Self {
         Self {
-            history: VecDeque::new(),
-            pending: VecDeque::new(),
+            history: VecDeque::with_capacity(config.coincidence_half + 1),
+            pending: VecDeque::with_capacity(config.coincidence_half + 2),
             held: VecDeque::new(),
             state: IslandState::Gap {
                 last: None,
                 gap: usize::MAX,
             },
             last_kept: None,
+            window_tally: (0, 0),
             out: VecDeque::new(),
             continuity: Continuity::new(&config),
             config,
@@ -197,6 +200,10 @@ impl Prep {
             false_kind,
             mhr,
         });
+        let back = *self.pending.back().expect("just pushed");
+        let (both, close) = self.tally(&back);
+        self.window_tally.0 += both;
+        self.window_tally.1 += close;
         if self.pending.len() > self.config.coincidence_half {
             self.decide_front();
         }
@@ -219,6 +226,18 @@ impl Prep {
         self.continuity.finish();
     }
 
+    /// The coincidence tally of one sample: (has both signals, and they coincide) as 0/1.
+    fn tally(&self, s: &Prepared) -> (u32, u32) {
+        if s.fetal.is_nan() || s.mhr.is_nan() {
+            (0, 0)
+        } else {
+            (
+                1,
+                u32::from((s.fetal - s.mhr).abs() <= self.config.coincidence_bpm),
+            )
+        }
+    }
+
     /// Decides the maternal flag of the front pending sample from its coincidence window.
     fn decide_front(&mut self) {
         let mut sample = self.pending[0];
@@ -227,14 +246,9 @@ impl Prep {
             && !sample.mhr.is_nan()
             && (sample.fetal - sample.mhr).abs() <= self.config.coincidence_bpm
         {
-            let (mut both, mut close) = (0u32, 0u32);
-            let future = self.pending.iter().take(self.config.coincidence_half + 1);
-            for s in self.history.iter().chain(future) {
-                if !s.fetal.is_nan() && !s.mhr.is_nan() {
-                    both += 1;
-                    close += u32::from((s.fetal - s.mhr).abs() <= self.config.coincidence_bpm);
-                }
-            }
+            // The window is exactly what `history` and `pending` hold; its tallies are kept as
+            // samples enter and leave.
+            let (both, close) = self.window_tally;
             if close as f32 >= self.config.coincidence_share * both as f32 {
                 sample.fetal = f32::NAN;
                 sample.false_kind = FalseKind::Maternal;
@@ -245,7 +259,10 @@ impl Prep {
         let recorded = self.pending.pop_front().expect("pending is not empty");
         self.history.push_back(recorded);
         if self.history.len() > self.config.coincidence_half {
-            self.history.pop_front();
+            let old = self.history.pop_front().expect("history is not empty");
+            let (both, close) = self.tally(&old);
+            self.window_tally.0 -= both;
+            self.window_tally.1 -= close;
         }
         self.island(sample);
     }
