@@ -174,6 +174,7 @@ impl Prep {
     /// Switches rule 3 off (direct fetal ECG) or on (Doppler) from the next decision on.
     pub(crate) fn set_direct_ecg(&mut self, direct_ecg: bool) {
         self.config.direct_ecg = direct_ecg;
+        self.continuity.direct_ecg = direct_ecg;
     }
 
     pub(crate) fn pop(&mut self) -> Option<Prepared> {
@@ -412,6 +413,8 @@ struct Continuity {
     gap: usize,
     /// The piece runs on from a maternal stretch.
     following: bool,
+    /// A scalp electrode: no sample is maternal, so nothing is held back.
+    direct_ecg: bool,
     /// The last sample with an MHR signal: without one in the last 10 minutes nothing is held
     /// (a stream without a maternal sensor gets no extra delay).
     mhr_seen_at: Option<u64>,
@@ -431,6 +434,7 @@ impl Continuity {
             last: None,
             gap: 0,
             following: false,
+            direct_ecg: config.direct_ecg,
             mhr_seen_at: None,
             out: VecDeque::new(),
         }
@@ -503,9 +507,10 @@ impl Continuity {
             p.fetal = f32::NAN;
             p.false_kind = FalseKind::Maternal;
             self.out.push_back(p);
-        } else if self
-            .mhr_seen_at
-            .is_some_and(|at| p.index - at <= MHR_MEMORY)
+        } else if !self.direct_ecg
+            && self
+                .mhr_seen_at
+                .is_some_and(|at| p.index - at <= MHR_MEMORY)
         {
             self.hold(p);
         } else {
@@ -516,5 +521,39 @@ impl Continuity {
 
     fn finish(&mut self) {
         self.break_piece();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Samples out of the stage after feeding `n` samples of a steady fetal 140 with the
+    /// mother at 80 on the MHR channel for the first minute only.
+    fn released_after(n: u64, direct_ecg: bool) -> usize {
+        let mut prep = Prep::new(PrepConfig {
+            direct_ecg,
+            ..PrepConfig::default()
+        });
+        let mut out = 0;
+        for i in 0..n {
+            let mhr = if i < 240 { 80.0 } else { f32::NAN };
+            prep.push(i, 140.0 + (i % 5) as f32 * 0.25, mhr);
+            while prep.pop().is_some() {
+                out += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn continuity_holds_back_only_where_a_sample_could_be_maternal() {
+        // Doppler with a recent MHR signal: the stretch without one is held (up to 2 min) in
+        // case it runs into the mother.
+        let doppler = released_after(1200, false);
+        assert!(doppler <= 1200 - 400, "{doppler}");
+        // A scalp electrode: only the coincidence lookahead.
+        let scalp = released_after(1200, true);
+        assert!(scalp >= 1200 - 100, "{scalp}");
     }
 }
