@@ -92,6 +92,22 @@ fn run(fhr: &[f32], toco: &[f32], profile: Profile) -> Report {
     analyze(&samples(fhr, toco, None), config)
 }
 
+/// Seconds of `from..to` flagged as false signal of `kind`.
+fn flagged_seconds(r: &Report, kind: FalseKind, from: f64, to: f64) -> f64 {
+    r.false_signal
+        .iter()
+        .filter(|f| f.kind == kind)
+        .map(|f| (f.end_s.min(to) - f.start_s.max(from)).max(0.0))
+        .sum()
+}
+
+/// Whether the sample at `s` seconds is flagged as artefact.
+fn artefact_at(r: &Report, s: f64) -> bool {
+    r.false_signal
+        .iter()
+        .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
+}
+
 #[test]
 fn steady_trace_has_its_baseline_and_no_events() {
     let fhr = baseline_trace(40, 140.0);
@@ -229,13 +245,8 @@ fn crossings_of_the_maternal_rate_are_fetal_and_a_scalp_electrode_is_trusted() {
     }
     let toco = vec![10.0; fhr.len()];
     let input = samples(&fhr, &toco, Some(&mhr));
-    let maternal_seconds = |r: &Report, from: f64, to: f64| -> f64 {
-        r.false_signal
-            .iter()
-            .filter(|f| f.kind == FalseKind::Maternal)
-            .map(|f| (f.end_s.min(to) - f.start_s.max(from)).max(0.0))
-            .sum()
-    };
+    let maternal_seconds =
+        |r: &Report, from: f64, to: f64| flagged_seconds(r, FalseKind::Maternal, from, to);
     let doppler = analyze(&input, AnalyzerConfig::new(Profile::Jsog));
     assert!(
         maternal_seconds(&doppler, 480.0, 600.0) > 100.0,
@@ -285,13 +296,7 @@ fn maternal_capture_stays_maternal_where_the_mhr_channel_falls_silent() {
         &samples(&fhr, &toco, Some(&mhr)),
         AnalyzerConfig::new(Profile::Jsog),
     );
-    let maternal_in = |from: f64, to: f64| -> f64 {
-        r.false_signal
-            .iter()
-            .filter(|f| f.kind == FalseKind::Maternal)
-            .map(|f| (f.end_s.min(to) - f.start_s.max(from)).max(0.0))
-            .sum()
-    };
+    let maternal_in = |from: f64, to: f64| flagged_seconds(&r, FalseKind::Maternal, from, to);
     assert!(maternal_in(360.0, 720.0) > 350.0, "{:?}", r.false_signal);
     assert_eq!(maternal_in(0.0, 355.0), 0.0, "{:?}", r.false_signal);
     assert_eq!(maternal_in(725.0, 1200.0), 0.0, "{:?}", r.false_signal);
@@ -313,11 +318,7 @@ fn short_islands_in_a_gap_are_artefact() {
     }
     let toco = vec![10.0; fhr.len()];
     let r = run(&fhr, &toco, Profile::Jsog);
-    let covers = |s: f64| {
-        r.false_signal
-            .iter()
-            .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
-    };
+    let covers = |s: f64| artefact_at(&r, s);
     assert!(covers(761.0), "{:?}", r.false_signal);
     assert!(
         !covers(500.0),
@@ -345,11 +346,7 @@ fn an_island_that_jumps_on_both_edges_after_a_long_stretch_is_artefact() {
     }
     let toco = vec![10.0; fhr.len()];
     let r = run(&fhr, &toco, Profile::Jsog);
-    let covers = |s: f64| {
-        r.false_signal
-            .iter()
-            .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
-    };
+    let covers = |s: f64| artefact_at(&r, s);
     assert!(covers(513.0) && covers(520.0), "{:?}", r.false_signal);
     assert!(!covers(400.0), "{:?}", r.false_signal);
 }
@@ -371,11 +368,7 @@ fn a_short_island_on_the_baseline_is_trusted_and_one_far_from_it_is_not() {
     }
     let toco = vec![10.0; fhr.len()];
     let r = run(&fhr, &toco, Profile::Jsog);
-    let covers = |s: f64| {
-        r.false_signal
-            .iter()
-            .any(|f| f.start_s <= s && s < f.end_s && f.kind == FalseKind::Artefact)
-    };
+    let covers = |s: f64| artefact_at(&r, s);
     assert!(!covers(761.0), "{:?}", r.false_signal);
     assert!(covers(861.0), "{:?}", r.false_signal);
 }
