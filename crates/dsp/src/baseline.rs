@@ -109,17 +109,18 @@ impl<T: Copy> Baseline<T> {
         if let Some((position, value)) = self.pass1.push(index, fetal) {
             self.level1.push_knot(position, value);
         }
-        while let Some((i, (fetal, carried), b1)) = self.level1.pop() {
-            let kept = if b1.is_nan() || (fetal - b1).abs() <= self.trim_band {
+        let (trim_band, pass2, level2) = (self.trim_band, &mut self.pass2, &mut self.level2);
+        self.level1.release_ready(|i, (fetal, carried), b1| {
+            let kept = if b1.is_nan() || (fetal - b1).abs() <= trim_band {
                 fetal
             } else {
                 f32::NAN
             };
-            self.level2.push_item(i, (fetal, b1, carried));
-            if let Some((position, value)) = self.pass2.push(i, kept) {
-                self.level2.push_knot(position, value);
+            level2.push_item(i, (fetal, b1, carried));
+            if let Some((position, value)) = pass2.push(i, kept) {
+                level2.push_knot(position, value);
             }
-        }
+        });
     }
 
     /// The next `(sample, fetal bpm, carried, baseline bpm)` whose baseline is final.

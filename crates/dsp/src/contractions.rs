@@ -154,10 +154,11 @@ impl Contractions {
         if let Some((position, tone)) = self.tone.push(index, smoothed) {
             self.level.push_knot(position, tone);
         }
-        while let Some((i, s, tone)) = self.level.pop() {
-            self.detector.push(i, s, tone);
-            self.frontier = i + 1;
-        }
+        let (detector, frontier) = (&mut self.detector, &mut self.frontier);
+        self.level.release_ready(|i, s, tone| {
+            detector.push(i, s, tone);
+            *frontier = i + 1;
+        });
     }
 
     /// Everything before this index is final.

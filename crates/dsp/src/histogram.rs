@@ -4,6 +4,8 @@
 #[derive(Clone, Debug)]
 pub(crate) struct Histogram {
     low: f32,
+    /// The number of bins, as a float, for the range test.
+    bins_f32: f32,
     counts: Vec<u32>,
     /// Per-bin sums, kept only for [`Histogram::mean_near`] (empty otherwise).
     sums: Vec<f64>,
@@ -18,6 +20,7 @@ impl Histogram {
     pub(crate) fn new(low: f32, bins: usize) -> Self {
         Self {
             low,
+            bins_f32: bins as f32,
             counts: vec![0; bins],
             sums: Vec::new(),
             total: 0,
@@ -41,12 +44,13 @@ impl Histogram {
 
     fn bin(&self, value: f32) -> Option<usize> {
         let offset = value - self.low;
-        // Truncation equals floor for offset ≥ 0 (and avoids a libm call per sample).
-        if offset.is_nan() || offset < 0.0 {
-            return None;
+        // One range test (false for NaN too); then truncation equals floor (and avoids a libm
+        // call per sample).
+        if (0.0..self.bins_f32).contains(&offset) {
+            Some(offset as u32 as usize)
+        } else {
+            None
         }
-        let b = offset as usize;
-        (b < self.counts.len()).then_some(b)
     }
 
     pub(crate) fn add(&mut self, value: f32) {

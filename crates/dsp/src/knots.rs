@@ -18,7 +18,12 @@ pub(crate) struct KnotPass {
     half: u64,
     step: u64,
     hist: Histogram,
-    recent: VecDeque<f32>,
+    /// The window's values, a ring of exactly `2·half + 1` slots; `slot` is where the next
+    /// value goes (and, once the ring is full, the oldest value is).
+    recent: Box<[f32]>,
+    slot: usize,
+    /// Values pushed so far, up to the ring's length.
+    filled: usize,
     estimator: Estimator,
     /// Last known knot value (carried over knots whose window holds too little signal).
     last: Option<f32>,
@@ -31,7 +36,7 @@ impl std::fmt::Debug for KnotPass {
         f.debug_struct("KnotPass")
             .field("half", &self.half)
             .field("step", &self.step)
-            .field("held", &self.recent.len())
+            .field("held", &self.filled)
             .finish_non_exhaustive()
     }
 }
@@ -42,8 +47,9 @@ impl KnotPass {
             half,
             step,
             hist,
-            // Exactly the window: a VecDeque grown by doubling would hold up to twice that.
-            recent: VecDeque::with_capacity(2 * half as usize + 2),
+            recent: vec![f32::NAN; 2 * half as usize + 1].into_boxed_slice(),
+            slot: 0,
+            filled: 0,
             estimator,
             last: None,
             until_knot: half,
@@ -55,10 +61,15 @@ impl KnotPass {
     /// computable, as `(position, value)`; the value is NaN until some window had enough signal.
     pub(crate) fn push(&mut self, index: u64, value: f32) -> Option<(u64, f32)> {
         self.hist.add(value);
-        self.recent.push_back(value);
-        if self.recent.len() as u64 > 2 * self.half + 1 {
-            let old = self.recent.pop_front().expect("recent is not empty");
+        let old = std::mem::replace(&mut self.recent[self.slot], value);
+        if self.filled == self.recent.len() {
             self.hist.remove(old);
+        } else {
+            self.filled += 1;
+        }
+        self.slot += 1;
+        if self.slot == self.recent.len() {
+            self.slot = 0;
         }
         // Knots sit at multiples of `step`; the one at `c` is due with sample `c + half`.
         if self.until_knot > 0 {
@@ -117,6 +128,43 @@ impl<T> Interpolator<T> {
     pub(crate) fn push_knot(&mut self, position: u64, value: f32) {
         self.segments.push_back((self.previous, (position, value)));
         self.previous = Some((position, value));
+    }
+
+    /// Releases every item whose level is known, in order, to `release(index, item, level)`:
+    /// the same items and levels as calling [`Interpolator::pop`] until it returns `None`, a
+    /// segment between two knots at a time.
+    pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, T, f32)) {
+        while !self.waiting.is_empty() {
+            let first = self.front_index;
+            while self.segments.front().is_some_and(|(_, (p, _))| *p < first) {
+                self.segments.pop_front();
+            }
+            let Some(&(previous, (position, value))) = self.segments.front() else {
+                return;
+            };
+            // Items `first..=position` lie in this segment.
+            let count = (position - first + 1).min(self.waiting.len() as u64) as usize;
+            match previous {
+                Some((p, pv)) if !pv.is_nan() && !value.is_nan() && position > p => {
+                    let span = (position - p) as f32;
+                    for (k, item) in self.waiting.drain(..count).enumerate() {
+                        let i = first + k as u64;
+                        let t = (i.saturating_sub(p)) as f32 / span;
+                        release(i, item, pv + (value - pv) * t);
+                    }
+                }
+                _ => {
+                    let level = match previous {
+                        Some((_, pv)) if value.is_nan() => pv,
+                        _ => value,
+                    };
+                    for (k, item) in self.waiting.drain(..count).enumerate() {
+                        release(first + k as u64, item, level);
+                    }
+                }
+            }
+            self.front_index += count as u64;
+        }
     }
 
     /// The next item whose level is known, with its sample index and level: linear between the knots on either

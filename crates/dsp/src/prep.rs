@@ -136,8 +136,9 @@ enum IslandState {
 #[derive(Debug)]
 pub(crate) struct Prep {
     config: PrepConfig,
-    /// Up to `self.config.coincidence_half` samples already decided, for the window's past half.
-    history: VecDeque<Prepared>,
+    /// The coincidence tallies (as in [`Prep::tally`]) of up to `self.config.coincidence_half`
+    /// samples already decided: the window's past half.
+    history: VecDeque<(u8, u8)>,
     /// Samples awaiting the coincidence decision (the front one is decided when its future
     /// half is here).
     pending: VecDeque<Prepared>,
@@ -149,7 +150,7 @@ pub(crate) struct Prep {
     last_kept: Option<f32>,
     /// (samples with both signals, of them coinciding) over `history` and `pending`.
     window_tally: (u32, u32),
-    out: VecDeque<Prepared>,
+    /// Rule 5, fed each sample as the island rule releases it.
     continuity: Continuity,
 }
 
@@ -165,7 +166,6 @@ impl Prep {
             },
             last_kept: None,
             window_tally: (0, 0),
-            out: VecDeque::new(),
             continuity: Continuity::new(&config),
             config,
         }
@@ -178,9 +178,6 @@ impl Prep {
     }
 
     pub(crate) fn pop(&mut self) -> Option<Prepared> {
-        while let Some(p) = self.out.pop_front() {
-            self.continuity.push(p);
-        }
         self.continuity.pop()
     }
 
@@ -220,8 +217,7 @@ impl Prep {
         {
             self.judge(before, None);
         }
-        self.out.extend(self.held.drain(..));
-        while let Some(p) = self.out.pop_front() {
+        for p in self.held.drain(..) {
             self.continuity.push(p);
         }
         self.continuity.finish();
@@ -258,12 +254,12 @@ impl Prep {
         // The window's past half holds the samples as recorded, not as decided, so one
         // decision does not feed the next.
         let recorded = self.pending.pop_front().expect("pending is not empty");
-        self.history.push_back(recorded);
+        let (both, close) = self.tally(&recorded);
+        self.history.push_back((both as u8, close as u8));
         if self.history.len() > self.config.coincidence_half {
-            let old = self.history.pop_front().expect("history is not empty");
-            let (both, close) = self.tally(&old);
-            self.window_tally.0 -= both;
-            self.window_tally.1 -= close;
+            let (both, close) = self.history.pop_front().expect("history is not empty");
+            self.window_tally.0 -= u32::from(both);
+            self.window_tally.1 -= u32::from(close);
         }
         self.island(sample);
     }
@@ -274,7 +270,7 @@ impl Prep {
         let reach = self.config.edge_reach;
         self.state = match (self.state, valid) {
             (IslandState::Gap { last, gap }, false) => {
-                self.out.push_back(sample);
+                self.continuity.push(sample);
                 IslandState::Gap {
                     last,
                     gap: gap.saturating_add(1),
@@ -319,11 +315,11 @@ impl Prep {
             }
             (IslandState::Long, true) => {
                 self.last_kept = Some(sample.fetal);
-                self.out.push_back(sample);
+                self.continuity.push(sample);
                 IslandState::Long
             }
             (IslandState::Long, false) => {
-                self.out.push_back(sample);
+                self.continuity.push(sample);
                 IslandState::Gap {
                     last: self.last_kept,
                     gap: 1,
@@ -335,7 +331,9 @@ impl Prep {
     fn after_island_grew(&mut self, before: Option<f32>, len: usize) -> IslandState {
         if len >= self.config.jump_island {
             self.last_kept = self.held.back().map(|s| s.fetal);
-            self.out.extend(self.held.drain(..));
+            for p in self.held.drain(..) {
+                self.continuity.push(p);
+            }
             IslandState::Long
         } else {
             IslandState::Short { before, len }
@@ -372,7 +370,9 @@ impl Prep {
                 s.false_kind = FalseKind::Artefact;
             }
         }
-        self.out.extend(self.held.drain(..));
+        for p in self.held.drain(..) {
+            self.continuity.push(p);
+        }
         if artefact {
             // The gap before the island continues through it.
             IslandState::Gap {
