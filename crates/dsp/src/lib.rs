@@ -158,7 +158,7 @@ pub struct Analyzer {
     typed_decels: VecDeque<TypedDecel>,
     accels: VecDeque<Excursion>,
     pending_accels: VecDeque<Excursion>,
-    false_run: Option<(u64, u64, FalseKind)>,
+    false_runs: FalseRuns,
     next_window: u64,
     window_contractions: VecDeque<usize>,
     figo: FigoHistory,
@@ -210,6 +210,47 @@ impl AlignedSample {
     }
 }
 
+/// Joins consecutive samples flagged alike into one false-signal finding.
+#[derive(Debug)]
+struct FalseRuns {
+    channel: Channel,
+    /// The run under way: (first sample, one past the last, kind).
+    run: Option<(u64, u64, FalseKind)>,
+}
+
+impl FalseRuns {
+    fn new(channel: Channel) -> Self {
+        Self { channel, run: None }
+    }
+
+    /// Sample `index` (one after the last) is flagged `kind`; a run that ends becomes a finding.
+    fn track(&mut self, index: u64, kind: FalseKind, findings: &mut VecDeque<Finding>) {
+        match (self.run, kind) {
+            (Some((start, _, run_kind)), k) if k == run_kind => {
+                self.run = Some((start, index + 1, run_kind));
+            }
+            (_, k) => {
+                self.close(findings);
+                if k != FalseKind::None {
+                    self.run = Some((index, index + 1, k));
+                }
+            }
+        }
+    }
+
+    /// Ends the run under way, if any, as a finding.
+    fn close(&mut self, findings: &mut VecDeque<Finding>) {
+        if let Some((start, end, kind)) = self.run.take() {
+            findings.push_back(Finding::FalseSignal(FalseSignal {
+                channel: self.channel,
+                start_s: seconds(start),
+                end_s: seconds(end),
+                kind,
+            }));
+        }
+    }
+}
+
 fn seconds(index: u64) -> f64 {
     index as f64 / HZ
 }
@@ -232,7 +273,7 @@ impl Analyzer {
             typed_decels: VecDeque::new(),
             accels: VecDeque::new(),
             pending_accels: VecDeque::new(),
-            false_run: None,
+            false_runs: FalseRuns::new(config.fetal),
             next_window: 0,
             window_contractions: VecDeque::new(),
             figo: FigoHistory::default(),
@@ -339,7 +380,7 @@ impl Analyzer {
         self.accel.finish();
         self.decel.finish();
         self.drain_events();
-        self.close_false_run();
+        self.false_runs.close(&mut self.findings);
         self.advance(true);
     }
 
@@ -371,11 +412,22 @@ impl Analyzer {
     }
 
     fn drain_baseline(&mut self, end: u64) {
-        while let Some((index, mut fetal, (recorded, mut kind), b)) = self.baseline.pop() {
+        let Self {
+            baseline,
+            config,
+            false_runs,
+            aligned,
+            curve,
+            accel,
+            decel,
+            findings,
+            ..
+        } = self;
+        let prep = &config.prep;
+        baseline.release_ready(|index, mut fetal, (recorded, mut kind), b| {
             if index >= end {
-                continue;
+                return;
             }
-            let prep = &self.config.prep;
             if kind == FalseKind::Artefact
                 && recorded >= prep.min_bpm
                 && recorded <= prep.max_bpm
@@ -384,15 +436,15 @@ impl Analyzer {
                 fetal = recorded;
                 kind = FalseKind::None;
             }
-            self.track_false(index, kind);
-            self.aligned.push(AlignedSample::new(fetal, b));
-            self.aligned.keep_last(HISTORY_SAMPLES as usize);
-            if self.config.keep_baseline_curve {
-                self.curve.push(b);
+            false_runs.track(index, kind, findings);
+            aligned.push(AlignedSample::new(fetal, b));
+            aligned.keep_last(HISTORY_SAMPLES as usize);
+            if config.keep_baseline_curve {
+                curve.push(b);
             }
-            self.accel.push(index, fetal, b);
-            self.decel.push(index, fetal, b);
-        }
+            accel.push(index, fetal, b);
+            decel.push(index, fetal, b);
+        });
     }
 
     fn drain_events(&mut self) {
@@ -423,31 +475,6 @@ impl Analyzer {
         self.type_decelerations(at_end);
         self.classify_windows(at_end);
         self.trim();
-    }
-
-    fn track_false(&mut self, index: u64, kind: FalseKind) {
-        match (self.false_run, kind) {
-            (Some((start, _, run_kind)), k) if k == run_kind => {
-                self.false_run = Some((start, index + 1, run_kind));
-            }
-            (_, k) => {
-                self.close_false_run();
-                if k != FalseKind::None {
-                    self.false_run = Some((index, index + 1, k));
-                }
-            }
-        }
-    }
-
-    fn close_false_run(&mut self) {
-        if let Some((start, end, kind)) = self.false_run.take() {
-            self.findings.push_back(Finding::FalseSignal(FalseSignal {
-                channel: self.config.fetal,
-                start_s: seconds(start),
-                end_s: seconds(end),
-                kind,
-            }));
-        }
     }
 
     /// The aligned (fetal, baseline) pair of sample `i`, while the history holds it.

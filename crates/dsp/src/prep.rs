@@ -133,33 +133,50 @@ enum IslandState {
 }
 
 /// The preparation stage.
+///
+/// Every sample not yet released sits once in `line`, in index order; the rules work on it in
+/// place, each behind the one before it, so a sample is never copied from stage to stage:
+///
+/// ```text
+/// first ... continuity.held_from ... continuity.next ... island_from ... decided ... end
+/// |released |  held by rule 5      | not yet fed to 5  | held by rule 4 | awaiting rule 3
+/// ```
 #[derive(Debug)]
 pub(crate) struct Prep {
     config: PrepConfig,
+    /// The samples not yet released, from index `first` on.
+    line: VecDeque<Prepared>,
+    first: u64,
     /// The coincidence tallies (as in [`Prep::tally`]) of up to `self.config.coincidence_half`
     /// samples already decided: the window's past half.
     history: VecDeque<(u8, u8)>,
-    /// Samples awaiting the coincidence decision (the front one is decided when its future
-    /// half is here).
-    pending: VecDeque<Prepared>,
-    /// Samples held by the island rule until their island is judged.
-    held: VecDeque<Prepared>,
+    /// Samples before this one have had the coincidence decision (rule 3) and gone through the
+    /// island rule; from it on they await the decision (the next one is decided when its
+    /// future half is here).
+    decided: u64,
+    /// Samples from this one up to `decided` are held by the island rule until their island
+    /// is judged; the ones before it are released to rule 5.
+    island_from: u64,
     state: IslandState,
-    /// The last value of the current long island (its end edge, once it ends). Kept here
-    /// rather than read back from `out`, which the caller may have drained already.
+    /// The last value of the current long island (its end edge, once it ends).
     last_kept: Option<f32>,
-    /// (samples with both signals, of them coinciding) over `history` and `pending`.
+    /// (samples with both signals, of them coinciding) over the window's past half and the
+    /// samples awaiting the decision.
     window_tally: (u32, u32),
-    /// Rule 5, fed each sample as the island rule releases it.
+    /// Rule 5, fed each sample the island rule releases.
     continuity: Continuity,
 }
 
 impl Prep {
     pub(crate) fn new(config: PrepConfig) -> Self {
         Self {
+            line: VecDeque::with_capacity(
+                config.coincidence_half + config.jump_island + config.continuity_hold + 64,
+            ),
+            first: 0,
             history: VecDeque::with_capacity(config.coincidence_half + 1),
-            pending: VecDeque::with_capacity(config.coincidence_half + 2),
-            held: VecDeque::new(),
+            decided: 0,
+            island_from: 0,
             state: IslandState::Gap {
                 last: None,
                 gap: usize::MAX,
@@ -177,12 +194,26 @@ impl Prep {
         self.continuity.direct_ecg = direct_ecg;
     }
 
+    /// The next sample every rule has released.
     pub(crate) fn pop(&mut self) -> Option<Prepared> {
-        self.continuity.pop()
+        self.continuity
+            .consume(&mut self.line, self.first, self.island_from);
+        if self.first < self.continuity.held_from {
+            self.first += 1;
+            self.line.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// Sample `index` (held in `line`).
+    fn at(&mut self, index: u64) -> &mut Prepared {
+        &mut self.line[(index - self.first) as usize]
     }
 
     /// Feeds one raw sample (NaN for no signal).
     pub(crate) fn push(&mut self, index: u64, fetal_raw: f32, mhr: f32) {
+        debug_assert_eq!(index, self.first + self.line.len() as u64);
         let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
         let (fetal, false_kind) = if fetal_raw.is_nan() {
             (f32::NAN, FalseKind::None)
@@ -191,35 +222,36 @@ impl Prep {
         } else {
             (f32::NAN, FalseKind::Artefact)
         };
-        self.pending.push_back(Prepared {
+        let sample = Prepared {
             index,
             recorded: fetal_raw,
             fetal,
             false_kind,
             mhr,
-        });
-        let back = *self.pending.back().expect("just pushed");
-        let (both, close) = self.tally(&back);
+        };
+        let (both, close) = self.tally(&sample);
+        self.line.push_back(sample);
         self.window_tally.0 += both;
         self.window_tally.1 += close;
-        if self.pending.len() > self.config.coincidence_half {
-            self.decide_front();
+        if index + 1 - self.decided > self.config.coincidence_half as u64 {
+            self.decide_next();
         }
     }
 
     /// Flushes everything at the end of the stream.
     pub(crate) fn finish(&mut self) {
-        while !self.pending.is_empty() {
-            self.decide_front();
+        let end = self.first + self.line.len() as u64;
+        while self.decided < end {
+            self.decide_next();
         }
         if let IslandState::Short { before, .. } | IslandState::AwaitingEdge { before, .. } =
             self.state
         {
-            self.judge(before, None);
+            self.judge(before, None, end);
         }
-        for p in self.held.drain(..) {
-            self.continuity.push(p);
-        }
+        self.island_from = end;
+        self.continuity
+            .consume(&mut self.line, self.first, self.island_from);
         self.continuity.finish();
     }
 
@@ -235,69 +267,69 @@ impl Prep {
         }
     }
 
-    /// Decides the maternal flag of the front pending sample from its coincidence window.
-    fn decide_front(&mut self) {
-        let mut sample = self.pending[0];
+    /// Decides the maternal flag of the next sample from its coincidence window.
+    fn decide_next(&mut self) {
+        let index = self.decided;
+        let recorded = *self.at(index);
+        let (both, close) = self.tally(&recorded);
         if !self.config.direct_ecg
-            && !sample.fetal.is_nan()
-            && !sample.mhr.is_nan()
-            && (sample.fetal - sample.mhr).abs() <= self.config.coincidence_bpm
+            && !recorded.fetal.is_nan()
+            && !recorded.mhr.is_nan()
+            && (recorded.fetal - recorded.mhr).abs() <= self.config.coincidence_bpm
         {
-            // The window is exactly what `history` and `pending` hold; its tallies are kept as
-            // samples enter and leave.
-            let (both, close) = self.window_tally;
-            if close as f32 >= self.config.coincidence_share * both as f32 {
+            // The window is exactly the past half and the samples awaiting the decision; its
+            // tallies are kept as samples enter and leave.
+            let (window_both, window_close) = self.window_tally;
+            if window_close as f32 >= self.config.coincidence_share * window_both as f32 {
+                let sample = self.at(index);
                 sample.fetal = f32::NAN;
                 sample.false_kind = FalseKind::Maternal;
             }
         }
-        // The window's past half holds the samples as recorded, not as decided, so one
+        // The window's past half counts the samples as recorded, not as decided, so one
         // decision does not feed the next.
-        let recorded = self.pending.pop_front().expect("pending is not empty");
-        let (both, close) = self.tally(&recorded);
         self.history.push_back((both as u8, close as u8));
         if self.history.len() > self.config.coincidence_half {
             let (both, close) = self.history.pop_front().expect("history is not empty");
             self.window_tally.0 -= u32::from(both);
             self.window_tally.1 -= u32::from(close);
         }
-        self.island(sample);
+        self.decided = index + 1;
+        self.island(index);
     }
 
-    /// The island rule, one sample at a time.
-    fn island(&mut self, sample: Prepared) {
-        let valid = !sample.fetal.is_nan();
+    /// The island rule, one sample at a time: sample `index` joins the held island (which then
+    /// spans `island_from..=index`) or is released.
+    fn island(&mut self, index: u64) {
+        let fetal = self.at(index).fetal;
+        let valid = !fetal.is_nan();
         let reach = self.config.edge_reach;
         self.state = match (self.state, valid) {
             (IslandState::Gap { last, gap }, false) => {
-                self.continuity.push(sample);
+                self.island_from = index + 1;
                 IslandState::Gap {
                     last,
                     gap: gap.saturating_add(1),
                 }
             }
             (IslandState::Gap { last, gap }, true) => {
-                self.held.push_back(sample);
                 let before = last.filter(|_| gap <= reach);
-                self.after_island_grew(before, 1)
+                self.after_island_grew(before, 1, index)
             }
             (IslandState::Short { before, len }, true) => {
-                self.held.push_back(sample);
-                self.after_island_grew(before, len + 1)
+                self.after_island_grew(before, len + 1, index)
             }
             (IslandState::Short { before, len }, false) => {
-                self.held.push_back(sample);
                 if len < self.config.min_island {
                     // Too short whatever its edges.
-                    self.judge(before, None)
+                    self.judge(before, None, index + 1)
                 } else {
                     IslandState::AwaitingEdge { before, gap: 1 }
                 }
             }
             (IslandState::AwaitingEdge { before, gap }, false) => {
-                self.held.push_back(sample);
                 if gap + 1 > reach {
-                    self.judge(before, None)
+                    self.judge(before, None, index + 1)
                 } else {
                     IslandState::AwaitingEdge {
                         before,
@@ -306,20 +338,19 @@ impl Prep {
                 }
             }
             (IslandState::AwaitingEdge { before, .. }, true) => {
-                let IslandState::Gap { last, gap } = self.judge(before, Some(sample.fetal)) else {
+                let IslandState::Gap { last, gap } = self.judge(before, Some(fetal), index) else {
                     unreachable!("judging always ends in a gap")
                 };
-                self.held.push_back(sample);
                 let before = last.filter(|_| gap <= reach);
-                self.after_island_grew(before, 1)
+                self.after_island_grew(before, 1, index)
             }
             (IslandState::Long, true) => {
-                self.last_kept = Some(sample.fetal);
-                self.continuity.push(sample);
+                self.last_kept = Some(fetal);
+                self.island_from = index + 1;
                 IslandState::Long
             }
             (IslandState::Long, false) => {
-                self.continuity.push(sample);
+                self.island_from = index + 1;
                 IslandState::Gap {
                     last: self.last_kept,
                     gap: 1,
@@ -328,51 +359,47 @@ impl Prep {
         };
     }
 
-    fn after_island_grew(&mut self, before: Option<f32>, len: usize) -> IslandState {
+    /// The island now ends with sample `index`, its `len`-th valid value.
+    fn after_island_grew(&mut self, before: Option<f32>, len: usize, index: u64) -> IslandState {
         if len >= self.config.jump_island {
-            self.last_kept = self.held.back().map(|s| s.fetal);
-            for p in self.held.drain(..) {
-                self.continuity.push(p);
-            }
+            self.last_kept = Some(self.at(index).fetal);
+            self.island_from = index + 1;
             IslandState::Long
         } else {
             IslandState::Short { before, len }
         }
     }
 
-    /// Judges the held short island (and the gap after it) given its edges, emits it, and
-    /// returns the gap state that follows.
-    fn judge(&mut self, before: Option<f32>, after: Option<f32>) -> IslandState {
-        let valid: Vec<f32> = self
-            .held
-            .iter()
-            .filter(|s| !s.fetal.is_nan())
-            .map(|s| s.fetal)
-            .collect();
-        let len = valid.len();
-        let jumps = |edge: Option<f32>, value: Option<&f32>| match (edge, value) {
+    /// Judges the held short island (and the gap after it: samples `island_from..end`) given
+    /// its edges, releases it, and returns the gap state that follows.
+    fn judge(&mut self, before: Option<f32>, after: Option<f32>, end: u64) -> IslandState {
+        let from = (self.island_from - self.first) as usize;
+        let to = (end - self.first) as usize;
+        let held = self.line.range(from..to);
+        let mut valid = held.clone().filter(|s| !s.fetal.is_nan()).map(|s| s.fetal);
+        let first_valid = valid.next();
+        let (len, last_valid) = valid.fold(
+            (usize::from(first_valid.is_some()), first_valid),
+            |(n, _), v| (n + 1, Some(v)),
+        );
+        let jumps = |edge: Option<f32>, value: Option<f32>| match (edge, value) {
             (Some(a), Some(b)) => (a - b).abs() > self.config.jump_bpm,
             _ => false,
         };
         let artefact = !self.config.direct_ecg
             && (len < self.config.min_island
-                || (jumps(before, valid.first()) && jumps(after, valid.last())));
-        let trailing_gap = self
-            .held
-            .iter()
-            .rev()
-            .take_while(|s| s.fetal.is_nan())
-            .count();
-        let held_len = self.held.len();
-        for s in &mut self.held {
-            if artefact && !s.fetal.is_nan() {
-                s.fetal = f32::NAN;
-                s.false_kind = FalseKind::Artefact;
+                || (jumps(before, first_valid) && jumps(after, last_valid)));
+        let trailing_gap = held.rev().take_while(|s| s.fetal.is_nan()).count();
+        let held_len = to - from;
+        if artefact {
+            for s in self.line.range_mut(from..to) {
+                if !s.fetal.is_nan() {
+                    s.fetal = f32::NAN;
+                    s.false_kind = FalseKind::Artefact;
+                }
             }
         }
-        for p in self.held.drain(..) {
-            self.continuity.push(p);
-        }
+        self.island_from = end;
         if artefact {
             // The gap before the island continues through it.
             IslandState::Gap {
@@ -385,7 +412,7 @@ impl Prep {
             }
         } else {
             IslandState::Gap {
-                last: valid.last().copied(),
+                last: last_valid,
                 gap: trailing_gap,
             }
         }
@@ -399,14 +426,20 @@ impl Prep {
 /// that does not coincide (evidence of the fetus). The MHR channel often falls silent while the
 /// Doppler keeps tracking the mother: on the FHRMA-FS Doppler files, 162,000 of the 198,000
 /// false samples the coincidence rule missed had no MHR signal at that moment.
+///
+/// It works on the preparation stage's `line` in place: samples before `held_from` are
+/// released; `held_from..next` is the current piece since its last break, waiting to see
+/// whether it runs into a maternal stretch (valid samples without MHR, and the gaps between
+/// them).
 #[derive(Debug)]
 struct Continuity {
     jump_bpm: f32,
     reach: usize,
     max_hold: usize,
-    /// The current piece since its last break, waiting to see whether it runs into a maternal
-    /// stretch: valid samples without MHR, and the gaps between them.
-    held: VecDeque<Prepared>,
+    /// The first sample held (everything before it is released).
+    held_from: u64,
+    /// The next sample to consider.
+    next: u64,
     /// The piece's last value (recorded), for the jump test.
     last: Option<f32>,
     /// Samples without a value since `last`.
@@ -418,7 +451,6 @@ struct Continuity {
     /// The last sample with an MHR signal: without one in the last 10 minutes nothing is held
     /// (a stream without a maternal sensor gets no extra delay).
     mhr_seen_at: Option<u64>,
-    out: VecDeque<Prepared>,
 }
 
 /// How long the MHR channel may be silent before rule 5 stops holding samples back, samples.
@@ -430,35 +462,41 @@ impl Continuity {
             jump_bpm: config.jump_bpm,
             reach: config.continuity_gap,
             max_hold: config.continuity_hold,
-            held: VecDeque::with_capacity(config.continuity_hold + 1),
+            held_from: 0,
+            next: 0,
             last: None,
             gap: 0,
             following: false,
             direct_ecg: config.direct_ecg,
             mhr_seen_at: None,
-            out: VecDeque::new(),
         }
     }
 
-    fn pop(&mut self) -> Option<Prepared> {
-        self.out.pop_front()
+    /// Considers every sample of `line` (whose front is sample `first`) before `end`.
+    fn consume(&mut self, line: &mut VecDeque<Prepared>, first: u64, end: u64) {
+        while self.next < end {
+            let index = self.next;
+            self.next += 1;
+            self.push(line, first, index);
+        }
     }
 
     /// Ends the piece: what is held is released as it is.
-    fn break_piece(&mut self) {
-        self.out.extend(self.held.drain(..));
+    fn break_piece(&mut self, at: u64) {
+        self.held_from = at;
         self.following = false;
     }
 
-    fn hold(&mut self, p: Prepared) {
-        self.held.push_back(p);
-        if self.held.len() > self.max_hold {
-            let front = self.held.pop_front().expect("held is not empty");
-            self.out.push_back(front);
+    /// Sample `index` joins the held piece; the oldest is released beyond `max_hold`.
+    fn hold(&mut self, index: u64) {
+        if (index + 1 - self.held_from) as usize > self.max_hold {
+            self.held_from += 1;
         }
     }
 
-    fn push(&mut self, mut p: Prepared) {
+    fn push(&mut self, line: &mut VecDeque<Prepared>, first: u64, index: u64) {
+        let offset = (index - first) as usize;
+        let p = line[offset];
         if !p.mhr.is_nan() {
             self.mhr_seen_at = Some(p.index);
         }
@@ -470,13 +508,13 @@ impl Continuity {
         if value.is_nan() {
             self.gap += 1;
             if self.gap > self.reach {
-                self.break_piece();
+                self.break_piece(index);
                 self.last = None;
             }
-            if self.held.is_empty() {
-                self.out.push_back(p);
+            if self.held_from == index {
+                self.held_from = index + 1;
             } else {
-                self.hold(p);
+                self.hold(index);
             }
             return;
         }
@@ -484,43 +522,43 @@ impl Continuity {
             .last
             .is_some_and(|last| (value - last).abs() > self.jump_bpm)
         {
-            self.break_piece();
+            self.break_piece(index);
         }
         self.last = Some(value);
         self.gap = 0;
         if p.false_kind == FalseKind::Maternal {
             // The piece so far ran into the mother: it was hers.
-            for h in &mut self.held {
+            let held = (self.held_from - first) as usize;
+            for h in line.range_mut(held..offset) {
                 if !h.fetal.is_nan() {
                     h.fetal = f32::NAN;
                     h.false_kind = FalseKind::Maternal;
                 }
             }
-            self.out.extend(self.held.drain(..));
-            self.out.push_back(p);
+            self.held_from = index + 1;
             self.following = true;
         } else if !p.mhr.is_nan() {
             // The mother's rate is known and differs: the fetus.
-            self.break_piece();
-            self.out.push_back(p);
+            self.break_piece(index + 1);
         } else if self.following {
+            let p = &mut line[offset];
             p.fetal = f32::NAN;
             p.false_kind = FalseKind::Maternal;
-            self.out.push_back(p);
+            self.held_from = index + 1;
         } else if !self.direct_ecg
             && self
                 .mhr_seen_at
                 .is_some_and(|at| p.index - at <= MHR_MEMORY)
         {
-            self.hold(p);
+            self.hold(index);
         } else {
-            self.out.extend(self.held.drain(..));
-            self.out.push_back(p);
+            self.held_from = index + 1;
         }
     }
 
+    /// Ends the stream: what is held is released as it is.
     fn finish(&mut self) {
-        self.break_piece();
+        self.break_piece(self.next);
     }
 }
 
