@@ -106,9 +106,11 @@ impl<T: Copy> Baseline<T> {
     /// passed through unchanged; samples come one index after another from 0.
     pub(crate) fn push(&mut self, index: u64, fetal: f32, carried: T) {
         self.level1.push_item(index, (fetal, carried));
-        if let Some((position, value)) = self.pass1.push(index, fetal) {
-            self.level1.push_knot(position, value);
-        }
+        // Items wait for the knot after them: only a new knot releases any.
+        let Some((position, value)) = self.pass1.push(index, fetal) else {
+            return;
+        };
+        self.level1.push_knot(position, value);
         let (trim_band, pass2, level2) = (self.trim_band, &mut self.pass2, &mut self.level2);
         self.level1.release_ready(|i, (fetal, carried), b1| {
             let kept = if b1.is_nan() || (fetal - b1).abs() <= trim_band {

@@ -151,9 +151,11 @@ impl Contractions {
             self.centre += 1;
         }
         self.level.push_item(index, smoothed);
-        if let Some((position, tone)) = self.tone.push(index, smoothed) {
-            self.level.push_knot(position, tone);
-        }
+        // Items wait for the knot after them: only a new knot releases any.
+        let Some((position, tone)) = self.tone.push(index, smoothed) else {
+            return;
+        };
+        self.level.push_knot(position, tone);
         let (detector, frontier) = (&mut self.detector, &mut self.frontier);
         self.level.release_ready(|i, s, tone| {
             detector.push(i, s, tone);

@@ -59,6 +59,7 @@ impl KnotPass {
     /// Adds the value of sample `index` (samples come one index after another from 0; NaN:
     /// nothing to add) and returns the knot that became
     /// computable, as `(position, value)`; the value is NaN until some window had enough signal.
+    #[inline]
     pub(crate) fn push(&mut self, index: u64, value: f32) -> Option<(u64, f32)> {
         self.hist.add(value);
         let old = std::mem::replace(&mut self.recent[self.slot], value);

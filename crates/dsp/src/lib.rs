@@ -405,10 +405,10 @@ impl Analyzer {
     }
 
     fn drain_prep(&mut self) {
-        while let Some(p) = self.prep.pop() {
-            self.baseline
-                .push(p.index, p.fetal, (p.recorded, p.false_kind));
-        }
+        let baseline = &mut self.baseline;
+        self.prep.release_ready(|p| {
+            baseline.push(p.index, p.fetal, (p.recorded, p.false_kind));
+        });
     }
 
     fn drain_baseline(&mut self, end: u64) {

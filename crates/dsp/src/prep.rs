@@ -194,6 +194,16 @@ impl Prep {
         self.continuity.direct_ecg = direct_ecg;
     }
 
+    /// Hands every sample all the rules have released, in order, to `release`: the same
+    /// samples as calling [`Prep::pop`] until it returns `None`.
+    pub(crate) fn release_ready(&mut self, release: impl FnMut(Prepared)) {
+        self.continuity
+            .consume(&mut self.line, self.first, self.island_from);
+        let count = self.continuity.held_from - self.first;
+        self.first += count;
+        self.line.drain(..count as usize).for_each(release);
+    }
+
     /// The next sample every rule has released.
     pub(crate) fn pop(&mut self) -> Option<Prepared> {
         self.continuity
