@@ -126,20 +126,11 @@ impl<T: Copy> Baseline<T> {
     }
 
     /// Releases every sample whose baseline is final, in order, to
-    /// `release(sample, fetal bpm, carried, baseline bpm)`: the same as calling
-    /// [`Baseline::pop`] until it returns `None`.
+    /// `release(sample, fetal bpm, carried, baseline bpm)`.
     pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, f32, T, f32)) {
         self.level2.release_ready(|i, (fetal, b1, carried), b2| {
             let level = if b2.is_nan() { b1 } else { b2 };
             release(i, fetal, carried, level);
         });
-    }
-
-    /// The next `(sample, fetal bpm, carried, baseline bpm)` whose baseline is final.
-    pub(crate) fn pop(&mut self) -> Option<(u64, f32, T, f32)> {
-        self.level2.pop().map(|(i, (fetal, b1, carried), b2)| {
-            let level = if b2.is_nan() { b1 } else { b2 };
-            (i, fetal, carried, level)
-        })
     }
 }

@@ -4,8 +4,9 @@
 //! [`KnotPass`] keeps a histogram of the values in `[newest − 2·half, newest]`; when the newest
 //! sample is `c + half` for a knot position `c`, the histogram holds exactly the window
 //! `[c − half, c + half]` and the knot is computed. [`Interpolator`] then releases the samples
-//! between two knots with their interpolated level. Everything is one sample at a time, so the
-//! result does not depend on how the input was chunked.
+//! between two knots with their interpolated level. Each sample's level depends only on the
+//! samples, never on when they were released, so the result does not depend on how the input
+//! was chunked.
 
 use std::collections::VecDeque;
 
@@ -131,9 +132,10 @@ impl<T> Interpolator<T> {
         self.previous = Some((position, value));
     }
 
-    /// Releases every item whose level is known, in order, to `release(index, item, level)`:
-    /// the same items and levels as calling [`Interpolator::pop`] until it returns `None`, a
-    /// segment between two knots at a time.
+    /// Releases every item whose level is known, in order, to `release(index, item, level)`,
+    /// a segment between two knots at a time. The level is linear between the knots on either
+    /// side; the earlier knot's value where the later one is unknown (NaN); the later knot's
+    /// where there is no earlier one. Only a new knot makes items ready.
     pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, T, f32)) {
         while !self.waiting.is_empty() {
             let first = self.front_index;
@@ -166,30 +168,5 @@ impl<T> Interpolator<T> {
             }
             self.front_index += count as u64;
         }
-    }
-
-    /// The next item whose level is known, with its sample index and level: linear between the knots on either
-    /// side; the earlier knot's value where the later one is unknown (NaN); the later knot's
-    /// where there is no earlier one.
-    pub(crate) fn pop(&mut self) -> Option<(u64, T, f32)> {
-        if self.waiting.is_empty() {
-            return None;
-        }
-        let i = self.front_index;
-        while self.segments.front().is_some_and(|(_, (p, _))| *p < i) {
-            self.segments.pop_front();
-        }
-        let &(previous, (position, value)) = self.segments.front()?;
-        let level = match previous {
-            Some((p, pv)) if !pv.is_nan() && !value.is_nan() && position > p => {
-                let t = (i.saturating_sub(p)) as f32 / (position - p) as f32;
-                pv + (value - pv) * t
-            }
-            Some((_, pv)) if value.is_nan() => pv,
-            _ => value,
-        };
-        let item = self.waiting.pop_front().expect("not empty");
-        self.front_index += 1;
-        Some((i, item, level))
     }
 }

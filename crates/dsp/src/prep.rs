@@ -195,25 +195,13 @@ impl Prep {
     }
 
     /// Hands every sample all the rules have released, in order, to `release`: the same
-    /// samples as calling [`Prep::pop`] until it returns `None`.
+    /// samples whatever the calls are interleaved with [`Prep::push`].
     pub(crate) fn release_ready(&mut self, release: impl FnMut(Prepared)) {
         self.continuity
             .consume(&mut self.line, self.first, self.island_from);
         let count = self.continuity.held_from - self.first;
         self.first += count;
         self.line.drain(..count as usize).for_each(release);
-    }
-
-    /// The next sample every rule has released.
-    pub(crate) fn pop(&mut self) -> Option<Prepared> {
-        self.continuity
-            .consume(&mut self.line, self.first, self.island_from);
-        if self.first < self.continuity.held_from {
-            self.first += 1;
-            self.line.pop_front()
-        } else {
-            None
-        }
     }
 
     /// Sample `index` (held in `line`).
@@ -587,9 +575,7 @@ mod tests {
         for i in 0..n {
             let mhr = if i < 240 { 80.0 } else { f32::NAN };
             prep.push(i, 140.0 + (i % 5) as f32 * 0.25, mhr);
-            while prep.pop().is_some() {
-                out += 1;
-            }
+            prep.release_ready(|_| out += 1);
         }
         out
     }

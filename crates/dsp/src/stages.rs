@@ -32,14 +32,10 @@ fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(Pr
     let mut prep = Prep::new(config.prep.clone());
     for (index, fetal, mhr, _) in inputs(samples, config) {
         prep.push(index, fetal, mhr);
-        while let Some(p) = prep.pop() {
-            each(p);
-        }
+        prep.release_ready(&mut each);
     }
     prep.finish();
-    while let Some(p) = prep.pop() {
-        each(p);
-    }
+    prep.release_ready(&mut each);
 }
 
 /// Preprocessing (artefacts, gaps, false signal): prepared samples out.
@@ -55,9 +51,7 @@ pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut n = 0;
     prepared(samples, config, |p| {
         baseline.push(p.index, p.fetal, ());
-        while baseline.pop().is_some() {
-            n += 1;
-        }
+        baseline.release_ready(|_, _, (), _| n += 1);
     });
     n
 }
@@ -70,13 +64,13 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
     let mut n = 0;
     prepared(samples, config, |p| {
         baseline.push(p.index, p.fetal, ());
-        while let Some((index, fetal, (), b)) = baseline.pop() {
+        baseline.release_ready(|index, fetal, (), b| {
             accel.push(index, fetal, b);
             decel.push(index, fetal, b);
             while accel.pop().is_some() || decel.pop().is_some() {
                 n += 1;
             }
-        }
+        });
     });
     accel.finish();
     decel.finish();
