@@ -37,7 +37,12 @@ impl<T: Copy> Series<T> {
     pub(crate) fn keep_last(&mut self, keep: usize) {
         if self.data.len() > keep {
             let drop = self.data.len() - keep;
-            self.data.drain(..drop);
+            if drop == 1 {
+                // The usual case (one sample in, one out): cheaper than a drain.
+                self.data.pop_front();
+            } else {
+                self.data.drain(..drop);
+            }
             self.start += drop as u64;
         }
     }
