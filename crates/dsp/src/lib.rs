@@ -406,8 +406,8 @@ impl Analyzer {
 
     fn drain_prep(&mut self) {
         let baseline = &mut self.baseline;
-        self.prep.release_ready(|p| {
-            baseline.push(p.index, p.fetal, (p.recorded, p.false_kind));
+        self.prep.release_ready(|index, p| {
+            baseline.push(index, p.fetal, (p.recorded, p.false_kind));
         });
     }
 

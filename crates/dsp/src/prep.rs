@@ -103,11 +103,9 @@ impl Default for PrepConfig {
     }
 }
 
-/// One prepared sample.
+/// One prepared sample (16 bytes; its index is its place in the stream).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Prepared {
-    /// Sample index on the stream's grid.
-    pub index: u64,
     /// The fetal value as recorded (NaN where there is no signal).
     pub recorded: f32,
     /// The fetal value the analysis uses (NaN where missing or false).
@@ -170,8 +168,15 @@ pub(crate) struct Prep {
 impl Prep {
     pub(crate) fn new(config: PrepConfig) -> Self {
         Self {
+            // Right after a release the line holds at most the coincidence lookahead, a held
+            // island with its trailing gap and rule 5's hold; the analyzer releases at least
+            // every 64 samples.
             line: VecDeque::with_capacity(
-                config.coincidence_half + config.jump_island + config.continuity_hold + 64,
+                config.coincidence_half
+                    + config.jump_island
+                    + config.edge_reach
+                    + config.continuity_hold
+                    + 128,
             ),
             first: 0,
             history: VecDeque::with_capacity(config.coincidence_half + 1),
@@ -196,12 +201,15 @@ impl Prep {
 
     /// Hands every sample all the rules have released, in order, to `release`: the same
     /// samples whatever the calls are interleaved with [`Prep::push`].
-    pub(crate) fn release_ready(&mut self, release: impl FnMut(Prepared)) {
+    pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, Prepared)) {
         self.continuity
             .consume(&mut self.line, self.first, self.island_from);
         let count = self.continuity.held_from - self.first;
+        let first = self.first;
         self.first += count;
-        self.line.drain(..count as usize).for_each(release);
+        for (index, p) in (first..).zip(self.line.drain(..count as usize)) {
+            release(index, p);
+        }
     }
 
     /// Sample `index` (held in `line`).
@@ -221,13 +229,16 @@ impl Prep {
             (f32::NAN, FalseKind::Artefact)
         };
         let sample = Prepared {
-            index,
             recorded: fetal_raw,
             fetal,
             false_kind,
             mhr,
         };
         let (both, close) = self.tally(&sample);
+        debug_assert!(
+            self.line.len() < self.line.capacity(),
+            "the line outgrew its bound (release at least every 64 samples)"
+        );
         self.line.push_back(sample);
         self.window_tally.0 += both;
         self.window_tally.1 += close;
@@ -496,7 +507,7 @@ impl Continuity {
         let offset = (index - first) as usize;
         let p = line[offset];
         if !p.mhr.is_nan() {
-            self.mhr_seen_at = Some(p.index);
+            self.mhr_seen_at = Some(index);
         }
         let value = if p.false_kind == FalseKind::Maternal {
             p.recorded
@@ -543,11 +554,7 @@ impl Continuity {
             p.fetal = f32::NAN;
             p.false_kind = FalseKind::Maternal;
             self.held_from = index + 1;
-        } else if !self.direct_ecg
-            && self
-                .mhr_seen_at
-                .is_some_and(|at| p.index - at <= MHR_MEMORY)
-        {
+        } else if !self.direct_ecg && self.mhr_seen_at.is_some_and(|at| index - at <= MHR_MEMORY) {
             self.hold(index);
         } else {
             self.held_from = index + 1;
@@ -575,7 +582,7 @@ mod tests {
         for i in 0..n {
             let mhr = if i < 240 { 80.0 } else { f32::NAN };
             prep.push(i, 140.0 + (i % 5) as f32 * 0.25, mhr);
-            prep.release_ready(|_| out += 1);
+            prep.release_ready(|_, _| out += 1);
         }
         out
     }

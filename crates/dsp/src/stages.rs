@@ -28,7 +28,7 @@ fn inputs(
     })
 }
 
-fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(Prepared)) {
+fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(u64, Prepared)) {
     let mut prep = Prep::new(config.prep.clone());
     for (index, fetal, mhr, _) in inputs(samples, config) {
         prep.push(index, fetal, mhr);
@@ -41,7 +41,7 @@ fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(Pr
 /// Preprocessing (artefacts, gaps, false signal): prepared samples out.
 pub fn prep(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut n = 0;
-    prepared(samples, config, |_| n += 1);
+    prepared(samples, config, |_, _| n += 1);
     n
 }
 
@@ -49,8 +49,8 @@ pub fn prep(samples: &[Sample], config: &AnalyzerConfig) -> usize {
 pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut baseline = Baseline::<()>::new(&config.baseline);
     let mut n = 0;
-    prepared(samples, config, |p| {
-        baseline.push(p.index, p.fetal, ());
+    prepared(samples, config, |index, p| {
+        baseline.push(index, p.fetal, ());
         baseline.release_ready(|_, _, (), _| n += 1);
     });
     n
@@ -62,8 +62,8 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
     let mut accel = ExcursionDetector::new(1, config.acceleration.clone());
     let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
     let mut n = 0;
-    prepared(samples, config, |p| {
-        baseline.push(p.index, p.fetal, ());
+    prepared(samples, config, |index, p| {
+        baseline.push(index, p.fetal, ());
         baseline.release_ready(|index, fetal, (), b| {
             accel.push(index, fetal, b);
             decel.push(index, fetal, b);
