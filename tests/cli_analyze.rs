@@ -109,3 +109,21 @@ fn analyze_refuses_an_unknown_profile_and_a_broken_table() {
         "{err}"
     );
 }
+
+#[test]
+fn analyze_ends_quietly_when_the_reader_closes_the_pipe() {
+    // `mimamori analyze … | head`: the reader goes away after the first bytes. The report with
+    // its curve (~200 KB) is larger than a pipe holds, so the write meets the closed pipe.
+    let path = shared_data().join("ctu-uhb/wfdb/1001.hea");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .args(["analyze", path.to_str().unwrap(), "--json", "--curve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mimamori binary runs");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("mimamori ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -34,11 +34,13 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
     config.keep_baseline_curve = options.curve;
     let report = analyze(&recording.samples, config);
     if options.json {
-        println!("{}", to_json(&recording, &report, options.curve));
+        super::write_stdout(&format!(
+            "{}\n",
+            to_json(&recording, &report, options.curve)
+        ))
     } else {
-        print!("{}", summary(&recording, &report));
+        super::write_stdout(&summary(&recording, &report))
     }
-    Ok(())
 }
 
 pub use ctg_eval::config_for;

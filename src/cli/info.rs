@@ -9,11 +9,13 @@ use serde_json::json;
 pub fn run(path: &Path, as_json: bool) -> Result<()> {
     let recording = read_recording(path)?;
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&recording))?);
+        super::write_stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&to_json(&recording))?
+        ))
     } else {
-        print!("{}", to_text(&recording));
+        super::write_stdout(&to_text(&recording))
     }
-    Ok(())
 }
 
 fn to_json(recording: &Recording) -> serde_json::Value {

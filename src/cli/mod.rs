@@ -380,6 +380,17 @@ enum PkiCommand {
     },
 }
 
+/// Writes a command's output to stdout. A reader that stops early (`mimamori analyze … | head`)
+/// closes the pipe; that ends the output quietly instead of panicking as `print!` would.
+pub(crate) fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
