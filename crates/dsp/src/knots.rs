@@ -19,12 +19,10 @@ pub(crate) struct KnotPass {
     half: u64,
     step: u64,
     hist: Histogram,
-    /// The window's values, a ring of exactly `2·half + 1` slots; `slot` is where the next
-    /// value goes (and, once the ring is full, the oldest value is).
+    /// The window's values, a ring of exactly `2·half + 1` slots starting as NaN (nothing);
+    /// `slot` is where the next value goes and the oldest value is.
     recent: Box<[f32]>,
     slot: usize,
-    /// Values pushed so far, up to the ring's length.
-    filled: usize,
     estimator: Estimator,
     /// Last known knot value (carried over knots whose window holds too little signal).
     last: Option<f32>,
@@ -37,7 +35,7 @@ impl std::fmt::Debug for KnotPass {
         f.debug_struct("KnotPass")
             .field("half", &self.half)
             .field("step", &self.step)
-            .field("held", &self.filled)
+            .field("slots", &self.recent.len())
             .finish_non_exhaustive()
     }
 }
@@ -50,7 +48,6 @@ impl KnotPass {
             hist,
             recent: vec![f32::NAN; 2 * half as usize + 1].into_boxed_slice(),
             slot: 0,
-            filled: 0,
             estimator,
             last: None,
             until_knot: half,
@@ -63,12 +60,10 @@ impl KnotPass {
     #[inline]
     pub(crate) fn push(&mut self, index: u64, value: f32) -> Option<(u64, f32)> {
         self.hist.add(value);
+        // Until the ring has gone round once the value leaving is the initial NaN, which the
+        // histogram ignores.
         let old = std::mem::replace(&mut self.recent[self.slot], value);
-        if self.filled == self.recent.len() {
-            self.hist.remove(old);
-        } else {
-            self.filled += 1;
-        }
+        self.hist.remove(old);
         self.slot += 1;
         if self.slot == self.recent.len() {
             self.slot = 0;
