@@ -4,8 +4,6 @@
 #[derive(Clone, Debug)]
 pub(crate) struct Histogram {
     low: f32,
-    /// The number of bins, as a float, for the range test.
-    bins_f32: f32,
     counts: Vec<u32>,
     /// Per-bin sums, kept only for [`Histogram::mean_near`] (empty otherwise).
     sums: Vec<f64>,
@@ -20,7 +18,6 @@ impl Histogram {
     pub(crate) fn new(low: f32, bins: usize) -> Self {
         Self {
             low,
-            bins_f32: bins as f32,
             counts: vec![0; bins],
             sums: Vec::new(),
             total: 0,
@@ -44,13 +41,12 @@ impl Histogram {
 
     fn bin(&self, value: f32) -> Option<usize> {
         let offset = value - self.low;
-        // One range test (false for NaN too); then truncation equals floor (and avoids a libm
-        // call per sample).
-        if (0.0..self.bins_f32).contains(&offset) {
-            Some(offset as u32 as usize)
-        } else {
-            None
+        // Truncation equals floor for offset ≥ 0 (and avoids a libm call per sample).
+        if offset.is_nan() || offset < 0.0 {
+            return None;
         }
+        let b = offset as usize;
+        (b < self.counts.len()).then_some(b)
     }
 
     pub(crate) fn add(&mut self, value: f32) {
@@ -118,7 +114,7 @@ impl Histogram {
     }
 
     /// Mean of the values within ±`half_width` bpm of `centre` (whole bins), with its count.
-    /// Needs [`Histogram::with_bin_sums`].
+    /// Needs [`Histogram::for_mode`].
     pub(crate) fn mean_near(&self, centre: f32, half_width: f32) -> Option<(f32, u32)> {
         debug_assert_eq!(
             self.sums.len(),

@@ -431,7 +431,7 @@ impl Prep {
 /// Rule 5, **maternal continuity**: a Doppler trace that coincided with the mother's heart rate
 /// stays the mother's while it runs on without a break and without an MHR signal to say
 /// otherwise, both after the coincidence and before it. A break is a jump of more than
-/// `jump_bpm`, a gap longer than `edge_reach`, or a sample where the MHR channel has a signal
+/// `jump_bpm`, a gap longer than `continuity_gap`, or a sample where the MHR channel has a signal
 /// that does not coincide (evidence of the fetus). The MHR channel often falls silent while the
 /// Doppler keeps tracking the mother: on the FHRMA-FS Doppler files, 162,000 of the 198,000
 /// false samples the coincidence rule missed had no MHR signal at that moment.
