@@ -1,14 +1,23 @@
 //! A sliding histogram with unit-wide bins, for robust window statistics (mode, trimmed mean,
 //! quantiles) at O(1) cost per sample added or removed.
+//!
+//! Values go in and out as 16-bit **codes** ([`Histogram::code`]), which the sliding windows
+//! store instead of the values: a heart rate's code is its value in quarter bpm (monitors
+//! report heart rates in quarter bpm, so this is exact and the bin follows by a shift), any
+//! other value's is its bin number + 1. Code 0 is "nothing" (no signal, or outside the bins).
+//! Sums are kept in whole quarter bpm, so they are exact, as the `f64` sums before were.
 
 #[derive(Clone, Debug)]
 pub(crate) struct Histogram {
     low: f32,
+    /// `Some(low in quarter bpm)`: codes are values in quarter bpm; `None`: bin number + 1.
+    quarter_low: Option<u16>,
     counts: Vec<u32>,
-    /// Per-bin sums, kept only for [`Histogram::mean_near`] (empty otherwise).
-    sums: Vec<f64>,
+    /// Per-bin sums in quarter bpm, kept only for [`Histogram::mean_near`] (empty otherwise).
+    sums: Vec<i64>,
     total: u32,
-    total_sum: f64,
+    /// Sum of the values held, in quarter bpm (heart-rate codes only).
+    total_sum: i64,
     /// Scratch for the mode search.
     scratch: Vec<u64>,
 }
@@ -18,23 +27,27 @@ impl Histogram {
     pub(crate) fn new(low: f32, bins: usize) -> Self {
         Self {
             low,
+            quarter_low: None,
             counts: vec![0; bins],
             sums: Vec::new(),
             total: 0,
-            total_sum: 0.0,
+            total_sum: 0,
             scratch: Vec::new(),
         }
     }
 
-    /// A histogram of heart rates, 30–240 bpm.
+    /// A histogram of heart rates, 30–240 bpm, coded in quarter bpm.
     pub(crate) fn heart_rate() -> Self {
-        Self::new(30.0, 211)
+        Self {
+            quarter_low: Some(30 * 4),
+            ..Self::new(30.0, 211)
+        }
     }
 
     /// Also keeps per-bin sums and a scratch buffer, for [`Histogram::smoothed_mode`] and
     /// [`Histogram::mean_near`] (the other histograms need neither).
     pub(crate) fn for_mode(mut self) -> Self {
-        self.sums = vec![0.0; self.counts.len()];
+        self.sums = vec![0; self.counts.len()];
         self.scratch = vec![0; self.counts.len()];
         self
     }
@@ -49,25 +62,57 @@ impl Histogram {
         (b < self.counts.len()).then_some(b)
     }
 
-    pub(crate) fn add(&mut self, value: f32) {
-        if let Some(b) = self.bin(value) {
-            self.counts[b] += 1;
-            if let Some(sum) = self.sums.get_mut(b) {
-                *sum += f64::from(value);
+    /// The code [`Histogram::add`] and [`Histogram::remove`] take for `value` (NaN: none).
+    #[inline]
+    pub(crate) fn code(&self, value: f32) -> u16 {
+        match self.quarter_low {
+            Some(_) => {
+                if value.is_nan() {
+                    return 0;
+                }
+                let quarters = (value * 4.0) as u16;
+                debug_assert!(
+                    value > 16_383.0 || f32::from(quarters) / 4.0 == value,
+                    "{value} is not in quarter bpm"
+                );
+                quarters
             }
-            self.total += 1;
-            self.total_sum += f64::from(value);
+            None => self.bin(value).map_or(0, |b| b as u16 + 1),
         }
     }
 
-    pub(crate) fn remove(&mut self, value: f32) {
-        if let Some(b) = self.bin(value) {
+    #[inline]
+    fn bin_of(&self, code: u16) -> Option<usize> {
+        match self.quarter_low {
+            Some(low) => {
+                let b = usize::from(code.checked_sub(low)? >> 2);
+                (code != 0 && b < self.counts.len()).then_some(b)
+            }
+            None => code.checked_sub(1).map(usize::from),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn add(&mut self, code: u16) {
+        if let Some(b) = self.bin_of(code) {
+            self.counts[b] += 1;
+            if let Some(sum) = self.sums.get_mut(b) {
+                *sum += i64::from(code);
+            }
+            self.total += 1;
+            self.total_sum += i64::from(code);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn remove(&mut self, code: u16) {
+        if let Some(b) = self.bin_of(code) {
             self.counts[b] -= 1;
             if let Some(sum) = self.sums.get_mut(b) {
-                *sum -= f64::from(value);
+                *sum -= i64::from(code);
             }
             self.total -= 1;
-            self.total_sum -= f64::from(value);
+            self.total_sum -= i64::from(code);
         }
     }
 
@@ -121,16 +166,18 @@ impl Histogram {
             self.counts.len(),
             "built without `for_mode`"
         );
+        debug_assert!(self.quarter_low.is_some(), "sums need quarter-bpm codes");
         let bins = self.counts.len();
         let top = self.low + bins as f32 - 0.5;
         let lo = self.bin((centre - half_width).max(self.low)).unwrap_or(0);
         let hi = self.bin((centre + half_width).min(top)).unwrap_or(bins - 1);
-        let (mut n, mut sum) = (0u32, 0.0f64);
+        let (mut n, mut quarters) = (0u32, 0i64);
         for b in lo..=hi {
             n += self.counts[b];
-            sum += self.sums[b];
+            quarters += self.sums[b];
         }
-        (n > 0).then(|| ((sum / f64::from(n)) as f32, n))
+        // Exact: the sum of the values is a whole number of quarters.
+        (n > 0).then(|| ((quarters as f64 / 4.0 / f64::from(n)) as f32, n))
     }
 
     /// The value below which `fraction` of the values lie (bin resolution).
@@ -149,8 +196,51 @@ impl Histogram {
         None
     }
 
-    /// Mean of every value held.
+    /// Mean of every value held (heart-rate histograms only).
     pub(crate) fn mean(&self) -> Option<f32> {
-        (self.total > 0).then(|| (self.total_sum / f64::from(self.total)) as f32)
+        debug_assert!(self.quarter_low.is_some(), "sums need quarter-bpm codes");
+        (self.total > 0).then(|| (self.total_sum as f64 / 4.0 / f64::from(self.total)) as f32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bin a code selects is the bin of the value it stands for, for every quarter-bpm heart
+    /// rate a monitor can report and for toco-like values, and code 0 is nothing.
+    #[test]
+    fn codes_select_the_bins_of_their_values() {
+        let hr = Histogram::heart_rate();
+        for quarters in 0..=u16::MAX {
+            let value = f32::from(quarters) / 4.0;
+            let code = hr.code(if quarters == 0 { f32::NAN } else { value });
+            let expected = if quarters == 0 { None } else { hr.bin(value) };
+            assert_eq!(hr.bin_of(code), expected, "{value} bpm");
+        }
+        let toco = Histogram::new(0.0, 256);
+        for value in [-1.0, 0.0, 0.49, 17.3, 99.999, 255.9, 256.0, 1e6, f32::NAN] {
+            assert_eq!(toco.bin_of(toco.code(value)), toco.bin(value), "{value}");
+        }
+    }
+
+    /// Sums kept in quarter bpm give the mean of the values held, after values leave too.
+    #[test]
+    fn means_follow_values_in_and_out() {
+        let mut h = Histogram::heart_rate().for_mode();
+        let values = [140.25, 141.0, 139.75, 150.5, 20.0, 141.25];
+        for v in values {
+            h.add(h.code(v));
+        }
+        // 20 bpm lies below the bins and is ignored.
+        let inside: [f32; 5] = [140.25, 141.0, 139.75, 150.5, 141.25];
+        let mean = inside.iter().map(|&v| f64::from(v)).sum::<f64>() / 5.0;
+        assert_eq!(h.total(), 5);
+        assert_eq!(h.mean(), Some(mean as f32));
+        h.remove(h.code(150.5));
+        let (near, n) = h.mean_near(140.5, 2.0).expect("values near 140.5");
+        assert_eq!(n, 4);
+        assert_eq!(near, ((140.25 + 141.0 + 139.75 + 141.25) / 4.0) as f32);
+        assert_eq!(h.mean(), Some(near));
     }
 }
