@@ -36,4 +36,24 @@ fn the_replay_covers_every_record_and_reports_rates_and_sensitivity() {
     assert!(rate > 0.0 && rate < 20.0, "{rate}");
     let sensitivity = all["late_or_prolonged"]["sensitivity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&sensitivity));
+    // A deceleration is final only after the baseline's 8.5-minute look-ahead past it; the
+    // provisional one, measured against the newest final baseline, shows within a minute or
+    // two, and a prolonged one is known to be prolonged minutes before its final finding.
+    let t = &all["timeliness"];
+    let minutes = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("{k}: {t}"));
+    assert!(t["decelerations"].as_u64().unwrap() > 1000, "{t}");
+    assert!(minutes("final_minutes_after_start_median") > 8.5, "{t}");
+    assert!(
+        minutes("provisional_minutes_after_start_median") < 2.0,
+        "{t}"
+    );
+    assert!(
+        t["shown_provisional"].as_u64().unwrap() * 2 > t["decelerations"].as_u64().unwrap(),
+        "{t}"
+    );
+    assert!(
+        minutes("prolonged_provisional_minutes_after_start_median")
+            < minutes("prolonged_final_minutes_after_start_median") - 5.0,
+        "{t}"
+    );
 }

@@ -261,6 +261,44 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
         );
     }
     println!(
+        "\nwhen the analysis told of its own decelerations (median minutes from the deceleration's start; \
+         spurious: provisional ones no final deceleration overlaps, and of them those that lasted 2 min):"
+    );
+    println!(
+        "{:<12} {:>7} {:>7} {:>7} {:>10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>10}",
+        "subset",
+        "decels",
+        "final",
+        "provis.",
+        "(shown)",
+        "prolonged",
+        "final",
+        "provis.",
+        "(shown)",
+        "spurious/h",
+        "(prolonged)"
+    );
+    for subset in ["all", "development", "holdout"] {
+        let t = &report[subset]["timeliness"];
+        let minutes = |k: &str| t[k].as_f64().map_or("-".to_owned(), |m| format!("{m:.2}"));
+        let n = |k: &str| t[k].as_u64().unwrap_or(0);
+        let rate = |k: &str| t[k].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<12} {:>7} {:>7} {:>7} {:>10} {:>9} {:>7} {:>7} {:>8} {:>10.3} {:>10.3}",
+            subset,
+            n("decelerations"),
+            minutes("final_minutes_after_start_median"),
+            minutes("provisional_minutes_after_start_median"),
+            format!("{}/{}", n("shown_provisional"), n("decelerations")),
+            n("prolonged"),
+            minutes("prolonged_final_minutes_after_start_median"),
+            minutes("prolonged_provisional_minutes_after_start_median"),
+            format!("{}/{}", n("prolonged_shown_provisional"), n("prolonged")),
+            rate("provisional_never_final_per_patient_hour"),
+            rate("provisional_prolonged_never_final_per_patient_hour"),
+        );
+    }
+    println!(
         "alerted = {}; time {:.1} s; JSON {}",
         report["alerted_means"].as_str().unwrap_or(""),
         started.elapsed().as_secs_f64(),

@@ -151,6 +151,16 @@ pub struct Analyzer {
     baseline: baseline::Baseline<(f32, FalseKind)>,
     accel: ExcursionDetector,
     decel: ExcursionDetector,
+    /// The live deceleration tracker behind [`Analyzer::provisional`]: the prepared fetal
+    /// value as soon as it leaves the preparation stage, against the newest baseline certain
+    /// to be final by then (`live_lag` samples back).
+    live: ExcursionDetector,
+    /// Prepared samples waiting for the baseline stage to catch up with their reference.
+    live_queue: Vec<(u64, f32)>,
+    /// How far back the live tracker's reference baseline lies, samples.
+    live_lag: u64,
+    /// One past the last sample fed to `live`.
+    live_end: u64,
     contractions: Contractions,
     aligned: Series<AlignedSample>,
     contraction_list: VecDeque<ContractionEvent>,
@@ -251,6 +261,14 @@ impl FalseRuns {
     }
 }
 
+/// How far back the newest baseline certain to be final lies behind a sample just released by
+/// the preparation stage: a pass-1 knot needs `mode_half_window` samples after it, a pass-2 knot
+/// `half_window` pass-1 levels after it, and samples come out a knot `step` at a time (2,040
+/// samples, 8.5 minutes, by default).
+fn live_lag(config: &BaselineConfig) -> u64 {
+    config.mode_half_window + config.half_window + 2 * config.step
+}
+
 fn seconds(index: u64) -> f64 {
     index as f64 / HZ
 }
@@ -266,6 +284,10 @@ impl Analyzer {
             baseline: baseline::Baseline::new(&config.baseline),
             accel: ExcursionDetector::new(1, config.acceleration.clone()),
             decel: ExcursionDetector::new(-1, config.deceleration.clone()),
+            live: ExcursionDetector::new(-1, config.deceleration.clone()),
+            live_queue: Vec::new(),
+            live_lag: live_lag(&config.baseline),
+            live_end: 0,
             contractions: Contractions::new(&config.contractions),
             aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
             contraction_list: VecDeque::new(),
@@ -343,10 +365,24 @@ impl Analyzer {
         self.findings.pop_front()
     }
 
-    /// Events under way, not yet final.
+    /// Events under way, not yet final: a deceleration that qualifies (the profile's depth
+    /// for its least duration, 15 bpm for 15 s) in the trace as it arrives.
+    ///
+    /// Final findings wait for the baseline around them, whose windows look 8.5 minutes
+    /// ahead. This does not: it measures the prepared fetal value (maternal and artefact
+    /// samples already left out, about 20 s after arrival) against the newest baseline that
+    /// is certain to be final by then, that of the sample 8.5 minutes back. So a deceleration
+    /// shows here about half a minute after it starts, and how long it has lasted is known
+    /// while it lasts (a prolonged one is prolonged here after its 2 or 3 minutes). It is
+    /// provisional: its depth is against an older baseline, it may never become a final
+    /// deceleration, and the final one may start or end elsewhere. Nothing during the first
+    /// 8.5 minutes of a stream, which has no final baseline yet.
     pub fn provisional(&self) -> Vec<Provisional> {
-        let now = self.aligned.end();
-        self.decel
+        if self.finished {
+            return Vec::new();
+        }
+        let now = self.live_end;
+        self.live
             .ongoing(now)
             .map(|e| Provisional::Deceleration {
                 start_s: seconds(e.start),
@@ -405,10 +441,29 @@ impl Analyzer {
     }
 
     fn drain_prep(&mut self) {
-        let baseline = &mut self.baseline;
+        let (baseline, live_queue) = (&mut self.baseline, &mut self.live_queue);
         self.prep.release_ready(|index, p| {
             baseline.push(index, p.fetal, (p.recorded, p.false_kind));
+            live_queue.push((index, p.fetal));
         });
+    }
+
+    /// Feeds the live tracker the prepared samples, now that the baseline stage has released
+    /// (after [`Analyzer::drain_baseline`]) every reference they need.
+    fn drain_live(&mut self) {
+        let mut queue = std::mem::take(&mut self.live_queue);
+        for &(index, fetal) in &queue {
+            let reference = index.checked_sub(self.live_lag).map_or(f32::NAN, |back| {
+                debug_assert!(back < self.aligned.end(), "reference {back} not final yet");
+                self.aligned_at(back).map_or(f32::NAN, |(_, b)| b)
+            });
+            self.live.push(index, fetal, reference);
+            self.live_end = index + 1;
+        }
+        queue.clear();
+        self.live_queue = queue;
+        // Only the excursion under way matters; what closed is the final path's business.
+        while self.live.pop().is_some() {}
     }
 
     fn drain_baseline(&mut self, end: u64) {
@@ -469,6 +524,7 @@ impl Analyzer {
         if !at_end {
             self.drain_prep();
             self.drain_baseline(u64::MAX);
+            self.drain_live();
             self.drain_events();
         }
         self.release_accelerations(at_end);

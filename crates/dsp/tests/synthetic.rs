@@ -1,8 +1,8 @@
 //! The analysis on synthetic signals with planted events, so the right answer is known.
 
 use ctg_dsp::{
-    AnalyzerConfig, DecelerationType, FalseKind, JsogTable, Profile, Report, VariabilityBand,
-    analyze,
+    Analyzer, AnalyzerConfig, DecelerationType, FalseKind, Finding, JsogTable, Profile,
+    Provisional, Report, VariabilityBand, analyze,
 };
 use ctg_proto::model::{Channel, Quality, Sample};
 
@@ -501,4 +501,74 @@ fn coupled_contractions_are_two_when_the_tone_falls_back_between_them() {
     assert!((peaks[0] - 535.0).abs() < 15.0, "{peaks:?}");
     assert!((peaks[1] - 590.0).abs() < 15.0, "{peaks:?}");
     assert!((peaks[2] - 945.0).abs() < 15.0, "{peaks:?}");
+}
+
+/// Fed second by second as a monitor sends it, a prolonged deceleration shows as provisional
+/// within a minute of its start, is known to be prolonged while it lasts, and goes when it
+/// ends; the final deceleration comes only after the baseline's 8.5-minute look-ahead.
+#[test]
+fn a_deceleration_under_way_is_provisional_at_once_and_final_later() {
+    let mut fhr = baseline_trace(40, 140.0);
+    let toco = vec![10.0; fhr.len()];
+    // 20 minutes in: 20 s down to 60 bpm below, 4 minutes there, 20 s back up.
+    let (start_s, end_s): (f64, f64) = (1200.0, 1200.0 + 280.0);
+    plant_deceleration(&mut fhr, start_s as f32, 20.0, 240.0, 20.0, 60.0);
+    let input = samples(&fhr, &toco, None);
+    let mut analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Figo));
+    let (mut first_seen, mut prolonged_at, mut gone_at, mut final_at) = (None, None, None, None);
+    for (second, block) in input.chunks(HZ).enumerate() {
+        analyzer.push(block);
+        let now = (second + 1) as f64;
+        let under_way = analyzer.provisional();
+        match under_way.as_slice() {
+            [] => {
+                if first_seen.is_some() && gone_at.is_none() {
+                    gone_at = Some(now);
+                }
+            }
+            [
+                Provisional::Deceleration {
+                    start_s: s,
+                    depth_bpm,
+                    duration_s,
+                },
+            ] => {
+                assert!(
+                    (start_s - 30.0..end_s).contains(s),
+                    "provisional deceleration from {s} s at {now} s: none was planted there"
+                );
+                assert!(*depth_bpm >= 15.0 && *depth_bpm < 75.0, "depth {depth_bpm}");
+                first_seen.get_or_insert(now);
+                if *duration_s > 180.0 {
+                    prolonged_at.get_or_insert(now);
+                }
+            }
+            more => panic!("one deceleration planted, {} under way", more.len()),
+        }
+        while let Some(f) = analyzer.poll() {
+            if let Finding::Deceleration(d) = f {
+                assert_eq!(d.kind, DecelerationType::Prolonged, "{d:?}");
+                final_at.get_or_insert(now);
+            }
+        }
+    }
+    let first_seen = first_seen.expect("the deceleration was never provisional");
+    let prolonged_at = prolonged_at.expect("never known to be prolonged while under way");
+    let gone_at = gone_at.expect("still provisional after it ended");
+    let final_at = final_at.expect("no final deceleration");
+    // Preparation's 20-s look-ahead, the 10-s fall to 15 bpm below, 15 s beyond it.
+    assert!(
+        first_seen - start_s <= 60.0,
+        "provisional {} s after the start",
+        first_seen - start_s
+    );
+    assert!(
+        prolonged_at <= start_s + 180.0 + 60.0,
+        "prolonged only at {prolonged_at} s"
+    );
+    assert!(gone_at <= end_s + 60.0, "provisional until {gone_at} s");
+    assert!(
+        final_at >= end_s + 8.0 * 60.0,
+        "final already at {final_at} s"
+    );
 }

@@ -13,6 +13,7 @@ use std::path::Path;
 
 use ctg_alerts::{AlertEngine, AlertRules};
 use ctg_dsp::{Analyzer, Profile};
+use ctg_dsp::{DecelerationType, Finding, Provisional};
 use ctg_formats::read_recording;
 use serde_json::{Value, json};
 
@@ -33,6 +34,91 @@ struct RecordAlarms {
     raised: BTreeMap<String, u64>,
     /// Expert late/prolonged decelerations: (subtype, alerted).
     decelerations: Vec<(String, bool)>,
+    /// How soon the analysis told of its own decelerations.
+    timeliness: Timeliness,
+}
+
+/// A deceleration reported provisional (under way) over consecutive seconds of the replay.
+#[derive(Clone, Copy, Debug)]
+struct Episode {
+    /// Its start, stream seconds.
+    start_s: f64,
+    /// The replay second it was first reported.
+    first_seen: f64,
+    /// The longest it was reported to have lasted, s.
+    duration_s: f64,
+    /// The replay second it was first reported to have lasted the prolonged threshold.
+    prolonged_seen: Option<f64>,
+}
+
+/// When the analysis told of each of its final decelerations, in seconds from the
+/// deceleration's start: as a final finding, and (if a provisional one overlapped it) as
+/// provisional; for prolonged ones, when it was known to be prolonged either way.
+#[derive(Debug, Default)]
+struct Timeliness {
+    final_after_start: Vec<f64>,
+    provisional_after_start: Vec<f64>,
+    prolonged_final_after_start: Vec<f64>,
+    prolonged_provisional_after_start: Vec<f64>,
+    /// Prolonged final decelerations no provisional one had shown as prolonged.
+    prolonged_not_provisional: usize,
+    /// Provisional decelerations (episodes), and those no final deceleration overlaps.
+    episodes: usize,
+    episodes_unconfirmed: usize,
+    /// Provisional decelerations that lasted the prolonged threshold, and those no final
+    /// deceleration overlaps.
+    prolonged_episodes: usize,
+    prolonged_episodes_unconfirmed: usize,
+}
+
+/// A deceleration lasting this long is prolonged in the replay's JSOG profile (NICHD 2008,
+/// JSOG: 2 minutes).
+const PROLONGED_S: f64 = 120.0;
+
+impl Timeliness {
+    fn new(finals: &[(f64, f64, bool, f64)], episodes: &[Episode]) -> Self {
+        let overlapping = |start: f64, end: f64| {
+            episodes
+                .iter()
+                .filter(move |e| e.start_s < end && e.start_s + e.duration_s > start)
+        };
+        let mut t = Timeliness {
+            episodes: episodes.len(),
+            ..Timeliness::default()
+        };
+        for &(start, end, prolonged, polled) in finals {
+            t.final_after_start.push(polled - start);
+            if let Some(first) = overlapping(start, end)
+                .map(|e| e.first_seen)
+                .reduce(f64::min)
+            {
+                t.provisional_after_start.push(first - start);
+            }
+            if prolonged {
+                t.prolonged_final_after_start.push(polled - start);
+                match overlapping(start, end)
+                    .filter_map(|e| e.prolonged_seen)
+                    .reduce(f64::min)
+                {
+                    Some(seen) => t.prolonged_provisional_after_start.push(seen - start),
+                    None => t.prolonged_not_provisional += 1,
+                }
+            }
+        }
+        let confirmed = |e: &Episode| {
+            finals
+                .iter()
+                .any(|&(start, end, _, _)| e.start_s < end && e.start_s + e.duration_s > start)
+        };
+        t.episodes_unconfirmed = episodes.iter().filter(|e| !confirmed(e)).count();
+        let prolonged: Vec<&Episode> = episodes
+            .iter()
+            .filter(|e| e.prolonged_seen.is_some())
+            .collect();
+        t.prolonged_episodes = prolonged.len();
+        t.prolonged_episodes_unconfirmed = prolonged.iter().filter(|e| !confirmed(e)).count();
+        t
+    }
 }
 
 fn kind_name(alert: &ctg_alerts::Alert) -> String {
@@ -70,12 +156,49 @@ fn replay(
     };
     let seconds = recording.samples.chunks(4);
     let total = seconds.len();
+    // Final decelerations (start, end, prolonged, second polled) and provisional episodes.
+    let mut finals: Vec<(f64, f64, bool, f64)> = Vec::new();
+    let mut episodes: Vec<Episode> = Vec::new();
+    let mut under_way: Option<Episode> = None;
     for (k, second) in recording.samples.chunks(4).enumerate() {
         let now = BASE_MS + (k as i64 + 1) * 1000;
+        let now_s = (k + 1) as f64;
         analyzer.push(second);
         let signal = second.iter().any(|s| s.values[..3].iter().any(|&v| v != 0));
         take(engine.on_samples(1, "replay", signal, now));
+        let provisional = analyzer.provisional();
+        let current = provisional
+            .iter()
+            .map(|p| match p {
+                Provisional::Deceleration {
+                    start_s,
+                    duration_s,
+                    ..
+                } => (*start_s, *duration_s),
+            })
+            .next();
+        match (under_way.as_mut(), current) {
+            (Some(e), Some((start_s, duration_s))) if e.start_s == start_s => {
+                e.duration_s = e.duration_s.max(duration_s);
+                if duration_s >= PROLONGED_S {
+                    e.prolonged_seen.get_or_insert(now_s);
+                }
+            }
+            (_, current) => {
+                episodes.extend(under_way.take());
+                under_way = current.map(|(start_s, duration_s)| Episode {
+                    start_s,
+                    first_seen: now_s,
+                    duration_s,
+                    prolonged_seen: (duration_s >= PROLONGED_S).then_some(now_s),
+                });
+            }
+        }
         while let Some(finding) = analyzer.poll() {
+            if let Finding::Deceleration(d) = &finding {
+                let prolonged = d.kind == DecelerationType::Prolonged;
+                finals.push((d.start_s, d.end_s, prolonged, now_s));
+            }
             let json = ctg_dsp::json::finding(&finding);
             take(engine.on_finding(1, "replay", &json, now));
         }
@@ -83,9 +206,14 @@ fn replay(
             take(engine.tick(now));
         }
     }
+    episodes.extend(under_way.take());
     analyzer.finish();
     let end = BASE_MS + total as i64 * 1000;
     while let Some(finding) = analyzer.poll() {
+        if let Finding::Deceleration(d) = &finding {
+            let prolonged = d.kind == DecelerationType::Prolonged;
+            finals.push((d.start_s, d.end_s, prolonged, total as f64));
+        }
         let json = ctg_dsp::json::finding(&finding);
         take(engine.on_finding(1, "replay", &json, end));
     }
@@ -119,6 +247,7 @@ fn replay(
         hours: recording.samples.len() as f64 / 4.0 / 3600.0,
         raised,
         decelerations,
+        timeliness: Timeliness::new(&finals, &episodes),
     })
 }
 
@@ -191,7 +320,50 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
             "late": sensitivity(&["late"]),
             "prolonged": sensitivity(&["prolonged"]),
             "late_or_prolonged": sensitivity(&["late", "prolonged"]),
+            "timeliness": timeliness_json(&chosen, hours),
         });
     }
     Ok(out)
+}
+
+/// Median, in minutes to 0.01.
+fn median_minutes(values: impl Iterator<Item = f64>) -> Value {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return Value::Null;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
+    json!((m / 60.0 * 100.0).round() / 100.0)
+}
+
+/// When the analysis told of its own decelerations, over a subset of records.
+fn timeliness_json(chosen: &[&RecordAlarms], hours: f64) -> Value {
+    let all = || chosen.iter().map(|r| &r.timeliness);
+    let count = |f: fn(&Timeliness) -> usize| all().map(f).sum::<usize>();
+    let finals = count(|t| t.final_after_start.len());
+    let shown = count(|t| t.provisional_after_start.len());
+    let prolonged = count(|t| t.prolonged_final_after_start.len());
+    let episodes = count(|t| t.episodes);
+    let unconfirmed = count(|t| t.episodes_unconfirmed);
+    json!({
+        "decelerations": finals,
+        "final_minutes_after_start_median": median_minutes(all().flat_map(|t| t.final_after_start.iter().copied())),
+        "shown_provisional": shown,
+        "provisional_minutes_after_start_median": median_minutes(all().flat_map(|t| t.provisional_after_start.iter().copied())),
+        "prolonged": prolonged,
+        "prolonged_final_minutes_after_start_median": median_minutes(all().flat_map(|t| t.prolonged_final_after_start.iter().copied())),
+        "prolonged_shown_provisional": prolonged - count(|t| t.prolonged_not_provisional),
+        "prolonged_provisional_minutes_after_start_median": median_minutes(all().flat_map(|t| t.prolonged_provisional_after_start.iter().copied())),
+        "provisional_episodes": episodes,
+        "provisional_episodes_never_final": unconfirmed,
+        "provisional_never_final_per_patient_hour": (unconfirmed as f64 / hours * 1000.0).round() / 1000.0,
+        "provisional_prolonged_episodes": count(|t| t.prolonged_episodes),
+        "provisional_prolonged_never_final": count(|t| t.prolonged_episodes_unconfirmed),
+        "provisional_prolonged_never_final_per_patient_hour": (count(|t| t.prolonged_episodes_unconfirmed) as f64 / hours * 1000.0).round() / 1000.0,
+    })
 }
