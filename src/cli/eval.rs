@@ -265,7 +265,7 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
          spurious: provisional ones no final deceleration overlaps, and of them those that lasted 2 min):"
     );
     println!(
-        "{:<12} {:>7} {:>7} {:>7} {:>10} {:>9} {:>7} {:>7} {:>8} {:>8} {:>10}",
+        "{:<12} {:>7} {:>7} {:>7} {:>10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>8} {:>10} {:>11}",
         "subset",
         "decels",
         "final",
@@ -275,6 +275,8 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
         "final",
         "provis.",
         "(shown)",
+        "alert",
+        "(alerted)",
         "spurious/h",
         "(prolonged)"
     );
@@ -284,7 +286,7 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
         let n = |k: &str| t[k].as_u64().unwrap_or(0);
         let rate = |k: &str| t[k].as_f64().unwrap_or(0.0);
         println!(
-            "{:<12} {:>7} {:>7} {:>7} {:>10} {:>9} {:>7} {:>7} {:>8} {:>10.3} {:>10.3}",
+            "{:<12} {:>7} {:>7} {:>7} {:>10} {:>9} {:>7} {:>7} {:>8} {:>7} {:>8} {:>10.3} {:>11.3}",
             subset,
             n("decelerations"),
             minutes("final_minutes_after_start_median"),
@@ -294,6 +296,8 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
             minutes("prolonged_final_minutes_after_start_median"),
             minutes("prolonged_provisional_minutes_after_start_median"),
             format!("{}/{}", n("prolonged_shown_provisional"), n("prolonged")),
+            minutes("prolonged_alert_minutes_after_start_median"),
+            format!("{}/{}", n("prolonged_alerted"), n("prolonged")),
             rate("provisional_never_final_per_patient_hour"),
             rate("provisional_prolonged_never_final_per_patient_hour"),
         );

@@ -10,7 +10,11 @@
 //! - **JSOG level ≥ 3** in a 10-minute window (JSOG 2023 5-level system: 3 = intervention
 //!   considered); updated when the level rises, resolved when a window is below 3.
 //! - **Prolonged deceleration** (FIGO 2015 / NICHD 2008: ≥ 2–3 min below baseline): one alert
-//!   per deceleration, resolved by acknowledgement.
+//!   per deceleration, resolved by acknowledgement. Raised while it is still under way, once
+//!   the analysis's provisional deceleration (`deceleration_under_way`, measured against the
+//!   newest final baseline) has lasted [`AlertRules::prolonged_under_way_s`]; the final
+//!   prolonged deceleration (known only after the baseline's 8.5-minute look-ahead) raises one
+//!   only if no alert raised under way overlaps it.
 //! - **Bradycardia**: a window's baseline below 110 bpm (NICHD 2008, FIGO 2015, JSOG).
 //! - **Signal loss**: no fetal heart rate for [`AlertRules::signal_loss_ms`] (default 60 s,
 //!   like a monitor's own signal-loss alarm delay); resolved when the signal returns.
@@ -35,6 +39,9 @@ pub struct AlertRules {
     pub bradycardia_bpm: f64,
     /// JSOG level at or above this: alert.
     pub jsog_level: u8,
+    /// A deceleration still under way this long raises the prolonged-deceleration alert, s
+    /// (NICHD 2008 and JSOG: prolonged from 2 minutes; FIGO 2015: 3).
+    pub prolonged_under_way_s: f64,
 }
 
 impl Default for AlertRules {
@@ -45,6 +52,7 @@ impl Default for AlertRules {
             bridge_offline_ms: 30_000,
             bradycardia_bpm: 110.0,
             jsog_level: 3,
+            prolonged_under_way_s: 120.0,
         }
     }
 }
@@ -191,7 +199,13 @@ pub struct AlertEngine {
     hub_trouble_at: Option<i64>,
     /// Per stream, the onsets of its recent contractions (stream seconds).
     contractions: HashMap<i64, std::collections::VecDeque<f64>>,
+    /// Per stream, the decelerations whose prolonged alert was raised while under way:
+    /// (start, end so far), stream seconds; the last few.
+    under_way: HashMap<i64, std::collections::VecDeque<(f64, f64)>>,
 }
+
+/// Decelerations under way remembered per stream (to recognise their final findings).
+const UNDER_WAY_KEPT: usize = 8;
 
 /// Alerts kept in memory (resolved ones beyond this are forgotten oldest first).
 const KEEP: usize = 10_000;
@@ -294,8 +308,44 @@ impl AlertEngine {
                     changes.extend(self.resolve(&subject, "jsog", now_ms));
                 }
             }
+            Some("deceleration_under_way") => {
+                let (Some(start_s), Some(duration_s)) =
+                    (finding["start_s"].as_f64(), finding["duration_s"].as_f64())
+                else {
+                    return changes;
+                };
+                let remembered = self.under_way.entry(stream).or_default();
+                if let Some(known) = remembered.iter_mut().find(|(s, _)| *s == start_s) {
+                    known.1 = known.1.max(start_s + duration_s);
+                } else if duration_s >= self.rules.prolonged_under_way_s {
+                    remembered.push_back((start_s, start_s + duration_s));
+                    if remembered.len() > UNDER_WAY_KEPT {
+                        remembered.pop_front();
+                    }
+                    let detail = format!(
+                        "prolonged deceleration under way since {:.1} min: {:.1} min so far, \
+                         {:.0} bpm below the baseline of 8.5 minutes earlier (provisional)",
+                        start_s / 60.0,
+                        duration_s / 60.0,
+                        finding["depth_bpm"].as_f64().unwrap_or(0.0),
+                    );
+                    let kind = AlertKind::ProlongedDeceleration {
+                        start_ds: (start_s * 10.0).max(0.0) as u64,
+                    };
+                    changes.extend(self.raise(subject, kind, detail, now_ms));
+                }
+            }
             Some("deceleration") if finding["type"] == "prolonged" => {
                 let start_s = finding["start_s"].as_f64().unwrap_or(0.0);
+                let end_s = finding["end_s"].as_f64().unwrap_or(start_s);
+                let told_under_way = self
+                    .under_way
+                    .get(&stream)
+                    .is_some_and(|r| r.iter().any(|&(s, e)| s < end_s && e > start_s));
+                if told_under_way {
+                    // The same deceleration, already told while it lasted.
+                    return changes;
+                }
                 let detail = format!(
                     "prolonged deceleration at {:.1} min, {:.0} bpm deep, {:.1} min long",
                     start_s / 60.0,
@@ -745,5 +795,47 @@ mod tests {
         );
         let normal = json!({"kind": "baseline", "bpm": 135.0});
         assert!(e.on_finding(2, "a", &normal, 8)[0].resolved_ms.is_some());
+    }
+
+    #[test]
+    fn a_prolonged_deceleration_is_told_while_under_way_and_once() {
+        let mut e = engine();
+        let under_way = |duration_s: f64| {
+            json!({"kind": "deceleration_under_way", "start_s": 1200.0, "depth_bpm": 50.0,
+                   "duration_s": duration_s})
+        };
+        assert!(e.on_finding(3, "a", &under_way(45.0), 0).is_empty());
+        assert!(e.on_finding(3, "a", &under_way(110.0), 1).is_empty());
+        let raised = e.on_finding(3, "a", &under_way(125.0), 2);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(
+            raised[0].kind,
+            AlertKind::ProlongedDeceleration { start_ds: 12_000 }
+        );
+        assert!(
+            raised[0].detail.contains("under way since 20.0 min"),
+            "{}",
+            raised[0].detail
+        );
+        assert!(e.on_finding(3, "a", &under_way(240.0), 3).is_empty());
+        // Acknowledged (resolved); its final finding 8.5 minutes later is the same deceleration
+        // (its start measured against another baseline) and raises nothing.
+        e.acknowledge(raised[0].id, "mw", "O2, left lateral", 4);
+        let final_one = json!({"kind": "deceleration", "type": "prolonged", "start_s": 1195.0,
+                               "end_s": 1480.0, "depth_bpm": 58.0});
+        assert!(e.on_finding(3, "a", &final_one, 5).is_empty());
+        // A final prolonged deceleration nobody was told of while it lasted still raises one,
+        // and so does one on another stream.
+        let later = json!({"kind": "deceleration", "type": "prolonged", "start_s": 3000.0,
+                           "end_s": 3200.0, "depth_bpm": 40.0});
+        assert_eq!(e.on_finding(3, "a", &later, 6).len(), 1);
+        assert_eq!(e.on_finding(4, "a", &final_one, 7).len(), 1);
+        // The threshold is configurable (FIGO: 3 minutes).
+        let mut figo = AlertEngine::new(AlertRules {
+            prolonged_under_way_s: 180.0,
+            ..AlertRules::default()
+        });
+        assert!(figo.on_finding(3, "a", &under_way(125.0), 0).is_empty());
+        assert_eq!(figo.on_finding(3, "a", &under_way(185.0), 1).len(), 1);
     }
 }

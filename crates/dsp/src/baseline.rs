@@ -56,6 +56,33 @@ impl Default for BaselineConfig {
 }
 
 /// The baseline stage: `(sample, fetal bpm)` in, `(sample, fetal bpm, baseline bpm)` out.
+/// The dominant level of the last `2·mode_half_window + 1` samples (the first pass's
+/// estimator over the past only), every `step` samples: the live deceleration tracker's view of
+/// where the baseline is now (every minute instead saves 3 % of the analysis's instructions
+/// and raises 10 % more prolonged-deceleration alerts on CTU-UHB, `mimamori alarms`).
+pub(crate) fn recent_level(config: &BaselineConfig) -> KnotPass {
+    KnotPass::new(
+        config.mode_half_window,
+        config.step,
+        Histogram::heart_rate().for_mode(),
+        Box::new(dominant_level(config.min_signal, config.mode_band)),
+    )
+}
+
+/// The first pass's estimator: the mean of the values near the histogram's smoothed mode.
+fn dominant_level(
+    min_signal: u32,
+    mode_band: f32,
+) -> impl FnMut(&mut Histogram) -> Option<f32> + Send + Sync {
+    move |h: &mut Histogram| {
+        if h.total() < min_signal {
+            return None;
+        }
+        let mode = h.smoothed_mode(3)?;
+        h.mean_near(mode, mode_band).map(|(mean, _)| mean)
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Baseline<T> {
     trim_band: f32,
@@ -69,14 +96,7 @@ pub(crate) struct Baseline<T> {
 
 impl<T: Copy> Baseline<T> {
     pub(crate) fn new(config: &BaselineConfig) -> Self {
-        let (min_signal, mode_band) = (config.min_signal, config.mode_band);
-        let dominant_level = move |h: &mut Histogram| {
-            if h.total() < min_signal {
-                return None;
-            }
-            let mode = h.smoothed_mode(3)?;
-            h.mean_near(mode, mode_band).map(|(mean, _)| mean)
-        };
+        let min_signal = config.min_signal;
         let trimmed_level = move |h: &mut Histogram| {
             if h.total() < min_signal / 2 {
                 return None;
@@ -89,7 +109,7 @@ impl<T: Copy> Baseline<T> {
                 config.mode_half_window,
                 config.step,
                 Histogram::heart_rate().for_mode(),
-                Box::new(dominant_level),
+                Box::new(dominant_level(config.min_signal, config.mode_band)),
             ),
             level1: Interpolator::new(config.mode_half_window, config.step),
             pass2: KnotPass::new(

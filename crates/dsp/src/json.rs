@@ -70,6 +70,21 @@ pub fn classification(c: &Classification) -> Value {
     })
 }
 
+/// An event under way (not final), for the alert rules:
+/// `{"kind": "deceleration_under_way", "start_s", "depth_bpm", "duration_s"}`.
+pub fn provisional(p: &Provisional) -> Value {
+    match p {
+        Provisional::Deceleration {
+            start_s,
+            depth_bpm,
+            duration_s,
+        } => json!({
+            "kind": "deceleration_under_way", "start_s": start_s,
+            "depth_bpm": r2(*depth_bpm), "duration_s": duration_s,
+        }),
+    }
+}
+
 /// A finding for the live feed: `{"kind": …, …fields}`.
 pub fn finding(f: &Finding) -> Value {
     let (kind, mut value) = match f {

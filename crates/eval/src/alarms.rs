@@ -60,6 +60,8 @@ struct Timeliness {
     provisional_after_start: Vec<f64>,
     prolonged_final_after_start: Vec<f64>,
     prolonged_provisional_after_start: Vec<f64>,
+    /// Prolonged final decelerations with a prolonged-deceleration alert: when it was raised.
+    prolonged_alert_after_start: Vec<f64>,
     /// Prolonged final decelerations no provisional one had shown as prolonged.
     prolonged_not_provisional: usize,
     /// Provisional decelerations (episodes), and those no final deceleration overlaps.
@@ -69,6 +71,8 @@ struct Timeliness {
     /// deceleration overlaps.
     prolonged_episodes: usize,
     prolonged_episodes_unconfirmed: usize,
+    /// Of those that a final deceleration overlaps: how many no final prolonged one overlaps.
+    prolonged_episodes_final_shorter: usize,
 }
 
 /// A deceleration lasting this long is prolonged in the replay's JSOG profile (NICHD 2008,
@@ -76,7 +80,11 @@ struct Timeliness {
 const PROLONGED_S: f64 = 120.0;
 
 impl Timeliness {
-    fn new(finals: &[(f64, f64, bool, f64)], episodes: &[Episode]) -> Self {
+    fn new(
+        finals: &[(f64, f64, bool, f64)],
+        episodes: &[Episode],
+        prolonged_alerts: &[(f64, f64)],
+    ) -> Self {
         let overlapping = |start: f64, end: f64| {
             episodes
                 .iter()
@@ -103,6 +111,16 @@ impl Timeliness {
                     Some(seen) => t.prolonged_provisional_after_start.push(seen - start),
                     None => t.prolonged_not_provisional += 1,
                 }
+                // The alert told of it: raised for a deceleration starting within it (or a
+                // minute before: the provisional start is measured against another baseline).
+                if let Some(raised) = prolonged_alerts
+                    .iter()
+                    .filter(|(s, _)| (start - 60.0..end).contains(s))
+                    .map(|(_, raised)| *raised)
+                    .reduce(f64::min)
+                {
+                    t.prolonged_alert_after_start.push(raised - start);
+                }
             }
         }
         let confirmed = |e: &Episode| {
@@ -117,6 +135,15 @@ impl Timeliness {
             .collect();
         t.prolonged_episodes = prolonged.len();
         t.prolonged_episodes_unconfirmed = prolonged.iter().filter(|e| !confirmed(e)).count();
+        t.prolonged_episodes_final_shorter = prolonged
+            .iter()
+            .filter(|e| {
+                confirmed(e)
+                    && !finals.iter().any(|&(start, end, prolonged, _)| {
+                        prolonged && e.start_s < end && e.start_s + e.duration_s > start
+                    })
+            })
+            .count();
         t
     }
 }
@@ -138,9 +165,16 @@ fn replay(
     let mut engine = AlertEngine::new(AlertRules::default());
     // Per alert ID: kind, clinical, raised and resolved (stream seconds).
     let mut seen: HashMap<u64, (String, bool, f64, Option<f64>)> = HashMap::new();
+    // Prolonged-deceleration alerts: (the deceleration's start, raised), stream seconds.
+    let mut prolonged_alerts: Vec<(f64, f64)> = Vec::new();
     let mut take = |changes: Vec<ctg_alerts::Alert>| {
         for alert in changes {
             let t = |ms: i64| (ms - BASE_MS) as f64 / 1000.0;
+            if let ctg_alerts::AlertKind::ProlongedDeceleration { start_ds } = alert.kind
+                && !seen.contains_key(&alert.id)
+            {
+                prolonged_alerts.push((start_ds as f64 / 10.0, t(alert.raised_ms)));
+            }
             let entry = seen.entry(alert.id).or_insert_with(|| {
                 (
                     kind_name(&alert),
@@ -167,6 +201,9 @@ fn replay(
         let signal = second.iter().any(|s| s.values[..3].iter().any(|&v| v != 0));
         take(engine.on_samples(1, "replay", signal, now));
         let provisional = analyzer.provisional();
+        for p in &provisional {
+            take(engine.on_finding(1, "replay", &ctg_dsp::json::provisional(p), now));
+        }
         let current = provisional
             .iter()
             .map(|p| match p {
@@ -247,7 +284,7 @@ fn replay(
         hours: recording.samples.len() as f64 / 4.0 / 3600.0,
         raised,
         decelerations,
-        timeliness: Timeliness::new(&finals, &episodes),
+        timeliness: Timeliness::new(&finals, &episodes, &prolonged_alerts),
     })
 }
 
@@ -359,11 +396,14 @@ fn timeliness_json(chosen: &[&RecordAlarms], hours: f64) -> Value {
         "prolonged_final_minutes_after_start_median": median_minutes(all().flat_map(|t| t.prolonged_final_after_start.iter().copied())),
         "prolonged_shown_provisional": prolonged - count(|t| t.prolonged_not_provisional),
         "prolonged_provisional_minutes_after_start_median": median_minutes(all().flat_map(|t| t.prolonged_provisional_after_start.iter().copied())),
+        "prolonged_alerted": count(|t| t.prolonged_alert_after_start.len()),
+        "prolonged_alert_minutes_after_start_median": median_minutes(all().flat_map(|t| t.prolonged_alert_after_start.iter().copied())),
         "provisional_episodes": episodes,
         "provisional_episodes_never_final": unconfirmed,
         "provisional_never_final_per_patient_hour": (unconfirmed as f64 / hours * 1000.0).round() / 1000.0,
         "provisional_prolonged_episodes": count(|t| t.prolonged_episodes),
         "provisional_prolonged_never_final": count(|t| t.prolonged_episodes_unconfirmed),
+        "provisional_prolonged_final_not_prolonged": count(|t| t.prolonged_episodes_final_shorter),
         "provisional_prolonged_never_final_per_patient_hour": (count(|t| t.prolonged_episodes_unconfirmed) as f64 / hours * 1000.0).round() / 1000.0,
     })
 }

@@ -594,8 +594,12 @@ impl Hub {
                 let store = {
                     let (hub, batch) = (hub.clone(), batch.clone());
                     tokio::task::spawn_blocking(move || {
-                        let rows: Vec<(i64, &serde_json::Value)> =
-                            batch.iter().map(|(s, f)| (*s, &**f)).collect();
+                        // Decelerations under way are provisional: for the alert rules only.
+                        let rows: Vec<(i64, &serde_json::Value)> = batch
+                            .iter()
+                            .filter(|(_, f)| f["kind"] != "deceleration_under_way")
+                            .map(|(s, f)| (*s, &**f))
+                            .collect();
                         hub.records.add_findings(&rows)
                     })
                 };

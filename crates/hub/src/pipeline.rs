@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
+use ctg_dsp::{Analyzer, AnalyzerConfig, Profile, Provisional};
 use ctg_proto::model::{Channel, Modes, Sample, TransducerMode};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -149,19 +149,22 @@ impl Pipeline {
     }
 }
 
+/// The deceleration under way last told to the alert rules: (start, duration then), seconds.
+type Told = Option<(f64, f64)>;
+
 fn worker(
     new_streams: std::sync::mpsc::Receiver<NewStream>,
     findings: FindingsSender,
     findings_dropped: &AtomicU64,
 ) {
-    let mut streams: Vec<(NewStream, Analyzer)> = Vec::new();
+    let mut streams: Vec<(NewStream, Analyzer, Told)> = Vec::new();
     let mut buffer = vec![Sample::default(); 1024];
     loop {
         loop {
             match new_streams.try_recv() {
                 Ok(stream) => {
                     let analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
-                    streams.push((stream, analyzer));
+                    streams.push((stream, analyzer, None));
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
@@ -173,7 +176,7 @@ fn worker(
             }
         }
         let mut busy = false;
-        for (stream, analyzer) in &mut streams {
+        for (stream, analyzer, told) in &mut streams {
             let n = stream.consumer.pop_slice(&mut buffer);
             if n == 0 {
                 continue;
@@ -194,6 +197,24 @@ fn worker(
                     );
                 }
                 let _ = stream.feed.send(Live::Finding(json));
+            }
+            // A deceleration under way goes to the alert rules (not to the store or the
+            // viewers: it is provisional), when it starts and every further 15 s it lasts.
+            let under_way = analyzer.provisional().into_iter().next();
+            if let Some(p) = under_way {
+                let Provisional::Deceleration {
+                    start_s,
+                    duration_s,
+                    ..
+                } = p;
+                let due = told.is_none_or(|(s, d)| s != start_s || duration_s >= d + 15.0);
+                if due {
+                    *told = Some((start_s, duration_s));
+                    let json = Arc::new(ctg_dsp::json::provisional(&p));
+                    if findings.blocking_send((stream.id, json)).is_err() {
+                        findings_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
         }
         if !busy {
@@ -263,6 +284,59 @@ mod tests {
             }
         }
         panic!("no classification of the first window within 20 s");
+    }
+
+    /// A deceleration under way reaches the alert rules while it lasts (as
+    /// `deceleration_under_way`, every 15 s), not only as a final finding 8.5 minutes later,
+    /// and never reaches the viewers.
+    #[test]
+    fn a_deceleration_under_way_reaches_the_alert_rules() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let pipeline = Pipeline::start(1, tx).unwrap();
+        let (feed, mut viewers) = broadcast::channel(4096);
+        let mut ring = pipeline.add_stream(1, feed);
+        // 20 minutes at 140 bpm (with a little irregular variability), then 4 minutes at 80.
+        let trace: Vec<Sample> = (0..4 * 60 * 24u32)
+            .map(|i| {
+                let mut s = Sample::default();
+                let wobble = ((i * 7919) % 23) as u16; // quarter bpm, 0–5.5 bpm
+                let level = if i < 4 * 60 * 20 { 140 } else { 80 };
+                s.values[Channel::Fhr1.index()] = 4 * level + wobble;
+                s.values[Channel::Ua.index()] = 20;
+                s
+            })
+            .collect();
+        let mut fed = 0;
+        let mut durations = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline && durations.last() < Some(&200.0) {
+            match rx.try_recv() {
+                Ok((_, json)) if json["kind"] == "deceleration_under_way" => {
+                    let start = json["start_s"].as_f64().unwrap();
+                    assert!((1200.0..1260.0).contains(&start), "{json}");
+                    durations.push(json["duration_s"].as_f64().unwrap());
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    if fed < trace.len() && ring.vacant() > 240 {
+                        ring.push(&trace[fed..fed + 240]);
+                        fed += 240;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        assert!(durations.last() >= Some(&200.0), "told: {durations:?}");
+        assert!(
+            durations.windows(2).all(|w| w[1] >= w[0] + 15.0),
+            "every further 15 s: {durations:?}"
+        );
+        while let Ok(live) = viewers.try_recv() {
+            if let Live::Finding(json) = live {
+                assert_ne!(json["kind"], "deceleration_under_way");
+            }
+        }
     }
 
     #[test]
