@@ -56,19 +56,6 @@ impl Default for BaselineConfig {
 }
 
 /// The baseline stage: `(sample, fetal bpm)` in, `(sample, fetal bpm, baseline bpm)` out.
-/// The dominant level of the last `2·mode_half_window + 1` samples (the first pass's
-/// estimator over the past only), every `step` samples: the live deceleration tracker's view of
-/// where the baseline is now (every minute instead saves 3 % of the analysis's instructions
-/// and raises 10 % more prolonged-deceleration alerts on CTU-UHB, `mimamori alarms`).
-pub(crate) fn recent_level(config: &BaselineConfig) -> KnotPass {
-    KnotPass::new(
-        config.mode_half_window,
-        config.step,
-        Histogram::heart_rate().for_mode(),
-        Box::new(dominant_level(config.min_signal, config.mode_band)),
-    )
-}
-
 /// The first pass's estimator: the mean of the values near the histogram's smoothed mode.
 fn dominant_level(
     min_signal: u32,
@@ -124,6 +111,13 @@ impl<T: Copy> Baseline<T> {
 
     /// Feeds the fetal value (NaN: none or not trusted) of sample `index`, with `carried`
     /// passed through unchanged; samples come one index after another from 0.
+    /// The first pass's newest knot value: computed when the sample just pushed arrived, over
+    /// the window ending with it, so it is the dominant level of the `2·mode_half_window + 1`
+    /// samples up to the newest (carried over knots with too little signal; NaN before any).
+    pub(crate) fn recent_level(&self) -> f32 {
+        self.pass1.last().unwrap_or(f32::NAN)
+    }
+
     pub(crate) fn push(&mut self, index: u64, fetal: f32, carried: T) {
         self.level1.push_item(index, (fetal, carried));
         // Items wait for the knot after them: only a new knot releases any.

@@ -55,6 +55,11 @@ impl KnotPass {
         }
     }
 
+    /// The newest knot's value (the last known one where its window had too little signal).
+    pub(crate) fn last(&self) -> Option<f32> {
+        self.last
+    }
+
     /// Adds the value of sample `index` (samples come one index after another from 0; NaN:
     /// nothing to add) and returns the knot that became
     /// computable, as `(position, value)`; the value is NaN until some window had enough signal.

@@ -155,14 +155,11 @@ pub struct Analyzer {
     /// value as soon as it leaves the preparation stage, against the newest baseline certain
     /// to be final by then (`live_lag` samples back).
     live: ExcursionDetector,
-    /// Prepared samples waiting for the baseline stage to catch up with their reference.
-    live_queue: Vec<(u64, f32)>,
+    /// Prepared samples waiting for the baseline stage to catch up with their reference:
+    /// (index, fetal value, the dominant level of the 10 minutes up to it).
+    live_queue: Vec<(u64, f32, f32)>,
     /// How far back the live tracker's reference baseline lies, samples.
     live_lag: u64,
-    /// The dominant level of the last 10 minutes of prepared samples (as the baseline's
-    /// first pass estimates it, but over the past only), updated every 15 s.
-    live_recent: knots::KnotPass,
-    live_recent_level: f32,
     /// One past the last sample fed to `live`.
     live_end: u64,
     contractions: Contractions,
@@ -291,8 +288,6 @@ impl Analyzer {
             live: ExcursionDetector::new(-1, config.deceleration.clone()),
             live_queue: Vec::new(),
             live_lag: live_lag(&config.baseline),
-            live_recent: baseline::recent_level(&config.baseline),
-            live_recent_level: f32::NAN,
             live_end: 0,
             contractions: Contractions::new(&config.contractions),
             aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
@@ -454,7 +449,7 @@ impl Analyzer {
         let (baseline, live_queue) = (&mut self.baseline, &mut self.live_queue);
         self.prep.release_ready(|index, p| {
             baseline.push(index, p.fetal, (p.recorded, p.false_kind));
-            live_queue.push((index, p.fetal));
+            live_queue.push((index, p.fetal, baseline.recent_level()));
         });
     }
 
@@ -462,19 +457,16 @@ impl Analyzer {
     /// (after [`Analyzer::drain_baseline`]) every reference they need.
     fn drain_live(&mut self) {
         let mut queue = std::mem::take(&mut self.live_queue);
-        for &(index, fetal) in &queue {
+        for &(index, fetal, recent) in &queue {
             let reference = index.checked_sub(self.live_lag).map_or(f32::NAN, |back| {
                 debug_assert!(back < self.aligned.end(), "reference {back} not final yet");
                 self.aligned_at(back).map_or(f32::NAN, |(_, b)| b)
             });
-            if let Some((_, level)) = self.live_recent.push(index, fetal) {
-                self.live_recent_level = level;
-            }
             // The lower of the two: a baseline that has fallen since the final one would
             // otherwise make its whole trace a deceleration.
-            let reference = match (reference.is_nan(), self.live_recent_level.is_nan()) {
-                (false, false) => reference.min(self.live_recent_level),
-                (true, _) => self.live_recent_level,
+            let reference = match (reference.is_nan(), recent.is_nan()) {
+                (false, false) => reference.min(recent),
+                (true, _) => recent,
                 (false, true) => reference,
             };
             self.live.push(index, fetal, reference);
