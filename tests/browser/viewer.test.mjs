@@ -142,6 +142,7 @@ try {
   await page.waitForTimeout(1500);
   await page.screenshot({ path: join(out, "chart-deceleration.png") });
   log(`prolonged deceleration labelled: ${label}`);
+
   // The overlay is drawn where the event is: sample the canvas for the deceleration shading.
   const shaded = await page.evaluate(() => {
     const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById("chart"));
@@ -239,6 +240,18 @@ try {
   await page.waitForTimeout(1000);
   await page.screenshot({ path: join(out, "wall-stale.png") });
   log(`midwife-home-b's beds stale ${result.stale_after_s.toFixed(1)} s after its bridge was killed`);
+
+  // ── a deceleration under way shows on its bed's card (the programme's decelerations, once
+  // a stream has the 5 minutes its reference level needs), minutes before its final finding ──
+  {
+    const card = page.locator(".bed.decelerating").first();
+    await card.waitFor({ timeout: 90000 });
+    const text = (await card.locator(".underway").textContent()) ?? "";
+    assert.match(text, /^↓ \d+:\d\d −\d+$/, `the card shows how long and how deep: ${text}`);
+    const seen = await page.evaluate(() => window["mimamori"].underWaySeen());
+    await card.screenshot({ path: join(out, "bed-deceleration-under-way.png") });
+    log(`deceleration under way on a card: "${text}" (beds so far: ${seen.join(" ")})`);
+  }
 
   // ── the phone page ──
   {

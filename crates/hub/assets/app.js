@@ -17,7 +17,7 @@ import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ } from "./paper.
 
 /** @typedef {{info: WallBed, store: SampleStore, sweep: Sweep|null, card: HTMLElement|null,
  *   lastFrameAt: number, polledAt: number, lastValues: number[], lastQuality: number[], lossSince: number|null,
- *   dirty: boolean, findings: any[]}} Bed */
+ *   dirty: boolean, findings: any[], underWay: any}} Bed */
 
 const app = /** @type {HTMLElement} */ (document.getElementById("app"));
 
@@ -38,6 +38,8 @@ const state = {
   alertsOnly: false,
   perPage: Number(localStorage.getItem("mimamori.perPage") ?? 16),
   page: 0,
+  /** Streams a deceleration under way was shown for (read by the browser test). */
+  /** @type {Set<number>} */ underWaySeen: new Set(),
 };
 
 /** Test and benchmark hooks (read by the browser test). */
@@ -50,6 +52,8 @@ const hooks = {
     id: b.info.id, facility: b.info.facility, bed: b.info.bed, samples: b.store.end - (Number.isFinite(b.store.start) ? b.store.start : b.store.end),
     state: b.card?.dataset.state, level: b.card?.dataset.level,
   })),
+  /** Streams whose card has shown a deceleration under way. */
+  underWaySeen: () => [...state.underWaySeen],
 };
 Object.assign(window, { mimamori: hooks });
 
@@ -251,6 +255,13 @@ function onSamples(frame) {
 function onFinding(stream, finding) {
   const bed = state.beds.get(stream);
   if (!bed) return;
+  if (finding.kind === "deceleration_under_way") {
+    // Provisional, not a finding: shown on the card while it lasts, never on the chart.
+    bed.underWay = finding.ended ? null : { ...finding, at: performance.now() };
+    if (!finding.ended) state.underWaySeen.add(stream);
+    updateCard(bed);
+    return;
+  }
   if (finding.kind === "classification") {
     bed.info.level = finding;
     updateCard(bed);
@@ -312,7 +323,7 @@ async function pollWall() {
     seen.add(info.id);
     let bed = state.beds.get(info.id);
     if (!bed) {
-      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lastQuality: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [] };
+      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lastQuality: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [], underWay: null };
       state.beds.set(info.id, bed);
     } else {
       const level = bed.info.level;
@@ -403,6 +414,7 @@ function bedCard(bed) {
     h("header", {}, [
       h("span", { class: "level" }),
       h("span", { class: "where" }, [`${bed.info.facility} · ${bed.info.bed}`]),
+      h("span", { class: "underway" }),
       h("span", { class: "badges" }),
     ]),
     h("div", { class: "patient" }),
@@ -439,6 +451,14 @@ function updateCard(bed) {
   badges.textContent = alerts.length ? `⚠ ${alerts.length}` : "";
   badges.title = alerts.map(alertWords).join(", ");
   card.classList.toggle("alerting", alerts.length > 0);
+  // A deceleration under way (updated every 15 s while it lasts; gone if the updates stop).
+  const underWay = bed.underWay && performance.now() - bed.underWay.at < 40000 ? bed.underWay : null;
+  const underWayEl = /** @type {HTMLElement} */ (card.querySelector(".underway"));
+  underWayEl.textContent = underWay
+    ? `↓ ${Math.floor(underWay.duration_s / 60)}:${String(Math.floor(underWay.duration_s % 60)).padStart(2, "0")} −${Math.round(underWay.depth_bpm)}`
+    : "";
+  underWayEl.title = underWay ? t("decelerationUnderWay") : "";
+  card.classList.toggle("decelerating", underWay != null);
   const { state: s, text } = bedState(bed);
   card.dataset.state = s;
   /** @type {HTMLElement} */ (card.querySelector(".cover")).textContent = text;

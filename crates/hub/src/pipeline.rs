@@ -198,21 +198,32 @@ fn worker(
                 }
                 let _ = stream.feed.send(Live::Finding(json));
             }
-            // A deceleration under way goes to the alert rules (not to the store or the
-            // viewers: it is provisional), when it starts and every further 15 s it lasts.
-            let under_way = analyzer.provisional().into_iter().next();
-            if let Some(p) = under_way {
-                let Provisional::Deceleration {
-                    start_s,
-                    duration_s,
-                    ..
-                } = p;
-                let due = told.is_none_or(|(s, d)| s != start_s || duration_s >= d + 15.0);
-                if due {
-                    *told = Some((start_s, duration_s));
-                    let json = Arc::new(ctg_dsp::json::provisional(&p));
-                    if findings.blocking_send((stream.id, json)).is_err() {
-                        findings_dropped.fetch_add(1, Ordering::Relaxed);
+            // A deceleration under way goes to the alert rules and to the viewers (not to the
+            // store: it is provisional), when it starts and every further 15 s it lasts; its
+            // end goes to the viewers.
+            match analyzer.provisional().into_iter().next() {
+                Some(p) => {
+                    let Provisional::Deceleration {
+                        start_s,
+                        duration_s,
+                        ..
+                    } = p;
+                    let due = told.is_none_or(|(s, d)| s != start_s || duration_s >= d + 15.0);
+                    if due {
+                        *told = Some((start_s, duration_s));
+                        let json = Arc::new(ctg_dsp::json::provisional(&p));
+                        if findings.blocking_send((stream.id, json.clone())).is_err() {
+                            findings_dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let _ = stream.feed.send(Live::Finding(json));
+                    }
+                }
+                None => {
+                    if let Some((start_s, _)) = told.take() {
+                        let json = serde_json::json!({
+                            "kind": "deceleration_under_way", "start_s": start_s, "ended": true,
+                        });
+                        let _ = stream.feed.send(Live::Finding(Arc::new(json)));
                     }
                 }
             }
@@ -286,9 +297,8 @@ mod tests {
         panic!("no classification of the first window within 20 s");
     }
 
-    /// A deceleration under way reaches the alert rules while it lasts (as
-    /// `deceleration_under_way`, every 15 s), not only as a final finding 8.5 minutes later,
-    /// and never reaches the viewers.
+    /// A deceleration under way reaches the alert rules and the viewers while it lasts (as
+    /// `deceleration_under_way`, every 15 s), not only as a final finding 8.5 minutes later.
     #[test]
     fn a_deceleration_under_way_reaches_the_alert_rules() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
@@ -332,11 +342,18 @@ mod tests {
             durations.windows(2).all(|w| w[1] >= w[0] + 15.0),
             "every further 15 s: {durations:?}"
         );
+        let mut shown = Vec::new();
         while let Ok(live) = viewers.try_recv() {
-            if let Live::Finding(json) = live {
-                assert_ne!(json["kind"], "deceleration_under_way");
+            if let Live::Finding(json) = live
+                && json["kind"] == "deceleration_under_way"
+            {
+                shown.push(json["duration_s"].as_f64().unwrap());
             }
         }
+        assert!(
+            shown.starts_with(&durations),
+            "the viewers are told the same: {shown:?} vs {durations:?}"
+        );
     }
 
     #[test]
