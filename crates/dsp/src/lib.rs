@@ -380,8 +380,8 @@ impl Analyzer {
     /// prolonged here after its 2 or 3 minutes). It is provisional: its depth is against that
     /// reference, it may never become a final deceleration, and the final one may start or
     /// end elsewhere (on CTU-UHB, 1,943 of our 2,575 final decelerations were provisional
-    /// first, a median 0.76 min after their start; `mimamori alarms`). Nothing until the
-    /// stream has two minutes of signal.
+    /// first, a median 0.76 min after their start; `mimamori alarms`). Nothing during a
+    /// stream's first 5 minutes (the baseline's first knot), nor before 2 minutes of signal.
     pub fn provisional(&self) -> Vec<Provisional> {
         if self.finished {
             return Vec::new();
