@@ -152,8 +152,9 @@ pub struct Analyzer {
     accel: ExcursionDetector,
     decel: ExcursionDetector,
     /// The live deceleration tracker behind [`Analyzer::provisional`]: the prepared fetal
-    /// value as soon as it leaves the preparation stage, against the newest baseline certain
-    /// to be final by then (`live_lag` samples back).
+    /// value as soon as it leaves the preparation stage, against the lower of the newest
+    /// baseline certain to be final by then (`live_lag` samples back) and the dominant level
+    /// of the 10 minutes up to it.
     live: ExcursionDetector,
     /// Prepared samples waiting for the baseline stage to catch up with their reference:
     /// (index, fetal value, the dominant level of the 10 minutes up to it).
@@ -462,14 +463,10 @@ impl Analyzer {
                 debug_assert!(back < self.aligned.end(), "reference {back} not final yet");
                 self.aligned_at(back).map_or(f32::NAN, |(_, b)| b)
             });
-            // The lower of the two: a baseline that has fallen since the final one would
-            // otherwise make its whole trace a deceleration.
-            let reference = match (reference.is_nan(), recent.is_nan()) {
-                (false, false) => reference.min(recent),
-                (true, _) => recent,
-                (false, true) => reference,
-            };
-            self.live.push(index, fetal, reference);
+            // The lower of the two (either where the other is not known yet): a baseline
+            // that has fallen since the final one would otherwise make its whole trace a
+            // deceleration.
+            self.live.push(index, fetal, reference.min(recent));
             self.live_end = index + 1;
         }
         queue.clear();
