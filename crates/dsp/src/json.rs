@@ -85,6 +85,44 @@ pub fn provisional(p: &Provisional) -> Value {
     }
 }
 
+/// When to tell of a deceleration under way: when it starts, every further
+/// [`UnderWayUpdates::EVERY_S`] seconds it lasts, and once when it is over
+/// (`{"kind": "deceleration_under_way", "start_s", "ended": true}`). The hub sends these to the
+/// alert rules and the viewers; the alarm replay (`mimamori alarms`) uses the same rule, so it
+/// sees what the hub sends.
+#[derive(Debug, Default)]
+pub struct UnderWayUpdates {
+    /// The one told last: (start, duration then), seconds.
+    told: Option<(f64, f64)>,
+}
+
+impl UnderWayUpdates {
+    /// Seconds between two messages about the same deceleration.
+    pub const EVERY_S: f64 = 15.0;
+
+    /// The message due now, given what [`crate::Analyzer::provisional`] reports now.
+    pub fn due(&mut self, under_way: &[Provisional]) -> Option<Value> {
+        match under_way.first() {
+            Some(p @ Provisional::Deceleration {
+                start_s,
+                duration_s,
+                ..
+            }) => {
+                let due = self
+                    .told
+                    .is_none_or(|(s, d)| s != *start_s || *duration_s >= d + Self::EVERY_S);
+                due.then(|| {
+                    self.told = Some((*start_s, *duration_s));
+                    provisional(p)
+                })
+            }
+            None => self.told.take().map(|(start_s, _)| {
+                json!({"kind": "deceleration_under_way", "start_s": start_s, "ended": true})
+            }),
+        }
+    }
+}
+
 /// A finding for the live feed: `{"kind": …, …fields}`.
 pub fn finding(f: &Finding) -> Value {
     let (kind, mut value) = match f {
@@ -105,4 +143,41 @@ pub fn finding(f: &Finding) -> Value {
     }
     value["kind"] = json!(kind);
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deceleration_under_way_is_told_when_it_starts_every_15_s_and_when_it_ends() {
+        let under_way = |start_s: f64, duration_s: f64| {
+            vec![Provisional::Deceleration {
+                start_s,
+                depth_bpm: 30.0,
+                duration_s,
+            }]
+        };
+        let mut updates = UnderWayUpdates::default();
+        assert_eq!(updates.due(&[]), None);
+        let first = updates
+            .due(&under_way(100.0, 20.0))
+            .expect("told when it starts");
+        assert_eq!(first["kind"], "deceleration_under_way");
+        assert_eq!(first["duration_s"], 20.0);
+        assert_eq!(updates.due(&under_way(100.0, 34.0)), None);
+        assert_eq!(
+            updates.due(&under_way(100.0, 35.0)).unwrap()["duration_s"],
+            35.0
+        );
+        // Another one (the first ended between two looks) is told at once.
+        assert_eq!(
+            updates.due(&under_way(160.0, 16.0)).unwrap()["start_s"],
+            160.0
+        );
+        let ended = updates.due(&[]).expect("told when it is over");
+        assert_eq!(ended["ended"], true);
+        assert_eq!(ended["start_s"], 160.0);
+        assert_eq!(updates.due(&[]), None, "once");
+    }
 }

@@ -194,6 +194,7 @@ fn replay(
     let mut finals: Vec<(f64, f64, bool, f64)> = Vec::new();
     let mut episodes: Vec<Episode> = Vec::new();
     let mut under_way: Option<Episode> = None;
+    let mut updates = ctg_dsp::json::UnderWayUpdates::default();
     for (k, second) in recording.samples.chunks(4).enumerate() {
         let now = BASE_MS + (k as i64 + 1) * 1000;
         let now_s = (k + 1) as f64;
@@ -201,8 +202,9 @@ fn replay(
         let signal = second.iter().any(|s| s.values[..3].iter().any(|&v| v != 0));
         take(engine.on_samples(1, "replay", signal, now));
         let provisional = analyzer.provisional();
-        for p in &provisional {
-            take(engine.on_finding(1, "replay", &ctg_dsp::json::provisional(p), now));
+        // What the hub would send the alert rules.
+        if let Some(message) = updates.due(&provisional) {
+            take(engine.on_finding(1, "replay", &message, now));
         }
         let current = provisional
             .iter()
@@ -363,19 +365,13 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
     Ok(out)
 }
 
-/// Median, in minutes to 0.01.
+/// Median, in minutes to 0.01 (null for none).
 fn median_minutes(values: impl Iterator<Item = f64>) -> Value {
     let mut v: Vec<f64> = values.collect();
     if v.is_empty() {
         return Value::Null;
     }
-    v.sort_by(f64::total_cmp);
-    let m = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
-    json!((m / 60.0 * 100.0).round() / 100.0)
+    json!((crate::score::median(&mut v) / 60.0 * 100.0).round() / 100.0)
 }
 
 /// When the analysis told of its own decelerations, over a subset of records.

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Result;
-use ctg_dsp::{Analyzer, AnalyzerConfig, Profile, Provisional};
+use ctg_dsp::json::UnderWayUpdates;
+use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
 use ctg_proto::model::{Channel, Modes, Sample, TransducerMode};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -149,22 +150,19 @@ impl Pipeline {
     }
 }
 
-/// The deceleration under way last told to the alert rules: (start, duration then), seconds.
-type Told = Option<(f64, f64)>;
-
 fn worker(
     new_streams: std::sync::mpsc::Receiver<NewStream>,
     findings: FindingsSender,
     findings_dropped: &AtomicU64,
 ) {
-    let mut streams: Vec<(NewStream, Analyzer, Told)> = Vec::new();
+    let mut streams: Vec<(NewStream, Analyzer, UnderWayUpdates)> = Vec::new();
     let mut buffer = vec![Sample::default(); 1024];
     loop {
         loop {
             match new_streams.try_recv() {
                 Ok(stream) => {
                     let analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
-                    streams.push((stream, analyzer, None));
+                    streams.push((stream, analyzer, UnderWayUpdates::default()));
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
@@ -176,7 +174,7 @@ fn worker(
             }
         }
         let mut busy = false;
-        for (stream, analyzer, told) in &mut streams {
+        for (stream, analyzer, under_way) in &mut streams {
             let n = stream.consumer.pop_slice(&mut buffer);
             if n == 0 {
                 continue;
@@ -199,33 +197,14 @@ fn worker(
                 let _ = stream.feed.send(Live::Finding(json));
             }
             // A deceleration under way goes to the alert rules and to the viewers (not to the
-            // store: it is provisional), when it starts and every further 15 s it lasts; its
-            // end goes to the viewers.
-            match analyzer.provisional().into_iter().next() {
-                Some(p) => {
-                    let Provisional::Deceleration {
-                        start_s,
-                        duration_s,
-                        ..
-                    } = p;
-                    let due = told.is_none_or(|(s, d)| s != start_s || duration_s >= d + 15.0);
-                    if due {
-                        *told = Some((start_s, duration_s));
-                        let json = Arc::new(ctg_dsp::json::provisional(&p));
-                        if findings.blocking_send((stream.id, json.clone())).is_err() {
-                            findings_dropped.fetch_add(1, Ordering::Relaxed);
-                        }
-                        let _ = stream.feed.send(Live::Finding(json));
-                    }
+            // store: it is provisional), when it starts, every further 15 s it lasts, and when
+            // it is over.
+            if let Some(message) = under_way.due(&analyzer.provisional()) {
+                let json = Arc::new(message);
+                if findings.blocking_send((stream.id, json.clone())).is_err() {
+                    findings_dropped.fetch_add(1, Ordering::Relaxed);
                 }
-                None => {
-                    if let Some((start_s, _)) = told.take() {
-                        let json = serde_json::json!({
-                            "kind": "deceleration_under_way", "start_s": start_s, "ended": true,
-                        });
-                        let _ = stream.feed.send(Live::Finding(Arc::new(json)));
-                    }
-                }
+                let _ = stream.feed.send(Live::Finding(json));
             }
         }
         if !busy {
