@@ -251,6 +251,17 @@ try {
     const seen = await page.evaluate(() => window["mimamori"].underWaySeen());
     await card.screenshot({ path: join(out, "bed-deceleration-under-way.png") });
     log(`deceleration under way on a card: "${text}" (beds so far: ${seen.join(" ")})`);
+    // One that has lasted a minute (the programme's prolonged one, minutes more to go) is on
+    // its chart's header too.
+    const long = page.locator(".bed.decelerating", { has: page.locator(".underway", { hasText: /^↓ [1-9]:/ }) }).first();
+    await long.waitFor({ timeout: 120000 });
+    await long.click();
+    await page.waitForSelector("canvas#chart");
+    await waitFor(async () => ((await page.locator("#chart-underway").textContent()) ?? "") !== "", 5000, "the deceleration under way in the chart's header");
+    const header = await page.locator("#chart-underway").textContent();
+    assert.match(header ?? "", /一過性徐脈 進行中 ↓ \d+:\d\d −\d+/, `chart header: ${header}`);
+    await page.screenshot({ path: join(out, "chart-deceleration-under-way.png") });
+    log(`and in its chart's header: "${header}"`);
   }
 
   // ── the phone page ──

@@ -324,7 +324,7 @@ impl AlertEngine {
                     }
                     let detail = format!(
                         "prolonged deceleration under way since {:.1} min: {:.1} min so far, \
-                         {:.0} bpm below the baseline of 8.5 minutes earlier (provisional)",
+                         {:.0} bpm deep (provisional: against the baseline known so far)",
                         start_s / 60.0,
                         duration_s / 60.0,
                         finding["depth_bpm"].as_f64().unwrap_or(0.0),

@@ -260,6 +260,7 @@ function onFinding(stream, finding) {
     bed.underWay = finding.ended ? null : { ...finding, at: performance.now() };
     if (!finding.ended) state.underWaySeen.add(stream);
     updateCard(bed);
+    if (state.chart?.id === stream) updateChartUnderWay();
     return;
   }
   if (finding.kind === "classification") {
@@ -433,6 +434,26 @@ function bedCard(bed) {
   return card;
 }
 
+/**
+ * A deceleration under way, as `↓ m:ss −depth` ("" for none). Updated every 15 s while it
+ * lasts, so it is gone 40 s after the last update even if its end message was missed.
+ * @param {Bed} bed
+ */
+function underWayText(bed) {
+  const u = bed.underWay;
+  if (!u || performance.now() - u.at >= 40000) return "";
+  return `↓ ${Math.floor(u.duration_s / 60)}:${String(Math.floor(u.duration_s % 60)).padStart(2, "0")} −${Math.round(u.depth_bpm)}`;
+}
+
+/** The chart's line for its bed's deceleration under way. */
+function updateChartUnderWay() {
+  const el = document.getElementById("chart-underway");
+  if (!el || !state.chart) return;
+  const text = underWayText(state.chart.bed);
+  el.textContent = text ? `${t("decelerationUnderWayShort")} ${text}` : "";
+  el.title = text ? t("decelerationUnderWay") : "";
+}
+
 /** Updates a card's words and state (not its trace). @param {Bed} bed */
 function updateCard(bed) {
   const card = bed.card;
@@ -451,14 +472,11 @@ function updateCard(bed) {
   badges.textContent = alerts.length ? `⚠ ${alerts.length}` : "";
   badges.title = alerts.map(alertWords).join(", ");
   card.classList.toggle("alerting", alerts.length > 0);
-  // A deceleration under way (updated every 15 s while it lasts; gone if the updates stop).
-  const underWay = bed.underWay && performance.now() - bed.underWay.at < 40000 ? bed.underWay : null;
+  const underWay = underWayText(bed);
   const underWayEl = /** @type {HTMLElement} */ (card.querySelector(".underway"));
-  underWayEl.textContent = underWay
-    ? `↓ ${Math.floor(underWay.duration_s / 60)}:${String(Math.floor(underWay.duration_s % 60)).padStart(2, "0")} −${Math.round(underWay.depth_bpm)}`
-    : "";
+  underWayEl.textContent = underWay;
   underWayEl.title = underWay ? t("decelerationUnderWay") : "";
-  card.classList.toggle("decelerating", underWay != null);
+  card.classList.toggle("decelerating", underWay !== "");
   const { state: s, text } = bedState(bed);
   card.dataset.state = s;
   /** @type {HTMLElement} */ (card.querySelector(".cover")).textContent = text;
@@ -596,6 +614,7 @@ async function renderChart(id, atSeconds) {
     h("a", { href: "#/wall" }, [`◀ ${t("back")}`]),
     h("h2", {}, [`${bed.info.facility} · ${bed.info.bed}`]),
     h("span", { class: "patient" }, [bed.info.patient ? `${bed.info.patient.name} · ${gestation(bed.info.patient)}` : t("noPatient")]),
+    h("span", { class: "underway", id: "chart-underway", role: "status" }),
     h("label", {}, [t("paperSpeed"), select("speed", [1, 2, 3].map((v) => [v, `${v} cm/min`, settings.cmPerMin === v]), (v) => ({ cmPerMin: Number(v) }))]),
     h("label", {}, [t("fhrScale"), select("scale", [["50-210", "50–210", settings.low === 50], ["30-240", "30–240", settings.low === 30]], (v) => { const [low, high] = v.split("-").map(Number); return { low, high }; })]),
     h("label", {}, [t("pxPerCm"), h("input", { type: "number", step: "0.1", min: "10", max: "200", value: settings.pxPerCm.toFixed(1), onchange: (/** @type {any} */ e) => { settings.pxPerCm = Number(e.target.value) || 37.8; localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } })]),
@@ -959,6 +978,7 @@ function frame(now) {
 setInterval(() => {
   if (!state.user) return;
   if (state.view === "wall") for (const bed of state.beds.values()) updateCard(bed);
+  else if (state.view === "chart") updateChartUnderWay();
 }, 1000);
 setInterval(async () => {
   if (!state.user) return;
