@@ -114,3 +114,40 @@ fn findings_become_final_while_streaming() {
         at / 240
     );
 }
+
+/// What `provisional()` reports after `n` samples depends only on those samples, not on how
+/// they were cut into blocks: the live tracker is fed only references that are final.
+#[test]
+fn provisional_decelerations_do_not_depend_on_block_sizes() {
+    let mut reported = 0;
+    for (name, samples, fetal) in recordings().into_iter().take(2) {
+        // One sample at a time: what is reported after every sample.
+        let mut by_sample = Analyzer::new(config(fetal));
+        let mut expected = Vec::new();
+        for sample in samples.chunks(1) {
+            by_sample.push(sample);
+            expected.push(by_sample.provisional());
+        }
+        reported += expected.iter().filter(|p| !p.is_empty()).count();
+        // Odd block sizes: compared at every block's end.
+        let mut analyzer = Analyzer::new(config(fetal));
+        let (mut at, mut k) = (0, 0);
+        let sizes = [7, 64, 1, 250, 13, 4, 99];
+        while at < samples.len() {
+            let n = sizes[k % sizes.len()].min(samples.len() - at);
+            analyzer.push(&samples[at..at + n]);
+            at += n;
+            k += 1;
+            assert_eq!(
+                analyzer.provisional(),
+                expected[at - 1],
+                "{name} after {at} samples"
+            );
+        }
+        assert!(k > 100, "{name}: {k} blocks");
+    }
+    assert!(
+        reported > 100,
+        "samples with a deceleration under way: {reported}"
+    );
+}

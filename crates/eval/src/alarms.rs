@@ -13,7 +13,7 @@ use std::path::Path;
 
 use ctg_alerts::{AlertEngine, AlertRules};
 use ctg_dsp::{Analyzer, Profile};
-use ctg_dsp::{DecelerationType, Finding, Provisional};
+use ctg_dsp::{DecelerationType, Finding, Provisional, TypingConfig};
 use ctg_formats::read_recording;
 use serde_json::{Value, json};
 
@@ -51,6 +51,37 @@ struct Episode {
     prolonged_seen: Option<f64>,
 }
 
+impl Episode {
+    /// Whether it overlaps `start..end` (stream seconds).
+    fn overlaps(&self, start: f64, end: f64) -> bool {
+        self.start_s < end && self.start_s + self.duration_s > start
+    }
+}
+
+/// One of our final decelerations: its span, whether prolonged, and the replay second its
+/// finding was polled.
+#[derive(Clone, Copy, Debug)]
+struct FinalDeceleration {
+    start_s: f64,
+    end_s: f64,
+    prolonged: bool,
+    polled_s: f64,
+}
+
+impl FinalDeceleration {
+    fn of(finding: &Finding, polled_s: f64) -> Option<Self> {
+        let Finding::Deceleration(d) = finding else {
+            return None;
+        };
+        Some(Self {
+            start_s: d.start_s,
+            end_s: d.end_s,
+            prolonged: d.kind == DecelerationType::Prolonged,
+            polled_s,
+        })
+    }
+}
+
 /// When the analysis told of each of its final decelerations, in seconds from the
 /// deceleration's start: as a final finding, and (if a provisional one overlapped it) as
 /// provisional; for prolonged ones, when it was known to be prolonged either way.
@@ -75,26 +106,20 @@ struct Timeliness {
     prolonged_episodes_final_shorter: usize,
 }
 
-/// A deceleration lasting this long is prolonged in the replay's JSOG profile (NICHD 2008,
-/// JSOG: 2 minutes).
-const PROLONGED_S: f64 = 120.0;
-
 impl Timeliness {
     fn new(
-        finals: &[(f64, f64, bool, f64)],
+        finals: &[FinalDeceleration],
         episodes: &[Episode],
         prolonged_alerts: &[(f64, f64)],
     ) -> Self {
-        let overlapping = |start: f64, end: f64| {
-            episodes
-                .iter()
-                .filter(move |e| e.start_s < end && e.start_s + e.duration_s > start)
-        };
+        let overlapping =
+            |start: f64, end: f64| episodes.iter().filter(move |e| e.overlaps(start, end));
         let mut t = Timeliness {
             episodes: episodes.len(),
             ..Timeliness::default()
         };
-        for &(start, end, prolonged, polled) in finals {
+        for d in finals {
+            let (start, end, polled) = (d.start_s, d.end_s, d.polled_s);
             t.final_after_start.push(polled - start);
             if let Some(first) = overlapping(start, end)
                 .map(|e| e.first_seen)
@@ -102,7 +127,7 @@ impl Timeliness {
             {
                 t.provisional_after_start.push(first - start);
             }
-            if prolonged {
+            if d.prolonged {
                 t.prolonged_final_after_start.push(polled - start);
                 match overlapping(start, end)
                     .filter_map(|e| e.prolonged_seen)
@@ -123,11 +148,7 @@ impl Timeliness {
                 }
             }
         }
-        let confirmed = |e: &Episode| {
-            finals
-                .iter()
-                .any(|&(start, end, _, _)| e.start_s < end && e.start_s + e.duration_s > start)
-        };
+        let confirmed = |e: &Episode| finals.iter().any(|d| e.overlaps(d.start_s, d.end_s));
         t.episodes_unconfirmed = episodes.iter().filter(|e| !confirmed(e)).count();
         let prolonged: Vec<&Episode> = episodes
             .iter()
@@ -139,9 +160,9 @@ impl Timeliness {
             .iter()
             .filter(|e| {
                 confirmed(e)
-                    && !finals.iter().any(|&(start, end, prolonged, _)| {
-                        prolonged && e.start_s < end && e.start_s + e.duration_s > start
-                    })
+                    && !finals
+                        .iter()
+                        .any(|d| d.prolonged && e.overlaps(d.start_s, d.end_s))
             })
             .count();
         t
@@ -190,8 +211,10 @@ fn replay(
     };
     let seconds = recording.samples.chunks(4);
     let total = seconds.len();
-    // Final decelerations (start, end, prolonged, second polled) and provisional episodes.
-    let mut finals: Vec<(f64, f64, bool, f64)> = Vec::new();
+    // Final decelerations and provisional episodes.
+    let mut finals: Vec<FinalDeceleration> = Vec::new();
+    // A deceleration is prolonged from this long in the replay's (JSOG) profile.
+    let prolonged_s = TypingConfig::for_profile(Profile::Jsog).prolonged_s;
     let mut episodes: Vec<Episode> = Vec::new();
     let mut under_way: Option<Episode> = None;
     let mut updates = ctg_dsp::json::UnderWayUpdates::default();
@@ -219,7 +242,7 @@ fn replay(
         match (under_way.as_mut(), current) {
             (Some(e), Some((start_s, duration_s))) if e.start_s == start_s => {
                 e.duration_s = e.duration_s.max(duration_s);
-                if duration_s >= PROLONGED_S {
+                if duration_s >= prolonged_s {
                     e.prolonged_seen.get_or_insert(now_s);
                 }
             }
@@ -229,15 +252,12 @@ fn replay(
                     start_s,
                     first_seen: now_s,
                     duration_s,
-                    prolonged_seen: (duration_s >= PROLONGED_S).then_some(now_s),
+                    prolonged_seen: (duration_s >= prolonged_s).then_some(now_s),
                 });
             }
         }
         while let Some(finding) = analyzer.poll() {
-            if let Finding::Deceleration(d) = &finding {
-                let prolonged = d.kind == DecelerationType::Prolonged;
-                finals.push((d.start_s, d.end_s, prolonged, now_s));
-            }
+            finals.extend(FinalDeceleration::of(&finding, now_s));
             let json = ctg_dsp::json::finding(&finding);
             take(engine.on_finding(1, "replay", &json, now));
         }
@@ -249,10 +269,7 @@ fn replay(
     analyzer.finish();
     let end = BASE_MS + total as i64 * 1000;
     while let Some(finding) = analyzer.poll() {
-        if let Finding::Deceleration(d) = &finding {
-            let prolonged = d.kind == DecelerationType::Prolonged;
-            finals.push((d.start_s, d.end_s, prolonged, total as f64));
-        }
+        finals.extend(FinalDeceleration::of(&finding, total as f64));
         let json = ctg_dsp::json::finding(&finding);
         take(engine.on_finding(1, "replay", &json, end));
     }
