@@ -80,8 +80,10 @@ fn assert_store_holds_exactly(field: &Field, recording: &ctg_formats::Recording,
 }
 
 /// Adds an obstetrician at the centre with `mimamori user add` and signs in over HTTP; the
-/// session cookie.
-fn sign_in(field: &Field, http: u16) -> String {
+/// session cookie. Retries until the hub listens and accepts the login; the limit is generous
+/// (the hub starts in well under a second alone, but the other integration tests load both
+/// cores), and a failure shows the last answer and the hub's log.
+fn sign_in(field: &Field, hub: &Process, http: u16) -> String {
     use std::io::{Read, Write};
     let db = field.path("hub.db");
     let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_mimamori"))
@@ -108,6 +110,7 @@ fn sign_in(field: &Field, http: u16) -> String {
     assert!(add.wait().unwrap().success());
     let body = r#"{"username":"ob","password":"a long password"}"#;
     let started = Instant::now();
+    let mut last_answer = String::from("(no connection)");
     loop {
         if let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", http)) {
             let request = format!(
@@ -131,10 +134,12 @@ fn sign_in(field: &Field, http: u16) -> String {
                     .unwrap()
                     .to_owned();
             }
+            last_answer = response;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "could not sign in"
+            started.elapsed() < Duration::from_secs(60),
+            "could not sign in within 60 s; last answer:\n{last_answer}\nhub log:\n{}",
+            hub.log()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -151,7 +156,7 @@ fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
     let hub = hub(&field, http, "hub.log");
     let bridge = field.bridge("bridge.log");
 
-    let cookie = sign_in(&field, http);
+    let cookie = sign_in(&field, &hub, http);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (samples, findings) = rt.block_on(async {
@@ -332,7 +337,7 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
         "hub.log",
     );
     let bridge = field.bridge("bridge.log");
-    let cookie = sign_in(&field, http);
+    let cookie = sign_in(&field, &hub, http);
     wait_until("data at the hub", Duration::from_secs(30), || {
         stored_samples(&field) >= 40
     });
