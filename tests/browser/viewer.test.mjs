@@ -138,6 +138,11 @@ try {
   await decel.waitFor({ timeout: 240000 });
   const label = await decel.textContent();
   assert.match(label ?? "", /遷延一過性徐脈/, "the deceleration is labelled in JSOG terms");
+  // It says why it is prolonged: the rule that typed it, with the measured duration and the limit.
+  const why = await page.locator('.events li[data-type="prolonged"] .why').first().textContent();
+  const lasted = /持続 (\d+) 秒 ≥ 120 秒/.exec(why ?? "");
+  assert.ok(lasted && Number(lasted[1]) >= 120, `the prolonged deceleration says why: ${why}`);
+  log(`why prolonged: ${why}`);
   await decel.click();
   await page.waitForTimeout(1500);
   await page.screenshot({ path: join(out, "chart-deceleration.png") });

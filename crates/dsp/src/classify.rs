@@ -12,7 +12,7 @@ use crate::contractions::ContractionEvent;
 use crate::events::Excursion;
 use crate::findings::{
     BaselineBand, Classification, DecelerationRow, DecelerationType, Evidence, FigoClass, Severity,
-    VariabilityBand,
+    TypingRule, VariabilityBand,
 };
 use crate::table::JsogTable;
 
@@ -103,32 +103,62 @@ pub(crate) fn associated<'a>(
         .min_by_key(|c| c.peak_at.abs_diff(decel.extreme_at))
 }
 
-/// Types a deceleration (clinical.md §1.5).
+/// Types a deceleration (clinical.md §1.5), with the rule that decided.
 pub(crate) fn type_deceleration(
     decel: &Excursion,
     contraction: Option<&ContractionEvent>,
     config: &TypingConfig,
-) -> DecelerationType {
+) -> (DecelerationType, TypingRule) {
     let duration_s = (decel.end - decel.start) as f64 / HZ;
     if duration_s >= config.prolonged_s {
-        return DecelerationType::Prolonged;
+        return (
+            DecelerationType::Prolonged,
+            TypingRule::Duration {
+                limit_s: config.prolonged_s,
+            },
+        );
     }
     let onset_to_nadir_s = (decel.extreme_at - decel.start) as f64 / HZ;
     if config.use_shape && onset_to_nadir_s < config.abrupt_below_s {
-        return DecelerationType::Variable;
+        return (
+            DecelerationType::Variable,
+            TypingRule::AbruptOnset {
+                limit_s: config.abrupt_below_s,
+            },
+        );
     }
     let Some(c) = contraction else {
-        return DecelerationType::Variable;
+        return (
+            DecelerationType::Variable,
+            TypingRule::NoContraction {
+                before_s: config.association_before_s,
+            },
+        );
     };
     let lag_s = (decel.extreme_at as f64 - c.peak_at as f64) / HZ;
-    if lag_s.abs() <= config.early_max_lag_s {
-        DecelerationType::Early
-    } else if lag_s > config.early_max_lag_s
-        && (!config.use_shape || onset_to_nadir_s >= config.gradual_from_s)
-    {
-        DecelerationType::Late
+    let limit_s = config.early_max_lag_s;
+    if lag_s.abs() <= limit_s {
+        (
+            DecelerationType::Early,
+            TypingRule::NadirWithAcme { limit_s },
+        )
+    } else if lag_s < 0.0 {
+        (
+            DecelerationType::Variable,
+            TypingRule::NadirBeforeAcme { limit_s },
+        )
+    } else if !config.use_shape || onset_to_nadir_s >= config.gradual_from_s {
+        (
+            DecelerationType::Late,
+            TypingRule::NadirAfterAcme { limit_s },
+        )
     } else {
-        DecelerationType::Variable
+        (
+            DecelerationType::Variable,
+            TypingRule::NotGradual {
+                gradual_s: config.gradual_from_s,
+            },
+        )
     }
 }
 
@@ -591,5 +621,118 @@ pub(crate) fn classify(
             tachysystole: input.tachysystole,
             signal_percent: m.signal_percent,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 30-bpm deceleration from sample `start` (s) with its nadir `to_nadir` s later, lasting
+    /// `duration` s.
+    fn decel(start: f64, to_nadir: f64, duration: f64) -> Excursion {
+        let at = |s: f64| (s * HZ) as u64;
+        Excursion {
+            direction: -1,
+            start: at(start),
+            end: at(start + duration),
+            extreme_at: at(start + to_nadir),
+            extreme_bpm: 110.0,
+            amplitude: 30.0,
+            baseline_bpm: 140.0,
+            time_beyond: at(duration / 2.0),
+        }
+    }
+
+    fn acme(at_s: f64) -> ContractionEvent {
+        let at = (at_s * HZ) as u64;
+        ContractionEvent {
+            start: at - 120,
+            peak_at: at,
+            end: at + 120,
+            amplitude: 40.0,
+        }
+    }
+
+    #[test]
+    fn each_type_names_the_rule_that_gave_it_and_its_limit() {
+        let jsog = TypingConfig::for_profile(Profile::Jsog);
+        let figo = TypingConfig::for_profile(Profile::Figo);
+        let typed = |d: &Excursion, c: Option<ContractionEvent>, config: &TypingConfig| {
+            type_deceleration(d, c.as_ref(), config)
+        };
+        // Nadir 40 s into a 60-s deceleration starting at 1000 s: 1040 s.
+        let gradual = decel(1000.0, 40.0, 60.0);
+        assert_eq!(
+            typed(&gradual, Some(acme(1030.0)), &jsog),
+            (
+                DecelerationType::Early,
+                TypingRule::NadirWithAcme { limit_s: 30.0 }
+            )
+        );
+        assert_eq!(
+            typed(&gradual, Some(acme(1000.0)), &jsog),
+            (
+                DecelerationType::Late,
+                TypingRule::NadirAfterAcme { limit_s: 30.0 }
+            )
+        );
+        // An acme goes with a deceleration only before its end, so a nadir 50 s before the
+        // acme needs a longer one: nadir at 1040 s, acme at 1090 s, end at 1100 s.
+        let nadir_first = decel(1000.0, 40.0, 100.0);
+        assert_eq!(
+            typed(&nadir_first, Some(acme(1090.0)), &jsog),
+            (
+                DecelerationType::Variable,
+                TypingRule::NadirBeforeAcme { limit_s: 30.0 }
+            )
+        );
+        assert_eq!(
+            typed(&gradual, None, &jsog),
+            (
+                DecelerationType::Variable,
+                TypingRule::NoContraction { before_s: 30.0 }
+            )
+        );
+        // Onset to nadir 20 s: abrupt under JSOG, whatever the timing; FIGO judges by timing.
+        let abrupt = decel(1000.0, 20.0, 60.0);
+        assert_eq!(
+            typed(&abrupt, Some(acme(1020.0)), &jsog),
+            (
+                DecelerationType::Variable,
+                TypingRule::AbruptOnset { limit_s: 25.0 }
+            )
+        );
+        assert_eq!(
+            typed(&abrupt, Some(acme(1020.0)), &figo).0,
+            DecelerationType::Early
+        );
+        // Onset to nadir 30 s (the grey zone) and the nadir 40 s after the acme: not gradual
+        // enough for late under JSOG; late under FIGO.
+        let grey = decel(1000.0, 30.0, 60.0);
+        assert_eq!(
+            typed(&grey, Some(acme(990.0)), &jsog),
+            (
+                DecelerationType::Variable,
+                TypingRule::NotGradual { gradual_s: 35.0 }
+            )
+        );
+        assert_eq!(
+            typed(&grey, Some(acme(990.0)), &figo).0,
+            DecelerationType::Late
+        );
+        // Long: prolonged from 120 s (JSOG) or 180 s (FIGO), whatever else.
+        let long = decel(1000.0, 60.0, 150.0);
+        assert_eq!(
+            typed(&long, Some(acme(1060.0)), &jsog),
+            (
+                DecelerationType::Prolonged,
+                TypingRule::Duration { limit_s: 120.0 }
+            )
+        );
+        assert_eq!(
+            typed(&long, Some(acme(1060.0)), &figo).0,
+            DecelerationType::Early
+        );
     }
 }

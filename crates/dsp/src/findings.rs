@@ -45,6 +45,79 @@ impl DecelerationType {
     }
 }
 
+/// Which typing rule gave a deceleration its type, with the limit it compared against: the
+/// "why" a reader at the wall asks for (clinical.md §4.7: show which rule fired and the
+/// measured numbers). The rules are [`crate::TypingConfig`]'s, in the order they are tried
+/// (clinical.md §1.5; NICHD 2008, FIGO 2015, JSOG).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TypingRule {
+    /// Prolonged: it lasted at least `limit_s`.
+    Duration {
+        /// The profile's prolonged limit, s (120 NICHD/JSOG, 180 FIGO).
+        limit_s: f64,
+    },
+    /// Variable: onset to nadir under `limit_s` (abrupt; the 30-s rule's lower grey edge).
+    AbruptOnset {
+        /// The abrupt limit, s.
+        limit_s: f64,
+    },
+    /// Variable: no contraction's acme lies from `before_s` before its start to its end.
+    NoContraction {
+        /// How long before the start an acme still counts, s.
+        before_s: f64,
+    },
+    /// Early: the nadir is within `limit_s` of the contraction's acme.
+    NadirWithAcme {
+        /// The largest lag still early, s.
+        limit_s: f64,
+    },
+    /// Late: the nadir is more than `limit_s` after the acme (and the onset gradual, where the
+    /// profile judges shape).
+    NadirAfterAcme {
+        /// The largest lag still early, s.
+        limit_s: f64,
+    },
+    /// Variable: the nadir is more than `limit_s` before the acme.
+    NadirBeforeAcme {
+        /// The largest lead still early, s.
+        limit_s: f64,
+    },
+    /// Variable: the nadir is late against the acme, but onset to nadir is under `gradual_s`
+    /// (in the grey zone of the 30-s rule, not gradual enough for late).
+    NotGradual {
+        /// Onset to nadir from which a deceleration is gradual, s.
+        gradual_s: f64,
+    },
+}
+
+impl TypingRule {
+    /// Snake-case name, as in the hub's findings.
+    pub fn name(self) -> &'static str {
+        match self {
+            TypingRule::Duration { .. } => "duration",
+            TypingRule::AbruptOnset { .. } => "abrupt_onset",
+            TypingRule::NoContraction { .. } => "no_contraction",
+            TypingRule::NadirWithAcme { .. } => "nadir_with_acme",
+            TypingRule::NadirAfterAcme { .. } => "nadir_after_acme",
+            TypingRule::NadirBeforeAcme { .. } => "nadir_before_acme",
+            TypingRule::NotGradual { .. } => "not_gradual",
+        }
+    }
+
+    /// The limit the rule compared against, s.
+    pub fn limit_s(self) -> f64 {
+        match self {
+            TypingRule::Duration { limit_s }
+            | TypingRule::AbruptOnset { limit_s }
+            | TypingRule::NadirWithAcme { limit_s }
+            | TypingRule::NadirAfterAcme { limit_s }
+            | TypingRule::NadirBeforeAcme { limit_s } => limit_s,
+            TypingRule::NoContraction { before_s } => before_s,
+            TypingRule::NotGradual { gradual_s } => gradual_s,
+        }
+    }
+}
+
 /// JSOG severity (軽度 / 高度), thresholds from the level table's data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -73,6 +146,8 @@ pub struct Deceleration {
     pub lag_to_contraction_s: Option<f64>,
     /// The type.
     pub kind: DecelerationType,
+    /// The rule that gave it its type.
+    pub rule: TypingRule,
     /// JSOG severity.
     pub severity: Severity,
     /// With ≥ 50 % of the contractions in the 20 minutes up to its end.

@@ -1,5 +1,7 @@
 //! The JSON shapes of findings, shared by `mimamori analyze --json` (`mimamori.analysis.v1`,
 //! `docs/schema/`) and the hub's live feed, so a finding looks the same offline and online.
+//! The live feed's decelerations also say what their type rests on
+//! ([`deceleration_with_evidence`]); `analyze` keeps the fixed fields of its schema.
 
 use serde_json::{Value, json};
 
@@ -123,11 +125,28 @@ impl UnderWayUpdates {
     }
 }
 
-/// A finding for the live feed: `{"kind": …, …fields}`.
+/// A deceleration with what its type rests on, for the live feed and the viewer: the
+/// `analyze` fields, and `nadir_bpm`, `duration_s`, `onset_to_nadir_s`,
+/// `lag_to_contraction_s` (nadir minus acme; null: no contraction), `rule` (a
+/// [`TypingRule`] name) and `rule_limit_s` (the limit it compared against). The `analyze`
+/// output keeps its fixed fields ([`deceleration`]).
+pub fn deceleration_with_evidence(d: &Deceleration) -> Value {
+    let mut value = deceleration(d);
+    value["nadir_bpm"] = json!(r2(d.nadir_bpm));
+    value["duration_s"] = json!(r2(d.end_s - d.start_s));
+    value["onset_to_nadir_s"] = json!(r2(d.onset_to_nadir_s));
+    value["lag_to_contraction_s"] = json!(d.lag_to_contraction_s.map(r2));
+    value["rule"] = json!(d.rule.name());
+    value["rule_limit_s"] = json!(d.rule.limit_s());
+    value
+}
+
+/// A finding for the live feed: `{"kind": …, …fields}` (a deceleration with its evidence,
+/// [`deceleration_with_evidence`]).
 pub fn finding(f: &Finding) -> Value {
     let (kind, mut value) = match f {
         Finding::Acceleration(a) => ("acceleration", acceleration(a)),
-        Finding::Deceleration(d) => ("deceleration", deceleration(d)),
+        Finding::Deceleration(d) => ("deceleration", deceleration_with_evidence(d)),
         Finding::Contraction(c) => ("contraction", contraction(c)),
         Finding::FalseSignal(s) => ("false_signal", false_signal(s)),
         Finding::Baseline(w) => ("baseline", baseline(w)),
@@ -148,6 +167,58 @@ pub fn finding(f: &Finding) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_feed_says_why_a_deceleration_has_its_type_and_analyze_keeps_its_fields() {
+        let late = Deceleration {
+            start_s: 1000.0,
+            end_s: 1062.5,
+            nadir_s: 1040.0,
+            depth_bpm: 31.256,
+            nadir_bpm: 108.75,
+            onset_to_nadir_s: 40.0,
+            lag_to_contraction_s: Some(42.5),
+            kind: DecelerationType::Late,
+            rule: TypingRule::NadirAfterAcme { limit_s: 30.0 },
+            severity: Severity::Mild,
+            recurrent: true,
+        };
+        let live = finding(&Finding::Deceleration(late.clone()));
+        assert_eq!(live["kind"], "deceleration");
+        assert_eq!(live["type"], "late");
+        assert_eq!(live["rule"], "nadir_after_acme");
+        assert_eq!(live["rule_limit_s"], 30.0);
+        assert_eq!(live["lag_to_contraction_s"], 42.5);
+        assert_eq!(live["onset_to_nadir_s"], 40.0);
+        assert_eq!(live["nadir_bpm"], 108.75);
+        assert_eq!(live["duration_s"], 62.5);
+        assert_eq!(live["depth_bpm"], 31.26);
+        let unrelated = Deceleration {
+            lag_to_contraction_s: None,
+            kind: DecelerationType::Variable,
+            rule: TypingRule::NoContraction { before_s: 30.0 },
+            ..late.clone()
+        };
+        let live = finding(&Finding::Deceleration(unrelated));
+        assert_eq!(live["rule"], "no_contraction");
+        assert!(live["lag_to_contraction_s"].is_null());
+        // `mimamori analyze` keeps exactly the fields of its schema.
+        let offline = deceleration(&late);
+        let mut keys: Vec<_> = offline.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "depth_bpm",
+                "end_s",
+                "nadir_s",
+                "recurrent",
+                "severity",
+                "start_s",
+                "type"
+            ]
+        );
+    }
 
     #[test]
     fn a_deceleration_under_way_is_told_when_it_starts_every_15_s_and_when_it_ends() {

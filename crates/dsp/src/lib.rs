@@ -596,7 +596,7 @@ impl Analyzer {
             self.pending_decels.pop_front();
             let contraction =
                 classify::associated(&d, self.contraction_list.iter(), &self.config.typing);
-            let kind = classify::type_deceleration(&d, contraction, &self.config.typing);
+            let (kind, rule) = classify::type_deceleration(&d, contraction, &self.config.typing);
             if kind != DecelerationType::Prolonged
                 && self.signal_share_around(&d) < self.config.window.min_event_signal_share
             {
@@ -626,6 +626,7 @@ impl Analyzer {
                 lag_to_contraction_s: contraction_peak
                     .map(|p| (d.extreme_at as f64 - p as f64) / HZ),
                 kind,
+                rule,
                 severity,
                 recurrent,
             }));

@@ -7,7 +7,7 @@
  * The WebSocket handler only stores samples; drawing happens once per animation frame, and
  * only for what arrived (the wall's sweep is incremental).
  */
-import { t, toggleLanguage, language } from "./i18n.js";
+import { t, tf, toggleLanguage, language } from "./i18n.js";
 import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ } from "./paper.js";
 
 /** @typedef {{id: number, facility: string, bed: string, bridge: string, device: any,
@@ -730,6 +730,24 @@ function hover(e) {
   c.tip.replaceChildren(...evidence(hit.finding));
 }
 
+/**
+ * Why a deceleration has its type: the rule that decided, with its measured value and limit
+ * ("" for findings stored before the hub sent the rule).
+ * @param {any} f
+ */
+function typingReason(f) {
+  if (!f.rule) return "";
+  const whole = (/** @type {number} */ v) => Math.round(v);
+  const lag = f.lag_to_contraction_s;
+  return tf(`why_${f.rule}`, {
+    duration: whole(f.duration_s),
+    onset: whole(f.onset_to_nadir_s),
+    limit: whole(f.rule_limit_s),
+    lag: lag == null ? "–" : `${lag > 0 ? "+" : ""}${whole(lag)}`,
+    lead: lag == null ? "–" : whole(-lag),
+  });
+}
+
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
 function evidence(f) {
   const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
@@ -747,7 +765,15 @@ function evidence(f) {
       h("div", {}, [`NICHD ${f.nichd_category} · FIGO ${f.figo} · ${t("tableVersion")} ${f.table_version}`]),
     ];
   }
-  if (f.kind === "deceleration") return [h("strong", {}, [`${t(f.type)} (${t(f.severity)}${f.recurrent ? ", " + t("recurrent") : ""})`]), h("div", {}, [`${span} · −${f.depth_bpm} bpm`])];
+  if (f.kind === "deceleration") {
+    const lines = [h("strong", {}, [`${t(f.type)} (${t(f.severity)}${f.recurrent ? ", " + t("recurrent") : ""})`]), h("div", {}, [`${span} · −${f.depth_bpm} bpm`])];
+    if (f.rule) {
+      const measured = tf("measured", { nadir: f.nadir_bpm, duration: Math.round(f.duration_s), onset: Math.round(f.onset_to_nadir_s) });
+      const lag = f.lag_to_contraction_s == null ? "" : ` · ${tf("lagToAcme", { lag: `${f.lag_to_contraction_s > 0 ? "+" : ""}${Math.round(f.lag_to_contraction_s)}` })}`;
+      lines.push(h("div", {}, [measured + lag]), h("div", { class: "why" }, [`${t("evidence")}: ${typingReason(f)}`]));
+    }
+    return lines;
+  }
   if (f.kind === "acceleration") return [h("strong", {}, [t("acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm`])];
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
@@ -766,6 +792,7 @@ function renderEventList() {
       `${(f.start_s / 60).toFixed(1)} ${t("minutes")} `,
       f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")} · ${t(f.reason)}` : t(f.kind),
     ]),
+    ...(f.kind === "deceleration" && f.rule ? [h("div", { class: "why" }, [typingReason(f)])] : []),
   ]))));
 }
 

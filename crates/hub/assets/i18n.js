@@ -93,6 +93,15 @@ const WORDS = {
     print: "印刷 / PDF",
     events: "所見",
     evidence: "根拠",
+    measured: "最下点 {nadir} bpm · 持続 {duration} 秒 · 開始→最下点 {onset} 秒",
+    lagToAcme: "最下点−収縮最強点 {lag} 秒",
+    why_duration: "持続 {duration} 秒 ≥ {limit} 秒",
+    why_abrupt_onset: "開始→最下点 {onset} 秒 < {limit} 秒 (急峻)",
+    why_no_contraction: "関連する子宮収縮なし (開始 {limit} 秒前〜終了に最強点なし)",
+    why_nadir_with_acme: "最下点が収縮最強点と ±{limit} 秒以内 ({lag} 秒)",
+    why_nadir_after_acme: "最下点が収縮最強点より {lag} 秒遅い (> {limit} 秒)",
+    why_nadir_before_acme: "最下点が収縮最強点より {lead} 秒早い (> {limit} 秒)",
+    why_not_gradual: "最強点より遅いが開始→最下点 {onset} 秒 < {limit} 秒 (緩徐でない)",
     tableVersion: "判定表",
     patient: "患者",
     history: "既往・妊娠経過",
@@ -235,6 +244,15 @@ const WORDS = {
     print: "Print / PDF",
     events: "Findings",
     evidence: "Evidence",
+    measured: "nadir {nadir} bpm · {duration} s long · onset to nadir {onset} s",
+    lagToAcme: "nadir − contraction acme {lag} s",
+    why_duration: "lasted {duration} s ≥ {limit} s",
+    why_abrupt_onset: "onset to nadir {onset} s < {limit} s (abrupt)",
+    why_no_contraction: "no contraction goes with it (no acme from {limit} s before its start to its end)",
+    why_nadir_with_acme: "nadir within ±{limit} s of the contraction acme ({lag} s)",
+    why_nadir_after_acme: "nadir {lag} s after the contraction acme (> {limit} s)",
+    why_nadir_before_acme: "nadir {lead} s before the contraction acme (> {limit} s)",
+    why_not_gradual: "nadir after the acme, but onset to nadir {onset} s < {limit} s (not gradual)",
     tableVersion: "Table",
     patient: "Patient",
     history: "History and course of pregnancy",
@@ -308,6 +326,15 @@ export function toggleLanguage() {
  */
 export function t(key) {
   return WORDS[language()][key] ?? WORDS.en[key] ?? key;
+}
+
+/**
+ * The words for `key` with each `{name}` replaced by `values[name]`.
+ * @param {string} key
+ * @param {Record<string, string | number>} values
+ */
+export function tf(key, values) {
+  return t(key).replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
 /** Every key of both languages (for the completeness test). */
