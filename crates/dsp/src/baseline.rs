@@ -79,6 +79,13 @@ pub(crate) struct Baseline<T> {
     pass2: KnotPass,
     /// (fetal value, pass-1 level, carried) waiting for pass 2's level.
     level2: Interpolator<(f32, f32, T)>,
+    /// Knot spacing, samples.
+    step: u64,
+    /// Whether pass 1 has made its first knot (`mode_half_window` samples in).
+    knots_started: bool,
+    /// Before that: the dominant level of every sample so far, estimated every `step`
+    /// samples once the window holds `min_signal` samples of signal.
+    early_level: Option<f32>,
 }
 
 impl<T: Copy> Baseline<T> {
@@ -106,6 +113,9 @@ impl<T: Copy> Baseline<T> {
                 Box::new(trimmed_level),
             ),
             level2: Interpolator::new(config.half_window, config.step),
+            step: config.step,
+            knots_started: false,
+            early_level: None,
         }
     }
 
@@ -113,17 +123,29 @@ impl<T: Copy> Baseline<T> {
     /// passed through unchanged; samples come one index after another from 0.
     /// The first pass's newest knot value: computed when the sample just pushed arrived, over
     /// the window ending with it, so it is the dominant level of the `2·mode_half_window + 1`
-    /// samples up to the newest (carried over knots with too little signal; NaN before any).
+    /// samples up to the newest (carried over knots with too little signal). Before the first
+    /// knot (the first 5 minutes), the same estimate over every sample so far, made every
+    /// `step` samples once they hold `min_signal` of signal (2 minutes, as a window's
+    /// baseline needs); NaN before that.
     pub(crate) fn recent_level(&self) -> f32 {
-        self.pass1.last().unwrap_or(f32::NAN)
+        if self.knots_started {
+            self.pass1.last()
+        } else {
+            self.early_level
+        }
+        .unwrap_or(f32::NAN)
     }
 
     pub(crate) fn push(&mut self, index: u64, fetal: f32, carried: T) {
         self.level1.push_item(index, (fetal, carried));
         // Items wait for the knot after them: only a new knot releases any.
         let Some((position, value)) = self.pass1.push(index, fetal) else {
+            if !self.knots_started {
+                self.estimate_early(index);
+            }
             return;
         };
+        self.knots_started = true;
         self.level1.push_knot(position, value);
         let (trim_band, pass2, level2) = (self.trim_band, &mut self.pass2, &mut self.level2);
         self.level1.release_ready(|i, (fetal, carried), b1| {
@@ -137,6 +159,16 @@ impl<T: Copy> Baseline<T> {
                 level2.push_knot(position, value);
             }
         });
+    }
+
+    /// Before pass 1's first knot its window holds every sample so far: their dominant level
+    /// every `step` samples (the first 5 minutes of a stream only, so kept off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn estimate_early(&mut self, index: u64) {
+        if index.is_multiple_of(self.step) {
+            self.early_level = self.pass1.estimate_now();
+        }
     }
 
     /// Releases every sample whose baseline is final, in order, to

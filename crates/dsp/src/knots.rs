@@ -60,6 +60,12 @@ impl KnotPass {
         self.last
     }
 
+    /// The estimator over what the window holds now (all samples so far, before the first
+    /// knot), without making a knot.
+    pub(crate) fn estimate_now(&mut self) -> Option<f32> {
+        (self.estimator)(&mut self.hist)
+    }
+
     /// Adds the value of sample `index` (samples come one index after another from 0; NaN:
     /// nothing to add) and returns the knot that became
     /// computable, as `(position, value)`; the value is NaN until some window had enough signal.

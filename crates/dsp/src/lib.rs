@@ -380,9 +380,10 @@ impl Analyzer {
     /// after it starts, and how long it has lasted is known while it lasts (a prolonged one is
     /// prolonged here after its 2 or 3 minutes). It is provisional: its depth is against that
     /// reference, it may never become a final deceleration, and the final one may start or
-    /// end elsewhere (on CTU-UHB, 1,943 of our 2,575 final decelerations were provisional
-    /// first, a median 0.76 min after their start; `mimamori alarms`). Nothing during a
-    /// stream's first 5 minutes (the baseline's first knot), nor before 2 minutes of signal.
+    /// end elsewhere (on CTU-UHB, 1,997 of our 2,575 final decelerations were provisional
+    /// first, a median 0.76 min after their start; `mimamori alarms`). In a stream's first
+    /// 5 minutes (before the baseline's first knot) the recent level is the same estimate
+    /// over every sample so far; nothing is provisional before 2 minutes of signal.
     pub fn provisional(&self) -> Vec<Provisional> {
         if self.finished {
             return Vec::new();

@@ -572,3 +572,33 @@ fn a_deceleration_under_way_is_provisional_at_once_and_final_later() {
         "final already at {final_at} s"
     );
 }
+
+#[test]
+fn a_deceleration_in_a_streams_first_minutes_is_provisional_once_two_minutes_are_known() {
+    let mut fhr = baseline_trace(15, 140.0);
+    let toco = vec![10.0; fhr.len()];
+    // 2.5 minutes into the stream (before the baseline's first knot at 5 minutes): 20 s down
+    // to 50 bpm below, 2 minutes there, 20 s back up.
+    let start_s = 150.0;
+    plant_deceleration(&mut fhr, start_s as f32, 20.0, 120.0, 20.0, 50.0);
+    let input = samples(&fhr, &toco, None);
+    let mut analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
+    let mut first_seen = None;
+    for (second, block) in input.chunks(HZ).enumerate() {
+        analyzer.push(block);
+        let now = (second + 1) as f64;
+        if let [Provisional::Deceleration { start_s: s, .. }] = analyzer.provisional().as_slice() {
+            assert!(
+                (start_s - 30.0..start_s + 160.0).contains(s),
+                "provisional deceleration from {s} s at {now} s: none was planted there"
+            );
+            first_seen.get_or_insert(now);
+        }
+    }
+    let first_seen = first_seen.expect("the early deceleration was never provisional");
+    assert!(
+        first_seen - start_s <= 60.0,
+        "provisional {} s after the start",
+        first_seen - start_s
+    );
+}
