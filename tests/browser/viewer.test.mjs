@@ -160,6 +160,20 @@ try {
   });
   assert.ok(shaded > 20, `the deceleration's shading is on the chart (${shaded} px)`);
 
+  // A level's hover box says what the JSOG table was given, and how much signal it rests on.
+  const levelHit = await waitFor(async () => {
+    const hits = await page.evaluate(() => window["mimamori"].chartHits());
+    return hits.find((/** @type {any} */ h) => h.kind === "classification" && h.x1 > 30);
+  }, 120000, "a level on the chart");
+  const box = await page.locator("canvas#chart").boundingBox();
+  assert.ok(box, "the chart has a box");
+  await page.mouse.move(box.x + Math.max(levelHit.x0, 0) + 10, box.y + (levelHit.y0 + levelHit.y1) / 2);
+  const tip = await page.locator(".tip").textContent();
+  assert.match(tip ?? "", /判定表の入力: 基線 \S+ · 基線細変動 \S+ · 一過性徐脈 \S+/, `the level's evidence: ${tip}`);
+  assert.match(tip ?? "", /信号 \d+ %/, `the level's signal share: ${tip}`);
+  await page.screenshot({ path: join(out, "chart-level-evidence.png") });
+  log(`level evidence: ${tip}`);
+
   // ── its alert, acknowledged in the UI ──
   const alert = page.locator(".alert.open.prolonged_deceleration").first();
   await alert.waitFor({ timeout: 60000 });

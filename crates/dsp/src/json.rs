@@ -1,7 +1,8 @@
 //! The JSON shapes of findings, shared by `mimamori analyze --json` (`mimamori.analysis.v1`,
 //! `docs/schema/`) and the hub's live feed, so a finding looks the same offline and online.
-//! The live feed's decelerations also say what their type rests on
-//! ([`deceleration_with_evidence`]); `analyze` keeps the fixed fields of its schema.
+//! The live feed's decelerations and classifications also say what they rest on
+//! ([`deceleration_with_evidence`], [`classification_with_evidence`]); `analyze` keeps the
+//! fixed fields of its schema.
 
 use serde_json::{Value, json};
 
@@ -70,6 +71,26 @@ pub fn classification(c: &Classification) -> Value {
         "nichd_category": c.nichd_category, "figo": c.figo.name(),
         "table_version": &*c.table_version,
     })
+}
+
+/// A window's classification with what it rests on, for the live feed and the viewer: the
+/// `analyze` fields, and `evidence`: the JSOG table's inputs (`baseline` column, `variability`
+/// band and worst `deceleration` row, by their names in the table file), `sinusoidal`,
+/// `contractions`, `tachysystole` and `signal_percent` (the share of the window with a trusted
+/// fetal signal).
+pub fn classification_with_evidence(c: &Classification) -> Value {
+    let e = &c.evidence;
+    let mut value = classification(c);
+    value["evidence"] = json!({
+        "baseline": e.baseline.name(),
+        "variability": e.variability.table_name(),
+        "deceleration": e.deceleration.name(),
+        "sinusoidal": e.sinusoidal,
+        "contractions": e.contractions,
+        "tachysystole": e.tachysystole,
+        "signal_percent": r2(e.signal_percent),
+    });
+    value
 }
 
 /// An event under way (not final), for the alert rules:
@@ -141,8 +162,8 @@ pub fn deceleration_with_evidence(d: &Deceleration) -> Value {
     value
 }
 
-/// A finding for the live feed: `{"kind": …, …fields}` (a deceleration with its evidence,
-/// [`deceleration_with_evidence`]).
+/// A finding for the live feed: `{"kind": …, …fields}` (a deceleration or a classification
+/// with what it rests on: [`deceleration_with_evidence`], [`classification_with_evidence`]).
 pub fn finding(f: &Finding) -> Value {
     let (kind, mut value) = match f {
         Finding::Acceleration(a) => ("acceleration", acceleration(a)),
@@ -154,7 +175,7 @@ pub fn finding(f: &Finding) -> Value {
             "variability",
             variability(v).unwrap_or(json!({"start_s": v.start_s, "end_s": v.end_s})),
         ),
-        Finding::Classification(c) => ("classification", classification(c)),
+        Finding::Classification(c) => ("classification", classification_with_evidence(c)),
     };
     // A false-signal stretch has a kind of its own (maternal / artefact): it becomes "reason".
     if let Some(reason) = value.get("kind").cloned() {
@@ -169,7 +190,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_live_feed_says_why_a_deceleration_has_its_type_and_analyze_keeps_its_fields() {
+    fn the_live_feed_says_what_decelerations_and_levels_rest_on_and_analyze_keeps_its_fields() {
         let late = Deceleration {
             start_s: 1000.0,
             end_s: 1062.5,
@@ -202,6 +223,32 @@ mod tests {
         let live = finding(&Finding::Deceleration(unrelated));
         assert_eq!(live["rule"], "no_contraction");
         assert!(live["lag_to_contraction_s"].is_null());
+        let level = Classification {
+            start_s: 600.0,
+            end_s: 1200.0,
+            jsog_level: 3,
+            nichd_category: 2,
+            figo: FigoClass::Suspicious,
+            table_version: "t1".into(),
+            evidence: Evidence {
+                baseline: BaselineBand::Normal,
+                variability: VariabilityBand::Reduced,
+                deceleration: DecelerationRow::LateMild,
+                sinusoidal: false,
+                contractions: 4,
+                tachysystole: false,
+                signal_percent: 71.234,
+            },
+        };
+        let live = finding(&Finding::Classification(level.clone()));
+        assert_eq!(live["kind"], "classification");
+        assert_eq!(
+            live["evidence"],
+            serde_json::json!({"baseline": "normal", "variability": "reduced",
+                "deceleration": "late_mild", "sinusoidal": false, "contractions": 4,
+                "tachysystole": false, "signal_percent": 71.23})
+        );
+        assert!(classification(&level).get("evidence").is_none());
         // `mimamori analyze` keeps exactly the fields of its schema.
         let offline = deceleration(&late);
         let mut keys: Vec<_> = offline.as_object().unwrap().keys().cloned().collect();

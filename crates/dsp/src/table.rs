@@ -75,6 +75,38 @@ const BANDS: [(&str, VariabilityBand); 4] = [
     ("increased", VariabilityBand::Increased),
 ];
 
+impl DecelerationRow {
+    /// The row's name in the table file (`late_mild`, …).
+    pub fn name(self) -> &'static str {
+        ROWS.iter()
+            .find(|(_, row)| *row == self)
+            .map_or("none", |(name, _)| name)
+    }
+}
+
+impl VariabilityBand {
+    /// The band's name in the table file (`absent`, `reduced`, `moderate`, `increased`).
+    pub fn table_name(self) -> &'static str {
+        BANDS
+            .iter()
+            .find(|(_, band)| *band == self)
+            .map_or("moderate", |(name, _)| name)
+    }
+}
+
+impl BaselineBand {
+    /// The column's name in the table file (`normal`, `tachycardia`, `bradycardia`,
+    /// `bradycardia_below_80`).
+    pub fn name(self) -> &'static str {
+        match self {
+            BaselineBand::Normal => "normal",
+            BaselineBand::Tachycardia => "tachycardia",
+            BaselineBand::Bradycardia => "bradycardia",
+            BaselineBand::BradycardiaBelow80 => "bradycardia_below_80",
+        }
+    }
+}
+
 /// JSOG severity thresholds (data, like the levels).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct SeverityThresholds {
@@ -138,11 +170,12 @@ impl JsogTable {
     pub fn from_toml(text: &str) -> Result<Self, TableError> {
         let raw: RawTable = toml::from_str(text)?;
         let expected = [
-            "normal",
-            "tachycardia",
-            "bradycardia",
-            "bradycardia_below_80",
-        ];
+            BaselineBand::Normal,
+            BaselineBand::Tachycardia,
+            BaselineBand::Bradycardia,
+            BaselineBand::BradycardiaBelow80,
+        ]
+        .map(BaselineBand::name);
         if raw.columns != expected {
             return Err(TableError::Incomplete(format!(
                 "columns must be {expected:?}, found {:?}",
@@ -210,5 +243,35 @@ impl JsogTable {
         baseline: BaselineBand,
     ) -> u8 {
         self.cells[variability as usize][deceleration as usize][baseline as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_names_the_viewer_gets_are_the_table_files_keys() {
+        for (key, row) in ROWS {
+            assert_eq!(row.name(), key);
+        }
+        for (key, band) in BANDS {
+            assert_eq!(band.table_name(), key);
+        }
+        let raw: RawTable = toml::from_str(DEFAULT_TABLE).unwrap();
+        let names: Vec<_> = [
+            BaselineBand::Normal,
+            BaselineBand::Tachycardia,
+            BaselineBand::Bradycardia,
+            BaselineBand::BradycardiaBelow80,
+        ]
+        .map(BaselineBand::name)
+        .to_vec();
+        assert_eq!(raw.columns, names);
+        assert!(
+            raw.variability
+                .contains_key(VariabilityBand::Reduced.table_name())
+        );
+        assert!(raw.variability["moderate"].contains_key(DecelerationRow::LateMild.name()));
     }
 }

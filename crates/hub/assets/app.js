@@ -8,7 +8,7 @@
  * only for what arrived (the wall's sweep is incremental).
  */
 import { t, tf, toggleLanguage, language } from "./i18n.js";
-import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ } from "./paper.js";
+import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ, lowSignal } from "./paper.js";
 
 /** @typedef {{id: number, facility: string, bed: string, bridge: string, device: any,
  *   episode_start_utc_ms: number, next_sample_seq: number|null, live: boolean,
@@ -54,6 +54,8 @@ const hooks = {
   })),
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
+  /** The open chart's hover targets: the finding's kind and its box on the canvas, CSS px. */
+  chartHits: () => (state.chart?.hits ?? []).map((/** @type {any} */ h) => ({ kind: h.finding.kind, x0: h.x0, x1: h.x1, y0: h.y0, y1: h.y1 })),
 };
 Object.assign(window, { mimamori: hooks });
 
@@ -757,9 +759,17 @@ function evidence(f) {
     const variability = inside.find((/** @type {any} */ g) => g.kind === "variability");
     const decels = inside.filter((/** @type {any} */ g) => g.kind === "deceleration");
     const accels = inside.filter((/** @type {any} */ g) => g.kind === "acceleration");
+    const e = f.evidence;
+    // The JSOG table's inputs as the analysis chose them (levels stored before the hub sent
+    // them have none).
+    const inputs = e ? [
+      h("div", { class: "table-inputs" }, [`${t("tableInputs")}: ${t("baseline")} ${t("col_" + e.baseline)} · ${t("variability")} ${t("var_" + e.variability)} · ${t("deceleration")} ${t("row_" + e.deceleration)}${e.sinusoidal ? " · " + t("sinusoidal") : ""}`]),
+      h("div", { class: lowSignal(f) ? "signal low" : "signal" }, [`${tf("signalShare", { percent: Math.round(e.signal_percent) })} · ${tf("contractionsIn", { n: e.contractions })}${e.tachysystole ? " · " + t("tachysystole") : ""}${lowSignal(f) ? " · " + t("lowSignal") : ""}`]),
+    ] : [];
     return [
       h("strong", {}, [`${t("level")} ${f.jsog_level}: ${t("level" + f.jsog_level)}`]),
       h("div", {}, [span]),
+      ...inputs,
       h("div", {}, [`${t("evidence")}: ${t("baseline")} ${baseline?.bpm ?? "–"} bpm · ${t("variability")} ${variability?.class ? t(variability.class) : "–"} ${variability?.amplitude_bpm ?? ""}`]),
       h("div", {}, [`${t("deceleration")}: ${decels.map((/** @type {any} */ d) => `${t(d.type)} ${t(d.severity)}`).join(", ") || "–"} · ${t("acceleration")} ${accels.length}`]),
       h("div", {}, [`NICHD ${f.nichd_category} · FIGO ${f.figo} · ${t("tableVersion")} ${f.table_version}`]),

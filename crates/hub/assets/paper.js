@@ -345,6 +345,23 @@ export const LEVELS = {
 };
 
 /**
+ * A level whose window has less trusted fetal signal than this (%) is drawn faded and marked
+ * as indicative: the analysis's own gate for reporting an event (80 %,
+ * `WindowConfig::min_event_signal_share`; clinical.md §4.5, grey out analysis on poor signal).
+ */
+export const LOW_SIGNAL_PERCENT = 80;
+
+/**
+ * Whether a level rests on too little signal to be read as more than indicative (false for
+ * levels stored without their evidence).
+ * @param {any} f
+ */
+export function lowSignal(f) {
+  const percent = f.evidence?.signal_percent;
+  return typeof percent === "number" && percent < LOW_SIGNAL_PERCENT;
+}
+
+/**
  * Draws the full chart of [startSeq, startSeq + span) with the analysis overlays.
  * @param {HTMLCanvasElement} canvas
  * @param {SampleStore} store
@@ -403,10 +420,14 @@ export function drawChart(canvas, store, view) {
     } else if (f.kind === "classification") {
       const level = LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)];
       if (!level) continue;
+      const faded = lowSignal(f);
       ctx.fillStyle = level.colour;
+      ctx.globalAlpha = faded ? 0.35 : 1;
       ctx.fillRect(x0, band.top, x1 - x0 - 1, band.height);
-      ctx.fillStyle = f.jsog_level === 3 ? "#000" : "#fff";
-      ctx.fillText(`${level.shape} ${view.t("level")} ${f.jsog_level}`, Math.max(x0, 0) + 4, band.top + 13);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = f.jsog_level === 3 || faded ? "#000" : "#fff";
+      const signal = faded ? ` (${Math.round(f.evidence.signal_percent)} %?)` : "";
+      ctx.fillText(`${level.shape} ${view.t("level")} ${f.jsog_level}${signal}`, Math.max(x0, 0) + 4, band.top + 13);
       hits.push({ x0, x1, y0: band.top, y1: band.top + band.height, finding: f });
     } else if (f.kind === "deceleration" || f.kind === "acceleration") {
       ctx.fillStyle = "#222";
