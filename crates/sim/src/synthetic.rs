@@ -1,11 +1,15 @@
 //! A synthetic CTG with planted events, so a test knows exactly what went in.
 //!
 //! A 30-minute programme, repeated: a baseline of 140 bpm with moderate variability (a few
-//! incommensurate sines, ±5 bpm) over a resting toco of 10, contractions every 3 minutes
-//! (90 s, peak 60), and on top of them, at fixed times, the patterns the analysis must find:
-//! accelerations, an early, a late, a variable and a prolonged deceleration, 30 s of signal
-//! loss, and a minute in which the fetal channel records the mother (maternal heart rate
-//! confusion: FHR and MHR both at 84 bpm). Deterministic: the same programme every time.
+//! incommensurate sines, ±8 bpm: about 8 bpm by the analysis's trimmed per-minute amplitude)
+//! over a resting toco of 10, contractions every 3 minutes (90 s, peak 60), and on top of them,
+//! at fixed times, the patterns the analysis must find: accelerations, an early, a late, a
+//! variable and a prolonged deceleration, 30 s of signal loss, and a minute in which the fetal
+//! channel records the mother (maternal heart rate confusion: FHR and MHR both at 84 bpm).
+//! Each is planted so that it qualifies under the definitions the analysis follows (15 bpm
+//! for 15 s; a late nadir well over 30 s after the acme, an early one at it):
+//! `tests/analysis.rs` analyses the programme and finds each of them, typed as planted.
+//! Deterministic: the same programme every time.
 
 use ctg_proto::model::{Channel, Modes, Quality, Sample, TransducerMode};
 
@@ -67,25 +71,28 @@ pub fn programme() -> Vec<Planted> {
     vec![
         Planted::Acceleration {
             start_s: 100,
-            duration_s: 30,
-            amplitude: 20.0,
+            duration_s: 40,
+            amplitude: 25.0,
         },
+        // The contraction from 360 s peaks at 405 s: the nadir with it.
         Planted::Deceleration {
             kind: "early",
-            start_s: 375,
-            duration_s: 60,
-            depth: 15.0,
+            start_s: 370,
+            duration_s: 70,
+            depth: 25.0,
         },
         Planted::Acceleration {
             start_s: 470,
-            duration_s: 25,
-            amplitude: 18.0,
+            duration_s: 45,
+            amplitude: 22.0,
         },
+        // The contraction from 540 s peaks at 585 s: the nadir 50 s after it, reached
+        // gradually (45 s from the onset).
         Planted::Deceleration {
             kind: "late",
-            start_s: 570,
-            duration_s: 70,
-            depth: 20.0,
+            start_s: 590,
+            duration_s: 90,
+            depth: 25.0,
         },
         Planted::Deceleration {
             kind: "variable",
@@ -139,9 +146,9 @@ fn vee(t: f64, start: f64, duration: f64) -> f64 {
 /// The signal at time `t` seconds (any time; the programme repeats).
 pub fn sample_at(t: f64) -> Sample {
     let p = t % PROGRAMME_S as f64;
-    let variability = 2.5 * (2.0 * std::f64::consts::PI * p / 7.3).sin()
-        + 1.5 * (2.0 * std::f64::consts::PI * p / 2.9).sin()
-        + 1.0 * (2.0 * std::f64::consts::PI * p / 17.1).sin();
+    let variability = 4.0 * (2.0 * std::f64::consts::PI * p / 7.3).sin()
+        + 2.5 * (2.0 * std::f64::consts::PI * p / 2.9).sin()
+        + 1.5 * (2.0 * std::f64::consts::PI * p / 17.1).sin();
     let mut fhr = BASELINE_BPM + variability;
     let onset = (p / CONTRACTION_EVERY_S as f64).floor() * CONTRACTION_EVERY_S as f64;
     let toco = 10.0 + 50.0 * bump(p, onset, CONTRACTION_S as f64);
@@ -307,11 +314,11 @@ mod tests {
 
     #[test]
     fn the_late_deceleration_nadir_follows_the_contraction_peak() {
-        // Contraction at 540 s peaks at 585 s; the late deceleration's nadir is at 605 s.
-        let nadir = (570 * 4..640 * 4)
+        // Contraction at 540 s peaks at 585 s; the late deceleration's nadir is at 635 s.
+        let nadir = (590 * 4..680 * 4)
             .min_by_key(|&i| sample_at(i as f64 / 4.0).values[0])
             .unwrap() as f64
             / 4.0;
-        assert!(nadir - 585.0 >= 15.0, "nadir at {nadir} s");
+        assert!(nadir - 585.0 >= 40.0, "nadir at {nadir} s");
     }
 }

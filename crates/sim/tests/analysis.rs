@@ -1,0 +1,109 @@
+//! The synthetic programme, analysed: what it plants is what the analysis finds, so the demo
+//! and the end-to-end tests that play it show events that qualify under the analysis's
+//! definitions (JSOG profile, as the hub runs it), typed as planted.
+
+use ctg_dsp::{AnalyzerConfig, DecelerationType, FalseKind, Profile, VariabilityBand, analyze};
+use ctg_sim::Synthetic;
+use ctg_sim::synthetic::{PROGRAMME_S, Planted, programme};
+
+fn overlaps(a: (f64, f64), b: (f64, f64)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+#[test]
+fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
+    // Two programmes: the second starts with a history, as a bed does after the first.
+    let report = analyze(
+        &Synthetic::samples(2 * PROGRAMME_S),
+        AnalyzerConfig::new(Profile::Jsog),
+    );
+    let planted: Vec<(f64, Planted)> = [0.0, PROGRAMME_S as f64]
+        .into_iter()
+        .flat_map(|offset| programme().into_iter().map(move |p| (offset, p)))
+        .collect();
+    let (mut decels, mut accels) = (0, 0);
+    for (offset, p) in &planted {
+        match *p {
+            Planted::Deceleration {
+                kind,
+                start_s,
+                duration_s,
+                ..
+            } => {
+                decels += 1;
+                let span = (
+                    offset + start_s as f64,
+                    offset + (start_s + duration_s) as f64,
+                );
+                let found: Vec<_> = report
+                    .decelerations
+                    .iter()
+                    .filter(|d| overlaps((d.start_s, d.end_s), span))
+                    .collect();
+                assert_eq!(found.len(), 1, "{kind} at {span:?}: {found:?}");
+                assert_eq!(found[0].kind.name(), kind, "{kind} at {span:?}: {found:?}");
+            }
+            Planted::Acceleration {
+                start_s,
+                duration_s,
+                ..
+            } => {
+                accels += 1;
+                let span = (
+                    offset + start_s as f64,
+                    offset + (start_s + duration_s) as f64,
+                );
+                let found = report
+                    .accelerations
+                    .iter()
+                    .filter(|a| overlaps((a.start_s, a.end_s), span))
+                    .count();
+                assert_eq!(found, 1, "acceleration at {span:?}");
+            }
+            Planted::MaternalConfusion {
+                start_s,
+                duration_s,
+                ..
+            } => {
+                let span = (
+                    offset + start_s as f64,
+                    offset + (start_s + duration_s) as f64,
+                );
+                assert!(
+                    report
+                        .false_signal
+                        .iter()
+                        .any(|f| f.kind == FalseKind::Maternal
+                            && overlaps((f.start_s, f.end_s), span)),
+                    "maternal heart rate at {span:?} not flagged: {:?}",
+                    report.false_signal
+                );
+            }
+            Planted::SignalLoss { .. } => {}
+        }
+    }
+    // Nothing the programme did not plant.
+    assert_eq!(
+        report.decelerations.len(),
+        decels,
+        "{:?}",
+        report.decelerations
+    );
+    assert_eq!(
+        report.accelerations.len(),
+        accels,
+        "{:?}",
+        report.accelerations
+    );
+    assert!(
+        report
+            .decelerations
+            .iter()
+            .any(|d| d.kind == DecelerationType::Late)
+    );
+    // Moderate variability in every window, as the programme says.
+    assert_eq!(report.variability.len(), 6);
+    for v in &report.variability {
+        assert_eq!(v.band, Some(VariabilityBand::Moderate), "{v:?}");
+    }
+}
