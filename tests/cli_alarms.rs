@@ -56,4 +56,28 @@ fn the_replay_covers_every_record_and_reports_rates_and_sensitivity() {
             < minutes("prolonged_final_minutes_after_start_median") - 5.0,
         "{t}"
     );
+    // The curves behind the plot: percent told by each half minute, never falling, the final
+    // findings all in by 15 minutes, the provisional ones ahead of them at 5 minutes.
+    let curve = |k: &str| -> Vec<f64> {
+        t["told_by_minute"][k]
+            .as_array()
+            .unwrap_or_else(|| panic!("{k}: {t}"))
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    assert_eq!(curve("minutes").len(), 31);
+    for k in ["provisional", "final", "prolonged_alert", "prolonged_final"] {
+        let c = curve(k);
+        assert_eq!(c.len(), 31, "{k}");
+        assert!(c.windows(2).all(|w| w[0] <= w[1]), "{k}: {c:?}");
+        assert!(c.iter().all(|p| (0.0..=100.0).contains(p)), "{k}: {c:?}");
+    }
+    assert!(curve("final")[30] > 95.0, "{t}");
+    assert!(curve("provisional")[10] > curve("final")[10] + 30.0, "{t}");
+    let svg = std::fs::read_to_string(out.with_extension("svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<polyline").count() == 4,
+        "{svg}"
+    );
 }

@@ -216,6 +216,9 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
     }
     std::fs::write(out, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
+    let svg = out.with_extension("svg");
+    std::fs::write(&svg, timeliness_plot(&report["all"]["timeliness"]))
+        .with_context(|| format!("cannot write {}", svg.display()))?;
     println!(
         "alerts per patient-hour with the default rules (CTU-UHB replay), and late/prolonged decelerations alerted:"
     );
@@ -303,10 +306,118 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
         );
     }
     println!(
-        "alerted = {}; time {:.1} s; JSON {}",
+        "alerted = {}; time {:.1} s; JSON {}; plot {}",
         report["alerted_means"].as_str().unwrap_or(""),
         started.elapsed().as_secs_f64(),
-        out.display()
+        out.display(),
+        svg.display()
     );
     Ok(())
+}
+
+/// When the analysis told of a deceleration, as curves: the share of our decelerations told
+/// (provisional, final) and of our prolonged ones alerted or final, by minutes from their
+/// start (0–15), as SVG.
+fn timeliness_plot(timeliness: &Value) -> String {
+    use std::fmt::Write as _;
+    let (width, height) = (860.0, 440.0);
+    let (left, right, top, bottom) = (60.0, 300.0, 40.0, 50.0);
+    let x = |minutes: f64| left + (width - left - right) * minutes / 15.0;
+    let y = |percent: f64| top + (height - top - bottom) * (1.0 - percent / 100.0);
+    let n = |k: &str| timeliness[k].as_u64().unwrap_or(0);
+    let mut s = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="22" font-size="14" font-weight="bold">mimamori alarms: when the analysis tells of a deceleration (CTU-UHB replay, JSOG profile)</text>
+"#
+    );
+    for minute in (0..=15).step_by(3) {
+        let m = f64::from(minute);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{1}" y2="{2}" stroke="#ddd"/><text x="{0:.1}" y="{3}" text-anchor="middle">{minute}</text>"##,
+            x(m),
+            top,
+            height - bottom,
+            height - bottom + 16.0
+        );
+    }
+    for percent in (0..=100).step_by(25) {
+        let p = f64::from(percent);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{left}" x2="{0:.1}" y1="{1:.1}" y2="{1:.1}" stroke="#ddd"/><text x="{2}" y="{3:.1}" text-anchor="end">{percent} %</text>"##,
+            width - right,
+            y(p),
+            left - 6.0,
+            y(p) + 4.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{:.1}" y="{}" text-anchor="middle">minutes from the deceleration's start</text>"#,
+        x(7.5),
+        height - 12.0
+    );
+    let series = [
+        (
+            "provisional",
+            "#1f5fbf",
+            "",
+            format!("provisional (of {} decelerations)", n("decelerations")),
+        ),
+        (
+            "final",
+            "#555",
+            "",
+            format!("final finding (of {})", n("decelerations")),
+        ),
+        (
+            "prolonged_alert",
+            "#c62828",
+            "",
+            format!("prolonged alert (of {} prolonged)", n("prolonged")),
+        ),
+        (
+            "prolonged_final",
+            "#c62828",
+            "5 4",
+            format!("prolonged, final (of {})", n("prolonged")),
+        ),
+    ];
+    let minutes: Vec<f64> = timeliness["told_by_minute"]["minutes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    for (i, (key, colour, dash, label)) in series.iter().enumerate() {
+        let shares: Vec<f64> = timeliness["told_by_minute"][key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        let points: Vec<String> = minutes
+            .iter()
+            .zip(&shares)
+            .map(|(m, p)| format!("{:.1},{:.1}", x(*m), y(*p)))
+            .collect();
+        let _ = writeln!(
+            s,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="2.5" stroke-dasharray="{dash}" points="{}"/>"#,
+            points.join(" ")
+        );
+        let ly = top + 20.0 + 22.0 * i as f64;
+        let lx = width - right + 12.0;
+        let _ = writeln!(
+            s,
+            r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{colour}" stroke-width="2.5" stroke-dasharray="{dash}"/><text x="{}" y="{}">{}</text>"#,
+            lx + 22.0,
+            lx + 28.0,
+            ly + 4.0,
+            label.replace('&', "&amp;").replace('<', "&lt;")
+        );
+    }
+    s.push_str(
+        "</svg>
+",
+    );
+    s
 }

@@ -391,6 +391,25 @@ fn median_minutes(values: impl Iterator<Item = f64>) -> Value {
     json!((crate::score::median(&mut v) / 60.0 * 100.0).round() / 100.0)
 }
 
+/// The share (%) of `of` decelerations told within each half minute from 0 to 15 minutes of
+/// their start, `seconds` holding when each of those told was told.
+fn told_by_minute(seconds: impl Iterator<Item = f64>, of: usize) -> Value {
+    let mut told: Vec<f64> = seconds.collect();
+    told.sort_by(f64::total_cmp);
+    let shares: Vec<f64> = (0..=30)
+        .map(|half_minutes| {
+            let limit = f64::from(half_minutes) * 30.0;
+            let within = told.partition_point(|&s| s <= limit);
+            if of == 0 {
+                0.0
+            } else {
+                (within as f64 / of as f64 * 1000.0).round() / 10.0
+            }
+        })
+        .collect();
+    json!(shares)
+}
+
 /// When the analysis told of its own decelerations, over a subset of records.
 fn timeliness_json(chosen: &[&RecordAlarms], hours: f64) -> Value {
     let all = || chosen.iter().map(|r| &r.timeliness);
@@ -418,5 +437,13 @@ fn timeliness_json(chosen: &[&RecordAlarms], hours: f64) -> Value {
         "provisional_prolonged_never_final": count(|t| t.prolonged_episodes_unconfirmed),
         "provisional_prolonged_final_not_prolonged": count(|t| t.prolonged_episodes_final_shorter),
         "provisional_prolonged_never_final_per_patient_hour": (count(|t| t.prolonged_episodes_unconfirmed) as f64 / hours * 1000.0).round() / 1000.0,
+        // Cumulative curves for the plot: percent told by each half minute, 0–15 minutes.
+        "told_by_minute": {
+            "minutes": (0..=30).map(|h| f64::from(h) / 2.0).collect::<Vec<_>>(),
+            "provisional": told_by_minute(all().flat_map(|t| t.provisional_after_start.iter().copied()), finals),
+            "final": told_by_minute(all().flat_map(|t| t.final_after_start.iter().copied()), finals),
+            "prolonged_alert": told_by_minute(all().flat_map(|t| t.prolonged_alert_after_start.iter().copied()), prolonged),
+            "prolonged_final": told_by_minute(all().flat_map(|t| t.prolonged_final_after_start.iter().copied()), prolonged),
+        },
     })
 }
