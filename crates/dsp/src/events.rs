@@ -13,6 +13,15 @@
 
 use std::collections::VecDeque;
 
+/// The longest an excursion lasts before it is closed, samples (10 minutes at 4 Hz): an
+/// acceleration or deceleration of 10 minutes or more is a change of baseline (NICHD 2008),
+/// so one still under way then is closed there and what follows starts afresh. It bounds how
+/// long a finding, and the 10-minute window it lies in, can wait for an excursion to end, so
+/// the window is classified from samples still held. With the default baseline, which follows
+/// a sustained level within about 5 minutes, it is never reached on the shared data (the
+/// longest deceleration found there lasts 8.1 minutes).
+pub(crate) const MAX_EXCURSION_SAMPLES: u64 = 2400;
+
 /// Excursion thresholds for one direction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExcursionConfig {
@@ -204,8 +213,20 @@ impl ExcursionDetector {
                 if distance >= self.config.min_amplitude {
                     c.time_beyond += 1;
                 }
+                if index + 1 - c.start >= MAX_EXCURSION_SAMPLES {
+                    self.close_at_longest(index);
+                }
             }
         }
+    }
+
+    /// Closes the excursion under way at its longest ([`MAX_EXCURSION_SAMPLES`], with sample
+    /// `index` its last); what follows starts afresh with the next sample.
+    #[cold]
+    #[inline(never)]
+    fn close_at_longest(&mut self, index: u64) {
+        self.close(index + 1);
+        self.anchor = Some(index);
     }
 
     /// Ends the stream.
@@ -241,5 +262,36 @@ impl ExcursionDetector {
                 self.out.push_back(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_excursion_is_closed_at_10_minutes_and_what_follows_starts_afresh() {
+        let mut detector = ExcursionDetector::new(-1, ExcursionConfig::standard());
+        // A minute at the baseline, then 15 minutes 40 bpm below it, then back.
+        let fhr = |i: u64| {
+            if (240..240 + 3600).contains(&i) {
+                100.0
+            } else {
+                140.0
+            }
+        };
+        let mut closed = Vec::new();
+        for i in 0..240 + 3600 + 240 {
+            detector.push(i, fhr(i), 140.0);
+            while let Some(e) = detector.pop() {
+                closed.push(e);
+            }
+            if let Some(e) = detector.ongoing(i + 1) {
+                assert!(e.end - e.start <= MAX_EXCURSION_SAMPLES, "{e:?} at {i}");
+            }
+        }
+        let spans: Vec<_> = closed.iter().map(|e| (e.start, e.end)).collect();
+        assert_eq!(spans, [(240, 240 + 2400), (240 + 2400, 240 + 3600)]);
+        assert!(closed.iter().all(|e| e.amplitude == 40.0));
     }
 }

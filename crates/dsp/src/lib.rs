@@ -689,6 +689,14 @@ impl Analyzer {
     }
 
     fn classify_window(&mut self, start: u64, end: u64) {
+        // What bounds the wait: excursions close within 10 minutes
+        // (`events::MAX_EXCURSION_SAMPLES`), so a window is classified long before its first
+        // sample leaves the 40-minute history.
+        debug_assert!(
+            start + HISTORY_SAMPLES >= self.aligned.end(),
+            "window from {start} classified after its samples left the history (now {})",
+            self.aligned.end()
+        );
         let len = (end - start) as usize;
         let mut fhr = Vec::with_capacity(len);
         let mut base = Vec::with_capacity(len);
