@@ -236,7 +236,12 @@ try {
   await page.click("text=印刷 / PDF");
   await page.waitForSelector(".print-sheet img", { state: "attached" });
   const width = await page.evaluate(() => /** @type {HTMLElement} */ (document.querySelector(".print-sheet img")).style.width);
+  // The sheet lists the printed span's findings with what they rest on.
+  const printedRows = await page.locator(".print-findings tr").allTextContents();
+  assert.ok(printedRows.some((r) => /遷延一過性徐脈.*持続 \d+ 秒 ≥ 120 秒/.test(r)), `the printed findings: ${printedRows.join(" | ")}`);
+  assert.ok(printedRows.some((r) => /レベル \d.*判定表の入力/.test(r)), `the printed findings: ${printedRows.join(" | ")}`);
   await page.emulateMedia({ media: "print" });
+  await page.screenshot({ path: join(out, "chart-print.png"), fullPage: true });
   await page.pdf({ path: join(out, "chart.pdf"), landscape: true, printBackground: true });
   await page.emulateMedia({ media: "screen" });
   assert.ok(statSync(join(out, "chart.pdf")).size > 20000, "the chart printed to PDF");

@@ -855,9 +855,21 @@ function printChart() {
   const c = state.chart;
   const cm = c.canvas.width / c.settings.pxPerCm;
   const image = h("img", { src: c.canvas.toDataURL("image/png"), style: `width:${cm.toFixed(2)}cm` });
+  // The findings of the printed span, with what each rests on, for the record.
+  const from = c.startSeq / HZ, until = (c.startSeq + spanSeq()) / HZ;
+  const printed = c.findings
+    .filter((/** @type {any} */ f) => ["classification", "deceleration", "acceleration", "false_signal"].includes(f.kind) && f.start_s < until && f.end_s > from)
+    .sort((/** @type {any} */ a, /** @type {any} */ b) => a.start_s - b.start_s);
   const sheet = h("div", { class: "print-sheet" }, [
     h("p", {}, [`${c.bed.info.facility} · ${c.bed.info.bed} · ${c.bed.info.patient?.name ?? ""} · ${c.settings.cmPerMin} cm/min · ${new Date().toLocaleString()}`]),
     image,
+    printed.length ? h("table", { class: "print-findings" }, [
+      h("tbody", {}, printed.map((/** @type {any} */ f) => {
+        // The words of the chart's hover box: a title, then the span and what it rests on.
+        const [title, ...lines] = evidence(f).map((el) => el.textContent ?? "");
+        return h("tr", { dataset: { kind: f.kind } }, [h("td", {}, [title]), h("td", {}, [lines.join(" · ")])]);
+      })),
+    ]) : null,
   ]);
   document.body.append(sheet);
   const done = () => sheet.remove();
