@@ -739,15 +739,20 @@ function hover(e) {
  */
 function typingReason(f) {
   if (!f.rule) return "";
-  const whole = (/** @type {number} */ v) => Math.round(v);
   const lag = f.lag_to_contraction_s;
   return tf(`why_${f.rule}`, {
-    duration: whole(f.duration_s),
-    onset: whole(f.onset_to_nadir_s),
-    limit: whole(f.rule_limit_s),
-    lag: lag == null ? "–" : `${lag > 0 ? "+" : ""}${whole(lag)}`,
-    lead: lag == null ? "–" : whole(-lag),
+    duration: Math.round(f.duration_s),
+    onset: Math.round(f.onset_to_nadir_s),
+    limit: Math.round(f.rule_limit_s),
+    lag: lag == null ? "–" : signedSeconds(lag),
+    lead: lag == null ? "–" : Math.round(-lag),
   });
+}
+
+/** Whole seconds with their sign ("+42", "-8", "0"). @param {number} seconds */
+function signedSeconds(seconds) {
+  const whole = Math.round(seconds);
+  return `${whole > 0 ? "+" : ""}${whole}`;
 }
 
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
@@ -779,7 +784,7 @@ function evidence(f) {
     const lines = [h("strong", {}, [`${t(f.type)} (${t(f.severity)}${f.recurrent ? ", " + t("recurrent") : ""})`]), h("div", {}, [`${span} · −${f.depth_bpm} bpm`])];
     if (f.rule) {
       const measured = tf("measured", { nadir: f.nadir_bpm, duration: Math.round(f.duration_s), onset: Math.round(f.onset_to_nadir_s) });
-      const lag = f.lag_to_contraction_s == null ? "" : ` · ${tf("lagToAcme", { lag: `${f.lag_to_contraction_s > 0 ? "+" : ""}${Math.round(f.lag_to_contraction_s)}` })}`;
+      const lag = f.lag_to_contraction_s == null ? "" : ` · ${tf("lagToAcme", { lag: signedSeconds(f.lag_to_contraction_s) })}`;
       lines.push(h("div", {}, [measured + lag]), h("div", { class: "why" }, [`${t("evidence")}: ${typingReason(f)}`]));
     }
     return lines;
