@@ -85,6 +85,29 @@ fn analyze_text_summary_names_the_table_version() {
         "{out}"
     );
     assert!(out.contains("window"), "{out}");
+    // Each deceleration with why it has its type, as many lines as the JSON has decelerations.
+    let json: serde_json::Value = serde_json::from_str(&crate::util::mimamori_ok(&[
+        "analyze",
+        path.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let listed: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("decelerations ("))
+        .skip(1)
+        .collect();
+    assert_eq!(
+        listed.len(),
+        json["decelerations"].as_array().unwrap().len(),
+        "{out}"
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|l| l.contains("late") && l.contains("after the contraction acme (> 30 s)")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -133,5 +133,26 @@ fn summary(recording: &Recording, report: &Report) -> String {
     if let Some(c) = report.classification.first() {
         let _ = writeln!(out, "JSOG table: {}", c.table_version);
     }
+    if !report.decelerations.is_empty() {
+        let _ = writeln!(
+            out,
+            "decelerations (start, type, depth, duration: why this type)"
+        );
+    }
+    for d in &report.decelerations {
+        let _ = writeln!(
+            out,
+            "{:>7.1} min  {:<9} {:<6}  {:>4} bpm {:>4.0} s: {}",
+            d.start_s / 60.0,
+            d.kind.name(),
+            match d.severity {
+                ctg_dsp::Severity::Mild => "mild",
+                ctg_dsp::Severity::Severe => "severe",
+            },
+            format!("-{:.0}", d.depth_bpm),
+            d.end_s - d.start_s,
+            d.reason()
+        );
+    }
     out
 }

@@ -154,6 +154,54 @@ pub struct Deceleration {
     pub recurrent: bool,
 }
 
+impl Deceleration {
+    /// Why it has its type, in words, with the measured value and the rule's limit (for
+    /// people: the CLI's summary), e.g. "nadir 42 s after the contraction acme (> 30 s)".
+    pub fn reason(&self) -> String {
+        let lag = self.lag_to_contraction_s.unwrap_or(f64::NAN);
+        let onset = self.onset_to_nadir_s;
+        // Whole seconds, or tenths where whole ones would read as the limit itself.
+        let near = |v: f64, limit: f64| {
+            let whole = format!("{v:.0}");
+            if v != limit && whole.parse::<f64>() == Ok(limit) {
+                format!("{v:.1}")
+            } else {
+                whole
+            }
+        };
+        match self.rule {
+            TypingRule::Duration { limit_s } => {
+                format!(
+                    "lasted {:.0} s (≥ {limit_s:.0} s)",
+                    self.end_s - self.start_s
+                )
+            }
+            TypingRule::AbruptOnset { limit_s } => format!(
+                "onset to nadir {} s (< {limit_s:.0} s: abrupt)",
+                near(onset, limit_s)
+            ),
+            TypingRule::NoContraction { before_s } => {
+                format!("no contraction acme from {before_s:.0} s before its start to its end")
+            }
+            TypingRule::NadirWithAcme { limit_s } => {
+                format!("nadir {lag:+.0} s from the contraction acme (within ±{limit_s:.0} s)")
+            }
+            TypingRule::NadirAfterAcme { limit_s } => format!(
+                "nadir {} s after the contraction acme (> {limit_s:.0} s)",
+                near(lag, limit_s)
+            ),
+            TypingRule::NadirBeforeAcme { limit_s } => format!(
+                "nadir {} s before the contraction acme (> {limit_s:.0} s)",
+                near(-lag, limit_s)
+            ),
+            TypingRule::NotGradual { gradual_s } => format!(
+                "nadir {lag:.0} s after the acme, but onset to nadir {} s (< {gradual_s:.0} s: not gradual)",
+                near(onset, gradual_s)
+            ),
+        }
+    }
+}
+
 /// A uterine contraction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Contraction {
@@ -336,5 +384,54 @@ impl Report {
             Finding::Variability(v) => self.variability.push(v),
             Finding::Classification(c) => self.classification.push(c),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decelerations_reason_names_its_rule_and_reads_true_against_the_limit() {
+        let late = Deceleration {
+            start_s: 100.0,
+            end_s: 196.0,
+            nadir_s: 160.0,
+            depth_bpm: 28.0,
+            nadir_bpm: 112.0,
+            onset_to_nadir_s: 60.0,
+            lag_to_contraction_s: Some(30.5),
+            kind: DecelerationType::Late,
+            rule: TypingRule::NadirAfterAcme { limit_s: 30.0 },
+            severity: Severity::Severe,
+            recurrent: false,
+        };
+        // 30.5 s would print as "30" in whole seconds: "30 s (> 30 s)" reads false.
+        assert_eq!(
+            late.reason(),
+            "nadir 30.5 s after the contraction acme (> 30 s)"
+        );
+        let later = Deceleration {
+            lag_to_contraction_s: Some(48.25),
+            ..late.clone()
+        };
+        assert_eq!(
+            later.reason(),
+            "nadir 48 s after the contraction acme (> 30 s)"
+        );
+        let abrupt = Deceleration {
+            onset_to_nadir_s: 12.0,
+            kind: DecelerationType::Variable,
+            rule: TypingRule::AbruptOnset { limit_s: 25.0 },
+            ..late.clone()
+        };
+        assert_eq!(abrupt.reason(), "onset to nadir 12 s (< 25 s: abrupt)");
+        let prolonged = Deceleration {
+            end_s: 250.0,
+            kind: DecelerationType::Prolonged,
+            rule: TypingRule::Duration { limit_s: 120.0 },
+            ..late.clone()
+        };
+        assert_eq!(prolonged.reason(), "lasted 150 s (≥ 120 s)");
     }
 }

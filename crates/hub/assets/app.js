@@ -739,13 +739,15 @@ function hover(e) {
  */
 function typingReason(f) {
   if (!f.rule) return "";
-  const lag = f.lag_to_contraction_s;
+  const lag = f.lag_to_contraction_s, limit = f.rule_limit_s;
+  // Whole seconds, or tenths where whole ones would read as the limit itself.
+  const near = (/** @type {number} */ v) => (Math.round(v) === limit && v !== limit ? v.toFixed(1) : String(Math.round(v)));
   return tf(`why_${f.rule}`, {
     duration: Math.round(f.duration_s),
-    onset: Math.round(f.onset_to_nadir_s),
-    limit: Math.round(f.rule_limit_s),
-    lag: lag == null ? "–" : signedSeconds(lag),
-    lead: lag == null ? "–" : Math.round(-lag),
+    onset: near(f.onset_to_nadir_s),
+    limit: Math.round(limit),
+    lag: lag == null ? "–" : (lag > 0 ? "+" : "") + near(lag),
+    lead: lag == null ? "–" : near(-lag),
   });
 }
 
