@@ -10,6 +10,14 @@ fn overlaps(a: (f64, f64), b: (f64, f64)) -> bool {
     a.0 < b.1 && b.0 < a.1
 }
 
+/// A planted event's span in the stream, seconds, for the programme starting at `offset`.
+fn span(offset: f64, start_s: u64, duration_s: u64) -> (f64, f64) {
+    (
+        offset + start_s as f64,
+        offset + (start_s + duration_s) as f64,
+    )
+}
+
 #[test]
 fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
     // Two programmes: the second starts with a history, as a bed does after the first.
@@ -31,10 +39,7 @@ fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
                 ..
             } => {
                 decels += 1;
-                let span = (
-                    offset + start_s as f64,
-                    offset + (start_s + duration_s) as f64,
-                );
+                let span = span(*offset, start_s, duration_s);
                 let found: Vec<_> = report
                     .decelerations
                     .iter()
@@ -49,10 +54,7 @@ fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
                 ..
             } => {
                 accels += 1;
-                let span = (
-                    offset + start_s as f64,
-                    offset + (start_s + duration_s) as f64,
-                );
+                let span = span(*offset, start_s, duration_s);
                 let found = report
                     .accelerations
                     .iter()
@@ -65,10 +67,7 @@ fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
                 duration_s,
                 ..
             } => {
-                let span = (
-                    offset + start_s as f64,
-                    offset + (start_s + duration_s) as f64,
-                );
+                let span = span(*offset, start_s, duration_s);
                 assert!(
                     report
                         .false_signal
