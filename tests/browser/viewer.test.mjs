@@ -252,6 +252,15 @@ try {
   await page.goto(`${url}#/wall`);
   await page.waitForSelector(".bed");
   await page.waitForTimeout(1500);
+  // A card's level is marked indicative exactly when its window had < 80 % trusted signal.
+  {
+    const shown = await page.evaluate(() => window["mimamori"].beds());
+    assert.ok(shown.some((/** @type {any} */ b) => b.signalPercent !== null), "some beds have a level with its evidence");
+    const rated = shown.filter((/** @type {any} */ b) => b.signalPercent !== null);
+    for (const b of rated) assert.equal(b.indicative, b.signalPercent < 80, `bed ${b.id}: ${JSON.stringify(b)}`);
+    log(`levels with evidence on ${rated.length} cards, ${rated.filter((/** @type {any} */ b) => b.indicative).length} indicative (< 80 % signal)`);
+  }
+
   const killedAt = Date.now();
   process.kill(pids["midwife-home-b"], "SIGKILL");
   await waitFor(async () => {

@@ -51,6 +51,8 @@ const hooks = {
   beds: () => [...state.beds.values()].map((b) => ({
     id: b.info.id, facility: b.info.facility, bed: b.info.bed, samples: b.store.end - (Number.isFinite(b.store.start) ? b.store.start : b.store.end),
     state: b.card?.dataset.state, level: b.card?.dataset.level,
+    indicative: b.card?.querySelector(".level")?.classList.contains("indicative") ?? false,
+    signalPercent: b.info.level?.evidence?.signal_percent ?? null,
   })),
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
@@ -465,7 +467,11 @@ function updateCard(bed) {
   const levelEl = /** @type {HTMLElement} */ (card.querySelector(".level"));
   levelEl.textContent = info ? `${info.shape} ${level}` : "–";
   levelEl.style.background = info ? info.colour : "#999";
-  levelEl.title = info ? `${t("level")} ${level}: ${t("level" + level)} (${t("tableVersion")} ${bed.info.level.table_version})` : t("levelUnknown");
+  // A level resting on too little signal is shown as indicative, as on the chart.
+  const indicative = info ? lowSignal(bed.info.level) : false;
+  levelEl.classList.toggle("indicative", indicative);
+  if (indicative) levelEl.textContent += "?";
+  levelEl.title = info ? `${t("level")} ${level}: ${t("level" + level)} (${t("tableVersion")} ${bed.info.level.table_version})${indicative ? ` · ${tf("signalShare", { percent: Math.round(bed.info.level.evidence.signal_percent) })} · ${t("lowSignal")}` : ""}` : t("levelUnknown");
   card.dataset.level = String(level);
   const p = bed.info.patient;
   /** @type {HTMLElement} */ (card.querySelector(".patient")).textContent = p ? `${p.name} · ${gestation(p)}` : t("noPatient");
