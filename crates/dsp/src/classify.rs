@@ -451,6 +451,8 @@ pub(crate) struct WindowInput<'a> {
     pub(crate) deceleration_area: f64,
     /// [`WindowConfig::figo_pathological_burden`].
     pub(crate) pathological_burden: f64,
+    /// [`WindowConfig::min_event_signal_share`]: below it, the level is indicative only.
+    pub(crate) min_signal_share: f64,
 }
 
 /// Persistence of FIGO features across windows (FIGO needs "for > 30 min", "> 50 min").
@@ -620,6 +622,7 @@ pub(crate) fn classify(
             contractions: input.contractions,
             tachysystole: input.tachysystole,
             signal_percent: m.signal_percent,
+            low_signal: m.signal_percent < 100.0 * input.min_signal_share,
         },
     }
 }

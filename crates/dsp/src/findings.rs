@@ -291,6 +291,10 @@ pub struct Evidence {
     pub tachysystole: bool,
     /// Share of the window with a trusted fetal signal, %.
     pub signal_percent: f64,
+    /// Less trusted signal than the analysis's own event gate
+    /// ([`crate::WindowConfig::min_event_signal_share`], 80 %): the level is indicative only
+    /// (clinical.md §4.5: grey out analysis on a poor signal).
+    pub low_signal: bool,
 }
 
 /// Classification of one 10-minute window.

@@ -76,8 +76,8 @@ pub fn classification(c: &Classification) -> Value {
 /// A window's classification with what it rests on, for the live feed and the viewer: the
 /// `analyze` fields, and `evidence`: the JSOG table's inputs (`baseline` column, `variability`
 /// band and worst `deceleration` row, by their names in the table file), `sinusoidal`,
-/// `contractions`, `tachysystole` and `signal_percent` (the share of the window with a trusted
-/// fetal signal).
+/// `contractions`, `tachysystole`, `signal_percent` (the share of the window with a trusted
+/// fetal signal) and `low_signal` (below the analysis's event gate: indicative only).
 pub fn classification_with_evidence(c: &Classification) -> Value {
     let e = &c.evidence;
     let mut value = classification(c);
@@ -89,6 +89,7 @@ pub fn classification_with_evidence(c: &Classification) -> Value {
         "contractions": e.contractions,
         "tachysystole": e.tachysystole,
         "signal_percent": r2(e.signal_percent),
+        "low_signal": e.low_signal,
     });
     value
 }
@@ -238,6 +239,7 @@ mod tests {
                 contractions: 4,
                 tachysystole: false,
                 signal_percent: 71.234,
+                low_signal: true,
             },
         };
         let live = finding(&Finding::Classification(level.clone()));
@@ -246,7 +248,7 @@ mod tests {
             live["evidence"],
             serde_json::json!({"baseline": "normal", "variability": "reduced",
                 "deceleration": "late_mild", "sinusoidal": false, "contractions": 4,
-                "tachysystole": false, "signal_percent": 71.23})
+                "tachysystole": false, "signal_percent": 71.23, "low_signal": true})
         );
         assert!(classification(&level).get("evidence").is_none());
         // `mimamori analyze` keeps exactly the fields of its schema.

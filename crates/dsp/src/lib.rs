@@ -778,6 +778,7 @@ impl Analyzer {
             tachysystole,
             deceleration_area,
             pathological_burden: self.config.window.figo_pathological_burden,
+            min_signal_share: self.config.window.min_event_signal_share,
         };
         let classification = classify::classify(
             &input,

@@ -345,20 +345,13 @@ export const LEVELS = {
 };
 
 /**
- * A level whose window has less trusted fetal signal than this (%) is drawn faded and marked
- * as indicative: the analysis's own gate for reporting an event (80 %,
- * `WindowConfig::min_event_signal_share`; clinical.md §4.5, grey out analysis on poor signal).
- */
-export const LOW_SIGNAL_PERCENT = 80;
-
-/**
- * Whether a level rests on too little signal to be read as more than indicative (false for
- * levels stored without their evidence).
+ * Whether a level rests on too little signal to be read as more than indicative, as the
+ * analysis judged it (its event gate, `WindowConfig::min_event_signal_share`; clinical.md
+ * §4.5, grey out analysis on poor signal). False for levels stored without their evidence.
  * @param {any} f
  */
 export function lowSignal(f) {
-  const percent = f.evidence?.signal_percent;
-  return typeof percent === "number" && percent < LOW_SIGNAL_PERCENT;
+  return f.evidence?.low_signal === true;
 }
 
 /**
