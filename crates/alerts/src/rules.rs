@@ -314,6 +314,9 @@ impl AlertEngine {
                 else {
                     return changes;
                 };
+                // The message that it is over carries what it last measured: one that passed
+                // the limit between two messages is told then.
+                let ended = finding["ended"].as_bool().unwrap_or(false);
                 let remembered = self.under_way.entry(stream).or_default();
                 if let Some(known) = remembered.iter_mut().find(|(s, _)| *s == start_s) {
                     known.1 = known.1.max(start_s + duration_s);
@@ -322,13 +325,22 @@ impl AlertEngine {
                     if remembered.len() > UNDER_WAY_KEPT {
                         remembered.pop_front();
                     }
-                    let detail = format!(
-                        "prolonged deceleration under way since {:.1} min: {:.1} min so far, \
-                         {:.0} bpm deep (provisional: against the baseline known so far)",
-                        start_s / 60.0,
-                        duration_s / 60.0,
-                        finding["depth_bpm"].as_f64().unwrap_or(0.0),
-                    );
+                    let depth = finding["depth_bpm"].as_f64().unwrap_or(0.0);
+                    let detail = if ended {
+                        format!(
+                            "prolonged deceleration from {:.1} min: {:.1} min long, {depth:.0} bpm \
+                             deep (provisional: against the baseline known then)",
+                            start_s / 60.0,
+                            duration_s / 60.0,
+                        )
+                    } else {
+                        format!(
+                            "prolonged deceleration under way since {:.1} min: {:.1} min so far, \
+                             {depth:.0} bpm deep (provisional: against the baseline known so far)",
+                            start_s / 60.0,
+                            duration_s / 60.0,
+                        )
+                    };
                     let kind = AlertKind::ProlongedDeceleration {
                         start_ds: (start_s * 10.0).max(0.0) as u64,
                     };
@@ -837,5 +849,30 @@ mod tests {
         });
         assert!(figo.on_finding(3, "a", &under_way(125.0), 0).is_empty());
         assert_eq!(figo.on_finding(3, "a", &under_way(185.0), 1).len(), 1);
+    }
+
+    #[test]
+    fn a_deceleration_that_passed_the_limit_between_two_messages_is_told_when_it_ends() {
+        let mut e = engine();
+        let message = |duration_s: f64, ended: bool| {
+            json!({"kind": "deceleration_under_way", "start_s": 600.0, "depth_bpm": 35.0,
+                   "duration_s": duration_s, "ended": ended})
+        };
+        assert!(e.on_finding(5, "a", &message(110.0, false), 0).is_empty());
+        let raised = e.on_finding(5, "a", &message(126.0, true), 1);
+        assert_eq!(raised.len(), 1, "told when it ends, having lasted 2.1 min");
+        assert!(
+            raised[0].detail.contains("from 10.0 min: 2.1 min long"),
+            "{}",
+            raised[0].detail
+        );
+        // Its final finding is the same deceleration: nothing more.
+        let final_one = json!({"kind": "deceleration", "type": "prolonged", "start_s": 598.0,
+                               "end_s": 735.0, "depth_bpm": 38.0});
+        assert!(e.on_finding(5, "a", &final_one, 2).is_empty());
+        // One that ends short of the limit raises nothing.
+        let short = json!({"kind": "deceleration_under_way", "start_s": 900.0,
+                           "depth_bpm": 35.0, "duration_s": 100.0, "ended": true});
+        assert!(e.on_finding(5, "a", &short, 3).is_empty());
     }
 }

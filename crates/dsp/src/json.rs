@@ -109,39 +109,67 @@ pub fn provisional(p: &Provisional) -> Value {
     }
 }
 
-/// When to tell of a deceleration under way: when it starts, every further
-/// [`UnderWayUpdates::EVERY_S`] seconds it lasts, and once when it is over
-/// (`{"kind": "deceleration_under_way", "start_s", "ended": true}`). The hub sends these to the
-/// alert rules and the viewers; the alarm replay (`mimamori alarms`) uses the same rule, so it
-/// sees what the hub sends.
+/// When to tell of a deceleration under way: when it starts, each time its duration passes
+/// a whole multiple of [`UnderWayUpdates::EVERY_S`] seconds (15, 30, … 120, … 180 s: the
+/// prolonged limits of every profile, 2 and 3 minutes, are multiples, so a deceleration is
+/// told the moment it reaches one), and once when it is over, with what it last measured
+/// (`{"kind": "deceleration_under_way", "start_s", "ended": true, "duration_s",
+/// "depth_bpm"}`). The hub sends these to the alert rules and the viewers; the alarm replay
+/// (`mimamori alarms`) uses the same rule, so it sees what the hub sends.
 #[derive(Debug, Default)]
 pub struct UnderWayUpdates {
-    /// The one told last: (start, duration then), seconds.
-    told: Option<(f64, f64)>,
+    /// The one under way: its start, the duration told last and the latest look (duration,
+    /// depth), seconds and bpm.
+    current: Option<UnderWay>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UnderWay {
+    start_s: f64,
+    told_duration_s: f64,
+    duration_s: f64,
+    depth_bpm: f64,
 }
 
 impl UnderWayUpdates {
-    /// Seconds between two messages about the same deceleration.
+    /// Seconds between two messages about the same deceleration: each is sent when the
+    /// duration passes a multiple of this.
     pub const EVERY_S: f64 = 15.0;
 
     /// The message due now, given what [`crate::Analyzer::provisional`] reports now.
     pub fn due(&mut self, under_way: &[Provisional]) -> Option<Value> {
         match under_way.first() {
-            Some(p @ Provisional::Deceleration {
-                start_s,
-                duration_s,
-                ..
-            }) => {
-                let due = self
-                    .told
-                    .is_none_or(|(s, d)| s != *start_s || *duration_s >= d + Self::EVERY_S);
+            Some(
+                p @ Provisional::Deceleration {
+                    start_s,
+                    duration_s,
+                    depth_bpm,
+                },
+            ) => {
+                let step = |d: f64| (d / Self::EVERY_S).floor();
+                let due = match &mut self.current {
+                    Some(known) if known.start_s == *start_s => {
+                        known.duration_s = *duration_s;
+                        known.depth_bpm = *depth_bpm;
+                        step(*duration_s) > step(known.told_duration_s)
+                    }
+                    _ => true,
+                };
                 due.then(|| {
-                    self.told = Some((*start_s, *duration_s));
+                    self.current = Some(UnderWay {
+                        start_s: *start_s,
+                        told_duration_s: *duration_s,
+                        duration_s: *duration_s,
+                        depth_bpm: *depth_bpm,
+                    });
                     provisional(p)
                 })
             }
-            None => self.told.take().map(|(start_s, _)| {
-                json!({"kind": "deceleration_under_way", "start_s": start_s, "ended": true})
+            None => self.current.take().map(|last| {
+                json!({
+                    "kind": "deceleration_under_way", "start_s": last.start_s, "ended": true,
+                    "duration_s": last.duration_s, "depth_bpm": r2(last.depth_bpm),
+                })
             }),
         }
     }
@@ -270,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deceleration_under_way_is_told_when_it_starts_every_15_s_and_when_it_ends() {
+    fn a_deceleration_under_way_is_told_when_it_starts_at_each_15_s_and_when_it_ends() {
         let under_way = |start_s: f64, duration_s: f64| {
             vec![Provisional::Deceleration {
                 start_s,
@@ -285,19 +313,34 @@ mod tests {
             .expect("told when it starts");
         assert_eq!(first["kind"], "deceleration_under_way");
         assert_eq!(first["duration_s"], 20.0);
-        assert_eq!(updates.due(&under_way(100.0, 34.0)), None);
+        assert_eq!(updates.due(&under_way(100.0, 29.0)), None);
         assert_eq!(
-            updates.due(&under_way(100.0, 35.0)).unwrap()["duration_s"],
-            35.0
+            updates.due(&under_way(100.0, 30.0)).unwrap()["duration_s"],
+            30.0
         );
+        // Told the moment it reaches 2 minutes (the prolonged limit), though it was told
+        // 14 s before.
+        assert_eq!(
+            updates.due(&under_way(100.0, 119.0)).unwrap()["duration_s"],
+            119.0
+        );
+        assert_eq!(
+            updates.due(&under_way(100.0, 120.0)).unwrap()["duration_s"],
+            120.0
+        );
+        assert_eq!(updates.due(&under_way(100.0, 127.0)), None);
         // Another one (the first ended between two looks) is told at once.
         assert_eq!(
             updates.due(&under_way(160.0, 16.0)).unwrap()["start_s"],
             160.0
         );
+        assert_eq!(updates.due(&under_way(160.0, 24.0)), None);
         let ended = updates.due(&[]).expect("told when it is over");
         assert_eq!(ended["ended"], true);
         assert_eq!(ended["start_s"], 160.0);
+        // With what it measured at the last look, not at the last message.
+        assert_eq!(ended["duration_s"], 24.0);
+        assert_eq!(ended["depth_bpm"], 30.0);
         assert_eq!(updates.due(&[]), None, "once");
     }
 }
