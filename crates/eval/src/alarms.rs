@@ -137,14 +137,23 @@ impl Timeliness {
                     None => t.prolonged_not_provisional += 1,
                 }
                 // The alert told of it: raised for a deceleration starting within it (or a
-                // minute before: the provisional start is measured against another baseline).
+                // minute before: the provisional start is measured against another baseline),
+                // or for a provisional one under way during it (which may have started
+                // earlier: the final one can split the same fall otherwise). One raised before
+                // it started counts as told at its start.
+                let under_way_during = |alert_start: f64| {
+                    episodes
+                        .iter()
+                        .any(|e| e.start_s == alert_start && e.overlaps(start, end))
+                };
                 if let Some(raised) = prolonged_alerts
                     .iter()
-                    .filter(|(s, _)| (start - 60.0..end).contains(s))
+                    .filter(|(s, _)| (start - 60.0..end).contains(s) || under_way_during(*s))
                     .map(|(_, raised)| *raised)
                     .reduce(f64::min)
                 {
-                    t.prolonged_alert_after_start.push(raised - start);
+                    t.prolonged_alert_after_start
+                        .push((raised - start).max(0.0));
                 }
             }
         }
