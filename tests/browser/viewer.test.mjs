@@ -178,6 +178,12 @@ try {
   const alert = page.locator(".alert.open.prolonged_deceleration").first();
   await alert.waitFor({ timeout: 60000 });
   const alertId = await alert.getAttribute("data-alert");
+  // Said in the wall's language (Japanese by default), from the alert's facts: not the hub's
+  // English detail.
+  const alertDetail = (await alert.locator(".detail").textContent()) ?? "";
+  assert.match(alertDetail, /[0-9.]+ 分(から進行中|から [0-9.]+ 分間)/, `the alert's detail in Japanese: ${alertDetail}`);
+  assert.doesNotMatch(alertDetail, /deceleration|deep/, alertDetail);
+  log(`alert detail: ${alertDetail}`);
   await alert.locator("input.reason").fill("CTG確認、助言済み (browser test)");
   await alert.locator("form.ack button[type=submit]").click();
   await page.waitForSelector(`.alert.done[data-alert="${alertId}"]`, { timeout: 10000 });

@@ -734,6 +734,7 @@ mod tests {
             },
             raised_ms: NOON_JST,
             detail: String::new(),
+            facts: serde_json::Value::Null,
             acknowledged: None,
             resolved_ms: None,
         }

@@ -176,12 +176,196 @@ pub struct Alert {
     pub subject: Subject,
     /// Raised at.
     pub raised_ms: i64,
-    /// Words for the wall.
+    /// What it is about, in English (logs, e-mail, webhooks).
     pub detail: String,
+    /// The same as facts, for a viewer to say in its own language: `{"text": name, …numbers}`
+    /// ([`Said`]); null for an alert whose detail has no facts (the hub's own trouble).
+    #[serde(default)]
+    pub facts: serde_json::Value,
     /// Acknowledged?
     pub acknowledged: Option<Acknowledgement>,
     /// Resolved at (the condition ended).
     pub resolved_ms: Option<i64>,
+}
+
+/// What an alert says: its facts (minutes to one decimal, bpm and counts whole), worded in
+/// English for [`Alert::detail`] and given as `{"text": …}` facts for [`Alert::facts`], which
+/// the viewer words in the user's language (its `alert_<text>` phrases).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Said {
+    /// A window's JSOG level.
+    JsogWindow {
+        level: u8,
+        from_min: f64,
+        to_min: f64,
+        table: String,
+    },
+    /// A provisional deceleration still under way.
+    ProlongedUnderWay {
+        start_min: f64,
+        minutes: f64,
+        depth_bpm: f64,
+    },
+    /// A provisional deceleration that passed the limit between two messages and is over.
+    ProlongedEnded {
+        start_min: f64,
+        minutes: f64,
+        depth_bpm: f64,
+    },
+    /// A final prolonged deceleration.
+    ProlongedFinal {
+        start_min: f64,
+        minutes: f64,
+        depth_bpm: f64,
+    },
+    /// Contractions in the last 30 minutes.
+    Tachysystole { count: usize },
+    /// A window's baseline below the limit.
+    Bradycardia { bpm: f64, limit_bpm: f64 },
+    /// Seconds without a fetal heart rate.
+    SignalLoss { seconds: i64 },
+    /// Seconds without data from a stream.
+    StreamStalled { seconds: i64 },
+    /// Seconds a bridge has been offline.
+    BridgeOffline { bridge: String, seconds: i64 },
+    /// A bridge's spool filling.
+    SpoolFilling {
+        percent: u8,
+        used_mib: u64,
+        cap_mib: u64,
+    },
+    /// A delivery channel failing.
+    ChannelFailing { channel: String },
+    /// Words with no facts (the hub's own trouble, in English).
+    Words(String),
+}
+
+/// Minutes to one decimal (as the English says them).
+fn tenth(minutes: f64) -> f64 {
+    (minutes * 10.0).round() / 10.0
+}
+
+impl Said {
+    /// In English.
+    pub fn english(&self) -> String {
+        match self {
+            Said::JsogWindow {
+                level,
+                from_min,
+                to_min,
+                table,
+            } => format!(
+                "JSOG level {level} in the window {}–{} min (table {table})",
+                from_min.round(),
+                to_min.round()
+            ),
+            Said::ProlongedUnderWay {
+                start_min,
+                minutes,
+                depth_bpm,
+            } => format!(
+                "prolonged deceleration under way since {:.1} min: {:.1} min so far, \
+                 {} bpm deep (provisional: against the baseline known so far)",
+                tenth(*start_min),
+                tenth(*minutes),
+                depth_bpm.round()
+            ),
+            Said::ProlongedEnded {
+                start_min,
+                minutes,
+                depth_bpm,
+            } => format!(
+                "prolonged deceleration from {:.1} min: {:.1} min long, \
+                 {} bpm deep (provisional: against the baseline known then)",
+                tenth(*start_min),
+                tenth(*minutes),
+                depth_bpm.round()
+            ),
+            Said::ProlongedFinal {
+                start_min,
+                minutes,
+                depth_bpm,
+            } => format!(
+                "prolonged deceleration at {:.1} min, {} bpm deep, {:.1} min long",
+                tenth(*start_min),
+                depth_bpm.round(),
+                tenth(*minutes)
+            ),
+            Said::Tachysystole { count } => {
+                format!("{count} contractions in 30 min (more than 5 per 10 min)")
+            }
+            Said::Bradycardia { bpm, limit_bpm } => {
+                format!("baseline {} bpm (below {})", bpm.round(), limit_bpm.round())
+            }
+            Said::SignalLoss { seconds } => format!("no fetal heart rate for {seconds} s"),
+            Said::StreamStalled { seconds } => format!("no data for {seconds} s"),
+            Said::BridgeOffline { bridge, seconds } => {
+                format!("bridge {bridge} offline for {seconds} s")
+            }
+            Said::SpoolFilling {
+                percent,
+                used_mib,
+                cap_mib,
+            } => format!(
+                "spool {percent} % full ({used_mib} of {cap_mib} MiB): the hub is not acknowledging this bridge's data"
+            ),
+            Said::ChannelFailing { channel } => format!("alerts cannot be delivered by {channel}"),
+            Said::Words(words) => words.clone(),
+        }
+    }
+
+    /// As facts for a viewer.
+    pub fn facts(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Said::JsogWindow {
+                level,
+                from_min,
+                to_min,
+                table,
+            } => json!({"text": "jsog_window", "level": level, "from_min": from_min.round(),
+                        "to_min": to_min.round(), "table": table}),
+            Said::ProlongedUnderWay {
+                start_min,
+                minutes,
+                depth_bpm,
+            } => json!({"text": "prolonged_under_way", "start_min": tenth(*start_min),
+                        "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            Said::ProlongedEnded {
+                start_min,
+                minutes,
+                depth_bpm,
+            } => json!({"text": "prolonged_ended", "start_min": tenth(*start_min),
+                        "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            Said::ProlongedFinal {
+                start_min,
+                minutes,
+                depth_bpm,
+            } => json!({"text": "prolonged_final", "start_min": tenth(*start_min),
+                        "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            Said::Tachysystole { count } => json!({"text": "tachysystole", "count": count}),
+            Said::Bradycardia { bpm, limit_bpm } => {
+                json!({"text": "bradycardia", "bpm": bpm.round(), "limit_bpm": limit_bpm.round()})
+            }
+            Said::SignalLoss { seconds } => json!({"text": "signal_loss", "seconds": seconds}),
+            Said::StreamStalled { seconds } => {
+                json!({"text": "stream_stalled", "seconds": seconds})
+            }
+            Said::BridgeOffline { bridge, seconds } => {
+                json!({"text": "bridge_offline", "bridge": bridge, "seconds": seconds})
+            }
+            Said::SpoolFilling {
+                percent,
+                used_mib,
+                cap_mib,
+            } => json!({"text": "spool_filling", "percent": percent, "used_mib": used_mib,
+                        "cap_mib": cap_mib}),
+            Said::ChannelFailing { channel } => {
+                json!({"text": "channel_failing", "channel": channel})
+            }
+            Said::Words(_) => serde_json::Value::Null,
+        }
+    }
 }
 
 /// The engine.
@@ -228,9 +412,10 @@ impl AlertEngine {
         &mut self,
         subject: Subject,
         kind: AlertKind,
-        detail: String,
+        said: Said,
         now_ms: i64,
     ) -> Option<Alert> {
+        let (detail, facts) = (said.english(), said.facts());
         let key = (subject.clone(), kind.key());
         if let Some(&i) = self.active.get(&key) {
             let alert = &mut self.alerts[i];
@@ -238,6 +423,7 @@ impl AlertEngine {
                 // Same condition, worse: update in place (a higher JSOG level).
                 alert.kind = kind;
                 alert.detail = detail;
+                alert.facts = facts;
                 return Some(alert.clone());
             }
             return None;
@@ -259,6 +445,7 @@ impl AlertEngine {
             subject,
             raised_ms: now_ms,
             detail,
+            facts,
             acknowledged: None,
             resolved_ms: None,
         };
@@ -292,12 +479,12 @@ impl AlertEngine {
                 let level = finding["jsog_level"].as_u64().unwrap_or(0) as u8;
                 if level >= self.rules.jsog_level {
                     let higher = self.highest_so_far(&subject, "jsog", level);
-                    let detail = format!(
-                        "JSOG level {level} in the window {:.0}–{:.0} min (table {})",
-                        finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
-                        finding["end_s"].as_f64().unwrap_or(0.0) / 60.0,
-                        finding["table_version"].as_str().unwrap_or("?")
-                    );
+                    let detail = Said::JsogWindow {
+                        level,
+                        from_min: finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
+                        to_min: finding["end_s"].as_f64().unwrap_or(0.0) / 60.0,
+                        table: finding["table_version"].as_str().unwrap_or("?").to_owned(),
+                    };
                     changes.extend(self.raise(
                         subject,
                         AlertKind::JsogLevel { level: higher },
@@ -325,21 +512,20 @@ impl AlertEngine {
                     if remembered.len() > UNDER_WAY_KEPT {
                         remembered.pop_front();
                     }
-                    let depth = finding["depth_bpm"].as_f64().unwrap_or(0.0);
+                    let (start_min, minutes) = (start_s / 60.0, duration_s / 60.0);
+                    let depth_bpm = finding["depth_bpm"].as_f64().unwrap_or(0.0);
                     let detail = if ended {
-                        format!(
-                            "prolonged deceleration from {:.1} min: {:.1} min long, {depth:.0} bpm \
-                             deep (provisional: against the baseline known then)",
-                            start_s / 60.0,
-                            duration_s / 60.0,
-                        )
+                        Said::ProlongedEnded {
+                            start_min,
+                            minutes,
+                            depth_bpm,
+                        }
                     } else {
-                        format!(
-                            "prolonged deceleration under way since {:.1} min: {:.1} min so far, \
-                             {depth:.0} bpm deep (provisional: against the baseline known so far)",
-                            start_s / 60.0,
-                            duration_s / 60.0,
-                        )
+                        Said::ProlongedUnderWay {
+                            start_min,
+                            minutes,
+                            depth_bpm,
+                        }
                     };
                     let kind = AlertKind::ProlongedDeceleration {
                         start_ds: (start_s * 10.0).max(0.0) as u64,
@@ -358,12 +544,11 @@ impl AlertEngine {
                     // The same deceleration, already told while it lasted.
                     return changes;
                 }
-                let detail = format!(
-                    "prolonged deceleration at {:.1} min, {:.0} bpm deep, {:.1} min long",
-                    start_s / 60.0,
-                    finding["depth_bpm"].as_f64().unwrap_or(0.0),
-                    (finding["end_s"].as_f64().unwrap_or(start_s) - start_s) / 60.0
-                );
+                let detail = Said::ProlongedFinal {
+                    start_min: start_s / 60.0,
+                    minutes: (end_s - start_s) / 60.0,
+                    depth_bpm: finding["depth_bpm"].as_f64().unwrap_or(0.0),
+                };
                 let kind = AlertKind::ProlongedDeceleration {
                     start_ds: (start_s * 10.0).max(0.0) as u64,
                 };
@@ -380,7 +565,7 @@ impl AlertEngine {
                 }
                 let count = onsets.len();
                 if count > 15 {
-                    let detail = format!("{count} contractions in 30 min (more than 5 per 10 min)");
+                    let detail = Said::Tachysystole { count };
                     changes.extend(self.raise(subject, AlertKind::Tachysystole, detail, now_ms));
                 } else if count <= 12 {
                     // Hysteresis: resolved only well below the threshold.
@@ -389,10 +574,10 @@ impl AlertEngine {
             }
             Some("baseline") => match finding["bpm"].as_f64() {
                 Some(bpm) if bpm < self.rules.bradycardia_bpm => {
-                    let detail = format!(
-                        "baseline {bpm:.0} bpm (below {:.0})",
-                        self.rules.bradycardia_bpm
-                    );
+                    let detail = Said::Bradycardia {
+                        bpm,
+                        limit_bpm: self.rules.bradycardia_bpm,
+                    };
                     changes.extend(self.raise(subject, AlertKind::Bradycardia, detail, now_ms));
                 }
                 Some(_) => changes.extend(self.resolve(&subject, "bradycardia", now_ms)),
@@ -425,7 +610,9 @@ impl AlertEngine {
         } else {
             let since = *self.loss_since.entry(stream).or_insert(now_ms);
             if now_ms - since >= self.rules.signal_loss_ms {
-                let detail = format!("no fetal heart rate for {} s", (now_ms - since) / 1000);
+                let detail = Said::SignalLoss {
+                    seconds: (now_ms - since) / 1000,
+                };
                 changes.extend(self.raise(subject, AlertKind::SignalLoss, detail, now_ms));
             }
         }
@@ -472,7 +659,9 @@ impl AlertEngine {
             .map(|(id, (at, facility))| (*id, *at, facility.clone()))
             .collect();
         for (id, at, facility) in stalled {
-            let detail = format!("no data for {} s", (now_ms - at) / 1000);
+            let detail = Said::StreamStalled {
+                seconds: (now_ms - at) / 1000,
+            };
             changes.extend(self.raise(
                 Subject::Stream { id, facility },
                 AlertKind::StreamStalled,
@@ -487,7 +676,10 @@ impl AlertEngine {
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         for ((name, facility), since) in down {
-            let detail = format!("bridge {name} offline for {} s", (now_ms - since) / 1000);
+            let detail = Said::BridgeOffline {
+                bridge: name.clone(),
+                seconds: (now_ms - since) / 1000,
+            };
             changes.extend(self.raise(
                 Subject::Bridge { name, facility },
                 AlertKind::BridgeOffline,
@@ -529,11 +721,11 @@ impl AlertEngine {
         let percent = (bytes.saturating_mul(100) / max_bytes.max(1)).min(100) as u8;
         if percent >= 80 {
             let higher = self.highest_so_far(&subject, "spool", percent);
-            let detail = format!(
-                "spool {percent} % full ({} of {} MiB): the hub is not acknowledging this bridge's data",
-                bytes / (1 << 20),
-                max_bytes / (1 << 20)
-            );
+            let detail = Said::SpoolFilling {
+                percent,
+                used_mib: bytes / (1 << 20),
+                cap_mib: max_bytes / (1 << 20),
+            };
             self.raise(
                 subject,
                 AlertKind::SpoolFilling { percent: higher },
@@ -566,9 +758,14 @@ impl AlertEngine {
         match trouble {
             Some(detail) => {
                 self.hub_trouble_at = Some(now_ms);
-                self.raise(subject, AlertKind::HubOverloaded, detail, now_ms)
-                    .into_iter()
-                    .collect()
+                self.raise(
+                    subject,
+                    AlertKind::HubOverloaded,
+                    Said::Words(detail),
+                    now_ms,
+                )
+                .into_iter()
+                .collect()
             }
             None if self.hub_trouble_at.is_some_and(|t| now_ms - t >= 60_000) => {
                 self.hub_trouble_at = None;
@@ -587,7 +784,9 @@ impl AlertEngine {
             name: format!("delivery: {channel}"),
             facility: facility.to_owned(),
         };
-        let detail = format!("alerts cannot be delivered by {channel}");
+        let detail = Said::ChannelFailing {
+            channel: channel.to_owned(),
+        };
         self.raise(
             subject,
             AlertKind::ChannelFailing {
@@ -828,6 +1027,12 @@ mod tests {
             raised[0].detail.contains("under way since 20.0 min"),
             "{}",
             raised[0].detail
+        );
+        // The same as facts, for the viewer to say in its language.
+        assert_eq!(
+            raised[0].facts,
+            json!({"text": "prolonged_under_way", "start_min": 20.0, "minutes": 2.1,
+                   "depth_bpm": 50.0})
         );
         assert!(e.on_finding(3, "a", &under_way(240.0), 3).is_empty());
         // Acknowledged (resolved); its final finding 8.5 minutes later is the same deceleration

@@ -127,6 +127,24 @@ function alertWords(alert) {
   return `${t(kind)}${level}`;
 }
 
+/**
+ * What an alert is about, in the user's language: its facts (`alert.facts`, from the alert
+ * rules' `Said`) in the `alert_<text>` phrase; the hub's English detail where it has none.
+ * Minutes are given to one decimal, as the rules measured them.
+ * @param {any} alert
+ */
+function alertDetail(alert) {
+  const facts = alert.facts;
+  const key = facts?.text ? `alert_${facts.text}` : "";
+  if (!key || t(key) === key) return alert.detail ?? "";
+  /** @type {Record<string, string | number>} */
+  const values = {};
+  for (const [name, value] of Object.entries(facts)) {
+    values[name] = (name === "start_min" || name === "minutes") && typeof value === "number" ? value.toFixed(1) : value;
+  }
+  return tf(key, values);
+}
+
 /** @param {any} alert */
 function alertStream(alert) {
   return alert.subject?.stream?.id ?? null;
@@ -312,7 +330,7 @@ function beep() {
 /** @param {any} alert */
 function notify(alert) {
   if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
-  try { new Notification(`${t("alerts")}: ${alertWords(alert)}`, { body: `${alertPlace(alert)}\n${alert.detail}`, tag: String(alert.id) }); } catch { /* not allowed here */ }
+  try { new Notification(`${t("alerts")}: ${alertWords(alert)}`, { body: `${alertPlace(alert)}\n${alertDetail(alert)}`, tag: String(alert.id) }); } catch { /* not allowed here */ }
 }
 
 /** Unacknowledged alerts on a stream. */
@@ -531,7 +549,7 @@ function alertItem(alert, oneTap) {
   const ageMs = Date.now() - alert.raised_ms;
   return h("div", { class: `alert ${done ? "done" : "open"} ${alert.kind?.kind ?? ""}`, dataset: { alert: String(alert.id) } }, [
     h("div", { class: "what" }, [h("strong", {}, [alertWords(alert)]), " ", h("span", {}, [alertPlace(alert)])]),
-    h("div", { class: "detail" }, [alert.detail]),
+    h("div", { class: "detail" }, [alertDetail(alert)]),
     h("div", { class: "when" }, [
       `${clock(alert.raised_ms)} · `,
       alert.acknowledged ? `${t("acknowledgedBy")}: ${alert.acknowledged.by} ${clock(alert.acknowledged.at_ms)} — ${alert.acknowledged.reason}`
@@ -590,6 +608,7 @@ function deliveryWords(id) {
 /** Where on its stream an alert belongs, seconds from the stream's start. @param {any} alert */
 function alertSeconds(alert) {
   if (alert.kind?.start_ds != null) return Math.round(alert.kind.start_ds / 10);
+  if (typeof alert.facts?.from_min === "number") return alert.facts.from_min * 60;
   const m = /([0-9]+)–([0-9]+) min/.exec(alert.detail ?? "");
   return m ? Number(m[1]) * 60 : "";
 }
@@ -925,7 +944,8 @@ function renderOncall() {
 async function subscribePush() {
   const status = document.getElementById("push-state");
   try {
-    const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+    // The worker words notifications in this user's language (it cannot read the page's).
+    const registration = await navigator.serviceWorker.register(`/sw.js?lang=${language()}`, { scope: "/" });
     const { public_key } = await api("/api/push/key");
     const raw = Uint8Array.from(atob(public_key.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
     const subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: raw });

@@ -4,8 +4,11 @@
 self.addEventListener("push", (event) => {
   let data = {};
   try { data = event.data ? event.data.json() : {}; } catch { data = { title: "Mimamori", body: event.data?.text() ?? "" }; }
-  event.waitUntil(self.registration.showNotification(data.title ?? "Mimamori", {
-    body: data.body ?? "",
+  // The viewer registers this worker as `sw.js?lang=ja|en`, its user's language; the hub
+  // sends the Japanese words beside the English ones.
+  const words = new URL(self.location.href).searchParams.get("lang") !== "en" && data.ja ? data.ja : data;
+  event.waitUntil(self.registration.showNotification(words.title ?? "Mimamori", {
+    body: words.body ?? "",
     tag: data.alert ? `alert-${data.alert.id}` : undefined,
     renotify: true,
     requireInteraction: data.severity === "urgent",

@@ -23,6 +23,7 @@ mod api_records;
 pub mod ingest;
 pub mod mail;
 pub mod notify;
+pub mod phrases;
 pub mod pipeline;
 pub mod recent;
 pub mod records;

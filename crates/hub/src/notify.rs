@@ -472,9 +472,12 @@ pub fn payload(delivery: &Delivery) -> serde_json::Value {
         }
         ctg_alerts::Subject::Bridge { name, facility } => (None, format!("{facility}, {name}")),
     };
+    let (name_ja, detail_ja) = crate::phrases::alert_words(alert, "ja");
     json!({
         "title": format!("Mimamori: {kind}"),
         "body": format!("{place}: {}", alert.detail),
+        // The same in Japanese, for the service worker of a viewer used in Japanese.
+        "ja": {"title": format!("見守り: {name_ja}"), "body": format!("{place}: {detail_ja}")},
         "alert": alert,
         "severity": delivery.severity,
         "reason": delivery.reason,

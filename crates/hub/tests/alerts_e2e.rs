@@ -306,6 +306,22 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
     for push in verdict["pushes"].as_array().unwrap() {
         assert_eq!(push["person"], "mw-a");
         assert!(push["title"].as_str().unwrap().starts_with("Mimamori"));
+        // Beside the English, the same in Japanese for a viewer used in Japanese: worded from
+        // the alert's facts with the viewer's own phrases.
+        assert!(
+            push["ja"]["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("見守り: "),
+            "{push}"
+        );
+        assert!(!push["alert"]["facts"].is_null(), "{push}");
+        let (english, japanese) = (
+            push["body"].as_str().unwrap(),
+            push["ja"]["body"].as_str().unwrap(),
+        );
+        assert_ne!(english, japanese);
+        assert!(!japanese.contains('{'), "{japanese}");
     }
     assert!(
         received
