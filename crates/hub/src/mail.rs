@@ -14,10 +14,11 @@ pub async fn send(smtp: &Smtp, to: &str, payload: &serde_json::Value) -> Result<
         .to(to
             .parse::<Mailbox>()
             .with_context(|| format!("the address {to:?}"))?)
-        .subject(payload["title"].as_str().unwrap_or("Mimamori alert"))
+        .subject(both(payload, "title"))
         .header(ContentType::TEXT_PLAIN)
         .body(format!(
-            "{}\n\n{}\n",
+            "{}\n{}\n\n{}\n",
+            payload["ja"]["body"].as_str().unwrap_or(""),
             payload["body"].as_str().unwrap_or(""),
             serde_json::to_string_pretty(payload)?
         ))?;
@@ -31,4 +32,15 @@ pub async fn send(smtp: &Smtp, to: &str, payload: &serde_json::Value) -> Result<
         .build();
     transport.send(message).await.context("SMTP")?;
     Ok(())
+}
+
+/// A payload's `key` in Japanese and in English (`見守り: … / Mimamori: …`): one mailbox may
+/// be read by staff of either language.
+fn both(payload: &serde_json::Value, key: &str) -> String {
+    match (payload["ja"][key].as_str(), payload[key].as_str()) {
+        (Some(ja), Some(en)) => format!("{ja} / {en}"),
+        (None, Some(en)) => en.to_owned(),
+        (Some(ja), None) => ja.to_owned(),
+        (None, None) => "Mimamori alert".to_owned(),
+    }
 }

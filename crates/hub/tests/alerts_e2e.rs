@@ -281,6 +281,7 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
             "body_b64": b64(&r.body), "timestamp": r.headers["x-mimamori-timestamp"],
             "signature": r.headers["x-mimamori-signature"],
         })).collect::<Vec<_>>(),
+        "maildir": maildir.join("new"),
     });
     let mut check = python()
         .arg(support("push_check.py"))
@@ -322,6 +323,22 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
         );
         assert_ne!(english, japanese);
         assert!(!japanese.contains('{'), "{japanese}");
+    }
+    // Each e-mail, as a mail reader decodes it: subject and first lines in Japanese, then
+    // in English.
+    for mail in verdict["mails"].as_array().unwrap() {
+        let subject = mail["subject"].as_str().unwrap();
+        assert!(
+            subject.starts_with("見守り: ") && subject.contains(" / Mimamori: "),
+            "{subject}"
+        );
+        let mut lines = mail["body"].as_str().unwrap().lines();
+        let (japanese, english) = (lines.next().unwrap(), lines.next().unwrap());
+        let japanese_letters = |s: &str| s.chars().any(|c| c >= '\u{3000}');
+        assert!(
+            japanese_letters(japanese) && !japanese_letters(english),
+            "{japanese} | {english}"
+        );
     }
     assert!(
         received

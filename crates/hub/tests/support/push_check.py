@@ -4,9 +4,12 @@
   push_check.py check   <- JSON on stdin: what the test's receivers got; -> JSON verdicts
 
 Web Push bodies are decrypted with `http_ece` (RFC 8188/8291, aes128gcm); VAPID JWTs (RFC 8292)
-are verified with `cryptography`; webhook signatures with the standard library's `hmac`.
+are verified with `cryptography`; webhook signatures with the standard library's `hmac`; e-mails
+are decoded with the standard library's `email` parser.
 """
 import base64
+import email.parser
+import email.policy
 import hashlib
 import hmac
 import json
@@ -75,7 +78,12 @@ def check():
         expected = hmac.new(secret, hook["timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
         assert hmac.compare_digest("sha256=" + expected, hook["signature"]), "bad webhook signature"
         webhooks.append(json.loads(body))
-    print(json.dumps({"pushes": pushes, "webhooks": webhooks}))
+    mails = []
+    for name in sorted(os.listdir(job["maildir"])):
+        with open(os.path.join(job["maildir"], name), "rb") as f:
+            message = email.parser.BytesParser(policy=email.policy.default).parse(f)
+        mails.append({"subject": str(message["subject"]), "body": message.get_content()})
+    print(json.dumps({"pushes": pushes, "webhooks": webhooks, "mails": mails}))
 
 
 if __name__ == "__main__":
