@@ -314,6 +314,18 @@ try {
     await p.goto(`${url}#/oncall`);
     await p.waitForSelector(".mini-beds li");
     await p.screenshot({ path: join(out, "oncall-phone.png") });
+    // The service worker shows push notifications in the language it was registered with; a
+    // switch of language registers it again (as subscribing would, without a push service).
+    const workerUrl = () => p.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration("/");
+      const w = r && (r.installing ?? r.waiting ?? r.active);
+      return w ? new URL(w.scriptURL).search : null;
+    });
+    await p.evaluate(() => navigator.serviceWorker.register("/sw.js?lang=ja", { scope: "/" }));
+    assert.equal(await workerUrl(), "?lang=ja");
+    await p.click("button.lang");
+    await waitFor(async () => (await workerUrl()) === "?lang=en", 10000, "the worker registered again in English");
+    log("the push worker follows the language: ?lang=ja, then ?lang=en");
     await phone.close();
   }
 

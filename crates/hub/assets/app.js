@@ -189,7 +189,19 @@ function renderLogin() {
 }
 
 function languageButton() {
-  return h("button", { type: "button", class: "lang", onclick: () => { toggleLanguage(); document.documentElement.lang = language(); render(); } }, [t("language")]);
+  return h("button", { type: "button", class: "lang", onclick: () => { toggleLanguage(); document.documentElement.lang = language(); render(); rewordNotifications(); } }, [t("language")]);
+}
+
+/**
+ * The service worker words Web Push notifications in the language in its URL
+ * (`sw.js?lang=…`); when the user switches language, a browser that has one registers it
+ * again under the new URL (its push subscription stays with the registration).
+ */
+async function rewordNotifications() {
+  try {
+    const registration = await navigator.serviceWorker?.getRegistration("/");
+    if (registration) await navigator.serviceWorker.register(`/sw.js?lang=${language()}`, { scope: "/" });
+  } catch { /* no service workers here */ }
 }
 
 function topBar() {
