@@ -171,6 +171,7 @@ try {
   const tip = await page.locator(".tip").textContent();
   assert.match(tip ?? "", /判定表の入力: 基線 \S+ · 基線細変動 \S+ · 一過性徐脈 \S+/, `the level's evidence: ${tip}`);
   assert.match(tip ?? "", /信号 \d+ %/, `the level's signal share: ${tip}`);
+  assert.match(tip ?? "", /FIGO (正常|疑わしい|病的) ·/, `the FIGO class in Japanese: ${tip}`);
   await page.screenshot({ path: join(out, "chart-level-evidence.png") });
   log(`level evidence: ${tip}`);
 

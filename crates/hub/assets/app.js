@@ -816,7 +816,7 @@ function evidence(f) {
       ...inputs,
       h("div", {}, [`${t("evidence")}: ${t("baseline")} ${baseline?.bpm ?? "–"} bpm · ${t("variability")} ${variability?.class ? t(variability.class) : "–"} ${variability?.amplitude_bpm ?? ""}`]),
       h("div", {}, [`${t("deceleration")}: ${decels.map((/** @type {any} */ d) => `${t(d.type)} ${t(d.severity)}`).join(", ") || "–"} · ${t("acceleration")} ${accels.length}`]),
-      h("div", {}, [`NICHD ${f.nichd_category} · FIGO ${f.figo} · ${t("tableVersion")} ${f.table_version}`]),
+      h("div", {}, [`NICHD ${f.nichd_category} · FIGO ${t(`figo_${f.figo}`)} · ${t("tableVersion")} ${f.table_version}`]),
     ];
   }
   if (f.kind === "deceleration") {
