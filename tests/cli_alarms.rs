@@ -75,6 +75,33 @@ fn the_replay_covers_every_record_and_reports_rates_and_sensitivity() {
     }
     assert!(curve("final")[30] > 95.0, "{t}");
     assert!(curve("provisional")[10] > curve("final")[10] + 30.0, "{t}");
+    // Every prolonged-deceleration alert ends up saying where it came from: the final finding,
+    // or (raised under way) what the final analysis made of it; none is left unreviewed.
+    let said = &all["prolonged_alerts_last_said"];
+    let count = |k: &str| said[k].as_u64().unwrap_or(0);
+    let total: u64 = said
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        total,
+        all["alerts"]["prolonged_deceleration"].as_u64().unwrap(),
+        "{said}"
+    );
+    assert!(
+        count("prolonged_confirmed") > 0 && count("prolonged_final") > 0,
+        "{said}"
+    );
+    assert_eq!(
+        total,
+        count("prolonged_final")
+            + count("prolonged_confirmed")
+            + count("prolonged_shorter")
+            + count("prolonged_none"),
+        "{said}"
+    );
     let svg = std::fs::read_to_string(out.with_extension("svg")).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.matches("<polyline").count() == 4,

@@ -14,7 +14,10 @@
 //!   the analysis's provisional deceleration (`deceleration_under_way`, measured against the
 //!   newest final baseline) has lasted [`AlertRules::prolonged_under_way_s`]; the final
 //!   prolonged deceleration (known only after the baseline's 8.5-minute look-ahead) raises one
-//!   only if no alert raised under way overlaps it.
+//!   only if no alert raised under way overlaps it. An open alert raised under way is worded
+//!   again with what the final analysis made of it ([`Hindsight`]): confirmed by a final
+//!   prolonged deceleration, only a shorter one (its type), or none, known once the window
+//!   after it is classified (every final deceleration starting earlier precedes that finding).
 //! - **Bradycardia**: a window's baseline below 110 bpm (NICHD 2008, FIGO 2015, JSOG).
 //! - **Signal loss**: no fetal heart rate for [`AlertRules::signal_loss_ms`] (default 60 s,
 //!   like a monitor's own signal-loss alarm delay); resolved when the signal returns.
@@ -218,6 +221,13 @@ pub enum Said {
         minutes: f64,
         depth_bpm: f64,
     },
+    /// A prolonged deceleration told while under way, as the final analysis saw it later.
+    ProlongedReviewed {
+        start_min: f64,
+        minutes: f64,
+        depth_bpm: f64,
+        hindsight: Hindsight,
+    },
     /// Contractions in the last 30 minutes.
     Tachysystole { count: usize },
     /// A window's baseline below the limit.
@@ -238,6 +248,34 @@ pub enum Said {
     ChannelFailing { channel: String },
     /// Words with no facts (the hub's own trouble, in English).
     Words(String),
+}
+
+/// What the final analysis (with the baseline around it, about 10 minutes later) made of a
+/// deceleration told while under way.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Hindsight {
+    /// A final prolonged deceleration overlaps it.
+    Confirmed { minutes: f64, depth_bpm: f64 },
+    /// Only a shorter one does: its type (`early`, `late`, `variable`).
+    Shorter {
+        kind: String,
+        minutes: f64,
+        depth_bpm: f64,
+    },
+    /// No final deceleration overlaps it (against the later baseline it was none, or the
+    /// signal around it was too poor for a pattern finding).
+    None,
+}
+
+/// The viewer's name of a deceleration type (its `early`, `late`, … phrases in English).
+pub fn deceleration_name(kind: &str) -> String {
+    match kind {
+        "early" => "Early deceleration".into(),
+        "late" => "Late deceleration".into(),
+        "variable" => "Variable deceleration".into(),
+        "prolonged" => "Prolonged deceleration".into(),
+        other => format!("{other} deceleration"),
+    }
 }
 
 /// Minutes to one decimal (as the English says them).
@@ -291,6 +329,40 @@ impl Said {
                 depth_bpm.round(),
                 tenth(*minutes)
             ),
+            Said::ProlongedReviewed {
+                start_min,
+                minutes,
+                depth_bpm,
+                hindsight,
+            } => {
+                let told = format!(
+                    "prolonged deceleration from {:.1} min, told while under way ({:.1} min, {} \
+                     bpm deep, provisional); final analysis: ",
+                    tenth(*start_min),
+                    tenth(*minutes),
+                    depth_bpm.round()
+                );
+                match hindsight {
+                    Hindsight::Confirmed { minutes, depth_bpm } => format!(
+                        "{told}prolonged, {:.1} min, {} bpm deep",
+                        tenth(*minutes),
+                        depth_bpm.round()
+                    ),
+                    Hindsight::Shorter {
+                        kind,
+                        minutes,
+                        depth_bpm,
+                    } => format!(
+                        "{told}{}, {:.1} min, {} bpm deep: not prolonged",
+                        deceleration_name(kind),
+                        tenth(*minutes),
+                        depth_bpm.round()
+                    ),
+                    Hindsight::None => format!(
+                        "{told}no deceleration there (against the baseline known afterwards)"
+                    ),
+                }
+            }
             Said::Tachysystole { count } => {
                 format!("{count} contractions in 30 min (more than 5 per 10 min)")
             }
@@ -343,6 +415,34 @@ impl Said {
                 depth_bpm,
             } => json!({"text": "prolonged_final", "start_min": tenth(*start_min),
                         "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            Said::ProlongedReviewed {
+                start_min,
+                minutes,
+                depth_bpm,
+                hindsight,
+            } => {
+                let mut facts = json!({"start_min": tenth(*start_min), "minutes": tenth(*minutes),
+                                       "depth_bpm": depth_bpm.round()});
+                match hindsight {
+                    Hindsight::Confirmed { minutes, depth_bpm } => {
+                        facts["text"] = json!("prolonged_confirmed");
+                        facts["final_minutes"] = json!(tenth(*minutes));
+                        facts["final_depth_bpm"] = json!(depth_bpm.round());
+                    }
+                    Hindsight::Shorter {
+                        kind,
+                        minutes,
+                        depth_bpm,
+                    } => {
+                        facts["text"] = json!("prolonged_shorter");
+                        facts["final_type"] = json!(kind);
+                        facts["final_minutes"] = json!(tenth(*minutes));
+                        facts["final_depth_bpm"] = json!(depth_bpm.round());
+                    }
+                    Hindsight::None => facts["text"] = json!("prolonged_none"),
+                }
+                facts
+            }
             Said::Tachysystole { count } => json!({"text": "tachysystole", "count": count}),
             Said::Bradycardia { bpm, limit_bpm } => {
                 json!({"text": "bradycardia", "bpm": bpm.round(), "limit_bpm": limit_bpm.round()})
@@ -383,9 +483,23 @@ pub struct AlertEngine {
     hub_trouble_at: Option<i64>,
     /// Per stream, the onsets of its recent contractions (stream seconds).
     contractions: HashMap<i64, std::collections::VecDeque<f64>>,
-    /// Per stream, the decelerations whose prolonged alert was raised while under way:
-    /// (start, end so far), stream seconds; the last few.
-    under_way: HashMap<i64, std::collections::VecDeque<(f64, f64)>>,
+    /// Per stream, the decelerations whose prolonged alert was raised while under way; the
+    /// last few.
+    under_way: HashMap<i64, std::collections::VecDeque<ToldUnderWay>>,
+}
+
+/// A deceleration whose prolonged alert was raised while under way.
+#[derive(Debug, Clone)]
+struct ToldUnderWay {
+    /// Start and end so far, stream seconds.
+    start_s: f64,
+    end_s: f64,
+    /// Its deepest, bpm.
+    depth_bpm: f64,
+    /// The longest final deceleration overlapping it so far: (type, duration s, depth bpm).
+    final_seen: Option<(String, f64, f64)>,
+    /// Whether its alert has been updated with the final analysis.
+    reviewed: bool,
 }
 
 /// Decelerations under way remembered per stream (to recognise their final findings).
@@ -454,6 +568,38 @@ impl AlertEngine {
         Some(alert)
     }
 
+    /// Words the open alert of a deceleration told while under way with what the final
+    /// analysis made of it (an acknowledged one keeps what was acknowledged).
+    fn review(&mut self, subject: &Subject, told: &ToldUnderWay, _now_ms: i64) -> Option<Alert> {
+        let key = AlertKind::ProlongedDeceleration {
+            start_ds: (told.start_s * 10.0).max(0.0) as u64,
+        }
+        .key();
+        let &i = self.active.get(&(subject.clone(), key))?;
+        let hindsight = match &told.final_seen {
+            Some((kind, duration_s, depth_bpm)) if kind == "prolonged" => Hindsight::Confirmed {
+                minutes: duration_s / 60.0,
+                depth_bpm: *depth_bpm,
+            },
+            Some((kind, duration_s, depth_bpm)) => Hindsight::Shorter {
+                kind: kind.clone(),
+                minutes: duration_s / 60.0,
+                depth_bpm: *depth_bpm,
+            },
+            None => Hindsight::None,
+        };
+        let said = Said::ProlongedReviewed {
+            start_min: told.start_s / 60.0,
+            minutes: (told.end_s - told.start_s) / 60.0,
+            depth_bpm: told.depth_bpm,
+            hindsight,
+        };
+        let alert = &mut self.alerts[i];
+        alert.detail = said.english();
+        alert.facts = said.facts();
+        Some(alert.clone())
+    }
+
     fn resolve(&mut self, subject: &Subject, key: &str, now_ms: i64) -> Option<Alert> {
         let i = self.active.remove(&(subject.clone(), key.to_owned()))?;
         let alert = &mut self.alerts[i];
@@ -474,6 +620,21 @@ impl AlertEngine {
             facility: facility.to_owned(),
         };
         let mut changes = Vec::new();
+        if finding["kind"] == "classification" {
+            // Every final deceleration starting before a classified window's end has been
+            // given before it: what a told deceleration ending there became is known.
+            let window_end = finding["end_s"].as_f64().unwrap_or(0.0);
+            let mut due = Vec::new();
+            for told in self.under_way.entry(stream).or_default().iter_mut() {
+                if !told.reviewed && told.end_s <= window_end {
+                    told.reviewed = true;
+                    due.push(told.clone());
+                }
+            }
+            for told in due {
+                changes.extend(self.review(&subject, &told, now_ms));
+            }
+        }
         match finding["kind"].as_str() {
             Some("classification") => {
                 let level = finding["jsog_level"].as_u64().unwrap_or(0) as u8;
@@ -504,16 +665,23 @@ impl AlertEngine {
                 // The message that it is over carries what it last measured: one that passed
                 // the limit between two messages is told then.
                 let ended = finding["ended"].as_bool().unwrap_or(false);
+                let depth_bpm = finding["depth_bpm"].as_f64().unwrap_or(0.0);
                 let remembered = self.under_way.entry(stream).or_default();
-                if let Some(known) = remembered.iter_mut().find(|(s, _)| *s == start_s) {
-                    known.1 = known.1.max(start_s + duration_s);
+                if let Some(known) = remembered.iter_mut().find(|k| k.start_s == start_s) {
+                    known.end_s = known.end_s.max(start_s + duration_s);
+                    known.depth_bpm = known.depth_bpm.max(depth_bpm);
                 } else if duration_s >= self.rules.prolonged_under_way_s {
-                    remembered.push_back((start_s, start_s + duration_s));
+                    remembered.push_back(ToldUnderWay {
+                        start_s,
+                        end_s: start_s + duration_s,
+                        depth_bpm,
+                        final_seen: None,
+                        reviewed: false,
+                    });
                     if remembered.len() > UNDER_WAY_KEPT {
                         remembered.pop_front();
                     }
                     let (start_min, minutes) = (start_s / 60.0, duration_s / 60.0);
-                    let depth_bpm = finding["depth_bpm"].as_f64().unwrap_or(0.0);
                     let detail = if ended {
                         Said::ProlongedEnded {
                             start_min,
@@ -533,15 +701,37 @@ impl AlertEngine {
                     changes.extend(self.raise(subject, kind, detail, now_ms));
                 }
             }
-            Some("deceleration") if finding["type"] == "prolonged" => {
+            Some("deceleration") => {
                 let start_s = finding["start_s"].as_f64().unwrap_or(0.0);
                 let end_s = finding["end_s"].as_f64().unwrap_or(start_s);
-                let told_under_way = self
-                    .under_way
-                    .get(&stream)
-                    .is_some_and(|r| r.iter().any(|&(s, e)| s < end_s && e > start_s));
-                if told_under_way {
-                    // The same deceleration, already told while it lasted.
+                let kind = finding["type"].as_str().unwrap_or("").to_owned();
+                let depth_bpm = finding["depth_bpm"].as_f64().unwrap_or(0.0);
+                // What it says of decelerations told while under way that it overlaps: a
+                // prolonged one confirms them now; a shorter one is kept until the window
+                // after them is classified (another final one may still be prolonged).
+                let mut told_under_way = false;
+                let mut confirmed = Vec::new();
+                for told in self.under_way.entry(stream).or_default().iter_mut() {
+                    if told.start_s < end_s && told.end_s > start_s {
+                        told_under_way = true;
+                        let longer = told
+                            .final_seen
+                            .as_ref()
+                            .is_none_or(|(k, d, _)| k != "prolonged" && end_s - start_s > *d);
+                        if kind == "prolonged" || longer {
+                            told.final_seen = Some((kind.clone(), end_s - start_s, depth_bpm));
+                        }
+                        if kind == "prolonged" && !told.reviewed {
+                            told.reviewed = true;
+                            confirmed.push(told.clone());
+                        }
+                    }
+                }
+                for told in confirmed {
+                    changes.extend(self.review(&subject, &told, now_ms));
+                }
+                if kind != "prolonged" || told_under_way {
+                    // Not prolonged, or the same deceleration already told while it lasted.
                     return changes;
                 }
                 let detail = Said::ProlongedFinal {
@@ -1057,6 +1247,58 @@ mod tests {
     }
 
     #[test]
+    fn an_alert_told_while_under_way_says_what_the_final_analysis_made_of_it() {
+        let mut e = engine();
+        let under_way = |start_s: f64, duration_s: f64| {
+            json!({"kind": "deceleration_under_way", "start_s": start_s, "depth_bpm": 30.0,
+                   "duration_s": duration_s})
+        };
+        let window = |end_s: f64| {
+            json!({"kind": "classification", "start_s": end_s - 600.0, "end_s": end_s,
+                   "jsog_level": 1, "table_version": "t"})
+        };
+        // Three told while under way: at 10, 30 and 50 minutes.
+        let first = e.on_finding(6, "a", &under_way(600.0, 125.0), 0)[0].id;
+        let second = e.on_finding(6, "a", &under_way(1800.0, 130.0), 1)[0].id;
+        let third = e.on_finding(6, "a", &under_way(3000.0, 121.0), 2)[0].id;
+        // The first: a final variable deceleration, then the window after it is classified.
+        let variable = json!({"kind": "deceleration", "type": "variable", "start_s": 610.0,
+                              "end_s": 700.0, "depth_bpm": 35.0});
+        assert!(
+            e.on_finding(6, "a", &variable, 3).is_empty(),
+            "not yet: another may follow"
+        );
+        let reviewed = e.on_finding(6, "a", &window(1200.0), 4);
+        assert_eq!(reviewed.len(), 1);
+        assert_eq!(reviewed[0].id, first);
+        assert_eq!(reviewed[0].facts["text"], "prolonged_shorter");
+        assert_eq!(reviewed[0].facts["final_type"], "variable");
+        assert_eq!(reviewed[0].facts["final_minutes"], 1.5);
+        assert!(
+            reviewed[0].detail.ends_with(
+                "final analysis: Variable deceleration, 1.5 min, 35 bpm deep: not prolonged"
+            ),
+            "{}",
+            reviewed[0].detail
+        );
+        // The second: no final deceleration at all by the time its window is classified.
+        let reviewed = e.on_finding(6, "a", &window(2400.0), 5);
+        assert_eq!(reviewed.len(), 1);
+        assert_eq!(reviewed[0].id, second);
+        assert_eq!(reviewed[0].facts["text"], "prolonged_none");
+        // Once only.
+        assert!(e.on_finding(6, "a", &window(2400.0), 6).is_empty());
+        // The third, acknowledged first: it keeps the words it was acknowledged with.
+        let said = e.on_finding(6, "a", &under_way(3000.0, 140.0), 7);
+        assert!(said.is_empty());
+        e.acknowledge(third, "mw", "seen", 8);
+        let prolonged = json!({"kind": "deceleration", "type": "prolonged", "start_s": 2990.0,
+                               "end_s": 3150.0, "depth_bpm": 32.0});
+        assert!(e.on_finding(6, "a", &prolonged, 9).is_empty());
+        assert!(e.on_finding(6, "a", &window(3600.0), 10).is_empty());
+    }
+
+    #[test]
     fn a_deceleration_that_passed_the_limit_between_two_messages_is_told_when_it_ends() {
         let mut e = engine();
         let message = |duration_s: f64, ended: bool| {
@@ -1071,10 +1313,14 @@ mod tests {
             "{}",
             raised[0].detail
         );
-        // Its final finding is the same deceleration: nothing more.
+        // Its final finding is the same deceleration: no second alert; the first now says
+        // the final analysis confirmed it.
         let final_one = json!({"kind": "deceleration", "type": "prolonged", "start_s": 598.0,
                                "end_s": 735.0, "depth_bpm": 38.0});
-        assert!(e.on_finding(5, "a", &final_one, 2).is_empty());
+        let reviewed = e.on_finding(5, "a", &final_one, 2);
+        assert_eq!(reviewed.len(), 1);
+        assert_eq!(reviewed[0].id, raised[0].id);
+        assert_eq!(reviewed[0].facts["text"], "prolonged_confirmed");
         // One that ends short of the limit raises nothing.
         let short = json!({"kind": "deceleration_under_way", "start_s": 900.0,
                            "depth_bpm": 35.0, "duration_s": 100.0, "ended": true});

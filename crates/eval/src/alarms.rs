@@ -34,6 +34,10 @@ struct RecordAlarms {
     raised: BTreeMap<String, u64>,
     /// Expert late/prolonged decelerations: (subtype, alerted).
     decelerations: Vec<(String, bool)>,
+    /// Prolonged-deceleration alerts by what they said last (their facts' `text`): raised
+    /// from the final finding, or told while under way and then what the final analysis made
+    /// of them (`prolonged_confirmed`, `_shorter`, `_none`).
+    prolonged_said: BTreeMap<String, u64>,
     /// How soon the analysis told of its own decelerations.
     timeliness: Timeliness,
 }
@@ -197,13 +201,17 @@ fn replay(
     let mut seen: HashMap<u64, (String, bool, f64, Option<f64>)> = HashMap::new();
     // Prolonged-deceleration alerts: (the deceleration's start, raised), stream seconds.
     let mut prolonged_alerts: Vec<(f64, f64)> = Vec::new();
+    // Per prolonged-deceleration alert: what it said last.
+    let mut prolonged_said: HashMap<u64, String> = HashMap::new();
     let mut take = |changes: Vec<ctg_alerts::Alert>| {
         for alert in changes {
             let t = |ms: i64| (ms - BASE_MS) as f64 / 1000.0;
-            if let ctg_alerts::AlertKind::ProlongedDeceleration { start_ds } = alert.kind
-                && !seen.contains_key(&alert.id)
-            {
-                prolonged_alerts.push((start_ds as f64 / 10.0, t(alert.raised_ms)));
+            if let ctg_alerts::AlertKind::ProlongedDeceleration { start_ds } = alert.kind {
+                if !seen.contains_key(&alert.id) {
+                    prolonged_alerts.push((start_ds as f64 / 10.0, t(alert.raised_ms)));
+                }
+                let said = alert.facts["text"].as_str().unwrap_or("?").to_owned();
+                prolonged_said.insert(alert.id, said);
             }
             let entry = seen.entry(alert.id).or_insert_with(|| {
                 (
@@ -312,6 +320,12 @@ fn replay(
         hours: recording.samples.len() as f64 / 4.0 / 3600.0,
         raised,
         decelerations,
+        prolonged_said: prolonged_said
+            .into_values()
+            .fold(BTreeMap::new(), |mut n, said| {
+                *n.entry(said).or_default() += 1;
+                n
+            }),
         timeliness: Timeliness::new(&finals, &episodes, &prolonged_alerts),
     })
 }
@@ -351,6 +365,12 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
                 *per_kind.entry(kind.clone()).or_default() += n;
             }
         }
+        let mut prolonged_said: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &chosen {
+            for (said, n) in &r.prolonged_said {
+                *prolonged_said.entry(said.clone()).or_default() += n;
+            }
+        }
         let rate: BTreeMap<String, f64> = per_kind
             .iter()
             .map(|(k, n)| (k.clone(), (*n as f64 / hours * 1000.0).round() / 1000.0))
@@ -386,6 +406,7 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
             "prolonged": sensitivity(&["prolonged"]),
             "late_or_prolonged": sensitivity(&["late", "prolonged"]),
             "timeliness": timeliness_json(&chosen, hours),
+            "prolonged_alerts_last_said": prolonged_said,
         });
     }
     Ok(out)

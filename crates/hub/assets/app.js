@@ -130,7 +130,8 @@ function alertWords(alert) {
 /**
  * What an alert is about, in the user's language: its facts (`alert.facts`, from the alert
  * rules' `Said`) in the `alert_<text>` phrase; the hub's English detail where it has none.
- * Minutes are given to one decimal, as the rules measured them.
+ * Minutes are given to one decimal, as the rules measured them; a `…_type` fact is a
+ * deceleration type, named by its phrase.
  * @param {any} alert
  */
 function alertDetail(alert) {
@@ -140,7 +141,8 @@ function alertDetail(alert) {
   /** @type {Record<string, string | number>} */
   const values = {};
   for (const [name, value] of Object.entries(facts)) {
-    values[name] = (name === "start_min" || name === "minutes") && typeof value === "number" ? value.toFixed(1) : value;
+    values[name] = ["start_min", "minutes", "final_minutes"].includes(name) && typeof value === "number" ? value.toFixed(1)
+      : name.endsWith("_type") && typeof value === "string" ? t(value) : value;
   }
   return tf(key, values);
 }

@@ -17,16 +17,22 @@ pub fn phrase(language: &str, key: &str) -> Option<&'static str> {
 }
 
 /// Fills each `{name}` of `phrase` from `facts` as the viewer does: minutes (`start_min`,
-/// `minutes`) to one decimal, whole numbers without one.
-pub fn fill(phrase: &str, facts: &Value) -> String {
+/// `minutes`, `final_minutes`) to one decimal, whole numbers without one, a deceleration type
+/// (`…_type`) by its name in `language`.
+pub fn fill(phrase: &str, facts: &Value, language: &str) -> String {
     let mut out = phrase.to_owned();
     let Some(facts) = facts.as_object() else {
         return out;
     };
     for (name, value) in facts {
         let shown = match (name.as_str(), value) {
+            (name, Value::String(s)) if name.ends_with("_type") => {
+                self::phrase(language, s).unwrap_or(s).to_owned()
+            }
             (_, Value::String(s)) => s.clone(),
-            ("start_min" | "minutes", v) => format!("{:.1}", v.as_f64().unwrap_or(0.0)),
+            ("start_min" | "minutes" | "final_minutes", v) => {
+                format!("{:.1}", v.as_f64().unwrap_or(0.0))
+            }
             (_, v) => match v.as_f64() {
                 Some(n) if n.fract() == 0.0 => format!("{n:.0}"),
                 Some(n) => n.to_string(),
@@ -52,7 +58,7 @@ pub fn alert_words(alert: &Alert, language: &str) -> (String, String) {
     let detail = alert.facts["text"]
         .as_str()
         .and_then(|text| phrase(language, &format!("alert_{text}")))
-        .map(|p| fill(p, &alert.facts))
+        .map(|p| fill(p, &alert.facts, language))
         .unwrap_or_else(|| alert.detail.clone());
     (name, detail)
 }
@@ -60,7 +66,7 @@ pub fn alert_words(alert: &Alert, language: &str) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ctg_alerts::Said;
+    use ctg_alerts::{Hindsight, Said};
 
     /// Every fact an alert can carry has a phrase in both languages; filled with the facts,
     /// the English one says exactly the hub's English detail, and the Japanese one leaves no
@@ -89,6 +95,31 @@ mod tests {
                 minutes: 3.5,
                 depth_bpm: 40.2,
             },
+            Said::ProlongedReviewed {
+                start_min: 14.9,
+                minutes: 2.0,
+                depth_bpm: 47.0,
+                hindsight: Hindsight::Confirmed {
+                    minutes: 3.24,
+                    depth_bpm: 52.4,
+                },
+            },
+            Said::ProlongedReviewed {
+                start_min: 14.9,
+                minutes: 2.0,
+                depth_bpm: 47.0,
+                hindsight: Hindsight::Shorter {
+                    kind: "variable".into(),
+                    minutes: 1.5,
+                    depth_bpm: 35.0,
+                },
+            },
+            Said::ProlongedReviewed {
+                start_min: 14.9,
+                minutes: 2.0,
+                depth_bpm: 47.0,
+                hindsight: Hindsight::None,
+            },
             Said::Tachysystole { count: 16 },
             Said::Bradycardia {
                 bpm: 104.6,
@@ -114,9 +145,9 @@ mod tests {
             let text = facts["text"].as_str().expect("facts name their phrase");
             let key = format!("alert_{text}");
             let english = phrase("en", &key).unwrap_or_else(|| panic!("no en phrase for {text}"));
-            assert_eq!(fill(english, &facts), s.english(), "{text}");
+            assert_eq!(fill(english, &facts, "en"), s.english(), "{text}");
             let japanese = phrase("ja", &key).unwrap_or_else(|| panic!("no ja phrase for {text}"));
-            let filled = fill(japanese, &facts);
+            let filled = fill(japanese, &facts, "ja");
             assert!(!filled.contains('{'), "{text}: {filled}");
             assert_ne!(filled, s.english(), "{text}");
         }
