@@ -487,3 +487,51 @@ pub fn payload(delivery: &Delivery) -> serde_json::Value {
         "url": stream.map(|id| format!("/#/bed/{id}")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctg_alerts::dispatch::{Reason, Severity};
+    use ctg_alerts::{Alert, Hindsight, Said, Subject};
+
+    /// The longest words an alert carries still fit one Web Push record (4,096 bytes with the
+    /// encryption's overhead; a longer payload would not be sent at all), with room to spare
+    /// for long facility and person names.
+    #[test]
+    fn the_longest_alert_payload_fits_a_web_push_record() {
+        let said = Said::ProlongedReviewed {
+            start_min: 1234.5,
+            minutes: 9.9,
+            depth_bpm: 120.0,
+            hindsight: Hindsight::Shorter {
+                kind: "variable".into(),
+                minutes: 1.9,
+                depth_bpm: 99.0,
+            },
+        };
+        let name = "x".repeat(64);
+        let delivery = Delivery {
+            id: u64::MAX,
+            alert: Alert {
+                id: u64::MAX,
+                kind: AlertKind::ProlongedDeceleration { start_ds: u64::MAX },
+                subject: Subject::Stream {
+                    id: i64::MAX,
+                    facility: name.clone(),
+                },
+                raised_ms: i64::MAX,
+                detail: said.english(),
+                facts: said.facts(),
+                acknowledged: None,
+                resolved_ms: None,
+            },
+            severity: Severity::Urgent,
+            person: name.clone(),
+            channel: Channel::WebPush(format!("subscription {}", i64::MAX)),
+            reason: Reason::Escalated,
+            attempt: u32::MAX,
+        };
+        let bytes = serde_json::to_vec(&payload(&delivery)).unwrap().len();
+        assert!(bytes < 3000, "{bytes} bytes");
+    }
+}
