@@ -202,6 +202,9 @@ pub enum Said {
         from_min: f64,
         to_min: f64,
         table: String,
+        /// The table's inputs, by their names in the table file (the classification's
+        /// evidence): baseline column, variability band, deceleration row.
+        inputs: Option<[String; 3]>,
     },
     /// A provisional deceleration still under way.
     ProlongedUnderWay {
@@ -278,6 +281,21 @@ pub fn deceleration_name(kind: &str) -> String {
     }
 }
 
+/// The viewer's English for a JSOG table input (its `col_`, `var_` and `row_` phrases): the
+/// baseline column, variability band or deceleration row named as in the table file.
+pub fn table_input_name(name: &str) -> String {
+    match name {
+        "bradycardia_below_80" => "bradycardia (< 80 bpm)".into(),
+        "moderate" => "normal".into(),
+        other => match other.split_once('_') {
+            Some((kind, "mild" | "severe")) => {
+                format!("{} {kind}", &other[kind.len() + 1..])
+            }
+            _ => other.to_owned(),
+        },
+    }
+}
+
 /// Minutes to one decimal (as the English says them).
 fn tenth(minutes: f64) -> f64 {
     (minutes * 10.0).round() / 10.0
@@ -292,11 +310,23 @@ impl Said {
                 from_min,
                 to_min,
                 table,
-            } => format!(
-                "JSOG level {level} in the window {}–{} min (table {table})",
-                from_min.round(),
-                to_min.round()
-            ),
+                inputs,
+            } => {
+                let window = format!(
+                    "JSOG level {level} in the window {}–{} min (table {table})",
+                    from_min.round(),
+                    to_min.round()
+                );
+                match inputs {
+                    Some([baseline, variability, deceleration]) => format!(
+                        "{window}: baseline {}, variability {}, decelerations {}",
+                        table_input_name(baseline),
+                        table_input_name(variability),
+                        table_input_name(deceleration)
+                    ),
+                    None => window,
+                }
+            }
             Said::ProlongedUnderWay {
                 start_min,
                 minutes,
@@ -395,8 +425,19 @@ impl Said {
                 from_min,
                 to_min,
                 table,
-            } => json!({"text": "jsog_window", "level": level, "from_min": from_min.round(),
-                        "to_min": to_min.round(), "table": table}),
+                inputs,
+            } => {
+                let mut facts = json!({"text": "jsog_window", "level": level,
+                                       "from_min": from_min.round(), "to_min": to_min.round(),
+                                       "table": table});
+                if let Some([baseline, variability, deceleration]) = inputs {
+                    facts["text"] = json!("jsog_window_inputs");
+                    facts["baseline"] = json!(baseline);
+                    facts["variability"] = json!(variability);
+                    facts["deceleration"] = json!(deceleration);
+                }
+                facts
+            }
             Said::ProlongedUnderWay {
                 start_min,
                 minutes,
@@ -645,6 +686,11 @@ impl AlertEngine {
                         from_min: finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
                         to_min: finding["end_s"].as_f64().unwrap_or(0.0) / 60.0,
                         table: finding["table_version"].as_str().unwrap_or("?").to_owned(),
+                        inputs: ["baseline", "variability", "deceleration"]
+                            .map(|k| finding["evidence"][k].as_str().map(str::to_owned))
+                            .into_iter()
+                            .collect::<Option<Vec<String>>>()
+                            .and_then(|v| v.try_into().ok()),
                     };
                     changes.extend(self.raise(
                         subject,
@@ -1244,6 +1290,32 @@ mod tests {
         });
         assert!(figo.on_finding(3, "a", &under_way(125.0), 0).is_empty());
         assert_eq!(figo.on_finding(3, "a", &under_way(185.0), 1).len(), 1);
+    }
+
+    #[test]
+    fn a_jsog_level_alert_says_what_the_table_was_given() {
+        let mut e = engine();
+        let level = json!({"kind": "classification", "start_s": 600.0, "end_s": 1200.0,
+                           "jsog_level": 3, "table_version": "t",
+                           "evidence": {"baseline": "normal", "variability": "moderate",
+                                        "deceleration": "late_mild", "signal_percent": 92.0}});
+        let raised = e.on_finding(7, "a", &level, 0);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(raised[0].facts["text"], "jsog_window_inputs");
+        assert_eq!(raised[0].facts["deceleration"], "late_mild");
+        assert!(
+            raised[0].detail.ends_with(
+                "(table t): baseline normal, variability normal, decelerations mild late"
+            ),
+            "{}",
+            raised[0].detail
+        );
+        // A level stored before the hub sent evidence says the window alone.
+        let mut bare = level.clone();
+        bare["evidence"] = serde_json::Value::Null;
+        bare["jsog_level"] = json!(4);
+        let updated = e.on_finding(7, "a", &bare, 1);
+        assert_eq!(updated[0].facts["text"], "jsog_window");
     }
 
     #[test]

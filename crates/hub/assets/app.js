@@ -127,11 +127,14 @@ function alertWords(alert) {
   return `${t(kind)}${level}`;
 }
 
+/** A JSOG table input among an alert's facts, and the prefix of its phrases. @type {Record<string, string>} */
+const TABLE_INPUT = { baseline: "col_", variability: "var_", deceleration: "row_" };
+
 /**
  * What an alert is about, in the user's language: its facts (`alert.facts`, from the alert
  * rules' `Said`) in the `alert_<text>` phrase; the hub's English detail where it has none.
  * Minutes are given to one decimal, as the rules measured them; a `…_type` fact is a
- * deceleration type, named by its phrase.
+ * deceleration type, named by its phrase, and a JSOG table input by its `col_`/`var_`/`row_` one.
  * @param {any} alert
  */
 function alertDetail(alert) {
@@ -142,7 +145,8 @@ function alertDetail(alert) {
   const values = {};
   for (const [name, value] of Object.entries(facts)) {
     values[name] = ["start_min", "minutes", "final_minutes"].includes(name) && typeof value === "number" ? value.toFixed(1)
-      : name.endsWith("_type") && typeof value === "string" ? t(value) : value;
+      : name.endsWith("_type") && typeof value === "string" ? t(value)
+      : name in TABLE_INPUT && typeof value === "string" ? t(TABLE_INPUT[name] + value) : value;
   }
   return tf(key, values);
 }

@@ -18,7 +18,8 @@ pub fn phrase(language: &str, key: &str) -> Option<&'static str> {
 
 /// Fills each `{name}` of `phrase` from `facts` as the viewer does: minutes (`start_min`,
 /// `minutes`, `final_minutes`) to one decimal, whole numbers without one, a deceleration type
-/// (`…_type`) by its name in `language`.
+/// (`…_type`) and a JSOG table input (`baseline`, `variability`, `deceleration`: the viewer's
+/// `col_`, `var_`, `row_` phrases) by its name in `language`.
 pub fn fill(phrase: &str, facts: &Value, language: &str) -> String {
     let mut out = phrase.to_owned();
     let Some(facts) = facts.as_object() else {
@@ -28,6 +29,16 @@ pub fn fill(phrase: &str, facts: &Value, language: &str) -> String {
         let shown = match (name.as_str(), value) {
             (name, Value::String(s)) if name.ends_with("_type") => {
                 self::phrase(language, s).unwrap_or(s).to_owned()
+            }
+            ("baseline" | "variability" | "deceleration", Value::String(s)) => {
+                let prefix = match name.as_str() {
+                    "baseline" => "col_",
+                    "variability" => "var_",
+                    _ => "row_",
+                };
+                self::phrase(language, &format!("{prefix}{s}"))
+                    .unwrap_or(s)
+                    .to_owned()
             }
             (_, Value::String(s)) => s.clone(),
             ("start_min" | "minutes" | "final_minutes", v) => {
@@ -79,6 +90,25 @@ mod tests {
                 from_min: 30.0,
                 to_min: 40.0,
                 table: "jsog-2023-default-1".into(),
+                inputs: None,
+            },
+            Said::JsogWindow {
+                level: 3,
+                from_min: 10.0,
+                to_min: 20.0,
+                table: "jsog-2023-draft-1 (UNVERIFIED)".into(),
+                inputs: Some(["normal".into(), "moderate".into(), "late_mild".into()]),
+            },
+            Said::JsogWindow {
+                level: 5,
+                from_min: 50.0,
+                to_min: 60.0,
+                table: "t".into(),
+                inputs: Some([
+                    "bradycardia_below_80".into(),
+                    "absent".into(),
+                    "prolonged_severe".into(),
+                ]),
             },
             Said::ProlongedUnderWay {
                 start_min: 20.04,
@@ -149,6 +179,14 @@ mod tests {
             let japanese = phrase("ja", &key).unwrap_or_else(|| panic!("no ja phrase for {text}"));
             let filled = fill(japanese, &facts, "ja");
             assert!(!filled.contains('{'), "{text}: {filled}");
+            for key in ["baseline", "variability", "deceleration", "final_type"] {
+                if let Some(raw) = facts[key].as_str() {
+                    assert!(
+                        !filled.contains(raw),
+                        "{text}: {key} untranslated: {filled}"
+                    );
+                }
+            }
             assert_ne!(filled, s.english(), "{text}");
         }
         assert!(

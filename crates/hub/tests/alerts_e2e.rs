@@ -323,9 +323,15 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
         );
         assert_ne!(english, japanese);
         assert!(!japanese.contains('{'), "{japanese}");
+        // A JSOG level says what the table was given (from the level's evidence).
+        if push["alert"]["kind"]["kind"] == "jsog_level" {
+            assert!(japanese.contains(" · 基線細変動 "), "{japanese}");
+            assert!(english.contains(", variability "), "{english}");
+        }
     }
     // Each e-mail, as a mail reader decodes it: subject and first lines in Japanese, then
     // in English.
+    let mut jsog_mails = 0;
     for mail in verdict["mails"].as_array().unwrap() {
         let subject = mail["subject"].as_str().unwrap();
         assert!(
@@ -339,7 +345,14 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
             japanese_letters(japanese) && !japanese_letters(english),
             "{japanese} | {english}"
         );
+        if english.contains("JSOG level") {
+            jsog_mails += 1;
+            assert!(english.contains(", variability "), "{english}");
+            assert!(japanese.contains(" · 基線細変動 "), "{japanese}");
+        }
     }
+    // The programme's level-3 windows reach the on-call midwife too: the check above ran.
+    assert!(jsog_mails > 0, "no JSOG level alert was mailed");
     assert!(
         received
             .iter()
