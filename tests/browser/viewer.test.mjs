@@ -291,9 +291,10 @@ try {
     const seen = await page.evaluate(() => window["mimamori"].underWaySeen());
     await card.screenshot({ path: join(out, "bed-deceleration-under-way.png") });
     log(`deceleration under way on a card: "${text}" (beds so far: ${seen.join(" ")})`);
-    // One that has lasted a minute (the programme's prolonged one, minutes more to go) is on
-    // its chart's header too.
-    const long = page.locator(".bed.decelerating", { has: page.locator(".underway", { hasText: /^↓ [1-9]:/ }) }).first();
+    // One that has lasted 1:45 (the programme's prolonged one, over a minute to go; its
+    // 90-s late one never lasts that long, and one about to end would leave the header empty
+    // before the chart opens) is on its chart's header too.
+    const long = page.locator(".bed.decelerating", { has: page.locator(".underway", { hasText: /^↓ (1:4[5-9]|1:5\d|[2-9]:\d\d)/ }) }).first();
     await long.waitFor({ timeout: 120000 });
     await long.click();
     await page.waitForSelector("canvas#chart");
