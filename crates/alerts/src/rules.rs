@@ -296,6 +296,17 @@ pub fn table_input_name(name: &str) -> String {
     }
 }
 
+/// A deceleration's facts: `text`, its start and length in minutes (one decimal) and depth.
+fn deceleration_facts(
+    text: &str,
+    start_min: f64,
+    minutes: f64,
+    depth_bpm: f64,
+) -> serde_json::Value {
+    serde_json::json!({"text": text, "start_min": tenth(start_min), "minutes": tenth(minutes),
+                       "depth_bpm": depth_bpm.round()})
+}
+
 /// Minutes to one decimal (as the English says them).
 fn tenth(minutes: f64) -> f64 {
     (minutes * 10.0).round() / 10.0
@@ -442,28 +453,24 @@ impl Said {
                 start_min,
                 minutes,
                 depth_bpm,
-            } => json!({"text": "prolonged_under_way", "start_min": tenth(*start_min),
-                        "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            } => deceleration_facts("prolonged_under_way", *start_min, *minutes, *depth_bpm),
             Said::ProlongedEnded {
                 start_min,
                 minutes,
                 depth_bpm,
-            } => json!({"text": "prolonged_ended", "start_min": tenth(*start_min),
-                        "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            } => deceleration_facts("prolonged_ended", *start_min, *minutes, *depth_bpm),
             Said::ProlongedFinal {
                 start_min,
                 minutes,
                 depth_bpm,
-            } => json!({"text": "prolonged_final", "start_min": tenth(*start_min),
-                        "minutes": tenth(*minutes), "depth_bpm": depth_bpm.round()}),
+            } => deceleration_facts("prolonged_final", *start_min, *minutes, *depth_bpm),
             Said::ProlongedReviewed {
                 start_min,
                 minutes,
                 depth_bpm,
                 hindsight,
             } => {
-                let mut facts = json!({"start_min": tenth(*start_min), "minutes": tenth(*minutes),
-                                       "depth_bpm": depth_bpm.round()});
+                let mut facts = deceleration_facts("", *start_min, *minutes, *depth_bpm);
                 match hindsight {
                     Hindsight::Confirmed { minutes, depth_bpm } => {
                         facts["text"] = json!("prolonged_confirmed");
