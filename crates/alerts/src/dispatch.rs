@@ -982,6 +982,22 @@ mod tests {
     }
 
     #[test]
+    fn a_reworded_alert_of_the_same_severity_calls_nobody_again() {
+        let mut d = dispatcher();
+        let mut a = alert(
+            2,
+            AlertKind::ProlongedDeceleration { start_ds: 6000 },
+            "clinic-a",
+        );
+        d.on_alert(&a, NOON_JST);
+        assert!(!d.tick(NOON_JST).is_empty(), "told when raised");
+        // The final analysis rewords it (rules.rs: `Hindsight`): nobody is called for that.
+        a.detail = "final analysis: no deceleration there".into();
+        d.on_alert(&a, NOON_JST + 1000);
+        assert!(d.tick(NOON_JST + 1000).is_empty());
+    }
+
+    #[test]
     fn a_rising_level_tells_the_wider_circle_at_once() {
         let mut d = dispatcher();
         let mut a = alert(1, AlertKind::JsogLevel { level: 3 }, "clinic-a");

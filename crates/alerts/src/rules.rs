@@ -618,7 +618,7 @@ impl AlertEngine {
 
     /// Words the open alert of a deceleration told while under way with what the final
     /// analysis made of it (an acknowledged one keeps what was acknowledged).
-    fn review(&mut self, subject: &Subject, told: &ToldUnderWay, _now_ms: i64) -> Option<Alert> {
+    fn review(&mut self, subject: &Subject, told: &ToldUnderWay) -> Option<Alert> {
         let key = AlertKind::ProlongedDeceleration {
             start_ds: (told.start_s * 10.0).max(0.0) as u64,
         }
@@ -680,7 +680,7 @@ impl AlertEngine {
                 }
             }
             for told in due {
-                changes.extend(self.review(&subject, &told, now_ms));
+                changes.extend(self.review(&subject, &told));
             }
         }
         match finding["kind"].as_str() {
@@ -781,7 +781,7 @@ impl AlertEngine {
                     }
                 }
                 for told in confirmed {
-                    changes.extend(self.review(&subject, &told, now_ms));
+                    changes.extend(self.review(&subject, &told));
                 }
                 if kind != "prolonged" || told_under_way {
                     // Not prolonged, or the same deceleration already told while it lasted.
