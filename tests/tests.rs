@@ -5,6 +5,7 @@ mod bench_load;
 mod bridge_e2e;
 mod cli_alarms;
 mod cli_analyze;
+mod cli_eval;
 mod cli_info;
 mod hub_e2e;
 mod util;

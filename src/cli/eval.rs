@@ -74,6 +74,12 @@ pub fn run(
     std::fs::write(&svg, plot(&report))
         .with_context(|| format!("cannot write {}", svg.display()))?;
     println!("{}", table(&report));
+    let left_out = report["left_out"].as_array().map_or(0, Vec::len);
+    if left_out > 0 {
+        println!(
+            "left out: {left_out} (recordings or annotations missing or unreadable; listed in the JSON's `left_out`)"
+        );
+    }
     println!(
         "experts among themselves (each vs the plurality of the others, mean kappa): {:.2}",
         report
@@ -107,7 +113,7 @@ fn table(report: &Value) -> String {
                 .unwrap_or(f64::NAN)
         };
         let all = get("all");
-        let met = if bar.is_nan() {
+        let met = if bar.is_nan() || all.is_nan() {
             "-"
         } else if (higher && all >= bar) || (!higher && all <= bar) {
             "yes"
@@ -119,11 +125,21 @@ fn table(report: &Value) -> String {
         } else {
             format!("{bar:.2}")
         };
+        // A figure with nothing to measure it on (no holdout recording of that kind in the
+        // data folder, say) is "n/a", not NaN.
+        let shown = |v: f64| {
+            if v.is_nan() {
+                "n/a".to_string()
+            } else {
+                format!("{v:.3}")
+            }
+        };
         let _ = writeln!(
             s,
-            "{label:<38} {all:>8.3} {:>12.3} {:>8.3}  {bar_text:>6}  {met}",
-            get("development"),
-            get("holdout")
+            "{label:<38} {:>8} {:>12} {:>8}  {bar_text:>6}  {met}",
+            shown(all),
+            shown(get("development")),
+            shown(get("holdout"))
         );
     }
     s

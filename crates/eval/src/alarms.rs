@@ -334,7 +334,10 @@ fn replay(
 pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
     let events = datasets::romagnoli(data)?;
     let ratings = datasets::expert_ratings(data)?;
-    let names: Vec<String> = ratings.keys().cloned().collect();
+    let (names, absent) = datasets::ctu_uhb_records(data, &events, &ratings);
+    for what in &absent {
+        eprintln!("  left out {what}");
+    }
     eprintln!(
         "alarm fatigue: replaying {} CTU-UHB records through the analysis and the default alert rules",
         names.len()

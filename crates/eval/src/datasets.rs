@@ -1,6 +1,6 @@
 //! Readers for the expert annotations in `../shared/data` (see its README for their meaning).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value;
@@ -131,6 +131,41 @@ pub fn expert_ratings(data: &Path) -> Result<ExpertRatings, EvalError> {
     Ok(out)
 }
 
+/// The CTU-UHB records to evaluate: every record with a WFDB header in `ctu-uhb/wfdb/`, or with
+/// annotations or ratings (those without a header are returned in the second list, as text).
+pub fn ctu_uhb_records(
+    data: &Path,
+    events: &BTreeMap<String, RecordEvents>,
+    ratings: &ExpertRatings,
+) -> (Vec<String>, Vec<String>) {
+    let wfdb = data.join("ctu-uhb/wfdb");
+    let present: BTreeSet<String> = std::fs::read_dir(&wfdb)
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let name = entry.file_name().into_string().ok()?;
+                    name.strip_suffix(".hea").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let absent: BTreeSet<&String> = events
+        .keys()
+        .chain(ratings.keys())
+        .filter(|name| !present.contains(*name))
+        .collect();
+    let absent = absent
+        .into_iter()
+        .map(|name| {
+            format!(
+                "CTU-UHB record {name}: annotated or rated, but {} is not there",
+                wfdb.join(format!("{name}.hea")).display()
+            )
+        })
+        .collect();
+    (present.into_iter().collect(), absent)
+}
+
 /// One FHRMA-FS file's expert labels, as 0-based inclusive sample ranges.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FalseSignalLabels {
@@ -138,6 +173,9 @@ pub struct FalseSignalLabels {
     pub filename: String,
     /// `DopMHR` or `ScalpECG` (the folder).
     pub folder: &'static str,
+    /// The part of the dataset, and its subfolder: `Train` in the shared data (`Test` for the
+    /// FHRMA test files, laid out the same way).
+    pub part: String,
     /// True-signal ranges on the fetal channel.
     pub true_fhr: Vec<(u64, u64)>,
     /// False-signal ranges on the fetal channel.
@@ -148,8 +186,13 @@ pub struct FalseSignalLabels {
     pub false_mhr: Vec<(u64, u64)>,
 }
 
-/// Reads `fhrma-fs/expert_annotations.json` (1-based inclusive bounds become 0-based).
-pub fn false_signal_labels(data: &Path) -> Result<Vec<FalseSignalLabels>, EvalError> {
+/// Reads `fhrma-fs/expert_annotations.json` (1-based inclusive bounds become 0-based). Any
+/// part of the two datasets is read (`DopMHRTrain`, `DopMHRTest`, `ScalpTrain`, …); an entry of
+/// another dataset, or without a file name, is returned in the second list, as text, so the
+/// run can say it left it out.
+pub fn false_signal_labels(
+    data: &Path,
+) -> Result<(Vec<FalseSignalLabels>, Vec<String>), EvalError> {
     let path = data.join("fhrma-fs/expert_annotations.json");
     let json = read_json(&path)?;
     let list = json
@@ -168,24 +211,41 @@ pub fn false_signal_labels(data: &Path) -> Result<Vec<FalseSignalLabels>, EvalEr
             })
             .unwrap_or_default()
     };
-    Ok(list
-        .iter()
-        .filter_map(|e| {
-            let folder = match e["dataset"].as_str()? {
-                "DopMHRTrain" => "DopMHR",
-                "ScalpTrain" => "ScalpECG",
-                _ => return None,
-            };
-            Some(FalseSignalLabels {
-                filename: e["filename"].as_str()?.to_string(),
-                folder,
-                true_fhr: ranges(&e["TS_FHR"]),
-                false_fhr: ranges(&e["FS_FHR"]),
-                true_mhr: ranges(&e["TS_MHR"]),
-                false_mhr: ranges(&e["FS_MHR"]),
-            })
-        })
-        .collect())
+    let mut labels = Vec::new();
+    let mut left_out = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let dataset = e["dataset"].as_str().unwrap_or_default();
+        let (folder, part) = if let Some(part) = dataset.strip_prefix("DopMHR") {
+            ("DopMHR", part)
+        } else if let Some(part) = dataset.strip_prefix("Scalp") {
+            ("ScalpECG", part)
+        } else {
+            left_out.push(format!(
+                "{}: entry {} has dataset `{dataset}`, neither DopMHR… nor Scalp…",
+                path.display(),
+                i + 1
+            ));
+            continue;
+        };
+        let Some(filename) = e["filename"].as_str().filter(|f| !f.is_empty()) else {
+            left_out.push(format!(
+                "{}: entry {} has no file name",
+                path.display(),
+                i + 1
+            ));
+            continue;
+        };
+        labels.push(FalseSignalLabels {
+            filename: filename.to_string(),
+            folder,
+            part: part.to_string(),
+            true_fhr: ranges(&e["TS_FHR"]),
+            false_fhr: ranges(&e["FS_FHR"]),
+            true_mhr: ranges(&e["TS_MHR"]),
+            false_mhr: ranges(&e["FS_MHR"]),
+        });
+    }
+    Ok((labels, left_out))
 }
 
 /// WMFB's baseline per FHRMA training file: file name → baseline at every sample (bpm).

@@ -16,7 +16,13 @@
 //! - **Baseline** vs WMFB on the 66 FHRMA training recordings: median MADI and RMSD.
 //!
 //! Every figure is reported for all records, for the development part, and for the holdout
-//! part (record or file numbers divisible by 5) that tuning never looked at.
+//! part that tuning never looked at: the shared recordings whose number is divisible by 5, and
+//! every recording that is not in the shared data. The data folder may hold more than the
+//! shared one, in the same layout (more CTU-UHB records; FHRMA-FS `…Test` files in
+//! `{DopMHR,ScalpECG}/Test/`; FHRMA files in `testdata/` with their reference baselines in
+//! `WMFB.json`): recordings are found from the annotations and the files there, an annotated
+//! recording that is missing or unreadable is listed in the JSON's `left_out` (the others are
+//! still scored), and an annotation file that is missing leaves its figures null.
 
 pub mod alarms;
 pub mod datasets;
@@ -89,11 +95,18 @@ fn configured(
     config
 }
 
-/// True for the records and files kept aside for validation: those whose number is divisible
-/// by 5 (`1005`, `train10.fhr`, `DopMHRTrain0015.fhrm`, …).
+/// The recordings parameters were chosen on (`development.txt`): the shared data's records and
+/// files whose number is not divisible by 5.
+const DEVELOPMENT: &str = include_str!("../development.txt");
+
+/// True for the records and files no parameter was chosen on: the shared data's recordings
+/// whose number is divisible by 5 (`1005`, `train10.fhr`, `DopMHRTrain0015.fhrm`, …), and every
+/// recording that is not in the shared data (another CTU-UHB record, an FHRMA test file), so
+/// a data folder with more recordings than the shared one scores them as holdout.
 pub fn is_holdout(name: &str) -> bool {
-    let digits: String = name.chars().filter(char::is_ascii_digit).collect();
-    digits.parse::<u64>().is_ok_and(|n| n.is_multiple_of(5))
+    !DEVELOPMENT
+        .lines()
+        .any(|line| !line.starts_with('#') && line.trim() == name)
 }
 
 /// Runs `f` over `items` on `threads` threads, printing progress to stderr.
@@ -329,9 +342,11 @@ fn events_json(results: &[RecordResult], subset: Subset) -> Value {
     }
     let matched: u64 = confusion.iter().flatten().sum();
     let correct: u64 = (0..4).map(|i| confusion[i][i]).sum();
+    // With no annotated record in the subset there is nothing to measure: null, not 0.
+    let measured = |v: f64| if records == 0 { f64::NAN } else { v };
     let kind = |c: &Counts| {
-        json!({"precision": c.precision(), "recall": c.recall(), "f1": c.f1(),
-               "matched": c.matched, "expert": c.expert, "ours": c.ours})
+        json!({"precision": measured(c.precision()), "recall": measured(c.recall()),
+               "f1": measured(c.f1()), "matched": c.matched, "expert": c.expert, "ours": c.ours})
     };
     json!({
         "records": records,
@@ -440,7 +455,7 @@ fn classification_json(
     }
     json!({
         "windows": pairs.len(),
-        "accuracy": agree as f64 / pairs.len().max(1) as f64,
+        "accuracy": if pairs.is_empty() { f64::NAN } else { agree as f64 / pairs.len() as f64 },
         "kappa_quadratic": score::quadratic_kappa(&pairs, 3),
         "confusion_rows_experts_cols_ours": confusion,
         "experts_vs_others_kappa_mean": mean,
@@ -479,10 +494,11 @@ fn false_signal_file(
     labels: &datasets::FalseSignalLabels,
     set: &[overrides::Override],
 ) -> Result<(bool, Confusion2, Confusion2), EvalError> {
-    let path = data.join(format!(
-        "fhrma-fs/{}/Train/{}",
-        labels.folder, labels.filename
-    ));
+    let folder = data.join("fhrma-fs").join(labels.folder);
+    let path = first_present([
+        folder.join(&labels.part).join(&labels.filename),
+        folder.join(&labels.filename),
+    ]);
     let recording = read_recording(&path)?;
     let channel = if labels.folder == "ScalpECG" {
         Channel::Fhr2
@@ -572,6 +588,12 @@ fn confusion_json(c: Confusion2) -> Value {
     } else {
         tp as f64 / (tp + fnn) as f64
     };
+    if total == 0 {
+        // Nothing labelled to measure on: null figures, not 0.
+        return json!({"samples": 0, "accuracy": f64::NAN, "false_class_precision": f64::NAN,
+                      "false_class_recall": f64::NAN, "false_class_f1": f64::NAN,
+                      "accuracy_if_nothing_flagged": f64::NAN});
+    }
     json!({
         "samples": total,
         "accuracy": (tp + tn) as f64 / total.max(1) as f64,
@@ -588,7 +610,12 @@ fn baseline_file(
     wmfb: &[f32],
     set: &[overrides::Override],
 ) -> Result<(bool, Option<(f64, f64)>), EvalError> {
-    let recording = read_recording(&data.join("fhrma/traindata").join(name))?;
+    let fhrma = data.join("fhrma");
+    let recording = read_recording(&first_present([
+        fhrma.join("traindata").join(name),
+        fhrma.join("testdata").join(name),
+        fhrma.join(name),
+    ]))?;
     let mut config = configured(&recording, Profile::Figo, set);
     config.keep_baseline_curve = true;
     let report = analyze(&recording.samples, config);
@@ -604,6 +631,50 @@ fn baseline_file(
         is_holdout(name),
         score::madi_rmsd(wmfb, &report.baseline_curve, &fhr),
     ))
+}
+
+/// The first of `paths` that is a file, or the first path if none is (so reading it says what
+/// is missing).
+fn first_present<const N: usize>(paths: [PathBuf; N]) -> PathBuf {
+    paths
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or(&paths[0])
+        .clone()
+}
+
+/// Reads the annotation file at `path` with `read` if it is there; if not, notes among what
+/// was left out that `figures` are not measured, and goes on with nothing.
+fn if_present<T: Default>(
+    path: &Path,
+    figures: &str,
+    left_out: &mut Vec<String>,
+    read: impl FnOnce() -> Result<T, EvalError>,
+) -> Result<T, EvalError> {
+    if path.is_file() {
+        read()
+    } else {
+        left_out.push(format!(
+            "{}: not there, so {figures} are not measured",
+            path.display()
+        ));
+        Ok(T::default())
+    }
+}
+
+/// The results that were computed; each failure is noted among what was left out (one bad
+/// recording does not stop the evaluation of the others).
+fn computed<R>(results: Vec<(String, Result<R, EvalError>)>, left_out: &mut Vec<String>) -> Vec<R> {
+    results
+        .into_iter()
+        .filter_map(|(what, r)| {
+            r.map_err(|e| {
+                eprintln!("  left out {what}: {e}");
+                left_out.push(format!("{what}: {e}"));
+            })
+            .ok()
+        })
+        .collect()
 }
 
 /// Options of a run.
@@ -623,39 +694,96 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
     let threads = options.threads;
     let set = &options.overrides;
 
-    eprintln!("CTU-UHB: analysing 415 records (FIGO and JSOG profiles)");
-    let events = datasets::romagnoli(data)?;
-    let ratings = datasets::expert_ratings(data)?;
-    let names: Vec<String> = ratings.keys().cloned().collect();
-    let results: Vec<RecordResult> = par_map(&names, threads, "records", |name| {
-        evaluate_record(data, name, events.get(name), set)
-    })
-    .into_iter()
-    .collect::<Result<_, _>>()?;
+    let mut left_out = Vec::new();
+    let events = if_present(
+        &data.join("ctu-uhb/romagnoli2020_events.json"),
+        "the event figures",
+        &mut left_out,
+        || datasets::romagnoli(data),
+    )?;
+    let ratings = if_present(
+        &data.join("ctu-uhb/expert_evaluations_9obstetricians.csv"),
+        "the FIGO classes against the obstetricians",
+        &mut left_out,
+        || datasets::expert_ratings(data),
+    )?;
+    let (names, absent) = datasets::ctu_uhb_records(data, &events, &ratings);
+    left_out.extend(absent);
+    eprintln!(
+        "CTU-UHB: analysing {} records (FIGO and JSOG profiles)",
+        names.len()
+    );
+    let results: Vec<RecordResult> = computed(
+        par_map(&names, threads, "records", |name| {
+            (
+                format!("CTU-UHB record {name}"),
+                evaluate_record(data, name, events.get(name), set),
+            )
+        }),
+        &mut left_out,
+    );
 
-    eprintln!("FHRMA-FS: analysing 779 recordings for false signal");
-    let labels = datasets::false_signal_labels(data)?;
-    let fs: Vec<(bool, Confusion2, Confusion2)> =
+    let (labels, unread) = if_present(
+        &data.join("fhrma-fs/expert_annotations.json"),
+        "the false-signal figures",
+        &mut left_out,
+        || datasets::false_signal_labels(data),
+    )?;
+    left_out.extend(unread);
+    eprintln!(
+        "FHRMA-FS: analysing {} recordings for false signal",
+        labels.len()
+    );
+    let fs: Vec<(bool, Confusion2, Confusion2)> = computed(
         par_map(&labels, threads, "false-signal files", |l| {
-            false_signal_file(data, l, set)
-        })
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+            (
+                format!("FHRMA-FS file {}", l.filename),
+                false_signal_file(data, l, set),
+            )
+        }),
+        &mut left_out,
+    );
 
-    eprintln!("FHRMA: baselines of 66 training recordings vs WMFB");
-    let wmfb = datasets::wmfb_baselines(data)?;
+    let wmfb = if_present(
+        &data.join("fhrma/method_analyses/WMFB.json"),
+        "the baseline figures against WMFB",
+        &mut left_out,
+        || datasets::wmfb_baselines(data),
+    )?;
     let wmfb_list: Vec<(String, Vec<f32>)> = wmfb.into_iter().collect();
-    let baselines: Vec<(bool, Option<(f64, f64)>)> =
+    eprintln!("FHRMA: baselines of {} recordings vs WMFB", wmfb_list.len());
+    let baselines: Vec<(bool, Option<(f64, f64)>)> = computed(
         par_map(&wmfb_list, threads, "baseline files", |(name, curve)| {
-            baseline_file(data, name, curve, set)
-        })
-        .into_iter()
-        .collect::<Result<_, _>>()?;
+            (
+                format!("FHRMA file {name}"),
+                baseline_file(data, name, curve, set),
+            )
+        }),
+        &mut left_out,
+    );
+    if !left_out.is_empty() {
+        eprintln!(
+            "left out of this evaluation ({}; listed in the JSON's `left_out`):",
+            left_out.len()
+        );
+        for what in left_out.iter().take(10) {
+            eprintln!("  {what}");
+        }
+        if left_out.len() > 10 {
+            eprintln!("  … and {} more", left_out.len() - 10);
+        }
+    }
 
     let mut out = json!({
         "schema": "mimamori.eval.v1",
-        "holdout_rule": "record or file number divisible by 5",
+        "holdout_rule": "development: the shared recordings whose number is not divisible by 5 (crates/eval/development.txt); holdout: every other recording",
         "overrides": set.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>(),
+        "recordings": {
+            "ctu_uhb": results.len(),
+            "fhrma_fs": fs.len(),
+            "fhrma_wmfb": baselines.len(),
+        },
+        "left_out": left_out,
     });
     for subset in Subset::ALL {
         let sum = |pick: fn(&(bool, Confusion2, Confusion2)) -> Confusion2| {
@@ -690,4 +818,45 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split: the shared recordings numbered by a multiple of 5, and anything the shared
+    /// data does not hold, are holdout; the list's comment lines name no recording.
+    #[test]
+    fn holdout_is_every_recording_parameters_were_not_chosen_on() {
+        for development in ["1001", "2013", "train01.fhr", "DopMHRTrain0001.fhrm"] {
+            assert!(!is_holdout(development), "{development}");
+        }
+        for holdout in [
+            "1005",
+            "2010",
+            "train10.fhr",
+            "ScalpTrain0015.fhrm",
+            "1004",
+            "9003",
+            "test01.fhr",
+            "DopMHRTest0001.fhrm",
+            "",
+        ] {
+            assert!(is_holdout(holdout), "{holdout}");
+        }
+        let listed = DEVELOPMENT.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(listed, 1009, "the split is fixed");
+        assert!(
+            DEVELOPMENT
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .all(|name| !name
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse::<u64>()
+                    .unwrap()
+                    .is_multiple_of(5))
+        );
+    }
 }

@@ -1,0 +1,227 @@
+//! `mimamori eval` on a data folder laid out like the shared one but holding recordings that are
+//! not in it (another CTU-UHB record, FHRMA test files), one annotated record whose file is
+//! missing and an annotation of an unknown dataset: the recordings beyond the shared data are
+//! scored as holdout, nothing is dropped silently, and a missing annotation file leaves its
+//! figures unmeasured (null, "n/a") instead of stopping the run.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::util::{mimamori_ok, shared_data};
+
+fn copy(from: &Path, to: &Path) {
+    fs::create_dir_all(to.parent().unwrap()).unwrap();
+    fs::copy(from, to).unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn write_json(path: &Path, value: &Value) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, serde_json::to_string(value).unwrap()).unwrap();
+}
+
+/// Builds the folder: CTU-UHB 1001 and 1002 (development), 1005 (holdout) and 1003 renamed
+/// 9003 (not in the shared data); 1006 annotated and rated but absent; FHRMA-FS
+/// `DopMHRTrain0001` plus `DopMHRTrain0002` as `DopMHR/Test/DopMHRTest0001`, and an entry of
+/// an unknown dataset; FHRMA `train01` plus `train02` as `testdata/test01`.
+fn build(shared: &Path, data: &Path) {
+    let wfdb = shared.join("ctu-uhb/wfdb");
+    for r in ["1001", "1002", "1005"] {
+        for ext in ["hea", "dat"] {
+            copy(
+                &wfdb.join(format!("{r}.{ext}")),
+                &data.join(format!("ctu-uhb/wfdb/{r}.{ext}")),
+            );
+        }
+    }
+    // 9003: the record and signal lines name the record and its signal file.
+    let header: String = fs::read_to_string(wfdb.join("1003.hea"))
+        .unwrap()
+        .lines()
+        .map(|l| match l.strip_prefix("1003") {
+            Some(rest) => format!("9003{rest}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    fs::write(data.join("ctu-uhb/wfdb/9003.hea"), header).unwrap();
+    copy(&wfdb.join("1003.dat"), &data.join("ctu-uhb/wfdb/9003.dat"));
+
+    let mut events = read_json(&shared.join("ctu-uhb/romagnoli2020_events.json"));
+    let all = events["records"].as_object().unwrap().clone();
+    let mut kept = serde_json::Map::new();
+    for (from, to) in [
+        ("1001", "1001"),
+        ("1002", "1002"),
+        ("1005", "1005"),
+        ("1003", "9003"),
+        ("1006", "1006"),
+    ] {
+        kept.insert(to.into(), all[from].clone());
+    }
+    events["records"] = Value::Object(kept);
+    write_json(&data.join("ctu-uhb/romagnoli2020_events.json"), &events);
+
+    let ratings =
+        fs::read_to_string(shared.join("ctu-uhb/expert_evaluations_9obstetricians.csv")).unwrap();
+    let mut lines = ratings.lines();
+    let mut csv = format!("{}\n", lines.next().unwrap());
+    for line in lines {
+        let (record, rest) = line.split_once(',').unwrap();
+        let renamed = match record {
+            "1001" | "1002" | "1005" | "1006" => record,
+            "1003" => "9003",
+            _ => continue,
+        };
+        csv.push_str(&format!("{renamed},{rest}\n"));
+    }
+    fs::write(
+        data.join("ctu-uhb/expert_evaluations_9obstetricians.csv"),
+        csv,
+    )
+    .unwrap();
+
+    let fs_dir = shared.join("fhrma-fs/DopMHR/Train");
+    copy(
+        &fs_dir.join("DopMHRTrain0001.fhrm"),
+        &data.join("fhrma-fs/DopMHR/Train/DopMHRTrain0001.fhrm"),
+    );
+    copy(
+        &fs_dir.join("DopMHRTrain0002.fhrm"),
+        &data.join("fhrma-fs/DopMHR/Test/DopMHRTest0001.fhrm"),
+    );
+    let labels = read_json(&shared.join("fhrma-fs/expert_annotations.json"));
+    let label = |name: &str| {
+        labels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["filename"] == name)
+            .unwrap()
+            .clone()
+    };
+    let mut test = label("DopMHRTrain0002.fhrm");
+    test["filename"] = json!("DopMHRTest0001.fhrm");
+    test["dataset"] = json!("DopMHRTest");
+    let mut other = label("DopMHRTrain0003.fhrm");
+    other["dataset"] = json!("SomeOtherSet");
+    write_json(
+        &data.join("fhrma-fs/expert_annotations.json"),
+        &json!([label("DopMHRTrain0001.fhrm"), test, other]),
+    );
+
+    copy(
+        &shared.join("fhrma/traindata/train01.fhr"),
+        &data.join("fhrma/traindata/train01.fhr"),
+    );
+    copy(
+        &shared.join("fhrma/traindata/train02.fhr"),
+        &data.join("fhrma/testdata/test01.fhr"),
+    );
+    let mut wmfb = read_json(&shared.join("fhrma/method_analyses/WMFB.json"));
+    let files = wmfb["files"].as_array().unwrap();
+    let mut train01 = files[0].clone();
+    let mut test01 = files[1].clone();
+    assert_eq!(train01["filename"], "train01.fhr");
+    assert_eq!(test01["filename"], "train02.fhr");
+    train01["filename"] = json!("train01.fhr");
+    test01["filename"] = json!("test01.fhr");
+    wmfb["files"] = json!([train01, test01]);
+    write_json(&data.join("fhrma/method_analyses/WMFB.json"), &wmfb);
+}
+
+fn eval(data: &Path, out: &Path) -> (String, Value) {
+    let stdout = mimamori_ok(&[
+        "eval",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    (stdout, read_json(out))
+}
+
+#[test]
+fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_dropped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    build(&shared_data(), &data);
+    let out = dir.path().join("eval.json");
+
+    let (stdout, report) = eval(&data, &out);
+    assert_eq!(report["schema"], "mimamori.eval.v1");
+    assert_eq!(
+        report["recordings"],
+        json!({"ctu_uhb": 4, "fhrma_fs": 2, "fhrma_wmfb": 2}),
+        "{report}"
+    );
+    let left_out: Vec<&str> = report["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(left_out.len(), 2, "{left_out:?}");
+    assert!(
+        left_out
+            .iter()
+            .any(|l| l.contains("1006") && l.contains("not there")),
+        "{left_out:?}"
+    );
+    assert!(
+        left_out.iter().any(|l| l.contains("SomeOtherSet")),
+        "{left_out:?}"
+    );
+    assert!(stdout.contains("left out: 2"), "{stdout}");
+
+    // Development: 1001 and 1002, train file 0001, train01. Holdout: 1005 and 9003 (a record
+    // not in the shared data), the FHRMA-FS test file, test01.
+    let part = |name: &str| &report[name];
+    assert_eq!(part("development")["events"]["records"], 2);
+    assert_eq!(part("holdout")["events"]["records"], 2);
+    assert_eq!(part("all")["events"]["records"], 4);
+    for name in ["development", "holdout"] {
+        let p = part(name);
+        assert!(
+            p["false_signal_fetal"]["samples"].as_u64().unwrap() > 0,
+            "{name}: {p}"
+        );
+        assert_eq!(p["baseline_vs_wmfb"]["files"], 1, "{name}: {p}");
+        let f1 = p["events"]["decelerations"]["f1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&f1), "{name}: {f1}");
+    }
+    let samples = |name: &str| {
+        part(name)["false_signal_fetal"]["samples"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(samples("all"), samples("development") + samples("holdout"));
+
+    // Without the false-signal labels the rest is still measured; those figures are null and
+    // the table says n/a.
+    fs::remove_file(data.join("fhrma-fs/expert_annotations.json")).unwrap();
+    let (stdout, report) = eval(&data, &out);
+    assert_eq!(report["recordings"]["fhrma_fs"], 0, "{report}");
+    assert!(report["all"]["false_signal_fetal"]["accuracy"].is_null());
+    assert!(
+        report["left_out"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("expert_annotations.json")),
+        "{report}"
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("fetal false-signal accuracy"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        row.contains("n/a") && row.trim_end().ends_with('-'),
+        "{row}"
+    );
+    assert!(report["all"]["events"]["decelerations"]["f1"].is_number());
+}
