@@ -110,6 +110,26 @@ fn analyze_text_summary_names_the_table_version() {
     );
 }
 
+/// A WFDB record is read by its header, its signal file, or its name alone (as WFDB tools take
+/// it), with the same result; a name with no header beside it is refused, naming the formats.
+#[test]
+fn analyze_reads_a_wfdb_record_by_any_of_its_names() {
+    let record = shared_data().join("ctu-uhb/wfdb/1001");
+    let json = |path: &std::path::Path| {
+        crate::util::mimamori_ok(&["analyze", path.to_str().unwrap(), "--json"])
+    };
+    let by_header = json(&record.with_extension("hea"));
+    assert_eq!(json(&record.with_extension("dat")), by_header);
+    assert_eq!(json(&record), by_header);
+    let out = mimamori(&[
+        "analyze",
+        shared_data().join("ctu-uhb/wfdb/1004").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1004") && err.contains(".hea"), "{err}");
+}
+
 #[test]
 fn analyze_refuses_an_unknown_profile_and_a_broken_table() {
     let path = shared_data().join("ctu-uhb/wfdb/1001.hea");

@@ -28,7 +28,8 @@ fn write_json(path: &Path, value: &Value) {
 /// Builds the folder: CTU-UHB 1001 and 1002 (development), 1005 (holdout) and 1003 renamed
 /// 9003 (not in the shared data); 1006 annotated and rated but absent; FHRMA-FS
 /// `DopMHRTrain0001` plus `DopMHRTrain0002` as `DopMHR/Test/DopMHRTest0001`, and an entry of
-/// an unknown dataset; FHRMA `train01` plus `train02` as `testdata/test01`.
+/// an unknown dataset; FHRMA `train01` plus `train02` as `TestData/test01` (not where the
+/// FHRMA files usually are: it is found by name).
 fn build(shared: &Path, data: &Path) {
     let wfdb = shared.join("ctu-uhb/wfdb");
     for r in ["1001", "1002", "1005"] {
@@ -120,7 +121,7 @@ fn build(shared: &Path, data: &Path) {
     );
     copy(
         &shared.join("fhrma/traindata/train02.fhr"),
-        &data.join("fhrma/testdata/test01.fhr"),
+        &data.join("fhrma/TestData/test01.fhr"),
     );
     let mut wmfb = read_json(&shared.join("fhrma/method_analyses/WMFB.json"));
     let files = wmfb["files"].as_array().unwrap();

@@ -20,7 +20,8 @@
 //! every recording that is not in the shared data. The data folder may hold more than the
 //! shared one, in the same layout (more CTU-UHB records; FHRMA-FS `…Test` files in
 //! `{DopMHR,ScalpECG}/Test/`; FHRMA files in `testdata/` with their reference baselines in
-//! `WMFB.json`): recordings are found from the annotations and the files there, an annotated
+//! `WMFB.json`; a file elsewhere under `fhrma-fs/` or `fhrma/` is found by its name):
+//! recordings are found from the annotations and the files there, an annotated
 //! recording that is missing or unreadable is listed in the JSON's `left_out` (the others are
 //! still scored), and an annotation file that is missing leaves its figures null.
 
@@ -495,10 +496,13 @@ fn false_signal_file(
     set: &[overrides::Override],
 ) -> Result<(bool, Confusion2, Confusion2), EvalError> {
     let folder = data.join("fhrma-fs").join(labels.folder);
-    let path = first_present([
-        folder.join(&labels.part).join(&labels.filename),
-        folder.join(&labels.filename),
-    ]);
+    let path = locate(
+        &data.join("fhrma-fs"),
+        [
+            folder.join(&labels.part).join(&labels.filename),
+            folder.join(&labels.filename),
+        ],
+    );
     let recording = read_recording(&path)?;
     let channel = if labels.folder == "ScalpECG" {
         Channel::Fhr2
@@ -611,11 +615,13 @@ fn baseline_file(
     set: &[overrides::Override],
 ) -> Result<(bool, Option<(f64, f64)>), EvalError> {
     let fhrma = data.join("fhrma");
-    let recording = read_recording(&first_present([
-        fhrma.join("traindata").join(name),
-        fhrma.join("testdata").join(name),
-        fhrma.join(name),
-    ]))?;
+    let recording = read_recording(&locate(
+        &fhrma,
+        [
+            fhrma.join("traindata").join(name),
+            fhrma.join("testdata").join(name),
+        ],
+    ))?;
     let mut config = configured(&recording, Profile::Figo, set);
     config.keep_baseline_curve = true;
     let report = analyze(&recording.samples, config);
@@ -633,14 +639,18 @@ fn baseline_file(
     ))
 }
 
-/// The first of `paths` that is a file, or the first path if none is (so reading it says what
-/// is missing).
-fn first_present<const N: usize>(paths: [PathBuf; N]) -> PathBuf {
-    paths
-        .iter()
-        .find(|p| p.is_file())
-        .unwrap_or(&paths[0])
-        .clone()
+/// Where a recording named in the annotations is: the first of `paths` that is a file, else a
+/// file of that name anywhere under `root` (another layout of the same data), else the first
+/// path (so reading it says what is missing).
+fn locate<const N: usize>(root: &Path, paths: [PathBuf; N]) -> PathBuf {
+    if let Some(found) = paths.iter().find(|p| p.is_file()) {
+        return found.clone();
+    }
+    let name = paths[0].file_name().unwrap_or_default();
+    ctg_formats::find_recordings(root)
+        .ok()
+        .and_then(|all| all.into_iter().find(|p| p.file_name() == Some(name)))
+        .unwrap_or_else(|| paths[0].clone())
 }
 
 /// Reads the annotation file at `path` with `read` if it is there; if not, notes among what

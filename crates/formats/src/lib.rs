@@ -105,13 +105,18 @@ fn at(path: &Path) -> impl FnOnce(Problem) -> FormatError + '_ {
 }
 
 /// Reads a recording, choosing the format by extension: `.fhr`, `.fhrm`, `.mmr`, or a WFDB
-/// record by its `.hea` (or `.dat`) file.
+/// record by its `.hea` or `.dat` file, or by its name without extension (`…/1001`), as WFDB
+/// tools take it.
 pub fn read_recording(path: &Path) -> Result<Recording, FormatError> {
-    let ext = path
+    let mut ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase();
+    // A WFDB record may be named without extension, as WFDB tools take it (`…/1001`).
+    if ext.is_empty() && path.with_extension("hea").is_file() {
+        ext = "hea".into();
+    }
     let source = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
