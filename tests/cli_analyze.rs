@@ -115,9 +115,8 @@ fn analyze_text_summary_names_the_table_version() {
 #[test]
 fn analyze_reads_a_wfdb_record_by_any_of_its_names() {
     let record = shared_data().join("ctu-uhb/wfdb/1001");
-    let json = |path: &std::path::Path| {
-        crate::util::mimamori_ok(&["analyze", path.to_str().unwrap(), "--json"])
-    };
+    let json =
+        |path: &Path| crate::util::mimamori_ok(&["analyze", path.to_str().unwrap(), "--json"]);
     let by_header = json(&record.with_extension("hea"));
     assert_eq!(json(&record.with_extension("dat")), by_header);
     assert_eq!(json(&record), by_header);
