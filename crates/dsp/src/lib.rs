@@ -147,8 +147,9 @@ pub struct Analyzer {
     lost: u64,
     prep: Prep,
     /// Carries each sample's recorded value and false-signal verdict past the baseline, where
-    /// an island sample near it may be trusted after all.
-    baseline: baseline::Baseline<(f32, FalseKind)>,
+    /// an island sample near it may be trusted after all, and whether its MHR value is false
+    /// (reported in step with the fetal verdicts).
+    baseline: baseline::Baseline<(f32, FalseKind, bool)>,
     accel: ExcursionDetector,
     decel: ExcursionDetector,
     /// The live deceleration tracker behind [`Analyzer::provisional`]: the prepared fetal
@@ -171,6 +172,8 @@ pub struct Analyzer {
     accels: VecDeque<Excursion>,
     pending_accels: VecDeque<Excursion>,
     false_runs: FalseRuns,
+    /// False signal on the MHR channel (outside the plausible maternal range).
+    mhr_false_runs: FalseRuns,
     next_window: u64,
     window_contractions: VecDeque<usize>,
     figo: FigoHistory,
@@ -298,6 +301,7 @@ impl Analyzer {
             accels: VecDeque::new(),
             pending_accels: VecDeque::new(),
             false_runs: FalseRuns::new(config.fetal),
+            mhr_false_runs: FalseRuns::new(Channel::Mhr),
             next_window: 0,
             window_contractions: VecDeque::new(),
             figo: FigoHistory::default(),
@@ -417,13 +421,14 @@ impl Analyzer {
         self.drain_prep();
         for index in end..end + pad {
             self.baseline
-                .push(index, f32::NAN, (f32::NAN, FalseKind::None));
+                .push(index, f32::NAN, (f32::NAN, FalseKind::None, false));
         }
         self.drain_baseline(end);
         self.accel.finish();
         self.decel.finish();
         self.drain_events();
         self.false_runs.close(&mut self.findings);
+        self.mhr_false_runs.close(&mut self.findings);
         self.advance(true);
     }
 
@@ -450,7 +455,7 @@ impl Analyzer {
     fn drain_prep(&mut self) {
         let (baseline, live_queue) = (&mut self.baseline, &mut self.live_queue);
         self.prep.release_ready(|index, p| {
-            baseline.push(index, p.fetal, (p.recorded, p.false_kind));
+            baseline.push(index, p.fetal, (p.recorded, p.false_kind, p.mhr_false));
             live_queue.push((index, p.fetal, baseline.recent_level()));
         });
     }
@@ -481,6 +486,7 @@ impl Analyzer {
             baseline,
             config,
             false_runs,
+            mhr_false_runs,
             aligned,
             curve,
             accel,
@@ -489,7 +495,7 @@ impl Analyzer {
             ..
         } = self;
         let prep = &config.prep;
-        baseline.release_ready(|index, mut fetal, (recorded, mut kind), b| {
+        baseline.release_ready(|index, mut fetal, (recorded, mut kind, mhr_false), b| {
             if index >= end {
                 return;
             }
@@ -502,6 +508,12 @@ impl Analyzer {
                 kind = FalseKind::None;
             }
             false_runs.track(index, kind, findings);
+            let mhr_kind = if mhr_false {
+                FalseKind::Artefact
+            } else {
+                FalseKind::None
+            };
+            mhr_false_runs.track(index, mhr_kind, findings);
             aligned.push(AlignedSample::new(fetal, b));
             aligned.keep_last(HISTORY_SAMPLES as usize);
             if config.keep_baseline_curve {

@@ -56,6 +56,8 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
     match section {
         "prep" => match field {
             "coincidence_bpm" => config.prep.coincidence_bpm = v as f32,
+            "mhr_min_bpm" => config.prep.mhr_min_bpm = v as f32,
+            "mhr_max_bpm" => config.prep.mhr_max_bpm = v as f32,
             "coincidence_share" => config.prep.coincidence_share = v as f32,
             "min_island" => config.prep.min_island = v as usize,
             "jump_island" => config.prep.jump_island = v as usize,

@@ -850,7 +850,7 @@ function renderEventList() {
   el.replaceChildren(h("h3", {}, [t("events")]), h("ul", {}, events.map((/** @type {any} */ f) => h("li", { class: `event ${f.kind} ${f.type ?? ""}`, dataset: { kind: f.kind, type: f.type ?? "" } }, [
     h("button", { type: "button", onclick: () => { c.live = false; c.startSeq = Math.max(0, Math.round((f.start_s - 60) * HZ)); c.dirty = true; } }, [
       `${(f.start_s / 60).toFixed(1)} ${t("minutes")} `,
-      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")} · ${t(f.reason)}` : t(f.kind),
+      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : t(f.kind),
     ]),
     ...(f.kind === "deceleration" && f.rule ? [h("div", { class: "why" }, [typingReason(f)])] : []),
   ]))));

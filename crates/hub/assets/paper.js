@@ -116,6 +116,9 @@ export function decodeFrame(buffer) {
   return { stream, firstSeq, count, values, quality };
 }
 
+/** Height of the band marking false signal on the MHR channel, px. */
+const MHR_FALSE_BAND = 8;
+
 /** Trace colours: FHR1 black, FHR2 blue, FHR3 green, MHR purple dashed; red only for alarms. */
 export const COLOURS = {
   grid: "#f3b6c2",
@@ -393,6 +396,13 @@ export function drawChart(canvas, store, view) {
       ctx.fillStyle = "rgba(47,111,208,0.15)";
       ctx.fillRect(x0, toco.top, x1 - x0, toco.height);
       hits.push({ x0, x1, y0: toco.top, y1: toco.top + toco.height, finding: f });
+    } else if (f.kind === "false_signal" && f.channel === "mhr") {
+      // The maternal channel's own false signal: a band in its colour along the foot of the
+      // strip, so it is not read as the fetal trace being false.
+      const y0 = fhr.top + fhr.height - MHR_FALSE_BAND;
+      ctx.fillStyle = "rgba(138,58,185,0.35)";
+      ctx.fillRect(x0, y0, x1 - x0, MHR_FALSE_BAND);
+      hits.push({ x0, x1, y0, y1: fhr.top + fhr.height, finding: f });
     } else if (f.kind === "false_signal") {
       ctx.fillStyle = "rgba(120,120,120,0.35)";
       ctx.fillRect(x0, fhr.top, x1 - x0, fhr.height);
@@ -428,6 +438,9 @@ export function drawChart(canvas, store, view) {
         ? `${view.t(f.type)} ${view.t(f.severity)}${f.recurrent ? " · " + view.t("recurrent") : ""}`
         : view.t("acceleration");
       ctx.fillText(label, Math.max(x0, 0) + 2, fhr.top + fhr.height - 6);
+    } else if (f.kind === "false_signal" && f.channel === "mhr") {
+      ctx.fillStyle = COLOURS.mhr;
+      ctx.fillText(`${view.t("false_signal")} (MHR): ${view.t(f.reason)}`, Math.max(x0, 0) + 2, fhr.top + 28);
     } else if (f.kind === "false_signal") {
       ctx.fillStyle = "#333";
       ctx.fillText(`${view.t("false_signal")} (${f.channel}): ${view.t(f.reason)}`, Math.max(x0, 0) + 2, fhr.top + 14);

@@ -5,7 +5,8 @@
 //! over a resting toco of 10, contractions every 3 minutes (90 s, peak 60), and on top of them,
 //! at fixed times, the patterns the analysis must find: accelerations, an early, a late, a
 //! variable and a prolonged deceleration, 30 s of signal loss, and a minute in which the fetal
-//! channel records the mother (maternal heart rate confusion: FHR and MHR both at 84 bpm).
+//! channel records the mother (maternal heart rate confusion: FHR and MHR both at 84 bpm), and
+//! 40 s in which the MHR channel reads half the mother's rate (false signal on MHR).
 //! Each is planted so that it qualifies under the definitions the analysis follows (15 bpm
 //! for 15 s; a late nadir well over 30 s after the acme, an early one at it):
 //! `tests/analysis.rs` analyses the programme and finds each of them, typed as planted.
@@ -49,6 +50,14 @@ pub enum Planted {
     },
     /// No fetal signal.
     SignalLoss {
+        /// Start.
+        start_s: u64,
+        /// Duration.
+        duration_s: u64,
+    },
+    /// The MHR channel reads half the mother's rate (a monitor counting every other beat): not
+    /// a maternal heart rate at all.
+    MaternalRateHalved {
         /// Start.
         start_s: u64,
         /// Duration.
@@ -119,6 +128,10 @@ pub fn programme() -> Vec<Planted> {
             start_s: 1500,
             duration_s: 40,
             amplitude: 25.0,
+        },
+        Planted::MaternalRateHalved {
+            start_s: 1650,
+            duration_s: 40,
         },
     ]
 }
@@ -198,6 +211,14 @@ pub fn sample_at(t: f64) -> Sample {
                 if p >= start_s as f64 && p < (start_s + duration_s) as f64 {
                     fhr = bpm + 0.5 * (2.0 * std::f64::consts::PI * p / 11.0).sin();
                     mhr = fhr;
+                }
+            }
+            Planted::MaternalRateHalved {
+                start_s,
+                duration_s,
+            } => {
+                if p >= start_s as f64 && p < (start_s + duration_s) as f64 {
+                    mhr /= 2.0;
                 }
             }
         }
@@ -304,6 +325,17 @@ mod tests {
                         s.values[Channel::Fhr1.index()],
                         s.values[Channel::Mhr.index()]
                     );
+                }
+                Planted::MaternalRateHalved {
+                    start_s,
+                    duration_s,
+                } => {
+                    let mhr = |t: f64| sample_at(t).physical(Channel::Mhr).unwrap();
+                    for s in 0..duration_s {
+                        let t = (start_s + s) as f64;
+                        assert!((mhr(t) - 42.0).abs() < 0.5, "{planted:?}: {}", mhr(t));
+                    }
+                    assert!(mhr((start_s + duration_s) as f64) > 80.0);
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! definitions (JSOG profile, as the hub runs it), typed as planted.
 
 use ctg_dsp::{AnalyzerConfig, DecelerationType, FalseKind, Profile, VariabilityBand, analyze};
+use ctg_proto::model::Channel;
 use ctg_sim::Synthetic;
 use ctg_sim::synthetic::{PROGRAMME_S, Planted, programme};
 
@@ -78,9 +79,42 @@ fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
                     report.false_signal
                 );
             }
+            Planted::MaternalRateHalved {
+                start_s,
+                duration_s,
+            } => {
+                let span = span(*offset, start_s, duration_s);
+                let found: Vec<_> = report
+                    .false_signal
+                    .iter()
+                    .filter(|f| f.channel == Channel::Mhr && overlaps((f.start_s, f.end_s), span))
+                    .collect();
+                assert_eq!(found.len(), 1, "halved MHR at {span:?}: {found:?}");
+                assert_eq!(found[0].kind, FalseKind::Artefact);
+                assert!(
+                    (found[0].start_s - span.0).abs() < 1.0
+                        && (found[0].end_s - span.1).abs() < 1.0,
+                    "halved MHR at {span:?}: {found:?}"
+                );
+            }
             Planted::SignalLoss { .. } => {}
         }
     }
+    // False signal on MHR only where its rate was halved.
+    let halved = planted
+        .iter()
+        .filter(|(_, p)| matches!(p, Planted::MaternalRateHalved { .. }))
+        .count();
+    assert_eq!(
+        report
+            .false_signal
+            .iter()
+            .filter(|f| f.channel == Channel::Mhr)
+            .count(),
+        halved,
+        "{:?}",
+        report.false_signal
+    );
     // Nothing the programme did not plant.
     assert_eq!(
         report.decelerations.len(),
