@@ -2,7 +2,8 @@
 // `mimamori demo` with 32 beds: sign in; every bed on the wall draws live; a clinic-a user sees
 // only clinic-a; a bed's chart shows the planted prolonged deceleration as a labelled overlay;
 // its alert is acknowledged in the UI and the acknowledgement is in the audit log; a bridge
-// killed makes its beds visibly stale within 10 s; the chart prints to PDF. Screenshots and the
+// killed makes its beds visibly stale within 10 s; the chart prints to PDF; false signal on a
+// bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace. Screenshots and the
 // wall's frame times go to target/browser/.
 //
 //   node tests/browser/viewer.test.mjs            (MIMAMORI_BIN: the binary, default target/debug/mimamori)
@@ -303,6 +304,35 @@ try {
     assert.match(header ?? "", /一過性徐脈 進行中 ↓ \d+:\d\d −\d+/, `chart header: ${header}`);
     await page.screenshot({ path: join(out, "chart-deceleration-under-way.png") });
     log(`and in its chart's header: "${header}"`);
+  }
+
+  // ── false signal on the MHR channel (the programme's 40 s of halved maternal rate): its
+  // chart lists it as MHR and marks it along the foot of the strip, not over the fetal trace ──
+  {
+    const withMhrFalse = await waitFor(() => page.evaluate(async () => {
+      for (const bed of window["mimamori"].beds()) {
+        const r = await fetch(`/api/streams/${bed.id}/findings?kind=false_signal`);
+        if (!r.ok) continue;
+        const body = await r.json();
+        if (body.findings.some((/** @type {any} */ f) => f.channel === "mhr")) return bed.id;
+      }
+      return null;
+    }), 90000, "a bed with false signal on its MHR channel");
+    await page.goto(`${url}#/wall`);
+    await page.waitForSelector(".bed");
+    await page.click(`.bed[data-stream="${withMhrFalse}"]`);
+    await page.waitForSelector("canvas#chart");
+    const item = page.locator(".events li", { hasText: "偽信号 (MHR)" }).first();
+    await item.waitFor({ timeout: 10000 });
+    await item.locator("button").click();
+    await page.waitForTimeout(1500);
+    const band = await waitFor(async () => {
+      const hits = await page.evaluate(() => window["mimamori"].chartHits());
+      return hits.find((/** @type {any} */ h) => h.kind === "false_signal" && h.channel === "mhr");
+    }, 10000, "the MHR band on the chart");
+    assert.ok(band.y1 - band.y0 <= 10, `a thin band, not the whole strip: ${JSON.stringify(band)}`);
+    await page.screenshot({ path: join(out, "chart-mhr-false-signal.png") });
+    log(`false signal on MHR: "${await item.textContent()}", band ${band.y0}–${band.y1} px`);
   }
 
   // ── the phone page ──

@@ -57,7 +57,7 @@ const hooks = {
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
   /** The open chart's hover targets: the finding's kind and its box on the canvas, CSS px. */
-  chartHits: () => (state.chart?.hits ?? []).map((/** @type {any} */ h) => ({ kind: h.finding.kind, x0: h.x0, x1: h.x1, y0: h.y0, y1: h.y1 })),
+  chartHits: () => (state.chart?.hits ?? []).map((/** @type {any} */ h) => ({ kind: h.finding.kind, channel: h.finding.channel, x0: h.x0, x1: h.x1, y0: h.y0, y1: h.y1 })),
 };
 Object.assign(window, { mimamori: hooks });
 
