@@ -85,6 +85,12 @@ fn analyze_text_summary_names_the_table_version() {
         "{out}"
     );
     assert!(out.contains("window"), "{out}");
+    // How much was judged false signal, per channel: 1001 has short artefact stretches.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("false signal: fhr1 artefact ")),
+        "{out}"
+    );
     // Each deceleration with why it has its type, as many lines as the JSON has decelerations.
     let json: serde_json::Value = serde_json::from_str(&crate::util::mimamori_ok(&[
         "analyze",

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ctg_dsp::{DecelerationType, JsogTable, Profile, Report, analyze};
+use ctg_dsp::{DecelerationType, FalseKind, JsogTable, Profile, Report, analyze};
 use ctg_formats::{Recording, read_recording};
 use serde_json::{Value, json};
 
@@ -82,6 +82,53 @@ pub fn to_json(recording: &Recording, report: &Report, curve: bool) -> Value {
     out
 }
 
+/// Time judged false per channel and kind, e.g. `fhr1 maternal 2.3 min, artefact 24 s; mhr
+/// artefact 6 s` (`none` if nothing was).
+fn false_signal_summary(report: &Report) -> String {
+    let mut minutes: Vec<(&'static str, Vec<(&'static str, f64)>)> = Vec::new();
+    for f in &report.false_signal {
+        let kind = match f.kind {
+            FalseKind::Maternal => "maternal",
+            FalseKind::Artefact => "artefact",
+            FalseKind::None => continue,
+        };
+        let channel = f.channel.name();
+        let at = match minutes.iter().position(|(c, _)| *c == channel) {
+            Some(at) => at,
+            None => {
+                minutes.push((channel, Vec::new()));
+                minutes.len() - 1
+            }
+        };
+        let kinds = &mut minutes[at].1;
+        let span = (f.end_s - f.start_s) / 60.0;
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, m)) => *m += span,
+            None => kinds.push((kind, span)),
+        }
+    }
+    if minutes.is_empty() {
+        return "none".into();
+    }
+    minutes
+        .iter()
+        .map(|(channel, kinds)| {
+            let kinds: Vec<String> = kinds
+                .iter()
+                .map(|(k, m)| {
+                    if *m < 1.0 {
+                        format!("{k} {:.0} s", m * 60.0)
+                    } else {
+                        format!("{k} {m:.1} min")
+                    }
+                })
+                .collect();
+            format!("{channel} {}", kinds.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn summary(recording: &Recording, report: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -105,6 +152,7 @@ fn summary(recording: &Recording, report: &Report) -> String {
         count(DecelerationType::Prolonged),
         report.contractions.len()
     );
+    let _ = writeln!(out, "false signal: {}", false_signal_summary(report));
     if let Some(stv) = report.stv_ms {
         let _ = writeln!(out, "STV {stv:.1} ms");
     }

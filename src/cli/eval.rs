@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// The bars: (label, JSON path under a subset, bar, higher is better).
-const BARS: [(&str, &str, f64, bool); 9] = [
+const BARS: [(&str, &str, f64, bool); 10] = [
     ("deceleration F1", "/events/decelerations/f1", 0.75, true),
     ("acceleration F1", "/events/accelerations/f1", 0.65, true),
     ("contraction F1", "/events/contractions/f1", 0.82, true),
@@ -26,6 +26,12 @@ const BARS: [(&str, &str, f64, bool); 9] = [
         "fetal false-class F1",
         "/false_signal_fetal/false_class_f1",
         0.5,
+        true,
+    ),
+    (
+        "MHR false-signal accuracy",
+        "/false_signal_mhr/accuracy",
+        f64::NAN,
         true,
     ),
     (
