@@ -86,12 +86,12 @@ pub fn run(
             "left out: {left_out} (recordings or annotations missing or unreadable; listed in the JSON's `left_out`)"
         );
     }
+    let anchor = report
+        .pointer("/all/classification_figo_vs_experts/experts_vs_others_kappa_mean")
+        .and_then(Value::as_f64)
+        .map_or_else(|| "n/a".to_string(), |k| format!("{k:.2}"));
     println!(
-        "experts among themselves (each vs the plurality of the others, mean kappa): {:.2}",
-        report
-            .pointer("/all/classification_figo_vs_experts/experts_vs_others_kappa_mean")
-            .and_then(Value::as_f64)
-            .unwrap_or(f64::NAN)
+        "experts among themselves (each vs the plurality of the others, mean kappa): {anchor}"
     );
     println!(
         "data: {}  threads: {threads}  time: {:.1} s  JSON: {}  plot: {}",
@@ -179,6 +179,11 @@ fn plot(report: &Value) -> String {
         let colour = if met { "#2e7d32" } else { "#c62828" };
         let label = label.replace('&', "&amp;").replace('<', "&lt;");
         let _ = writeln!(s, r#"<text x="10" y="{}">{label}</text>"#, y + 16.0);
+        if all.is_nan() {
+            // Nothing to measure it on in this data folder.
+            let _ = writeln!(s, r#"<text x="{left}" y="{}">n/a</text>"#, y + 17.0);
+            continue;
+        }
         let _ = writeln!(
             s,
             r#"<rect x="{left}" y="{}" width="{:.1}" height="20" fill="{colour}" opacity="0.8"/>"#,

@@ -449,7 +449,11 @@ fn classification_json(
         .values()
         .map(|p| score::quadratic_kappa(p, 3))
         .collect();
-    let mean = expert_kappas.iter().sum::<f64>() / expert_kappas.len().max(1) as f64;
+    let mean = if expert_kappas.is_empty() {
+        f64::NAN
+    } else {
+        expert_kappas.iter().sum::<f64>() / expert_kappas.len() as f64
+    };
     let mut confusion = [[0u64; 3]; 3];
     for &(a, b) in &pairs {
         confusion[a][b] += 1;
