@@ -225,4 +225,6 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
         "{row}"
     );
     assert!(report["all"]["events"]["decelerations"]["f1"].is_number());
+    let svg = fs::read_to_string(out.with_extension("svg")).unwrap();
+    assert!(svg.contains("n/a") && !svg.contains("NaN"), "{svg}");
 }
