@@ -332,6 +332,12 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
             rate("provisional_prolonged_never_final_per_patient_hour"),
         );
     }
+    let left_out = report["left_out"].as_array().map_or(0, Vec::len);
+    if left_out > 0 {
+        println!(
+            "left out: {left_out} (recordings or annotations missing or unreadable; listed in the JSON's `left_out`)"
+        );
+    }
     println!(
         "alerted = {}; time {:.1} s; JSON {}; plot {}",
         report["alerted_means"].as_str().unwrap_or(""),

@@ -332,24 +332,43 @@ fn replay(
 
 /// Replays every CTU-UHB record; returns the figures as JSON (`mimamori.alarms.v1`).
 pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
-    let events = datasets::romagnoli(data)?;
-    let ratings = datasets::expert_ratings(data)?;
+    // As `mimamori eval`: records from the files and the annotations there; what is missing
+    // or unreadable is listed, not fatal.
+    let mut left_out = Vec::new();
+    let events = crate::if_present(
+        &data.join("ctu-uhb/romagnoli2020_events.json"),
+        "the experts' late and prolonged decelerations alerted",
+        &mut left_out,
+        || datasets::romagnoli(data),
+    )?;
+    let ratings_file = data.join("ctu-uhb/expert_evaluations_9obstetricians.csv");
+    let ratings = if ratings_file.is_file() {
+        datasets::expert_ratings(data)?
+    } else {
+        Default::default()
+    };
     let (names, absent) = datasets::ctu_uhb_records(data, &events, &ratings);
     for what in &absent {
         eprintln!("  left out {what}");
     }
+    left_out.extend(absent);
     eprintln!(
         "alarm fatigue: replaying {} CTU-UHB records through the analysis and the default alert rules",
         names.len()
     );
-    let results: Vec<RecordAlarms> = par_map(&names, threads, "records", |name| {
-        replay(data, name, events.get(name))
-    })
-    .into_iter()
-    .collect::<Result<_, _>>()?;
+    let results: Vec<RecordAlarms> = crate::computed(
+        par_map(&names, threads, "records", |name| {
+            (
+                format!("CTU-UHB record {name}"),
+                replay(data, name, events.get(name)),
+            )
+        }),
+        &mut left_out,
+    );
     let mut out = json!({
         "schema": "mimamori.alarms.v1",
         "rules": "ctg_alerts::AlertRules::default()",
+        "left_out": left_out,
         "alerted_means": format!("a clinical alert (JSOG level >= 3, prolonged deceleration, bradycardia, tachysystole) raised or open between the deceleration's start and {} min after its end", ALERT_WINDOW_AFTER_S / 60.0),
     });
     for (subset, keep) in [
