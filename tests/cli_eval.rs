@@ -195,6 +195,26 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
         let f1 = p["events"]["decelerations"]["f1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&f1), "{name}: {f1}");
     }
+    // Per record, as CSV too: the four annotated records, adding up to the totals.
+    let csv = fs::read_to_string(out.with_file_name("records.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert!(
+        rows.iter().any(|r| r[0] == "9003" && r[1] == "holdout"),
+        "{csv}"
+    );
+    let decel_matched: u64 = rows.iter().map(|r| r[6].parse::<u64>().unwrap()).sum();
+    assert_eq!(
+        decel_matched,
+        part("all")["events"]["decelerations"]["matched"]
+            .as_u64()
+            .unwrap(),
+        "{csv}"
+    );
     let samples = |name: &str| {
         part(name)["false_signal_fetal"]["samples"]
             .as_u64()

@@ -79,6 +79,9 @@ pub fn run(
     let svg = out.with_extension("svg");
     std::fs::write(&svg, plot(&report))
         .with_context(|| format!("cannot write {}", svg.display()))?;
+    let csv = out.with_file_name("records.csv");
+    std::fs::write(&csv, records_csv(&report))
+        .with_context(|| format!("cannot write {}", csv.display()))?;
     println!("{}", table(&report));
     let left_out = report["left_out"].as_array().map_or(0, Vec::len);
     if left_out > 0 {
@@ -94,13 +97,57 @@ pub fn run(
         "experts among themselves (each vs the plurality of the others, mean kappa): {anchor}"
     );
     println!(
-        "data: {}  threads: {threads}  time: {:.1} s  JSON: {}  plot: {}",
+        "data: {}  threads: {threads}  time: {:.1} s  JSON: {}  plot: {}  per record: {}",
         data.display(),
         started.elapsed().as_secs_f64(),
         out.display(),
-        svg.display()
+        svg.display(),
+        csv.display()
     );
     Ok(())
+}
+
+/// The JSON's `per_record` as CSV, one annotated CTU-UHB record a line: matched, expert's and
+/// our events of each kind, and how many matched decelerations were typed alike; the records
+/// where we and the expert part most come first (most unmatched events of ours and hers).
+fn records_csv(report: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut rows: Vec<&Value> = report["per_record"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let n = |v: &Value, kind: &str, field: &str| v[kind][field].as_u64().unwrap_or(0);
+    let unmatched = |v: &Value| {
+        ["accelerations", "decelerations", "contractions"]
+            .iter()
+            .map(|k| n(v, k, "expert") + n(v, k, "ours") - 2 * n(v, k, "matched"))
+            .sum::<u64>()
+    };
+    rows.sort_by_key(|v| std::cmp::Reverse(unmatched(v)));
+    let mut s = String::from(
+        "record,part,unmatched,accel_matched,accel_expert,accel_ours,decel_matched,decel_expert,decel_ours,contraction_matched,contraction_expert,contraction_ours,decel_typed,decel_typed_alike\n",
+    );
+    for v in rows {
+        let _ = write!(
+            s,
+            "{},{},{}",
+            v["record"].as_str().unwrap_or(""),
+            v["part"].as_str().unwrap_or(""),
+            unmatched(v)
+        );
+        for kind in ["accelerations", "decelerations", "contractions"] {
+            for field in ["matched", "expert", "ours"] {
+                let _ = write!(s, ",{}", n(v, kind, field));
+            }
+        }
+        let _ = writeln!(
+            s,
+            ",{},{}",
+            v["decelerations_typed"].as_u64().unwrap_or(0),
+            v["decelerations_typed_alike"].as_u64().unwrap_or(0)
+        );
+    }
+    s
 }
 
 fn table(report: &Value) -> String {

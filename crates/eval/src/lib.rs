@@ -362,6 +362,29 @@ fn events_json(results: &[RecordResult], subset: Subset) -> Value {
     })
 }
 
+/// Each annotated CTU-UHB record's event counts and typing, so a reader can see where the
+/// analysis and the expert part (`mimamori eval` writes it as `records.csv` too).
+fn per_record_json(results: &[RecordResult]) -> Value {
+    results
+        .iter()
+        .filter_map(|r| {
+            let c = r.counts?;
+            let kind =
+                |c: &Counts| json!({"matched": c.matched, "expert": c.expert, "ours": c.ours});
+            let typed_alike = r.type_pairs.iter().filter(|(e, o)| e == o).count();
+            Some(json!({
+                "record": r.name,
+                "part": if r.holdout { "holdout" } else { "development" },
+                "accelerations": kind(&c[0]),
+                "decelerations": kind(&c[1]),
+                "contractions": kind(&c[2]),
+                "decelerations_typed": r.type_pairs.len(),
+                "decelerations_typed_alike": typed_alike,
+            }))
+        })
+        .collect()
+}
+
 /// An expert's single rating of a step: their most frequent, ties to the higher class.
 fn single(ratings: &[u8]) -> Option<u8> {
     (1..=3u8)
@@ -798,6 +821,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
             "fhrma_wmfb": baselines.len(),
         },
         "left_out": left_out,
+        "per_record": per_record_json(&results),
     });
     for subset in Subset::ALL {
         let sum = |pick: fn(&(bool, Confusion2, Confusion2)) -> Confusion2| {
