@@ -519,17 +519,15 @@ type Confusion2 = [u64; 4];
 
 fn false_signal_file(
     data: &Path,
+    elsewhere: &Elsewhere,
     labels: &datasets::FalseSignalLabels,
     set: &[overrides::Override],
 ) -> Result<(bool, Confusion2, Confusion2), EvalError> {
     let folder = data.join("fhrma-fs").join(labels.folder);
-    let path = locate(
-        &data.join("fhrma-fs"),
-        [
-            folder.join(&labels.part).join(&labels.filename),
-            folder.join(&labels.filename),
-        ],
-    );
+    let path = elsewhere.locate([
+        folder.join(&labels.part).join(&labels.filename),
+        folder.join(&labels.filename),
+    ]);
     let recording = read_recording(&path)?;
     let channel = if labels.folder == "ScalpECG" {
         Channel::Fhr2
@@ -627,28 +625,26 @@ fn confusion_json(c: Confusion2) -> Value {
     }
     json!({
         "samples": total,
-        "accuracy": (tp + tn) as f64 / total.max(1) as f64,
+        "accuracy": (tp + tn) as f64 / total as f64,
         "false_class_precision": p,
         "false_class_recall": r,
         "false_class_f1": if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) },
-        "accuracy_if_nothing_flagged": (fp + tn) as f64 / total.max(1) as f64,
+        "accuracy_if_nothing_flagged": (fp + tn) as f64 / total as f64,
     })
 }
 
 fn baseline_file(
     data: &Path,
+    elsewhere: &Elsewhere,
     name: &str,
     wmfb: &[f32],
     set: &[overrides::Override],
 ) -> Result<(bool, Option<(f64, f64)>), EvalError> {
     let fhrma = data.join("fhrma");
-    let recording = read_recording(&locate(
-        &fhrma,
-        [
-            fhrma.join("traindata").join(name),
-            fhrma.join("testdata").join(name),
-        ],
-    ))?;
+    let recording = read_recording(&elsewhere.locate([
+        fhrma.join("traindata").join(name),
+        fhrma.join("testdata").join(name),
+    ]))?;
     let mut config = configured(&recording, Profile::Figo, set);
     config.keep_baseline_curve = true;
     let report = analyze(&recording.samples, config);
@@ -666,18 +662,34 @@ fn baseline_file(
     ))
 }
 
-/// Where a recording named in the annotations is: the first of `paths` that is a file, else a
-/// file of that name anywhere under `root` (another layout of the same data), else the first
-/// path (so reading it says what is missing).
-fn locate<const N: usize>(root: &Path, paths: [PathBuf; N]) -> PathBuf {
-    if let Some(found) = paths.iter().find(|p| p.is_file()) {
-        return found.clone();
+/// The FHRMA and FHRMA-FS recordings of the data folder by file name, listed once per run, for
+/// files that are not where the shared layout puts them (another layout of the same data).
+struct Elsewhere(std::collections::HashMap<std::ffi::OsString, PathBuf>);
+
+impl Elsewhere {
+    fn under(data: &Path) -> Self {
+        let found = ["fhrma-fs", "fhrma"]
+            .iter()
+            .filter_map(|dir| ctg_formats::find_recordings(&data.join(dir)).ok())
+            .flatten()
+            .filter_map(|p| Some((p.file_name()?.to_os_string(), p)))
+            .collect();
+        Self(found)
     }
-    let name = paths[0].file_name().unwrap_or_default();
-    ctg_formats::find_recordings(root)
-        .ok()
-        .and_then(|all| all.into_iter().find(|p| p.file_name() == Some(name)))
-        .unwrap_or_else(|| paths[0].clone())
+
+    /// Where a recording named in the annotations is: the first of `paths` that is a file,
+    /// else a recording of that name found elsewhere, else the first path (so reading it says
+    /// what is missing).
+    fn locate<const N: usize>(&self, paths: [PathBuf; N]) -> PathBuf {
+        if let Some(found) = paths.iter().find(|p| p.is_file()) {
+            return found.clone();
+        }
+        paths[0]
+            .file_name()
+            .and_then(|name| self.0.get(name))
+            .unwrap_or(&paths[0])
+            .clone()
+    }
 }
 
 /// Reads the annotation file at `path` with `read` if it is there; if not, notes among what
@@ -760,6 +772,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         &mut left_out,
     );
 
+    let elsewhere = Elsewhere::under(data);
     let (labels, unread) = if_present(
         &data.join("fhrma-fs/expert_annotations.json"),
         "the false-signal figures",
@@ -775,7 +788,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         par_map(&labels, threads, "false-signal files", |l| {
             (
                 format!("FHRMA-FS file {}", l.filename),
-                false_signal_file(data, l, set),
+                false_signal_file(data, &elsewhere, l, set),
             )
         }),
         &mut left_out,
@@ -793,7 +806,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         par_map(&wmfb_list, threads, "baseline files", |(name, curve)| {
             (
                 format!("FHRMA file {name}"),
-                baseline_file(data, name, curve, set),
+                baseline_file(data, &elsewhere, name, curve, set),
             )
         }),
         &mut left_out,
