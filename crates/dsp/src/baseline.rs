@@ -13,6 +13,13 @@
 //! 2. **Trimmed mean** over ±3 min: the mean of the samples within ±`trim_band` bpm (8) of the
 //!    pass-1 level, so excursions do not pull the level while it follows real, slower changes.
 //!
+//! Both passes count one value a second in their histograms (the first valid value of each
+//! [`BIN`] samples, aligned to the stream's sample indices) rather than every 4-Hz sample: a
+//! 4-Hz FHR trace is interpolated from beats about 0.4 s apart, so its neighbouring samples
+//! carry little that is new, and a 10-minute level comes out alike from 600 values as from
+//! 2,400 at a quarter of the cost (against WMFB, median MADI 5.12 % → 4.96 %; `mimamori
+//! eval`). The levels are still interpolated at every sample.
+//!
 //! A window with less than `min_signal` samples of signal carries the previous level forward
 //! (JSOG: 判定困難なら直前の10分から判断する). The per-window clinical baseline rounded to
 //! 5 bpm is computed separately over each 10-minute window ([`crate::classify`]).
@@ -23,9 +30,10 @@
 //! `mode_half_window + half_window + 2·step` samples after its input (about 8.5 minutes).
 
 use crate::histogram::Histogram;
-use crate::knots::{Interpolator, KnotPass};
+use crate::knots::{BIN, FirstOfBin, Interpolator, KnotPass, bins};
 
-/// Baseline parameters.
+/// Baseline parameters (durations in samples at 4 Hz; the histograms count one value a second,
+/// so the windows, the knot spacing and `min_signal` are rounded to whole seconds).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BaselineConfig {
     /// Half the window of pass 1 (the dominant level), samples.
@@ -55,6 +63,15 @@ impl Default for BaselineConfig {
     }
 }
 
+/// How many samples after a sample its baseline is final at the latest: a pass-1 knot needs
+/// `mode_half_window` samples after it, a pass-2 knot `half_window` pass-1 levels after it,
+/// samples come out a knot `step` at a time, and a bin is counted with its last sample
+/// (2,043 samples, 8.5 minutes, by default).
+pub(crate) fn final_lag(config: &BaselineConfig) -> u64 {
+    BIN * (bins(config.mode_half_window) + bins(config.half_window) + 2 * bins(config.step)) + BIN
+        - 1
+}
+
 /// The baseline stage: `(sample, fetal bpm)` in, `(sample, fetal bpm, baseline bpm)` out.
 /// The first pass's estimator: the mean of the values near the histogram's smoothed mode.
 fn dominant_level(
@@ -79,7 +96,11 @@ pub(crate) struct Baseline<T> {
     pass2: KnotPass,
     /// (fetal value, pass-1 level, carried) waiting for pass 2's level.
     level2: Interpolator<(f32, f32, T)>,
-    /// Knot spacing, samples.
+    /// The values the passes count, one a second: of the fetal values, and of those pass 2
+    /// keeps.
+    bin1: FirstOfBin,
+    bin2: FirstOfBin,
+    /// Knot spacing, bins.
     step: u64,
     /// Whether pass 1 has made its first knot (`mode_half_window` samples in).
     knots_started: bool,
@@ -90,7 +111,8 @@ pub(crate) struct Baseline<T> {
 
 impl<T: Copy> Baseline<T> {
     pub(crate) fn new(config: &BaselineConfig) -> Self {
-        let min_signal = config.min_signal;
+        let min_signal = bins(u64::from(config.min_signal)) as u32;
+        let step = bins(config.step);
         let trimmed_level = move |h: &mut Histogram| {
             if h.total() < min_signal / 2 {
                 return None;
@@ -100,20 +122,22 @@ impl<T: Copy> Baseline<T> {
         Self {
             trim_band: config.trim_band,
             pass1: KnotPass::new(
-                config.mode_half_window,
-                config.step,
+                bins(config.mode_half_window),
+                step,
                 Histogram::heart_rate().for_mode(),
-                Box::new(dominant_level(config.min_signal, config.mode_band)),
+                Box::new(dominant_level(min_signal, config.mode_band)),
             ),
             level1: Interpolator::new(config.mode_half_window, config.step),
             pass2: KnotPass::new(
-                config.half_window,
-                config.step,
+                bins(config.half_window),
+                step,
                 Histogram::heart_rate(),
                 Box::new(trimmed_level),
             ),
             level2: Interpolator::new(config.half_window, config.step),
-            step: config.step,
+            bin1: FirstOfBin::default(),
+            bin2: FirstOfBin::default(),
+            step,
             knots_started: false,
             early_level: None,
         }
@@ -136,18 +160,29 @@ impl<T: Copy> Baseline<T> {
         .unwrap_or(f32::NAN)
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, index: u64, fetal: f32, carried: T) {
         self.level1.push_item(index, (fetal, carried));
-        // Items wait for the knot after them: only a new knot releases any.
-        let Some((position, value)) = self.pass1.push(index, fetal) else {
+        // Pass 1 counts whole bins; items wait for the knot after them: only a new knot
+        // releases any.
+        let Some(mean) = self.bin1.add(index, fetal) else {
+            return;
+        };
+        let bin = index / BIN;
+        let Some((position, value)) = self.pass1.push(bin, mean) else {
             if !self.knots_started {
-                self.estimate_early(index);
+                self.estimate_early(bin);
             }
             return;
         };
         self.knots_started = true;
-        self.level1.push_knot(position, value);
-        let (trim_band, pass2, level2) = (self.trim_band, &mut self.pass2, &mut self.level2);
+        self.level1.push_knot(position * BIN, value);
+        let (trim_band, pass2, level2, bin2) = (
+            self.trim_band,
+            &mut self.pass2,
+            &mut self.level2,
+            &mut self.bin2,
+        );
         self.level1.release_ready(|i, (fetal, carried), b1| {
             let kept = if b1.is_nan() || (fetal - b1).abs() <= trim_band {
                 fetal
@@ -155,18 +190,20 @@ impl<T: Copy> Baseline<T> {
                 f32::NAN
             };
             level2.push_item(i, (fetal, b1, carried));
-            if let Some((position, value)) = pass2.push(i, kept) {
-                level2.push_knot(position, value);
+            if let Some(mean) = bin2.add(i, kept)
+                && let Some((position, value)) = pass2.push(i / BIN, mean)
+            {
+                level2.push_knot(position * BIN, value);
             }
         });
     }
 
-    /// Before pass 1's first knot its window holds every sample so far: their dominant level
-    /// every `step` samples (the first 5 minutes of a stream only, so kept off the hot path).
+    /// Before pass 1's first knot its window holds every bin so far: their dominant level
+    /// every `step` bins (the first 5 minutes of a stream only, so kept off the hot path).
     #[cold]
     #[inline(never)]
-    fn estimate_early(&mut self, index: u64) {
-        if index.is_multiple_of(self.step) {
+    fn estimate_early(&mut self, bin: u64) {
+        if bin.is_multiple_of(self.step) {
             self.early_level = self.pass1.estimate_now();
         }
     }

@@ -10,14 +10,20 @@
 //! score alike on the development records. Frequency per 10 minutes and
 //! tachysystole (> 5 per 10 min averaged over 30 min, NICHD) are computed in
 //! [`crate::classify`].
+//!
+//! The path runs on 1-second means of the signal ([`crate::knots::BIN`] samples each, aligned to the
+//! stream's sample indices, so the result does not depend on how the input is chunked): a
+//! contraction rises and falls over tens of seconds, and the ±10-s smoothing leaves nothing at
+//! 4 Hz that 1 Hz loses. The parameters stay in samples (4 Hz) and are divided by the bin.
 
 use std::collections::VecDeque;
 
-use crate::events::{ExcursionConfig, ExcursionDetector};
+use crate::events::{ExcursionConfig, ExcursionDetector, MAX_EXCURSION_SAMPLES};
 use crate::histogram::Histogram;
-use crate::knots::{Interpolator, KnotPass};
+use crate::knots::{BIN as TOCO_BIN, Bin, Interpolator, KnotPass, bins};
 
-/// Contraction detection parameters.
+/// Contraction detection parameters (durations in samples at 4 Hz; the path runs on 1-s bins,
+/// so each is rounded to whole seconds).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContractionConfig {
     /// Half-width of the smoothing window, samples.
@@ -64,8 +70,15 @@ pub struct ContractionEvent {
 
 #[derive(Debug)]
 pub(crate) struct Contractions {
+    /// In bins, as every index below.
     smooth_half: usize,
     tone_half: u64,
+    /// Knot spacing of the tone, bins.
+    tone_step: u64,
+    /// The bin being filled.
+    bin: Bin,
+    /// The stream's end, in samples, once finished (events are clamped to it).
+    stream_end: Option<u64>,
     /// The smoothing window: up to `smooth_half` past values, the centre, future values.
     window: VecDeque<f32>,
     /// Sample index of `window`'s front value.
@@ -87,33 +100,57 @@ pub(crate) struct Contractions {
 impl Contractions {
     pub(crate) fn new(config: &ContractionConfig) -> Self {
         let q = config.tone_quantile;
+        let smooth_half = bins(config.smooth_half as u64) as usize;
+        let tone_half = bins(config.tone_half);
+        let tone_step = bins(60);
+        // The tone needs a minute of signal in its window.
+        let min_tone_signal = bins(240) as u32;
+        let rise = ExcursionConfig {
+            min_duration: bins(config.rise.min_duration),
+            min_time_beyond: bins(config.rise.min_time_beyond),
+            max_gap: bins(config.rise.max_gap),
+            ..config.rise.clone()
+        };
         Self {
-            smooth_half: config.smooth_half,
-            tone_half: config.tone_half,
-            window: VecDeque::with_capacity(2 * config.smooth_half + 2),
+            smooth_half,
+            tone_half,
+            tone_step,
+            bin: Bin::default(),
+            stream_end: None,
+            window: VecDeque::with_capacity(2 * smooth_half + 2),
             window_first: 0,
             centre: 0,
             sum: 0.0,
             valid: 0,
             tone: KnotPass::new(
-                config.tone_half,
-                60,
+                tone_half,
+                tone_step,
                 Histogram::new(0.0, 256),
-                Box::new(
-                    move |h: &mut Histogram| {
-                        if h.total() < 240 { None } else { h.quantile(q) }
-                    },
-                ),
+                Box::new(move |h: &mut Histogram| {
+                    if h.total() < min_tone_signal {
+                        None
+                    } else {
+                        h.quantile(q)
+                    }
+                }),
             ),
-            level: Interpolator::new(config.tone_half, 60),
-
-            detector: ExcursionDetector::new(1, config.rise.clone()),
+            level: Interpolator::new(tone_half, tone_step),
+            detector: ExcursionDetector::with_max_len(1, rise, MAX_EXCURSION_SAMPLES / TOCO_BIN),
             frontier: 0,
         }
     }
 
-    /// Feeds one uterine-activity sample (NaN for none).
+    /// Feeds one uterine-activity sample (NaN for none); samples come one index after another
+    /// from 0.
+    #[inline]
     pub(crate) fn push(&mut self, index: u64, ua: f32) {
+        if let Some(mean) = self.bin.add(index, ua) {
+            self.push_mean(index / TOCO_BIN, mean);
+        }
+    }
+
+    /// Feeds the mean of bin `index` (NaN for none).
+    fn push_mean(&mut self, index: u64, ua: f32) {
         if self.window.is_empty() {
             self.window_first = index;
         }
@@ -163,28 +200,37 @@ impl Contractions {
         });
     }
 
-    /// Everything before this index is final.
+    /// Everything before this sample index is final.
     pub(crate) fn frontier(&self) -> u64 {
-        self.frontier
+        self.frontier.saturating_mul(TOCO_BIN)
     }
 
+    /// The next contraction, in sample indices (the acme at the middle of its bin).
     pub(crate) fn pop(&mut self) -> Option<ContractionEvent> {
+        let end = self.stream_end.unwrap_or(u64::MAX);
         self.detector.pop().map(|e| ContractionEvent {
-            start: e.start,
-            peak_at: e.extreme_at,
-            end: e.end,
+            start: (e.start * TOCO_BIN).min(end),
+            peak_at: (e.extreme_at * TOCO_BIN + TOCO_BIN / 2).min(end.saturating_sub(1)),
+            end: (e.end * TOCO_BIN).min(end),
             amplitude: e.amplitude,
         })
     }
 
-    /// Ends the stream: pads the windows with "no signal" so every held sample is decided.
+    /// Ends the stream after `end` samples: closes the last, partial bin and pads the windows
+    /// with "no signal" so every held bin is decided.
     pub(crate) fn finish(&mut self, end: u64) {
+        self.stream_end = Some(end);
+        if !end.is_multiple_of(TOCO_BIN) {
+            let mean = self.bin.close();
+            self.push_mean(end / TOCO_BIN, mean);
+        }
+        let end = end.div_ceil(TOCO_BIN);
         while self.centre < self.window.len() {
             self.smooth_centre();
         }
-        let pad = 2 * (self.tone_half + 60) + 2;
+        let pad = 2 * (self.tone_half + self.tone_step) + 2;
         for i in end..end + pad {
-            self.push(i, f32::NAN);
+            self.push_mean(i, f32::NAN);
         }
         self.detector.finish();
         self.frontier = u64::MAX;

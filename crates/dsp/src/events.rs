@@ -116,16 +116,25 @@ pub(crate) struct ExcursionDetector {
     anchor: Option<u64>,
     candidate: Option<Candidate>,
     out: VecDeque<Excursion>,
+    /// The longest an excursion lasts before it is closed, samples.
+    max_len: u64,
 }
 
 impl ExcursionDetector {
     pub(crate) fn new(direction: i8, config: ExcursionConfig) -> Self {
+        Self::with_max_len(direction, config, MAX_EXCURSION_SAMPLES)
+    }
+
+    /// A detector whose excursions are closed at `max_len` samples (for a signal at another
+    /// rate than 4 Hz).
+    pub(crate) fn with_max_len(direction: i8, config: ExcursionConfig, max_len: u64) -> Self {
         Self {
             direction,
             config,
             anchor: None,
             candidate: None,
             out: VecDeque::new(),
+            max_len,
         }
     }
 
@@ -213,14 +222,14 @@ impl ExcursionDetector {
                 if distance >= self.config.min_amplitude {
                     c.time_beyond += 1;
                 }
-                if index + 1 - c.start >= MAX_EXCURSION_SAMPLES {
+                if index + 1 - c.start >= self.max_len {
                     self.close_at_longest(index);
                 }
             }
         }
     }
 
-    /// Closes the excursion under way at its longest ([`MAX_EXCURSION_SAMPLES`], with sample
+    /// Closes the excursion under way at its longest (`max_len`, with sample
     /// `index` its last); what follows starts afresh with the next sample.
     #[cold]
     #[inline(never)]

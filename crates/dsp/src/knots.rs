@@ -12,6 +12,77 @@ use std::collections::VecDeque;
 
 use crate::histogram::Histogram;
 
+/// Samples per bin where a level is estimated from 1-second means (1 s at 4 Hz).
+pub(crate) const BIN: u64 = 4;
+
+/// A duration in samples as bins, rounded to the nearest (at least 1 where it was not 0).
+pub(crate) fn bins(samples: u64) -> u64 {
+    if samples == 0 {
+        0
+    } else {
+        ((samples + BIN / 2) / BIN).max(1)
+    }
+}
+
+/// One value for each bin of [`BIN`] consecutive samples, aligned to the stream's sample
+/// indices: its first valid value, as recorded (a heart rate stays in whole quarter bpm, which
+/// the heart-rate histogram counts exactly).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FirstOfBin {
+    first: Option<f32>,
+}
+
+impl FirstOfBin {
+    /// Adds the value of sample `index` (NaN: none); with the bin's last sample, returns the
+    /// bin's first valid value (NaN without one) and starts the next.
+    #[inline]
+    pub(crate) fn add(&mut self, index: u64, value: f32) -> Option<f32> {
+        if self.first.is_none() && !value.is_nan() {
+            self.first = Some(value);
+        }
+        if index % BIN != BIN - 1 {
+            return None;
+        }
+        Some(self.first.take().unwrap_or(f32::NAN))
+    }
+}
+
+/// The mean of the valid values of one bin of [`BIN`] consecutive samples, aligned to the
+/// stream's sample indices (bin `i / BIN` holds sample `i`), so it does not depend on how the
+/// input was chunked.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Bin {
+    sum: f32,
+    valid: u32,
+}
+
+impl Bin {
+    /// Adds the value of sample `index` (NaN: none); with the bin's last sample, returns its
+    /// mean (NaN without a valid value) and starts the next.
+    #[inline]
+    pub(crate) fn add(&mut self, index: u64, value: f32) -> Option<f32> {
+        if !value.is_nan() {
+            self.sum += value;
+            self.valid += 1;
+        }
+        if index % BIN != BIN - 1 {
+            return None;
+        }
+        Some(self.close())
+    }
+
+    /// The mean so far (NaN without a valid value), and a fresh bin.
+    pub(crate) fn close(&mut self) -> f32 {
+        let mean = if self.valid == 0 {
+            f32::NAN
+        } else {
+            self.sum / self.valid as f32
+        };
+        *self = Self::default();
+        mean
+    }
+}
+
 /// What a knot's value is computed from.
 pub(crate) type Estimator = Box<dyn FnMut(&mut Histogram) -> Option<f32> + Send + Sync>;
 

@@ -267,11 +267,9 @@ impl FalseRuns {
 }
 
 /// How far back the newest baseline certain to be final lies behind a sample just released by
-/// the preparation stage: a pass-1 knot needs `mode_half_window` samples after it, a pass-2 knot
-/// `half_window` pass-1 levels after it, and samples come out a knot `step` at a time (2,040
-/// samples, 8.5 minutes, by default).
+/// the preparation stage ([`baseline::final_lag`]).
 fn live_lag(config: &BaselineConfig) -> u64 {
-    config.mode_half_window + config.half_window + 2 * config.step
+    baseline::final_lag(config)
 }
 
 fn seconds(index: u64) -> f64 {
@@ -414,10 +412,7 @@ impl Analyzer {
         self.prep.finish();
         self.contractions.finish(end);
         // Pad the baseline's windows with "no signal" so every real sample comes out.
-        let pad = self.config.baseline.mode_half_window
-            + self.config.baseline.half_window
-            + 2 * self.config.baseline.step
-            + 2;
+        let pad = baseline::final_lag(&self.config.baseline) + 2;
         self.drain_prep();
         for index in end..end + pad {
             self.baseline

@@ -466,8 +466,10 @@ fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
         let toco = vec![10.0; fhr.len()];
         run(&fhr, &toco, Profile::Figo)
     };
-    // 50 bpm deep, about a minute, every 100 s: ≈ 900 bpm·s per minute.
-    let heavy = with_decelerations(100.0, 50.0, 40.0);
+    // 60 bpm deep, 50 s, every 2 minutes: ≈ 750 bpm·s per minute. (The trace stays at its
+    // baseline for most of the time, so the baseline is not in doubt: with decelerations
+    // filling as much time as the baseline, which level is the baseline is a coin toss.)
+    let heavy = with_decelerations(120.0, 60.0, 30.0);
     assert!(heavy.decelerations.len() >= 12, "{:?}", heavy.decelerations);
     let last = heavy.classification.last().unwrap();
     assert_eq!(last.figo, ctg_dsp::FigoClass::Pathological, "{last:?}");
@@ -488,10 +490,11 @@ fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
 fn coupled_contractions_are_two_when_the_tone_falls_back_between_them() {
     let fhr = baseline_trace(20, 140.0);
     let mut toco = vec![10.0; fhr.len()];
-    // Two 70-unit acmes 55 s apart; between them the signal falls back to about 30 units
-    // above the tone (by 40) and never near the tone, so only the split can part them.
+    // Two 70-unit acmes 60 s apart; between them the signal falls back to about 20 units
+    // above the tone (by about 40 after the ±10-s smoothing, against the 30 that splits) and
+    // never near the tone, so only the split can part them.
     plant_contraction(&mut toco, 500.0, 70.0, 70.0);
-    plant_contraction(&mut toco, 545.0, 90.0, 70.0);
+    plant_contraction(&mut toco, 550.0, 90.0, 70.0);
     // A single contraction with a shallow notch (a few units) stays one.
     plant_contraction(&mut toco, 900.0, 90.0, 60.0);
     plant_contraction(&mut toco, 925.0, 40.0, 8.0);
