@@ -134,28 +134,37 @@ impl Histogram {
         }
         let bins = self.counts.len();
         let width = radius + 1;
+        // Only centres within `radius` of an occupied bin can have a positive sum, and the
+        // first maximum is one of them: the scan covers `from..=to` (about a third of the bins
+        // for a heart rate), and bins outside it count as empty.
+        let lo = self.counts.iter().position(|&c| c != 0)?;
+        let hi = self.counts.iter().rposition(|&c| c != 0)?;
+        let from = lo.saturating_sub(radius);
+        let to = (hi + radius).min(bins - 1);
+        let counts = &self.counts[from..=to];
+        let boxes = &mut self.scratch[from..=to];
         // Box sums: box[j] = counts[j] + … + counts[j + radius] (clipped at the top).
         let mut running = 0u64;
-        for j in (0..bins).rev() {
-            running += u64::from(self.counts[j]);
-            if j + width < bins {
-                running -= u64::from(self.counts[j + width]);
+        for j in (0..counts.len()).rev() {
+            running += u64::from(counts[j]);
+            if let Some(&leaving) = counts.get(j + width) {
+                running -= u64::from(leaving);
             }
-            self.scratch[j] = running;
+            boxes[j] = running;
         }
         // Triangle at centre c: box[c − radius] + … + box[c] (clipped at the bottom).
         let mut best = (0u64, 0usize);
         let mut running = 0u64;
-        for c in 0..bins {
-            running += self.scratch[c];
-            if c >= width {
-                running -= self.scratch[c - width];
+        for c in 0..boxes.len() {
+            running += boxes[c];
+            if let Some(leaving) = c.checked_sub(width) {
+                running -= boxes[leaving];
             }
             if running > best.0 {
                 best = (running, c);
             }
         }
-        Some(self.low + best.1 as f32 + 0.5)
+        Some(self.low + (from + best.1) as f32 + 0.5)
     }
 
     /// Mean of the values within ±`half_width` bpm of `centre` (whole bins), with its count.
@@ -222,6 +231,45 @@ mod tests {
         for value in [-1.0, 0.0, 0.49, 17.3, 99.999, 255.9, 256.0, 1e6, f32::NAN] {
             assert_eq!(toco.bin_of(toco.code(value)), toco.bin(value), "{value}");
         }
+    }
+
+    /// The smoothed mode is the first bin with the largest kernel sum, computed directly here
+    /// from its definition, over histograms with values spread anywhere (the edges included).
+    #[test]
+    fn the_smoothed_mode_is_the_first_maximum_of_the_kernel_sum() {
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        for round in 0..500 {
+            let mut h = Histogram::heart_rate().for_mode();
+            let bins = h.counts.len();
+            let (centre, spread) = (next() % bins, 1 + next() % 40);
+            for _ in 0..1 + next() % 300 {
+                let b = (centre + next() % (2 * spread))
+                    .saturating_sub(spread)
+                    .min(bins - 1);
+                h.add(h.code(30.0 + b as f32 + 0.25));
+            }
+            let radius = 1 + round % 4;
+            // As defined: box sums clipped at the top, triangles of them clipped at the bottom.
+            let boxed = |j: usize| -> u64 {
+                (j..=(j + radius).min(bins - 1))
+                    .map(|m| u64::from(h.counts[m]))
+                    .sum()
+            };
+            let kernel = |c: usize| -> u64 { (c.saturating_sub(radius)..=c).map(boxed).sum() };
+            let sums: Vec<u64> = (0..bins).map(kernel).collect();
+            let best = *sums.iter().max().unwrap();
+            let first = sums.iter().position(|&v| v == best).unwrap();
+            assert_eq!(
+                h.smoothed_mode(radius),
+                Some(30.0 + first as f32 + 0.5),
+                "round {round}"
+            );
+        }
+        assert_eq!(Histogram::heart_rate().for_mode().smoothed_mode(3), None);
     }
 
     /// Sums kept in quarter bpm give the mean of the values held, after values leave too.
