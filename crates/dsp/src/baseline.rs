@@ -26,8 +26,9 @@
 //!
 //! The pass-2 window and band were chosen on the development records of the FHRMA training set
 //! against WMFB, the best published method (`mimamori eval`, BENCHMARKS.md): a ±5-min pass 2
-//! lags real baseline changes (MADI 6.5 % against 5.1 %). Output is final
-//! `mode_half_window + half_window + 2·step` samples after its input (about 8.5 minutes).
+//! lags real baseline changes (MADI 6.5 % against 5.1 %). Output is final [`final_lag`]
+//! samples after its input at the latest (`mode_half_window + half_window + 2·step` and a
+//! second's bin: about 8.5 minutes).
 
 use crate::histogram::Histogram;
 use crate::knots::{BIN, FirstOfBin, Interpolator, KnotPass, bins};
