@@ -11,10 +11,11 @@
 //! tachysystole (> 5 per 10 min averaged over 30 min, NICHD) are computed in
 //! [`crate::classify`].
 //!
-//! The path runs on 1-second means of the signal ([`crate::knots::BIN`] samples each, aligned to the
-//! stream's sample indices, so the result does not depend on how the input is chunked): a
-//! contraction rises and falls over tens of seconds, and the ±10-s smoothing leaves nothing at
-//! 4 Hz that 1 Hz loses. The parameters stay in samples (4 Hz) and are divided by the bin.
+//! The path runs on 1-second means of the signal ([`crate::knots::BIN`] samples each, aligned
+//! to the stream's sample indices, so the result does not depend on how the input is
+//! chunked): a contraction rises and falls over tens of seconds, and after the ±10-s smoothing
+//! 4 Hz adds nothing (contraction F1 0.823 at 4 Hz, 0.824 at 1 Hz; `mimamori eval`), at a
+//! quarter of the cost. The parameters stay in samples (4 Hz) and are divided by the bin.
 
 use std::collections::VecDeque;
 
