@@ -160,7 +160,7 @@ pub struct Analyzer {
     /// Prepared samples waiting for the baseline stage to catch up with their reference:
     /// (index, fetal value, the dominant level of the 10 minutes up to it).
     live_queue: Vec<(u64, f32, f32)>,
-    /// How far back the live tracker's reference baseline lies, samples.
+    /// How far back the live tracker's reference baseline lies, samples ([`baseline::final_lag`]).
     live_lag: u64,
     /// One past the last sample fed to `live`.
     live_end: u64,
@@ -266,12 +266,6 @@ impl FalseRuns {
     }
 }
 
-/// How far back the newest baseline certain to be final lies behind a sample just released by
-/// the preparation stage ([`baseline::final_lag`]).
-fn live_lag(config: &BaselineConfig) -> u64 {
-    baseline::final_lag(config)
-}
-
 fn seconds(index: u64) -> f64 {
     index as f64 / HZ
 }
@@ -289,7 +283,7 @@ impl Analyzer {
             decel: ExcursionDetector::new(-1, config.deceleration.clone()),
             live: ExcursionDetector::new(-1, config.deceleration.clone()),
             live_queue: Vec::new(),
-            live_lag: live_lag(&config.baseline),
+            live_lag: baseline::final_lag(&config.baseline),
             live_end: 0,
             contractions: Contractions::new(&config.contractions),
             aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
