@@ -32,6 +32,7 @@ mod histogram;
 pub mod json;
 mod knots;
 mod prep;
+mod ring;
 mod series;
 #[doc(hidden)]
 pub mod stages;

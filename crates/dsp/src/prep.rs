@@ -25,7 +25,7 @@
 //! channel) is not done: built and measured, it cut real decelerations entered through signal
 //! loss (BENCHMARKS.md, analysis accuracy).
 
-use std::collections::VecDeque;
+use crate::ring::IndexRing;
 
 /// Why a fetal sample is not trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -124,7 +124,7 @@ impl Default for PrepConfig {
 }
 
 /// One prepared sample (16 bytes; its index is its place in the stream).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Prepared {
     /// The fetal value as recorded (NaN where there is no signal).
     pub recorded: f32,
@@ -165,12 +165,13 @@ enum IslandState {
 #[derive(Debug)]
 pub(crate) struct Prep {
     config: PrepConfig,
-    /// The samples not yet released, from index `first` on.
-    line: VecDeque<Prepared>,
+    /// The samples not yet released: indices `first..end`.
+    line: IndexRing<Prepared>,
     first: u64,
-    /// The coincidence tallies (as in [`Prep::tally`]) of up to `self.config.coincidence_half`
-    /// samples already decided: the window's past half.
-    history: VecDeque<(u8, u8)>,
+    end: u64,
+    /// The coincidence tallies (as in [`Prep::tally`], `both | close << 1`) of the samples
+    /// decided, of which the last `self.config.coincidence_half` are the window's past half.
+    history: IndexRing<u8>,
     /// Samples before this one have had the coincidence decision (rule 3) and gone through the
     /// island rule; from it on they await the decision (the next one is decided when its
     /// future half is here).
@@ -194,7 +195,7 @@ impl Prep {
             // Right after a release the line holds at most the coincidence lookahead, a held
             // island with its trailing gap and rule 5's hold; the analyzer releases at least
             // every 64 samples.
-            line: VecDeque::with_capacity(
+            line: IndexRing::new(
                 config.coincidence_half
                     + config.jump_island
                     + config.edge_reach
@@ -202,7 +203,8 @@ impl Prep {
                     + 128,
             ),
             first: 0,
-            history: VecDeque::with_capacity(config.coincidence_half + 1),
+            end: 0,
+            history: IndexRing::new(config.coincidence_half + 1),
             decided: 0,
             island_from: 0,
             state: IslandState::Gap {
@@ -225,24 +227,22 @@ impl Prep {
     /// Hands every sample all the rules have released, in order, to `release`: the same
     /// samples whatever the calls are interleaved with [`Prep::push`].
     pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, Prepared)) {
-        self.continuity
-            .consume(&mut self.line, self.first, self.island_from);
-        let count = self.continuity.held_from - self.first;
-        let first = self.first;
-        self.first += count;
-        for (index, p) in (first..).zip(self.line.drain(..count as usize)) {
-            release(index, p);
+        self.continuity.consume(&mut self.line, self.island_from);
+        let to = self.continuity.held_from;
+        for index in self.first..to {
+            release(index, self.line.get(index));
         }
+        self.first = to;
     }
 
     /// Sample `index` (held in `line`).
     fn at(&mut self, index: u64) -> &mut Prepared {
-        &mut self.line[(index - self.first) as usize]
+        &mut self.line[index]
     }
 
     /// Feeds one raw sample (NaN for no signal).
     pub(crate) fn push(&mut self, index: u64, fetal_raw: f32, mhr: f32) {
-        debug_assert_eq!(index, self.first + self.line.len() as u64);
+        debug_assert_eq!(index, self.end);
         let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
         let (fetal, false_kind) = if fetal_raw.is_nan() {
             (f32::NAN, FalseKind::None)
@@ -261,11 +261,12 @@ impl Prep {
             mhr_false,
         };
         let (both, close) = self.tally(&sample);
-        debug_assert!(
-            self.line.len() < self.line.capacity(),
-            "the line outgrew its bound (release at least every 64 samples)"
-        );
-        self.line.push_back(sample);
+        if (self.end - self.first) as usize == self.line.capacity() {
+            // Not with the analyzer, which releases at least every 64 samples.
+            self.line.grow(self.first, self.end);
+        }
+        self.line.set(index, sample);
+        self.end = index + 1;
         self.window_tally.0 += both;
         self.window_tally.1 += close;
         if index + 1 - self.decided > self.config.coincidence_half as u64 {
@@ -275,7 +276,7 @@ impl Prep {
 
     /// Flushes everything at the end of the stream.
     pub(crate) fn finish(&mut self) {
-        let end = self.first + self.line.len() as u64;
+        let end = self.end;
         while self.decided < end {
             self.decide_next();
         }
@@ -285,8 +286,7 @@ impl Prep {
             self.judge(before, None, end);
         }
         self.island_from = end;
-        self.continuity
-            .consume(&mut self.line, self.first, self.island_from);
+        self.continuity.consume(&mut self.line, self.island_from);
         self.continuity.finish();
     }
 
@@ -323,11 +323,11 @@ impl Prep {
         }
         // The window's past half counts the samples as recorded, not as decided, so one
         // decision does not feed the next.
-        self.history.push_back((both as u8, close as u8));
-        if self.history.len() > self.config.coincidence_half {
-            let (both, close) = self.history.pop_front().expect("history is not empty");
-            self.window_tally.0 -= u32::from(both);
-            self.window_tally.1 -= u32::from(close);
+        self.history.set(index, (both | close << 1) as u8);
+        if let Some(leaving) = index.checked_sub(self.config.coincidence_half as u64) {
+            let code = self.history.get(leaving);
+            self.window_tally.0 -= u32::from(code & 1);
+            self.window_tally.1 -= u32::from(code >> 1);
         }
         self.decided = index + 1;
         self.island(index);
@@ -408,10 +408,10 @@ impl Prep {
     /// Judges the held short island (and the gap after it: samples `island_from..end`) given
     /// its edges, releases it, and returns the gap state that follows.
     fn judge(&mut self, before: Option<f32>, after: Option<f32>, end: u64) -> IslandState {
-        let from = (self.island_from - self.first) as usize;
-        let to = (end - self.first) as usize;
-        let held = self.line.range(from..to);
-        let mut valid = held.clone().filter(|s| !s.fetal.is_nan()).map(|s| s.fetal);
+        let (from, to) = (self.island_from, end);
+        let line = &self.line;
+        let held = (from..to).map(|i| line.get(i).fetal);
+        let mut valid = held.clone().filter(|v| !v.is_nan());
         let first_valid = valid.next();
         let (len, last_valid) = valid.fold(
             (usize::from(first_valid.is_some()), first_valid),
@@ -424,10 +424,11 @@ impl Prep {
         let artefact = !self.config.direct_ecg
             && (len < self.config.min_island
                 || (jumps(before, first_valid) && jumps(after, last_valid)));
-        let trailing_gap = held.rev().take_while(|s| s.fetal.is_nan()).count();
-        let held_len = to - from;
+        let trailing_gap = held.rev().take_while(|v| v.is_nan()).count();
+        let held_len = (to - from) as usize;
         if artefact {
-            for s in self.line.range_mut(from..to) {
+            for i in from..to {
+                let s = &mut self.line[i];
                 if !s.fetal.is_nan() {
                     s.fetal = f32::NAN;
                     s.false_kind = FalseKind::Artefact;
@@ -507,12 +508,12 @@ impl Continuity {
         }
     }
 
-    /// Considers every sample of `line` (whose front is sample `first`) before `end`.
-    fn consume(&mut self, line: &mut VecDeque<Prepared>, first: u64, end: u64) {
+    /// Considers every sample of `line` before `end`.
+    fn consume(&mut self, line: &mut IndexRing<Prepared>, end: u64) {
         while self.next < end {
             let index = self.next;
             self.next += 1;
-            self.push(line, first, index);
+            self.push(line, index);
         }
     }
 
@@ -529,9 +530,8 @@ impl Continuity {
         }
     }
 
-    fn push(&mut self, line: &mut VecDeque<Prepared>, first: u64, index: u64) {
-        let offset = (index - first) as usize;
-        let p = line[offset];
+    fn push(&mut self, line: &mut IndexRing<Prepared>, index: u64) {
+        let p = line[index];
         if !p.mhr.is_nan() {
             self.mhr_seen_at = Some(index);
         }
@@ -563,8 +563,8 @@ impl Continuity {
         self.gap = 0;
         if p.false_kind == FalseKind::Maternal {
             // The piece so far ran into the mother: it was hers.
-            let held = (self.held_from - first) as usize;
-            for h in line.range_mut(held..offset) {
+            for held in self.held_from..index {
+                let h = &mut line[held];
                 if !h.fetal.is_nan() {
                     h.fetal = f32::NAN;
                     h.false_kind = FalseKind::Maternal;
@@ -576,7 +576,7 @@ impl Continuity {
             // The mother's rate is known and differs: the fetus.
             self.break_piece(index + 1);
         } else if self.following {
-            let p = &mut line[offset];
+            let p = &mut line[index];
             p.fetal = f32::NAN;
             p.false_kind = FalseKind::Maternal;
             self.held_from = index + 1;
@@ -622,6 +622,53 @@ mod tests {
         // A scalp electrode: only the coincidence lookahead.
         let scalp = released_after(1200, true);
         assert!(scalp >= 1200 - 100, "{scalp}");
+    }
+
+    /// Released all at once after the line outgrew its first allocation, the samples are the
+    /// same as released one by one.
+    #[test]
+    fn a_late_release_gives_the_same_samples() {
+        let run = |release_every: u64| {
+            let mut prep = Prep::new(PrepConfig::default());
+            let mut out = Vec::new();
+            for i in 0..4000u64 {
+                // A Doppler trace that meets the mother's rate now and then, with islands.
+                let fetal = match i % 700 {
+                    0..100 => 80.0 + (i % 3) as f32 * 0.25,
+                    300..310 => 250.0,
+                    400..420 => f32::NAN,
+                    _ => 140.0 + (i % 7) as f32 * 0.25,
+                };
+                let mhr = if i % 1400 < 800 { 80.0 } else { f32::NAN };
+                prep.push(i, fetal, mhr);
+                if (i + 1) % release_every == 0 {
+                    prep.release_ready(|index, p| out.push((index, p)));
+                }
+            }
+            prep.finish();
+            prep.release_ready(|index, p| out.push((index, p)));
+            out
+        };
+        let one_by_one = run(1);
+        assert_eq!(one_by_one.len(), 4000);
+        assert!(
+            one_by_one
+                .iter()
+                .any(|(_, p)| p.false_kind == FalseKind::Maternal)
+        );
+        assert!(
+            one_by_one
+                .iter()
+                .any(|(_, p)| p.false_kind == FalseKind::Artefact)
+        );
+        let late = run(3000);
+        // Prepared holds NaN, so compare the bits.
+        let bits = |v: &[(u64, Prepared)]| -> Vec<_> {
+            v.iter()
+                .map(|(i, p)| (*i, p.recorded.to_bits(), p.fetal.to_bits(), p.false_kind))
+                .collect()
+        };
+        assert_eq!(bits(&one_by_one), bits(&late));
     }
 
     /// An MHR value outside 50–180 bpm is false signal on MHR and no maternal signal: a fetal

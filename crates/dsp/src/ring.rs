@@ -1,0 +1,106 @@
+//! A fixed window of per-sample values addressed by their absolute sample index.
+//!
+//! The stages hold the samples they are still working on in index order, never more than a
+//! bound known when the stage is built. A ring of a power-of-two number of slots addresses
+//! sample `i` at slot `i & mask`: no offset from a moving front to keep, no wrap test, no
+//! length to update per sample (a `VecDeque` does all three on every push, pop and index).
+//! Which indices are live is the owner's business: it keeps at most `capacity()` consecutive
+//! ones, and a slot outside them holds whatever was there last.
+
+/// Slots for `capacity()` consecutive sample indices.
+#[derive(Clone, Debug)]
+pub(crate) struct IndexRing<T> {
+    slots: Box<[T]>,
+    mask: usize,
+}
+
+impl<T: Copy + Default> IndexRing<T> {
+    /// A ring for at least `live` consecutive indices (rounded up to a power of two).
+    pub(crate) fn new(live: usize) -> Self {
+        let len = live.max(1).next_power_of_two();
+        Self {
+            slots: vec![T::default(); len].into_boxed_slice(),
+            mask: len - 1,
+        }
+    }
+
+    /// How many consecutive indices the ring holds.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The value of sample `index`.
+    #[inline]
+    pub(crate) fn get(&self, index: u64) -> T {
+        self.slots[index as usize & self.mask]
+    }
+
+    /// Stores the value of sample `index`.
+    #[inline]
+    pub(crate) fn set(&mut self, index: u64, value: T) {
+        self.slots[index as usize & self.mask] = value;
+    }
+
+    /// Doubles the capacity, keeping the values of indices `first..end` (the live ones).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn grow(&mut self, first: u64, end: u64) {
+        let mut grown = Self::new(2 * self.capacity());
+        for index in first..end {
+            grown.set(index, self.get(index));
+        }
+        *self = grown;
+    }
+}
+
+impl<T> std::ops::Index<u64> for IndexRing<T> {
+    type Output = T;
+
+    #[inline]
+    fn index(&self, index: u64) -> &T {
+        &self.slots[index as usize & self.mask]
+    }
+}
+
+impl<T> std::ops::IndexMut<u64> for IndexRing<T> {
+    #[inline]
+    fn index_mut(&mut self, index: u64) -> &mut T {
+        &mut self.slots[index as usize & self.mask]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_a_capacity_apart_share_a_slot_and_nearer_ones_do_not() {
+        let mut ring = IndexRing::<u64>::new(5);
+        assert_eq!(ring.capacity(), 8);
+        for i in 1000..1008 {
+            ring.set(i, i * 10);
+        }
+        for i in 1000..1008 {
+            assert_eq!(ring.get(i), i * 10);
+        }
+        ring.set(1008, 7);
+        assert_eq!(ring.get(1000), 7);
+        ring[1001] += 1;
+        assert_eq!(ring.get(1001), 10_011);
+        assert_eq!(ring[1002], 10_020);
+    }
+
+    #[test]
+    fn growing_keeps_the_live_indices() {
+        let mut ring = IndexRing::<u64>::new(4);
+        for i in 6..10 {
+            ring.set(i, i);
+        }
+        ring.grow(6, 10);
+        assert_eq!(ring.capacity(), 8);
+        for i in 10..14 {
+            ring.set(i, i);
+        }
+        assert!((6..14).all(|i| ring[i] == i));
+    }
+}
