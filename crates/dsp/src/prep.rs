@@ -13,17 +13,24 @@
 //!    the fetal channel is a scalp electrode (every value is a measured beat interval), and
 //!    except samples that turn out to lie near the baseline
 //!    ([`PrepConfig::island_on_baseline_bpm`]).
-//! 5. **Maternal continuity**: a stretch that runs on without a break from one that coincided
+//! 5. **Halving**: a stretch that starts with a step from a normal rate (110–170 bpm) to about
+//!    half of it (× 0.42–0.58, from one value to the next within 2 s) and ends, within a
+//!    minute, with a step back up by about as much (× 1.72–2.38) is the monitor counting every
+//!    other beat (clinical.md §4.4): artefact. A deceleration falls and recovers over seconds,
+//!    not from one value to the next by half. See [`PrepConfig::halving_max_len`].
+//! 6. **Maternal continuity**: a stretch that runs on without a break from one that coincided
 //!    with the mother, where the MHR channel has no signal, is the mother's too (both ways; it
 //!    holds up to 2 minutes back). See [`PrepConfig::continuity_hold`].
 //!
 //! The MHR channel's own values outside the plausible maternal range (50–180 bpm) are false
 //! signal on MHR (a halved or doubled rate, or the fetal heart on the maternal sensor), and no
-//! MHR signal for rules 3 and 5.
+//! MHR signal for rules 3 and 6.
 //!
-//! Level-based false-signal detection (halving/doubling, maternal capture without an MHR
-//! channel) is not done: built and measured, it cut real decelerations entered through signal
-//! loss (BENCHMARKS.md, analysis accuracy).
+//! Not done, measured: doubling (the mirror of rule 5 from a low rate flags 572 samples the
+//! FHRMA-FS experts call true against 3,639 false: a stretch at twice a low rate is as often
+//! the fetal heart caught again after a halved or maternal one), and level-based detection
+//! (maternal capture without an MHR channel), which cut real decelerations entered through
+//! signal loss (BENCHMARKS.md, analysis accuracy).
 
 use crate::ring::IndexRing;
 
@@ -89,11 +96,32 @@ pub struct PrepConfig {
     /// within ±10 bpm; ±15 scored best on the development files (±10–25 within 0.001:
     /// fetal false-signal accuracy 0.937 → 0.941, `mimamori eval`).
     pub island_on_baseline_bpm: f32,
-    /// Rule 5 holds at most this many samples back, waiting to see whether a stretch without an
+    /// Rule 6 holds at most this many samples back, waiting to see whether a stretch without an
     /// MHR signal runs into one that coincides with the mother (2 minutes).
     pub continuity_hold: usize,
-    /// Rule 5: a gap longer than this breaks a stretch, samples.
+    /// Rule 6: a gap longer than this breaks a stretch, samples.
     pub continuity_gap: usize,
+    /// Rule 5: the rates a halving steps down from, bpm (a normal fetal rate; a bradycardic
+    /// one halved falls below the plausible range anyway).
+    pub halving_from_bpm: (f32, f32),
+    /// Rule 5: the step down, as the ratio of a value to the one before it (about ½); the step
+    /// back up is its inverse.
+    pub halving_ratio: (f32, f32),
+    /// Rule 5: the most samples between the two values of a step (2 s).
+    pub halving_max_step: usize,
+    /// Rule 5: the longest halved stretch, samples (1 minute); one that does not step back up
+    /// by then, or breaks off for longer than `edge_reach`, is left as it is (0: the rule is
+    /// off).
+    ///
+    /// Measured (2026-11-25): on the raw FHRMA-FS traces (Doppler with MHR) this pattern covers
+    /// 50 stretches, 1,082 samples the experts call false and none they call true; on CTU-UHB
+    /// 107 stretches (21 minutes in 552 hours), 4 of them inside a deceleration the expert
+    /// marked. Nearly all begin or end at a gap, so the island rule (rule 4) flags them first:
+    /// after it, rule 5 changes no FHRMA-FS file and one CTU-UHB record (1037: three
+    /// acceleration amplitudes by 1–2 bpm), and no `mimamori eval` figure. It is there for a
+    /// monitor that halves without dropping out. Run before the island rule instead, it took
+    /// away the edges the island rule judges by, and 157 false samples went unflagged.
+    pub halving_max_len: usize,
     /// Half the maternal-coincidence window (rule 3), samples. A Doppler trace that crosses
     /// the mother's rate for a few seconds is fetal; one that follows it for most of ±20 s is
     /// not. ±5 s flagged many crossings; ±20 s scored best on the development files of FHRMA-FS
@@ -119,6 +147,10 @@ impl Default for PrepConfig {
             continuity_hold: 480,
             island_on_baseline_bpm: 15.0,
             continuity_gap: 120,
+            halving_from_bpm: (110.0, 170.0),
+            halving_ratio: (0.42, 0.58),
+            halving_max_step: 8,
+            halving_max_len: 240,
         }
     }
 }
@@ -159,8 +191,8 @@ enum IslandState {
 /// place, each behind the one before it, so a sample is never copied from stage to stage:
 ///
 /// ```text
-/// first ... continuity.held_from ... continuity.next ... island_from ... decided ... end
-/// |released |  held by rule 5      | not yet fed to 5  | held by rule 4 | awaiting rule 3
+/// first ... continuity.held_from ... continuity.next ... halving.open ... halving.next ... island_from ... decided ... end
+/// |released |  held by rule 6      | not yet fed to 6  | held by rule 5 | not yet fed to 5 | held by rule 4 | awaiting rule 3
 /// ```
 #[derive(Debug)]
 pub(crate) struct Prep {
@@ -179,22 +211,26 @@ pub(crate) struct Prep {
     /// Samples from this one up to `decided` are held by the island rule until their island
     /// is judged; the ones before it are released to rule 5.
     island_from: u64,
+    /// Rule 5, fed each sample the island rule releases.
+    halving: Halving,
     state: IslandState,
     /// The last value of the current long island (its end edge, once it ends).
     last_kept: Option<f32>,
     /// (samples with both signals, of them coinciding) over the window's past half and the
     /// samples awaiting the decision.
     window_tally: (u32, u32),
-    /// Rule 5, fed each sample the island rule releases.
+    /// Rule 6, fed each sample the island rule releases.
     continuity: Continuity,
 }
 
 impl Prep {
     pub(crate) fn new(config: PrepConfig) -> Self {
         Self {
-            // Right after a release the line holds at most the coincidence lookahead, a held
-            // island with its trailing gap and rule 5's hold; the analyzer releases at least
-            // every 64 samples.
+            // Right after a release the line holds the coincidence lookahead, a held island
+            // with its trailing gap and rule 6's hold (the analyzer releases at least every 64
+            // samples): 848 samples by default, in 1,024 slots. Rule 5's open stretch (up to
+            // 280 more) fits in the slack unless it meets a long hold of rule 6; then the ring
+            // doubles, once, instead of every stream paying 16 KiB for it.
             line: IndexRing::new(
                 config.coincidence_half
                     + config.jump_island
@@ -212,6 +248,11 @@ impl Prep {
                 gap: usize::MAX,
             },
             last_kept: None,
+            halving: Halving {
+                next: 0,
+                last: (0, f32::NAN),
+                open: None,
+            },
             window_tally: (0, 0),
             continuity: Continuity::new(&config),
             config,
@@ -227,7 +268,8 @@ impl Prep {
     /// Hands every sample all the rules have released, in order, to `release`: the same
     /// samples whatever the calls are interleaved with [`Prep::push`].
     pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, Prepared)) {
-        self.continuity.consume(&mut self.line, self.island_from);
+        let ready = self.halving_consume(self.island_from);
+        self.continuity.consume(&mut self.line, ready);
         let to = self.continuity.held_from;
         for index in self.first..to {
             release(index, self.line.get(index));
@@ -286,7 +328,10 @@ impl Prep {
             self.judge(before, None, end);
         }
         self.island_from = end;
-        self.continuity.consume(&mut self.line, self.island_from);
+        self.halving_consume(end);
+        // A stretch still open never stepped back up: left as it is.
+        self.halving.open = None;
+        self.continuity.consume(&mut self.line, end);
         self.continuity.finish();
     }
 
@@ -331,6 +376,91 @@ impl Prep {
         }
         self.decided = index + 1;
         self.island(index);
+    }
+
+    /// Rule 5 over the samples the island rule has released, up to `end`; returns one past the
+    /// last sample it releases (an open stretch waits).
+    fn halving_consume(&mut self, end: u64) -> u64 {
+        while self.halving.next < end {
+            let index = self.halving.next;
+            self.halving.next += 1;
+            self.halving_step(index);
+        }
+        self.halving.open.unwrap_or(self.halving.next)
+    }
+
+    /// Rule 5, one sample at a time: sample `index` joins an open halved stretch, or is
+    /// released (with a stretch that turned out not to be one).
+    #[inline]
+    fn halving_step(&mut self, index: u64) {
+        let fetal = self.line[index].fetal;
+        if self.halving.open.is_none() {
+            let (at, before) = self.halving.last;
+            if fetal.is_nan() {
+                return;
+            }
+            self.halving.last = (index, fetal);
+            // Most samples are nowhere near half the one before (a NaN before, at the start of
+            // the stream, goes on and fails the range test).
+            if fetal > before * self.config.halving_ratio.1 {
+                return;
+            }
+            self.halving_open(index, fetal, at, before);
+            return;
+        }
+        self.halving_under_way(index, fetal);
+    }
+
+    /// Opens a halved stretch at `index` if its value is a step down to about half of the
+    /// valid value `before` at `at`.
+    #[cold]
+    #[inline(never)]
+    fn halving_open(&mut self, index: u64, fetal: f32, at: u64, before: f32) {
+        let config = &self.config;
+        let (from, to) = config.halving_from_bpm;
+        if config.halving_max_len > 0
+            && index - at <= config.halving_max_step as u64
+            && before >= from
+            && before <= to
+            && fetal >= before * config.halving_ratio.0
+        {
+            self.halving.open = Some(index);
+        }
+    }
+
+    /// Sample `index` while a halved stretch is open: it steps back up (the stretch is
+    /// artefact), breaks off or runs too long (the stretch is left as it is), or joins it.
+    #[cold]
+    #[inline(never)]
+    fn halving_under_way(&mut self, index: u64, fetal: f32) {
+        let Some(start) = self.halving.open else {
+            return;
+        };
+        let config = &self.config;
+        let (at, before) = self.halving.last;
+        let (low, high) = config.halving_ratio;
+        let back = index - at <= config.halving_max_step as u64
+            && fetal >= before / high
+            && fetal <= before / low;
+        let broken = index - at > config.edge_reach as u64
+            || index + 1 - start > config.halving_max_len as u64;
+        if back {
+            for i in start..index {
+                let s = &mut self.line[i];
+                if !s.fetal.is_nan() {
+                    s.fetal = f32::NAN;
+                    s.false_kind = FalseKind::Artefact;
+                }
+            }
+        } else if !broken {
+            if !fetal.is_nan() {
+                self.halving.last = (index, fetal);
+            }
+            return;
+        }
+        self.halving.open = None;
+        // The sample after the stretch starts afresh: it may open the next one.
+        self.halving_step(index);
     }
 
     /// The island rule, one sample at a time: sample `index` joins the held island (which then
@@ -455,7 +585,20 @@ impl Prep {
     }
 }
 
-/// Rule 5, **maternal continuity**: a Doppler trace that coincided with the mother's heart rate
+/// Where rule 5 stands.
+#[derive(Debug, Clone, Copy)]
+struct Halving {
+    /// The next sample to consider (the ones before it have been, and are released unless
+    /// `open` holds them).
+    next: u64,
+    /// The last valid value seen (index, bpm; NaN before any).
+    last: (u64, f32),
+    /// The first sample of a stretch that stepped down to about half, held until it steps back
+    /// up or breaks off.
+    open: Option<u64>,
+}
+
+/// Rule 6, **maternal continuity**: a Doppler trace that coincided with the mother's heart rate
 /// stays the mother's while it runs on without a break and without an MHR signal to say
 /// otherwise, both after the coincidence and before it. A break is a jump of more than
 /// `jump_bpm`, a gap longer than `continuity_gap`, or a sample where the MHR channel has a signal
@@ -489,7 +632,7 @@ struct Continuity {
     mhr_seen_at: Option<u64>,
 }
 
-/// How long the MHR channel may be silent before rule 5 stops holding samples back, samples.
+/// How long the MHR channel may be silent before rule 6 stops holding samples back, samples.
 const MHR_MEMORY: u64 = 2400;
 
 impl Continuity {
@@ -669,6 +812,57 @@ mod tests {
                 .collect()
         };
         assert_eq!(bits(&one_by_one), bits(&late));
+    }
+
+    /// The samples flagged artefact when a trace at 140 bpm (no MHR channel) runs `shape`
+    /// over samples 400..400 + 4·`seconds`.
+    fn artefacts_in(seconds: u64, shape: impl Fn(u64) -> f32) -> Vec<u64> {
+        let mut prep = Prep::new(PrepConfig::default());
+        let mut flagged = Vec::new();
+        let end = 400 + 4 * seconds;
+        for i in 0..end + 800 {
+            let fetal = if (400..end).contains(&i) {
+                shape(i - 400)
+            } else {
+                140.0 + (i % 4) as f32 * 0.25
+            };
+            prep.push(i, fetal, f32::NAN);
+            prep.release_ready(|index, p| {
+                if p.false_kind == FalseKind::Artefact {
+                    flagged.push(index);
+                }
+            });
+        }
+        prep.finish();
+        prep.release_ready(|index, p| {
+            if p.false_kind == FalseKind::Artefact {
+                flagged.push(index);
+            }
+        });
+        flagged
+    }
+
+    /// A stretch at half the rate, stepping down and back up from one value to the next, is
+    /// the monitor counting every other beat; a deceleration to the same depth that falls and
+    /// recovers over seconds is not, nor is a halved level that stays (it is left as it is).
+    #[test]
+    fn a_halved_stretch_is_artefact_and_a_deceleration_is_not() {
+        let halved = artefacts_in(30, |_| 70.0);
+        assert_eq!(halved, (400..520).collect::<Vec<_>>());
+        // 140 → 70 over 15 s, 10 s at 70, back over 15 s.
+        let deceleration = artefacts_in(40, |k| {
+            let s = k as f32 / 4.0;
+            if s < 15.0 {
+                140.0 - 70.0 * s / 15.0
+            } else if s < 25.0 {
+                70.0
+            } else {
+                70.0 + 70.0 * (s - 25.0) / 15.0
+            }
+        });
+        assert!(deceleration.is_empty(), "{deceleration:?}");
+        let stays = artefacts_in(90, |_| 70.0);
+        assert!(stays.is_empty(), "{stays:?}");
     }
 
     /// An MHR value outside 50–180 bpm is false signal on MHR and no maternal signal: a fetal

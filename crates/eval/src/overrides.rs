@@ -66,6 +66,8 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "island_on_baseline_bpm" => config.prep.island_on_baseline_bpm = v as f32,
             "continuity_gap" => config.prep.continuity_gap = v as usize,
             "continuity_hold" => config.prep.continuity_hold = v as usize,
+            "halving_max_len" => config.prep.halving_max_len = v as usize,
+            "halving_max_step" => config.prep.halving_max_step = v as usize,
             _ => return Err(format!("unknown prep parameter `{field}`")),
         },
         "baseline" => match field {
