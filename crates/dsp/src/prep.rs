@@ -16,8 +16,10 @@
 //! 5. **Halving**: a stretch that starts with a step from a normal rate (110–170 bpm) to about
 //!    half of it (× 0.42–0.58, from one value to the next within 2 s) and ends, within a
 //!    minute, with a step back up by about as much (× 1.72–2.38) is the monitor counting every
-//!    other beat (clinical.md §4.4): artefact. A deceleration falls and recovers over seconds,
-//!    not from one value to the next by half. See [`PrepConfig::halving_max_len`].
+//!    other beat: artefact. No guideline or source in clinical.md defines halving; the
+//!    thresholds are ours, checked against the FHRMA-FS expert labels. A deceleration falls and
+//!    recovers over seconds, not from one value to the next by half. See
+//!    [`PrepConfig::halving_max_len`].
 //! 6. **Maternal continuity**: a stretch that runs on without a break from one that coincided
 //!    with the mother, where the MHR channel has no signal, is the mother's too (both ways; it
 //!    holds up to 2 minutes back). See [`PrepConfig::continuity_hold`].
@@ -219,7 +221,7 @@ pub(crate) struct Prep {
     /// (samples with both signals, of them coinciding) over the window's past half and the
     /// samples awaiting the decision.
     window_tally: (u32, u32),
-    /// Rule 6, fed each sample the island rule releases.
+    /// Rule 6, fed each sample rule 5 releases.
     continuity: Continuity,
 }
 
@@ -445,13 +447,7 @@ impl Prep {
         let broken = index - at > config.edge_reach as u64
             || index + 1 - start > config.halving_max_len as u64;
         if back {
-            for i in start..index {
-                let s = &mut self.line[i];
-                if !s.fetal.is_nan() {
-                    s.fetal = f32::NAN;
-                    s.false_kind = FalseKind::Artefact;
-                }
-            }
+            mark_false(&mut self.line, start..index, FalseKind::Artefact);
         } else if !broken {
             if !fetal.is_nan() {
                 self.halving.last = (index, fetal);
@@ -557,13 +553,7 @@ impl Prep {
         let trailing_gap = held.rev().take_while(|v| v.is_nan()).count();
         let held_len = (to - from) as usize;
         if artefact {
-            for i in from..to {
-                let s = &mut self.line[i];
-                if !s.fetal.is_nan() {
-                    s.fetal = f32::NAN;
-                    s.false_kind = FalseKind::Artefact;
-                }
-            }
+            mark_false(&mut self.line, from..to, FalseKind::Artefact);
         }
         self.island_from = end;
         if artefact {
@@ -581,6 +571,17 @@ impl Prep {
                 last: last_valid,
                 gap: trailing_gap,
             }
+        }
+    }
+}
+
+/// Marks the samples of `range` that still carry a fetal value as false signal of `kind`.
+fn mark_false(line: &mut IndexRing<Prepared>, range: std::ops::Range<u64>, kind: FalseKind) {
+    for i in range {
+        let s = &mut line[i];
+        if !s.fetal.is_nan() {
+            s.fetal = f32::NAN;
+            s.false_kind = kind;
         }
     }
 }
@@ -706,13 +707,7 @@ impl Continuity {
         self.gap = 0;
         if p.false_kind == FalseKind::Maternal {
             // The piece so far ran into the mother: it was hers.
-            for held in self.held_from..index {
-                let h = &mut line[held];
-                if !h.fetal.is_nan() {
-                    h.fetal = f32::NAN;
-                    h.false_kind = FalseKind::Maternal;
-                }
-            }
+            mark_false(line, self.held_from..index, FalseKind::Maternal);
             self.held_from = index + 1;
             self.following = true;
         } else if !p.mhr.is_nan() {
