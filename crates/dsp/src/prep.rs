@@ -274,7 +274,7 @@ impl Prep {
         self.continuity.consume(&mut self.line, ready);
         let to = self.continuity.held_from;
         for index in self.first..to {
-            release(index, self.line.get(index));
+            release(index, self.line[index]);
         }
         self.first = to;
     }
@@ -372,7 +372,7 @@ impl Prep {
         // decision does not feed the next.
         self.history.set(index, (both | close << 1) as u8);
         if let Some(leaving) = index.checked_sub(self.config.coincidence_half as u64) {
-            let code = self.history.get(leaving);
+            let code = self.history[leaving];
             self.window_tally.0 -= u32::from(code & 1);
             self.window_tally.1 -= u32::from(code >> 1);
         }
@@ -396,7 +396,9 @@ impl Prep {
     #[inline]
     fn halving_step(&mut self, index: u64) {
         let fetal = self.line[index].fetal;
-        if self.halving.open.is_none() {
+        if let Some(start) = self.halving.open {
+            self.halving_under_way(start, index, fetal);
+        } else {
             let (at, before) = self.halving.last;
             if fetal.is_nan() {
                 return;
@@ -408,9 +410,7 @@ impl Prep {
                 return;
             }
             self.halving_open(index, fetal, at, before);
-            return;
         }
-        self.halving_under_way(index, fetal);
     }
 
     /// Opens a halved stretch at `index` if its value is a step down to about half of the
@@ -430,14 +430,12 @@ impl Prep {
         }
     }
 
-    /// Sample `index` while a halved stretch is open: it steps back up (the stretch is
-    /// artefact), breaks off or runs too long (the stretch is left as it is), or joins it.
+    /// Sample `index` while the halved stretch from `start` is open: it steps back up (the
+    /// stretch is artefact), breaks off or runs too long (the stretch is left as it is), or
+    /// joins it.
     #[cold]
     #[inline(never)]
-    fn halving_under_way(&mut self, index: u64, fetal: f32) {
-        let Some(start) = self.halving.open else {
-            return;
-        };
+    fn halving_under_way(&mut self, start: u64, index: u64, fetal: f32) {
         let config = &self.config;
         let (at, before) = self.halving.last;
         let (low, high) = config.halving_ratio;
@@ -536,7 +534,7 @@ impl Prep {
     fn judge(&mut self, before: Option<f32>, after: Option<f32>, end: u64) -> IslandState {
         let (from, to) = (self.island_from, end);
         let line = &self.line;
-        let held = (from..to).map(|i| line.get(i).fetal);
+        let held = (from..to).map(|i| line[i].fetal);
         let mut valid = held.clone().filter(|v| !v.is_nan());
         let first_valid = valid.next();
         let (len, last_valid) = valid.fold(

@@ -29,12 +29,6 @@ impl<T: Copy + Default> IndexRing<T> {
         self.slots.len()
     }
 
-    /// The value of sample `index`.
-    #[inline]
-    pub(crate) fn get(&self, index: u64) -> T {
-        self.slots[index as usize & self.mask]
-    }
-
     /// Stores the value of sample `index`.
     #[inline]
     pub(crate) fn set(&mut self, index: u64, value: T) {
@@ -47,7 +41,7 @@ impl<T: Copy + Default> IndexRing<T> {
     pub(crate) fn grow(&mut self, first: u64, end: u64) {
         let mut grown = Self::new(2 * self.capacity());
         for index in first..end {
-            grown.set(index, self.get(index));
+            grown.set(index, self[index]);
         }
         *self = grown;
     }
@@ -81,12 +75,12 @@ mod tests {
             ring.set(i, i * 10);
         }
         for i in 1000..1008 {
-            assert_eq!(ring.get(i), i * 10);
+            assert_eq!(ring[i], i * 10);
         }
         ring.set(1008, 7);
-        assert_eq!(ring.get(1000), 7);
+        assert_eq!(ring[1000], 7);
         ring[1001] += 1;
-        assert_eq!(ring.get(1001), 10_011);
+        assert_eq!(ring[1001], 10_011);
         assert_eq!(ring[1002], 10_020);
     }
 
