@@ -653,10 +653,53 @@ impl Continuity {
     /// Considers every sample of `line` before `end`.
     fn consume(&mut self, line: &mut IndexRing<Prepared>, end: u64) {
         while self.next < end {
+            if self.idle() {
+                self.consume_idle(line, end);
+                if self.next == end {
+                    return;
+                }
+            }
             let index = self.next;
             self.next += 1;
             self.push(line, index);
         }
+    }
+
+    /// Nothing is held, nothing follows the mother and the MHR channel has been silent for
+    /// [`MHR_MEMORY`] (or the fetal channel is a scalp electrode): no sample can be held back
+    /// or marked until one carries an MHR value or a maternal flag, so [`Continuity::push`]
+    /// would only track the piece's last value and gap and release each sample at once.
+    fn idle(&self) -> bool {
+        !self.following
+            && self.held_from == self.next
+            && (self.direct_ecg
+                || self
+                    .mhr_seen_at
+                    .is_none_or(|at| self.next - at > MHR_MEMORY))
+    }
+
+    /// What [`Continuity::push`] does while [`Continuity::idle`] holds, for the samples up to
+    /// `end` or to the first one with an MHR value or a maternal flag (left to `push`); a jump
+    /// would break a piece that holds nothing, so it is not tested. The stream's commonest
+    /// case: a Doppler or scalp trace without a maternal sensor.
+    fn consume_idle(&mut self, line: &IndexRing<Prepared>, end: u64) {
+        while self.next < end {
+            let p = &line[self.next];
+            if !p.mhr.is_nan() || p.false_kind == FalseKind::Maternal {
+                break;
+            }
+            if p.fetal.is_nan() {
+                self.gap += 1;
+                if self.gap > self.reach {
+                    self.last = None;
+                }
+            } else {
+                self.last = Some(p.fetal);
+                self.gap = 0;
+            }
+            self.next += 1;
+        }
+        self.held_from = self.next;
     }
 
     /// Ends the piece: what is held is released as it is.
@@ -805,6 +848,45 @@ mod tests {
                 .collect()
         };
         assert_eq!(bits(&one_by_one), bits(&late));
+    }
+
+    /// After a quarter of an hour without an MHR signal (rule 6 idle, every sample released at
+    /// once), the mother's rate appears on the MHR channel and the Doppler trace meets it, and
+    /// the MHR channel falls silent again while the trace runs on at her rate: that stretch is
+    /// hers; the fetal stretch before is not, and the fetal trace caught again after a gap is
+    /// not.
+    #[test]
+    fn continuity_takes_up_the_mother_after_a_long_silence_of_the_mhr_channel() {
+        let mut prep = Prep::new(PrepConfig::default());
+        let mut out = Vec::new();
+        // 0..3600 fetal 140, no MHR; 3600..3840 the mother at 80 on both channels; 3840..4320
+        // the Doppler still on her, MHR silent; 4320..4480 no signal; then the fetus again.
+        for i in 0..5000u64 {
+            let (fetal, mhr) = match i {
+                0..3600 => (140.0 + (i % 5) as f32 * 0.25, f32::NAN),
+                3600..3840 => (80.0 + (i % 3) as f32 * 0.25, 80.0),
+                3840..4320 => (80.0 + (i % 3) as f32 * 0.25, f32::NAN),
+                4320..4480 => (f32::NAN, f32::NAN),
+                _ => (140.0 + (i % 5) as f32 * 0.25, f32::NAN),
+            };
+            prep.push(i, fetal, mhr);
+            prep.release_ready(|index, p| out.push((index, p.false_kind)));
+        }
+        prep.finish();
+        prep.release_ready(|index, p| out.push((index, p.false_kind)));
+        assert_eq!(out.len(), 5000);
+        assert!(out.iter().enumerate().all(|(k, (i, _))| k as u64 == *i));
+        let maternal = |range: std::ops::Range<usize>| {
+            out[range]
+                .iter()
+                .filter(|(_, kind)| *kind == FalseKind::Maternal)
+                .count()
+        };
+        assert_eq!(maternal(0..3500), 0);
+        // The coincidence window (±20 s) takes most of the first stretch, continuity the rest.
+        assert!(maternal(3700..3840) == 140, "{}", maternal(3700..3840));
+        assert_eq!(maternal(3840..4320), 480);
+        assert_eq!(maternal(4480..5000), 0);
     }
 
     /// The samples flagged artefact when a trace at 140 bpm (no MHR channel) runs `shape`
