@@ -683,23 +683,25 @@ impl Continuity {
     /// would break a piece that holds nothing, so it is not tested. The stream's commonest
     /// case: a Doppler or scalp trace without a maternal sensor.
     fn consume_idle(&mut self, line: &IndexRing<Prepared>, end: u64) {
-        while self.next < end {
-            let p = &line[self.next];
+        let (mut next, mut gap, mut last) = (self.next, self.gap, self.last);
+        while next < end {
+            let p = &line[next];
             if !p.mhr.is_nan() || p.false_kind == FalseKind::Maternal {
                 break;
             }
             if p.fetal.is_nan() {
-                self.gap += 1;
-                if self.gap > self.reach {
-                    self.last = None;
+                gap += 1;
+                if gap > self.reach {
+                    last = None;
                 }
             } else {
-                self.last = Some(p.fetal);
-                self.gap = 0;
+                last = Some(p.fetal);
+                gap = 0;
             }
-            self.next += 1;
+            next += 1;
         }
-        self.held_from = self.next;
+        (self.next, self.gap, self.last) = (next, gap, last);
+        self.held_from = next;
     }
 
     /// Ends the piece: what is held is released as it is.
