@@ -164,7 +164,30 @@ impl ExcursionDetector {
     }
 
     /// Feeds one sample: the FHR (NaN for none) and the baseline.
+    ///
+    /// Most samples come with no excursion under way and stay near the baseline; they are
+    /// handled here, inline in the caller's loop, and the rest in [`Self::push_under_way`].
+    #[inline]
     pub(crate) fn push(&mut self, index: u64, fhr: f32, baseline: f32) {
+        if self.candidate.is_none() {
+            if fhr.is_nan() || baseline.is_nan() {
+                return;
+            }
+            let distance = f32::from(self.direction) * (fhr - baseline);
+            if distance <= self.config.edge_bpm {
+                self.anchor = Some(index);
+                return;
+            }
+            if distance <= self.config.start_bpm {
+                return;
+            }
+        }
+        self.push_under_way(index, fhr, baseline);
+    }
+
+    /// [`Self::push`] with an excursion under way, or one starting with this sample.
+    #[inline(never)]
+    fn push_under_way(&mut self, index: u64, fhr: f32, baseline: f32) {
         if fhr.is_nan() || baseline.is_nan() {
             if let Some(c) = self.candidate
                 && index - c.last_valid > self.config.max_gap
