@@ -231,7 +231,9 @@ impl<T: Copy> Interpolator<T> {
                     let span = (position - p) as f32;
                     take_front(&mut self.waiting, count, |k, item| {
                         let i = first + k as u64;
-                        let t = (i.saturating_sub(p)) as f32 / span;
+                        // Through i64: one instruction, where u64 takes several (and the
+                        // distance is far below 2⁶³, so the value is the same).
+                        let t = (i.saturating_sub(p) as i64) as f32 / span;
                         release(i, item, pv + (value - pv) * t);
                     });
                 }
