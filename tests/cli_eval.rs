@@ -133,6 +133,18 @@ fn build(shared: &Path, data: &Path) {
     test01["filename"] = json!("test01.fhr");
     wmfb["files"] = json!([train01, test01]);
     write_json(&data.join("fhrma/method_analyses/WMFB.json"), &wmfb);
+    // One of the toolbox's other methods, for the same two files; the other two are absent.
+    let ayres = read_json(&shared.join("fhrma/method_analyses/A_std.json"));
+    let mut a01 = ayres[0].clone();
+    let mut a02 = ayres[1].clone();
+    assert_eq!(a01["filename"], "train01.fhr");
+    assert_eq!(a02["filename"], "train02.fhr");
+    a01["filename"] = json!("train01.fhr");
+    a02["filename"] = json!("test01.fhr");
+    write_json(
+        &data.join("fhrma/method_analyses/A_std.json"),
+        &json!([a01, a02]),
+    );
 }
 
 fn eval(data: &Path, out: &Path) -> (String, Value) {
@@ -166,7 +178,15 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(left_out.len(), 2, "{left_out:?}");
+    assert_eq!(left_out.len(), 4, "{left_out:?}");
+    for absent in ["MD_std.json", "W_std.json"] {
+        assert!(
+            left_out
+                .iter()
+                .any(|l| l.contains(absent) && l.contains("not there")),
+            "{left_out:?}"
+        );
+    }
     assert!(
         left_out
             .iter()
@@ -177,7 +197,41 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
         left_out.iter().any(|l| l.contains("SomeOtherSet")),
         "{left_out:?}"
     );
-    assert!(stdout.contains("left out: 2"), "{stdout}");
+    assert!(stdout.contains("left out: 4"), "{stdout}");
+
+    // Events against WMFB's: ours both ways and the one toolbox method present, over both
+    // files; the absent methods measured on none (null, n/a).
+    let wmfb_events = &report["all"]["events_vs_wmfb"];
+    assert_eq!(wmfb_events["files"], 2, "{wmfb_events}");
+    for source in ["ours", "ours_toolbox_rule", "A_std"] {
+        assert_eq!(wmfb_events[source]["files"], 2, "{source}: {wmfb_events}");
+        for kind in ["accelerations", "decelerations"] {
+            let counts = &wmfb_events[source][kind];
+            let f1 = counts["f1"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&f1), "{source} {kind}: {counts}");
+            assert!(
+                counts["reference"].as_u64().unwrap() > 0,
+                "{source} {kind}: {counts}"
+            );
+        }
+    }
+    // The toolbox's reading finds at least as many events as ours (it asks less of them).
+    for kind in ["accelerations", "decelerations"] {
+        assert!(
+            wmfb_events["ours_toolbox_rule"][kind]["ours"].as_u64()
+                >= wmfb_events["ours"][kind]["ours"].as_u64(),
+            "{wmfb_events}"
+        );
+    }
+    assert_eq!(wmfb_events["MD_std"]["files"], 0, "{wmfb_events}");
+    assert!(wmfb_events["MD_std"]["decelerations"]["f1"].is_null());
+    assert_eq!(report["development"]["events_vs_wmfb"]["files"], 1);
+    assert_eq!(report["holdout"]["events_vs_wmfb"]["files"], 1);
+    let maeda = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("Maeda"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(maeda.contains("n/a"), "{maeda}");
 
     // Development: 1001 and 1002, train file 0001, train01. Holdout: 1005 and 9003 (a record
     // not in the shared data), the FHRMA-FS test file, test01.

@@ -83,6 +83,7 @@ pub fn run(
     std::fs::write(&csv, records_csv(&report))
         .with_context(|| format!("cannot write {}", csv.display()))?;
     println!("{}", table(&report));
+    println!("{}", events_vs_wmfb_table(&report));
     let left_out = report["left_out"].as_array().map_or(0, Vec::len);
     if left_out > 0 {
         println!(
@@ -193,6 +194,46 @@ fn table(report: &Value) -> String {
             shown(all),
             shown(get("development")),
             shown(get("holdout"))
+        );
+    }
+    s
+}
+
+/// Our events and the FHRMA toolbox's methods' against WMFB's on the FHRMA files (all of
+/// them): not expert marks, so no bar; it shows how far a definition's reading moves the
+/// figures, and where ours stand among published methods.
+fn events_vs_wmfb_table(report: &Value) -> String {
+    use std::fmt::Write as _;
+    let part = &report["all"]["events_vs_wmfb"];
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<80} {:>8} {:>8}",
+        format!(
+            "events against WMFB's (automatic, not expert marks; FHRMA, {} files)",
+            part["files"]
+        ),
+        "decel F1",
+        "accel F1"
+    );
+    let mut sources = vec!["ours", "ours_toolbox_rule"];
+    sources.extend(
+        ctg_eval::datasets::TOOLBOX_METHODS
+            .iter()
+            .map(|(stem, _)| *stem),
+    );
+    for source in sources {
+        let f1 = |kind: &str| {
+            part[source][kind]["f1"]
+                .as_f64()
+                .map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+        };
+        let method = part[source]["method"].as_str().unwrap_or(source);
+        let _ = writeln!(
+            s,
+            "  {method:<78} {:>8} {:>8}",
+            f1("decelerations"),
+            f1("accelerations")
         );
     }
     s

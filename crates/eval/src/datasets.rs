@@ -248,8 +248,46 @@ pub fn false_signal_labels(
     Ok((labels, left_out))
 }
 
-/// WMFB's baseline per FHRMA training file: file name → baseline at every sample (bpm).
-pub fn wmfb_baselines(data: &Path) -> Result<BTreeMap<String, Vec<f32>>, EvalError> {
+/// What WMFB made of one FHRMA training file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Wmfb {
+    /// The baseline at every sample, bpm.
+    pub baseline: Vec<f32>,
+    /// Its accelerations and decelerations (the FHRMA toolbox's event rule on that baseline).
+    pub events: MethodEvents,
+}
+
+/// An automatic method's accelerations and decelerations in one recording, s.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MethodEvents {
+    /// Accelerations.
+    pub accelerations: Vec<Interval>,
+    /// Decelerations.
+    pub decelerations: Vec<Interval>,
+}
+
+/// `[[start, end], …]` as intervals, each bound times `unit_s` (a pair that is not two numbers
+/// is left out).
+fn intervals(value: &Value, unit_s: f64) -> Vec<Interval> {
+    value
+        .as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter_map(|p| {
+                    Some(Interval {
+                        start: p.get(0)?.as_f64()? * unit_s,
+                        end: p.get(1)?.as_f64()? * unit_s,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// WMFB per FHRMA training file (`fhrma/method_analyses/WMFB.json`): file name → its baseline
+/// and events.
+pub fn wmfb(data: &Path) -> Result<BTreeMap<String, Wmfb>, EvalError> {
     let path = data.join("fhrma/method_analyses/WMFB.json");
     let json = read_json(&path)?;
     let files = json["files"]
@@ -259,12 +297,82 @@ pub fn wmfb_baselines(data: &Path) -> Result<BTreeMap<String, Vec<f32>>, EvalErr
         .iter()
         .filter_map(|f| {
             let name = f["filename"].as_str()?.to_string();
-            let curve = f["baseline_bpm_4hz"]
+            let baseline = f["baseline_bpm_4hz"]
                 .as_array()?
                 .iter()
                 .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
                 .collect();
-            Some((name, curve))
+            let events = MethodEvents {
+                accelerations: intervals(&f["accelerations_s"], 1.0),
+                decelerations: intervals(&f["decelerations_s"], 1.0),
+            };
+            Some((name, Wmfb { baseline, events }))
         })
         .collect())
+}
+
+/// The FHRMA toolbox's other automatic methods whose events the shared data holds (file stem
+/// under `fhrma/method_analyses/`, and whose method it is).
+pub const TOOLBOX_METHODS: [(&str, &str); 3] = [
+    ("A_std", "Ayres-de-Campos"),
+    ("MD_std", "Maeda"),
+    ("W_std", "Wróbel"),
+];
+
+/// One of [`TOOLBOX_METHODS`]' events per FHRMA training file (intervals in minutes in the
+/// file): file name → events.
+pub fn toolbox_method(
+    data: &Path,
+    stem: &str,
+) -> Result<BTreeMap<String, MethodEvents>, EvalError> {
+    let path = data.join(format!("fhrma/method_analyses/{stem}.json"));
+    let json = read_json(&path)?;
+    let files = json
+        .as_array()
+        .ok_or_else(|| EvalError::Data(format!("{}: not a list of files", path.display())))?;
+    Ok(files
+        .iter()
+        .filter_map(|f| {
+            let name = f["filename"].as_str()?.to_string();
+            let events = MethodEvents {
+                accelerations: intervals(&f["accelerations_min"], 60.0),
+                decelerations: intervals(&f["decelerations_min"], 60.0),
+            };
+            Some((name, events))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The toolbox's method files give minutes, WMFB's seconds: both come out in seconds, and
+    /// a pair that is not two numbers is left out rather than read as zero.
+    #[test]
+    fn method_events_come_out_in_seconds() {
+        let minutes = serde_json::json!([[2.5, 3.0], [10, 10.25], [1], "x"]);
+        assert_eq!(
+            intervals(&minutes, 60.0),
+            vec![
+                Interval {
+                    start: 150.0,
+                    end: 180.0
+                },
+                Interval {
+                    start: 600.0,
+                    end: 615.0
+                }
+            ]
+        );
+        let seconds = serde_json::json!([[12.25, 40.0]]);
+        assert_eq!(
+            intervals(&seconds, 1.0),
+            vec![Interval {
+                start: 12.25,
+                end: 40.0
+            }]
+        );
+        assert!(intervals(&serde_json::json!(null), 1.0).is_empty());
+    }
 }

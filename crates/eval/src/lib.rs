@@ -14,6 +14,12 @@
 //!   each expert's kappa against the plurality of the others.
 //! - **Outcome**: AUC of the worst JSOG level in the last 60 min for umbilical artery pH < 7.05.
 //! - **Baseline** vs WMFB on the 66 FHRMA training recordings: median MADI and RMSD.
+//! - **Events vs WMFB's** on the same recordings, for orientation (an automatic method, not
+//!   expert marks: no bar): our accelerations and decelerations matched as the Romagnoli
+//!   events are; the same analysis with "15 bpm for 15 s" read as the FHRMA toolbox's event
+//!   rule reads it (reaching 15 bpm and lasting 15 s between baseline crossings, where ours
+//!   asks for 15 s at 15 bpm or more); and the toolbox's other methods whose events the data
+//!   holds (Ayres-de-Campos, Maeda, Wróbel), which share that rule.
 //!
 //! Every figure is reported for all records, for the development part, and for the holdout
 //! part that tuning never looked at: the shared recordings whose number is divisible by 5, and
@@ -95,6 +101,9 @@ fn configured(
     }
     config
 }
+
+/// Two events match when they overlap by at least this, s (the rule, and FHRMA's).
+const MIN_OVERLAP_S: f64 = 5.0;
 
 /// The recordings parameters were chosen on (`development.txt`): the shared data's records and
 /// files whose number is not divisible by 5.
@@ -240,7 +249,7 @@ fn evaluate_record(
                 ev.events.iter().filter(|e| e.kind == kind).collect();
             let expert_iv: Vec<Interval> = experts.iter().map(|e| e.interval).collect();
             let ours = ours_of(&figo_report, kind, span_end);
-            let pairs = score::match_events(&expert_iv, &ours, 5.0);
+            let pairs = score::match_events(&expert_iv, &ours, MIN_OVERLAP_S);
             let flagged_matches = pairs.iter().filter(|(i, _)| experts[*i].flagged).count() as u64;
             let flagged = experts.iter().filter(|e| e.flagged).count() as u64;
             per_kind[k] = Counts {
@@ -633,13 +642,64 @@ fn confusion_json(c: Confusion2) -> Value {
     })
 }
 
+/// One FHRMA file against WMFB.
+struct FhrmaResult {
+    holdout: bool,
+    /// MADI and RMSD of our baseline against WMFB's.
+    baseline: Option<(f64, f64)>,
+    /// Accelerations and decelerations against WMFB's, per [`EventSource`] (`None` where a
+    /// toolbox method has no entry for the file).
+    events: Vec<Option<[Counts; 2]>>,
+}
+
+/// Whose events are compared with WMFB's, in the order of [`FhrmaResult::events`]: ours, ours
+/// read as the toolbox's rule, then [`datasets::TOOLBOX_METHODS`].
+const EVENT_SOURCES: usize = 2 + datasets::TOOLBOX_METHODS.len();
+
+/// (accelerations, decelerations) of `ours` matched one-to-one against `reference`'s, as the
+/// Romagnoli events are (overlap ≥ 5 s, largest first).
+fn event_counts(reference: &datasets::MethodEvents, ours: &datasets::MethodEvents) -> [Counts; 2] {
+    let count = |r: &[Interval], o: &[Interval]| Counts {
+        matched: score::match_events(r, o, MIN_OVERLAP_S).len() as u64,
+        expert: r.len() as u64,
+        ours: o.len() as u64,
+    };
+    [
+        count(&reference.accelerations, &ours.accelerations),
+        count(&reference.decelerations, &ours.decelerations),
+    ]
+}
+
+/// A report's accelerations and decelerations as intervals.
+fn report_events(report: &Report) -> datasets::MethodEvents {
+    datasets::MethodEvents {
+        accelerations: report
+            .accelerations
+            .iter()
+            .map(|a| Interval {
+                start: a.start_s,
+                end: a.end_s,
+            })
+            .collect(),
+        decelerations: report
+            .decelerations
+            .iter()
+            .map(|d| Interval {
+                start: d.start_s,
+                end: d.end_s,
+            })
+            .collect(),
+    }
+}
+
 fn baseline_file(
     data: &Path,
     elsewhere: &Elsewhere,
     name: &str,
-    wmfb: &[f32],
+    wmfb: &datasets::Wmfb,
+    toolbox: &[BTreeMap<String, datasets::MethodEvents>],
     set: &[overrides::Override],
-) -> Result<(bool, Option<(f64, f64)>), EvalError> {
+) -> Result<FhrmaResult, EvalError> {
     let fhrma = data.join("fhrma");
     let recording = read_recording(&elsewhere.locate([
         fhrma.join("traindata").join(name),
@@ -656,10 +716,66 @@ fn baseline_file(
             if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
         })
         .collect();
-    Ok((
-        is_holdout(name),
-        score::madi_rmsd(wmfb, &report.baseline_curve, &fhr),
-    ))
+    // The toolbox's event rule reads "15 bpm for 15 s" as an excursion that reaches 15 bpm and
+    // lasts 15 s between its baseline crossings; ours as 15 s spent 15 bpm or more from the
+    // baseline (NICHD 2008, FIGO 2015). The same analysis with the toolbox's reading shows how
+    // much of the difference is that reading.
+    let mut loose = configured(&recording, Profile::Figo, set);
+    loose.acceleration.min_time_beyond = 0;
+    loose.deceleration.min_time_beyond = 0;
+    let loose_report = analyze(&recording.samples, loose);
+    let mut events = vec![
+        Some(event_counts(&wmfb.events, &report_events(&report))),
+        Some(event_counts(&wmfb.events, &report_events(&loose_report))),
+    ];
+    events.extend(
+        toolbox
+            .iter()
+            .map(|method| method.get(name).map(|e| event_counts(&wmfb.events, e))),
+    );
+    Ok(FhrmaResult {
+        holdout: is_holdout(name),
+        baseline: score::madi_rmsd(&wmfb.baseline, &report.baseline_curve, &fhr),
+        events,
+    })
+}
+
+/// Per subset: the event counts of every [`EVENT_SOURCES`] against WMFB's, summed over the
+/// files.
+fn events_vs_wmfb_json(results: &[FhrmaResult], subset: Subset) -> Value {
+    let mut files = 0;
+    let mut sums = [[Counts::default(); 2]; EVENT_SOURCES];
+    let mut present = [0usize; EVENT_SOURCES];
+    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
+        files += 1;
+        for (k, counts) in r.events.iter().enumerate() {
+            if let Some(c) = counts {
+                present[k] += 1;
+                sums[k][0].add(c[0]);
+                sums[k][1].add(c[1]);
+            }
+        }
+    }
+    let kind = |c: &Counts, n: usize| {
+        let measured = |v: f64| if n == 0 { f64::NAN } else { v };
+        json!({"precision": measured(c.precision()), "recall": measured(c.recall()),
+               "f1": measured(c.f1()), "matched": c.matched, "reference": c.expert, "ours": c.ours})
+    };
+    let source = |k: usize, method: &str| {
+        json!({"method": method, "files": present[k],
+               "accelerations": kind(&sums[k][0], present[k]),
+               "decelerations": kind(&sums[k][1], present[k])})
+    };
+    let mut out = json!({
+        "reference": "WMFB's events (the FHRMA toolbox, automatic; not expert marks)",
+        "files": files,
+        "ours": source(0, "ours (15 s at ≥ 15 bpm from the baseline: NICHD, FIGO)"),
+        "ours_toolbox_rule": source(1, "ours, the toolbox's reading (reaches 15 bpm, 15 s between crossings)"),
+    });
+    for (k, (stem, method)) in datasets::TOOLBOX_METHODS.iter().enumerate() {
+        out[*stem] = source(2 + k, method);
+    }
+    out
 }
 
 /// The FHRMA and FHRMA-FS recordings of the data folder by file name, listed once per run, for
@@ -796,19 +912,38 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
 
     let wmfb = if_present(
         &data.join("fhrma/method_analyses/WMFB.json"),
-        "the baseline figures against WMFB",
+        "the baseline and event figures against WMFB",
         &mut left_out,
-        || datasets::wmfb_baselines(data),
+        || datasets::wmfb(data),
     )?;
-    let wmfb_list: Vec<(String, Vec<f32>)> = wmfb.into_iter().collect();
-    eprintln!("FHRMA: baselines of {} recordings vs WMFB", wmfb_list.len());
-    let baselines: Vec<(bool, Option<(f64, f64)>)> = computed(
-        par_map(&wmfb_list, threads, "baseline files", |(name, curve)| {
-            (
-                format!("FHRMA file {name}"),
-                baseline_file(data, &elsewhere, name, curve, set),
+    let toolbox = datasets::TOOLBOX_METHODS
+        .iter()
+        .map(|(stem, method)| {
+            if_present(
+                &data.join(format!("fhrma/method_analyses/{stem}.json")),
+                &format!("{method}'s events against WMFB's"),
+                &mut left_out,
+                || datasets::toolbox_method(data, stem),
             )
-        }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let wmfb_list: Vec<(String, datasets::Wmfb)> = wmfb.into_iter().collect();
+    eprintln!(
+        "FHRMA: baselines and events of {} recordings vs WMFB",
+        wmfb_list.len()
+    );
+    let baselines: Vec<FhrmaResult> = computed(
+        par_map(
+            &wmfb_list,
+            threads,
+            "baseline files",
+            |(name, reference)| {
+                (
+                    format!("FHRMA file {name}"),
+                    baseline_file(data, &elsewhere, name, reference, &toolbox, set),
+                )
+            },
+        ),
         &mut left_out,
     );
     if !left_out.is_empty() {
@@ -849,10 +984,10 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         };
         let mut madi: Vec<f64> = Vec::new();
         let mut rmsd: Vec<f64> = Vec::new();
-        for (h, m) in &baselines {
-            if let (true, Some((a, b))) = (subset.includes(*h), m) {
-                madi.push(*a * 100.0);
-                rmsd.push(*b);
+        for r in &baselines {
+            if let (true, Some((a, b))) = (subset.includes(r.holdout), r.baseline) {
+                madi.push(a * 100.0);
+                rmsd.push(b);
             }
         }
         out[subset.name()] = json!({
@@ -866,6 +1001,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
                 "madi_percent_median": score::median(&mut madi),
                 "rmsd_bpm_median": score::median(&mut rmsd),
             },
+            "events_vs_wmfb": events_vs_wmfb_json(&baselines, subset),
         });
     }
     Ok(out)
