@@ -253,7 +253,8 @@ pub fn false_signal_labels(
 pub struct Wmfb {
     /// The baseline at every sample, bpm.
     pub baseline: Vec<f32>,
-    /// Its accelerations and decelerations (the FHRMA toolbox's event rule on that baseline).
+    /// Its accelerations and decelerations: excursions from its baseline lasting 15 s between
+    /// baseline crossings whose extreme reaches 15 bpm (WMFB's own validation rule).
     pub events: MethodEvents,
 }
 
@@ -312,7 +313,8 @@ pub fn wmfb(data: &Path) -> Result<BTreeMap<String, Wmfb>, EvalError> {
 }
 
 /// The FHRMA toolbox's other automatic methods whose events the shared data holds (file stem
-/// under `fhrma/method_analyses/`, and whose method it is).
+/// under `fhrma/method_analyses/`, and whose method it is); run, as the `_std` files were,
+/// with the toolbox's simple event detector, which reads "15 bpm for 15 s" as WMFB does.
 pub const TOOLBOX_METHODS: [(&str, &str); 3] = [
     ("A_std", "Ayres-de-Campos"),
     ("MD_std", "Maeda"),

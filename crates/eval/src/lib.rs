@@ -16,10 +16,10 @@
 //! - **Baseline** vs WMFB on the 66 FHRMA training recordings: median MADI and RMSD.
 //! - **Events vs WMFB's** on the same recordings, for orientation (an automatic method, not
 //!   expert marks: no bar): our accelerations and decelerations matched as the Romagnoli
-//!   events are; the same analysis with "15 bpm for 15 s" read as the FHRMA toolbox's event
-//!   rule reads it (reaching 15 bpm and lasting 15 s between baseline crossings, where ours
+//!   events are; the same analysis with "15 bpm for 15 s" read as WMFB and the FHRMA
+//!   toolbox read it (reaching 15 bpm and lasting 15 s between baseline crossings, where ours
 //!   asks for 15 s at 15 bpm or more); and the toolbox's other methods whose events the data
-//!   holds (Ayres-de-Campos, Maeda, Wróbel), which share that rule.
+//!   holds (Ayres-de-Campos, Maeda, Wróbel), which read it the same way.
 //!
 //! Every figure is reported for all records, for the development part, and for the holdout
 //! part that tuning never looked at: the shared recordings whose number is divisible by 5, and
@@ -102,7 +102,8 @@ fn configured(
     config
 }
 
-/// Two events match when they overlap by at least this, s (the rule, and FHRMA's).
+/// Two events match when they overlap by at least this, s (the rule; FHRMA's
+/// evaluation asks for more than 5 s).
 const MIN_OVERLAP_S: f64 = 5.0;
 
 /// The recordings parameters were chosen on (`development.txt`): the shared data's records and
@@ -647,13 +648,14 @@ struct FhrmaResult {
     holdout: bool,
     /// MADI and RMSD of our baseline against WMFB's.
     baseline: Option<(f64, f64)>,
-    /// Accelerations and decelerations against WMFB's, per [`EventSource`] (`None` where a
-    /// toolbox method has no entry for the file).
+    /// Accelerations and decelerations against WMFB's, one per source in the order of
+    /// [`EVENT_SOURCES`] (`None` where a toolbox method has no entry for the file).
     events: Vec<Option<[Counts; 2]>>,
 }
 
-/// Whose events are compared with WMFB's, in the order of [`FhrmaResult::events`]: ours, ours
-/// read as the toolbox's rule, then [`datasets::TOOLBOX_METHODS`].
+/// How many sources of events are compared with WMFB's, in this order in
+/// [`FhrmaResult::events`]: ours, ours with the toolbox's reading, then
+/// [`datasets::TOOLBOX_METHODS`].
 const EVENT_SOURCES: usize = 2 + datasets::TOOLBOX_METHODS.len();
 
 /// (accelerations, decelerations) of `ours` matched one-to-one against `reference`'s, as the
