@@ -759,7 +759,9 @@ fn events_vs_wmfb_json(results: &[FhrmaResult], subset: Subset) -> Value {
         }
     }
     let kind = |c: &Counts, n: usize| {
-        let measured = |v: f64| if n == 0 { f64::NAN } else { v };
+        // No file, or a reference without events of the kind (a WMFB file from elsewhere that
+        // holds only baselines): nothing to measure, so null rather than 0.
+        let measured = |v: f64| if n == 0 || c.expert == 0 { f64::NAN } else { v };
         json!({"precision": measured(c.precision()), "recall": measured(c.recall()),
                "f1": measured(c.f1()), "matched": c.matched, "reference": c.expert, "ours": c.ours})
     };
@@ -1012,6 +1014,37 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Against a reference without events of a kind there is nothing to measure: that kind's
+    /// figures are null, not 0, while the other kind is scored.
+    #[test]
+    fn events_against_a_reference_without_any_are_not_measured() {
+        let iv = |start: f64, end: f64| Interval { start, end };
+        let reference = datasets::MethodEvents {
+            accelerations: vec![],
+            decelerations: vec![iv(100.0, 160.0)],
+        };
+        let ours = datasets::MethodEvents {
+            accelerations: vec![iv(10.0, 40.0)],
+            decelerations: vec![iv(110.0, 150.0), iv(300.0, 330.0)],
+        };
+        let counts = event_counts(&reference, &ours);
+        let result = FhrmaResult {
+            holdout: false,
+            baseline: None,
+            events: vec![Some(counts); EVENT_SOURCES],
+        };
+        let json = events_vs_wmfb_json(&[result], Subset::All);
+        assert_eq!(json["files"], 1);
+        assert!(json["ours"]["accelerations"]["f1"].is_null(), "{json}");
+        assert_eq!(json["ours"]["accelerations"]["ours"], 1);
+        let decel = &json["ours"]["decelerations"];
+        assert_eq!(decel["matched"], 1);
+        assert!(
+            (decel["f1"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9,
+            "{decel}"
+        );
+    }
 
     /// The split: the shared recordings numbered by a multiple of 5, and anything the shared
     /// data does not hold, are holdout; the list's comment lines name no recording.
