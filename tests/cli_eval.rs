@@ -123,27 +123,23 @@ fn build(shared: &Path, data: &Path) {
         &shared.join("fhrma/traindata/train02.fhr"),
         &data.join("fhrma/TestData/test01.fhr"),
     );
+    // WMFB's entries and one of the toolbox's other methods' (the other two are absent), for
+    // train01 as it is and train02 renamed test01.
+    let two_files = |entries: &Value| {
+        let (mut train01, mut test01) = (entries[0].clone(), entries[1].clone());
+        assert_eq!(train01["filename"], "train01.fhr");
+        assert_eq!(test01["filename"], "train02.fhr");
+        train01["filename"] = json!("train01.fhr");
+        test01["filename"] = json!("test01.fhr");
+        json!([train01, test01])
+    };
     let mut wmfb = read_json(&shared.join("fhrma/method_analyses/WMFB.json"));
-    let files = wmfb["files"].as_array().unwrap();
-    let mut train01 = files[0].clone();
-    let mut test01 = files[1].clone();
-    assert_eq!(train01["filename"], "train01.fhr");
-    assert_eq!(test01["filename"], "train02.fhr");
-    train01["filename"] = json!("train01.fhr");
-    test01["filename"] = json!("test01.fhr");
-    wmfb["files"] = json!([train01, test01]);
+    wmfb["files"] = two_files(&wmfb["files"]);
     write_json(&data.join("fhrma/method_analyses/WMFB.json"), &wmfb);
-    // One of the toolbox's other methods, for the same two files; the other two are absent.
     let ayres = read_json(&shared.join("fhrma/method_analyses/A_std.json"));
-    let mut a01 = ayres[0].clone();
-    let mut a02 = ayres[1].clone();
-    assert_eq!(a01["filename"], "train01.fhr");
-    assert_eq!(a02["filename"], "train02.fhr");
-    a01["filename"] = json!("train01.fhr");
-    a02["filename"] = json!("test01.fhr");
     write_json(
         &data.join("fhrma/method_analyses/A_std.json"),
-        &json!([a01, a02]),
+        &two_files(&ayres),
     );
 }
 

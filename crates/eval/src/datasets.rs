@@ -286,6 +286,15 @@ fn intervals(value: &Value, unit_s: f64) -> Vec<Interval> {
         .unwrap_or_default()
 }
 
+/// A method's events in one file's entry: `accelerations_{unit}` and `decelerations_{unit}`,
+/// each bound times `unit_s` (WMFB's file gives seconds, the toolbox's other files minutes).
+fn method_events(entry: &Value, unit: &str, unit_s: f64) -> MethodEvents {
+    MethodEvents {
+        accelerations: intervals(&entry[format!("accelerations_{unit}")], unit_s),
+        decelerations: intervals(&entry[format!("decelerations_{unit}")], unit_s),
+    }
+}
+
 /// WMFB per FHRMA training file (`fhrma/method_analyses/WMFB.json`): file name → its baseline
 /// and events.
 pub fn wmfb(data: &Path) -> Result<BTreeMap<String, Wmfb>, EvalError> {
@@ -303,10 +312,7 @@ pub fn wmfb(data: &Path) -> Result<BTreeMap<String, Wmfb>, EvalError> {
                 .iter()
                 .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
                 .collect();
-            let events = MethodEvents {
-                accelerations: intervals(&f["accelerations_s"], 1.0),
-                decelerations: intervals(&f["decelerations_s"], 1.0),
-            };
+            let events = method_events(f, "s", 1.0);
             Some((name, Wmfb { baseline, events }))
         })
         .collect())
@@ -336,11 +342,7 @@ pub fn toolbox_method(
         .iter()
         .filter_map(|f| {
             let name = f["filename"].as_str()?.to_string();
-            let events = MethodEvents {
-                accelerations: intervals(&f["accelerations_min"], 60.0),
-                decelerations: intervals(&f["decelerations_min"], 60.0),
-            };
-            Some((name, events))
+            Some((name, method_events(f, "min", 60.0)))
         })
         .collect())
 }
