@@ -3,7 +3,9 @@
 //! benchmarks move by ±10 %: run it on two versions and compare. Used by
 //! `scripts/instructions.sh`, which prints instructions per sample (or per frame).
 //!
-//! Run: `cargo run --release --example instructions -- analysis|series50` (needs ../shared/data).
+//! Run: `cargo run --release --example instructions -- analysis|series50 [REPEAT]` (needs
+//! ../shared/data). REPEAT (default 1) runs the workload that many times over the records read
+//! once, for a sampling profiler (`perf record -e cpu-clock`), where one run is too short.
 
 use std::hint::black_box;
 
@@ -16,6 +18,9 @@ const RECORDS: [&str; 5] = ["1001", "1002", "1003", "1329", "2013"];
 
 fn main() {
     let workload = std::env::args().nth(1).unwrap_or_else(|| "analysis".into());
+    let repeat: usize = std::env::args()
+        .nth(2)
+        .map_or(1, |r| r.parse().expect("REPEAT is a number"));
     let data = ctg_formats::shared_data_dir().unwrap_or_else(|e| panic!("{e}"));
     let records: Vec<_> = RECORDS
         .iter()
@@ -25,7 +30,7 @@ fn main() {
         // The live analysis, as the hub runs it: 1-s blocks into a streaming analyzer.
         "analysis" => {
             let mut samples = 0;
-            for rec in &records {
+            for rec in records.iter().cycle().take(repeat * records.len()) {
                 let mut analyzer = Analyzer::new(ctg_eval::config_for(rec, Profile::Jsog));
                 for block in rec.samples.chunks(4) {
                     analyzer.push(block);
@@ -42,7 +47,7 @@ fn main() {
         // normalise them.
         "series50" => {
             let mut frames = 0;
-            for rec in &records {
+            for rec in records.iter().cycle().take(repeat * records.len()) {
                 let mut wire = Vec::new();
                 for s in rec.samples.chunks_exact(4) {
                     let block = CtgBlock::from_samples(

@@ -31,7 +31,9 @@
 //! second's bin: about 8.5 minutes).
 
 use crate::histogram::Histogram;
-use crate::knots::{BIN, FirstOfBin, Interpolator, KnotPass, bins};
+use crate::knots::{BIN, FirstOfBin, KnotPass, Segments, bins};
+use crate::prep::quarters_to_bpm;
+use crate::ring::IndexRing;
 
 /// Baseline parameters (durations in samples at 4 Hz; the histograms count one value a second,
 /// so the windows, the knot spacing and `min_signal` are rounded to whole seconds).
@@ -88,15 +90,46 @@ fn dominant_level(
     }
 }
 
+/// A sample held by the baseline stage until its level is known: its fetal value in quarter bpm
+/// (0: none; the values are the monitor's quarter-bpm readings, so this is exact) and what the
+/// caller carries along.
+#[derive(Clone, Copy, Debug, Default)]
+struct Held<T> {
+    fetal_quarters: u16,
+    carried: T,
+}
+
+impl<T> Held<T> {
+    #[inline(always)]
+    fn fetal(&self) -> f32 {
+        quarters_to_bpm(self.fetal_quarters)
+    }
+}
+
+/// The most samples handed on at once (a knot step is 60 by default).
+const SCRATCH: usize = 128;
+
 #[derive(Debug)]
 pub(crate) struct Baseline<T> {
     trim_band: f32,
     pass1: KnotPass,
-    /// (fetal value, what the caller carries along) waiting for pass 1's level.
-    level1: Interpolator<(f32, T)>,
+    /// Pass 1's knots: samples before `level1.next()` have their pass-1 level in `level1_at`.
+    level1: Segments,
     pass2: KnotPass,
-    /// (fetal value, pass-1 level, carried) waiting for pass 2's level.
-    level2: Interpolator<(f32, f32, T)>,
+    /// Pass 2's knots: samples before `level2.next()` have been released.
+    level2: Segments,
+    /// The samples pushed and not yet released (`level2.next()..pushed`), by index.
+    held: IndexRing<Held<T>>,
+    /// Their pass-1 levels, once known (`level2.next()..level1.next()`).
+    level1_at: IndexRing<f32>,
+    /// One past the last sample pushed.
+    pushed: u64,
+    /// Scratch for one segment's samples as they are released: levels, fetal values, what they
+    /// carry (a segment is a knot step long, so these never grow past their first size).
+    scratch_level: Vec<f32>,
+    scratch_fetal: Vec<f32>,
+    scratch_quarters: Vec<u16>,
+    scratch_carried: Vec<T>,
     /// The values the passes count, one a second: of the fetal values, and of those pass 2
     /// keeps.
     bin1: FirstOfBin,
@@ -110,7 +143,7 @@ pub(crate) struct Baseline<T> {
     early_level: Option<f32>,
 }
 
-impl<T: Copy> Baseline<T> {
+impl<T: Copy + Default> Baseline<T> {
     pub(crate) fn new(config: &BaselineConfig) -> Self {
         let min_signal = bins(u64::from(config.min_signal)) as u32;
         let step = bins(config.step);
@@ -128,14 +161,24 @@ impl<T: Copy> Baseline<T> {
                 Histogram::heart_rate().for_mode(),
                 Box::new(dominant_level(min_signal, config.mode_band)),
             ),
-            level1: Interpolator::new(config.mode_half_window, config.step),
+            level1: Segments::default(),
             pass2: KnotPass::new(
                 bins(config.half_window),
                 step,
                 Histogram::heart_rate(),
                 Box::new(trimmed_level),
             ),
-            level2: Interpolator::new(config.half_window, config.step),
+            level2: Segments::default(),
+            // What waits between two releases of the analyzer (at most 64 samples apart): up
+            // to `final_lag` samples, and the pass-1 levels of up to a pass-2 window and a
+            // step; more (a caller that releases seldom) grows the rings.
+            held: IndexRing::new(final_lag(config) as usize + 128),
+            level1_at: IndexRing::new((config.half_window + config.step) as usize + 128),
+            pushed: 0,
+            scratch_level: Vec::with_capacity(SCRATCH),
+            scratch_fetal: Vec::with_capacity(SCRATCH),
+            scratch_quarters: Vec::with_capacity(SCRATCH),
+            scratch_carried: Vec::with_capacity(SCRATCH),
             bin1: FirstOfBin::default(),
             bin2: FirstOfBin::default(),
             step,
@@ -144,7 +187,7 @@ impl<T: Copy> Baseline<T> {
         }
     }
 
-    /// Feeds the fetal value (NaN: none or not trusted) of sample `index`, with `carried`
+    /// Feeds the fetal value (quarter bpm, 0: none or not trusted) of sample `index`, with `carried`
     /// passed through unchanged; samples come one index after another from 0.
     /// The first pass's newest knot value: computed when the sample just pushed arrived, over
     /// the window ending with it, so it is the dominant level of the `2·mode_half_window + 1`
@@ -162,9 +205,21 @@ impl<T: Copy> Baseline<T> {
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, index: u64, fetal: f32, carried: T) {
-        self.level1.push_item(index, (fetal, carried));
-        // Pass 1 counts whole bins; items wait for the knot after them: only a new knot
+    pub(crate) fn push(&mut self, index: u64, fetal_quarters: u16, carried: T) {
+        debug_assert_eq!(index, self.pushed);
+        if index - self.level2.next() == self.held.capacity() as u64 {
+            self.held.grow(self.level2.next(), index);
+        }
+        self.held.set(
+            index,
+            Held {
+                fetal_quarters,
+                carried,
+            },
+        );
+        let fetal = quarters_to_bpm(fetal_quarters);
+        self.pushed = index + 1;
+        // Pass 1 counts whole bins; samples wait for the knot after them: only a new knot
         // releases any.
         let Some(mean) = self.bin1.add(index, fetal) else {
             return;
@@ -178,23 +233,51 @@ impl<T: Copy> Baseline<T> {
         };
         self.knots_started = true;
         self.level1.push_knot(position * BIN, value);
-        let (trim_band, pass2, level2, bin2) = (
-            self.trim_band,
-            &mut self.pass2,
-            &mut self.level2,
-            &mut self.bin2,
-        );
-        self.level1.release_ready(|i, (fetal, carried), b1| {
-            let kept = if b1.is_nan() || (fetal - b1).abs() <= trim_band {
-                fetal
-            } else {
-                f32::NAN
-            };
-            level2.push_item(i, (fetal, b1, carried));
-            if let Some(mean) = bin2.add(i, kept)
-                && let Some((position, value)) = pass2.push(i / BIN, mean)
-            {
-                level2.push_knot(position * BIN, value);
+        self.release_level1();
+    }
+
+    /// Gives every sample whose pass-1 level is now known that level, and feeds pass 2 the
+    /// values it keeps (those within `trim_band` of it).
+    fn release_level1(&mut self) {
+        let Self {
+            trim_band,
+            level1,
+            pass2,
+            level2,
+            held,
+            level1_at,
+            bin2,
+            pushed,
+            scratch_level,
+            ..
+        } = self;
+        let trim_band = *trim_band;
+        level1.release(*pushed, |from, to, span| {
+            let oldest = level2.next();
+            if to - oldest > level1_at.capacity() as u64 {
+                level1_at.grow_to(oldest, from, to - oldest);
+            }
+            let mut first = from;
+            while first < to {
+                let n = ((to - first) as usize).min(SCRATCH);
+                scratch_level.resize(n, 0.0);
+                span.fill(first, scratch_level);
+                for (k, &b1) in scratch_level.iter().enumerate() {
+                    let i = first + k as u64;
+                    level1_at.set(i, b1);
+                    let fetal = held[i].fetal();
+                    let kept = if b1.is_nan() || (fetal - b1).abs() <= trim_band {
+                        fetal
+                    } else {
+                        f32::NAN
+                    };
+                    if let Some(mean) = bin2.add(i, kept)
+                        && let Some((position, value)) = pass2.push(i / BIN, mean)
+                    {
+                        level2.push_knot(position * BIN, value);
+                    }
+                }
+                first += n as u64;
             }
         });
     }
@@ -209,12 +292,54 @@ impl<T: Copy> Baseline<T> {
         }
     }
 
-    /// Releases every sample whose baseline is final, in order, to
-    /// `release(sample, fetal bpm, carried, baseline bpm)`.
-    pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, f32, T, f32)) {
-        self.level2.release_ready(|i, (fetal, b1, carried), b2| {
-            let level = if b2.is_nan() { b1 } else { b2 };
-            release(i, fetal, carried, level);
+    /// Releases every sample whose baseline is final, in order, a run of consecutive samples
+    /// at a time: `release(first, fetal, fetal_quarters, carried, baseline)` for samples
+    /// `first..`, one value of each per sample (bpm, and the fetal value in quarter bpm; fetal
+    /// NaN or 0 where none or not trusted).
+    #[inline]
+    pub(crate) fn release_ready(
+        &mut self,
+        mut release: impl FnMut(u64, &[f32], &[u16], &[T], &[f32]),
+    ) {
+        let Self {
+            level1,
+            level2,
+            held,
+            level1_at,
+            scratch_level,
+            scratch_fetal,
+            scratch_quarters,
+            scratch_carried,
+            ..
+        } = self;
+        level2.release(level1.next(), |from, to, span| {
+            let mut first = from;
+            while first < to {
+                let n = ((to - first) as usize).min(SCRATCH);
+                scratch_level.resize(n, 0.0);
+                span.fill(first, scratch_level);
+                scratch_fetal.clear();
+                scratch_quarters.clear();
+                scratch_carried.clear();
+                for (k, level) in scratch_level.iter_mut().enumerate() {
+                    let i = first + k as u64;
+                    if level.is_nan() {
+                        *level = level1_at[i];
+                    }
+                    let h = held[i];
+                    scratch_fetal.push(h.fetal());
+                    scratch_quarters.push(h.fetal_quarters);
+                    scratch_carried.push(h.carried);
+                }
+                release(
+                    first,
+                    scratch_fetal,
+                    scratch_quarters,
+                    scratch_carried,
+                    scratch_level,
+                );
+                first += n as u64;
+            }
         });
     }
 }

@@ -185,6 +185,42 @@ impl ExcursionDetector {
         self.push_under_way(index, fhr, baseline);
     }
 
+    /// Feeds the samples `first..first + fhr.len()`: [`Self::push`] for each, with the run of
+    /// samples near the baseline between excursions (most of a trace) scanned in one loop.
+    #[inline]
+    pub(crate) fn push_run(&mut self, first: u64, fhr: &[f32], baseline: &[f32]) {
+        let n = fhr.len().min(baseline.len());
+        let (direction, edge, start) = (
+            f32::from(self.direction),
+            self.config.edge_bpm,
+            self.config.start_bpm,
+        );
+        let mut k = 0;
+        while k < n {
+            if self.candidate.is_none() {
+                let mut anchor = self.anchor;
+                while k < n {
+                    let (f, b) = (fhr[k], baseline[k]);
+                    if !f.is_nan() && !b.is_nan() {
+                        let distance = direction * (f - b);
+                        if distance <= edge {
+                            anchor = Some(first + k as u64);
+                        } else if distance > start {
+                            break;
+                        }
+                    }
+                    k += 1;
+                }
+                self.anchor = anchor;
+                if k == n {
+                    return;
+                }
+            }
+            self.push_under_way(first + k as u64, fhr[k], baseline[k]);
+            k += 1;
+        }
+    }
+
     /// [`Self::push`] with an excursion under way, or one starting with this sample.
     #[inline(never)]
     fn push_under_way(&mut self, index: u64, fhr: f32, baseline: f32) {

@@ -170,6 +170,122 @@ impl KnotPass {
 /// A knot: (sample position, level).
 type Knot = (u64, f32);
 
+/// How the level runs over one segment between two knots ([`Segments::release`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Span<'a> {
+    /// Linear from the knot `(at, from)`, rising by `rise` over the segment: the level at
+    /// sample `i` is `from + rise · fractions[i − at]`, where `fractions[k]` is `k / len`.
+    Linear {
+        at: u64,
+        from: f32,
+        rise: f32,
+        fractions: &'a [f32],
+    },
+    /// One level for the whole segment (NaN where none is known).
+    Flat(f32),
+}
+
+impl Span<'_> {
+    /// The levels of samples `first..first + out.len()` of the segment, into `out`.
+    #[inline(always)]
+    pub(crate) fn fill(self, first: u64, out: &mut [f32]) {
+        match self {
+            Span::Linear {
+                at,
+                from,
+                rise,
+                fractions,
+            } => {
+                let k = first.saturating_sub(at) as usize;
+                let n = out.len();
+                for (o, &t) in out.iter_mut().zip(&fractions[k..k + n]) {
+                    *o = from + rise * t;
+                }
+            }
+            Span::Flat(level) => out.fill(level),
+        }
+    }
+}
+
+/// The knots of a level not yet passed by the samples released, and the next sample to
+/// release: the samples themselves are held by the caller (in rings addressed by their index),
+/// so a waiting sample costs nothing here. Each sample's level depends only on the knots, never
+/// on when it is released.
+#[derive(Debug, Default)]
+pub(crate) struct Segments {
+    /// The next sample to release.
+    next: u64,
+    /// The last knot pushed.
+    previous: Option<Knot>,
+    /// Knots not yet passed by the samples released, each with the knot before it.
+    segments: VecDeque<(Option<Knot>, Knot)>,
+    /// `k / len` for `k` in `0..=len`, for the segments' length `len` (knots come a step
+    /// apart, so one table serves them all): a table look-up where each sample took a
+    /// conversion and a division, with the same result.
+    fractions: Vec<f32>,
+}
+
+impl Segments {
+    /// The next sample to release (every one before it has been).
+    pub(crate) fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// Adds a knot: the samples up to `position` can now be released.
+    #[inline]
+    pub(crate) fn push_knot(&mut self, position: u64, value: f32) {
+        self.segments.push_back((self.previous, (position, value)));
+        self.previous = Some((position, value));
+    }
+
+    /// Releases, in order, every sample before `available` whose level is known, a segment
+    /// between two knots at a time: `release(from, to, span)` for samples `from..to`. The level
+    /// is linear between the knots on either side; the earlier knot's value where the later one
+    /// is unknown (NaN); the later knot's where there is no earlier one. Only a new knot makes
+    /// samples ready.
+    #[inline]
+    pub(crate) fn release(&mut self, available: u64, mut release: impl FnMut(u64, u64, Span<'_>)) {
+        while self.next < available {
+            let first = self.next;
+            while self.segments.front().is_some_and(|(_, (p, _))| *p < first) {
+                self.segments.pop_front();
+            }
+            let Some(&(previous, (position, value))) = self.segments.front() else {
+                return;
+            };
+            // Samples `first..=position` lie in this segment.
+            let end = (position + 1).min(available);
+            let span = match previous {
+                Some((p, pv)) if !pv.is_nan() && !value.is_nan() && position > p => {
+                    let len = position - p;
+                    if self.fractions.len() as u64 != len + 1 {
+                        self.fractions = fractions(len);
+                    }
+                    Span::Linear {
+                        at: p,
+                        from: pv,
+                        rise: value - pv,
+                        fractions: &self.fractions,
+                    }
+                }
+                Some((_, pv)) if value.is_nan() => Span::Flat(pv),
+                _ => Span::Flat(value),
+            };
+            release(first, end, span);
+            self.next = end;
+        }
+    }
+}
+
+/// `k / len` for `k` in `0..=len`, as the interpolation computed it for each sample: the
+/// distance converted through i64 (one instruction, where u64 takes several; the distance is
+/// far below 2⁶³, so the value is the same), then divided.
+#[cold]
+fn fractions(len: u64) -> Vec<f32> {
+    let len_f = len as f32;
+    (0..=len).map(|k| (k as i64) as f32 / len_f).collect()
+}
+
 /// Holds items until the knots on both sides of them are known, then releases them with the
 /// interpolated level. Items have consecutive sample indices (the first one's is kept), so an
 /// item costs only its own size while it waits.

@@ -150,7 +150,7 @@ pub struct Analyzer {
     /// Carries each sample's recorded value and false-signal verdict past the baseline, where
     /// an island sample near it may be trusted after all, and whether its MHR value is false
     /// (reported in step with the fetal verdicts).
-    baseline: baseline::Baseline<(f32, FalseKind, bool)>,
+    baseline: baseline::Baseline<Carried>,
     accel: ExcursionDetector,
     decel: ExcursionDetector,
     /// The live deceleration tracker behind [`Analyzer::provisional`]: the prepared fetal
@@ -167,6 +167,8 @@ pub struct Analyzer {
     live_end: u64,
     contractions: Contractions,
     aligned: Series<AlignedSample>,
+    /// Scratch: the trusted fetal values of the samples the baseline stage hands on at once.
+    trusted: Vec<f32>,
     contraction_list: VecDeque<ContractionEvent>,
     pending_decels: VecDeque<Excursion>,
     typed_decels: VecDeque<TypedDecel>,
@@ -183,6 +185,8 @@ pub struct Analyzer {
     curve: Vec<f32>,
     findings: VecDeque<Finding>,
     finished: bool,
+    /// [`Analyzer::progress`] when the later stages last ran.
+    progress_seen: [u64; 5],
 }
 
 impl std::fmt::Debug for Analyzer {
@@ -205,13 +209,7 @@ struct AlignedSample {
 }
 
 impl AlignedSample {
-    fn new(fetal: f32, baseline: f32) -> Self {
-        let fetal_quarter_bpm = if fetal.is_nan() {
-            0
-        } else {
-            (fetal * 4.0) as u16
-        };
-        debug_assert!(fetal.is_nan() || f32::from(fetal_quarter_bpm) / 4.0 == fetal);
+    fn new(fetal_quarter_bpm: u16, baseline: f32) -> Self {
         Self {
             fetal_quarter_bpm,
             baseline,
@@ -223,6 +221,24 @@ impl AlignedSample {
         let q = self.fetal_quarter_bpm;
         let fetal = if q == 0 { f32::NAN } else { f32::from(q) / 4.0 };
         (fetal, self.baseline)
+    }
+}
+
+/// What a sample carries past the baseline stage besides its fetal value: the value as
+/// recorded, in quarter bpm (0: none; exact, as [`AlignedSample`]), where an island sample near
+/// the baseline may be trusted after all; its false-signal verdict; and whether its MHR value is
+/// false (reported in step with the fetal verdicts).
+#[derive(Clone, Copy, Debug, Default)]
+struct Carried {
+    recorded_quarters: u16,
+    kind: FalseKind,
+    mhr_false: bool,
+}
+
+impl Carried {
+    /// The recorded value, bpm (NaN: none).
+    fn recorded(self) -> f32 {
+        prep::quarters_to_bpm(self.recorded_quarters)
     }
 }
 
@@ -288,6 +304,7 @@ impl Analyzer {
             live_end: 0,
             contractions: Contractions::new(&config.contractions),
             aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
+            trusted: Vec::with_capacity(128),
             contraction_list: VecDeque::new(),
             pending_decels: VecDeque::new(),
             typed_decels: VecDeque::new(),
@@ -303,6 +320,7 @@ impl Analyzer {
             curve: Vec::new(),
             findings: VecDeque::new(),
             finished: false,
+            progress_seen: [u64::MAX; 5],
             config,
         }
     }
@@ -320,17 +338,13 @@ impl Analyzer {
         for s in samples {
             let index = self.next_index;
             self.next_index += 1;
-            let hr = |c: Channel| {
-                let v = s.value(c);
-                if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
-            };
-            let mut fetal = hr(self.config.fetal);
-            if fetal.is_nan()
+            let mut fetal = s.value(self.config.fetal);
+            if fetal == 0
                 && let Some(fallback) = self.config.fetal_fallback
             {
-                fetal = hr(fallback);
+                fetal = s.value(fallback);
             }
-            if fetal.is_nan() {
+            if fetal == 0 {
                 self.lost += 1;
             }
             let ua = if s.quality[Channel::Ua.index()] == Quality::None {
@@ -338,7 +352,8 @@ impl Analyzer {
             } else {
                 f32::from(s.value(Channel::Ua)) / 2.0
             };
-            self.prep.push(index, fetal, hr(Channel::Mhr));
+            self.prep
+                .push(index, fetal, prep::quarters_to_bpm(s.value(Channel::Mhr)));
             self.contractions.push(index, ua);
             // The later stages catch up every `ADVANCE_EVERY` samples and at the end of each
             // block: what they decide does not depend on when they run (each gate waits for
@@ -410,8 +425,11 @@ impl Analyzer {
         let pad = baseline::final_lag(&self.config.baseline) + 2;
         self.drain_prep();
         for index in end..end + pad {
-            self.baseline
-                .push(index, f32::NAN, (f32::NAN, FalseKind::None, false));
+            self.baseline.push(index, 0, Carried::default());
+            // Released as often as while streaming, so the baseline's rings keep their size.
+            if index % ADVANCE_EVERY == ADVANCE_EVERY - 1 {
+                self.drain_baseline(end);
+            }
         }
         self.drain_baseline(end);
         self.accel.finish();
@@ -445,8 +463,16 @@ impl Analyzer {
     fn drain_prep(&mut self) {
         let (baseline, live_queue) = (&mut self.baseline, &mut self.live_queue);
         self.prep.release_ready(|index, p| {
-            baseline.push(index, p.fetal, (p.recorded, p.false_kind, p.mhr_false));
-            live_queue.push((index, p.fetal, baseline.recent_level()));
+            baseline.push(
+                index,
+                p.fetal_quarters(),
+                Carried {
+                    recorded_quarters: p.recorded_quarters,
+                    kind: p.false_kind,
+                    mhr_false: p.mhr_false,
+                },
+            );
+            live_queue.push((index, p.fetal(), baseline.recent_level()));
         });
     }
 
@@ -482,35 +508,54 @@ impl Analyzer {
             accel,
             decel,
             findings,
+            trusted,
             ..
         } = self;
         let prep = &config.prep;
-        baseline.release_ready(|index, mut fetal, (recorded, mut kind, mhr_false), b| {
-            if index >= end {
+        baseline.release_ready(|first, fetal, quarters, carried, level| {
+            if first >= end {
                 return;
             }
-            if kind == FalseKind::Artefact
-                && recorded >= prep.min_bpm
-                && recorded <= prep.max_bpm
-                && (recorded - b).abs() <= prep.island_on_baseline_bpm
+            let n = ((end - first) as usize).min(fetal.len());
+            let level = &level[..n];
+            // The history holds its last `HISTORY_SAMPLES` once these are in.
+            aligned.keep_last(HISTORY_SAMPLES as usize - n);
+            trusted.clear();
+            for (k, (((&fetal, &quarters), &carried), &b)) in fetal
+                .iter()
+                .zip(quarters)
+                .zip(carried)
+                .zip(level)
+                .enumerate()
             {
-                fetal = recorded;
-                kind = FalseKind::None;
+                let index = first + k as u64;
+                let (mut fetal, mut quarters, mut kind) = (fetal, quarters, carried.kind);
+                if kind == FalseKind::Artefact {
+                    let recorded = carried.recorded();
+                    if recorded >= prep.min_bpm
+                        && recorded <= prep.max_bpm
+                        && (recorded - b).abs() <= prep.island_on_baseline_bpm
+                    {
+                        fetal = recorded;
+                        quarters = carried.recorded_quarters;
+                        kind = FalseKind::None;
+                    }
+                }
+                false_runs.track(index, kind, findings);
+                let mhr_kind = if carried.mhr_false {
+                    FalseKind::Artefact
+                } else {
+                    FalseKind::None
+                };
+                mhr_false_runs.track(index, mhr_kind, findings);
+                aligned.push(AlignedSample::new(quarters, b));
+                trusted.push(fetal);
             }
-            false_runs.track(index, kind, findings);
-            let mhr_kind = if mhr_false {
-                FalseKind::Artefact
-            } else {
-                FalseKind::None
-            };
-            mhr_false_runs.track(index, mhr_kind, findings);
-            aligned.push(AlignedSample::new(fetal, b));
-            aligned.keep_last(HISTORY_SAMPLES as usize);
             if config.keep_baseline_curve {
-                curve.push(b);
+                curve.extend_from_slice(level);
             }
-            accel.push(index, fetal, b);
-            decel.push(index, fetal, b);
+            accel.push_run(first, trusted, level);
+            decel.push_run(first, trusted, level);
         });
     }
 
@@ -538,11 +583,29 @@ impl Analyzer {
             self.drain_baseline(u64::MAX);
             self.drain_live();
             self.drain_events();
+            // The later stages read nothing else: with none of it changed since they last
+            // ran (most 1-s blocks while streaming), they would decide nothing new.
+            if self.progress() == self.progress_seen {
+                return;
+            }
         }
         self.release_accelerations(at_end);
         self.type_decelerations(at_end);
         self.classify_windows(at_end);
         self.trim();
+        self.progress_seen = self.progress();
+    }
+
+    /// What the stages after the baseline wait on: the aligned history's end, the contractions'
+    /// frontier and the events awaiting them.
+    fn progress(&self) -> [u64; 5] {
+        [
+            self.aligned.end(),
+            self.contractions.frontier(),
+            self.pending_accels.len() as u64,
+            self.pending_decels.len() as u64,
+            self.contraction_list.len() as u64,
+        ]
     }
 
     /// The aligned (fetal, baseline) pair of sample `i`, while the history holds it.

@@ -157,20 +157,66 @@ impl Default for PrepConfig {
     }
 }
 
-/// One prepared sample (16 bytes; its index is its place in the stream).
+/// One prepared sample (12 bytes; its index is its place in the stream).
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Prepared {
-    /// The fetal value as recorded (NaN where there is no signal).
-    pub recorded: f32,
-    /// The fetal value the analysis uses (NaN where missing or false).
-    pub fetal: f32,
-    /// Why `fetal` is NaN although the monitor recorded a value.
+    /// The fetal value as recorded, in quarter bpm as the monitor reports it (0: no signal).
+    pub recorded_quarters: u16,
+    /// The analysis uses the recorded value ([`Prepared::fetal`]); false where there is none
+    /// or it is false signal.
+    pub trusted: bool,
+    /// Why the recorded value is not trusted, where there is one.
     pub false_kind: FalseKind,
     /// Maternal heart rate (NaN where none, or outside the plausible maternal range).
     pub mhr: f32,
     /// The MHR channel recorded a value outside the plausible maternal range
     /// ([`PrepConfig::mhr_min_bpm`]–[`PrepConfig::mhr_max_bpm`]): false signal on MHR.
     pub mhr_false: bool,
+}
+
+impl Prepared {
+    /// The fetal value as recorded, bpm (NaN where there is no signal).
+    #[inline(always)]
+    pub fn recorded(&self) -> f32 {
+        quarters_to_bpm(self.recorded_quarters)
+    }
+
+    /// The fetal value the analysis uses, bpm (NaN where missing or false).
+    #[inline(always)]
+    pub fn fetal(&self) -> f32 {
+        if self.trusted {
+            f32::from(self.recorded_quarters) * 0.25
+        } else {
+            f32::NAN
+        }
+    }
+
+    /// [`Prepared::fetal`] in quarter bpm (0: none).
+    #[inline(always)]
+    pub fn fetal_quarters(&self) -> u16 {
+        if self.trusted {
+            self.recorded_quarters
+        } else {
+            0
+        }
+    }
+
+    /// The value is false signal of `kind` after all.
+    #[inline(always)]
+    fn mark_false(&mut self, kind: FalseKind) {
+        self.trusted = false;
+        self.false_kind = kind;
+    }
+}
+
+/// A heart rate in quarter bpm (0: none) in bpm (NaN: none); exact.
+#[inline(always)]
+pub(crate) fn quarters_to_bpm(quarters: u16) -> f32 {
+    if quarters == 0 {
+        f32::NAN
+    } else {
+        f32::from(quarters) * 0.25
+    }
 }
 
 /// Where the island rule stands.
@@ -284,22 +330,22 @@ impl Prep {
         &mut self.line[index]
     }
 
-    /// Feeds one raw sample (NaN for no signal).
-    pub(crate) fn push(&mut self, index: u64, fetal_raw: f32, mhr: f32) {
+    /// Feeds one raw sample: the fetal value in quarter bpm as the monitor reports it (0: no
+    /// signal) and the maternal heart rate (NaN: none).
+    pub(crate) fn push(&mut self, index: u64, fetal_quarters: u16, mhr: f32) {
         debug_assert_eq!(index, self.end);
+        let fetal_raw = quarters_to_bpm(fetal_quarters);
         let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
-        let (fetal, false_kind) = if fetal_raw.is_nan() {
-            (f32::NAN, FalseKind::None)
-        } else if in_range {
-            (fetal_raw, FalseKind::None)
+        let false_kind = if fetal_quarters == 0 || in_range {
+            FalseKind::None
         } else {
-            (f32::NAN, FalseKind::Artefact)
+            FalseKind::Artefact
         };
         // NaN compares false, so no signal is never false signal.
         let mhr_false = mhr < self.config.mhr_min_bpm || mhr > self.config.mhr_max_bpm;
         let sample = Prepared {
-            recorded: fetal_raw,
-            fetal,
+            recorded_quarters: fetal_quarters,
+            trusted: in_range,
             false_kind,
             mhr: if mhr_false { f32::NAN } else { mhr },
             mhr_false,
@@ -339,12 +385,12 @@ impl Prep {
 
     /// The coincidence tally of one sample: (has both signals, and they coincide) as 0/1.
     fn tally(&self, s: &Prepared) -> (u32, u32) {
-        if s.fetal.is_nan() || s.mhr.is_nan() {
+        if !s.trusted || s.mhr.is_nan() {
             (0, 0)
         } else {
             (
                 1,
-                u32::from((s.fetal - s.mhr).abs() <= self.config.coincidence_bpm),
+                u32::from((s.fetal() - s.mhr).abs() <= self.config.coincidence_bpm),
             )
         }
     }
@@ -355,17 +401,15 @@ impl Prep {
         let recorded = *self.at(index);
         let (both, close) = self.tally(&recorded);
         if !self.config.direct_ecg
-            && !recorded.fetal.is_nan()
+            && recorded.trusted
             && !recorded.mhr.is_nan()
-            && (recorded.fetal - recorded.mhr).abs() <= self.config.coincidence_bpm
+            && (recorded.fetal() - recorded.mhr).abs() <= self.config.coincidence_bpm
         {
             // The window is exactly the past half and the samples awaiting the decision; its
             // tallies are kept as samples enter and leave.
             let (window_both, window_close) = self.window_tally;
             if window_close as f32 >= self.config.coincidence_share * window_both as f32 {
-                let sample = self.at(index);
-                sample.fetal = f32::NAN;
-                sample.false_kind = FalseKind::Maternal;
+                self.at(index).mark_false(FalseKind::Maternal);
             }
         }
         // The window's past half counts the samples as recorded, not as decided, so one
@@ -395,7 +439,7 @@ impl Prep {
     /// released (with a stretch that turned out not to be one).
     #[inline]
     fn halving_step(&mut self, index: u64) {
-        let fetal = self.line[index].fetal;
+        let fetal = self.line[index].fetal();
         if let Some(start) = self.halving.open {
             self.halving_under_way(start, index, fetal);
         } else {
@@ -460,7 +504,7 @@ impl Prep {
     /// The island rule, one sample at a time: sample `index` joins the held island (which then
     /// spans `island_from..=index`) or is released.
     fn island(&mut self, index: u64) {
-        let fetal = self.at(index).fetal;
+        let fetal = self.at(index).fetal();
         let valid = !fetal.is_nan();
         let reach = self.config.edge_reach;
         self.state = match (self.state, valid) {
@@ -521,7 +565,7 @@ impl Prep {
     /// The island now ends with sample `index`, its `len`-th valid value.
     fn after_island_grew(&mut self, before: Option<f32>, len: usize, index: u64) -> IslandState {
         if len >= self.config.jump_island {
-            self.last_kept = Some(self.at(index).fetal);
+            self.last_kept = Some(self.at(index).fetal());
             self.island_from = index + 1;
             IslandState::Long
         } else {
@@ -534,7 +578,7 @@ impl Prep {
     fn judge(&mut self, before: Option<f32>, after: Option<f32>, end: u64) -> IslandState {
         let (from, to) = (self.island_from, end);
         let line = &self.line;
-        let held = (from..to).map(|i| line[i].fetal);
+        let held = (from..to).map(|i| line[i].fetal());
         let mut valid = held.clone().filter(|v| !v.is_nan());
         let first_valid = valid.next();
         let (len, last_valid) = valid.fold(
@@ -577,9 +621,8 @@ impl Prep {
 fn mark_false(line: &mut IndexRing<Prepared>, range: std::ops::Range<u64>, kind: FalseKind) {
     for i in range {
         let s = &mut line[i];
-        if !s.fetal.is_nan() {
-            s.fetal = f32::NAN;
-            s.false_kind = kind;
+        if s.trusted {
+            s.mark_false(kind);
         }
     }
 }
@@ -689,13 +732,13 @@ impl Continuity {
             if !p.mhr.is_nan() || p.false_kind == FalseKind::Maternal {
                 break;
             }
-            if p.fetal.is_nan() {
+            if !p.trusted {
                 gap += 1;
                 if gap > self.reach {
                     last = None;
                 }
             } else {
-                last = Some(p.fetal);
+                last = Some(p.fetal());
                 gap = 0;
             }
             next += 1;
@@ -723,9 +766,9 @@ impl Continuity {
             self.mhr_seen_at = Some(index);
         }
         let value = if p.false_kind == FalseKind::Maternal {
-            p.recorded
+            p.recorded()
         } else {
-            p.fetal
+            p.fetal()
         };
         if value.is_nan() {
             self.gap += 1;
@@ -757,9 +800,7 @@ impl Continuity {
             // The mother's rate is known and differs: the fetus.
             self.break_piece(index + 1);
         } else if self.following {
-            let p = &mut line[index];
-            p.fetal = f32::NAN;
-            p.false_kind = FalseKind::Maternal;
+            line[index].mark_false(FalseKind::Maternal);
             self.held_from = index + 1;
         } else if !self.direct_ecg && self.mhr_seen_at.is_some_and(|at| index - at <= MHR_MEMORY) {
             self.hold(index);
@@ -778,6 +819,11 @@ impl Continuity {
 mod tests {
     use super::*;
 
+    /// A heart rate in bpm (NaN: none) as the monitor's quarter-bpm value.
+    fn q(bpm: f32) -> u16 {
+        if bpm.is_nan() { 0 } else { (bpm * 4.0) as u16 }
+    }
+
     /// Samples out of the stage after feeding `n` samples of a steady fetal 140 with the
     /// mother at 80 on the MHR channel for the first minute only.
     fn released_after(n: u64, direct_ecg: bool) -> usize {
@@ -788,7 +834,7 @@ mod tests {
         let mut out = 0;
         for i in 0..n {
             let mhr = if i < 240 { 80.0 } else { f32::NAN };
-            prep.push(i, 140.0 + (i % 5) as f32 * 0.25, mhr);
+            prep.push(i, q(140.0 + (i % 5) as f32 * 0.25), mhr);
             prep.release_ready(|_, _| out += 1);
         }
         out
@@ -821,7 +867,7 @@ mod tests {
                     _ => 140.0 + (i % 7) as f32 * 0.25,
                 };
                 let mhr = if i % 1400 < 800 { 80.0 } else { f32::NAN };
-                prep.push(i, fetal, mhr);
+                prep.push(i, q(fetal), mhr);
                 if (i + 1) % release_every == 0 {
                     prep.release_ready(|index, p| out.push((index, p)));
                 }
@@ -846,7 +892,7 @@ mod tests {
         // Prepared holds NaN, so compare the bits.
         let bits = |v: &[(u64, Prepared)]| -> Vec<_> {
             v.iter()
-                .map(|(i, p)| (*i, p.recorded.to_bits(), p.fetal.to_bits(), p.false_kind))
+                .map(|(i, p)| (*i, p.recorded_quarters, p.trusted, p.false_kind))
                 .collect()
         };
         assert_eq!(bits(&one_by_one), bits(&late));
@@ -871,7 +917,7 @@ mod tests {
                 4320..4480 => (f32::NAN, f32::NAN),
                 _ => (140.0 + (i % 5) as f32 * 0.25, f32::NAN),
             };
-            prep.push(i, fetal, mhr);
+            prep.push(i, q(fetal), mhr);
             prep.release_ready(|index, p| out.push((index, p.false_kind)));
         }
         prep.finish();
@@ -903,7 +949,7 @@ mod tests {
             } else {
                 140.0 + (i % 4) as f32 * 0.25
             };
-            prep.push(i, fetal, f32::NAN);
+            prep.push(i, q(fetal), f32::NAN);
             prep.release_ready(|index, p| {
                 if p.false_kind == FalseKind::Artefact {
                     flagged.push(index);
@@ -951,7 +997,7 @@ mod tests {
             let mut prep = Prep::new(PrepConfig::default());
             let mut out = Vec::new();
             for i in 0..800 {
-                prep.push(i, mhr + (i % 3) as f32 * 0.25, mhr);
+                prep.push(i, q(mhr + (i % 3) as f32 * 0.25), mhr);
                 prep.release_ready(|_, p| out.push(p));
             }
             prep.finish();

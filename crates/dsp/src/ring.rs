@@ -45,6 +45,16 @@ impl<T: Copy + Default> IndexRing<T> {
         }
         *self = grown;
     }
+
+    /// Grows (doubling) until the ring holds `live` consecutive indices, keeping the values of
+    /// indices `first..end`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn grow_to(&mut self, first: u64, end: u64, live: u64) {
+        while (self.capacity() as u64) < live {
+            self.grow(first, end);
+        }
+    }
 }
 
 impl<T> std::ops::Index<u64> for IndexRing<T> {

@@ -13,7 +13,7 @@ use crate::prep::{Prep, Prepared};
 fn inputs(
     samples: &[Sample],
     config: &AnalyzerConfig,
-) -> impl Iterator<Item = (u64, f32, f32, f32)> {
+) -> impl Iterator<Item = (u64, u16, f32, f32)> {
     let hr = |s: &Sample, c: Channel| {
         let v = s.value(c);
         if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
@@ -24,7 +24,7 @@ fn inputs(
         } else {
             f32::from(s.value(Channel::Ua)) / 2.0
         };
-        (i as u64, hr(s, config.fetal), hr(s, Channel::Mhr), ua)
+        (i as u64, s.value(config.fetal), hr(s, Channel::Mhr), ua)
     })
 }
 
@@ -50,8 +50,8 @@ pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut baseline = Baseline::<()>::new(&config.baseline);
     let mut n = 0;
     prepared(samples, config, |index, p| {
-        baseline.push(index, p.fetal, ());
-        baseline.release_ready(|_, _, (), _| n += 1);
+        baseline.push(index, p.fetal_quarters(), ());
+        baseline.release_ready(|_, fetal, _, _, _| n += fetal.len());
     });
     n
 }
@@ -63,10 +63,10 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
     let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
     let mut n = 0;
     prepared(samples, config, |index, p| {
-        baseline.push(index, p.fetal, ());
-        baseline.release_ready(|index, fetal, (), b| {
-            accel.push(index, fetal, b);
-            decel.push(index, fetal, b);
+        baseline.push(index, p.fetal_quarters(), ());
+        baseline.release_ready(|first, fetal, _, _, b| {
+            accel.push_run(first, fetal, b);
+            decel.push_run(first, fetal, b);
             while accel.pop().is_some() || decel.pop().is_some() {
                 n += 1;
             }
