@@ -169,6 +169,9 @@ pub struct Analyzer {
     aligned: Series<AlignedSample>,
     /// Scratch: the trusted fetal values of the samples the baseline stage hands on at once.
     trusted: Vec<f32>,
+    /// Scratch: a block's fetal values (quarter bpm) and maternal heart rates, as pushed.
+    block_fetal: Vec<u16>,
+    block_mhr: Vec<f32>,
     contraction_list: VecDeque<ContractionEvent>,
     pending_decels: VecDeque<Excursion>,
     typed_decels: VecDeque<TypedDecel>,
@@ -305,6 +308,8 @@ impl Analyzer {
             contractions: Contractions::new(&config.contractions),
             aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
             trusted: Vec::with_capacity(128),
+            block_fetal: Vec::with_capacity(ADVANCE_EVERY as usize),
+            block_mhr: Vec::with_capacity(ADVANCE_EVERY as usize),
             contraction_list: VecDeque::new(),
             pending_decels: VecDeque::new(),
             typed_decels: VecDeque::new(),
@@ -335,30 +340,40 @@ impl Analyzer {
         if self.finished {
             return;
         }
-        for s in samples {
-            let index = self.next_index;
-            self.next_index += 1;
-            let mut fetal = s.value(self.config.fetal);
-            if fetal == 0
-                && let Some(fallback) = self.config.fetal_fallback
-            {
-                fetal = s.value(fallback);
-            }
-            if fetal == 0 {
-                self.lost += 1;
-            }
-            let ua = if s.quality[Channel::Ua.index()] == Quality::None {
-                f32::NAN
-            } else {
-                f32::from(s.value(Channel::Ua)) / 2.0
-            };
-            self.prep
-                .push(index, fetal, prep::quarters_to_bpm(s.value(Channel::Mhr)));
-            self.contractions.push(index, ua);
+        let mut rest = samples;
+        while !rest.is_empty() {
             // The later stages catch up every `ADVANCE_EVERY` samples and at the end of each
             // block: what they decide does not depend on when they run (each gate waits for
             // its whole input), only that they run before the history they read is trimmed.
-            if index % ADVANCE_EVERY == ADVANCE_EVERY - 1 {
+            let to_boundary = ADVANCE_EVERY - self.next_index % ADVANCE_EVERY;
+            let (chunk, tail) = rest.split_at(rest.len().min(to_boundary as usize));
+            rest = tail;
+            self.block_fetal.clear();
+            self.block_mhr.clear();
+            for s in chunk {
+                let index = self.next_index;
+                self.next_index += 1;
+                let mut fetal = s.value(self.config.fetal);
+                if fetal == 0
+                    && let Some(fallback) = self.config.fetal_fallback
+                {
+                    fetal = s.value(fallback);
+                }
+                if fetal == 0 {
+                    self.lost += 1;
+                }
+                let ua = if s.quality[Channel::Ua.index()] == Quality::None {
+                    f32::NAN
+                } else {
+                    f32::from(s.value(Channel::Ua)) / 2.0
+                };
+                self.contractions.push(index, ua);
+                self.block_fetal.push(fetal);
+                self.block_mhr
+                    .push(prep::quarters_to_bpm(s.value(Channel::Mhr)));
+            }
+            self.prep.push_block(&self.block_fetal, &self.block_mhr);
+            if self.next_index.is_multiple_of(ADVANCE_EVERY) {
                 self.advance(false);
             }
         }
@@ -462,17 +477,20 @@ impl Analyzer {
 
     fn drain_prep(&mut self) {
         let (baseline, live_queue) = (&mut self.baseline, &mut self.live_queue);
-        self.prep.release_ready(|index, p| {
-            baseline.push(
-                index,
-                p.fetal_quarters(),
-                Carried {
-                    recorded_quarters: p.recorded_quarters,
-                    kind: p.false_kind,
-                    mhr_false: p.mhr_false,
-                },
-            );
-            live_queue.push((index, p.fetal(), baseline.recent_level()));
+        self.prep.release_runs(|first, run| {
+            for (k, p) in run.iter().enumerate() {
+                let index = first + k as u64;
+                baseline.push(
+                    index,
+                    p.fetal_quarters(),
+                    Carried {
+                        recorded_quarters: p.recorded_quarters,
+                        kind: p.false_kind,
+                        mhr_false: p.mhr_false,
+                    },
+                );
+                live_queue.push((index, p.fetal(), baseline.recent_level()));
+            }
         });
     }
 
@@ -585,7 +603,8 @@ impl Analyzer {
             self.drain_events();
             // The later stages read nothing else: with none of it changed since they last
             // ran (most 1-s blocks while streaming), they would decide nothing new.
-            if self.progress() == self.progress_seen {
+            let (now, seen) = (self.progress(), self.progress_seen);
+            if (0..5).all(|k| now[k] == seen[k]) {
                 return;
             }
         }

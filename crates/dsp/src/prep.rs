@@ -250,8 +250,13 @@ pub(crate) struct Prep {
     first: u64,
     end: u64,
     /// The coincidence tallies (as in [`Prep::tally`], `both | close << 1`) of the samples
-    /// decided, of which the last `self.config.coincidence_half` are the window's past half.
-    history: IndexRing<u8>,
+    /// pushed, from the oldest one still in a decision's window (`decided − coincidence_half`).
+    codes: IndexRing<u8>,
+    /// The last sample pushed with a nonzero tally: none in any window still to come means
+    /// no decision can mark a sample (the commonest case: no MHR channel).
+    last_tallied: Option<u64>,
+    /// Samples before this one are counted in `window_tally`.
+    tally_end: u64,
     /// Samples before this one have had the coincidence decision (rule 3) and gone through the
     /// island rule; from it on they await the decision (the next one is decided when its
     /// future half is here).
@@ -264,8 +269,8 @@ pub(crate) struct Prep {
     state: IslandState,
     /// The last value of the current long island (its end edge, once it ends).
     last_kept: Option<f32>,
-    /// (samples with both signals, of them coinciding) over the window's past half and the
-    /// samples awaiting the decision.
+    /// (samples with both signals, of them coinciding) over `decided − coincidence_half ..
+    /// tally_end`: at a decision, exactly its window.
     window_tally: (u32, u32),
     /// Rule 6, fed each sample rule 5 releases.
     continuity: Continuity,
@@ -288,7 +293,10 @@ impl Prep {
             ),
             first: 0,
             end: 0,
-            history: IndexRing::new(config.coincidence_half + 1),
+            // The past half, the sample decided, its future half and a block pushed at once.
+            codes: IndexRing::new(2 * config.coincidence_half + 1 + 256),
+            last_tallied: None,
+            tally_end: 0,
             decided: 0,
             island_from: 0,
             state: IslandState::Gap {
@@ -315,12 +323,27 @@ impl Prep {
 
     /// Hands every sample all the rules have released, in order, to `release`: the same
     /// samples whatever the calls are interleaved with [`Prep::push`].
+    #[cfg(test)]
     pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, Prepared)) {
+        self.release_runs(|first, run| {
+            for (k, p) in run.iter().enumerate() {
+                release(first + k as u64, *p);
+            }
+        });
+    }
+
+    /// [`Prep::release_ready`] a run of consecutive samples at a time:
+    /// `release(first, samples)` (at most two runs a call, where the line wraps round).
+    pub(crate) fn release_runs(&mut self, mut release: impl FnMut(u64, &[Prepared])) {
         let ready = self.halving_consume(self.island_from);
         self.continuity.consume(&mut self.line, ready);
         let to = self.continuity.held_from;
-        for index in self.first..to {
-            release(index, self.line[index]);
+        let (head, tail) = self.line.runs(self.first, to);
+        if !head.is_empty() {
+            release(self.first, head);
+        }
+        if !tail.is_empty() {
+            release(self.first + head.len() as u64, tail);
         }
         self.first = to;
     }
@@ -332,44 +355,61 @@ impl Prep {
 
     /// Feeds one raw sample: the fetal value in quarter bpm as the monitor reports it (0: no
     /// signal) and the maternal heart rate (NaN: none).
+    #[cfg(test)]
     pub(crate) fn push(&mut self, index: u64, fetal_quarters: u16, mhr: f32) {
         debug_assert_eq!(index, self.end);
-        let fetal_raw = quarters_to_bpm(fetal_quarters);
-        let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
-        let false_kind = if fetal_quarters == 0 || in_range {
-            FalseKind::None
-        } else {
-            FalseKind::Artefact
-        };
-        // NaN compares false, so no signal is never false signal.
-        let mhr_false = mhr < self.config.mhr_min_bpm || mhr > self.config.mhr_max_bpm;
-        let sample = Prepared {
-            recorded_quarters: fetal_quarters,
-            trusted: in_range,
-            false_kind,
-            mhr: if mhr_false { f32::NAN } else { mhr },
-            mhr_false,
-        };
-        let (both, close) = self.tally(&sample);
-        if (self.end - self.first) as usize == self.line.capacity() {
-            // Not with the analyzer, which releases at least every 64 samples.
-            self.line.grow(self.first, self.end);
+        self.push_block(&[fetal_quarters], &[mhr]);
+    }
+
+    /// Feeds consecutive raw samples: their fetal values in quarter bpm as the monitor reports
+    /// them (0: no signal) and the maternal heart rates (NaN: none). The rules decide each
+    /// sample as soon as its coincidence window is here, as when fed one at a time.
+    pub(crate) fn push_block(&mut self, fetal_quarters: &[u16], mhr: &[f32]) {
+        for (&fetal_quarters, &mhr) in fetal_quarters.iter().zip(mhr) {
+            let index = self.end;
+            let fetal_raw = quarters_to_bpm(fetal_quarters);
+            let in_range = fetal_raw >= self.config.min_bpm && fetal_raw <= self.config.max_bpm;
+            let false_kind = if fetal_quarters == 0 || in_range {
+                FalseKind::None
+            } else {
+                FalseKind::Artefact
+            };
+            // NaN compares false, so no signal is never false signal.
+            let mhr_false = mhr < self.config.mhr_min_bpm || mhr > self.config.mhr_max_bpm;
+            let sample = Prepared {
+                recorded_quarters: fetal_quarters,
+                trusted: in_range,
+                false_kind,
+                mhr: if mhr_false { f32::NAN } else { mhr },
+                mhr_false,
+            };
+            let (both, close) = self.tally(&sample);
+            if (self.end - self.first) as usize == self.line.capacity() {
+                // Not with the analyzer, which releases at least every 64 samples.
+                self.line.grow(self.first, self.end);
+            }
+            let oldest_code = self.decided.saturating_sub(self.config.coincidence_half as u64);
+            if index - oldest_code == self.codes.capacity() as u64 {
+                self.codes.grow(oldest_code, index);
+            }
+            self.line.set(index, sample);
+            let code = (both | close << 1) as u8;
+            self.codes.set(index, code);
+            if code != 0 {
+                self.last_tallied = Some(index);
+            }
+            self.end = index + 1;
         }
-        self.line.set(index, sample);
-        self.end = index + 1;
-        self.window_tally.0 += both;
-        self.window_tally.1 += close;
-        if index + 1 - self.decided > self.config.coincidence_half as u64 {
-            self.decide_next();
+        let half = self.config.coincidence_half as u64;
+        if self.end > half {
+            self.decide_until(self.end - half);
         }
     }
 
     /// Flushes everything at the end of the stream.
     pub(crate) fn finish(&mut self) {
         let end = self.end;
-        while self.decided < end {
-            self.decide_next();
-        }
+        self.decide_until(end);
         if let IslandState::Short { before, .. } | IslandState::AwaitingEdge { before, .. } =
             self.state
         {
@@ -395,39 +435,123 @@ impl Prep {
         }
     }
 
-    /// Decides the maternal flag of the next sample from its coincidence window.
-    fn decide_next(&mut self) {
-        let index = self.decided;
-        let recorded = *self.at(index);
-        let (both, close) = self.tally(&recorded);
-        if !self.config.direct_ecg
-            && recorded.trusted
-            && !recorded.mhr.is_nan()
-            && (recorded.fetal() - recorded.mhr).abs() <= self.config.coincidence_bpm
+    /// Decides the maternal flag (rule 3) of every sample before `target` from its coincidence
+    /// window (the `coincidence_half` samples either side, as far as there are any), then
+    /// passes them through the island rule (rule 4). Each decision reads the sample as recorded
+    /// and marks only that sample, and the island rule reads only decided samples, so deciding
+    /// a run before passing it on is the same as one sample at a time.
+    fn decide_until(&mut self, target: u64) {
+        let from = self.decided;
+        if target <= from {
+            return;
+        }
+        let half = self.config.coincidence_half as u64;
+        let end = self.end;
+        if self
+            .last_tallied
+            .is_none_or(|last| last + half < from)
         {
-            // The window is exactly the past half and the samples awaiting the decision; its
-            // tallies are kept as samples enter and leave.
-            let (window_both, window_close) = self.window_tally;
-            if window_close as f32 >= self.config.coincidence_share * window_both as f32 {
-                self.at(index).mark_false(FalseKind::Maternal);
+            // No sample with both signals in any of these windows: nothing to mark, and the
+            // tallies (all zero) stay zero.
+            debug_assert_eq!(self.window_tally, (0, 0));
+            self.tally_end = self.tally_end.max((target - 1 + half + 1).min(end));
+        } else {
+            for index in from..target {
+                let window_end = (index + half + 1).min(end);
+                while self.tally_end < window_end {
+                    let code = self.codes[self.tally_end];
+                    self.window_tally.0 += u32::from(code & 1);
+                    self.window_tally.1 += u32::from(code >> 1);
+                    self.tally_end += 1;
+                }
+                // Code 3: both signals, and they coincide.
+                if self.codes[index] == 3 && !self.config.direct_ecg {
+                    let (window_both, window_close) = self.window_tally;
+                    if window_close as f32 >= self.config.coincidence_share * window_both as f32 {
+                        self.line[index].mark_false(FalseKind::Maternal);
+                    }
+                }
+                if let Some(leaving) = index.checked_sub(half) {
+                    let code = self.codes[leaving];
+                    self.window_tally.0 -= u32::from(code & 1);
+                    self.window_tally.1 -= u32::from(code >> 1);
+                }
             }
         }
-        // The window's past half counts the samples as recorded, not as decided, so one
-        // decision does not feed the next.
-        self.history.set(index, (both | close << 1) as u8);
-        if let Some(leaving) = index.checked_sub(self.config.coincidence_half as u64) {
-            let code = self.history[leaving];
-            self.window_tally.0 -= u32::from(code & 1);
-            self.window_tally.1 -= u32::from(code >> 1);
+        self.decided = target;
+        self.island_run(from, target);
+    }
+
+    /// The island rule over the decided samples `from..to`, with runs of valid samples in a
+    /// long island and runs of gap passed over in one loop each.
+    fn island_run(&mut self, from: u64, to: u64) {
+        let mut index = from;
+        while index < to {
+            match self.state {
+                IslandState::Long => {
+                    let start = index;
+                    while index < to && self.line[index].trusted {
+                        index += 1;
+                    }
+                    if index > start {
+                        self.last_kept = Some(self.line[index - 1].fetal());
+                        self.island_from = index;
+                    }
+                }
+                IslandState::Gap { last, gap } => {
+                    let start = index;
+                    while index < to && !self.line[index].trusted {
+                        index += 1;
+                    }
+                    if index > start {
+                        self.island_from = index;
+                        self.state = IslandState::Gap {
+                            last,
+                            gap: gap.saturating_add((index - start) as usize),
+                        };
+                    }
+                }
+                _ => {}
+            }
+            if index < to {
+                self.island(index);
+                index += 1;
+            }
         }
-        self.decided = index + 1;
-        self.island(index);
     }
 
     /// Rule 5 over the samples the island rule has released, up to `end`; returns one past the
     /// last sample it releases (an open stretch waits).
     fn halving_consume(&mut self, end: u64) -> u64 {
         while self.halving.next < end {
+            if self.halving.open.is_none() {
+                // No stretch open: each valid value only becomes the one the next is compared
+                // with, until one is at most about half of it.
+                let ratio = self.config.halving_ratio.1;
+                let (mut index, mut last) = (self.halving.next, self.halving.last);
+                let mut opening = None;
+                while index < end {
+                    let p = &self.line[index];
+                    index += 1;
+                    if !p.trusted {
+                        continue;
+                    }
+                    let fetal = p.fetal();
+                    let (at, before) = last;
+                    last = (index - 1, fetal);
+                    // A NaN before (at the start of the stream) fails this and goes on to the
+                    // range test.
+                    if fetal <= before * ratio || before.is_nan() {
+                        opening = Some((index - 1, fetal, at, before));
+                        break;
+                    }
+                }
+                (self.halving.next, self.halving.last) = (index, last);
+                if let Some((index, fetal, at, before)) = opening {
+                    self.halving_open(index, fetal, at, before);
+                }
+                continue;
+            }
             let index = self.halving.next;
             self.halving.next += 1;
             self.halving_step(index);

@@ -35,6 +35,17 @@ impl<T: Copy + Default> IndexRing<T> {
         self.slots[index as usize & self.mask] = value;
     }
 
+    /// The values of indices `first..end` (at most `capacity()` of them) as two slices, in
+    /// order: the second is empty unless the run wraps round the ring's end.
+    #[inline]
+    pub(crate) fn runs(&self, first: u64, end: u64) -> (&[T], &[T]) {
+        let len = (end - first) as usize;
+        debug_assert!(len <= self.slots.len());
+        let start = first as usize & self.mask;
+        let head = len.min(self.slots.len() - start);
+        (&self.slots[start..start + head], &self.slots[..len - head])
+    }
+
     /// Doubles the capacity, keeping the values of indices `first..end` (the live ones).
     #[cold]
     #[inline(never)]

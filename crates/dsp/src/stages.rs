@@ -30,12 +30,17 @@ fn inputs(
 
 fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(u64, Prepared)) {
     let mut prep = Prep::new(config.prep.clone());
-    for (index, fetal, mhr, _) in inputs(samples, config) {
-        prep.push(index, fetal, mhr);
-        prep.release_ready(&mut each);
+    let mut release = |first: u64, run: &[Prepared]| {
+        for (k, p) in run.iter().enumerate() {
+            each(first + k as u64, *p);
+        }
+    };
+    for (_, fetal, mhr, _) in inputs(samples, config) {
+        prep.push_block(&[fetal], &[mhr]);
+        prep.release_runs(&mut release);
     }
     prep.finish();
-    prep.release_ready(&mut each);
+    prep.release_runs(&mut release);
 }
 
 /// Preprocessing (artefacts, gaps, false signal): prepared samples out.
