@@ -216,9 +216,71 @@ impl ExcursionDetector {
                     return;
                 }
             }
-            self.push_under_way(first + k as u64, fhr[k], baseline[k]);
-            k += 1;
+            if self.config.split_bpm == 0.0 {
+                k = self.under_way_run(first, k, fhr, baseline);
+            } else {
+                self.push_under_way(first + k as u64, fhr[k], baseline[k]);
+                k += 1;
+            }
         }
+    }
+
+    /// [`Self::push_under_way`] over `fhr[k..]` while an excursion is under way and never
+    /// split (`split_bpm` 0, where the closest approach after the extreme is never read),
+    /// with the candidate in locals; returns where it stopped: after the sample that closed
+    /// the excursion, at the end of the run, or at a sample that starts one.
+    #[inline(never)]
+    fn under_way_run(&mut self, first: u64, mut k: usize, fhr: &[f32], baseline: &[f32]) -> usize {
+        let n = fhr.len().min(baseline.len());
+        let Some(mut c) = self.candidate else {
+            // One starts with this sample (or none does).
+            self.push_under_way(first + k as u64, fhr[k], baseline[k]);
+            return k + 1;
+        };
+        let direction = f32::from(self.direction);
+        let (edge, min_amplitude, max_gap, max_len) = (
+            self.config.edge_bpm,
+            self.config.min_amplitude,
+            self.config.max_gap,
+            self.max_len,
+        );
+        while k < n {
+            let index = first + k as u64;
+            let (f, b) = (fhr[k], baseline[k]);
+            k += 1;
+            if f.is_nan() || b.is_nan() {
+                if index - c.last_valid > max_gap {
+                    self.candidate = Some(c);
+                    self.close(c.last_valid + 1);
+                    return k;
+                }
+                continue;
+            }
+            let distance = direction * (f - b);
+            if distance <= edge {
+                self.candidate = Some(c);
+                self.close(index);
+                self.anchor = Some(index);
+                return k;
+            }
+            c.last_valid = index;
+            if distance > c.amplitude {
+                c.amplitude = distance;
+                c.extreme_at = index;
+                c.extreme_bpm = f;
+                c.baseline_bpm = b;
+            }
+            if distance >= min_amplitude {
+                c.time_beyond += 1;
+            }
+            if index + 1 - c.start >= max_len {
+                self.candidate = Some(c);
+                self.close_at_longest(index);
+                return k;
+            }
+        }
+        self.candidate = Some(c);
+        k
     }
 
     /// [`Self::push`] with an excursion under way, or one starting with this sample.

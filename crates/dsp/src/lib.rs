@@ -158,17 +158,24 @@ pub struct Analyzer {
     /// baseline certain to be final by then (`live_lag` samples back) and the dominant level
     /// of the 10 minutes up to it.
     live: ExcursionDetector,
-    /// Prepared samples waiting for the baseline stage to catch up with their reference:
-    /// (index, fetal value, the dominant level of the 10 minutes up to it).
-    live_queue: Vec<(u64, f32, f32)>,
+    /// Prepared samples waiting for the baseline stage to catch up with their reference, from
+    /// sample `live_first` on: their fetal values, and the dominant level of the 10 minutes up
+    /// to each.
+    live_first: u64,
+    live_fetal: Vec<f32>,
+    live_recent: Vec<f32>,
+    /// Scratch: the live tracker's reference levels.
+    live_levels: Vec<f32>,
     /// How far back the live tracker's reference baseline lies, samples ([`baseline::final_lag`]).
     live_lag: u64,
     /// One past the last sample fed to `live`.
     live_end: u64,
     contractions: Contractions,
     aligned: Series<AlignedSample>,
-    /// Scratch: the trusted fetal values of the samples the baseline stage hands on at once.
+    /// Scratch: the trusted fetal values of the samples the baseline stage hands on at once,
+    /// and their history entries.
     trusted: Vec<f32>,
+    aligned_run: Vec<AlignedSample>,
     /// Scratch: a block's fetal values (quarter bpm) and maternal heart rates, as pushed.
     block_fetal: Vec<u16>,
     block_mhr: Vec<f32>,
@@ -204,7 +211,7 @@ impl std::fmt::Debug for Analyzer {
 /// One sample of the aligned history: the trusted fetal value in quarter bpm (0: none; the
 /// values are the monitor's quarter-bpm readings, so this is exact) and the baseline, in 6
 /// bytes (the history holds 40 minutes per stream).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 #[repr(C, packed)]
 struct AlignedSample {
     fetal_quarter_bpm: u16,
@@ -302,12 +309,17 @@ impl Analyzer {
             accel: ExcursionDetector::new(1, config.acceleration.clone()),
             decel: ExcursionDetector::new(-1, config.deceleration.clone()),
             live: ExcursionDetector::new(-1, config.deceleration.clone()),
-            live_queue: Vec::new(),
+            live_first: 0,
+            live_fetal: Vec::with_capacity(2 * ADVANCE_EVERY as usize),
+            live_recent: Vec::with_capacity(2 * ADVANCE_EVERY as usize),
+            live_levels: Vec::with_capacity(2 * ADVANCE_EVERY as usize),
             live_lag: baseline::final_lag(&config.baseline),
             live_end: 0,
             contractions: Contractions::new(&config.contractions),
-            aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 1),
+            // The history and a run the baseline stage hands on at once.
+            aligned: Series::with_capacity(HISTORY_SAMPLES as usize + 128),
             trusted: Vec::with_capacity(128),
+            aligned_run: Vec::with_capacity(128),
             block_fetal: Vec::with_capacity(ADVANCE_EVERY as usize),
             block_mhr: Vec::with_capacity(ADVANCE_EVERY as usize),
             contraction_list: VecDeque::new(),
@@ -476,12 +488,15 @@ impl Analyzer {
     }
 
     fn drain_prep(&mut self) {
-        let (baseline, live_queue) = (&mut self.baseline, &mut self.live_queue);
+        let (baseline, live_fetal, live_recent) = (
+            &mut self.baseline,
+            &mut self.live_fetal,
+            &mut self.live_recent,
+        );
         self.prep.release_runs(|first, run| {
             for (k, p) in run.iter().enumerate() {
-                let index = first + k as u64;
                 baseline.push(
-                    index,
+                    first + k as u64,
                     p.fetal_quarters(),
                     Carried {
                         recorded_quarters: p.recorded_quarters,
@@ -489,7 +504,8 @@ impl Analyzer {
                         mhr_false: p.mhr_false,
                     },
                 );
-                live_queue.push((index, p.fetal(), baseline.recent_level()));
+                live_fetal.push(p.fetal());
+                live_recent.push(baseline.recent_level());
             }
         });
     }
@@ -497,20 +513,39 @@ impl Analyzer {
     /// Feeds the live tracker the prepared samples, now that the baseline stage has released
     /// (after [`Analyzer::drain_baseline`]) every reference they need.
     fn drain_live(&mut self) {
-        let mut queue = std::mem::take(&mut self.live_queue);
-        for &(index, fetal, recent) in &queue {
-            let reference = index.checked_sub(self.live_lag).map_or(f32::NAN, |back| {
-                debug_assert!(back < self.aligned.end(), "reference {back} not final yet");
-                self.aligned_at(back).map_or(f32::NAN, |(_, b)| b)
-            });
-            // The lower of the two (either where the other is not known yet): a baseline
-            // that has fallen since the final one would otherwise make its whole trace a
-            // deceleration.
-            self.live.push(index, fetal, reference.min(recent));
-            self.live_end = index + 1;
+        let n = self.live_fetal.len();
+        if n == 0 {
+            return;
         }
-        queue.clear();
-        self.live_queue = queue;
+        let first = self.live_first;
+        // The reference of sample `i` is the final baseline of sample `i − live_lag` (NaN for
+        // the first `live_lag` samples, or one the history does not hold).
+        let levels = &mut self.live_levels;
+        levels.clear();
+        let (from, to) = (
+            first.saturating_sub(self.live_lag),
+            (first + n as u64).saturating_sub(self.live_lag),
+        );
+        debug_assert!(to <= self.aligned.end(), "reference {to} not final yet");
+        let held_to = to.min(self.aligned.end());
+        let held_from = from.max(self.aligned.start()).min(held_to);
+        levels.resize(
+            (n as u64 - (to - from) + (held_from - from)) as usize,
+            f32::NAN,
+        );
+        let (a, b) = self.aligned.runs(held_from, held_to);
+        levels.extend(a.iter().chain(b).map(|a| a.values().1));
+        levels.resize(n, f32::NAN);
+        // The lower of the two (either where the other is not known yet): a baseline that has
+        // fallen since the final one would otherwise make its whole trace a deceleration.
+        for (level, &recent) in levels.iter_mut().zip(&self.live_recent) {
+            *level = level.min(recent);
+        }
+        self.live.push_run(first, &self.live_fetal, levels);
+        self.live_end = first + n as u64;
+        self.live_first = self.live_end;
+        self.live_fetal.clear();
+        self.live_recent.clear();
         // Only the excursion under way matters; what closed is the final path's business.
         while self.live.pop().is_some() {}
     }
@@ -527,6 +562,7 @@ impl Analyzer {
             decel,
             findings,
             trusted,
+            aligned_run,
             ..
         } = self;
         let prep = &config.prep;
@@ -539,6 +575,7 @@ impl Analyzer {
             // The history holds its last `HISTORY_SAMPLES` once these are in.
             aligned.keep_last(HISTORY_SAMPLES as usize - n);
             trusted.clear();
+            aligned_run.clear();
             for (k, (((&fetal, &quarters), &carried), &b)) in fetal
                 .iter()
                 .zip(quarters)
@@ -566,9 +603,10 @@ impl Analyzer {
                     FalseKind::None
                 };
                 mhr_false_runs.track(index, mhr_kind, findings);
-                aligned.push(AlignedSample::new(quarters, b));
+                aligned_run.push(AlignedSample::new(quarters, b));
                 trusted.push(fetal);
             }
+            aligned.extend_from_slice(aligned_run);
             if config.keep_baseline_curve {
                 curve.extend_from_slice(level);
             }
@@ -627,24 +665,17 @@ impl Analyzer {
         ]
     }
 
-    /// The aligned (fetal, baseline) pair of sample `i`, while the history holds it.
-    fn aligned_at(&self, i: u64) -> Option<(f32, f32)> {
-        self.aligned.get(i).map(AlignedSample::values)
-    }
-
     /// Share of the trace around an event (`event_quality_margin` each side) with a trusted signal.
     fn signal_share_around(&self, e: &Excursion) -> f64 {
         let margin = self.config.window.event_quality_margin;
-        let from = e.start.saturating_sub(margin);
-        let to = e.end + margin;
-        let (mut n, mut valid) = (0u64, 0u64);
-        for i in from..to {
-            if let Some((f, _)) = self.aligned_at(i) {
-                n += 1;
-                valid += u64::from(!f.is_nan());
-            }
+        let from = e.start.saturating_sub(margin).max(self.aligned.start());
+        let to = (e.end + margin).min(self.aligned.end());
+        if from >= to {
+            return 0.0;
         }
-        if n == 0 { 0.0 } else { valid as f64 / n as f64 }
+        let (a, b) = self.aligned.runs(from, to);
+        let valid = a.iter().chain(b).filter(|s| !s.values().0.is_nan()).count();
+        valid as f64 / (to - from) as f64
     }
 
     fn release_accelerations(&mut self, at_end: bool) {
@@ -687,8 +718,14 @@ impl Analyzer {
             {
                 continue;
             }
-            let fhr: Vec<f32> = (d.start..d.end)
-                .filter_map(|i| self.aligned_at(i).map(|(f, _)| f))
+            let (from, to) = (
+                d.start.max(self.aligned.start()),
+                d.end.min(self.aligned.end()),
+            );
+            let fhr: Vec<f32> = self
+                .aligned
+                .range(from, to.max(from))
+                .map(|a| a.values().0)
                 .collect();
             let severity = classify::severity(kind, &d, &fhr, &self.config.table);
             let contraction_peak = contraction.map(|c| c.peak_at);
@@ -784,8 +821,11 @@ impl Analyzer {
         let len = (end - start) as usize;
         let mut fhr = Vec::with_capacity(len);
         let mut base = Vec::with_capacity(len);
-        for i in start..end {
-            let (f, b) = self.aligned_at(i).unwrap_or((f32::NAN, f32::NAN));
+        let held_from = start.max(self.aligned.start()).min(end);
+        fhr.resize((held_from - start) as usize, f32::NAN);
+        base.resize((held_from - start) as usize, f32::NAN);
+        for a in self.aligned.range(held_from, end) {
+            let (f, b) = a.values();
             fhr.push(f);
             base.push(b);
         }

@@ -388,7 +388,9 @@ impl Prep {
                 // Not with the analyzer, which releases at least every 64 samples.
                 self.line.grow(self.first, self.end);
             }
-            let oldest_code = self.decided.saturating_sub(self.config.coincidence_half as u64);
+            let oldest_code = self
+                .decided
+                .saturating_sub(self.config.coincidence_half as u64);
             if index - oldest_code == self.codes.capacity() as u64 {
                 self.codes.grow(oldest_code, index);
             }
@@ -447,10 +449,7 @@ impl Prep {
         }
         let half = self.config.coincidence_half as u64;
         let end = self.end;
-        if self
-            .last_tallied
-            .is_none_or(|last| last + half < from)
-        {
+        if self.last_tallied.is_none_or(|last| last + half < from) {
             // No sample with both signals in any of these windows: nothing to mark, and the
             // tallies (all zero) stay zero.
             debug_assert_eq!(self.window_tally, (0, 0));
