@@ -31,7 +31,7 @@
 //! second's bin: about 8.5 minutes).
 
 use crate::histogram::Histogram;
-use crate::knots::{BIN, FirstOfBin, KnotPass, Segments, bins};
+use crate::knots::{BIN, FirstCodeOfBin, KnotPass, Segments, bins};
 use crate::prep::quarters_to_bpm;
 use crate::ring::IndexRing;
 
@@ -132,8 +132,8 @@ pub(crate) struct Baseline<T> {
     scratch_carried: Vec<T>,
     /// The values the passes count, one a second: of the fetal values, and of those pass 2
     /// keeps.
-    bin1: FirstOfBin,
-    bin2: FirstOfBin,
+    bin1: FirstCodeOfBin,
+    bin2: FirstCodeOfBin,
     /// Knot spacing, bins.
     step: u64,
     /// Whether pass 1 has made its first knot (`mode_half_window` samples in).
@@ -179,8 +179,8 @@ impl<T: Copy + Default> Baseline<T> {
             scratch_fetal: Vec::with_capacity(SCRATCH),
             scratch_quarters: Vec::with_capacity(SCRATCH),
             scratch_carried: Vec::with_capacity(SCRATCH),
-            bin1: FirstOfBin::default(),
-            bin2: FirstOfBin::default(),
+            bin1: FirstCodeOfBin::default(),
+            bin2: FirstCodeOfBin::default(),
             step,
             knots_started: false,
             early_level: None,
@@ -217,15 +217,14 @@ impl<T: Copy + Default> Baseline<T> {
                 carried,
             },
         );
-        let fetal = quarters_to_bpm(fetal_quarters);
         self.pushed = index + 1;
-        // Pass 1 counts whole bins; samples wait for the knot after them: only a new knot
-        // releases any.
-        let Some(mean) = self.bin1.add(index, fetal) else {
+        // Pass 1 counts whole bins (a heart rate's histogram code is its value in quarter
+        // bpm); samples wait for the knot after them: only a new knot releases any.
+        let Some(first) = self.bin1.add(index, fetal_quarters) else {
             return;
         };
         let bin = index / BIN;
-        let Some((position, value)) = self.pass1.push(bin, mean) else {
+        let Some((position, value)) = self.pass1.push_code(bin, first) else {
             if !self.knots_started {
                 self.estimate_early(bin);
             }
@@ -265,14 +264,15 @@ impl<T: Copy + Default> Baseline<T> {
                 for (k, &b1) in scratch_level.iter().enumerate() {
                     let i = first + k as u64;
                     level1_at.set(i, b1);
-                    let fetal = held[i].fetal();
+                    let h = held[i];
+                    let fetal = h.fetal();
                     let kept = if b1.is_nan() || (fetal - b1).abs() <= trim_band {
-                        fetal
+                        h.fetal_quarters
                     } else {
-                        f32::NAN
+                        0
                     };
-                    if let Some(mean) = bin2.add(i, kept)
-                        && let Some((position, value)) = pass2.push(i / BIN, mean)
+                    if let Some(first) = bin2.add(i, kept)
+                        && let Some((position, value)) = pass2.push_code(i / BIN, first)
                     {
                         level2.push_knot(position * BIN, value);
                     }

@@ -20,6 +20,9 @@ pub(crate) struct Histogram {
     total_sum: i64,
     /// Scratch for the mode search.
     scratch: Vec<u64>,
+    /// While values are held: no bin below `occupied.0` or above `occupied.1` holds any (kept
+    /// as values come in; a search narrows them to the bins actually occupied).
+    occupied: (usize, usize),
 }
 
 impl Histogram {
@@ -33,6 +36,7 @@ impl Histogram {
             total: 0,
             total_sum: 0,
             scratch: Vec::new(),
+            occupied: (usize::MAX, 0),
         }
     }
 
@@ -95,6 +99,11 @@ impl Histogram {
     #[inline]
     pub(crate) fn add(&mut self, code: u16) {
         if let Some(b) = self.bin_of(code) {
+            if self.total == 0 {
+                self.occupied = (b, b);
+            } else {
+                self.occupied = (self.occupied.0.min(b), self.occupied.1.max(b));
+            }
             self.counts[b] += 1;
             if let Some(sum) = self.sums.get_mut(b) {
                 *sum += i64::from(code);
@@ -137,8 +146,14 @@ impl Histogram {
         // Only centres within `radius` of an occupied bin can have a positive sum, and the
         // first maximum is one of them: the scan covers `from..=to` (about a third of the bins
         // for a heart rate), and bins outside it count as empty.
-        let lo = self.counts.iter().position(|&c| c != 0)?;
-        let hi = self.counts.iter().rposition(|&c| c != 0)?;
+        let (mut lo, mut hi) = self.occupied;
+        while self.counts[lo] == 0 {
+            lo += 1;
+        }
+        while self.counts[hi] == 0 {
+            hi -= 1;
+        }
+        self.occupied = (lo, hi);
         let from = lo.saturating_sub(radius);
         let to = (hi + radius).min(bins - 1);
         let counts = &self.counts[from..=to];

@@ -25,25 +25,26 @@ pub(crate) fn bins(samples: u64) -> u64 {
 }
 
 /// One value for each bin of [`BIN`] consecutive samples, aligned to the stream's sample
-/// indices: its first valid value, as recorded (a heart rate stays in whole quarter bpm, which
-/// the heart-rate histogram counts exactly).
+/// indices: its first valid heart rate, as recorded, as its histogram code (quarter bpm, 0:
+/// none; a heart rate stays in whole quarter bpm, which the heart-rate histogram counts
+/// exactly).
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct FirstOfBin {
-    first: Option<f32>,
+pub(crate) struct FirstCodeOfBin {
+    first: u16,
 }
 
-impl FirstOfBin {
-    /// Adds the value of sample `index` (NaN: none); with the bin's last sample, returns the
-    /// bin's first valid value (NaN without one) and starts the next.
-    #[inline]
-    pub(crate) fn add(&mut self, index: u64, value: f32) -> Option<f32> {
-        if self.first.is_none() && !value.is_nan() {
-            self.first = Some(value);
+impl FirstCodeOfBin {
+    /// Adds the code of sample `index` (0: none); with the bin's last sample, returns the
+    /// bin's first nonzero code (0 without one) and starts the next.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, index: u64, code: u16) -> Option<u16> {
+        if self.first == 0 {
+            self.first = code;
         }
         if index % BIN != BIN - 1 {
             return None;
         }
-        Some(self.first.take().unwrap_or(f32::NAN))
+        Some(std::mem::take(&mut self.first))
     }
 }
 
@@ -142,7 +143,12 @@ impl KnotPass {
     /// computable, as `(position, value)`; the value is NaN until some window had enough signal.
     #[inline]
     pub(crate) fn push(&mut self, index: u64, value: f32) -> Option<(u64, f32)> {
-        let code = self.hist.code(value);
+        self.push_code(index, self.hist.code(value))
+    }
+
+    /// [`KnotPass::push`] with the value as its histogram code ([`Histogram::code`]).
+    #[inline]
+    pub(crate) fn push_code(&mut self, index: u64, code: u16) -> Option<(u64, f32)> {
         self.hist.add(code);
         // Until the ring has gone round once the code leaving is the initial 0 (nothing),
         // which the histogram ignores.
