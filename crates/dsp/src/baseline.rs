@@ -94,14 +94,17 @@ fn dominant_level(
 /// (0: none; the values are the monitor's quarter-bpm readings, so this is exact) and what the
 /// caller carries along.
 #[derive(Clone, Copy, Debug, Default)]
-struct Held<T> {
-    fetal_quarters: u16,
-    carried: T,
+pub(crate) struct Held<T> {
+    /// The fetal value in quarter bpm (0: none or not trusted).
+    pub(crate) fetal_quarters: u16,
+    /// What the caller carries along.
+    pub(crate) carried: T,
 }
 
 impl<T> Held<T> {
+    /// The fetal value, bpm (NaN: none or not trusted).
     #[inline(always)]
-    fn fetal(&self) -> f32 {
+    pub(crate) fn fetal(&self) -> f32 {
         quarters_to_bpm(self.fetal_quarters)
     }
 }
@@ -124,12 +127,9 @@ pub(crate) struct Baseline<T> {
     level1_at: IndexRing<f32>,
     /// One past the last sample pushed.
     pushed: u64,
-    /// Scratch for one segment's samples as they are released: levels, fetal values, what they
-    /// carry (a segment is a knot step long, so these never grow past their first size).
+    /// Scratch for the levels of one segment's samples as they are released (a segment is a
+    /// knot step long, so this never grows past its first size).
     scratch_level: Vec<f32>,
-    scratch_fetal: Vec<f32>,
-    scratch_quarters: Vec<u16>,
-    scratch_carried: Vec<T>,
     /// The values the passes count, one a second: of the fetal values, and of those pass 2
     /// keeps.
     bin1: FirstCodeOfBin,
@@ -176,9 +176,6 @@ impl<T: Copy + Default> Baseline<T> {
             level1_at: IndexRing::new((config.half_window + config.step) as usize + 128),
             pushed: 0,
             scratch_level: Vec::with_capacity(SCRATCH),
-            scratch_fetal: Vec::with_capacity(SCRATCH),
-            scratch_quarters: Vec::with_capacity(SCRATCH),
-            scratch_carried: Vec::with_capacity(SCRATCH),
             bin1: FirstCodeOfBin::default(),
             bin2: FirstCodeOfBin::default(),
             step,
@@ -293,51 +290,33 @@ impl<T: Copy + Default> Baseline<T> {
     }
 
     /// Releases every sample whose baseline is final, in order, a run of consecutive samples
-    /// at a time: `release(first, fetal, fetal_quarters, carried, baseline)` for samples
-    /// `first..`, one value of each per sample (bpm, and the fetal value in quarter bpm; fetal
-    /// NaN or 0 where none or not trusted).
+    /// at a time: `release(first, held, baseline)` for samples `first..`, each sample as held
+    /// ([`Held::fetal`], [`Held::fetal_quarters`], [`Held::carried`]) and its baseline, bpm.
     #[inline]
-    pub(crate) fn release_ready(
-        &mut self,
-        mut release: impl FnMut(u64, &[f32], &[u16], &[T], &[f32]),
-    ) {
+    pub(crate) fn release_ready(&mut self, mut release: impl FnMut(u64, &[Held<T>], &[f32])) {
         let Self {
             level1,
             level2,
             held,
             level1_at,
             scratch_level,
-            scratch_fetal,
-            scratch_quarters,
-            scratch_carried,
             ..
         } = self;
         level2.release(level1.next(), |from, to, span| {
             let mut first = from;
             while first < to {
-                let n = ((to - first) as usize).min(SCRATCH);
+                let (run, _) = held.runs(first, to);
+                let run = &run[..run.len().min(SCRATCH)];
+                let n = run.len();
                 scratch_level.resize(n, 0.0);
                 span.fill(first, scratch_level);
-                scratch_fetal.clear();
-                scratch_quarters.clear();
-                scratch_carried.clear();
-                for (k, level) in scratch_level.iter_mut().enumerate() {
-                    let i = first + k as u64;
+                let (a, b) = level1_at.runs(first, first + n as u64);
+                for (level, &b1) in scratch_level.iter_mut().zip(a.iter().chain(b)) {
                     if level.is_nan() {
-                        *level = level1_at[i];
+                        *level = b1;
                     }
-                    let h = held[i];
-                    scratch_fetal.push(h.fetal());
-                    scratch_quarters.push(h.fetal_quarters);
-                    scratch_carried.push(h.carried);
                 }
-                release(
-                    first,
-                    scratch_fetal,
-                    scratch_quarters,
-                    scratch_carried,
-                    scratch_level,
-                );
+                release(first, run, scratch_level);
                 first += n as u64;
             }
         });

@@ -566,25 +566,27 @@ impl Analyzer {
             ..
         } = self;
         let prep = &config.prep;
-        baseline.release_ready(|first, fetal, quarters, carried, level| {
+        baseline.release_ready(|first, held, level| {
             if first >= end {
                 return;
             }
-            let n = ((end - first) as usize).min(fetal.len());
-            let level = &level[..n];
+            let n = ((end - first) as usize).min(held.len());
+            let (held, level) = (&held[..n], &level[..n]);
             // The history holds its last `HISTORY_SAMPLES` once these are in.
             aligned.keep_last(HISTORY_SAMPLES as usize - n);
-            trusted.clear();
-            aligned_run.clear();
-            for (k, (((&fetal, &quarters), &carried), &b)) in fetal
+            trusted.resize(n, 0.0);
+            aligned_run.resize(n, AlignedSample::default());
+            for (k, (((h, &b), trusted), aligned)) in held
                 .iter()
-                .zip(quarters)
-                .zip(carried)
                 .zip(level)
+                .zip(trusted.iter_mut())
+                .zip(aligned_run.iter_mut())
                 .enumerate()
             {
                 let index = first + k as u64;
-                let (mut fetal, mut quarters, mut kind) = (fetal, quarters, carried.kind);
+                let carried = h.carried;
+                let (mut fetal, mut quarters, mut kind) =
+                    (h.fetal(), h.fetal_quarters, carried.kind);
                 if kind == FalseKind::Artefact {
                     let recorded = carried.recorded();
                     if recorded >= prep.min_bpm
@@ -603,8 +605,8 @@ impl Analyzer {
                     FalseKind::None
                 };
                 mhr_false_runs.track(index, mhr_kind, findings);
-                aligned_run.push(AlignedSample::new(quarters, b));
-                trusted.push(fetal);
+                *aligned = AlignedSample::new(quarters, b);
+                *trusted = fetal;
             }
             aligned.extend_from_slice(aligned_run);
             if config.keep_baseline_curve {

@@ -56,7 +56,7 @@ pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut n = 0;
     prepared(samples, config, |index, p| {
         baseline.push(index, p.fetal_quarters(), ());
-        baseline.release_ready(|_, fetal, _, _, _| n += fetal.len());
+        baseline.release_ready(|_, held, _| n += held.len());
     });
     n
 }
@@ -69,9 +69,10 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
     let mut n = 0;
     prepared(samples, config, |index, p| {
         baseline.push(index, p.fetal_quarters(), ());
-        baseline.release_ready(|first, fetal, _, _, b| {
-            accel.push_run(first, fetal, b);
-            decel.push_run(first, fetal, b);
+        baseline.release_ready(|first, held, b| {
+            let fetal: Vec<f32> = held.iter().map(|h| h.fetal()).collect();
+            accel.push_run(first, &fetal, b);
+            decel.push_run(first, &fetal, b);
             while accel.pop().is_some() || decel.pop().is_some() {
                 n += 1;
             }
