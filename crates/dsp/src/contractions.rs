@@ -141,11 +141,11 @@ impl Contractions {
         }
     }
 
-    /// Feeds one uterine-activity sample (NaN for none); samples come one index after another
-    /// from 0.
+    /// Feeds one uterine-activity sample: the reading in half units as the monitor reports it
+    /// (toco; `valid` false: none); samples come one index after another from 0.
     #[inline]
-    pub(crate) fn push(&mut self, index: u64, ua: f32) {
-        if let Some(mean) = self.bin.add(index, ua) {
+    pub(crate) fn push(&mut self, index: u64, halves: u16, valid: bool) {
+        if let Some(mean) = self.bin.add_halves(index, halves, valid) {
             self.push_mean(index / TOCO_BIN, mean);
         }
     }

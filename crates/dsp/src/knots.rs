@@ -50,20 +50,21 @@ impl FirstCodeOfBin {
 
 /// The mean of the valid values of one bin of [`BIN`] consecutive samples, aligned to the
 /// stream's sample indices (bin `i / BIN` holds sample `i`), so it does not depend on how the
-/// input was chunked.
+/// input was chunked. Values come as the monitor's raw readings in half units (toco), summed as
+/// integers: the same sum as of the values in `f32`, where a few halves add up exactly.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Bin {
-    sum: f32,
+    halves: u32,
     valid: u32,
 }
 
 impl Bin {
-    /// Adds the value of sample `index` (NaN: none); with the bin's last sample, returns its
-    /// mean (NaN without a valid value) and starts the next.
-    #[inline]
-    pub(crate) fn add(&mut self, index: u64, value: f32) -> Option<f32> {
-        if !value.is_nan() {
-            self.sum += value;
+    /// Adds the reading of sample `index` in half units (`valid` false: none); with the bin's
+    /// last sample, returns its mean (NaN without a valid value) and starts the next.
+    #[inline(always)]
+    pub(crate) fn add_halves(&mut self, index: u64, halves: u16, valid: bool) -> Option<f32> {
+        if valid {
+            self.halves += u32::from(halves);
             self.valid += 1;
         }
         if index % BIN != BIN - 1 {
@@ -77,7 +78,7 @@ impl Bin {
         let mean = if self.valid == 0 {
             f32::NAN
         } else {
-            self.sum / self.valid as f32
+            (self.halves as f32 * 0.5) / self.valid as f32
         };
         *self = Self::default();
         mean

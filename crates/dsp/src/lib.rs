@@ -360,30 +360,34 @@ impl Analyzer {
             let to_boundary = ADVANCE_EVERY - self.next_index % ADVANCE_EVERY;
             let (chunk, tail) = rest.split_at(rest.len().min(to_boundary as usize));
             rest = tail;
-            self.block_fetal.clear();
-            self.block_mhr.clear();
-            for s in chunk {
-                let index = self.next_index;
-                self.next_index += 1;
-                let mut fetal = s.value(self.config.fetal);
+            let first = self.next_index;
+            self.next_index += chunk.len() as u64;
+            self.block_fetal.resize(chunk.len(), 0);
+            self.block_mhr.resize(chunk.len(), f32::NAN);
+            let (fetal_channel, fallback) = (self.config.fetal, self.config.fetal_fallback);
+            let mut lost = 0;
+            for (k, ((s, fetal_out), mhr_out)) in chunk
+                .iter()
+                .zip(self.block_fetal.iter_mut())
+                .zip(self.block_mhr.iter_mut())
+                .enumerate()
+            {
+                let mut fetal = s.value(fetal_channel);
                 if fetal == 0
-                    && let Some(fallback) = self.config.fetal_fallback
+                    && let Some(fallback) = fallback
                 {
                     fetal = s.value(fallback);
                 }
-                if fetal == 0 {
-                    self.lost += 1;
-                }
-                let ua = if s.quality[Channel::Ua.index()] == Quality::None {
-                    f32::NAN
-                } else {
-                    f32::from(s.value(Channel::Ua)) / 2.0
-                };
-                self.contractions.push(index, ua);
-                self.block_fetal.push(fetal);
-                self.block_mhr
-                    .push(prep::quarters_to_bpm(s.value(Channel::Mhr)));
+                lost += u64::from(fetal == 0);
+                self.contractions.push(
+                    first + k as u64,
+                    s.value(Channel::Ua),
+                    s.quality[Channel::Ua.index()] != Quality::None,
+                );
+                *fetal_out = fetal;
+                *mhr_out = prep::quarters_to_bpm(s.value(Channel::Mhr));
             }
+            self.lost += lost;
             self.prep.push_block(&self.block_fetal, &self.block_mhr);
             if self.next_index.is_multiple_of(ADVANCE_EVERY) {
                 self.advance(false);

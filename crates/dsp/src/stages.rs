@@ -10,21 +10,13 @@ use crate::contractions::Contractions;
 use crate::events::ExcursionDetector;
 use crate::prep::{Prep, Prepared};
 
-fn inputs(
-    samples: &[Sample],
-    config: &AnalyzerConfig,
-) -> impl Iterator<Item = (u64, u16, f32, f32)> {
-    let hr = |s: &Sample, c: Channel| {
-        let v = s.value(c);
-        if v == 0 { f32::NAN } else { f32::from(v) / 4.0 }
-    };
-    samples.iter().enumerate().map(move |(i, s)| {
-        let ua = if s.quality[Channel::Ua.index()] == Quality::None {
-            f32::NAN
-        } else {
-            f32::from(s.value(Channel::Ua)) / 2.0
-        };
-        (i as u64, s.value(config.fetal), hr(s, Channel::Mhr), ua)
+/// Each sample's fetal value (quarter bpm) and maternal heart rate (bpm, NaN: none).
+fn inputs(samples: &[Sample], config: &AnalyzerConfig) -> impl Iterator<Item = (u16, f32)> {
+    samples.iter().map(move |s| {
+        (
+            s.value(config.fetal),
+            crate::prep::quarters_to_bpm(s.value(Channel::Mhr)),
+        )
     })
 }
 
@@ -35,7 +27,7 @@ fn prepared(samples: &[Sample], config: &AnalyzerConfig, mut each: impl FnMut(u6
             each(first + k as u64, *p);
         }
     };
-    for (_, fetal, mhr, _) in inputs(samples, config) {
+    for (fetal, mhr) in inputs(samples, config) {
         prep.push_block(&[fetal], &[mhr]);
         prep.release_runs(&mut release);
     }
@@ -90,8 +82,12 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
 pub fn contractions(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     let mut stage = Contractions::new(&config.contractions);
     let mut n = 0;
-    for (index, _, _, ua) in inputs(samples, config) {
-        stage.push(index, ua);
+    for (index, s) in samples.iter().enumerate() {
+        stage.push(
+            index as u64,
+            s.value(Channel::Ua),
+            s.quality[Channel::Ua.index()] != Quality::None,
+        );
         while stage.pop().is_some() {
             n += 1;
         }
