@@ -21,7 +21,8 @@ use std::collections::VecDeque;
 
 use crate::events::{ExcursionConfig, ExcursionDetector, MAX_EXCURSION_SAMPLES};
 use crate::histogram::Histogram;
-use crate::knots::{BIN as TOCO_BIN, Bin, Interpolator, KnotPass, bins};
+use crate::knots::{BIN as TOCO_BIN, Bin, KnotPass, Segments, bins};
+use crate::ring::IndexRing;
 
 /// Contraction detection parameters (durations in samples at 4 Hz; the path runs on 1-s bins,
 /// so each is rounded to whole seconds).
@@ -90,8 +91,12 @@ pub(crate) struct Contractions {
     sum: f64,
     valid: u32,
     tone: KnotPass,
-    /// Smoothed values waiting for the tone.
-    level: Interpolator<f32>,
+    /// The tone's knots: smoothed values before `level.next()` have gone to the detector.
+    level: Segments,
+    /// Smoothed values waiting for the tone (`level.next()..`), by bin.
+    smoothed: IndexRing<f32>,
+    /// Scratch: the tone under a run of released values.
+    tones: Vec<f32>,
 
     detector: ExcursionDetector,
     /// Index up to which everything has been processed.
@@ -135,7 +140,9 @@ impl Contractions {
                     }
                 }),
             ),
-            level: Interpolator::new(tone_half, tone_step),
+            level: Segments::default(),
+            smoothed: IndexRing::new((tone_half + tone_step) as usize + 64),
+            tones: Vec::with_capacity(2 * tone_step as usize + 2),
             detector: ExcursionDetector::with_max_len(1, rise, MAX_EXCURSION_SAMPLES / TOCO_BIN),
             frontier: 0,
         }
@@ -188,16 +195,33 @@ impl Contractions {
         } else {
             self.centre += 1;
         }
-        self.level.push_item(index, smoothed);
-        // Items wait for the knot after them: only a new knot releases any.
+        if index - self.level.next() == self.smoothed.capacity() as u64 {
+            self.smoothed.grow(self.level.next(), index);
+        }
+        self.smoothed.set(index, smoothed);
+        // Values wait for the knot after them: only a new knot releases any.
         let Some((position, tone)) = self.tone.push(index, smoothed) else {
             return;
         };
         self.level.push_knot(position, tone);
-        let (detector, frontier) = (&mut self.detector, &mut self.frontier);
-        self.level.release_ready(|i, s, tone| {
-            detector.push(i, s, tone);
-            *frontier = i + 1;
+        let (detector, frontier, smoothed, tones) = (
+            &mut self.detector,
+            &mut self.frontier,
+            &self.smoothed,
+            &mut self.tones,
+        );
+        self.level.release(index + 1, |from, to, span| {
+            let (a, b) = smoothed.runs(from, to);
+            tones.resize(a.len(), 0.0);
+            span.fill(from, tones);
+            detector.push_run(from, a, tones);
+            if !b.is_empty() {
+                let after = from + a.len() as u64;
+                tones.resize(b.len(), 0.0);
+                span.fill(after, tones);
+                detector.push_run(after, b, tones);
+            }
+            *frontier = to;
         });
     }
 

@@ -167,7 +167,7 @@ impl ExcursionDetector {
     ///
     /// Most samples come with no excursion under way and stay near the baseline; they are
     /// handled here, inline in the caller's loop, and the rest in [`Self::push_under_way`].
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn push(&mut self, index: u64, fhr: f32, baseline: f32) {
         if self.candidate.is_none() {
             if fhr.is_nan() || baseline.is_nan() {

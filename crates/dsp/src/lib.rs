@@ -166,6 +166,8 @@ pub struct Analyzer {
     live_recent: Vec<f32>,
     /// Scratch: the live tracker's reference levels.
     live_levels: Vec<f32>,
+    /// Whether the live tracker runs ([`Analyzer::without_provisional`]: not).
+    provisional: bool,
     /// How far back the live tracker's reference baseline lies, samples ([`baseline::final_lag`]).
     live_lag: u64,
     /// One past the last sample fed to `live`.
@@ -300,7 +302,19 @@ fn seconds(index: u64) -> f64 {
 impl Analyzer {
     /// A new analyzer at sample 0.
     pub fn new(config: AnalyzerConfig) -> Self {
+        Self::build(config, true)
+    }
+
+    /// A new analyzer at sample 0 that tracks no provisional findings
+    /// ([`Analyzer::provisional`] is always empty), for a recording analysed after the fact,
+    /// where nobody asks what is under way: the same final findings for less work.
+    pub fn without_provisional(config: AnalyzerConfig) -> Self {
+        Self::build(config, false)
+    }
+
+    fn build(config: AnalyzerConfig, provisional: bool) -> Self {
         Self {
+            provisional,
             table_version: Arc::from(config.table.version.as_str()),
             next_index: 0,
             lost: 0,
@@ -492,6 +506,23 @@ impl Analyzer {
     }
 
     fn drain_prep(&mut self) {
+        if !self.provisional {
+            let baseline = &mut self.baseline;
+            self.prep.release_runs(|first, run| {
+                for (k, p) in run.iter().enumerate() {
+                    baseline.push(
+                        first + k as u64,
+                        p.fetal_quarters(),
+                        Carried {
+                            recorded_quarters: p.recorded_quarters,
+                            kind: p.false_kind,
+                            mhr_false: p.mhr_false,
+                        },
+                    );
+                }
+            });
+            return;
+        }
         let (baseline, live_fetal, live_recent) = (
             &mut self.baseline,
             &mut self.live_fetal,
@@ -942,9 +973,10 @@ impl Analyzer {
     }
 }
 
-/// Analyses a whole recording offline: the same [`Analyzer`], fed everything at once.
+/// Analyses a whole recording offline: the same [`Analyzer`], fed everything at once (without
+/// the live tracker of provisional findings, which a report does not carry).
 pub fn analyze(samples: &[Sample], config: AnalyzerConfig) -> Report {
-    let mut analyzer = Analyzer::new(config);
+    let mut analyzer = Analyzer::without_provisional(config);
     analyzer.push(samples);
     analyzer.into_report()
 }
