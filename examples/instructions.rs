@@ -3,7 +3,7 @@
 //! benchmarks move by ±10 %: run it on two versions and compare. Used by
 //! `scripts/instructions.sh`, which prints instructions per sample (or per frame).
 //!
-//! Run: `cargo run --release --example instructions -- analysis|series50 [REPEAT]` (needs
+//! Run: `cargo run --release --example instructions -- analysis|offline|series50 [REPEAT]` (needs
 //! ../shared/data). REPEAT (default 1) runs the workload that many times over the records read
 //! once, for a sampling profiler (`perf record -e cpu-clock`), where one run is too short.
 
@@ -43,6 +43,17 @@ fn main() {
             }
             samples
         }
+        // The offline analysis of a recording (`analyze`): everything in one push, no live
+        // tracker.
+        "offline" => {
+            let mut samples = 0;
+            for rec in records.iter().cycle().take(repeat * records.len()) {
+                let config = ctg_eval::config_for(rec, Profile::Jsog);
+                black_box(ctg_dsp::analyze(black_box(&rec.samples), config));
+                samples += rec.samples.len();
+            }
+            samples
+        }
         // The bridge's Series 50 path: encode C frames (as a monitor would), then deframe, check and
         // normalise them.
         "series50" => {
@@ -70,7 +81,7 @@ fn main() {
             }
             frames
         }
-        other => panic!("unknown workload {other} (analysis, series50)"),
+        other => panic!("unknown workload {other} (analysis, offline, series50)"),
     };
     println!("units {units}");
 }

@@ -256,7 +256,163 @@ pub(crate) struct WindowMeasures {
 
 /// Measures a window: `fhr` and `baseline` per sample, `excluded` marks samples inside an
 /// acceleration or deceleration, `in_decel` inside a deceleration.
+///
+/// One pass over the samples feeds every measure's sums (each in the order the definitions
+/// below take them, so the figures are the same to the last bit): the identifiable baseline,
+/// the 1-s means of the variability band (per minute), the 3.75-s epochs of the short-term
+/// variation (Dawes–Redman, per minute: 16 epochs of 15 samples, each epoch's mean pulse
+/// interval where at least half its samples are trusted and none is in a deceleration, the
+/// mean absolute difference of consecutive epochs, none with fewer than 8 differences;
+/// clinical.md §1.3) and the 1-s means the sinusoidal check transforms.
 pub(crate) fn measure(
+    fhr: &[f32],
+    baseline: &[f32],
+    excluded: &[bool],
+    in_decel: &[bool],
+    has_acceleration: bool,
+    config: &WindowConfig,
+    fft: &dyn Fft<f64>,
+) -> WindowMeasures {
+    let n = fhr
+        .len()
+        .min(baseline.len())
+        .min(excluded.len())
+        .min(in_decel.len());
+    let band_bpm = config.baseline_band_bpm;
+    let mut valid = 0usize;
+    // Identifiable baseline: trusted, outside events, near the baseline curve.
+    let (mut count, mut sum) = (0usize, 0.0f64);
+    // Variability: peak-to-trough of the 1-s means per minute, outside events; median of
+    // the minutes.
+    let mut amplitudes = Vec::with_capacity(10);
+    let mut means: Vec<f32> = Vec::with_capacity(60);
+    let (mut stv_sum, mut stv_minutes) = (0.0, 0);
+    // The sinusoidal check's 1-s means of the distance to the baseline (whole seconds of a
+    // whole window only).
+    let seconds = n / 4;
+    let sine = !has_acceleration && fft.len() == seconds && seconds >= 120;
+    let mut sine_means: Vec<Complex<f64>> = Vec::with_capacity(if sine { seconds } else { 0 });
+    let mut sine_valid = 0;
+    for minute_start in (0..n).step_by(240) {
+        let minute_end = (minute_start + 240).min(n);
+        means.clear();
+        // This second's (valid outside events, their sum) and (with a baseline, the sum of the
+        // distances); this epoch's first sample, (valid, sum of pulse intervals), whether it
+        // touches a deceleration; the minute's epochs.
+        let (mut second_k, mut second_sum) = (0u32, 0.0f32);
+        let (mut sine_k, mut sine_sum) = (0u32, 0.0f64);
+        let mut epoch_start = minute_start;
+        let (mut epoch_k, mut epoch_sum, mut epoch_decel) = (0u32, 0.0f64, false);
+        let mut previous_epoch: Option<f64> = None;
+        let (mut diffs, mut diff_sum) = (0u32, 0.0f64);
+        for i in minute_start..minute_end {
+            let (f, b) = (fhr[i], baseline[i]);
+            let trusted = !f.is_nan();
+            valid += usize::from(trusted);
+            if trusted {
+                if !excluded[i] {
+                    if !b.is_nan() && (f - b).abs() <= band_bpm {
+                        count += 1;
+                        sum += f64::from(f);
+                    }
+                    second_k += 1;
+                    second_sum += f;
+                }
+                epoch_k += 1;
+                epoch_sum += 60_000.0 / f64::from(f);
+                if !b.is_nan() {
+                    sine_k += 1;
+                    sine_sum += f64::from(f - b);
+                }
+            }
+            epoch_decel |= in_decel[i];
+            let offset = i - minute_start;
+            if offset % 4 == 3 || i + 1 == minute_end {
+                if second_k >= 3 {
+                    means.push(second_sum / second_k as f32);
+                }
+                (second_k, second_sum) = (0, 0.0);
+                if sine && offset % 4 == 3 {
+                    if sine_k > 0 {
+                        sine_valid += 1;
+                    }
+                    sine_means.push(Complex::new(
+                        if sine_k > 0 {
+                            sine_sum / f64::from(sine_k)
+                        } else {
+                            0.0
+                        },
+                        0.0,
+                    ));
+                }
+                (sine_k, sine_sum) = (0, 0.0);
+            }
+            if offset % 15 == 14 || i + 1 == minute_end {
+                let len = (i + 1 - epoch_start) as u32;
+                let epoch =
+                    (!epoch_decel && epoch_k * 2 >= len).then(|| epoch_sum / f64::from(epoch_k));
+                if let (Some(a), Some(b)) = (previous_epoch, epoch) {
+                    diffs += 1;
+                    diff_sum += (a - b).abs();
+                }
+                previous_epoch = epoch;
+                epoch_start = i + 1;
+                (epoch_k, epoch_sum, epoch_decel) = (0, 0.0, false);
+            }
+        }
+        if means.len() >= 30 {
+            // The trimmed peak-to-trough: two order statistics, each found in linear time
+            // (the same values a full sort puts there).
+            let trim = config.variability_trim.min(means.len() / 4);
+            let top = means.len() - 1 - trim;
+            let high = *means.select_nth_unstable_by(top, f32::total_cmp).1;
+            let low = *means[..top].select_nth_unstable_by(trim, f32::total_cmp).1;
+            amplitudes.push(f64::from(high - low));
+        }
+        if diffs >= 8 {
+            stv_sum += diff_sum / f64::from(diffs);
+            stv_minutes += 1;
+        }
+    }
+    let baseline_bpm =
+        (count >= config.min_baseline_samples).then(|| (sum / count as f64 / 5.0).round() * 5.0);
+    let amplitude_bpm = (amplitudes.len() >= 3).then(|| {
+        amplitudes.sort_by(f64::total_cmp);
+        amplitudes[amplitudes.len() / 2]
+    });
+    let band = amplitude_bpm.map(|a| variability_band(a, config));
+    let sinusoidal = sine
+        && sine_valid * 10 >= seconds * 8
+        && is_sinusoidal_spectrum(sine_means, config.sinusoidal_power_share, fft);
+    WindowMeasures {
+        baseline_bpm,
+        amplitude_bpm,
+        band,
+        sinusoidal,
+        signal_percent: 100.0 * valid as f64 / fhr.len().max(1) as f64,
+        stv_sum,
+        stv_minutes,
+    }
+}
+
+/// The JSOG / NICHD amplitude band of a variability amplitude, bpm (rounded to whole bpm).
+fn variability_band(amplitude: f64, config: &WindowConfig) -> VariabilityBand {
+    let a = amplitude.round();
+    if a <= config.absent_max_bpm {
+        VariabilityBand::Absent
+    } else if a <= config.reduced_max_bpm {
+        VariabilityBand::Reduced
+    } else if a <= config.moderate_max_bpm {
+        VariabilityBand::Moderate
+    } else {
+        VariabilityBand::Increased
+    }
+}
+
+/// [`measure`] as the definitions read, one measure after another (the reference the fused
+/// pass is tested against).
+#[cfg(test)]
+pub(crate) fn measure_reference(
     fhr: &[f32],
     baseline: &[f32],
     excluded: &[bool],
@@ -354,6 +510,7 @@ pub(crate) fn measure(
 /// (15 samples); each epoch's mean pulse interval (60 000 / FHR ms) where at least half its
 /// samples are trusted and none is in a deceleration; the mean absolute difference of
 /// consecutive epochs. `None` with fewer than 8 differences.
+#[cfg(test)]
 fn minute_stv(fhr: &[f32], in_decel: &[bool]) -> Option<f64> {
     let mut previous: Option<f64> = None;
     let (mut diffs, mut sum) = (0u32, 0.0f64);
@@ -379,6 +536,7 @@ fn minute_stv(fhr: &[f32], in_decel: &[bool]) -> Option<f64> {
 
 /// A smooth regular oscillation of 2–6 cycles/min (JSOG) holding most of the window's power,
 /// with a peak-to-trough amplitude of 5–35 bpm (clinical.md §1.6).
+#[cfg(test)]
 fn is_sinusoidal(fhr: &[f32], baseline: &[f32], share: f64, fft: &dyn Fft<f64>) -> bool {
     let seconds = fhr.len() / 4;
     if fft.len() != seconds || seconds < 120 {
@@ -405,6 +563,13 @@ fn is_sinusoidal(fhr: &[f32], baseline: &[f32], share: f64, fft: &dyn Fft<f64>) 
     if valid * 10 < seconds * 8 {
         return false;
     }
+    is_sinusoidal_spectrum(buffer, share, fft)
+}
+
+/// The spectral part of [`is_sinusoidal`], given the 1-s means of the distance to the
+/// baseline (0 for a second without one), as many as the transform is long.
+fn is_sinusoidal_spectrum(mut buffer: Vec<Complex<f64>>, share: f64, fft: &dyn Fft<f64>) -> bool {
+    let seconds = buffer.len();
     let mean = buffer.iter().map(|c| c.re).sum::<f64>() / seconds as f64;
     for c in &mut buffer {
         c.re -= mean;
@@ -634,6 +799,74 @@ pub(crate) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-pass measure gives exactly what the measures give one after another, over
+    /// windows of every length with signal loss, events, a baseline that comes and goes, and
+    /// sinusoids among them.
+    #[test]
+    fn the_fused_measure_equals_the_measures_taken_one_by_one() {
+        let mut seed = 11u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        let fft = plan_fft(600);
+        let config = WindowConfig::default();
+        let mut sinusoidal = 0;
+        for round in 0..400 {
+            let n = [2400, 2400, 2400, 2399, 1000, 237, 15, 0][round % 8];
+            let amplitude = (next() % 30) as f32;
+            let period = 40.0 + (next() % 200) as f32;
+            let loss = next() % 40;
+            let mut fhr = Vec::with_capacity(n);
+            let mut baseline = Vec::with_capacity(n);
+            let (mut excluded, mut in_decel) = (vec![false; n], vec![false; n]);
+            for i in 0..n {
+                let wave = amplitude * (i as f32 * std::f32::consts::TAU / period).sin();
+                let noise = (next() % 9) as f32 * 0.25;
+                let value = ((140.0 + wave + noise) * 4.0).round() / 4.0;
+                fhr.push(if next() % 100 < loss { f32::NAN } else { value });
+                baseline.push(if next() % 500 == 0 {
+                    f32::NAN
+                } else {
+                    140.0 + (i / 600) as f32
+                });
+            }
+            for _ in 0..next() % 4 {
+                let from = (next() as usize) % n.max(1);
+                let to = (from + 40 + (next() as usize) % 300).min(n);
+                let decel = next() % 2 == 0;
+                for i in from..to {
+                    excluded[i] = true;
+                    in_decel[i] |= decel;
+                }
+            }
+            let accel = next() % 3 == 0;
+            let fused = measure(
+                &fhr,
+                &baseline,
+                &excluded,
+                &in_decel,
+                accel,
+                &config,
+                fft.as_ref(),
+            );
+            let reference = measure_reference(
+                &fhr,
+                &baseline,
+                &excluded,
+                &in_decel,
+                accel,
+                &config,
+                fft.as_ref(),
+            );
+            assert_eq!(fused, reference, "round {round}");
+            sinusoidal += usize::from(fused.sinusoidal);
+        }
+        assert!(sinusoidal > 0, "no sinusoidal window among the rounds");
+    }
 
     /// A 30-bpm deceleration from sample `start` (s) with its nadir `to_nadir` s later, lasting
     /// `duration` s.
