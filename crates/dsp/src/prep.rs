@@ -510,7 +510,32 @@ impl Prep {
                         };
                     }
                 }
-                _ => {}
+                IslandState::Short { before, mut len } => {
+                    // A short island grows until it is long enough to be kept whatever its
+                    // edges (that sample goes to the rule below).
+                    let start = index;
+                    while index < to
+                        && self.line[index].trusted
+                        && len + 1 < self.config.jump_island
+                    {
+                        len += 1;
+                        index += 1;
+                    }
+                    if index > start {
+                        self.state = IslandState::Short { before, len };
+                    }
+                }
+                IslandState::AwaitingEdge { before, mut gap } => {
+                    // The gap after a short island, until its end edge or too long a gap.
+                    let start = index;
+                    while index < to && !self.line[index].trusted && gap < self.config.edge_reach {
+                        gap += 1;
+                        index += 1;
+                    }
+                    if index > start {
+                        self.state = IslandState::AwaitingEdge { before, gap };
+                    }
+                }
             }
             if index < to {
                 self.island(index);
