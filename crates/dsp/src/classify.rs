@@ -301,7 +301,7 @@ pub(crate) fn measure(
         // touches a deceleration; the minute's epochs.
         let (mut second_k, mut second_sum) = (0u32, 0.0f32);
         let (mut sine_k, mut sine_sum) = (0u32, 0.0f64);
-        let mut epoch_start = minute_start;
+        let (mut epoch_start, mut epoch_offset) = (minute_start, 0);
         let (mut epoch_k, mut epoch_sum, mut epoch_decel) = (0u32, 0.0f64, false);
         let mut previous_epoch: Option<f64> = None;
         let (mut diffs, mut diff_sum) = (0u32, 0.0f64);
@@ -319,7 +319,7 @@ pub(crate) fn measure(
                     second_sum += f;
                 }
                 epoch_k += 1;
-                epoch_sum += 60_000.0 / f64::from(f);
+                epoch_sum += pulse_interval_ms(f);
                 if !b.is_nan() {
                     sine_k += 1;
                     sine_sum += f64::from(f - b);
@@ -327,6 +327,7 @@ pub(crate) fn measure(
             }
             epoch_decel |= in_decel[i];
             let offset = i - minute_start;
+            epoch_offset += 1;
             if offset % 4 == 3 || i + 1 == minute_end {
                 if second_k >= 3 {
                     means.push(second_sum / second_k as f32);
@@ -347,7 +348,8 @@ pub(crate) fn measure(
                 }
                 (sine_k, sine_sum) = (0, 0.0);
             }
-            if offset % 15 == 14 || i + 1 == minute_end {
+            if epoch_offset == 15 || i + 1 == minute_end {
+                epoch_offset = 0;
                 let len = (i + 1 - epoch_start) as u32;
                 let epoch =
                     (!epoch_decel && epoch_k * 2 >= len).then(|| epoch_sum / f64::from(epoch_k));
@@ -392,6 +394,29 @@ pub(crate) fn measure(
         signal_percent: 100.0 * valid as f64 / fhr.len().max(1) as f64,
         stv_sum,
         stv_minutes,
+    }
+}
+
+/// 60 000 / `bpm`: the pulse interval of a heart rate, ms, in `f64`. A heart rate is in whole
+/// quarter bpm, so the plausible ones (up to 255.75 bpm) come from a table computed the same way
+/// at compile time; others are divided here.
+#[inline(always)]
+fn pulse_interval_ms(bpm: f32) -> f64 {
+    const TABLE: [f64; 1024] = {
+        let mut table = [0.0; 1024];
+        let mut quarters = 1;
+        while quarters < 1024 {
+            table[quarters] = 60_000.0 / (quarters as f64 * 0.25);
+            quarters += 1;
+        }
+        table
+    };
+    let quarters = bpm * 4.0;
+    let whole = quarters as u32;
+    if (1..1024).contains(&whole) && whole as f32 == quarters {
+        TABLE[whole as usize]
+    } else {
+        60_000.0 / f64::from(bpm)
     }
 }
 
@@ -799,6 +824,20 @@ pub(crate) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table gives the pulse interval the division gives, for every quarter-bpm heart rate
+    /// and for others.
+    #[test]
+    fn pulse_intervals_from_the_table_are_the_divisions() {
+        for quarters in 1..4096u32 {
+            let bpm = quarters as f32 / 4.0;
+            assert_eq!(pulse_interval_ms(bpm), 60_000.0 / f64::from(bpm), "{bpm}");
+        }
+        for bpm in [0.0f32, 0.1, 140.1, 33.3, 1e6] {
+            assert_eq!(pulse_interval_ms(bpm), 60_000.0 / f64::from(bpm), "{bpm}");
+        }
+        assert!(pulse_interval_ms(f32::NAN).is_nan());
+    }
 
     /// The one-pass measure gives exactly what the measures give one after another, over
     /// windows of every length with signal loss, events, a baseline that comes and goes, and
