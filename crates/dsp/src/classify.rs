@@ -489,13 +489,9 @@ pub(crate) fn measure_reference(
             }
         }
         if means.len() >= 30 {
-            // The trimmed peak-to-trough: two order statistics, each found in linear time
-            // (the same values a full sort puts there).
+            means.sort_by(f32::total_cmp);
             let trim = config.variability_trim.min(means.len() / 4);
-            let top = means.len() - 1 - trim;
-            let high = *means.select_nth_unstable_by(top, f32::total_cmp).1;
-            let low = *means[..top].select_nth_unstable_by(trim, f32::total_cmp).1;
-            amplitudes.push(f64::from(high - low));
+            amplitudes.push(f64::from(means[means.len() - 1 - trim] - means[trim]));
         }
         if let Some(stv) = minute_stv(values, dec) {
             stv_sum += stv;
@@ -506,18 +502,7 @@ pub(crate) fn measure_reference(
         amplitudes.sort_by(f64::total_cmp);
         amplitudes[amplitudes.len() / 2]
     });
-    let band = amplitude_bpm.map(|a| {
-        let a = a.round();
-        if a <= config.absent_max_bpm {
-            VariabilityBand::Absent
-        } else if a <= config.reduced_max_bpm {
-            VariabilityBand::Reduced
-        } else if a <= config.moderate_max_bpm {
-            VariabilityBand::Moderate
-        } else {
-            VariabilityBand::Increased
-        }
-    });
+    let band = amplitude_bpm.map(|a| variability_band(a, config));
     let sinusoidal =
         !has_acceleration && is_sinusoidal(fhr, baseline, config.sinusoidal_power_share, fft);
     WindowMeasures {

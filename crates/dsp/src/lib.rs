@@ -248,6 +248,15 @@ struct Carried {
 }
 
 impl Carried {
+    /// What a prepared sample carries past the baseline stage.
+    fn of(p: &prep::Prepared) -> Self {
+        Self {
+            recorded_quarters: p.recorded_quarters,
+            kind: p.false_kind,
+            mhr_false: p.mhr_false,
+        }
+    }
+
     /// The recorded value, bpm (NaN: none).
     fn recorded(self) -> f32 {
         prep::quarters_to_bpm(self.recorded_quarters)
@@ -506,23 +515,7 @@ impl Analyzer {
     }
 
     fn drain_prep(&mut self) {
-        if !self.provisional {
-            let baseline = &mut self.baseline;
-            self.prep.release_runs(|first, run| {
-                for (k, p) in run.iter().enumerate() {
-                    baseline.push(
-                        first + k as u64,
-                        p.fetal_quarters(),
-                        Carried {
-                            recorded_quarters: p.recorded_quarters,
-                            kind: p.false_kind,
-                            mhr_false: p.mhr_false,
-                        },
-                    );
-                }
-            });
-            return;
-        }
+        let provisional = self.provisional;
         let (baseline, live_fetal, live_recent) = (
             &mut self.baseline,
             &mut self.live_fetal,
@@ -530,17 +523,11 @@ impl Analyzer {
         );
         self.prep.release_runs(|first, run| {
             for (k, p) in run.iter().enumerate() {
-                baseline.push(
-                    first + k as u64,
-                    p.fetal_quarters(),
-                    Carried {
-                        recorded_quarters: p.recorded_quarters,
-                        kind: p.false_kind,
-                        mhr_false: p.mhr_false,
-                    },
-                );
-                live_fetal.push(p.fetal());
-                live_recent.push(baseline.recent_level());
+                baseline.push(first + k as u64, p.fetal_quarters(), Carried::of(p));
+                if provisional {
+                    live_fetal.push(p.fetal());
+                    live_recent.push(baseline.recent_level());
+                }
             }
         });
     }
