@@ -2,13 +2,15 @@
 //!
 //! An [`Analyzer`] per stream takes samples in blocks of any size and makes [`Finding`]s final
 //! as soon as their inputs are final; an ongoing deceleration is reported as [`Provisional`].
-//! Offline analysis ([`analyze`]) is the same analyzer fed the whole recording at once, so a
-//! recording analysed live, block by block, gives exactly the findings it gives from a file
-//! (DESIGN.md invariant 5; property-tested on real recordings).
+//! Offline analysis ([`analyze`]) is the same analyzer fed the whole recording at once (without
+//! the live tracker behind the provisional findings), so a recording analysed live, block by
+//! block, gives exactly the findings it gives from a file (DESIGN.md invariant 5;
+//! property-tested on real recordings).
 //!
-//! Sans-IO and deterministic: no clock, no threads, no I/O. Every stage consumes its input one
-//! sample at a time, so nothing depends on how the input was chunked, and every buffer is
-//! bounded (about 40 minutes of history per stream).
+//! Sans-IO and deterministic: no clock, no threads, no I/O. Every stage consumes its input in
+//! index order and decides each sample as it would one at a time (a stage may take a run of
+//! them at once), so nothing depends on how the input was chunked, and every buffer is bounded
+//! (about 40 minutes of history per stream).
 //!
 //! ```text
 //! samples ─▶ prep (fetal channel, range, MHR coincidence, islands) ─▶ baseline (2 passes)
