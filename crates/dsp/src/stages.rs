@@ -58,11 +58,12 @@ pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usiz
     let mut baseline = Baseline::<()>::new(&config.baseline);
     let mut accel = ExcursionDetector::new(1, config.acceleration.clone());
     let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
-    let mut n = 0;
+    let (mut n, mut fetal) = (0, Vec::with_capacity(128));
     prepared(samples, config, |index, p| {
         baseline.push(index, p.fetal_quarters(), ());
         baseline.release_ready(|first, held, b| {
-            let fetal: Vec<f32> = held.iter().map(|h| h.fetal()).collect();
+            fetal.clear();
+            fetal.extend(held.iter().map(|h| h.fetal()));
             accel.push_run(first, &fetal, b);
             decel.push_run(first, &fetal, b);
             while accel.pop().is_some() || decel.pop().is_some() {
