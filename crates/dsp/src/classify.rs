@@ -297,11 +297,12 @@ pub(crate) fn measure(
         let minute_end = (minute_start + 240).min(n);
         means.clear();
         // This second's (valid outside events, their sum) and (with a baseline, the sum of the
-        // distances); this epoch's first sample, (valid, sum of pulse intervals), whether it
-        // touches a deceleration; the minute's epochs.
+        // distances); this epoch's (valid, sum of pulse intervals), whether it touches a
+        // deceleration; the minute's epochs.
         let (mut second_k, mut second_sum) = (0u32, 0.0f32);
         let (mut sine_k, mut sine_sum) = (0u32, 0.0f64);
-        let (mut epoch_start, mut epoch_offset) = (minute_start, 0);
+        // Samples in this epoch so far.
+        let mut epoch_len = 0u32;
         let (mut epoch_k, mut epoch_sum, mut epoch_decel) = (0u32, 0.0f64, false);
         let mut previous_epoch: Option<f64> = None;
         let (mut diffs, mut diff_sum) = (0u32, 0.0f64);
@@ -327,7 +328,7 @@ pub(crate) fn measure(
             }
             epoch_decel |= in_decel[i];
             let offset = i - minute_start;
-            epoch_offset += 1;
+            epoch_len += 1;
             if offset % 4 == 3 || i + 1 == minute_end {
                 if second_k >= 3 {
                     means.push(second_sum / second_k as f32);
@@ -348,9 +349,8 @@ pub(crate) fn measure(
                 }
                 (sine_k, sine_sum) = (0, 0.0);
             }
-            if epoch_offset == 15 || i + 1 == minute_end {
-                epoch_offset = 0;
-                let len = (i + 1 - epoch_start) as u32;
+            if epoch_len == 15 || i + 1 == minute_end {
+                let len = std::mem::take(&mut epoch_len);
                 let epoch =
                     (!epoch_decel && epoch_k * 2 >= len).then(|| epoch_sum / f64::from(epoch_k));
                 if let (Some(a), Some(b)) = (previous_epoch, epoch) {
@@ -358,7 +358,6 @@ pub(crate) fn measure(
                     diff_sum += (a - b).abs();
                 }
                 previous_epoch = epoch;
-                epoch_start = i + 1;
                 (epoch_k, epoch_sum, epoch_decel) = (0, 0.0, false);
             }
         }

@@ -163,10 +163,8 @@ impl ExcursionDetector {
         }
     }
 
-    /// Feeds one sample: the FHR (NaN for none) and the baseline.
-    ///
-    /// Most samples come with no excursion under way and stay near the baseline; they are
-    /// handled here, inline in the caller's loop, and the rest in [`Self::push_under_way`].
+    /// Feeds one sample: the FHR (NaN for none) and the baseline. The definition
+    /// [`Self::push_run`] is tested against (the analysis feeds runs).
     #[cfg(test)]
     pub(crate) fn push(&mut self, index: u64, fhr: f32, baseline: f32) {
         if self.candidate.is_none() {
@@ -185,8 +183,10 @@ impl ExcursionDetector {
         self.push_under_way(index, fhr, baseline);
     }
 
-    /// Feeds the samples `first..first + fhr.len()`: [`Self::push`] for each, with the run of
-    /// samples near the baseline between excursions (most of a trace) scanned in one loop.
+    /// Feeds the samples `first..first + fhr.len()` (the FHR, NaN for none, and the baseline),
+    /// exactly as one at a time: the samples near the baseline between excursions (most of a
+    /// trace) in one loop, an excursion under way in [`Self::under_way_run`] (never split) or
+    /// [`Self::push_under_way`].
     #[inline]
     pub(crate) fn push_run(&mut self, first: u64, fhr: &[f32], baseline: &[f32]) {
         let n = fhr.len().min(baseline.len());
@@ -398,6 +398,76 @@ impl ExcursionDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs of any length give the excursions, and the state between runs, that one sample at
+    /// a time gives: for the FHR's unsplit detectors and the contractions' splitting one, over
+    /// traces with excursions, gaps and long dips.
+    #[test]
+    fn runs_detect_what_single_samples_detect() {
+        let mut seed = 5u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as u32
+        };
+        let split = ExcursionConfig {
+            split_bpm: 30.0,
+            ..ExcursionConfig::standard()
+        };
+        for round in 0..200 {
+            let n = 4000;
+            let (mut fhr, mut baseline) = (Vec::with_capacity(n), Vec::with_capacity(n));
+            let mut level = 0.0f32;
+            for i in 0..n {
+                if next() % 80 == 0 {
+                    level = (next() % 90) as f32 - 45.0;
+                }
+                let noise = (next() % 17) as f32 - 8.0;
+                fhr.push(if next() % 25 == 0 {
+                    f32::NAN
+                } else {
+                    140.0 + level + noise
+                });
+                baseline.push(if i < 30 { f32::NAN } else { 140.0 });
+            }
+            for (direction, config) in [
+                (1, ExcursionConfig::standard()),
+                (-1, ExcursionConfig::standard()),
+                (1, split.clone()),
+            ] {
+                let mut one = ExcursionDetector::new(direction, config.clone());
+                let mut runs = ExcursionDetector::new(direction, config);
+                let (mut by_one, mut by_runs) = (Vec::new(), Vec::new());
+                let mut at = 0;
+                while at < n {
+                    let len = (1 + next() as usize % 300).min(n - at);
+                    for i in at..at + len {
+                        one.push(i as u64, fhr[i], baseline[i]);
+                    }
+                    runs.push_run(at as u64, &fhr[at..at + len], &baseline[at..at + len]);
+                    at += len;
+                    assert_eq!(
+                        one.ongoing(at as u64),
+                        runs.ongoing(at as u64),
+                        "round {round}"
+                    );
+                    assert_eq!(
+                        one.earliest_open_start(at as u64),
+                        runs.earliest_open_start(at as u64)
+                    );
+                    by_one.extend(std::iter::from_fn(|| one.pop()));
+                    by_runs.extend(std::iter::from_fn(|| runs.pop()));
+                }
+                one.finish();
+                runs.finish();
+                by_one.extend(std::iter::from_fn(|| one.pop()));
+                by_runs.extend(std::iter::from_fn(|| runs.pop()));
+                assert!(!by_one.is_empty());
+                assert_eq!(by_one, by_runs, "round {round}, direction {direction}");
+            }
+        }
+    }
 
     #[test]
     fn an_excursion_is_closed_at_10_minutes_and_what_follows_starts_afresh() {

@@ -184,11 +184,7 @@ impl Prepared {
     /// The fetal value the analysis uses, bpm (NaN where missing or false).
     #[inline(always)]
     pub fn fetal(&self) -> f32 {
-        if self.trusted {
-            f32::from(self.recorded_quarters) * 0.25
-        } else {
-            f32::NAN
-        }
+        quarters_to_bpm(self.fetal_quarters())
     }
 
     /// [`Prepared::fetal`] in quarter bpm (0: none).
@@ -283,7 +279,7 @@ impl Prep {
             // with its trailing gap and rule 6's hold (the analyzer releases at least every 64
             // samples): 848 samples by default, in 1,024 slots. Rule 5's open stretch (up to
             // 280 more) fits in the slack unless it meets a long hold of rule 6; then the ring
-            // doubles, once, instead of every stream paying 16 KiB for it.
+            // doubles, once, instead of every stream paying 12 KiB for it.
             line: IndexRing::new(
                 config.coincidence_half
                     + config.jump_island
