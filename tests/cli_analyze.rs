@@ -175,3 +175,52 @@ fn analyze_ends_quietly_when_the_reader_closes_the_pipe() {
     assert!(out.status.success(), "status {:?}: {err}", out.status);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Seconds judged false on `channel` in a report.
+fn false_seconds(report: &serde_json::Value, channel: &str) -> f64 {
+    report["false_signal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["channel"] == channel)
+        .map(|f| f["end_s"].as_f64().unwrap() - f["start_s"].as_f64().unwrap())
+        .sum()
+}
+
+/// A file whose flags do not say its fetal channel is a scalp electrode's ECG (FHRMA's scalp
+/// files): `--direct-ecg` says so, and the Doppler-only island rule no longer flags its short
+/// runs; `--fetal-channel` picks the channel; an unknown one is refused by name.
+#[test]
+fn analyze_takes_the_fetal_channel_and_its_mode_from_the_command_line() {
+    let path = shared_data().join("fhrma-fs/ScalpECG/Train/ScalpTrain0001.fhrm");
+    let path = path.to_str().unwrap();
+    let report = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["analyze", path, "--json"];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&crate::util::mimamori_ok(&args)).unwrap()
+    };
+    let (doppler, ecg) = (report(&[]), report(&["--direct-ecg"]));
+    let (doppler_false, ecg_false) = (false_seconds(&doppler, "fhr2"), false_seconds(&ecg, "fhr2"));
+    assert!(
+        ecg_false < doppler_false && ecg_false > 0.0,
+        "fhr2 false: {doppler_false} s as Doppler, {ecg_false} s as direct ECG"
+    );
+    assert_eq!(ecg["schema"], doppler["schema"]);
+    let summary = crate::util::mimamori_ok(&["analyze", path, "--direct-ecg"]);
+    assert!(
+        summary
+            .lines()
+            .next()
+            .unwrap()
+            .contains("fetal channel fhr2 (direct ECG)"),
+        "{summary}"
+    );
+    // FHR1 carries nothing in this file: all of it is signal loss.
+    let fhr1 = report(&["--fetal-channel", "fhr1"]);
+    assert_eq!(fhr1["signal_loss_percent"], 100.0);
+    assert!(doppler["signal_loss_percent"].as_f64().unwrap() < 100.0);
+    let out = mimamori(&["analyze", path, "--fetal-channel", "fhr9"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown fetal channel `fhr9`"), "{err}");
+}

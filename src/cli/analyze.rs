@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use ctg_dsp::{DecelerationType, FalseKind, JsogTable, Profile, Report, analyze};
 use ctg_formats::{Recording, read_recording};
+use ctg_proto::model::{Channel, TransducerMode};
 use serde_json::{Value, json};
 
 pub struct Options<'a> {
@@ -14,6 +15,18 @@ pub struct Options<'a> {
     pub profile: &'a str,
     pub curve: bool,
     pub jsog_table: Option<&'a Path>,
+    /// The fetal channel to analyse (`fhr1`…`fhr3`) instead of the one the signal points to.
+    pub fetal_channel: Option<&'a str>,
+    /// The fetal channel is a direct fetal ECG whatever the file's flags say.
+    pub direct_ecg: bool,
+}
+
+/// The fetal channel named on the command line.
+fn fetal_channel(name: &str) -> Result<Channel> {
+    [Channel::Fhr1, Channel::Fhr2, Channel::Fhr3]
+        .into_iter()
+        .find(|c| c.name().eq_ignore_ascii_case(name))
+        .with_context(|| format!("unknown fetal channel `{name}` (fhr1, fhr2 or fhr3)"))
 }
 
 pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
@@ -24,7 +37,14 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
             options.profile
         )
     })?;
+    let fetal = options.fetal_channel.map(fetal_channel).transpose()?;
     let mut config = config_for(&recording, profile);
+    if let Some(fetal) = fetal {
+        config.fetal = fetal;
+        config.fetal_fallback = None;
+        config.prep.direct_ecg = recording.modes.get(fetal) == TransducerMode::Decg;
+    }
+    config.prep.direct_ecg |= options.direct_ecg;
     if let Some(table) = options.jsog_table {
         let text = std::fs::read_to_string(table)
             .with_context(|| format!("cannot read {}", table.display()))?;
@@ -32,6 +52,7 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
             Arc::new(JsogTable::from_toml(&text).with_context(|| format!("{}", table.display()))?);
     }
     config.keep_baseline_curve = options.curve;
+    let config_summary = (config.fetal, config.prep.direct_ecg);
     let report = analyze(&recording.samples, config);
     if options.json {
         super::write_stdout(&format!(
@@ -39,7 +60,7 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
             to_json(&recording, &report, options.curve)
         ))
     } else {
-        super::write_stdout(&summary(&recording, &report))
+        super::write_stdout(&summary(&recording, &report, &config_summary))
     }
 }
 
@@ -129,16 +150,22 @@ fn false_signal_summary(report: &Report) -> String {
         .join("; ")
 }
 
-fn summary(recording: &Recording, report: &Report) -> String {
+/// The text summary; `(fetal, direct_ecg)`: the channel analysed and whether as a direct ECG.
+fn summary(
+    recording: &Recording,
+    report: &Report,
+    &(fetal, direct_ecg): &(Channel, bool),
+) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let count = |k: DecelerationType| report.decelerations.iter().filter(|d| d.kind == k).count();
     let _ = writeln!(
         out,
-        "{}: {:.1} min, fetal channel {}, signal loss {:.1} %",
+        "{}: {:.1} min, fetal channel {}{}, signal loss {:.1} %",
         recording.source,
         report.samples as f64 / 240.0,
-        recording.fetal_channel().name(),
+        fetal.name(),
+        if direct_ecg { " (direct ECG)" } else { "" },
         report.signal_loss_percent
     );
     let _ = writeln!(

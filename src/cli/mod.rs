@@ -51,6 +51,16 @@ enum Command {
         /// A JSOG level table to use instead of the shipped draft.
         #[arg(long, value_name = "FILE")]
         jsog_table: Option<PathBuf>,
+        /// Analyse this channel as the fetal one (fhr1, fhr2 or fhr3) instead of the one the
+        /// file's signal points to, alone (no other channel fills its gaps: with twins it
+        /// would be the other fetus).
+        #[arg(long, value_name = "CHANNEL")]
+        fetal_channel: Option<String>,
+        /// The fetal channel is a scalp electrode's direct fetal ECG, whatever the file's flags
+        /// say (some files do not say; FHRMA's scalp-ECG files among them): the
+        /// maternal-coincidence and island rules, which only Doppler needs, are off.
+        #[arg(long)]
+        direct_ecg: bool,
     },
     /// Measure the analysis against the expert annotations in the shared data (all cores),
     /// print the figures beside the bars, and write them as JSON.
@@ -521,6 +531,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             profile,
             curve,
             jsog_table,
+            fetal_channel,
+            direct_ecg,
         } => analyze::run(
             &file,
             &analyze::Options {
@@ -528,6 +540,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 profile: &profile,
                 curve,
                 jsog_table: jsog_table.as_deref(),
+                fetal_channel: fetal_channel.as_deref(),
+                direct_ecg,
             },
         ),
     }
