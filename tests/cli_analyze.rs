@@ -224,3 +224,103 @@ fn analyze_takes_the_fetal_channel_and_its_mode_from_the_command_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown fetal channel `fhr9`"), "{err}");
 }
+
+/// Reads an SVG with Python's XML parser (one nobody here wrote) and counts, per class, the
+/// distinct findings drawn (`data-i`; a finding across two rows is drawn in both) and the
+/// paths.
+const SVG_CENSUS: &str = r#"
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = '{http://www.w3.org/2000/svg}'
+found, paths, titles = {}, [], 0
+for e in root.iter():
+    cls = e.get('class')
+    if e.tag == ns + 'title':
+        titles += 1
+    if not cls:
+        continue
+    if e.tag == ns + 'path':
+        paths.append(cls)
+    else:
+        found.setdefault(cls.split()[0], set()).add(e.get('data-i'))
+print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles}))
+"#;
+
+/// `--svg` draws every finding of the report beside the trace, as a well-formed SVG; the
+/// JSON on stdout is the same as without it.
+#[test]
+fn analyze_draws_the_recording_and_its_findings_as_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, with_mhr) in [
+        ("ctu-uhb/wfdb/1001.hea", false),
+        ("fhrma-fs/DopMHR/Train/DopMHRTrain0003.fhrm", true),
+    ] {
+        let path = shared_data().join(file);
+        let path = path.to_str().unwrap();
+        let svg = dir.path().join("chart.svg");
+        let json =
+            crate::util::mimamori_ok(&["analyze", path, "--json", "--svg", svg.to_str().unwrap()]);
+        assert_eq!(
+            json,
+            crate::util::mimamori_ok(&["analyze", path, "--json"]),
+            "{file}"
+        );
+        let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let out = python()
+            .arg("-c")
+            .arg(SVG_CENSUS)
+            .arg(&svg)
+            .output()
+            .expect("python runs");
+        assert!(
+            out.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let census: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let count = |key: &str| report[key].as_array().unwrap().len() as u64;
+        let drawn = |class: &str| census["found"][class].as_u64().unwrap_or(0);
+        assert_eq!(drawn("decel"), count("decelerations"), "{file}: {census}");
+        assert_eq!(drawn("accel"), count("accelerations"), "{file}: {census}");
+        assert_eq!(
+            drawn("contraction"),
+            count("contractions"),
+            "{file}: {census}"
+        );
+        assert_eq!(drawn("window"), count("classification"), "{file}: {census}");
+        let fetal_false = report["false_signal"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["channel"] != "mhr")
+            .count() as u64;
+        assert_eq!(drawn("false-signal"), fetal_false, "{file}: {census}");
+        assert!(
+            count("contractions") > 0 && count("classification") > 0,
+            "{file}"
+        );
+        let paths: Vec<&str> = census["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        for class in ["fhr", "baseline", "toco"] {
+            assert!(paths.contains(&class), "{file}: {paths:?}");
+        }
+        assert_eq!(paths.contains(&"mhr"), with_mhr, "{file}: {paths:?}");
+    }
+    let out = mimamori(&[
+        "analyze",
+        shared_data()
+            .join("ctu-uhb/wfdb/1001.hea")
+            .to_str()
+            .unwrap(),
+        "--svg",
+        "/nonexistent-dir/chart.svg",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write /nonexistent-dir/chart.svg")
+    );
+}

@@ -19,6 +19,8 @@ pub struct Options<'a> {
     pub fetal_channel: Option<&'a str>,
     /// The fetal channel is a direct fetal ECG whatever the file's flags say.
     pub direct_ecg: bool,
+    /// Where to draw the chart of the recording and its findings, if anywhere.
+    pub svg: Option<&'a Path>,
 }
 
 /// The fetal channel named on the command line.
@@ -51,9 +53,18 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
         config.table =
             Arc::new(JsogTable::from_toml(&text).with_context(|| format!("{}", table.display()))?);
     }
-    config.keep_baseline_curve = options.curve;
+    config.keep_baseline_curve = options.curve || options.svg.is_some();
     let config_summary = (config.fetal, config.prep.direct_ecg);
+    let chart = super::analyze_plot::Context {
+        fetal: config.fetal,
+        fallback: config.fetal_fallback,
+        profile: options.profile,
+    };
     let report = analyze(&recording.samples, config);
+    if let Some(svg) = options.svg {
+        std::fs::write(svg, super::analyze_plot::svg(&recording, &report, &chart))
+            .with_context(|| format!("cannot write {}", svg.display()))?;
+    }
     if options.json {
         super::write_stdout(&format!(
             "{}\n",

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch to one module per subcommand.
 
 mod analyze;
+mod analyze_plot;
 mod bench;
 mod convert;
 mod decode;
@@ -61,6 +62,9 @@ enum Command {
         /// maternal-coincidence and island rules, which only Doppler needs, are off.
         #[arg(long)]
         direct_ecg: bool,
+        /// Also draw the recording with what was found in it, as an SVG chart, into this file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
     },
     /// Measure the analysis against the expert annotations in the shared data (all cores),
     /// print the figures beside the bars, and write them as JSON.
@@ -533,6 +537,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             jsog_table,
             fetal_channel,
             direct_ecg,
+            svg,
         } => analyze::run(
             &file,
             &analyze::Options {
@@ -542,6 +547,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 jsog_table: jsog_table.as_deref(),
                 fetal_channel: fetal_channel.as_deref(),
                 direct_ecg,
+                svg: svg.as_deref(),
             },
         ),
     }
