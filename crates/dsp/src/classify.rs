@@ -296,21 +296,18 @@ pub(crate) fn measure(
     for minute_start in (0..n).step_by(240) {
         let minute_end = (minute_start + 240).min(n);
         means.clear();
-        // This second's (valid outside events, their sum) and (with a baseline, the sum of the
-        // distances); this epoch's (valid, sum of pulse intervals), whether it touches a
-        // deceleration; the minute's epochs.
-        let (mut second_k, mut second_sum) = (0u32, 0.0f32);
-        let (mut sine_k, mut sine_sum) = (0u32, 0.0f64);
-        // Samples in this epoch so far.
-        let mut epoch_len = 0u32;
-        let (mut epoch_k, mut epoch_sum, mut epoch_decel) = (0u32, 0.0f64, false);
-        let mut previous_epoch: Option<f64> = None;
-        let (mut diffs, mut diff_sum) = (0u32, 0.0f64);
-        for i in minute_start..minute_end {
-            let (f, b) = (fhr[i], baseline[i]);
-            let trusted = !f.is_nan();
-            valid += usize::from(trusted);
-            if trusted {
+        // The minute's seconds (the last one may be short): per second, its (valid outside
+        // events, their sum) and (with a baseline, the sum of the distances).
+        for second_start in (minute_start..minute_end).step_by(4) {
+            let second_end = (second_start + 4).min(minute_end);
+            let (mut second_k, mut second_sum) = (0u32, 0.0f32);
+            let (mut sine_k, mut sine_sum) = (0u32, 0.0f64);
+            for i in second_start..second_end {
+                let (f, b) = (fhr[i], baseline[i]);
+                if f.is_nan() {
+                    continue;
+                }
+                valid += 1;
                 if !excluded[i] {
                     if !b.is_nan() && (f - b).abs() <= band_bpm {
                         count += 1;
@@ -319,47 +316,52 @@ pub(crate) fn measure(
                     second_k += 1;
                     second_sum += f;
                 }
-                epoch_k += 1;
-                epoch_sum += pulse_interval_ms(f);
                 if !b.is_nan() {
                     sine_k += 1;
                     sine_sum += f64::from(f - b);
                 }
             }
-            epoch_decel |= in_decel[i];
-            let offset = i - minute_start;
-            epoch_len += 1;
-            if offset % 4 == 3 || i + 1 == minute_end {
-                if second_k >= 3 {
-                    means.push(second_sum / second_k as f32);
+            if second_k >= 3 {
+                means.push(second_sum / second_k as f32);
+            }
+            // Whole seconds only.
+            if sine && second_end - second_start == 4 {
+                if sine_k > 0 {
+                    sine_valid += 1;
                 }
-                (second_k, second_sum) = (0, 0.0);
-                if sine && offset % 4 == 3 {
+                sine_means.push(Complex::new(
                     if sine_k > 0 {
-                        sine_valid += 1;
-                    }
-                    sine_means.push(Complex::new(
-                        if sine_k > 0 {
-                            sine_sum / f64::from(sine_k)
-                        } else {
-                            0.0
-                        },
-                        0.0,
-                    ));
-                }
-                (sine_k, sine_sum) = (0, 0.0);
+                        sine_sum / f64::from(sine_k)
+                    } else {
+                        0.0
+                    },
+                    0.0,
+                ));
             }
-            if epoch_len == 15 || i + 1 == minute_end {
-                let len = std::mem::take(&mut epoch_len);
-                let epoch =
-                    (!epoch_decel && epoch_k * 2 >= len).then(|| epoch_sum / f64::from(epoch_k));
-                if let (Some(a), Some(b)) = (previous_epoch, epoch) {
-                    diffs += 1;
-                    diff_sum += (a - b).abs();
+        }
+        // The minute's epochs of 15 samples (the last one may be short): (valid, sum of pulse
+        // intervals), whether one touches a deceleration.
+        let mut previous_epoch: Option<f64> = None;
+        let (mut diffs, mut diff_sum) = (0u32, 0.0f64);
+        for epoch_start in (minute_start..minute_end).step_by(15) {
+            let epoch_end = (epoch_start + 15).min(minute_end);
+            let (mut epoch_k, mut epoch_sum, mut epoch_decel) = (0u32, 0.0f64, false);
+            for i in epoch_start..epoch_end {
+                let f = fhr[i];
+                if !f.is_nan() {
+                    epoch_k += 1;
+                    epoch_sum += pulse_interval_ms(f);
                 }
-                previous_epoch = epoch;
-                (epoch_k, epoch_sum, epoch_decel) = (0, 0.0, false);
+                epoch_decel |= in_decel[i];
             }
+            let len = (epoch_end - epoch_start) as u32;
+            let epoch =
+                (!epoch_decel && epoch_k * 2 >= len).then(|| epoch_sum / f64::from(epoch_k));
+            if let (Some(a), Some(b)) = (previous_epoch, epoch) {
+                diffs += 1;
+                diff_sum += (a - b).abs();
+            }
+            previous_epoch = epoch;
         }
         if means.len() >= 30 {
             // The trimmed peak-to-trough: two order statistics, each found in linear time
