@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::util::{mimamori_ok, shared_data};
+use crate::util::{mimamori_ok, python, shared_data};
 
 fn copy(from: &Path, to: &Path) {
     fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -297,4 +297,101 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
     assert!(report["all"]["events"]["decelerations"]["f1"].is_number());
     let svg = fs::read_to_string(out.with_extension("svg")).unwrap();
     assert!(svg.contains("n/a") && !svg.contains("NaN"), "{svg}");
+}
+
+/// `eval --chart RECORD`: one record as the eval scores it. Its counts (ours scored, the
+/// expert's, matched, per kind of event) are the eval's own per-record row, and the chart
+/// draws every expert mark and every finding of ours, matched alike on both sides, as Python's
+/// XML parser reads it.
+#[test]
+fn a_record_chart_counts_as_the_eval_does_and_draws_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    build(&shared_data(), &data);
+    let out = dir.path().join("eval.json");
+    eval(&data, &out);
+    let csv = fs::read_to_string(out.with_file_name("records.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for row in csv.lines().skip(1) {
+        let row: Vec<&str> = row.split(',').collect();
+        let record = row[0];
+        let stdout = mimamori_ok(&[
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--chart",
+            record,
+        ]);
+        for (kind, line) in [
+            ("accel", "accelerations"),
+            ("decel", "decelerations"),
+            ("contraction", "contractions"),
+        ] {
+            let line = stdout
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{line}:")))
+                .unwrap_or_else(|| panic!("{record}: {stdout}"));
+            let expected = format!(
+                "({} scored), the expert's {}, matched {}",
+                row[column(&format!("{kind}_ours"))],
+                row[column(&format!("{kind}_expert"))],
+                row[column(&format!("{kind}_matched"))],
+            );
+            assert!(
+                line.contains(&expected),
+                "{record}: `{line}` lacks `{expected}`"
+            );
+        }
+        let svg = out.with_file_name(format!("chart-{record}.svg"));
+        let census = python()
+            .arg("-c")
+            .arg(
+                r#"
+import json, sys, xml.etree.ElementTree as ET
+seen = {}
+for e in ET.parse(sys.argv[1]).getroot().iter():
+    cls = (e.get('class') or '').split()
+    if not cls or e.get('data-i') is None:
+        continue
+    side = 'hers' if cls[0] == 'mark' else 'ours'
+    kind = cls[1] if side == 'hers' else cls[0]
+    seen.setdefault(f'{side} {kind}', {})[e.get('data-i')] = e.get('data-matched')
+print(json.dumps({k: [len(v), sum(m == 'yes' for m in v.values())] for k, v in seen.items()}))
+"#,
+            )
+            .arg(&svg)
+            .output()
+            .expect("python runs");
+        assert!(
+            census.status.success(),
+            "{}",
+            String::from_utf8_lossy(&census.stderr)
+        );
+        let census: Value = serde_json::from_slice(&census.stdout).unwrap();
+        for kind in ["accel", "decel", "contraction"] {
+            let (hers, ours) = (
+                &census[format!("hers {kind}")],
+                &census[format!("ours {kind}")],
+            );
+            // One to one: as many of hers matched as of ours (flagged marks included).
+            assert_eq!(
+                hers[1].as_u64().unwrap_or(0),
+                ours[1].as_u64().unwrap_or(0),
+                "{record} {kind}: {census}"
+            );
+            let matched: u64 = row[column(&format!("{kind}_matched"))].parse().unwrap();
+            assert!(
+                hers[1].as_u64().unwrap_or(0) >= matched,
+                "{record} {kind}: {census}"
+            );
+            assert!(
+                hers[0].as_u64().unwrap_or(0)
+                    >= row[column(&format!("{kind}_expert"))].parse().unwrap(),
+                "{record} {kind}: {census}"
+            );
+        }
+    }
 }

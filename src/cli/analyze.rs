@@ -59,6 +59,7 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
         fetal: config.fetal,
         fallback: config.fetal_fallback,
         profile: options.profile,
+        expert: None,
     };
     let report = analyze(&recording.samples, config);
     if let Some(svg) = options.svg {

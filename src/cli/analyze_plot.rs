@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 
 use ctg_dsp::{DecelerationType, FalseKind, Report, Severity};
+use ctg_eval::datasets::{EventKind, ExpertEvent};
 use ctg_formats::Recording;
 use ctg_proto::model::{Channel, Quality};
 
@@ -19,7 +20,7 @@ const PX_PER_MIN: f64 = 48.0;
 const LEFT: f64 = 56.0;
 const RIGHT: f64 = 24.0;
 /// Above the first row: title and legend.
-const HEAD: f64 = 58.0;
+const HEAD: f64 = 72.0;
 /// Per row: the classification strip, the FHR panel, a gap, the toco panel, the time labels.
 const STRIP: f64 = 18.0;
 const FHR_HEIGHT: f64 = 200.0;
@@ -34,11 +35,40 @@ const FHR_HIGH: f64 = 210.0;
 const TOCO_HIGH: f64 = 100.0;
 
 /// What the chart needs besides the report: which channel was analysed as fetal (and the one
-/// that filled its gaps), and the profile's name.
+/// that filled its gaps), the profile's name, and an expert's marks to draw beside ours.
 pub struct Context<'a> {
     pub fetal: Channel,
     pub fallback: Option<Channel>,
     pub profile: &'a str,
+    pub expert: Option<ExpertLane<'a>>,
+}
+
+/// An expert's marks on the same recording (`mimamori eval --chart`), drawn at the foot of
+/// each panel: filled where one of ours matched the mark, hollow where none did; ours that
+/// matched none get a dashed outline.
+pub struct ExpertLane<'a> {
+    /// Who marked, for the title.
+    pub who: &'a str,
+    /// The marks stop here, s (nothing after it is scored).
+    pub annotated_end_s: f64,
+    pub events: &'a [ExpertEvent],
+    /// Per mark: whether one of ours matched it.
+    pub matched: &'a [bool],
+    /// Per event of ours (accelerations, decelerations, contractions): matched, unmatched, or
+    /// after the annotated span.
+    pub ours_matched: &'a [Vec<Option<bool>>; 3],
+}
+
+/// The outline of one of our events: dashed where it matched none of the expert's marks.
+fn outline(lane: Option<&ExpertLane<'_>>, kind: usize, i: usize) -> (&'static str, &'static str) {
+    match lane.and_then(|l| l.ours_matched[kind].get(i).copied().flatten()) {
+        Some(true) => (r#" data-matched="yes""#, ""),
+        Some(false) => (
+            r#" data-matched="no""#,
+            r##" stroke="#333333" stroke-width="1.2" stroke-dasharray="4 3""##,
+        ),
+        None => ("", ""),
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -185,6 +215,13 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
         report.signal_loss_percent,
     );
     legend(&mut s);
+    if let Some(lane) = &context.expert {
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="60" fill="#333">{}: bars at each panel's foot (hollow: none of ours matched); ours that matched none of hers: dashed outline</text>"##,
+            escape(lane.who)
+        );
+    }
     for row in 0..rows {
         grid(&mut s, &layout, row, duration_s);
     }
@@ -207,11 +244,13 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
             );
         }
     }
+    let lane = context.expert.as_ref();
     for (i, a) in report.accelerations.iter().enumerate() {
+        let (matched, stroke) = outline(lane, 0, i);
         for (row, x0, x1) in layout.spans(a.start_s, a.end_s) {
             let _ = writeln!(
                 s,
-                r##"<rect class="accel" data-i="{i}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{FHR_HEIGHT}" fill="#009e73" fill-opacity="0.18"><title>acceleration +{:.0} bpm, {:.0} s</title></rect>"##,
+                r##"<rect class="accel" data-i="{i}"{matched} x="{x0:.1}" y="{:.1}" width="{:.1}" height="{FHR_HEIGHT}" fill="#009e73" fill-opacity="0.18"{stroke}><title>acceleration +{:.0} bpm, {:.0} s</title></rect>"##,
                 layout.fhr_top(row),
                 (x1 - x0).max(0.5),
                 a.amplitude_bpm,
@@ -233,10 +272,11 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
             d.end_s - d.start_s,
             d.reason()
         );
+        let (matched, stroke) = outline(lane, 1, i);
         for (row, x0, x1) in layout.spans(d.start_s, d.end_s) {
             let _ = writeln!(
                 s,
-                r#"<rect class="decel {}" data-i="{i}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{FHR_HEIGHT}" fill="{colour}" fill-opacity="0.22"><title>{}</title></rect>"#,
+                r#"<rect class="decel {}" data-i="{i}"{matched} x="{x0:.1}" y="{:.1}" width="{:.1}" height="{FHR_HEIGHT}" fill="{colour}" fill-opacity="0.22"{stroke}><title>{}</title></rect>"#,
                 d.kind.name(),
                 layout.fhr_top(row),
                 (x1 - x0).max(0.5),
@@ -263,10 +303,11 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
     }
     traces(&mut s, &layout, recording, report, context);
     for (i, c) in report.contractions.iter().enumerate() {
+        let (matched, stroke) = outline(lane, 2, i);
         for (row, x0, x1) in layout.spans(c.start_s, c.end_s) {
             let _ = writeln!(
                 s,
-                r##"<rect class="contraction" data-i="{i}" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{TOCO_HEIGHT}" fill="#cc79a7" fill-opacity="0.2"><title>contraction, acme {:.0} above the resting tone, {:.0} s</title></rect>"##,
+                r##"<rect class="contraction" data-i="{i}"{matched} x="{x0:.1}" y="{:.1}" width="{:.1}" height="{TOCO_HEIGHT}" fill="#cc79a7" fill-opacity="0.2"{stroke}><title>contraction, acme {:.0} above the resting tone, {:.0} s</title></rect>"##,
                 layout.toco_top(row),
                 (x1 - x0).max(0.5),
                 c.amplitude,
@@ -281,8 +322,95 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
             top + 6.0
         );
     }
+    if let Some(lane) = lane {
+        expert_marks(&mut s, &layout, lane, duration_s);
+    }
     s.push_str("</svg>\n");
     s
+}
+
+/// Height of an expert's lane at the foot of a panel, px.
+const MARK_HEIGHT: f64 = 12.0;
+
+fn expert_marks(s: &mut String, layout: &Layout, lane: &ExpertLane<'_>, duration_s: f64) {
+    for (i, (e, &matched)) in lane.events.iter().zip(lane.matched).enumerate() {
+        let (class, colour, letter) = match e.kind {
+            EventKind::Acceleration => ("accel", "#009e73", ""),
+            EventKind::Contraction => ("contraction", "#cc79a7", ""),
+            EventKind::Deceleration => {
+                let kind = match e.subtype.as_deref() {
+                    Some("early") => DecelerationType::Early,
+                    Some("late") => DecelerationType::Late,
+                    Some("prolonged") => DecelerationType::Prolonged,
+                    _ => DecelerationType::Variable,
+                };
+                (
+                    "decel",
+                    type_colour(kind),
+                    e.subtype.as_deref().map_or("", |t| &t[..1]),
+                )
+            }
+        };
+        let fill = if matched {
+            format!(r#"fill="{colour}" fill-opacity="0.85""#)
+        } else {
+            format!(r#"fill="white" stroke="{colour}" stroke-width="1.5""#)
+        };
+        let title = format!(
+            "expert: {}{} {:.0}–{:.0} s{}{}",
+            e.subtype
+                .as_deref()
+                .map_or(String::new(), |t| format!("{t} ")),
+            class,
+            e.interval.start,
+            e.interval.end,
+            if matched {
+                ", matched"
+            } else {
+                ", none of ours matched"
+            },
+            if e.flagged {
+                " (flagged: scored neither way)"
+            } else {
+                ""
+            },
+        );
+        for (row, x0, x1) in layout.spans(e.interval.start, e.interval.end) {
+            let bottom = if e.kind == EventKind::Contraction {
+                layout.toco_top(row) + TOCO_HEIGHT
+            } else {
+                layout.fhr_top(row) + FHR_HEIGHT
+            };
+            let y = bottom - MARK_HEIGHT;
+            let _ = writeln!(
+                s,
+                r#"<rect class="mark {class}" data-i="{i}" data-matched="{}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{MARK_HEIGHT}" {fill}><title>{}</title></rect>"#,
+                if matched { "yes" } else { "no" },
+                (x1 - x0).max(0.5),
+                escape(&title),
+            );
+            if !letter.is_empty() && x1 - x0 > 8.0 {
+                let _ = writeln!(
+                    s,
+                    r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="9" font-weight="bold">{}</text>"#,
+                    (x0 + x1) / 2.0,
+                    y + 9.5,
+                    letter.to_uppercase(),
+                );
+            }
+        }
+    }
+    if lane.annotated_end_s < duration_s {
+        for (row, x0, x1) in layout.spans(lane.annotated_end_s, duration_s) {
+            let _ = writeln!(
+                s,
+                r##"<rect class="unannotated" x="{x0:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#000000" fill-opacity="0.06"><title>after the expert's annotated span: not scored</title></rect>"##,
+                layout.fhr_top(row),
+                (x1 - x0).max(0.5),
+                FHR_HEIGHT + GAP + TOCO_HEIGHT,
+            );
+        }
+    }
 }
 
 fn legend(s: &mut String) {

@@ -54,6 +54,95 @@ const BARS: [(&str, &str, f64, bool); 10] = [
     ),
 ];
 
+/// `eval --chart RECORD`: one record's analysis as the eval scores it, drawn with the expert's
+/// marks, and a line per kind of event (ours, hers, matched).
+pub fn chart(data: Option<PathBuf>, out: &Path, record: &str, set: &[String]) -> Result<()> {
+    let overrides = set
+        .iter()
+        .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let (data, _) = data_and_threads(data, Some(1))?;
+    let view = ctg_eval::record_view(&data, record, &overrides)
+        .with_context(|| format!("record {record}"))?;
+    let mut lines = String::new();
+    let (events, matched): (&[ctg_eval::datasets::ExpertEvent], &[bool]) = match &view.events {
+        Some(ev) => (&ev.events, &view.expert_matched),
+        None => (&[], &[]),
+    };
+    for (k, (kind, name)) in [
+        (ctg_eval::datasets::EventKind::Acceleration, "accelerations"),
+        (ctg_eval::datasets::EventKind::Deceleration, "decelerations"),
+        (ctg_eval::datasets::EventKind::Contraction, "contractions"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // As the eval counts them: flagged marks, and ours matched to one, count neither way.
+        let of_kind = |flagged: bool| {
+            events
+                .iter()
+                .zip(matched)
+                .filter(move |(e, _)| e.kind == kind && e.flagged == flagged)
+        };
+        let hers = of_kind(false).count();
+        let both = of_kind(false).filter(|(_, m)| **m).count();
+        let (flagged, flagged_matched) = (
+            of_kind(true).count(),
+            of_kind(true).filter(|(_, m)| **m).count(),
+        );
+        let ours = &view.ours_matched[k];
+        let scored = ours.iter().filter(|m| m.is_some()).count() - flagged_matched;
+        lines.push_str(&format!(
+            "  {name}: ours {} ({scored} scored), the expert's {hers}, matched {both}",
+            ours.len()
+        ));
+        if flagged > 0 {
+            lines.push_str(&format!(
+                " ({flagged} flagged mark{} counted neither way)",
+                if flagged == 1 { "" } else { "s" }
+            ));
+        }
+        lines.push('\n');
+    }
+    let lane = view
+        .events
+        .as_ref()
+        .map(|ev| super::analyze_plot::ExpertLane {
+            who: "expert marks (Romagnoli 2020, FIGO)",
+            annotated_end_s: ev.annotated_samples as f64 / 4.0,
+            events: &ev.events,
+            matched: &view.expert_matched,
+            ours_matched: &view.ours_matched,
+        });
+    if lane.is_none() {
+        lines.push_str("  the expert marked nothing in this record (not scored)\n");
+    }
+    let context = super::analyze_plot::Context {
+        fetal: view.config.fetal,
+        fallback: view.config.fetal_fallback,
+        profile: "figo",
+        expert: lane,
+    };
+    let svg = out.with_file_name(format!("chart-{record}.svg"));
+    if let Some(dir) = svg.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(
+        &svg,
+        super::analyze_plot::svg(&view.recording, &view.report, &context),
+    )
+    .with_context(|| format!("cannot write {}", svg.display()))?;
+    let part = if ctg_eval::is_holdout(record) {
+        "holdout"
+    } else {
+        "development"
+    };
+    super::write_stdout(&format!(
+        "record {record} ({part}), FIGO profile, matched as the eval matches:\n{lines}chart: {}\n",
+        svg.display()
+    ))
+}
+
 pub fn run(
     data: Option<PathBuf>,
     out: &Path,

@@ -82,6 +82,11 @@ enum Command {
         /// for parameter studies on the development records.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Instead of the whole evaluation, chart one CTU-UHB record (e.g. 1001) as the eval
+        /// scores it: our findings with the expert's marks beside them, matched or not, into
+        /// `chart-RECORD.svg` beside the JSON.
+        #[arg(long, value_name = "RECORD")]
+        chart: Option<String>,
     },
     /// Alarm fatigue: replay every CTU-UHB record through the analysis and the default alert
     /// rules; alerts per patient-hour by kind, and the share of the experts' late and prolonged
@@ -526,8 +531,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval {
             data,
             out,
+            set,
+            chart: Some(record),
+            ..
+        } => eval::chart(data, &out, &record, &set),
+        Command::Eval {
+            data,
+            out,
             threads,
             set,
+            chart: None,
         } => eval::run(data, &out, threads, &set),
         Command::Analyze {
             file,

@@ -218,6 +218,88 @@ fn ours_of(report: &Report, kind: EventKind, span_end: f64) -> Vec<Interval> {
     }
 }
 
+/// One CTU-UHB record as `eval` scores it, for a chart of where the analysis and the
+/// expert agree (`mimamori eval --chart`): the recording, its analysis in the eval's
+/// configuration (FIGO profile, the run's overrides), and the expert's marks.
+pub struct RecordView {
+    /// The recording.
+    pub recording: Recording,
+    /// The configuration analysed with.
+    pub config: AnalyzerConfig,
+    /// The analysis.
+    pub report: Report,
+    /// The expert's marks (`None`: the record has none, so it is not scored).
+    pub events: Option<datasets::RecordEvents>,
+    /// Per expert event (in `events`' order): whether one of ours matched it.
+    pub expert_matched: Vec<bool>,
+    /// Per event of ours, by kind (accelerations, decelerations, contractions, in the
+    /// report's order): matched to an expert's (`Some(true)`), scored and unmatched
+    /// (`Some(false)`), or after the annotated span (`None`).
+    pub ours_matched: [Vec<Option<bool>>; 3],
+}
+
+/// Analyses CTU-UHB record `name` as [`run`] does (keeping the baseline curve besides, which
+/// changes no finding) and matches its events to the expert's.
+pub fn record_view(
+    data: &Path,
+    name: &str,
+    overrides: &[overrides::Override],
+) -> Result<RecordView, EvalError> {
+    let recording = read_recording(&data.join(format!("ctu-uhb/wfdb/{name}.hea")))?;
+    let mut config = configured(&recording, Profile::Figo, overrides);
+    config.keep_baseline_curve = true;
+    let report = analyze(&recording.samples, config.clone());
+    let events = datasets::romagnoli(data)?.remove(name);
+    let span_end = events
+        .as_ref()
+        .map_or(0.0, |ev| ev.annotated_samples as f64 / 4.0);
+    let starts = |kind: EventKind| -> Vec<f64> {
+        match kind {
+            EventKind::Acceleration => report.accelerations.iter().map(|a| a.start_s).collect(),
+            EventKind::Deceleration => report.decelerations.iter().map(|d| d.start_s).collect(),
+            EventKind::Contraction => report.contractions.iter().map(|c| c.start_s).collect(),
+        }
+    };
+    let mut expert_matched = vec![false; events.as_ref().map_or(0, |ev| ev.events.len())];
+    let mut ours_matched: [Vec<Option<bool>>; 3] = Default::default();
+    for (k, kind) in [
+        EventKind::Acceleration,
+        EventKind::Deceleration,
+        EventKind::Contraction,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let all_starts = starts(kind);
+        // `ours_of` keeps the events that start inside the annotated span, in order.
+        let scored: Vec<usize> = (0..all_starts.len())
+            .filter(|&j| events.is_some() && all_starts[j] < span_end)
+            .collect();
+        ours_matched[k] = all_starts
+            .iter()
+            .map(|&start| (events.is_some() && start < span_end).then_some(false))
+            .collect();
+        let Some(ev) = &events else { continue };
+        let experts: Vec<usize> = (0..ev.events.len())
+            .filter(|&i| ev.events[i].kind == kind)
+            .collect();
+        let expert_iv: Vec<Interval> = experts.iter().map(|&i| ev.events[i].interval).collect();
+        let ours = ours_of(&report, kind, span_end);
+        for (i, j) in score::match_events(&expert_iv, &ours, MIN_OVERLAP_S) {
+            expert_matched[experts[i]] = true;
+            ours_matched[k][scored[j]] = Some(true);
+        }
+    }
+    Ok(RecordView {
+        recording,
+        config,
+        report,
+        events,
+        expert_matched,
+        ours_matched,
+    })
+}
+
 fn evaluate_record(
     data: &Path,
     name: &str,
