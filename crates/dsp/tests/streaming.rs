@@ -151,3 +151,41 @@ fn provisional_decelerations_do_not_depend_on_block_sizes() {
         "samples with a deceleration under way: {reported}"
     );
 }
+
+/// The benchmark's stage-by-stage drivers (`ctg_dsp::stages`, fed 1-s blocks as the analyzer
+/// is) pass every sample through: preparation releases them all, the baseline all but those
+/// within its lag of the end (the drivers do not pad the end as `finish` does), and the
+/// detectors find excursions where the analysis reports events in what they cover.
+#[test]
+fn the_stage_drivers_pass_every_sample_through() {
+    for (name, samples, fetal) in recordings() {
+        let c = config(fetal);
+        assert_eq!(ctg_dsp::stages::prep(&samples, &c), samples.len(), "{name}");
+        let released = ctg_dsp::stages::prep_baseline(&samples, &c);
+        // The baseline's lag is 2,043 samples (8.5 min) and it releases a knot step (60) at a
+        // time.
+        assert!(
+            released <= samples.len() && released + 2043 + 60 >= samples.len(),
+            "{name}: {released} of {}",
+            samples.len()
+        );
+        // Events the analysis reports that the drivers' released samples cover.
+        let report = analyze(&samples, c.clone());
+        let covered = |start_s: f64| ((start_s * 4.0) as usize) + 2043 + 60 < samples.len();
+        let events = report
+            .accelerations
+            .iter()
+            .filter(|a| covered(a.start_s))
+            .count()
+            + report
+                .decelerations
+                .iter()
+                .filter(|d| covered(d.start_s))
+                .count();
+        let excursions = ctg_dsp::stages::prep_baseline_events(&samples, &c);
+        assert!(
+            events == 0 || excursions > 0,
+            "{name}: {excursions} excursions, {events} events"
+        );
+    }
+}
