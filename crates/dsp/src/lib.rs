@@ -704,6 +704,14 @@ impl Analyzer {
         valid as f64 / (to - from) as f64
     }
 
+    /// How far the baseline curve falls from an event's first sample to its last, bpm (0 where
+    /// either is unknown).
+    fn baseline_fall_across(&self, e: &Excursion) -> f32 {
+        let at = |i: u64| self.aligned.get(i).map_or(f32::NAN, |a| a.values().1);
+        let fall = at(e.start) - at(e.end.saturating_sub(1).max(e.start));
+        if fall.is_nan() { 0.0 } else { fall }
+    }
+
     fn release_accelerations(&mut self, at_end: bool) {
         while let Some(&a) = self.pending_accels.front() {
             if !at_end && self.aligned.end() < a.end + self.config.window.event_quality_margin {
@@ -713,12 +721,17 @@ impl Analyzer {
             if self.signal_share_around(&a) < self.config.window.min_event_signal_share {
                 continue;
             }
-            self.findings.push_back(Finding::Acceleration(Acceleration {
-                start_s: seconds(a.start),
-                end_s: seconds(a.end),
-                peak_s: seconds(a.extreme_at),
-                amplitude_bpm: f64::from(a.amplitude),
-            }));
+            // The old level before a fall is not an acceleration, but neither is it baseline:
+            // its samples stay out of the window's baseline and variability as before.
+            if self.baseline_fall_across(&a) < self.config.window.acceleration_max_baseline_fall_bpm
+            {
+                self.findings.push_back(Finding::Acceleration(Acceleration {
+                    start_s: seconds(a.start),
+                    end_s: seconds(a.end),
+                    peak_s: seconds(a.extreme_at),
+                    amplitude_bpm: f64::from(a.amplitude),
+                }));
+            }
             self.accels.push_back(a);
         }
     }

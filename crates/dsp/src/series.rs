@@ -70,7 +70,6 @@ impl<T: Copy + Default> Series<T> {
     }
 
     /// The value at `index`, if still held.
-    #[cfg(test)]
     pub(crate) fn get(&self, index: u64) -> Option<T> {
         let offset = index.checked_sub(self.start)?;
         (offset < self.len as u64).then(|| self.slots[self.slot(offset as usize)])

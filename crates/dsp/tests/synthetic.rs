@@ -605,3 +605,38 @@ fn a_deceleration_in_a_streams_first_minutes_is_provisional_once_two_minutes_are
         first_seen - start_s
     );
 }
+
+/// A fall from 140 to 85 bpm that stays down (the onset of a terminal bradycardia): the
+/// baseline's centred windows follow it minutes early, so the old level just before the fall
+/// stands above the falling curve. That is no acceleration (it would read as reassurance) and is
+/// not reported, though its samples stay out of the window measures as before; with the gate
+/// off, the same trace reports one there.
+#[test]
+fn the_old_level_before_a_lasting_fall_is_not_an_acceleration() {
+    let minutes = 40;
+    let fall_at = 25 * 60 * HZ;
+    let fhr: Vec<f32> = (0..minutes * 60 * HZ)
+        .map(|i| if i < fall_at { 140.0 } else { 85.0 } + wobble(i, 5.0))
+        .collect();
+    let toco = vec![10.0; fhr.len()];
+    let with_gate = |fall_bpm: f32| {
+        let mut config = AnalyzerConfig::new(Profile::Jsog);
+        config.keep_baseline_curve = true;
+        config.window.acceleration_max_baseline_fall_bpm = fall_bpm;
+        analyze(&samples(&fhr, &toco, None), config)
+    };
+    let fall_s = (fall_at / HZ) as f64;
+    let before_the_fall = |r: &Report| {
+        r.accelerations
+            .iter()
+            .filter(|a| a.end_s > fall_s - 300.0 && a.start_s < fall_s)
+            .count()
+    };
+    let ungated = with_gate(f32::INFINITY);
+    assert!(before_the_fall(&ungated) > 0, "{:?}", ungated.accelerations);
+    let gated = with_gate(10.0);
+    assert_eq!(before_the_fall(&gated), 0, "{:?}", gated.accelerations);
+    // Only the finding goes: the windows are measured and classified alike.
+    assert_eq!(gated.classification, ungated.classification);
+    assert_eq!(gated.variability, ungated.variability);
+}

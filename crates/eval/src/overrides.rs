@@ -95,6 +95,9 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             _ => return Err(format!("unknown typing parameter `{field}`")),
         },
         "window" => match field {
+            "acceleration_max_baseline_fall_bpm" => {
+                config.window.acceleration_max_baseline_fall_bpm = v as f32
+            }
             "absent_max_bpm" => config.window.absent_max_bpm = v,
             "reduced_max_bpm" => config.window.reduced_max_bpm = v,
             "moderate_max_bpm" => config.window.moderate_max_bpm = v,
