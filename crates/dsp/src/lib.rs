@@ -704,6 +704,25 @@ impl Analyzer {
         valid as f64 / (to - from) as f64
     }
 
+    /// A deceleration deep enough to be reported whatever the signal around it, with its own
+    /// span well recorded ([`WindowConfig::deep_deceleration_bpm`]).
+    fn deep_and_well_recorded(&self, d: &Excursion) -> bool {
+        let deep = self.config.window.deep_deceleration_bpm;
+        if deep <= 0.0 || d.amplitude < deep {
+            return false;
+        }
+        let (from, to) = (
+            d.start.max(self.aligned.start()),
+            d.end.min(self.aligned.end()),
+        );
+        if from >= to {
+            return false;
+        }
+        let (a, b) = self.aligned.runs(from, to);
+        let valid = a.iter().chain(b).filter(|s| !s.values().0.is_nan()).count();
+        valid as f64 / (d.end - d.start) as f64 >= self.config.window.min_event_signal_share
+    }
+
     /// How far the baseline curve falls from an event's first sample to its last, bpm (0 where
     /// either is unknown).
     fn baseline_fall_across(&self, e: &Excursion) -> f32 {
@@ -754,6 +773,7 @@ impl Analyzer {
             let (kind, rule) = classify::type_deceleration(&d, contraction, &self.config.typing);
             if kind != DecelerationType::Prolonged
                 && self.signal_share_around(&d) < self.config.window.min_event_signal_share
+                && !self.deep_and_well_recorded(&d)
             {
                 continue;
             }

@@ -640,3 +640,34 @@ fn the_old_level_before_a_lasting_fall_is_not_an_acceleration() {
     assert_eq!(gated.classification, ungated.classification);
     assert_eq!(gated.variability, ungated.variability);
 }
+
+/// A deep deceleration right after 50 s of signal loss: the signal gate holds it back by
+/// default (too little readable trace around it), and reports it when deep decelerations with
+/// a well-recorded span of their own are exempt (`deep_deceleration_bpm`).
+#[test]
+fn a_deep_deceleration_beside_a_gap_is_reported_only_when_deep_ones_are_exempt() {
+    let mut fhr = baseline_trace(30, 140.0);
+    let start_s = 15.0 * 60.0;
+    plant_deceleration(&mut fhr, start_s, 20.0, 40.0, 20.0, 60.0);
+    let gap = ((start_s - 50.0) as usize * HZ)..(start_s as usize * HZ);
+    for v in &mut fhr[gap] {
+        *v = 0.0;
+    }
+    let toco = vec![10.0; fhr.len()];
+    let report = |deep_bpm: f32| {
+        let mut config = AnalyzerConfig::new(Profile::Jsog);
+        config.window.deep_deceleration_bpm = deep_bpm;
+        analyze(&samples(&fhr, &toco, None), config)
+    };
+    let at_plant = |r: &Report| {
+        r.decelerations
+            .iter()
+            .filter(|d| d.start_s < f64::from(start_s) + 60.0 && d.end_s > f64::from(start_s))
+            .count()
+    };
+    let held = report(0.0);
+    assert_eq!(at_plant(&held), 0, "{:?}", held.decelerations);
+    assert_eq!(at_plant(&report(40.0)), 1);
+    // A shallower one than the limit stays held back.
+    assert_eq!(at_plant(&report(90.0)), 0);
+}

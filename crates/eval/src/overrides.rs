@@ -95,6 +95,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             _ => return Err(format!("unknown typing parameter `{field}`")),
         },
         "window" => match field {
+            "deep_deceleration_bpm" => config.window.deep_deceleration_bpm = v as f32,
             "acceleration_max_baseline_fall_bpm" => {
                 config.window.acceleration_max_baseline_fall_bpm = v as f32
             }
