@@ -232,18 +232,20 @@ const SVG_CENSUS: &str = r#"
 import json, sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = '{http://www.w3.org/2000/svg}'
-found, paths, titles = {}, [], 0
+found, paths, titles, low = {}, [], 0, set()
 for e in root.iter():
     cls = e.get('class')
     if e.tag == ns + 'title':
         titles += 1
     if not cls:
         continue
+    if e.get('data-low-signal') == 'true':
+        low.add(e.get('data-i'))
     if e.tag == ns + 'path':
         paths.append(cls)
     else:
         found.setdefault(cls.split()[0], set()).add(e.get('data-i'))
-print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles}))
+print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles, 'low_signal_windows': len(low)}))
 "#;
 
 /// `--svg` draws every finding of the report beside the trace, as a well-formed SVG; the
@@ -309,6 +311,18 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
             assert!(paths.contains(&class), "{file}: {paths:?}");
         }
         assert_eq!(paths.contains(&"mhr"), with_mhr, "{file}: {paths:?}");
+        // The windows too poorly recorded to classify firmly are the same in the summary's
+        // signal column and the chart's grey windows.
+        let summary = crate::util::mimamori_ok(&["analyze", path]);
+        let indicative = summary
+            .lines()
+            .filter(|l| l.ends_with("(indicative only)"))
+            .count() as u64;
+        assert_eq!(
+            census["low_signal_windows"].as_u64(),
+            Some(indicative),
+            "{file}: {summary}"
+        );
     }
     let out = mimamori(&[
         "analyze",

@@ -197,7 +197,7 @@ fn summary(
     }
     let _ = writeln!(
         out,
-        "window        baseline  variability  JSOG  NICHD  FIGO"
+        "window        baseline  variability  JSOG  NICHD  FIGO          signal"
     );
     for ((b, c), v) in report
         .baseline_windows
@@ -207,14 +207,20 @@ fn summary(
     {
         let _ = writeln!(
             out,
-            "{:>5.0}-{:<5.0} min {:>8}  {:>11}  {:>4}  {:>5}  {}",
+            "{:>5.0}-{:<5.0} min {:>8}  {:>11}  {:>4}  {:>5}  {:<12}  {:>3.0} %{}",
             b.start_s / 60.0,
             b.end_s / 60.0,
             b.bpm.map_or("-".to_string(), |x| format!("{x:.0}")),
             v.band.map_or("-", band_name),
             c.jsog_level,
             c.nichd_category,
-            c.figo.name()
+            c.figo.name(),
+            c.evidence.signal_percent,
+            if c.evidence.low_signal {
+                " (indicative only)"
+            } else {
+                ""
+            }
         );
     }
     if let Some(c) = report.classification.first() {

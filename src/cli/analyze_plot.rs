@@ -451,7 +451,7 @@ fn legend(s: &mut String) {
     item(s, "#cc79a7", "contraction", false);
     let _ = writeln!(
         s,
-        r##"<text x="{x:.0}" y="{y:.0}" fill="#555">strip: JSOG level · NICHD category · FIGO per 10 min; hover for details</text>"##
+        r##"<text x="{x:.0}" y="{y:.0}" fill="#555">strip: JSOG level · NICHD category · FIGO per 10 min (grey: too little signal, indicative only); hover for details</text>"##
     );
 }
 
@@ -532,19 +532,32 @@ fn windows(s: &mut String, layout: &Layout, report: &Report) {
             .get(usize::from(c.nichd_category.max(1)) - 1)
             .copied()
             .unwrap_or("?");
-        let label = format!(
+        let mut label = format!(
             "JSOG {} · NICHD {nichd} · FIGO {}",
             c.jsog_level,
             c.figo.name()
         );
+        // Too little trusted signal for the analysis's own event gate: indicative only
+        // (clinical.md §4.5), drawn grey.
+        let low = c.evidence.low_signal;
+        if low {
+            label.push_str(&format!(
+                " · signal {:.0} %: indicative only",
+                c.evidence.signal_percent
+            ));
+        }
+        let fill = if low {
+            "#e0e0e0"
+        } else {
+            jsog_colour(c.jsog_level)
+        };
         for (row, x0, x1) in layout.spans(c.start_s, c.end_s) {
             let y = layout.row_top(row);
             let _ = writeln!(
                 s,
-                r##"<rect class="window" data-i="{i}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}" stroke="white"><title>{:.0}–{:.0} min: {}</title></rect>"##,
+                r##"<rect class="window" data-i="{i}" data-low-signal="{low}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{fill}" stroke="white"><title>{:.0}–{:.0} min: {}</title></rect>"##,
                 (x1 - x0).max(0.5),
                 STRIP - 2.0,
-                jsog_colour(c.jsog_level),
                 c.start_s / 60.0,
                 c.end_s / 60.0,
                 escape(&label),
