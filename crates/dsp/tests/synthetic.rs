@@ -671,3 +671,37 @@ fn a_deep_deceleration_beside_a_gap_is_reported_only_when_deep_ones_are_exempt()
     // A shallower one than the limit stays held back.
     assert_eq!(at_plant(&report(90.0)), 0);
 }
+
+/// Variability whose power lies mostly in 2–6 cycles/min but spread over many rhythms (as
+/// normal variability often does) is no sinusoidal pattern: the wave must be regular, one
+/// rhythm holding most of the power. Without that test (`sinusoidal_peak_share` 0) the same
+/// trace would be called sinusoidal, a JSOG level 5.
+#[test]
+fn broad_variability_in_the_sinusoidal_band_is_not_a_sinusoidal_pattern() {
+    // Twelve rhythms of ±3 bpm from 2.2 to 5.5 cycles/min with scattered phases.
+    let fhr: Vec<f32> = (0..30 * 240)
+        .map(|i| {
+            let t = i as f32 / HZ as f32;
+            let sum: f32 = (0..12)
+                .map(|k| {
+                    let cpm = 2.2 + 0.3 * k as f32;
+                    let phase = (k * k * 7 % 13) as f32;
+                    (std::f32::consts::TAU * cpm / 60.0 * t + phase).sin()
+                })
+                .sum();
+            140.0 + 3.0 * sum
+        })
+        .collect();
+    let toco = vec![10.0; fhr.len()];
+    let sinusoidal = |peak_share: f64| {
+        let mut config = AnalyzerConfig::new(Profile::Jsog);
+        config.window.sinusoidal_peak_share = peak_share;
+        let r = analyze(&samples(&fhr, &toco, None), config);
+        r.classification
+            .iter()
+            .filter(|c| c.evidence.sinusoidal)
+            .count()
+    };
+    assert_eq!(sinusoidal(0.5), 0);
+    assert!(sinusoidal(0.0) > 0);
+}

@@ -104,6 +104,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "moderate_max_bpm" => config.window.moderate_max_bpm = v,
             "baseline_band_bpm" => config.window.baseline_band_bpm = v as f32,
             "sinusoidal_power_share" => config.window.sinusoidal_power_share = v,
+            "sinusoidal_peak_share" => config.window.sinusoidal_peak_share = v,
             "variability_trim" => config.window.variability_trim = v as usize,
             "min_event_signal_share" => config.window.min_event_signal_share = v,
             "event_quality_margin" => config.window.event_quality_margin = v as u64,
