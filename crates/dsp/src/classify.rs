@@ -225,7 +225,7 @@ pub struct WindowConfig {
     /// Off by default, and measured: at 40 bpm (`mimamori eval --set
     /// window.deep_deceleration_bpm=40`) the development records gain 359 decelerations, of
     /// which the expert marked 60 (deceleration F1 0.579 → 0.555), while the worst JSOG level's
-    /// AUC for pH < 7.05 rises 0.627 → 0.651 (holdout 0.718 → 0.717) and κ stays 0.478. A deep
+    /// AUC for pH < 7.05 rises 0.645 → 0.673 (holdout 0.707 → 0.705) and κ stays 0.478. A deep
     /// deceleration next to a gap is often real (CTU-UHB 1070, pH 6.92, at 19.5 minutes: 85 s,
     /// 60 bpm deep, dropped because the minute before it is lost), but clinical.md §4.5 asks for
     /// no pattern findings on a trace too poor to read, and the expert's marks follow that; the
