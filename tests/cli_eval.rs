@@ -143,23 +143,37 @@ fn build(shared: &Path, data: &Path) {
     );
 }
 
-fn eval(data: &Path, out: &Path) -> (String, Value) {
-    let stdout = mimamori_ok(&[
+/// The folder of [`build`] in a fresh temporary directory: (the directory, the data folder,
+/// where the eval's JSON goes).
+fn built() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    build(&shared_data(), &data);
+    let out = dir.path().join("eval.json");
+    (dir, data, out)
+}
+
+/// `mimamori eval --data DATA --out OUT` with `extra` arguments: its output.
+fn eval_with(data: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
         "eval",
         "--data",
         data.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    mimamori_ok(&args)
+}
+
+fn eval(data: &Path, out: &Path) -> (String, Value) {
+    let stdout = eval_with(data, out, &[]);
     (stdout, read_json(out))
 }
 
 #[test]
 fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_dropped_silently() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    build(&shared_data(), &data);
-    let out = dir.path().join("eval.json");
+    let (_dir, data, out) = built();
 
     let (stdout, report) = eval(&data, &out);
     assert_eq!(report["schema"], "mimamori.eval.v1");
@@ -305,10 +319,7 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
 /// XML parser reads it.
 #[test]
 fn a_record_chart_counts_as_the_eval_does_and_draws_both_sides() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    build(&shared_data(), &data);
-    let out = dir.path().join("eval.json");
+    let (_dir, data, out) = built();
     eval(&data, &out);
     let csv = fs::read_to_string(out.with_file_name("records.csv")).unwrap();
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
@@ -316,15 +327,7 @@ fn a_record_chart_counts_as_the_eval_does_and_draws_both_sides() {
     for row in csv.lines().skip(1) {
         let row: Vec<&str> = row.split(',').collect();
         let record = row[0];
-        let stdout = mimamori_ok(&[
-            "eval",
-            "--data",
-            data.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--chart",
-            record,
-        ]);
+        let stdout = eval_with(&data, &out, &["--chart", record]);
         for (kind, line) in [
             ("accel", "accelerations"),
             ("decel", "decelerations"),

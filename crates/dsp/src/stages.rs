@@ -59,10 +59,13 @@ pub fn prep(samples: &[Sample], config: &AnalyzerConfig) -> usize {
     n
 }
 
-/// … then the baseline: samples with their baseline out.
-pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
+/// Preparation, then the baseline, in 1-s blocks: `release(baseline)` once per block.
+fn baselined(
+    samples: &[Sample],
+    config: &AnalyzerConfig,
+    mut release: impl FnMut(&mut Baseline<()>),
+) {
     let baseline = std::cell::RefCell::new(Baseline::<()>::new(&config.baseline));
-    let mut n = 0;
     prepared(
         samples,
         config,
@@ -72,42 +75,35 @@ pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
                 baseline.push(first + k as u64, p.fetal_quarters(), ());
             }
         },
-        || {
-            baseline
-                .borrow_mut()
-                .release_ready(|_, held, _| n += held.len())
-        },
+        || release(&mut baseline.borrow_mut()),
     );
+}
+
+/// … then the baseline: samples with their baseline out.
+pub fn prep_baseline(samples: &[Sample], config: &AnalyzerConfig) -> usize {
+    let mut n = 0;
+    baselined(samples, config, |baseline| {
+        baseline.release_ready(|_, held, _| n += held.len())
+    });
     n
 }
 
 /// … then the acceleration and deceleration detectors: excursions out.
 pub fn prep_baseline_events(samples: &[Sample], config: &AnalyzerConfig) -> usize {
-    let baseline = std::cell::RefCell::new(Baseline::<()>::new(&config.baseline));
     let mut accel = ExcursionDetector::new(1, config.acceleration.clone());
     let mut decel = ExcursionDetector::new(-1, config.deceleration.clone());
     let (mut n, mut fetal) = (0, Vec::with_capacity(128));
-    prepared(
-        samples,
-        config,
-        |first, run| {
-            let mut baseline = baseline.borrow_mut();
-            for (k, p) in run.iter().enumerate() {
-                baseline.push(first + k as u64, p.fetal_quarters(), ());
+    baselined(samples, config, |baseline| {
+        baseline.release_ready(|first, held, b| {
+            fetal.clear();
+            fetal.extend(held.iter().map(|h| h.fetal()));
+            accel.push_run(first, &fetal, b);
+            decel.push_run(first, &fetal, b);
+            while accel.pop().is_some() || decel.pop().is_some() {
+                n += 1;
             }
-        },
-        || {
-            baseline.borrow_mut().release_ready(|first, held, b| {
-                fetal.clear();
-                fetal.extend(held.iter().map(|h| h.fetal()));
-                accel.push_run(first, &fetal, b);
-                decel.push_run(first, &fetal, b);
-                while accel.pop().is_some() || decel.pop().is_some() {
-                    n += 1;
-                }
-            })
-        },
-    );
+        })
+    });
     accel.finish();
     decel.finish();
     while accel.pop().is_some() || decel.pop().is_some() {

@@ -218,6 +218,13 @@ fn ours_of(report: &Report, kind: EventKind, span_end: f64) -> Vec<Interval> {
     }
 }
 
+/// The kinds of event scored, in the order of the per-kind arrays.
+const SCORED_KINDS: [EventKind; 3] = [
+    EventKind::Acceleration,
+    EventKind::Deceleration,
+    EventKind::Contraction,
+];
+
 /// One CTU-UHB record as `eval` scores it, for a chart of where the analysis and the
 /// expert agree (`mimamori eval --chart`): the recording, its analysis in the eval's
 /// configuration (FIGO profile, the run's overrides), and the expert's marks.
@@ -262,14 +269,7 @@ pub fn record_view(
     };
     let mut expert_matched = vec![false; events.as_ref().map_or(0, |ev| ev.events.len())];
     let mut ours_matched: [Vec<Option<bool>>; 3] = Default::default();
-    for (k, kind) in [
-        EventKind::Acceleration,
-        EventKind::Deceleration,
-        EventKind::Contraction,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (k, kind) in SCORED_KINDS.into_iter().enumerate() {
         let all_starts = starts(kind);
         // `ours_of` keeps the events that start inside the annotated span, in order.
         let scored: Vec<usize> = (0..all_starts.len())
@@ -320,14 +320,7 @@ fn evaluate_record(
     if let Some(ev) = events {
         let span_end = ev.annotated_samples as f64 / 4.0;
         let mut per_kind = [Counts::default(); 3];
-        for (k, kind) in [
-            EventKind::Acceleration,
-            EventKind::Deceleration,
-            EventKind::Contraction,
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (k, kind) in SCORED_KINDS.into_iter().enumerate() {
             let experts: Vec<&datasets::ExpertEvent> =
                 ev.events.iter().filter(|e| e.kind == kind).collect();
             let expert_iv: Vec<Interval> = experts.iter().map(|e| e.interval).collect();
