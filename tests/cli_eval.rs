@@ -398,3 +398,64 @@ print(json.dumps({k: [len(v), sum(m == 'yes' for m in v.values())] for k, v in s
         }
     }
 }
+
+/// `eval --chart FILE` on an FHRMA-FS file: its false-signal counts are the eval's (the
+/// development part holds one such file here, the holdout another), and the chart draws every
+/// expert label.
+#[test]
+fn a_false_signal_chart_counts_as_the_eval_does() {
+    let (_dir, data, out) = built();
+    let (_, report) = eval(&data, &out);
+    for (file, part) in [
+        ("DopMHRTrain0001", "development"),
+        ("DopMHRTest0001", "holdout"),
+    ] {
+        let stdout = eval_with(&data, &out, &["--chart", file]);
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("fetal (fhr1):"))
+            .unwrap_or_else(|| panic!("{file}: {stdout}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let samples: u64 = words[2].parse().unwrap();
+        let accuracy: f64 = words[9].trim_end_matches(';').parse().unwrap();
+        let scored = &report[part]["false_signal_fetal"];
+        assert_eq!(Some(samples), scored["samples"].as_u64(), "{file}: {line}");
+        assert!(
+            (accuracy - scored["accuracy"].as_f64().unwrap()).abs() < 0.0005,
+            "{file}: {line} against {scored}"
+        );
+        let svg = out.with_file_name(format!("chart-{file}.svg"));
+        let census = python()
+            .arg("-c")
+            .arg(
+                "import sys, xml.etree.ElementTree as ET\n\
+                 n = {}\n\
+                 for e in ET.parse(sys.argv[1]).getroot().iter():\n\
+                 \x20   c = e.get('class')\n\
+                 \x20   if c in ('label-true', 'label-false'): n.setdefault(c, set()).add(e.get('data-i'))\n\
+                 print(len(n.get('label-true', ())), len(n.get('label-false', ())))",
+            )
+            .arg(&svg)
+            .output()
+            .expect("python runs");
+        assert!(
+            census.status.success(),
+            "{}",
+            String::from_utf8_lossy(&census.stderr)
+        );
+        let drawn = String::from_utf8(census.stdout).unwrap();
+        let labels = read_json(&data.join("fhrma-fs/expert_annotations.json"));
+        let entry = labels
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["filename"] == format!("{file}.fhrm"))
+            .unwrap();
+        let count = |key: &str| entry[key].as_array().unwrap().len();
+        assert_eq!(
+            drawn.trim(),
+            format!("{} {}", count("TS_FHR"), count("FS_FHR")),
+            "{file}"
+        );
+    }
+}

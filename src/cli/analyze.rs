@@ -60,6 +60,7 @@ pub fn run(path: &Path, options: &Options<'_>) -> Result<()> {
         fallback: config.fetal_fallback,
         profile: options.profile,
         expert: None,
+        signal_labels: None,
     };
     let report = analyze(&recording.samples, config);
     if let Some(svg) = options.svg {

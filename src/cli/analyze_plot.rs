@@ -41,6 +41,15 @@ pub struct Context<'a> {
     pub fallback: Option<Channel>,
     pub profile: &'a str,
     pub expert: Option<ExpertLane<'a>>,
+    pub signal_labels: Option<SignalLabels<'a>>,
+}
+
+/// Experts' true- and false-signal labels on the fetal channel (`mimamori eval --chart` on an
+/// FHRMA-FS file): 0-based inclusive sample ranges, drawn at the foot of the FHR panel, false
+/// signal as a red bar, true signal as a thin green one.
+pub struct SignalLabels<'a> {
+    pub true_fhr: &'a [(u64, u64)],
+    pub false_fhr: &'a [(u64, u64)],
 }
 
 /// An expert's marks on the same recording (`mimamori eval --chart`), drawn at the foot of
@@ -215,6 +224,12 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
         report.signal_loss_percent,
     );
     legend(&mut s);
+    if context.signal_labels.is_some() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="60" fill="#333">FHRMA-FS experts' labels on the fetal channel at the FHR panel's foot: red, false signal; thin green, true signal; ours, grey</text>"##
+        );
+    }
     if let Some(lane) = &context.expert {
         let _ = writeln!(
             s,
@@ -325,8 +340,37 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
     if let Some(lane) = lane {
         expert_marks(&mut s, &layout, lane, duration_s);
     }
+    if let Some(labels) = &context.signal_labels {
+        signal_labels(&mut s, &layout, labels);
+    }
     s.push_str("</svg>\n");
     s
+}
+
+fn signal_labels(s: &mut String, layout: &Layout, labels: &SignalLabels<'_>) {
+    for (class, ranges, colour, height) in [
+        ("label-true", labels.true_fhr, "#2e7d32", 4.0),
+        ("label-false", labels.false_fhr, "#c62828", MARK_HEIGHT),
+    ] {
+        for (i, &(first, last)) in ranges.iter().enumerate() {
+            let (start_s, end_s) = (first as f64 / 4.0, (last + 1) as f64 / 4.0);
+            for (row, x0, x1) in layout.spans(start_s, end_s) {
+                let y = layout.fhr_top(row) + FHR_HEIGHT - height;
+                let _ = writeln!(
+                    s,
+                    r#"<rect class="{class}" data-i="{i}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{height}" fill="{colour}" fill-opacity="0.8"><title>experts: {} signal {:.0}–{:.0} s</title></rect>"#,
+                    (x1 - x0).max(0.5),
+                    if class == "label-true" {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                    start_s,
+                    end_s,
+                );
+            }
+        }
+    }
 }
 
 /// Height of an expert's lane at the foot of a panel, px.

@@ -54,14 +54,94 @@ const BARS: [(&str, &str, f64, bool); 10] = [
     ),
 ];
 
-/// `eval --chart RECORD`: one record's analysis as the eval scores it, drawn with the expert's
-/// marks, and a line per kind of event (ours, hers, matched).
-pub fn chart(data: Option<PathBuf>, out: &Path, record: &str, set: &[String]) -> Result<()> {
+/// `eval --chart NAME`: a CTU-UHB record (its number) with the expert's event marks, or an
+/// FHRMA-FS file (its name) with the experts' false-signal labels.
+pub fn chart(data: Option<PathBuf>, out: &Path, name: &str, set: &[String]) -> Result<()> {
     let overrides = set
         .iter()
         .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
     let (data, _) = data_and_threads(data, Some(1))?;
+    let file_name = name.trim_end_matches(".fhrm");
+    let svg = out.with_file_name(format!("chart-{file_name}.svg"));
+    if let Some(dir) = svg.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        record_chart(&data, &svg, name, &overrides)
+    } else {
+        false_signal_chart(&data, &svg, name, &overrides)
+    }
+}
+
+/// An FHRMA-FS file's false signal as the eval scores it, drawn with the experts' labels.
+fn false_signal_chart(
+    data: &Path,
+    svg: &Path,
+    name: &str,
+    overrides: &[ctg_eval::overrides::Override],
+) -> Result<()> {
+    let view = ctg_eval::false_signal_view(data, name, overrides)
+        .with_context(|| format!("FHRMA-FS file {name}"))?;
+    let context = super::analyze_plot::Context {
+        fetal: view.config.fetal,
+        fallback: view.config.fetal_fallback,
+        profile: "figo",
+        expert: None,
+        signal_labels: Some(super::analyze_plot::SignalLabels {
+            true_fhr: &view.labels.true_fhr,
+            false_fhr: &view.labels.false_fhr,
+        }),
+    };
+    std::fs::write(
+        svg,
+        super::analyze_plot::svg(&view.recording, &view.report, &context),
+    )
+    .with_context(|| format!("cannot write {}", svg.display()))?;
+    let line = |label: &str, [flagged_false, flagged_true, missed, trusted]: [u64; 4]| {
+        let total = flagged_false + flagged_true + missed + trusted;
+        let accuracy = if total == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.3}", (flagged_false + trusted) as f64 / total as f64)
+        };
+        format!(
+            "  {label}: {total} labelled samples with a signal, accuracy {accuracy}; of the experts' {} false we flag {flagged_false}; of their {} true we flag {flagged_true}\n",
+            flagged_false + missed,
+            flagged_true + trusted,
+        )
+    };
+    let part = if ctg_eval::is_holdout(&view.labels.filename) {
+        "holdout"
+    } else {
+        "development"
+    };
+    super::write_stdout(&format!(
+        "{} ({part}), false signal as the eval scores it:\n{}{}chart: {}\n",
+        view.labels.filename,
+        line(
+            &format!("fetal ({})", view.config.fetal.name()),
+            view.confusion.0
+        ),
+        if view.confusion.1.iter().sum::<u64>() > 0 {
+            line("mhr", view.confusion.1)
+        } else {
+            String::new()
+        },
+        svg.display()
+    ))
+}
+
+/// A CTU-UHB record's analysis as the eval scores it, drawn with the expert's marks, and a
+/// line per kind of event (ours, hers, matched).
+fn record_chart(
+    data: &Path,
+    svg: &Path,
+    record: &str,
+    overrides: &[ctg_eval::overrides::Override],
+) -> Result<()> {
+    let data = data.to_path_buf();
+    let overrides = overrides.to_vec();
     let view = ctg_eval::record_view(&data, record, &overrides)
         .with_context(|| format!("record {record}"))?;
     let mut lines = String::new();
@@ -122,13 +202,10 @@ pub fn chart(data: Option<PathBuf>, out: &Path, record: &str, set: &[String]) ->
         fallback: view.config.fetal_fallback,
         profile: "figo",
         expert: lane,
+        signal_labels: None,
     };
-    let svg = out.with_file_name(format!("chart-{record}.svg"));
-    if let Some(dir) = svg.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     std::fs::write(
-        &svg,
+        svg,
         super::analyze_plot::svg(&view.recording, &view.report, &context),
     )
     .with_context(|| format!("cannot write {}", svg.display()))?;

@@ -82,10 +82,11 @@ enum Command {
         /// for parameter studies on the development records.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Instead of the whole evaluation, chart one CTU-UHB record (e.g. 1001) as the eval
-        /// scores it: our findings with the expert's marks beside them, matched or not, into
-        /// `chart-RECORD.svg` beside the JSON.
-        #[arg(long, value_name = "RECORD")]
+        /// Instead of the whole evaluation, chart one recording as the eval scores it, into
+        /// `chart-NAME.svg` beside the JSON: a CTU-UHB record (e.g. 1001) with the expert's
+        /// event marks beside our findings, matched or not, or an FHRMA-FS file (e.g.
+        /// DopMHRTrain0093) with the experts' false-signal labels beside ours.
+        #[arg(long, value_name = "NAME")]
         chart: Option<String>,
     },
     /// Alarm fatigue: replay every CTU-UHB record through the analysis and the default alert

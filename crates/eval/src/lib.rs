@@ -600,14 +600,65 @@ fn outcome_json(results: &[RecordResult], subset: Subset) -> Value {
 }
 
 /// False-signal counts: (true positives, false positives, false negatives, true negatives).
-type Confusion2 = [u64; 4];
+/// Sample counts: flagged and false, flagged and true, not flagged and false, not flagged and
+/// true.
+pub type Confusion2 = [u64; 4];
 
-fn false_signal_file(
+/// One FHRMA-FS file as `eval` scores its false signal, for a chart of where the analysis and
+/// the experts agree (`mimamori eval --chart`): the recording, its analysis in the eval's
+/// configuration (FIGO profile, the fetal channel of its folder, direct ECG for the scalp
+/// files; the baseline curve kept besides, which changes no finding), and the labels.
+pub struct FalseSignalView {
+    /// The recording.
+    pub recording: Recording,
+    /// The configuration analysed with.
+    pub config: AnalyzerConfig,
+    /// The analysis.
+    pub report: Report,
+    /// The experts' labels.
+    pub labels: datasets::FalseSignalLabels,
+    /// (fetal channel, MHR) sample counts as the eval scores them: flagged and false, flagged
+    /// and true, not flagged and false, not flagged and true.
+    pub confusion: (Confusion2, Confusion2),
+}
+
+/// Analyses the FHRMA-FS file `name` (with or without `.fhrm`) as [`run`] does and scores it.
+pub fn false_signal_view(
+    data: &Path,
+    name: &str,
+    overrides: &[overrides::Override],
+) -> Result<FalseSignalView, EvalError> {
+    let filename = if name.ends_with(".fhrm") {
+        name.to_string()
+    } else {
+        format!("{name}.fhrm")
+    };
+    let labels = datasets::false_signal_labels(data)?
+        .0
+        .into_iter()
+        .find(|l| l.filename == filename)
+        .ok_or_else(|| EvalError::Data(format!("no expert labels for {filename}")))?;
+    let (recording, mut config) =
+        false_signal_setup(data, &Elsewhere::under(data), &labels, overrides)?;
+    config.keep_baseline_curve = true;
+    let report = analyze(&recording.samples, config.clone());
+    let confusion = false_signal_score(&recording, &report, &labels, config.fetal);
+    Ok(FalseSignalView {
+        recording,
+        config,
+        report,
+        labels,
+        confusion,
+    })
+}
+
+/// The recording of an FHRMA-FS file and the eval's configuration for it.
+fn false_signal_setup(
     data: &Path,
     elsewhere: &Elsewhere,
     labels: &datasets::FalseSignalLabels,
     set: &[overrides::Override],
-) -> Result<(bool, Confusion2, Confusion2), EvalError> {
+) -> Result<(Recording, AnalyzerConfig), EvalError> {
     let folder = data.join("fhrma-fs").join(labels.folder);
     let path = elsewhere.locate([
         folder.join(&labels.part).join(&labels.filename),
@@ -624,7 +675,30 @@ fn false_signal_file(
     // The ScalpECG recordings are direct fetal ECG (data README §3); their `.fhrm` flags do
     // not say so, as a monitor's mode report would.
     config.prep.direct_ecg |= labels.folder == "ScalpECG";
+    Ok((recording, config))
+}
+
+fn false_signal_file(
+    data: &Path,
+    elsewhere: &Elsewhere,
+    labels: &datasets::FalseSignalLabels,
+    set: &[overrides::Override],
+) -> Result<(bool, Confusion2, Confusion2), EvalError> {
+    let (recording, config) = false_signal_setup(data, elsewhere, labels, set)?;
+    let channel = config.fetal;
     let report = analyze(&recording.samples, config);
+    let (fhr, mhr) = false_signal_score(&recording, &report, labels, channel);
+    Ok((is_holdout(&labels.filename), fhr, mhr))
+}
+
+/// Scores a file's false-signal findings against its labels, sample by sample over the
+/// samples labelled true or false that carry a signal: (fetal channel, MHR).
+fn false_signal_score(
+    recording: &Recording,
+    report: &Report,
+    labels: &datasets::FalseSignalLabels,
+    channel: Channel,
+) -> (Confusion2, Confusion2) {
     let n = recording.samples.len();
     let mut predicted_fhr = vec![false; n];
     let mut predicted_mhr = vec![false; n];
@@ -677,8 +751,7 @@ fn false_signal_file(
         }
         c
     };
-    Ok((
-        is_holdout(&labels.filename),
+    (
         score(&labels.true_fhr, &labels.false_fhr, &predicted_fhr, channel),
         score(
             &labels.true_mhr,
@@ -686,7 +759,7 @@ fn false_signal_file(
             &predicted_mhr,
             Channel::Mhr,
         ),
-    ))
+    )
 }
 
 fn confusion_json(c: Confusion2) -> Value {
