@@ -153,6 +153,22 @@ fn built() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     (dir, data, out)
 }
 
+/// Runs a Python script (the test tools' interpreter) on `file`: its output.
+fn python_on(script: &str, file: &Path) -> String {
+    let out = python()
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `mimamori eval --data DATA --out OUT` with `extra` arguments: its output.
 fn eval_with(data: &Path, out: &Path, extra: &[&str]) -> String {
     let mut args = vec![
@@ -349,10 +365,8 @@ fn a_record_chart_counts_as_the_eval_does_and_draws_both_sides() {
             );
         }
         let svg = out.with_file_name(format!("chart-{record}.svg"));
-        let census = python()
-            .arg("-c")
-            .arg(
-                r#"
+        let census = python_on(
+            r#"
 import json, sys, xml.etree.ElementTree as ET
 seen = {}
 for e in ET.parse(sys.argv[1]).getroot().iter():
@@ -364,16 +378,9 @@ for e in ET.parse(sys.argv[1]).getroot().iter():
     seen.setdefault(f'{side} {kind}', {})[e.get('data-i')] = e.get('data-matched')
 print(json.dumps({k: [len(v), sum(m == 'yes' for m in v.values())] for k, v in seen.items()}))
 "#,
-            )
-            .arg(&svg)
-            .output()
-            .expect("python runs");
-        assert!(
-            census.status.success(),
-            "{}",
-            String::from_utf8_lossy(&census.stderr)
+            &svg,
         );
-        let census: Value = serde_json::from_slice(&census.stdout).unwrap();
+        let census: Value = serde_json::from_str(&census).unwrap();
         for kind in ["accel", "decel", "contraction"] {
             let (hers, ours) = (
                 &census[format!("hers {kind}")],
@@ -425,25 +432,15 @@ fn a_false_signal_chart_counts_as_the_eval_does() {
             "{file}: {line} against {scored}"
         );
         let svg = out.with_file_name(format!("chart-{file}.svg"));
-        let census = python()
-            .arg("-c")
-            .arg(
-                "import sys, xml.etree.ElementTree as ET\n\
+        let drawn = python_on(
+            "import sys, xml.etree.ElementTree as ET\n\
                  n = {}\n\
                  for e in ET.parse(sys.argv[1]).getroot().iter():\n\
                  \x20   c = e.get('class')\n\
                  \x20   if c in ('label-true', 'label-false'): n.setdefault(c, set()).add(e.get('data-i'))\n\
                  print(len(n.get('label-true', ())), len(n.get('label-false', ())))",
-            )
-            .arg(&svg)
-            .output()
-            .expect("python runs");
-        assert!(
-            census.status.success(),
-            "{}",
-            String::from_utf8_lossy(&census.stderr)
+            &svg,
         );
-        let drawn = String::from_utf8(census.stdout).unwrap();
         let labels = read_json(&data.join("fhrma-fs/expert_annotations.json"));
         let entry = labels
             .as_array()
