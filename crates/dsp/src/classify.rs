@@ -768,7 +768,10 @@ pub(crate) fn classify(
         baseline,
         BaselineBand::Bradycardia | BaselineBand::BradycardiaBelow80
     );
-    let nichd_category = if m.sinusoidal
+    // NICHD 2008's sinusoidal pattern persists for 20 minutes or more: this window and the one
+    // before (JSOG asks no duration, FIGO more than 30 minutes, below).
+    let sinusoidal_20_min = m.sinusoidal && history.sinusoidal >= 1;
+    let nichd_category = if sinusoidal_20_min
         || (variability == VariabilityBand::Absent
             && (any(DecelerationType::Late, true)
                 || any(DecelerationType::Variable, true)
