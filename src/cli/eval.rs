@@ -54,13 +54,26 @@ const BARS: [(&str, &str, f64, bool); 10] = [
     ),
 ];
 
+/// The `--set section.field=value` overrides, checked.
+fn parse_overrides(set: &[String]) -> Result<Vec<ctg_eval::overrides::Override>> {
+    set.iter()
+        .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+/// Which part of the shared data a recording belongs to.
+fn part_of(name: &str) -> &'static str {
+    if ctg_eval::is_holdout(name) {
+        "holdout"
+    } else {
+        "development"
+    }
+}
+
 /// `eval --chart NAME`: a CTU-UHB record (its number) with the expert's event marks, or an
 /// FHRMA-FS file (its name) with the experts' false-signal labels.
 pub fn chart(data: Option<PathBuf>, out: &Path, name: &str, set: &[String]) -> Result<()> {
-    let overrides = set
-        .iter()
-        .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
+    let overrides = parse_overrides(set)?;
     let (data, _) = data_and_threads(data, Some(1))?;
     let file_name = name.trim_end_matches(".fhrm");
     let svg = out.with_file_name(format!("chart-{file_name}.svg"));
@@ -111,11 +124,7 @@ fn false_signal_chart(
             flagged_true + trusted,
         )
     };
-    let part = if ctg_eval::is_holdout(&view.labels.filename) {
-        "holdout"
-    } else {
-        "development"
-    };
+    let part = part_of(&view.labels.filename);
     super::write_stdout(&format!(
         "{} ({part}), false signal as the eval scores it:\n{}{}chart: {}\n",
         view.labels.filename,
@@ -140,9 +149,7 @@ fn record_chart(
     record: &str,
     overrides: &[ctg_eval::overrides::Override],
 ) -> Result<()> {
-    let data = data.to_path_buf();
-    let overrides = overrides.to_vec();
-    let view = ctg_eval::record_view(&data, record, &overrides)
+    let view = ctg_eval::record_view(data, record, overrides)
         .with_context(|| format!("record {record}"))?;
     let mut lines = String::new();
     let (events, matched): (&[ctg_eval::datasets::ExpertEvent], &[bool]) = match &view.events {
@@ -209,11 +216,7 @@ fn record_chart(
         super::analyze_plot::svg(&view.recording, &view.report, &context),
     )
     .with_context(|| format!("cannot write {}", svg.display()))?;
-    let part = if ctg_eval::is_holdout(record) {
-        "holdout"
-    } else {
-        "development"
-    };
+    let part = part_of(record);
     super::write_stdout(&format!(
         "record {record} ({part}), FIGO profile, matched as the eval matches:\n{lines}chart: {}\n",
         svg.display()
@@ -226,10 +229,7 @@ pub fn run(
     threads: Option<usize>,
     set: &[String],
 ) -> Result<()> {
-    let overrides = set
-        .iter()
-        .map(|s| ctg_eval::overrides::parse(s).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
+    let overrides = parse_overrides(set)?;
     let (data, threads) = data_and_threads(data, threads)?;
     let started = std::time::Instant::now();
     let report = ctg_eval::run(&ctg_eval::EvalOptions {

@@ -699,9 +699,13 @@ impl Analyzer {
         if from >= to {
             return 0.0;
         }
+        self.trusted_in(from, to) as f64 / (to - from) as f64
+    }
+
+    /// Samples of `from..to` (all held in the history) with a trusted fetal value.
+    fn trusted_in(&self, from: u64, to: u64) -> usize {
         let (a, b) = self.aligned.runs(from, to);
-        let valid = a.iter().chain(b).filter(|s| !s.values().0.is_nan()).count();
-        valid as f64 / (to - from) as f64
+        a.iter().chain(b).filter(|s| !s.values().0.is_nan()).count()
     }
 
     /// A deceleration deep enough to be reported whatever the signal around it, with its own
@@ -718,9 +722,8 @@ impl Analyzer {
         if from >= to {
             return false;
         }
-        let (a, b) = self.aligned.runs(from, to);
-        let valid = a.iter().chain(b).filter(|s| !s.values().0.is_nan()).count();
-        valid as f64 / (d.end - d.start) as f64 >= self.config.window.min_event_signal_share
+        self.trusted_in(from, to) as f64 / (d.end - d.start) as f64
+            >= self.config.window.min_event_signal_share
     }
 
     /// How far the baseline curve falls from an event's first sample to its last, bpm (0 where
