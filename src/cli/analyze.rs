@@ -198,7 +198,7 @@ fn summary(
     }
     let _ = writeln!(
         out,
-        "window        baseline  variability  JSOG  NICHD  FIGO          signal"
+        "window        baseline  variability  JSOG  NICHD  FIGO          signal   toco"
     );
     for ((b, c), v) in report
         .baseline_windows
@@ -208,7 +208,7 @@ fn summary(
     {
         let _ = writeln!(
             out,
-            "{:>5.0}-{:<5.0} min {:>8}  {:>11}  {:>4}  {:>5}  {:<12}  {:>3.0} %{}",
+            "{:>5.0}-{:<5.0} min {:>8}  {:>11}  {:>4}  {:>5}  {:<12}  {:>3.0} %  {:>3.0} %{}",
             b.start_s / 60.0,
             b.end_s / 60.0,
             b.bpm.map_or("-".to_string(), |x| format!("{x:.0}")),
@@ -217,6 +217,7 @@ fn summary(
             c.nichd_category,
             c.figo.name(),
             c.evidence.signal_percent,
+            c.evidence.toco_readable_percent,
             if c.evidence.low_signal {
                 " (indicative only)"
             } else {
@@ -225,6 +226,11 @@ fn summary(
         );
     }
     if let Some(c) = report.classification.first() {
+        let _ = writeln!(
+            out,
+            "signal: the window's trusted fetal signal; toco: its minutes in which the toco could \
+             show a contraction (recorded, not flat)"
+        );
         let _ = writeln!(out, "JSOG table: {}", c.table_version);
     }
     if !report.decelerations.is_empty() {

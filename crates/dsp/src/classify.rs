@@ -62,6 +62,17 @@ pub struct TypingConfig {
     /// Onset to nadir at or above this is gradual, s (upper grey edge); in between, timing
     /// decides.
     pub gradual_from_s: f64,
+    /// Recurrence where the toco cannot tell (0: never recurrent there). NICHD 2008, FIGO 2015
+    /// and JSOG call decelerations recurrent (repetitive, 反復) when they come with at least
+    /// half of the contractions over 20 minutes. Where the toco had no readable signal (lost,
+    /// or flat) for most of those 20 minutes and showed fewer than two contractions, that
+    /// test has nothing to count, and without this every deceleration there would be
+    /// sporadic: the JSOG grading, which counts only recurrent decelerations, would fall
+    /// silent exactly when the toco comes off (often in the second stage). There a
+    /// deceleration is recurrent when it is at least the `recurrent_without_toco`-th in those
+    /// 20 minutes. 3 is ours, from the same 50 %: half of the fewest contractions of active
+    /// labour (3 in 10 minutes, so 6 in 20; more than 5 in 10 is tachysystole, FIGO 2015).
+    pub recurrent_without_toco: usize,
 }
 
 impl TypingConfig {
@@ -75,6 +86,7 @@ impl TypingConfig {
                 use_shape: false,
                 abrupt_below_s: 25.0,
                 gradual_from_s: 35.0,
+                recurrent_without_toco: 3,
             },
             Profile::Jsog | Profile::Nichd => Self {
                 prolonged_s: 120.0,
@@ -83,6 +95,7 @@ impl TypingConfig {
                 use_shape: true,
                 abrupt_below_s: 25.0,
                 gradual_from_s: 35.0,
+                recurrent_without_toco: 3,
             },
         }
     }
@@ -684,6 +697,8 @@ pub(crate) struct WindowInput<'a> {
     pub(crate) pathological_burden: f64,
     /// [`WindowConfig::min_event_signal_share`]: below it, the level is indicative only.
     pub(crate) min_signal_share: f64,
+    /// [`Evidence::toco_readable_percent`].
+    pub(crate) toco_readable_percent: f64,
 }
 
 /// Persistence of FIGO features across windows (FIGO needs "for > 30 min", "> 50 min").
@@ -857,6 +872,7 @@ pub(crate) fn classify(
             tachysystole: input.tachysystole,
             signal_percent: m.signal_percent,
             low_signal: m.signal_percent < 100.0 * input.min_signal_share,
+            toco_readable_percent: input.toco_readable_percent,
         },
     }
 }

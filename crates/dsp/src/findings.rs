@@ -295,6 +295,10 @@ pub struct Evidence {
     /// ([`crate::WindowConfig::min_event_signal_share`], 80 %): the level is indicative only
     /// (clinical.md §4.5: grey out analysis on a poor signal).
     pub low_signal: bool,
+    /// Share of the window's whole minutes in which the toco could have shown a contraction
+    /// (at least half recorded, and not flat), %: where it is low, "no contractions" means
+    /// the toco is lost or off the abdomen, not that the uterus was at rest.
+    pub toco_readable_percent: f64,
 }
 
 /// Classification of one 10-minute window.

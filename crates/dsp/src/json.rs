@@ -77,7 +77,9 @@ pub fn classification(c: &Classification) -> Value {
 /// `analyze` fields, and `evidence`: the JSOG table's inputs (`baseline` column, `variability`
 /// band and worst `deceleration` row, by their names in the table file), `sinusoidal`,
 /// `contractions`, `tachysystole`, `signal_percent` (the share of the window with a trusted
-/// fetal signal) and `low_signal` (below the analysis's event gate: indicative only).
+/// fetal signal), `low_signal` (below the analysis's event gate: indicative only) and
+/// `toco_readable_percent` (the share of its minutes in which the toco could have shown a
+/// contraction).
 pub fn classification_with_evidence(c: &Classification) -> Value {
     let e = &c.evidence;
     let mut value = classification(c);
@@ -90,6 +92,7 @@ pub fn classification_with_evidence(c: &Classification) -> Value {
         "tachysystole": e.tachysystole,
         "signal_percent": r2(e.signal_percent),
         "low_signal": e.low_signal,
+        "toco_readable_percent": r2(e.toco_readable_percent),
     });
     value
 }
@@ -268,6 +271,7 @@ mod tests {
                 tachysystole: false,
                 signal_percent: 71.234,
                 low_signal: true,
+                toco_readable_percent: 100.0 / 3.0,
             },
         };
         let live = finding(&Finding::Classification(level.clone()));
@@ -276,7 +280,8 @@ mod tests {
             live["evidence"],
             serde_json::json!({"baseline": "normal", "variability": "reduced",
                 "deceleration": "late_mild", "sinusoidal": false, "contractions": 4,
-                "tachysystole": false, "signal_percent": 71.23, "low_signal": true})
+                "tachysystole": false, "signal_percent": 71.23, "low_signal": true,
+                "toco_readable_percent": 33.33})
         );
         assert!(classification(&level).get("evidence").is_none());
         // `mimamori analyze` keeps exactly the fields of its schema.

@@ -831,7 +831,7 @@ impl Analyzer {
             .filter(|&p| p >= from && p < end)
             .collect();
         if peaks.len() < 2 {
-            return false;
+            return self.recurrent_without_toco(from, end);
         }
         let with_decel = peaks
             .iter()
@@ -844,6 +844,28 @@ impl Analyzer {
             })
             .count();
         2 * with_decel > peaks.len()
+    }
+
+    /// Recurrence where the toco showed fewer than two contractions in the 20 minutes up to a
+    /// deceleration's end: it cannot tell when it had no readable signal for most of them, and
+    /// then the deceleration is recurrent when it is at least the
+    /// [`TypingConfig::recurrent_without_toco`]-th of those 20 minutes. Where the toco was
+    /// readable, no contractions means none to go with: not recurrent.
+    fn recurrent_without_toco(&self, from: u64, end: u64) -> bool {
+        let least = self.config.typing.recurrent_without_toco;
+        if least == 0 {
+            return false;
+        }
+        let (readable, minutes) = self.contractions.minutes().readable_in(from, end);
+        if minutes == 0 || 2 * readable >= minutes {
+            return false;
+        }
+        let earlier = self
+            .typed_decels
+            .iter()
+            .filter(|t| t.excursion.end > from && t.excursion.end <= end)
+            .count();
+        earlier + 1 >= least
     }
 
     fn classify_windows(&mut self, at_end: bool) {
@@ -965,6 +987,10 @@ impl Analyzer {
             deceleration_area,
             pathological_burden: self.config.window.figo_pathological_burden,
             min_signal_share: self.config.window.min_event_signal_share,
+            toco_readable_percent: {
+                let (readable, minutes) = self.contractions.minutes().readable_in(start, end);
+                100.0 * f64::from(readable) / f64::from(minutes.max(1))
+            },
         };
         let classification = classify::classify(
             &input,

@@ -44,6 +44,14 @@ fn samples(fhr: &[f32], toco: &[f32], mhr: Option<&[f32]>) -> Vec<Sample> {
         .collect()
 }
 
+/// A toco at rest that is recorded (the mother's breathing moves it by ±2 units every 5 s) and
+/// shows no contraction.
+fn resting_toco(len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| 10.0 + 2.0 * (std::f32::consts::TAU * i as f32 / (5.0 * HZ as f32)).sin())
+        .collect()
+}
+
 fn baseline_trace(minutes: usize, bpm: f32) -> Vec<f32> {
     (0..minutes * 60 * HZ)
         .map(|i| bpm + wobble(i, 8.0))
@@ -457,8 +465,8 @@ fn jsog_severity_of_variable_decelerations_follows_the_table() {
 
 #[test]
 fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
-    // 40 minutes at 140 bpm with normal variability and no contractions, so no deceleration
-    // is late or recurrent: only the burden rule can call it pathological.
+    // 40 minutes at 140 bpm with normal variability and a recorded toco without contractions,
+    // so no deceleration is late or recurrent: only the burden rule can call it pathological.
     let with_decelerations = |every_s: f32, depth: f32, hold_s: f32| {
         let mut fhr = baseline_trace(40, 140.0);
         let mut at = 120.0;
@@ -466,7 +474,7 @@ fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
             plant_deceleration(&mut fhr, at, 10.0, hold_s, 10.0, depth);
             at += every_s;
         }
-        let toco = vec![10.0; fhr.len()];
+        let toco = resting_toco(fhr.len());
         run(&fhr, &toco, Profile::Figo)
     };
     // 60 bpm deep, 50 s, every 2 minutes: ≈ 750 bpm·s per minute. (The trace stays at its
@@ -707,4 +715,63 @@ fn broad_variability_in_the_sinusoidal_band_is_not_a_sinusoidal_pattern() {
     };
     assert_eq!(sinusoidal(0.5), 0);
     assert!(sinusoidal(0.0) > 0);
+}
+
+#[test]
+fn decelerations_are_recurrent_by_their_frequency_only_where_the_toco_shows_nothing() {
+    // 40 minutes at 140 bpm; from minute 10 an abrupt 40-bpm deceleration every 150 s, with no
+    // contraction on the toco: lost, flat (a transducer off the abdomen), or recorded at rest.
+    let mut fhr = baseline_trace(40, 140.0);
+    let starts: Vec<f32> = (0..10).map(|k| 600.0 + 150.0 * k as f32).collect();
+    for &at in &starts {
+        plant_deceleration(&mut fhr, at, 10.0, 25.0, 15.0, 40.0);
+    }
+    let with_toco = |toco: &[f32], lost: bool| {
+        let mut input = samples(&fhr, toco, None);
+        if lost {
+            for s in &mut input {
+                s.values[Channel::Ua.index()] = 0;
+                s.quality[Channel::Ua.index()] = Quality::None;
+            }
+        }
+        analyze(&input, AnalyzerConfig::new(Profile::Jsog))
+    };
+    let lost = with_toco(&vec![0.0; fhr.len()], true);
+    let flat = with_toco(&vec![12.5; fhr.len()], false);
+    let resting = with_toco(&resting_toco(fhr.len()), false);
+    for r in [&lost, &flat, &resting] {
+        assert_eq!(r.decelerations.len(), starts.len(), "{:?}", r.decelerations);
+        assert!(r.contractions.is_empty(), "{:?}", r.contractions);
+    }
+    let recurrent = |r: &Report| {
+        r.decelerations
+            .iter()
+            .map(|d| d.recurrent)
+            .collect::<Vec<_>>()
+    };
+    // Where the toco could not show a contraction, the third deceleration in 20 minutes and
+    // every one after it is recurrent; where it could and showed none, none is.
+    let mut expected = vec![false, false];
+    expected.extend([true; 8]);
+    assert_eq!(recurrent(&lost), expected);
+    assert_eq!(recurrent(&flat), expected);
+    assert_eq!(recurrent(&resting), vec![false; 10]);
+    // Each window says how much of its toco could have shown a contraction.
+    let toco_readable = |r: &Report| {
+        r.classification
+            .iter()
+            .map(|c| c.evidence.toco_readable_percent)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(toco_readable(&lost), vec![0.0; 4]);
+    assert_eq!(toco_readable(&flat), vec![0.0; 4]);
+    assert_eq!(toco_readable(&resting), vec![100.0; 4]);
+    // So the JSOG grading, which counts recurrent decelerations only, sees them.
+    let worst = |r: &Report| r.classification.iter().map(|c| c.jsog_level).max().unwrap();
+    assert!(worst(&lost) > worst(&resting), "{:?}", lost.classification);
+    // Off: as before, never recurrent without contractions.
+    let mut config = AnalyzerConfig::new(Profile::Jsog);
+    config.typing.recurrent_without_toco = 0;
+    let off = analyze(&samples(&fhr, &vec![12.5; fhr.len()], None), config);
+    assert!(off.decelerations.iter().all(|d| !d.recurrent));
 }

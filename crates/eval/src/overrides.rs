@@ -92,6 +92,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "prolonged_s" => config.typing.prolonged_s = v,
             "abrupt_below_s" => config.typing.abrupt_below_s = v,
             "gradual_from_s" => config.typing.gradual_from_s = v,
+            "recurrent_without_toco" => config.typing.recurrent_without_toco = v as usize,
             _ => return Err(format!("unknown typing parameter `{field}`")),
         },
         "window" => match field {
