@@ -81,7 +81,7 @@ fn analyze_text_summary_names_the_table_version() {
     let path = shared_data().join("ctu-uhb/wfdb/1001.hea");
     let out = crate::util::mimamori_ok(&["analyze", path.to_str().unwrap()]);
     assert!(
-        out.contains("JSOG table: jsog-2023-draft-1 (UNVERIFIED)"),
+        out.contains("JSOG table: jsog-2023-draft-2 (UNVERIFIED)"),
         "{out}"
     );
     assert!(out.contains("window"), "{out}");

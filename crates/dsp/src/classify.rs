@@ -14,7 +14,7 @@ use crate::findings::{
     BaselineBand, Classification, DecelerationRow, DecelerationType, Evidence, FigoClass, Severity,
     TypingRule, VariabilityBand,
 };
-use crate::table::JsogTable;
+use crate::table::{JsogTable, VariableDuration};
 
 /// Samples per second.
 pub(crate) const HZ: f64 = 4.0;
@@ -186,10 +186,17 @@ pub(crate) fn severity(
     let seconds_below = |limit: f32| fhr.iter().filter(|v| **v < limit).count() as f32 / 4.0;
     let severe = match kind {
         DecelerationType::Early => false,
-        DecelerationType::Variable => {
-            seconds_below(70.0) >= t.variable_severe_below_70_s
-                || seconds_below(80.0) >= t.variable_severe_below_80_s
-        }
+        DecelerationType::Variable => match t.variable_duration {
+            VariableDuration::Deceleration => {
+                let duration_s = (decel.end - decel.start) as f32 / HZ as f32;
+                (decel.extreme_bpm < 70.0 && duration_s >= t.variable_severe_below_70_s)
+                    || (decel.extreme_bpm < 80.0 && duration_s >= t.variable_severe_below_80_s)
+            }
+            VariableDuration::BelowThreshold => {
+                seconds_below(70.0) >= t.variable_severe_below_70_s
+                    || seconds_below(80.0) >= t.variable_severe_below_80_s
+            }
+        },
         DecelerationType::Late => decel.amplitude >= t.late_severe_drop_bpm,
         DecelerationType::Prolonged => decel.extreme_bpm < t.prolonged_severe_nadir_bpm,
     };

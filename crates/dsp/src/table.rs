@@ -107,13 +107,32 @@ impl BaselineBand {
     }
 }
 
+/// What the durations of the severe-variable thresholds measure.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VariableDuration {
+    /// The deceleration's whole duration (onset to recovery), with its nadir below the rate:
+    /// the reading of Kubli et al. 1969, whose variable-deceleration grades (nadir < 70 bpm
+    /// for 30–60 s or 70–80 bpm for > 60 s moderate, < 70 bpm for > 60 s severe) are where
+    /// JSOG's two thresholds come from, and of JSOG's own "持続時間" of a deceleration (onset
+    /// to recovery).
+    #[default]
+    Deceleration,
+    /// Only the time the rate spends below it (a stricter reading).
+    BelowThreshold,
+}
+
 /// JSOG severity thresholds (data, like the levels).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SeverityThresholds {
-    /// Severe variable: seconds below 70 bpm.
+    /// Severe variable: nadir below 70 bpm for this long, s (see `variable_duration`).
     pub variable_severe_below_70_s: f32,
-    /// Severe variable: seconds below 80 bpm.
+    /// Severe variable: nadir below 80 bpm for this long, s.
     pub variable_severe_below_80_s: f32,
+    /// What "for this long" measures (a table without the key: the whole deceleration).
+    #[serde(default)]
+    pub variable_duration: VariableDuration,
     /// Severe late: baseline-to-nadir drop, bpm.
     pub late_severe_drop_bpm: f32,
     /// Severe prolonged: nadir below, bpm.

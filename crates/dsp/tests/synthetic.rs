@@ -464,6 +464,31 @@ fn jsog_severity_of_variable_decelerations_follows_the_table() {
 }
 
 #[test]
+fn a_severe_variable_decelerations_duration_is_the_whole_deceleration_unless_the_table_says_otherwise()
+ {
+    // About 55 s from onset to recovery, its nadir near 62 bpm, but below 70 bpm for only
+    // about 12 s: severe when "lasting" is the deceleration's duration (the shipped table,
+    // after Kubli 1969), mild when it is the time below 70 bpm.
+    let mut fhr = baseline_trace(20, 140.0);
+    plant_deceleration(&mut fhr, 600.0, 8.0, 10.0, 25.0, 78.0);
+    let toco = vec![10.0; fhr.len()];
+    let whole = run(&fhr, &toco, Profile::Jsog);
+    assert_eq!(whole.decelerations.len(), 1, "{:?}", whole.decelerations);
+    let d = &whole.decelerations[0];
+    assert_eq!(d.kind, DecelerationType::Variable);
+    assert!(d.nadir_bpm < 70.0 && d.end_s - d.start_s >= 30.0, "{d:?}");
+    assert_eq!(d.severity, ctg_dsp::Severity::Severe);
+    let below = ctg_dsp::table::DEFAULT_TABLE.replace(
+        "variable_duration = \"deceleration\"",
+        "variable_duration = \"below_threshold\"",
+    );
+    let mut config = AnalyzerConfig::new(Profile::Jsog);
+    config.table = std::sync::Arc::new(JsogTable::from_toml(&below).unwrap());
+    let strict = analyze(&samples(&fhr, &toco, None), config);
+    assert_eq!(strict.decelerations[0].severity, ctg_dsp::Severity::Mild);
+}
+
+#[test]
 fn a_heavy_deceleration_burden_is_figo_pathological_and_a_light_one_is_not() {
     // 40 minutes at 140 bpm with normal variability and a recorded toco without contractions,
     // so no deceleration is late or recurrent: only the burden rule can call it pathological.

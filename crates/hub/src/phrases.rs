@@ -96,7 +96,7 @@ mod tests {
                 level: 3,
                 from_min: 10.0,
                 to_min: 20.0,
-                table: "jsog-2023-draft-1 (UNVERIFIED)".into(),
+                table: "jsog-2023-draft-2 (UNVERIFIED)".into(),
                 inputs: Some(["normal".into(), "moderate".into(), "late_mild".into()]),
             },
             Said::JsogWindow {
