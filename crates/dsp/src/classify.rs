@@ -73,6 +73,10 @@ pub struct TypingConfig {
     /// 20 minutes. 3 is ours, from the same 50 %: half of the fewest contractions of active
     /// labour (3 in 10 minutes, so 6 in 20; more than 5 in 10 is tachysystole, FIGO 2015).
     pub recurrent_without_toco: usize,
+    /// Whether decelerations with exactly half of the contractions are recurrent: NICHD 2008
+    /// ("with ≥ 50 % of uterine contractions in any 20-minute window") and JSOG (反復: 50 %以上)
+    /// say so; FIGO 2015's "repetitive" asks for more than 50 %.
+    pub recurrent_at_half: bool,
 }
 
 impl TypingConfig {
@@ -87,6 +91,7 @@ impl TypingConfig {
                 abrupt_below_s: 25.0,
                 gradual_from_s: 35.0,
                 recurrent_without_toco: 3,
+                recurrent_at_half: false,
             },
             Profile::Jsog | Profile::Nichd => Self {
                 prolonged_s: 120.0,
@@ -96,6 +101,7 @@ impl TypingConfig {
                 abrupt_below_s: 25.0,
                 gradual_from_s: 35.0,
                 recurrent_without_toco: 3,
+                recurrent_at_half: true,
             },
         }
     }

@@ -818,10 +818,10 @@ impl Analyzer {
         }
     }
 
-    /// Recurrent: decelerations go with more than half of the (at least two) contractions
-    /// whose acme lies in the 20 minutes up to this deceleration's end (FIGO 2015
-    /// "repetitive": > 50 %; NICHD 2008 and JSOG 反復 say ≥ 50 %, the same on all but exact
-    /// halves).
+    /// Recurrent: decelerations go with at least half (NICHD 2008, JSOG 反復: ≥ 50 %) or more
+    /// than half (FIGO 2015 "repetitive": > 50 %; [`TypingConfig::recurrent_at_half`]) of the
+    /// (at least two) contractions whose acme lies in the 20 minutes up to this deceleration's
+    /// end.
     fn is_recurrent(&self, end: u64, own_contraction: Option<u64>) -> bool {
         let from = end.saturating_sub(2 * WINDOW_SAMPLES);
         let peaks: Vec<u64> = self
@@ -843,7 +843,11 @@ impl Analyzer {
                         .any(|t| t.contraction_peak == Some(p))
             })
             .count();
-        2 * with_decel > peaks.len()
+        if self.config.typing.recurrent_at_half {
+            2 * with_decel >= peaks.len()
+        } else {
+            2 * with_decel > peaks.len()
+        }
     }
 
     /// Recurrence where the toco showed fewer than two contractions in the 20 minutes up to a

@@ -800,3 +800,26 @@ fn decelerations_are_recurrent_by_their_frequency_only_where_the_toco_shows_noth
     let off = analyze(&samples(&fhr, &vec![12.5; fhr.len()], None), config);
     assert!(off.decelerations.iter().all(|d| !d.recurrent));
 }
+
+#[test]
+fn a_deceleration_with_half_of_the_contractions_is_recurrent_for_jsog_and_nichd_not_figo() {
+    // Two contractions in 20 minutes; a deceleration with the second only.
+    let mut fhr = baseline_trace(20, 140.0);
+    let mut toco = resting_toco(fhr.len());
+    plant_contraction(&mut toco, 400.0, 90.0, 50.0);
+    plant_contraction(&mut toco, 800.0, 90.0, 50.0);
+    plant_deceleration(&mut fhr, 830.0, 8.0, 15.0, 12.0, 40.0);
+    for (profile, recurrent) in [
+        (Profile::Jsog, true),
+        (Profile::Nichd, true),
+        (Profile::Figo, false),
+    ] {
+        let r = run(&fhr, &toco, profile);
+        assert_eq!(r.contractions.len(), 2, "{:?}", r.contractions);
+        assert_eq!(r.decelerations.len(), 1, "{:?}", r.decelerations);
+        let d = &r.decelerations[0];
+        // (Variable by its shape for JSOG and NICHD, early by its timing for FIGO.)
+        assert_ne!(d.kind, DecelerationType::Prolonged, "{profile:?}: {d:?}");
+        assert_eq!(d.recurrent, recurrent, "{profile:?}: {d:?}");
+    }
+}

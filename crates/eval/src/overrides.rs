@@ -93,6 +93,7 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "abrupt_below_s" => config.typing.abrupt_below_s = v,
             "gradual_from_s" => config.typing.gradual_from_s = v,
             "recurrent_without_toco" => config.typing.recurrent_without_toco = v as usize,
+            "recurrent_at_half" => config.typing.recurrent_at_half = v != 0.0,
             _ => return Err(format!("unknown typing parameter `{field}`")),
         },
         "window" => match field {
