@@ -114,6 +114,17 @@ fn analyze_text_summary_names_the_table_version() {
             .any(|l| l.contains("late") && l.contains("after the contraction acme (> 30 s)")),
         "{out}"
     );
+    // And whether it is recurrent, as the JSON says (a prolonged one: not asked).
+    for (line, d) in listed.iter().zip(json["decelerations"].as_array().unwrap()) {
+        let expected = match (d["type"].as_str(), d["recurrent"].as_bool()) {
+            (Some("prolonged"), _) => None,
+            (_, Some(true)) => Some(" recurrent "),
+            _ => Some(" sporadic "),
+        };
+        if let Some(word) = expected {
+            assert!(line.contains(word), "{line} / {d}");
+        }
+    }
 }
 
 /// A WFDB record is read by its header, its signal file, or its name alone (as WFDB tools take

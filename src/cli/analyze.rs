@@ -236,18 +236,24 @@ fn summary(
     if !report.decelerations.is_empty() {
         let _ = writeln!(
             out,
-            "decelerations (start, type, depth, duration: why this type)"
+            "decelerations (start, type, severity, recurrent or not, depth, duration: why this type)"
         );
     }
     for d in &report.decelerations {
         let _ = writeln!(
             out,
-            "{:>7.1} min  {:<9} {:<6}  {:>4} bpm {:>4.0} s: {}",
+            "{:>7.1} min  {:<9} {:<6}  {:<9}  {:>4} bpm {:>4.0} s: {}",
             d.start_s / 60.0,
             d.kind.name(),
             match d.severity {
                 ctg_dsp::Severity::Mild => "mild",
                 ctg_dsp::Severity::Severe => "severe",
+            },
+            // Recurrence is not asked of a prolonged deceleration.
+            match (d.kind, d.recurrent) {
+                (DecelerationType::Prolonged, _) => "",
+                (_, true) => "recurrent",
+                (_, false) => "sporadic",
             },
             format!("-{:.0}", d.depth_bpm),
             d.end_s - d.start_s,
