@@ -800,6 +800,16 @@ function signedSeconds(seconds) {
   return `${whole > 0 ? "+" : ""}${whole}`;
 }
 
+/**
+ * Whether the toco could show a contraction in less than half of a level's window (lost, or
+ * flat: off the abdomen), so its count of contractions says nothing. False for levels stored
+ * without that figure.
+ * @param {any} e a level's evidence
+ */
+function tocoUnreadable(e) {
+  return typeof e.toco_readable_percent === "number" && e.toco_readable_percent < 50;
+}
+
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
 function evidence(f) {
   const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
@@ -814,7 +824,7 @@ function evidence(f) {
     // them have none).
     const inputs = e ? [
       h("div", { class: "table-inputs" }, [`${t("tableInputs")}: ${t("baseline")} ${t("col_" + e.baseline)} · ${t("variability")} ${t("var_" + e.variability)} · ${t("deceleration")} ${t("row_" + e.deceleration)}${e.sinusoidal ? " · " + t("sinusoidal") : ""}`]),
-      h("div", { class: lowSignal(f) ? "signal low" : "signal" }, [`${tf("signalShare", { percent: Math.round(e.signal_percent) })} · ${tf("contractionsIn", { n: e.contractions })}${e.tachysystole ? " · " + t("tachysystole") : ""}${lowSignal(f) ? " · " + t("lowSignal") : ""}`]),
+      h("div", { class: lowSignal(f) ? "signal low" : "signal" }, [`${tf("signalShare", { percent: Math.round(e.signal_percent) })} · ${tf("contractionsIn", { n: e.contractions })}${tocoUnreadable(e) ? " · " + t("tocoUnreadable") : ""}${e.tachysystole ? " · " + t("tachysystole") : ""}${lowSignal(f) ? " · " + t("lowSignal") : ""}`]),
     ] : [];
     return [
       h("strong", {}, [`${t("level")} ${f.jsog_level}: ${t("level" + f.jsog_level)}`]),
