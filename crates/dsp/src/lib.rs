@@ -843,17 +843,19 @@ impl Analyzer {
                         .any(|t| t.contraction_peak == Some(p))
             })
             .count();
-        if self.config.typing.recurrent_at_half {
+        let with_contractions = if self.config.typing.recurrent_at_half {
             2 * with_decel >= peaks.len()
         } else {
             2 * with_decel > peaks.len()
-        }
+        };
+        // The contractions found count only where the toco was recording: where it was not
+        // for most of the 20 minutes, the decelerations' frequency tells as well.
+        with_contractions || self.recurrent_without_toco(from, end)
     }
 
-    /// Recurrence where the toco showed fewer than two contractions in the 20 minutes up to a
-    /// deceleration's end: it cannot tell when it had no readable signal for most of them, and
-    /// then the deceleration is recurrent when it is at least the
-    /// [`TypingConfig::recurrent_without_toco`]-th of those 20 minutes. Where the toco was
+    /// Recurrence where the toco cannot tell: with no readable signal for most of the 20
+    /// minutes up to a deceleration's end, the deceleration is recurrent when it is at least
+    /// the [`TypingConfig::recurrent_without_toco`]-th of those 20 minutes. Where the toco was
     /// readable, no contractions means none to go with: not recurrent.
     fn recurrent_without_toco(&self, from: u64, end: u64) -> bool {
         let least = self.config.typing.recurrent_without_toco;

@@ -794,6 +794,27 @@ fn decelerations_are_recurrent_by_their_frequency_only_where_the_toco_shows_noth
     // So the JSOG grading, which counts recurrent decelerations only, sees them.
     let worst = |r: &Report| r.classification.iter().map(|c| c.jsog_level).max().unwrap();
     assert!(worst(&lost) > worst(&resting), "{:?}", lost.classification);
+    // The toco records two contractions, neither with a deceleration, then comes off at 9
+    // minutes: the contractions found speak only for the minutes it recorded, and the
+    // decelerations' frequency tells for the rest.
+    let mut toco = resting_toco(fhr.len());
+    plant_contraction(&mut toco, 150.0, 90.0, 50.0);
+    plant_contraction(&mut toco, 350.0, 90.0, 50.0);
+    let mut input = samples(&fhr, &toco, None);
+    for s in &mut input[9 * 60 * HZ..] {
+        s.values[Channel::Ua.index()] = 0;
+        s.quality[Channel::Ua.index()] = Quality::None;
+    }
+    let came_off = analyze(&input, AnalyzerConfig::new(Profile::Jsog));
+    assert_eq!(
+        came_off.contractions.len(),
+        2,
+        "{:?}",
+        came_off.contractions
+    );
+    let flags = recurrent(&came_off);
+    assert_eq!(flags[..2], [false, false], "{flags:?}");
+    assert!(flags[4..].iter().all(|&r| r), "{flags:?}");
     // Off: as before, never recurrent without contractions.
     let mut config = AnalyzerConfig::new(Profile::Jsog);
     config.typing.recurrent_without_toco = 0;
