@@ -65,12 +65,11 @@ pub struct TypingConfig {
     /// Recurrence where the toco cannot tell (0: never recurrent there). NICHD 2008, FIGO 2015
     /// and JSOG call decelerations recurrent (repetitive, 反復) when they come with at least
     /// half of the contractions over 20 minutes. Where the toco had no readable signal (lost,
-    /// or flat) for most of those 20 minutes and showed fewer than two contractions, that
-    /// test has nothing to count, and without this every deceleration there would be
-    /// sporadic: the JSOG grading, which counts only recurrent decelerations, would fall
-    /// silent exactly when the toco comes off (often in the second stage). There a
-    /// deceleration is recurrent when it is at least the `recurrent_without_toco`-th in those
-    /// 20 minutes. 3 is ours, from the same 50 %: half of the fewest contractions of active
+    /// or flat) for most of those 20 minutes, that test has little or nothing to count, and
+    /// without this every deceleration there would be sporadic: the JSOG grading, which
+    /// counts only recurrent decelerations, would fall silent exactly when the toco comes off
+    /// (often in the second stage). There a deceleration is also recurrent when it is at
+    /// least the `recurrent_without_toco`-th in those 20 minutes. 3 is ours, from the same 50 %: half of the fewest contractions of active
     /// labour (3 in 10 minutes, so 6 in 20; more than 5 in 10 is tachysystole, FIGO 2015).
     pub recurrent_without_toco: usize,
     /// Whether decelerations with exactly half of the contractions are recurrent: NICHD 2008
