@@ -243,7 +243,7 @@ const SVG_CENSUS: &str = r#"
 import json, sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = '{http://www.w3.org/2000/svg}'
-found, paths, titles, low = {}, [], 0, set()
+found, paths, titles, low, toco_off = {}, [], 0, set(), set()
 for e in root.iter():
     cls = e.get('class')
     if e.tag == ns + 'title':
@@ -252,11 +252,14 @@ for e in root.iter():
         continue
     if e.get('data-low-signal') == 'true':
         low.add(e.get('data-i'))
+    title = e.find(ns + 'title')
+    if cls == 'window' and title is not None and 'toco not recording' in (title.text or ''):
+        toco_off.add(e.get('data-i'))
     if e.tag == ns + 'path':
         paths.append(cls)
     else:
         found.setdefault(cls.split()[0], set()).add(e.get('data-i'))
-print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles, 'low_signal_windows': len(low)}))
+print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles, 'low_signal_windows': len(low), 'toco_off_windows': len(toco_off)}))
 "#;
 
 /// `--svg` draws every finding of the report beside the trace, as a well-formed SVG; the
@@ -266,6 +269,8 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
     let dir = tempfile::tempdir().unwrap();
     for (file, with_mhr) in [
         ("ctu-uhb/wfdb/1001.hea", false),
+        // The toco comes off at 60 minutes.
+        ("ctu-uhb/wfdb/1283.hea", false),
         ("fhrma-fs/DopMHR/Train/DopMHRTrain0003.fhrm", true),
     ] {
         let path = shared_data().join(file);
@@ -332,6 +337,30 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
         assert_eq!(
             census["low_signal_windows"].as_u64(),
             Some(indicative),
+            "{file}: {summary}"
+        );
+        // And the windows whose toco recorded nothing readable for most of them: the
+        // summary's toco column (the second percentage) below 50, the chart's label.
+        let toco_off = summary
+            .lines()
+            .filter(|l| l.contains(" min "))
+            .filter(|l| {
+                let percents: Vec<f64> = l
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .windows(2)
+                    .filter(|w| w[1] == "%")
+                    .filter_map(|w| w[0].parse().ok())
+                    .collect();
+                percents.len() == 2 && percents[1] < 50.0
+            })
+            .count() as u64;
+        if file.contains("1283") {
+            assert!(toco_off >= 2, "{summary}");
+        }
+        assert_eq!(
+            census["toco_off_windows"].as_u64(),
+            Some(toco_off),
             "{file}: {summary}"
         );
     }

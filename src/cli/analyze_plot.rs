@@ -590,6 +590,11 @@ fn windows(s: &mut String, layout: &Layout, report: &Report) {
                 c.evidence.signal_percent
             ));
         }
+        // A toco that recorded nothing readable for most of the window: its contractions (and
+        // so recurrence and typing against them) are unknown there.
+        if c.evidence.toco_readable_percent < 50.0 {
+            label.push_str(" · toco not recording");
+        }
         let fill = if low {
             "#e0e0e0"
         } else {
