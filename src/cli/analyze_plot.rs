@@ -592,7 +592,7 @@ fn windows(s: &mut String, layout: &Layout, report: &Report) {
         }
         // A toco that recorded nothing readable for most of the window: its contractions (and
         // so recurrence and typing against them) are unknown there.
-        if c.evidence.toco_readable_percent < 50.0 {
+        if c.evidence.toco_not_recording() {
             label.push_str(" · toco not recording");
         }
         let fill = if low {

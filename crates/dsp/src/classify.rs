@@ -69,8 +69,9 @@ pub struct TypingConfig {
     /// without this every deceleration there would be sporadic: the JSOG grading, which
     /// counts only recurrent decelerations, would fall silent exactly when the toco comes off
     /// (often in the second stage). There a deceleration is also recurrent when it is at
-    /// least the `recurrent_without_toco`-th in those 20 minutes. 3 is ours, from the same 50 %: half of the fewest contractions of active
-    /// labour (3 in 10 minutes, so 6 in 20; more than 5 in 10 is tachysystole, FIGO 2015).
+    /// least the `recurrent_without_toco`-th in those 20 minutes. 3 is ours, from the same
+    /// 50 %: half of the fewest contractions of active labour (3 in 10 minutes, so 6 in 20;
+    /// more than 5 in 10 is tachysystole, FIGO 2015).
     pub recurrent_without_toco: usize,
     /// Whether decelerations with exactly half of the contractions are recurrent: NICHD 2008
     /// ("with ≥ 50 % of uterine contractions in any 20-minute window") and JSOG (反復: 50 %以上)

@@ -277,8 +277,8 @@ const MINUTE_BINS: u64 = 60;
 /// A minute whose 1-s means span no more than this (1 unit) is flat: a toco transducer that
 /// has come off or a channel held at a constant value. On the CTU-UHB records, minutes with a
 /// signal near working toco (3 or more contraction acmes within 10 minutes) span at most 1 unit
-/// in 2 % of cases (363 of 17,046), so a flat minute is almost always one that cannot show a
-/// contraction.
+/// in 2 % of cases (363 of 17,046; a scratch count over the shared records' reports, not in the
+/// repository), so a flat minute is almost always one that cannot show a contraction.
 const FLAT_SPAN: f32 = 1.0;
 
 /// Which minutes of the uterine-activity channel could have shown a contraction: at least half
@@ -355,6 +355,22 @@ impl TocoMinutes {
             readable: self.readable,
             ..Self::default()
         };
+    }
+
+    /// Share of the complete minutes within the samples `from..to` that were readable, %
+    /// (0 where there is no complete minute).
+    pub(crate) fn readable_percent(&self, from: u64, to: u64) -> f64 {
+        let (readable, minutes) = self.readable_in(from, to);
+        100.0 * f64::from(readable) / f64::from(minutes.max(1))
+    }
+
+    /// Whether the toco could show a contraction in fewer than half of the complete minutes
+    /// within the samples `from..to` (false where there is none to judge by): its count of
+    /// contractions there says nothing. [`crate::Evidence::toco_not_recording`] is the same
+    /// test on a window.
+    pub(crate) fn mostly_unreadable(&self, from: u64, to: u64) -> bool {
+        let (readable, minutes) = self.readable_in(from, to);
+        minutes > 0 && 2 * readable < minutes
     }
 
     /// (readable, all) among the complete minutes that lie wholly within the samples

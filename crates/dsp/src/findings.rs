@@ -301,6 +301,15 @@ pub struct Evidence {
     pub toco_readable_percent: f64,
 }
 
+impl Evidence {
+    /// The toco could show a contraction in fewer than half of the window's minutes: its count
+    /// of contractions there says nothing (the analysis then judges recurrence by the
+    /// decelerations' frequency, [`crate::TypingConfig::recurrent_without_toco`]).
+    pub fn toco_not_recording(&self) -> bool {
+        self.toco_readable_percent < 50.0
+    }
+}
+
 /// Classification of one 10-minute window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Classification {

@@ -79,7 +79,7 @@ pub fn classification(c: &Classification) -> Value {
 /// `contractions`, `tachysystole`, `signal_percent` (the share of the window with a trusted
 /// fetal signal), `low_signal` (below the analysis's event gate: indicative only) and
 /// `toco_readable_percent` (the share of its minutes in which the toco could have shown a
-/// contraction).
+/// contraction) with `toco_not_recording` (under half: its contraction count says nothing).
 pub fn classification_with_evidence(c: &Classification) -> Value {
     let e = &c.evidence;
     let mut value = classification(c);
@@ -93,6 +93,7 @@ pub fn classification_with_evidence(c: &Classification) -> Value {
         "signal_percent": r2(e.signal_percent),
         "low_signal": e.low_signal,
         "toco_readable_percent": r2(e.toco_readable_percent),
+        "toco_not_recording": e.toco_not_recording(),
     });
     value
 }
@@ -281,7 +282,7 @@ mod tests {
             serde_json::json!({"baseline": "normal", "variability": "reduced",
                 "deceleration": "late_mild", "sinusoidal": false, "contractions": 4,
                 "tachysystole": false, "signal_percent": 71.23, "low_signal": true,
-                "toco_readable_percent": 33.33})
+                "toco_readable_percent": 33.33, "toco_not_recording": true})
         );
         assert!(classification(&level).get("evidence").is_none());
         // `mimamori analyze` keeps exactly the fields of its schema.

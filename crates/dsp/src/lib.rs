@@ -830,9 +830,6 @@ impl Analyzer {
             .map(|c| c.peak_at)
             .filter(|&p| p >= from && p < end)
             .collect();
-        if peaks.len() < 2 {
-            return self.recurrent_without_toco(from, end);
-        }
         let with_decel = peaks
             .iter()
             .filter(|&&p| {
@@ -843,11 +840,12 @@ impl Analyzer {
                         .any(|t| t.contraction_peak == Some(p))
             })
             .count();
-        let with_contractions = if self.config.typing.recurrent_at_half {
-            2 * with_decel >= peaks.len()
-        } else {
-            2 * with_decel > peaks.len()
-        };
+        let with_contractions = peaks.len() >= 2
+            && if self.config.typing.recurrent_at_half {
+                2 * with_decel >= peaks.len()
+            } else {
+                2 * with_decel > peaks.len()
+            };
         // The contractions found count only where the toco was recording: where it was not
         // for most of the 20 minutes, the decelerations' frequency tells as well.
         with_contractions || self.recurrent_without_toco(from, end)
@@ -862,8 +860,7 @@ impl Analyzer {
         if least == 0 {
             return false;
         }
-        let (readable, minutes) = self.contractions.minutes().readable_in(from, end);
-        if minutes == 0 || 2 * readable >= minutes {
+        if !self.contractions.minutes().mostly_unreadable(from, end) {
             return false;
         }
         let earlier = self
@@ -993,10 +990,7 @@ impl Analyzer {
             deceleration_area,
             pathological_burden: self.config.window.figo_pathological_burden,
             min_signal_share: self.config.window.min_event_signal_share,
-            toco_readable_percent: {
-                let (readable, minutes) = self.contractions.minutes().readable_in(start, end);
-                100.0 * f64::from(readable) / f64::from(minutes.max(1))
-            },
+            toco_readable_percent: self.contractions.minutes().readable_percent(start, end),
         };
         let classification = classify::classify(
             &input,

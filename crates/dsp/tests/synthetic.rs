@@ -791,6 +791,17 @@ fn decelerations_are_recurrent_by_their_frequency_only_where_the_toco_shows_noth
     assert_eq!(toco_readable(&lost), vec![0.0; 4]);
     assert_eq!(toco_readable(&flat), vec![0.0; 4]);
     assert_eq!(toco_readable(&resting), vec![100.0; 4]);
+    assert!(
+        lost.classification
+            .iter()
+            .all(|c| c.evidence.toco_not_recording())
+    );
+    assert!(
+        resting
+            .classification
+            .iter()
+            .all(|c| !c.evidence.toco_not_recording())
+    );
     // So the JSOG grading, which counts recurrent decelerations only, sees them.
     let worst = |r: &Report| r.classification.iter().map(|c| c.jsog_level).max().unwrap();
     assert!(worst(&lost) > worst(&resting), "{:?}", lost.classification);

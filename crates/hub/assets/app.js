@@ -802,12 +802,12 @@ function signedSeconds(seconds) {
 
 /**
  * Whether the toco could show a contraction in less than half of a level's window (lost, or
- * flat: off the abdomen), so its count of contractions says nothing. False for levels stored
- * without that figure.
+ * flat: off the abdomen), so its count of contractions says nothing, as the analysis judged it
+ * (`Evidence::toco_not_recording`). False for levels stored without that figure.
  * @param {any} e a level's evidence
  */
 function tocoUnreadable(e) {
-  return typeof e.toco_readable_percent === "number" && e.toco_readable_percent < 50;
+  return e.toco_not_recording === true;
 }
 
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
