@@ -5,10 +5,10 @@
 //! Philips Series 50 monitors and one Avalon on real pseudo-terminals, replaying CTU-UHB
 //! recordings the repository carries (`assets/recordings`, ODC-By), plus an HL7 sender;
 //! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme; with
-//! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme. Each bridge
-//! runs as its own process (`mimamori bridge`, as on a delivery-room PC; its PID is printed, so
-//! stopping one shows what the wall does when a site drops off). Every bed gets a fictional
-//! patient. Demo logins are created (centre obstetrician, centre admin, a clinic-a midwife) and
+//! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme (its bed-1
+//! with no toco applied). Each bridge runs as its own process (`mimamori bridge`, as on a
+//! delivery-room PC; its PID is printed, so stopping one shows what the wall does when a site
+//! drops off). Every bed gets a fictional patient. Demo logins are created (centre obstetrician, centre admin, a clinic-a midwife) and
 //! the URL printed. Runs until Ctrl-C (or `--seconds`), then stops everything and removes the
 //! folder.
 
@@ -289,10 +289,16 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Each synthetic bed starts at its own point of the programme.
-        let source = Synthetic::starting_at((n as u64 * 337) % 1800);
+        // Each synthetic bed starts at its own point of the programme; clinic-c's bed-1 has no
+        // toco applied (its windows say "toco not recording").
+        let start = (n as u64 * 337) % 1800;
+        let source = match n {
+            0 => Synthetic::new(),
+            1 => Synthetic::without_toco(start),
+            _ => Synthetic::starting_at(start),
+        };
         hl7_senders.push(ctg_sim::hl7::Hl7Sender::spawn(
-            Box::new(if n == 0 { Synthetic::new() } else { source }),
+            Box::new(source),
             address,
             speed,
         )?);
@@ -336,7 +342,9 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     );
     println!("  midwife-home-b: Series 50 ×2 (synthetic programme with planted events)");
     if extra_beds > 0 {
-        println!("  clinic-c: HL7 ×{extra_beds} (synthetic programme)");
+        println!(
+            "  clinic-c: HL7 ×{extra_beds} (synthetic programme; bed-1 without a toco transducer)"
+        );
     }
     for bridge in &bridges {
         println!("  bridge {}: pid {}", bridge.facility, bridge.child.id());

@@ -3,7 +3,8 @@
 // only clinic-a; a bed's chart shows the planted prolonged deceleration as a labelled overlay;
 // its alert is acknowledged in the UI and the acknowledgement is in the audit log; a bridge
 // killed makes its beds visibly stale within 10 s; the chart prints to PDF; false signal on a
-// bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace. Screenshots and the
+// bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace; a bed
+// with no toco applied says so in its levels. Screenshots and the
 // wall's frame times go to target/browser/.
 //
 //   node tests/browser/viewer.test.mjs            (MIMAMORI_BIN: the binary, default target/debug/mimamori)
@@ -173,6 +174,7 @@ try {
   assert.match(tip ?? "", /判定表の入力: 基線 \S+ · 基線細変動 \S+ · 一過性徐脈 \S+/, `the level's evidence: ${tip}`);
   assert.match(tip ?? "", /信号 \d+ %/, `the level's signal share: ${tip}`);
   assert.match(tip ?? "", /FIGO (正常|疑わしい|病的) ·/, `the FIGO class in Japanese: ${tip}`);
+  assert.doesNotMatch(tip ?? "", /陣痛計の記録なし/, `a bed with its toco recording does not say otherwise: ${tip}`);
   await page.screenshot({ path: join(out, "chart-level-evidence.png") });
   log(`level evidence: ${tip}`);
 
@@ -333,6 +335,34 @@ try {
     assert.ok(band.y1 - band.y0 <= 10, `a thin band, not the whole strip: ${JSON.stringify(band)}`);
     await page.screenshot({ path: join(out, "chart-mhr-false-signal.png") });
     log(`false signal on MHR: "${await item.textContent()}", band ${band.y0}–${band.y1} px`);
+  }
+
+  // ── a bed with no toco applied (the demo's clinic-c bed-1): its levels say the toco is not
+  // recording, so their count of contractions says nothing ──
+  {
+    const noToco = beds.find((/** @type {any} */ b) => b.facility === "clinic-c" && b.bed === "bed-1");
+    assert.ok(noToco, "clinic-c bed-1 is on the wall");
+    await waitFor(() => page.evaluate(async (id) => {
+      const r = await fetch(`/api/streams/${id}/findings?kind=classification`);
+      if (!r.ok) return false;
+      const body = await r.json();
+      return body.findings.some((/** @type {any} */ f) => f.evidence?.toco_not_recording === true);
+    }, noToco.id), 120000, "a level of clinic-c bed-1 with its toco not recording");
+    await page.goto(`${url}#/wall`);
+    await page.waitForSelector(".bed");
+    await page.click(`.bed[data-stream="${noToco.id}"]`);
+    await page.waitForSelector("canvas#chart");
+    const hit = await waitFor(async () => {
+      const hits = await page.evaluate(() => window["mimamori"].chartHits());
+      return hits.find((/** @type {any} */ h) => h.kind === "classification" && h.x1 > 30);
+    }, 30000, "a level on clinic-c bed-1's chart");
+    const chartBox = await page.locator("canvas#chart").boundingBox();
+    assert.ok(chartBox, "the chart has a box");
+    await page.mouse.move(chartBox.x + Math.max(hit.x0, 0) + 10, chartBox.y + (hit.y0 + hit.y1) / 2);
+    const tip = (await page.locator(".tip").textContent()) ?? "";
+    assert.match(tip, /子宮収縮 0 回 · 陣痛計の記録なし \(子宮収縮は不明\)/, `the level says the toco was not recording: ${tip}`);
+    await page.screenshot({ path: join(out, "chart-no-toco.png") });
+    log(`no toco: "${tip}"`);
   }
 
   // ── the phone page ──

@@ -245,6 +245,8 @@ pub fn sample_at(t: f64) -> Sample {
 #[derive(Debug, Default)]
 pub struct Synthetic {
     second: u64,
+    /// No toco transducer applied: the uterine-activity channel records nothing.
+    without_toco: bool,
 }
 
 impl Synthetic {
@@ -255,7 +257,21 @@ impl Synthetic {
 
     /// From `second` into the programme (so several beds do not show the same trace).
     pub fn starting_at(second: u64) -> Self {
-        Self { second }
+        Self {
+            second,
+            without_toco: false,
+        }
+    }
+
+    /// From `second` into the programme, with no toco transducer applied (a bed where only the
+    /// heart rates are recorded, as a home visit or a mother who cannot bear the belt may be):
+    /// the uterine-activity channel carries no signal, so the analysis knows no contraction
+    /// and says so on every window.
+    pub fn without_toco(second: u64) -> Self {
+        Self {
+            second,
+            without_toco: true,
+        }
     }
 
     /// `seconds` of the programme as one recording's samples.
@@ -270,14 +286,23 @@ impl SecondSource for Synthetic {
     fn next_second(&mut self) -> Option<[Sample; 4]> {
         let t = self.second as f64;
         self.second += 1;
-        Some(std::array::from_fn(|i| sample_at(t + i as f64 / 4.0)))
+        Some(std::array::from_fn(|i| {
+            let mut sample = sample_at(t + i as f64 / 4.0);
+            if self.without_toco {
+                sample.values[Channel::Ua.index()] = 0;
+                sample.quality[Channel::Ua.index()] = Quality::None;
+            }
+            sample
+        }))
     }
 
     fn modes(&self) -> Modes {
         let mut modes = [TransducerMode::NoTransducer; 5];
         modes[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
         modes[Channel::Mhr.index()] = TransducerMode::Mecg;
-        modes[Channel::Ua.index()] = TransducerMode::ExternalToco;
+        if !self.without_toco {
+            modes[Channel::Ua.index()] = TransducerMode::ExternalToco;
+        }
         Modes(modes)
     }
 }

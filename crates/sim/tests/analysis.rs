@@ -140,3 +140,48 @@ fn the_analysis_finds_what_the_programme_plants_typed_as_planted() {
         assert_eq!(v.band, Some(VariabilityBand::Moderate), "{v:?}");
     }
 }
+
+#[test]
+fn a_bed_without_toco_says_so_on_every_window_and_still_finds_the_decelerations() {
+    use ctg_sim::SecondSource;
+    let mut source = Synthetic::without_toco(0);
+    let samples: Vec<_> = (0..2 * PROGRAMME_S)
+        .flat_map(|_| source.next_second().expect("the programme does not end"))
+        .collect();
+    assert!(samples.iter().all(|s| s.physical(Channel::Ua).is_none()));
+    assert_eq!(
+        source.modes().0[Channel::Ua.index()],
+        ctg_proto::model::TransducerMode::NoTransducer
+    );
+    let report = analyze(&samples, AnalyzerConfig::new(Profile::Jsog));
+    assert!(report.contractions.is_empty(), "{:?}", report.contractions);
+    assert_eq!(report.classification.len(), 6);
+    for c in &report.classification {
+        assert!(c.evidence.toco_not_recording(), "{c:?}");
+        assert_eq!(c.evidence.contractions, 0, "{c:?}");
+    }
+    // The same decelerations as with the toco (the rate is the same), none of them typed by
+    // a contraction it cannot see.
+    let planted = programme()
+        .iter()
+        .filter(|p| matches!(p, Planted::Deceleration { .. }))
+        .count();
+    assert_eq!(
+        report.decelerations.len(),
+        2 * planted,
+        "{:?}",
+        report.decelerations
+    );
+    assert!(
+        report
+            .decelerations
+            .iter()
+            .all(|d| d.lag_to_contraction_s.is_none()
+                && matches!(
+                    d.kind,
+                    DecelerationType::Variable | DecelerationType::Prolonged
+                )),
+        "{:?}",
+        report.decelerations
+    );
+}
