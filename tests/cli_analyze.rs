@@ -243,7 +243,7 @@ const SVG_CENSUS: &str = r#"
 import json, sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = '{http://www.w3.org/2000/svg}'
-found, paths, titles, low, toco_off = {}, [], 0, set(), set()
+found, paths, titles, low, toco_off, earlier = {}, [], 0, set(), set(), set()
 for e in root.iter():
     cls = e.get('class')
     if e.tag == ns + 'title':
@@ -255,11 +255,13 @@ for e in root.iter():
     title = e.find(ns + 'title')
     if cls == 'window' and title is not None and 'toco not recording' in (title.text or ''):
         toco_off.add(e.get('data-i'))
+    if cls == 'window' and title is not None and (' carried' in title.text or ' assumed' in title.text):
+        earlier.add(e.get('data-i'))
     if e.tag == ns + 'path':
         paths.append(cls)
     else:
         found.setdefault(cls.split()[0], set()).add(e.get('data-i'))
-print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles, 'low_signal_windows': len(low), 'toco_off_windows': len(toco_off)}))
+print(json.dumps({'found': {k: len(v) for k, v in found.items()}, 'paths': paths, 'titles': titles, 'low_signal_windows': len(low), 'toco_off_windows': len(toco_off), 'earlier_windows': len(earlier)}))
 "#;
 
 /// `--svg` draws every finding of the report beside the trace, as a well-formed SVG; the
@@ -271,6 +273,8 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
         ("ctu-uhb/wfdb/1001.hea", false),
         // The toco comes off at 60 minutes.
         ("ctu-uhb/wfdb/1283.hea", false),
+        // Poorly recorded windows whose bands are carried from earlier ones.
+        ("ctu-uhb/wfdb/1158.hea", false),
         ("fhrma-fs/DopMHR/Train/DopMHRTrain0003.fhrm", true),
     ] {
         let path = shared_data().join(file);
@@ -361,6 +365,23 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
         assert_eq!(
             census["toco_off_windows"].as_u64(),
             Some(toco_off),
+            "{file}: {summary}"
+        );
+        // And the levels resting on a band an earlier window measured (or assumed): listed
+        // under the table, named on the chart.
+        let resting = summary
+            .lines()
+            .filter(|l| l.contains(" min  JSOG "))
+            .count() as u64;
+        if file.contains("1158") {
+            assert!(
+                resting >= 2 && summary.contains("variability marked carried"),
+                "{summary}"
+            );
+        }
+        assert_eq!(
+            census["earlier_windows"].as_u64(),
+            Some(resting),
             "{file}: {summary}"
         );
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ctg_dsp::{DecelerationType, FalseKind, JsogTable, Profile, Report, analyze};
+use ctg_dsp::{BandSource, DecelerationType, FalseKind, JsogTable, Profile, Report, analyze};
 use ctg_formats::{Recording, read_recording};
 use ctg_proto::model::{Channel, TransducerMode};
 use serde_json::{Value, json};
@@ -232,6 +232,46 @@ fn summary(
              show a contraction (recorded, not flat)"
         );
         let _ = writeln!(out, "JSOG table: {}", c.table_version);
+    }
+    // Where a window could not measure its baseline or variability, the level rests on the band
+    // of an earlier window (or the normal band assumed before any): say which.
+    let resting: Vec<_> = report
+        .classification
+        .iter()
+        .filter(|c| c.evidence.rests_on_earlier_windows())
+        .collect();
+    if !resting.is_empty() {
+        let _ = writeln!(
+            out,
+            "levels resting on earlier windows (a band not measurable in its window: carried from \
+             the last window that measured it, or assumed normal before any did)"
+        );
+    }
+    for c in resting {
+        let e = &c.evidence;
+        let mut parts = Vec::new();
+        if e.baseline_source != BandSource::Measured {
+            parts.push(format!(
+                "baseline {} {}",
+                e.baseline.name(),
+                e.baseline_source.name()
+            ));
+        }
+        if e.variability_source != BandSource::Measured {
+            parts.push(format!(
+                "variability {} {}",
+                band_name(e.variability),
+                e.variability_source.name()
+            ));
+        }
+        let _ = writeln!(
+            out,
+            "{:>5.0}-{:<5.0} min  JSOG {}: {}",
+            c.start_s / 60.0,
+            c.end_s / 60.0,
+            c.jsog_level,
+            parts.join(", ")
+        );
     }
     if !report.decelerations.is_empty() {
         let _ = writeln!(

@@ -595,6 +595,16 @@ fn windows(s: &mut String, layout: &Layout, report: &Report) {
         if c.evidence.toco_not_recording() {
             label.push_str(" · toco not recording");
         }
+        // A band the window could not measure: the level rests on an earlier window's (or the
+        // assumed normal band).
+        for (what, source) in [
+            ("baseline", c.evidence.baseline_source),
+            ("variability", c.evidence.variability_source),
+        ] {
+            if source != ctg_dsp::BandSource::Measured {
+                label.push_str(&format!(" · {what} {}", source.name()));
+            }
+        }
         let fill = if low {
             "#e0e0e0"
         } else {

@@ -4,7 +4,8 @@
 // its alert is acknowledged in the UI and the acknowledgement is in the audit log; a bridge
 // killed makes its beds visibly stale within 10 s; the chart prints to PDF; false signal on a
 // bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace; a bed
-// with no toco applied says so in its levels. Screenshots and the
+// with no toco applied says so in its levels, and a level resting on a band its window could not
+// measure says so. Screenshots and the
 // wall's frame times go to target/browser/.
 //
 //   node tests/browser/viewer.test.mjs            (MIMAMORI_BIN: the binary, default target/debug/mimamori)
@@ -363,6 +364,40 @@ try {
     assert.match(tip, /子宮収縮 0 回 · 陣痛計の記録なし \(子宮収縮は不明\)/, `the level says the toco was not recording: ${tip}`);
     await page.screenshot({ path: join(out, "chart-no-toco.png") });
     log(`no toco: "${tip}"`);
+  }
+
+  // ── a level resting on a band its window could not measure (clinic-a bed-2 replays CTU-UHB
+  // 1158, whose first 10 minutes are 15 % recorded): its hover box says the normal baseline was
+  // assumed ──
+  {
+    const poor = beds.find((/** @type {any} */ b) => b.facility === "clinic-a" && b.bed === "bed-2");
+    assert.ok(poor, "clinic-a bed-2 is on the wall");
+    await waitFor(() => page.evaluate(async (id) => {
+      const r = await fetch(`/api/streams/${id}/findings?kind=classification`);
+      if (!r.ok) return false;
+      const body = await r.json();
+      return body.findings.some((/** @type {any} */ f) => f.evidence?.baseline_source === "assumed");
+    }, poor.id), 120000, "a level of clinic-a bed-2 on an assumed baseline");
+    await page.goto(`${url}#/wall`);
+    await page.waitForSelector(".bed");
+    await page.click(`.bed[data-stream="${poor.id}"]`);
+    await page.waitForSelector("canvas#chart");
+    await page.waitForTimeout(1500);
+    const chartBox = await page.locator("canvas#chart").boundingBox();
+    assert.ok(chartBox, "the chart has a box");
+    const hits = (await page.evaluate(() => window["mimamori"].chartHits())).filter((/** @type {any} */ h) => h.kind === "classification");
+    const tips = [];
+    for (const hit of hits) {
+      const x0 = Math.max(hit.x0, 0);
+      const x1 = Math.min(hit.x1, chartBox.width);
+      if (x1 - x0 < 4) continue;
+      await page.mouse.move(chartBox.x + (x0 + x1) / 2, chartBox.y + (hit.y0 + hit.y1) / 2);
+      tips.push((await page.locator(".tip").textContent()) ?? "");
+    }
+    const assumed = tips.find((tip) => /基線 正常脈 \(判定困難: 正常と仮定\)/.test(tip));
+    assert.ok(assumed, `a level says its baseline was assumed: ${JSON.stringify(tips)}`);
+    await page.screenshot({ path: join(out, "chart-band-assumed.png") });
+    log(`band assumed: "${assumed}"`);
   }
 
   // ── the phone page ──

@@ -11,8 +11,8 @@ use rustfft::{Fft, FftPlanner};
 use crate::contractions::ContractionEvent;
 use crate::events::Excursion;
 use crate::findings::{
-    BaselineBand, Classification, DecelerationRow, DecelerationType, Evidence, FigoClass, Severity,
-    TypingRule, VariabilityBand,
+    BandSource, BaselineBand, Classification, DecelerationRow, DecelerationType, Evidence,
+    FigoClass, Severity, TypingRule, VariabilityBand,
 };
 use crate::table::{JsogTable, VariableDuration};
 
@@ -725,6 +725,10 @@ pub(crate) struct FigoHistory {
     burden: std::collections::VecDeque<(f64, f64)>,
     last_baseline: Option<BaselineBand>,
     last_band: Option<VariabilityBand>,
+    /// Whether any window so far measured its baseline, its variability (what
+    /// `last_baseline` and `last_band` carry is otherwise the assumed normal band).
+    baseline_measured_before: bool,
+    variability_measured_before: bool,
 }
 
 fn baseline_band(bpm: f64) -> BaselineBand {
@@ -759,6 +763,15 @@ pub(crate) fn classify(
     table_version: &Arc<str>,
 ) -> Classification {
     let m = input.measures;
+    let source = |measured: bool, earlier: bool| match (measured, earlier) {
+        (true, _) => BandSource::Measured,
+        (false, true) => BandSource::Carried,
+        (false, false) => BandSource::Assumed,
+    };
+    let baseline_source = source(m.baseline_bpm.is_some(), history.baseline_measured_before);
+    let variability_source = source(m.band.is_some(), history.variability_measured_before);
+    history.baseline_measured_before |= m.baseline_bpm.is_some();
+    history.variability_measured_before |= m.band.is_some();
     let baseline = m
         .baseline_bpm
         .map(baseline_band)
@@ -878,7 +891,9 @@ pub(crate) fn classify(
         table_version: Arc::clone(table_version),
         evidence: Evidence {
             baseline,
+            baseline_source,
             variability,
+            variability_source,
             deceleration: worst,
             sinusoidal: m.sinusoidal,
             contractions: input.contractions,
@@ -893,6 +908,89 @@ pub(crate) fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A window whose baseline or variability cannot be measured takes the last measured
+    /// window's band and says so; before any window measured one, the normal band is assumed,
+    /// and a window after such a window still says assumed.
+    #[test]
+    fn a_band_not_measured_in_its_window_says_where_it_came_from() {
+        let table = JsogTable::default_table();
+        let version: Arc<str> = Arc::from("t");
+        let mut history = FigoHistory::default();
+        let mut window = |baseline_bpm: Option<f64>, band: Option<VariabilityBand>| {
+            let measures = WindowMeasures {
+                baseline_bpm,
+                amplitude_bpm: None,
+                band,
+                sinusoidal: false,
+                signal_percent: 50.0,
+                stv_sum: 0.0,
+                stv_minutes: 0,
+            };
+            let input = WindowInput {
+                start_s: 0.0,
+                end_s: 600.0,
+                measures: &measures,
+                decelerations: &[],
+                contractions: 0,
+                tachysystole: false,
+                deceleration_area: 0.0,
+                pathological_burden: 600.0,
+                min_signal_share: 0.8,
+                toco_readable_percent: 100.0,
+            };
+            let e = classify(&input, &mut history, &table, &version).evidence;
+            (
+                e.baseline,
+                e.baseline_source,
+                e.variability,
+                e.variability_source,
+            )
+        };
+        use BandSource::*;
+        // Nothing measured yet: normal and moderate are assumed, twice.
+        for _ in 0..2 {
+            assert_eq!(
+                window(None, None),
+                (
+                    BaselineBand::Normal,
+                    Assumed,
+                    VariabilityBand::Moderate,
+                    Assumed
+                )
+            );
+        }
+        // Measured: a bradycardia with reduced variability.
+        assert_eq!(
+            window(Some(100.0), Some(VariabilityBand::Reduced)),
+            (
+                BaselineBand::Bradycardia,
+                Measured,
+                VariabilityBand::Reduced,
+                Measured
+            )
+        );
+        // The baseline cannot be measured, the variability can: the baseline is carried.
+        assert_eq!(
+            window(None, Some(VariabilityBand::Increased)),
+            (
+                BaselineBand::Bradycardia,
+                Carried,
+                VariabilityBand::Increased,
+                Measured
+            )
+        );
+        // The variability cannot be measured: the last measured band is carried.
+        assert_eq!(
+            window(Some(140.0), None),
+            (
+                BaselineBand::Normal,
+                Measured,
+                VariabilityBand::Increased,
+                Carried
+            )
+        );
+    }
 
     /// The table gives the pulse interval the division gives, for every quarter-bpm heart rate
     /// and for others.

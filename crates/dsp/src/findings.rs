@@ -274,13 +274,41 @@ impl FigoClass {
     }
 }
 
+/// Where a window's baseline or variability band came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BandSource {
+    /// Measured in the window.
+    Measured,
+    /// Not measurable in the window (too little identifiable baseline or signal): the band of
+    /// the last window where it was (JSOG: 判定困難なら直前の10分から判断する).
+    Carried,
+    /// Not measured in this window nor in any before it (a stream's first windows on a poor
+    /// signal): the normal band is assumed.
+    Assumed,
+}
+
+impl BandSource {
+    /// `measured`, `carried` or `assumed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BandSource::Measured => "measured",
+            BandSource::Carried => "carried",
+            BandSource::Assumed => "assumed",
+        }
+    }
+}
+
 /// What a window's classification rests on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evidence {
     /// Baseline band used (the previous window's when this one is indeterminate).
     pub baseline: BaselineBand,
-    /// Variability band used.
+    /// Where `baseline` came from.
+    pub baseline_source: BandSource,
+    /// Variability band used (the previous window's when this one's cannot be measured).
     pub variability: VariabilityBand,
+    /// Where `variability` came from.
+    pub variability_source: BandSource,
     /// The worst graded deceleration row.
     pub deceleration: DecelerationRow,
     /// A sinusoidal pattern was found.
@@ -302,6 +330,13 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// The baseline or the variability band was not measured in this window (carried from an
+    /// earlier one, or assumed): the level rests on more than the window shows.
+    pub fn rests_on_earlier_windows(&self) -> bool {
+        self.baseline_source != BandSource::Measured
+            || self.variability_source != BandSource::Measured
+    }
+
     /// The toco could show a contraction in fewer than half of the window's minutes: its count
     /// of contractions there says nothing (the analysis then judges recurrence by the
     /// decelerations' frequency, [`crate::TypingConfig::recurrent_without_toco`]).

@@ -75,7 +75,9 @@ pub fn classification(c: &Classification) -> Value {
 
 /// A window's classification with what it rests on, for the live feed and the viewer: the
 /// `analyze` fields, and `evidence`: the JSOG table's inputs (`baseline` column, `variability`
-/// band and worst `deceleration` row, by their names in the table file), `sinusoidal`,
+/// band and worst `deceleration` row, by their names in the table file), where the two bands
+/// came from (`baseline_source`, `variability_source`: `measured` in the window, `carried` from
+/// the last window that measured it, or `assumed` normal before any did), `sinusoidal`,
 /// `contractions`, `tachysystole`, `signal_percent` (the share of the window with a trusted
 /// fetal signal), `low_signal` (below the analysis's event gate: indicative only) and
 /// `toco_readable_percent` (the share of its minutes in which the toco could have shown a
@@ -85,7 +87,9 @@ pub fn classification_with_evidence(c: &Classification) -> Value {
     let mut value = classification(c);
     value["evidence"] = json!({
         "baseline": e.baseline.name(),
+        "baseline_source": e.baseline_source.name(),
         "variability": e.variability.table_name(),
+        "variability_source": e.variability_source.name(),
         "deceleration": e.deceleration.name(),
         "sinusoidal": e.sinusoidal,
         "contractions": e.contractions,
@@ -265,7 +269,9 @@ mod tests {
             table_version: "t1".into(),
             evidence: Evidence {
                 baseline: BaselineBand::Normal,
+                baseline_source: BandSource::Carried,
                 variability: VariabilityBand::Reduced,
+                variability_source: BandSource::Measured,
                 deceleration: DecelerationRow::LateMild,
                 sinusoidal: false,
                 contractions: 4,
@@ -279,7 +285,8 @@ mod tests {
         assert_eq!(live["kind"], "classification");
         assert_eq!(
             live["evidence"],
-            serde_json::json!({"baseline": "normal", "variability": "reduced",
+            serde_json::json!({"baseline": "normal", "baseline_source": "carried",
+                "variability": "reduced", "variability_source": "measured",
                 "deceleration": "late_mild", "sinusoidal": false, "contractions": 4,
                 "tachysystole": false, "signal_percent": 71.23, "low_signal": true,
                 "toco_readable_percent": 33.33, "toco_not_recording": true})

@@ -810,6 +810,17 @@ function tocoUnreadable(e) {
   return e.toco_not_recording === true;
 }
 
+/**
+ * Where a band the JSOG table was given came from, when not measured in the level's own window
+ * (`Evidence::baseline_source`, `variability_source`: `carried` from the last window that
+ * measured it, or `assumed` normal before any did); empty when measured, or for levels stored
+ * without that figure.
+ * @param {string | undefined} source
+ */
+function bandSource(source) {
+  return source === "carried" || source === "assumed" ? ` (${t("source_" + source)})` : "";
+}
+
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
 function evidence(f) {
   const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
@@ -823,7 +834,7 @@ function evidence(f) {
     // The JSOG table's inputs as the analysis chose them (levels stored before the hub sent
     // them have none).
     const inputs = e ? [
-      h("div", { class: "table-inputs" }, [`${t("tableInputs")}: ${t("baseline")} ${t("col_" + e.baseline)} · ${t("variability")} ${t("var_" + e.variability)} · ${t("deceleration")} ${t("row_" + e.deceleration)}${e.sinusoidal ? " · " + t("sinusoidal") : ""}`]),
+      h("div", { class: "table-inputs" }, [`${t("tableInputs")}: ${t("baseline")} ${t("col_" + e.baseline)}${bandSource(e.baseline_source)} · ${t("variability")} ${t("var_" + e.variability)}${bandSource(e.variability_source)} · ${t("deceleration")} ${t("row_" + e.deceleration)}${e.sinusoidal ? " · " + t("sinusoidal") : ""}`]),
       h("div", { class: lowSignal(f) ? "signal low" : "signal" }, [`${tf("signalShare", { percent: Math.round(e.signal_percent) })} · ${tf("contractionsIn", { n: e.contractions })}${tocoUnreadable(e) ? " · " + t("tocoUnreadable") : ""}${e.tachysystole ? " · " + t("tachysystole") : ""}${lowSignal(f) ? " · " + t("lowSignal") : ""}`]),
     ] : [];
     return [
