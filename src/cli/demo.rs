@@ -224,7 +224,8 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     let mut monitors: Vec<PtyMonitorHandle> = vec![
         PtyMonitor::spawn_series50(source(0)?, options("a-bed-1"))?,
         // 1158 opens with 10 poorly recorded minutes (its first level rests on an assumed
-        // baseline), played at the demo's speed; the Avalon simulator runs in real time.
+        // baseline), played at the demo's speed; the Avalon bed plays in real time whatever the
+        // speed (the bridge polls an Avalon's numerics once a second).
         PtyMonitor::spawn_series50(source(2)?, options("a-bed-2"))?,
         PtyMonitor::spawn_avalon(source(1)?, options("a-bed-3"))?,
         PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(300)), options("b-bed-1"))?,
@@ -340,7 +341,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         bridges.len()
     );
     println!(
-        "  clinic-a: Series 50 ×2 (CTU-UHB 1001, 1158) and Avalon (CTU-UHB 1029) on pseudo-terminals, HL7 ORU^R01 (synthetic)"
+        "  clinic-a: Series 50 ×2 (CTU-UHB 1001, 1158) and Avalon (CTU-UHB 1029; real time at any --speed: the bridge polls it once a second) on pseudo-terminals, HL7 ORU^R01 (synthetic)"
     );
     println!("  midwife-home-b: Series 50 ×2 (synthetic programme with planted events)");
     if extra_beds > 0 {
