@@ -442,6 +442,8 @@ function renderWall() {
   const grid = h("section", { class: `wall per-${state.perPage}` }, shown.length ? shown.map(bedCard) : [h("p", {}, [t("noBeds")])]);
   const panel = h("aside", { class: "alerts", id: "alert-panel" });
   app.replaceChildren(topBar(), h("main", { class: "wall-view" }, [h("div", { class: "wall-left" }, [controls, grid]), panel]));
+  // The cards' words and states at once, now that they are on the page (not at the next tick).
+  for (const bed of shown) updateCard(bed);
   state.wanted = new Set(shown.map((b) => b.info.id));
   syncSubscriptions();
   renderAlerts();
@@ -470,7 +472,6 @@ function bedCard(bed) {
   bed.card = card;
   bed.sweep = new Sweep(/** @type {HTMLCanvasElement} */ (paper), /** @type {HTMLCanvasElement} */ (trace), 600);
   bed.dirty = true;
-  updateCard(bed);
   return card;
 }
 
