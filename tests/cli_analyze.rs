@@ -331,18 +331,22 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
             assert!(paths.contains(&class), "{file}: {paths:?}");
         }
         assert_eq!(paths.contains(&"mhr"), with_mhr, "{file}: {paths:?}");
-        // The windows too poorly recorded to classify firmly are the same in the summary's
-        // signal column and the chart's grey windows.
+        // The summary and the chart name the same windows (`key`: the census's count).
         let summary = crate::util::mimamori_ok(&["analyze", path]);
+        let same_as_chart = |key: &str, in_summary: u64| {
+            assert_eq!(
+                census[key].as_u64(),
+                Some(in_summary),
+                "{file} {key}: {summary}"
+            )
+        };
+        // The windows too poorly recorded to classify firmly: the summary's signal column, the
+        // chart's grey windows.
         let indicative = summary
             .lines()
             .filter(|l| l.ends_with("(indicative only)"))
             .count() as u64;
-        assert_eq!(
-            census["low_signal_windows"].as_u64(),
-            Some(indicative),
-            "{file}: {summary}"
-        );
+        same_as_chart("low_signal_windows", indicative);
         // And the windows whose toco recorded nothing readable for most of them: the
         // summary's toco column (the second percentage) below 50, the chart's label.
         let toco_off = summary
@@ -362,11 +366,7 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
         if file.contains("1283") {
             assert!(toco_off >= 2, "{summary}");
         }
-        assert_eq!(
-            census["toco_off_windows"].as_u64(),
-            Some(toco_off),
-            "{file}: {summary}"
-        );
+        same_as_chart("toco_off_windows", toco_off);
         // And the levels resting on a band an earlier window measured (or assumed): listed
         // under the table, named on the chart.
         let resting = summary
@@ -379,11 +379,7 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
                 "{summary}"
             );
         }
-        assert_eq!(
-            census["earlier_windows"].as_u64(),
-            Some(resting),
-            "{file}: {summary}"
-        );
+        same_as_chart("earlier_windows", resting);
     }
     let out = mimamori(&[
         "analyze",

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use ctg_dsp::{BandSource, DecelerationType, FalseKind, JsogTable, Profile, Report, analyze};
+use ctg_dsp::{DecelerationType, FalseKind, JsogTable, Profile, Report, analyze};
 use ctg_formats::{Recording, read_recording};
 use ctg_proto::model::{Channel, TransducerMode};
 use serde_json::{Value, json};
@@ -249,21 +249,17 @@ fn summary(
     }
     for c in resting {
         let e = &c.evidence;
-        let mut parts = Vec::new();
-        if e.baseline_source != BandSource::Measured {
-            parts.push(format!(
-                "baseline {} {}",
-                e.baseline.name(),
-                e.baseline_source.name()
-            ));
-        }
-        if e.variability_source != BandSource::Measured {
-            parts.push(format!(
-                "variability {} {}",
-                band_name(e.variability),
-                e.variability_source.name()
-            ));
-        }
+        let parts: Vec<String> = e
+            .unmeasured()
+            .map(|(what, source)| {
+                let band = if what == "baseline" {
+                    e.baseline.name()
+                } else {
+                    band_name(e.variability)
+                };
+                format!("{what} {band} {}", source.name())
+            })
+            .collect();
         let _ = writeln!(
             out,
             "{:>5.0}-{:<5.0} min  JSOG {}: {}",

@@ -597,13 +597,8 @@ fn windows(s: &mut String, layout: &Layout, report: &Report) {
         }
         // A band the window could not measure: the level rests on an earlier window's (or the
         // assumed normal band).
-        for (what, source) in [
-            ("baseline", c.evidence.baseline_source),
-            ("variability", c.evidence.variability_source),
-        ] {
-            if source != ctg_dsp::BandSource::Measured {
-                label.push_str(&format!(" · {what} {}", source.name()));
-            }
+        for (what, source) in c.evidence.unmeasured() {
+            label.push_str(&format!(" · {what} {}", source.name()));
         }
         let fill = if low {
             "#e0e0e0"

@@ -723,12 +723,26 @@ pub(crate) struct FigoHistory {
     repetitive_late_or_prolonged: u32,
     /// (deceleration area bpm·s, window length s) of the last three windows (30 min).
     burden: std::collections::VecDeque<(f64, f64)>,
+    /// The last baseline and variability bands a window measured.
     last_baseline: Option<BaselineBand>,
     last_band: Option<VariabilityBand>,
-    /// Whether any window so far measured its baseline, its variability (what
-    /// `last_baseline` and `last_band` carry is otherwise the assumed normal band).
-    baseline_measured_before: bool,
-    variability_measured_before: bool,
+}
+
+/// A window's band: the one it measured, else the last one measured before it (carried), else
+/// `assumed`; and where it came from.
+fn band_with_source<T: Copy>(
+    measured: Option<T>,
+    last: &mut Option<T>,
+    assumed: T,
+) -> (T, BandSource) {
+    match (measured, *last) {
+        (Some(band), _) => {
+            *last = Some(band);
+            (band, BandSource::Measured)
+        }
+        (None, Some(band)) => (band, BandSource::Carried),
+        (None, None) => (assumed, BandSource::Assumed),
+    }
 }
 
 fn baseline_band(bpm: f64) -> BaselineBand {
@@ -763,26 +777,13 @@ pub(crate) fn classify(
     table_version: &Arc<str>,
 ) -> Classification {
     let m = input.measures;
-    let source = |measured: bool, earlier: bool| match (measured, earlier) {
-        (true, _) => BandSource::Measured,
-        (false, true) => BandSource::Carried,
-        (false, false) => BandSource::Assumed,
-    };
-    let baseline_source = source(m.baseline_bpm.is_some(), history.baseline_measured_before);
-    let variability_source = source(m.band.is_some(), history.variability_measured_before);
-    history.baseline_measured_before |= m.baseline_bpm.is_some();
-    history.variability_measured_before |= m.band.is_some();
-    let baseline = m
-        .baseline_bpm
-        .map(baseline_band)
-        .or(history.last_baseline)
-        .unwrap_or(BaselineBand::Normal);
-    let variability = m
-        .band
-        .or(history.last_band)
-        .unwrap_or(VariabilityBand::Moderate);
-    history.last_baseline = Some(baseline);
-    history.last_band = Some(variability);
+    let (baseline, baseline_source) = band_with_source(
+        m.baseline_bpm.map(baseline_band),
+        &mut history.last_baseline,
+        BaselineBand::Normal,
+    );
+    let (variability, variability_source) =
+        band_with_source(m.band, &mut history.last_band, VariabilityBand::Moderate);
 
     let graded = |&&(kind, _, recurrent, _): &&(DecelerationType, Severity, bool, f64)| {
         kind == DecelerationType::Prolonged || recurrent || !table.grade_only_recurrent

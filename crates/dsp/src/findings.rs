@@ -333,8 +333,18 @@ impl Evidence {
     /// The baseline or the variability band was not measured in this window (carried from an
     /// earlier one, or assumed): the level rests on more than the window shows.
     pub fn rests_on_earlier_windows(&self) -> bool {
-        self.baseline_source != BandSource::Measured
-            || self.variability_source != BandSource::Measured
+        self.unmeasured().next().is_some()
+    }
+
+    /// The bands not measured in this window: `("baseline" | "variability", where it came
+    /// from)`.
+    pub fn unmeasured(&self) -> impl Iterator<Item = (&'static str, BandSource)> {
+        [
+            ("baseline", self.baseline_source),
+            ("variability", self.variability_source),
+        ]
+        .into_iter()
+        .filter(|&(_, source)| source != BandSource::Measured)
     }
 
     /// The toco could show a contraction in fewer than half of the window's minutes: its count
