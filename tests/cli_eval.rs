@@ -275,6 +275,41 @@ fn recordings_beyond_the_shared_data_are_scored_as_holdout_and_nothing_is_droppe
         let f1 = p["events"]["decelerations"]["f1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&f1), "{name}: {f1}");
     }
+    // Each figure's 95 % interval over recordings beside it. A part of one recording has no
+    // spread (every draw is that recording); the two FHRMA files together span from the one
+    // baseline's MADI to the other's (draws of both copies of either lie at the ends).
+    let figure = |name: &str, path: &str| part(name).pointer(path).unwrap().as_f64().unwrap();
+    let ci = |name: &str, path: &str| -> [f64; 2] {
+        serde_json::from_value(part(name).pointer(&format!("{path}_ci95")).unwrap().clone())
+            .unwrap_or_else(|e| panic!("{name}{path}_ci95: {e}"))
+    };
+    for name in ["development", "holdout"] {
+        for path in [
+            "/baseline_vs_wmfb/madi_percent_median",
+            "/false_signal_fetal/accuracy",
+        ] {
+            let v = figure(name, path);
+            assert_eq!(ci(name, path), [v, v], "{name}{path}");
+        }
+    }
+    let madi = "/baseline_vs_wmfb/madi_percent_median";
+    let (a, b) = (figure("development", madi), figure("holdout", madi));
+    assert_ne!(a, b);
+    assert_eq!(ci("all", madi), [a.min(b), a.max(b)]);
+    for path in [
+        "/events/decelerations/f1",
+        "/events/accelerations/f1",
+        "/events/contractions/f1",
+        "/events/deceleration_type_accuracy",
+        "/false_signal_fetal/false_class_f1",
+        "/classification_figo_vs_experts/kappa_quadratic",
+    ] {
+        let [lo, hi] = ci("all", path);
+        assert!(lo <= hi && lo >= -1.0 && hi <= 1.0, "{path}: {lo}–{hi}");
+    }
+    assert_eq!(report["bootstrap"]["resamples"], 2000);
+    let header = stdout.lines().next().unwrap();
+    assert!(header.contains("95 % interval"), "{stdout}");
     // Per record, as CSV too: the four annotated records, adding up to the totals.
     let csv = fs::read_to_string(out.with_file_name("records.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv

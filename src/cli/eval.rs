@@ -317,13 +317,33 @@ fn records_csv(report: &Value) -> String {
     s
 }
 
+/// A figure's 95 % bootstrap interval (`<figure>_ci95` beside it in the JSON), if it has one.
+fn interval(report: &Value, subset: &str, path: &str) -> Option<[f64; 2]> {
+    let pair = report
+        .pointer(&format!("/{subset}{path}_ci95"))?
+        .as_array()?;
+    Some([pair.first()?.as_f64()?, pair.get(1)?.as_f64()?])
+}
+
+/// Where a bar lies against a figure's interval: the whole interval meets it ("clears"), it
+/// lies inside ("spans": other recordings like these could fall either side), or no part of
+/// the interval meets it ("misses").
+fn against_interval(bar: f64, higher: bool, [lo, hi]: [f64; 2]) -> &'static str {
+    let meets = |v: f64| if higher { v >= bar } else { v <= bar };
+    match (meets(lo), meets(hi)) {
+        (true, true) => "clears",
+        (false, false) => "misses",
+        _ => "spans",
+    }
+}
+
 fn table(report: &Value) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<38} {:>8} {:>12} {:>8}  {:>6}  met",
-        "figure", "all", "development", "holdout", "bar"
+        "{:<38} {:>8} {:>13} {:>12} {:>8} {:>13}  {:>6}  {:<4} bar vs all's interval",
+        "figure", "all", "95 % interval", "development", "holdout", "95 % interval", "bar", "met",
     );
     for (label, path, bar, higher) in BARS {
         let get = |subset: &str| {
@@ -354,14 +374,29 @@ fn table(report: &Value) -> String {
                 format!("{v:.3}")
             }
         };
+        let span = |subset: &str| {
+            interval(report, subset, path)
+                .map_or_else(|| "-".to_string(), |[lo, hi]| format!("{lo:.3}–{hi:.3}"))
+        };
+        let verdict = match interval(report, "all", path) {
+            Some(ci) if !bar.is_nan() => against_interval(bar, higher, ci),
+            _ => "-",
+        };
         let _ = writeln!(
             s,
-            "{label:<38} {:>8} {:>12} {:>8}  {bar_text:>6}  {met}",
+            "{label:<38} {:>8} {:>13} {:>12} {:>8} {:>13}  {bar_text:>6}  {met:<4} {verdict}",
             shown(all),
+            span("all"),
             shown(get("development")),
-            shown(get("holdout"))
+            shown(get("holdout")),
+            span("holdout"),
         );
     }
+    let _ = writeln!(
+        s,
+        "95 % intervals: percentile bootstrap over recordings ({} draws, seeded): how far a figure could move on other recordings like these",
+        report["bootstrap"]["resamples"]
+    );
     s
 }
 
@@ -415,7 +450,7 @@ fn plot(report: &Value) -> String {
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">
 <rect width="100%" height="100%" fill="white"/>
-<text x="10" y="22" font-size="15" font-weight="bold">mimamori eval: figures vs the bars (bar: all records; ticks: development ▲, holdout ▼)</text>
+<text x="10" y="22" font-size="15" font-weight="bold">mimamori eval vs the bars (bar: all records, whisker: 95 % interval; ▲ development, ▼ holdout)</text>
 "#
     );
     for (i, (label, path, bar, higher)) in BARS.iter().enumerate() {
@@ -444,10 +479,26 @@ fn plot(report: &Value) -> String {
             y + 3.0,
             scale(norm(all)) - left
         );
+        // The 95 % interval over recordings as a whisker across the bar's end.
+        let mut text_x = scale(norm(all));
+        if let Some([lo, hi]) = interval(report, "all", path) {
+            let (a, b) = (scale(norm(lo)), scale(norm(hi)));
+            let (from, to) = (a.min(b), a.max(b));
+            let mid = y + 13.0;
+            let _ = writeln!(
+                s,
+                r#"<path d="M{from:.1},{mid} H{to:.1} M{from:.1},{} V{} M{to:.1},{} V{}" stroke="black" stroke-width="1.5" fill="none"><title>95 % interval {lo:.3}–{hi:.3}</title></path>"#,
+                mid - 5.0,
+                mid + 5.0,
+                mid - 5.0,
+                mid + 5.0
+            );
+            text_x = text_x.max(to);
+        }
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{}">{all:.3}</text>"#,
-            scale(norm(all)) + 6.0,
+            text_x + 6.0,
             y + 17.0
         );
         for (subset, glyph, dy) in [("development", "▲", 30.0), ("holdout", "▼", 8.0)] {

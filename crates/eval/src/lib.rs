@@ -21,6 +21,9 @@
 //!   asks for 15 s at 15 bpm or more); and the toolbox's other methods whose events the data
 //!   holds (Ayres-de-Campos, Maeda, Wróbel), which read it the same way.
 //!
+//! Each bar's figure (and the AUC) carries its 95 % interval over recordings beside it
+//! (`<figure>_ci95`, [`bootstrap`]): how far it could move on other recordings like these.
+//!
 //! Every figure is reported for all records, for the development part, and for the holdout
 //! part that tuning never looked at: the shared recordings whose number is divisible by 5, and
 //! every recording that is not in the shared data. The data folder may hold more than the
@@ -32,6 +35,7 @@
 //! still scored), and an annotation file that is missing leaves its figures null.
 
 pub mod alarms;
+pub mod bootstrap;
 pub mod datasets;
 pub mod overrides;
 pub mod score;
@@ -411,13 +415,17 @@ impl Subset {
     }
 }
 
-fn events_json(results: &[RecordResult], subset: Subset) -> Value {
+/// Event counts (accelerations, decelerations, contractions) and the deceleration type
+/// confusion (rows the expert's, columns ours) pooled over annotated records, and how many.
+fn pooled_events<'a>(
+    records: impl IntoIterator<Item = &'a RecordResult>,
+) -> ([Counts; 3], [[u64; 4]; 4], usize) {
     let mut totals = [Counts::default(); 3];
     let mut confusion = [[0u64; 4]; 4];
-    let mut records = 0;
-    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
+    let mut annotated = 0;
+    for r in records {
         if let Some(c) = r.counts {
-            records += 1;
+            annotated += 1;
             for k in 0..3 {
                 totals[k].add(c[k]);
             }
@@ -426,8 +434,23 @@ fn events_json(results: &[RecordResult], subset: Subset) -> Value {
             }
         }
     }
+    (totals, confusion, annotated)
+}
+
+/// Matched decelerations typed as the expert typed them (NaN with none matched).
+fn type_accuracy(confusion: &[[u64; 4]; 4]) -> f64 {
     let matched: u64 = confusion.iter().flatten().sum();
     let correct: u64 = (0..4).map(|i| confusion[i][i]).sum();
+    if matched == 0 {
+        f64::NAN
+    } else {
+        correct as f64 / matched as f64
+    }
+}
+
+fn events_json(results: &[RecordResult], subset: Subset) -> Value {
+    let (totals, confusion, records) =
+        pooled_events(results.iter().filter(|r| subset.includes(r.holdout)));
     // With no annotated record in the subset there is nothing to measure: null, not 0.
     let measured = |v: f64| if records == 0 { f64::NAN } else { v };
     let kind = |c: &Counts| {
@@ -439,7 +462,7 @@ fn events_json(results: &[RecordResult], subset: Subset) -> Value {
         "accelerations": kind(&totals[0]),
         "decelerations": kind(&totals[1]),
         "contractions": kind(&totals[2]),
-        "deceleration_type_accuracy": if matched == 0 { f64::NAN } else { correct as f64 / matched as f64 },
+        "deceleration_type_accuracy": type_accuracy(&confusion),
         "deceleration_type_confusion": {
             "rows_expert_cols_ours": TYPES,
             "matrix": confusion,
@@ -514,6 +537,42 @@ fn our_class(figo: &[(f64, f64, FigoClass)], window: (f64, f64)) -> Option<u8> {
         .max()
 }
 
+/// Two ratings of one window, each a class index (0 normal, 1 suspicious, 2 pathological).
+type RatingPair = (usize, usize);
+
+/// A record's rated windows: (the experts' plurality, our worst class) for each window we
+/// classified, and each expert's (own rating, the plurality of the others), by expert.
+fn rated_windows(
+    r: &RecordResult,
+    experts: &BTreeMap<u32, [Vec<u8>; 3]>,
+) -> (Vec<RatingPair>, Vec<(u32, RatingPair)>) {
+    let (mut ours, mut by_expert) = (Vec::new(), Vec::new());
+    for (step, window) in step_windows(r).into_iter().enumerate() {
+        let singles: BTreeMap<u32, u8> = experts
+            .iter()
+            .filter_map(|(e, steps)| single(&steps[step]).map(|s| (*e, s)))
+            .collect();
+        let all: Vec<u8> = singles.values().copied().collect();
+        let Some(majority) = plurality(&all) else {
+            continue;
+        };
+        for (&e, &s) in &singles {
+            let others: Vec<u8> = singles
+                .iter()
+                .filter(|(o, _)| **o != e)
+                .map(|(_, v)| *v)
+                .collect();
+            if let Some(p) = plurality(&others) {
+                by_expert.push((e, (s as usize - 1, p as usize - 1)));
+            }
+        }
+        if let Some(class) = window.and_then(|w| our_class(&r.figo, w)) {
+            ours.push((majority as usize - 1, class as usize - 1));
+        }
+    }
+    (ours, by_expert)
+}
+
 fn classification_json(
     results: &[RecordResult],
     ratings: &datasets::ExpertRatings,
@@ -525,31 +584,10 @@ fn classification_json(
         let Some(experts) = ratings.get(&r.name) else {
             continue;
         };
-        for (step, window) in step_windows(r).into_iter().enumerate() {
-            let singles: BTreeMap<u32, u8> = experts
-                .iter()
-                .filter_map(|(e, steps)| single(&steps[step]).map(|s| (*e, s)))
-                .collect();
-            let all: Vec<u8> = singles.values().copied().collect();
-            let Some(majority) = plurality(&all) else {
-                continue;
-            };
-            for (&e, &s) in &singles {
-                let others: Vec<u8> = singles
-                    .iter()
-                    .filter(|(o, _)| **o != e)
-                    .map(|(_, v)| *v)
-                    .collect();
-                if let Some(p) = plurality(&others) {
-                    per_expert
-                        .entry(e)
-                        .or_default()
-                        .push((s as usize - 1, p as usize - 1));
-                }
-            }
-            if let Some(ours) = window.and_then(|w| our_class(&r.figo, w)) {
-                pairs.push((majority as usize - 1, ours as usize - 1));
-            }
+        let (ours, by_expert) = rated_windows(r, experts);
+        pairs.extend(ours);
+        for (e, pair) in by_expert {
+            per_expert.entry(e).or_default().push(pair);
         }
     }
     let agree = pairs.iter().filter(|(a, b)| a == b).count();
@@ -576,26 +614,34 @@ fn classification_json(
     })
 }
 
+/// A record's worst JSOG level in its last 60 minutes, and whether its umbilical artery pH was
+/// below 7.05 (none without a pH or a level).
+fn worst_level_and_acidaemia(r: &RecordResult) -> Option<(f64, bool)> {
+    let worst = r
+        .jsog
+        .iter()
+        .filter(|(s, e, _)| (s + e) / 2.0 >= r.duration_s - 3600.0)
+        .map(|(_, _, l)| *l)
+        .max()?;
+    Some((f64::from(worst), r.ph? < 7.05))
+}
+
+/// The AUC of the worst level for acidaemia over records' (level, acidaemic) pairs.
+fn outcome_auc<'a>(points: impl IntoIterator<Item = &'a (f64, bool)>) -> f64 {
+    let (scores, labels): (Vec<f64>, Vec<bool>) = points.into_iter().copied().unzip();
+    score::auc(&scores, &labels)
+}
+
 fn outcome_json(results: &[RecordResult], subset: Subset) -> Value {
-    let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
-        let (Some(ph), Some(worst)) = (
-            r.ph,
-            r.jsog
-                .iter()
-                .filter(|(s, e, _)| (s + e) / 2.0 >= r.duration_s - 3600.0)
-                .map(|(_, _, l)| *l)
-                .max(),
-        ) else {
-            continue;
-        };
-        scores.push(f64::from(worst));
-        labels.push(ph < 7.05);
-    }
+    let points: Vec<(f64, bool)> = results
+        .iter()
+        .filter(|r| subset.includes(r.holdout))
+        .filter_map(worst_level_and_acidaemia)
+        .collect();
     json!({
-        "records": scores.len(),
-        "acidaemic": labels.iter().filter(|l| **l).count(),
-        "auc_worst_jsog_last_60_min_for_ph_below_7_05": score::auc(&scores, &labels),
+        "records": points.len(),
+        "acidaemic": points.iter().filter(|(_, acidaemic)| *acidaemic).count(),
+        "auc_worst_jsog_last_60_min_for_ph_below_7_05": outcome_auc(&points),
     })
 }
 
@@ -762,9 +808,18 @@ fn false_signal_score(
     )
 }
 
-fn confusion_json(c: Confusion2) -> Value {
-    let [tp, fp, fnn, tn] = c;
+/// Sample accuracy of false-signal counts (NaN for none).
+fn false_signal_accuracy([tp, fp, fnn, tn]: Confusion2) -> f64 {
     let total = tp + fp + fnn + tn;
+    if total == 0 {
+        f64::NAN
+    } else {
+        (tp + tn) as f64 / total as f64
+    }
+}
+
+/// Precision, recall and F1 of the false class (0 where undefined).
+fn false_class_scores([tp, fp, fnn, _]: Confusion2) -> (f64, f64, f64) {
     let p = if tp + fp == 0 {
         0.0
     } else {
@@ -775,18 +830,43 @@ fn confusion_json(c: Confusion2) -> Value {
     } else {
         tp as f64 / (tp + fnn) as f64
     };
+    (
+        p,
+        r,
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        },
+    )
+}
+
+/// Sums files' false-signal counts.
+fn summed<'a>(counts: impl IntoIterator<Item = &'a Confusion2>) -> Confusion2 {
+    counts.into_iter().fold([0u64; 4], |mut acc, c| {
+        for (a, b) in acc.iter_mut().zip(c) {
+            *a += b;
+        }
+        acc
+    })
+}
+
+fn confusion_json(c: Confusion2) -> Value {
+    let [tp, fp, fnn, tn] = c;
+    let total = tp + fp + fnn + tn;
     if total == 0 {
         // Nothing labelled to measure on: null figures, not 0.
         return json!({"samples": 0, "accuracy": f64::NAN, "false_class_precision": f64::NAN,
                       "false_class_recall": f64::NAN, "false_class_f1": f64::NAN,
                       "accuracy_if_nothing_flagged": f64::NAN});
     }
+    let (p, r, f1) = false_class_scores(c);
     json!({
         "samples": total,
-        "accuracy": (tp + tn) as f64 / total as f64,
+        "accuracy": false_signal_accuracy(c),
         "false_class_precision": p,
         "false_class_recall": r,
-        "false_class_f1": if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) },
+        "false_class_f1": f1,
         "accuracy_if_nothing_flagged": (fp + tn) as f64 / total as f64,
     })
 }
@@ -1123,17 +1203,13 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         "left_out": left_out,
         "per_record": per_record_json(&results),
     });
+    out["bootstrap"] = json!({
+        "what": "95 % interval of each figure: percentile bootstrap over recordings (as many drawn with replacement as the part holds), beside the figure as `<figure>_ci95`",
+        "resamples": bootstrap::RESAMPLES,
+    });
     for subset in Subset::ALL {
-        let sum = |pick: fn(&(bool, Confusion2, Confusion2)) -> Confusion2| {
-            fs.iter()
-                .filter(|f| subset.includes(f.0))
-                .fold([0u64; 4], |mut acc, f| {
-                    for (a, b) in acc.iter_mut().zip(pick(f)) {
-                        *a += b;
-                    }
-                    acc
-                })
-        };
+        let fs_part: Vec<&(bool, Confusion2, Confusion2)> =
+            fs.iter().filter(|f| subset.includes(f.0)).collect();
         let mut madi: Vec<f64> = Vec::new();
         let mut rmsd: Vec<f64> = Vec::new();
         for r in &baselines {
@@ -1142,10 +1218,11 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
                 rmsd.push(b);
             }
         }
+        let madi_units = madi.clone();
         out[subset.name()] = json!({
             "events": events_json(&results, subset),
-            "false_signal_fetal": confusion_json(sum(|f| f.1)),
-            "false_signal_mhr": confusion_json(sum(|f| f.2)),
+            "false_signal_fetal": confusion_json(summed(fs_part.iter().map(|f| &f.1))),
+            "false_signal_mhr": confusion_json(summed(fs_part.iter().map(|f| &f.2))),
             "classification_figo_vs_experts": classification_json(&results, &ratings, subset),
             "outcome": outcome_json(&results, subset),
             "baseline_vs_wmfb": {
@@ -1155,6 +1232,55 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
             },
             "events_vs_wmfb": events_vs_wmfb_json(&baselines, subset),
         });
+        let part = &mut out[subset.name()];
+        let records: Vec<&RecordResult> = results
+            .iter()
+            .filter(|r| subset.includes(r.holdout))
+            .collect();
+        for (k, kind) in ["accelerations", "decelerations", "contractions"]
+            .into_iter()
+            .enumerate()
+        {
+            part["events"][kind]["f1_ci95"] = json!(bootstrap::interval95(&records, |draw| {
+                pooled_events(draw.iter().map(|r| **r)).0[k].f1()
+            }));
+        }
+        part["events"]["deceleration_type_accuracy_ci95"] =
+            json!(bootstrap::interval95(&records, |draw| {
+                type_accuracy(&pooled_events(draw.iter().map(|r| **r)).1)
+            }));
+        let fs_interval = |pick: fn(&(bool, Confusion2, Confusion2)) -> &Confusion2,
+                           figure: fn(Confusion2) -> f64| {
+            json!(bootstrap::interval95(&fs_part, |draw| figure(summed(
+                draw.iter().map(|f| pick(f))
+            ))))
+        };
+        part["false_signal_fetal"]["accuracy_ci95"] = fs_interval(|f| &f.1, false_signal_accuracy);
+        part["false_signal_fetal"]["false_class_f1_ci95"] =
+            fs_interval(|f| &f.1, |c| false_class_scores(c).2);
+        part["false_signal_mhr"]["accuracy_ci95"] = fs_interval(|f| &f.2, false_signal_accuracy);
+        let rated: Vec<Vec<(usize, usize)>> = records
+            .iter()
+            .filter_map(|r| Some(rated_windows(r, ratings.get(&r.name)?).0))
+            .filter(|pairs| !pairs.is_empty())
+            .collect();
+        part["classification_figo_vs_experts"]["kappa_quadratic_ci95"] =
+            json!(bootstrap::interval95(&rated, |draw| {
+                let pairs: Vec<(usize, usize)> =
+                    draw.iter().flat_map(|p| p.iter().copied()).collect();
+                score::quadratic_kappa(&pairs, 3)
+            }));
+        let points: Vec<(f64, bool)> = records
+            .iter()
+            .filter_map(|r| worst_level_and_acidaemia(r))
+            .collect();
+        part["outcome"]["auc_worst_jsog_last_60_min_for_ph_below_7_05_ci95"] = json!(
+            bootstrap::interval95(&points, |draw| outcome_auc(draw.iter().copied()))
+        );
+        part["baseline_vs_wmfb"]["madi_percent_median_ci95"] =
+            json!(bootstrap::interval95(&madi_units, |draw| {
+                score::median(&mut draw.iter().map(|v| **v).collect::<Vec<_>>())
+            }));
     }
     Ok(out)
 }
