@@ -181,10 +181,16 @@ fn summary(
         if direct_ecg { " (direct ECG)" } else { "" },
         report.signal_loss_percent
     );
+    let prolonged_accelerations = report.accelerations.iter().filter(|a| a.prolonged).count();
     let _ = writeln!(
         out,
-        "accelerations {}, decelerations {} (early {}, late {}, variable {}, prolonged {}), contractions {}",
+        "accelerations {}{}, decelerations {} (early {}, late {}, variable {}, prolonged {}), contractions {}",
         report.accelerations.len(),
+        if prolonged_accelerations > 0 {
+            format!(" (prolonged, 2 min or more: {prolonged_accelerations})")
+        } else {
+            String::new()
+        },
         report.decelerations.len(),
         count(DecelerationType::Early),
         count(DecelerationType::Late),

@@ -265,9 +265,14 @@ pub fn svg(recording: &Recording, report: &Report, context: &Context<'_>) -> Str
         for (row, x0, x1) in layout.spans(a.start_s, a.end_s) {
             let _ = writeln!(
                 s,
-                r##"<rect class="accel" data-i="{i}"{matched} x="{x0:.1}" y="{:.1}" width="{:.1}" height="{FHR_HEIGHT}" fill="#009e73" fill-opacity="0.18"{stroke}><title>acceleration +{:.0} bpm, {:.0} s</title></rect>"##,
+                r##"<rect class="accel" data-i="{i}"{matched} x="{x0:.1}" y="{:.1}" width="{:.1}" height="{FHR_HEIGHT}" fill="#009e73" fill-opacity="0.18"{stroke}><title>{} +{:.0} bpm, {:.0} s</title></rect>"##,
                 layout.fhr_top(row),
                 (x1 - x0).max(0.5),
+                if a.prolonged {
+                    "prolonged acceleration"
+                } else {
+                    "acceleration"
+                },
                 a.amplitude_bpm,
                 a.end_s - a.start_s,
             );

@@ -42,9 +42,16 @@ impl Profile {
     }
 }
 
-/// Deceleration typing parameters.
+/// Event typing parameters: decelerations' types, recurrence, and prolonged accelerations.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypingConfig {
+    /// An acceleration at least this long is a prolonged acceleration, s: NICHD 2008 (2–10
+    /// minutes; an acceleration is under 2 minutes) and JSOG (遷延一過性頻脈, 2–10 minutes;
+    /// 一過性頻脈 lasts 15 s to under 2 minutes; clinical.md §1.4 writes the class 持続一過性頻脈:
+    /// which term the guideline uses is for the clinical lead to confirm). FIGO 2015 has no such class (an acceleration
+    /// lasts up to 10 minutes): `None`. Ten minutes or more is a change of baseline in all
+    /// three, which the excursion detector never reports (`MAX_EXCURSION_SAMPLES`).
+    pub prolonged_acceleration_s: Option<f64>,
     /// A deceleration at least this long is prolonged, s (120 NICHD/JSOG; 180 FIGO).
     pub prolonged_s: f64,
     /// A contraction is associated when its acme lies between this long before the
@@ -84,6 +91,7 @@ impl TypingConfig {
     pub fn for_profile(profile: Profile) -> Self {
         match profile {
             Profile::Figo => Self {
+                prolonged_acceleration_s: None,
                 prolonged_s: 180.0,
                 association_before_s: 30.0,
                 early_max_lag_s: 30.0,
@@ -94,6 +102,7 @@ impl TypingConfig {
                 recurrent_at_half: false,
             },
             Profile::Jsog | Profile::Nichd => Self {
+                prolonged_acceleration_s: Some(120.0),
                 prolonged_s: 120.0,
                 association_before_s: 30.0,
                 early_max_lag_s: 30.0,

@@ -1,8 +1,9 @@
 //! The JSON shapes of findings, shared by `mimamori analyze --json` (`mimamori.analysis.v1`,
 //! `docs/schema/`) and the hub's live feed, so a finding looks the same offline and online.
 //! The live feed's decelerations and classifications also say what they rest on
-//! ([`deceleration_with_evidence`], [`classification_with_evidence`]); `analyze` keeps the
-//! fixed fields of its schema.
+//! ([`deceleration_with_evidence`], [`classification_with_evidence`]), and its accelerations
+//! their duration and whether they are prolonged ([`acceleration_with_evidence`]); `analyze`
+//! keeps the fixed fields of its schema.
 
 use serde_json::{Value, json};
 
@@ -26,6 +27,15 @@ pub fn band_name(band: VariabilityBand) -> &'static str {
 /// An acceleration.
 pub fn acceleration(a: &Acceleration) -> Value {
     json!({"start_s": a.start_s, "end_s": a.end_s, "peak_s": a.peak_s, "amplitude_bpm": r2(a.amplitude_bpm)})
+}
+
+/// An acceleration for the live feed: with its duration and whether it is prolonged (the
+/// `analyze` output keeps its fixed fields: [`acceleration`]).
+pub fn acceleration_with_evidence(a: &Acceleration) -> Value {
+    let mut value = acceleration(a);
+    value["duration_s"] = json!(r2(a.end_s - a.start_s));
+    value["prolonged"] = json!(a.prolonged);
+    value
 }
 
 /// A deceleration.
@@ -203,7 +213,7 @@ pub fn deceleration_with_evidence(d: &Deceleration) -> Value {
 /// with what it rests on: [`deceleration_with_evidence`], [`classification_with_evidence`]).
 pub fn finding(f: &Finding) -> Value {
     let (kind, mut value) = match f {
-        Finding::Acceleration(a) => ("acceleration", acceleration(a)),
+        Finding::Acceleration(a) => ("acceleration", acceleration_with_evidence(a)),
         Finding::Deceleration(d) => ("deceleration", deceleration_with_evidence(d)),
         Finding::Contraction(c) => ("contraction", contraction(c)),
         Finding::FalseSignal(s) => ("false_signal", false_signal(s)),
@@ -227,7 +237,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_live_feed_says_what_decelerations_and_levels_rest_on_and_analyze_keeps_its_fields() {
+    fn the_live_feed_says_what_findings_rest_on_and_analyze_keeps_its_fields() {
         let late = Deceleration {
             start_s: 1000.0,
             end_s: 1062.5,
@@ -308,6 +318,26 @@ mod tests {
                 "type"
             ]
         );
+        // An acceleration: live with its duration and whether it is prolonged; `analyze` with
+        // its schema's four fields.
+        let acceleration_of = |end_s: f64, prolonged: bool| Acceleration {
+            start_s: 300.0,
+            end_s,
+            peak_s: 330.0,
+            amplitude_bpm: 24.999,
+            prolonged,
+        };
+        let live = finding(&Finding::Acceleration(acceleration_of(450.5, true)));
+        assert_eq!(live["kind"], "acceleration");
+        assert_eq!(live["duration_s"], 150.5);
+        assert_eq!(live["prolonged"], true);
+        assert_eq!(live["amplitude_bpm"], 25.0);
+        let live = finding(&Finding::Acceleration(acceleration_of(360.0, false)));
+        assert_eq!(live["prolonged"], false);
+        let offline = acceleration(&acceleration_of(450.5, true));
+        let mut keys: Vec<_> = offline.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, ["amplitude_bpm", "end_s", "peak_s", "start_s"]);
     }
 
     #[test]

@@ -90,7 +90,7 @@ pub struct AnalyzerConfig {
     pub deceleration: ExcursionConfig,
     /// Contractions.
     pub contractions: ContractionConfig,
-    /// Deceleration typing.
+    /// Event typing (decelerations' types and recurrence; prolonged accelerations).
     pub typing: TypingConfig,
     /// Window measurements.
     pub window: WindowConfig,
@@ -747,11 +747,17 @@ impl Analyzer {
             // its samples stay out of the window's baseline and variability as before.
             if self.baseline_fall_across(&a) < self.config.window.acceleration_max_baseline_fall_bpm
             {
+                let duration_s = (a.end - a.start) as f64 / HZ;
                 self.findings.push_back(Finding::Acceleration(Acceleration {
                     start_s: seconds(a.start),
                     end_s: seconds(a.end),
                     peak_s: seconds(a.extreme_at),
                     amplitude_bpm: f64::from(a.amplitude),
+                    prolonged: self
+                        .config
+                        .typing
+                        .prolonged_acceleration_s
+                        .is_some_and(|limit| duration_s >= limit),
                 }));
             }
             self.accels.push_back(a);

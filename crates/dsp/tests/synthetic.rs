@@ -855,3 +855,33 @@ fn a_deceleration_with_half_of_the_contractions_is_recurrent_for_jsog_and_nichd_
         assert_eq!(d.recurrent, recurrent, "{profile:?}: {d:?}");
     }
 }
+
+#[test]
+fn an_acceleration_of_two_minutes_or_more_is_prolonged_for_jsog_and_nichd_not_figo() {
+    let mut fhr = baseline_trace(40, 140.0);
+    let toco = resting_toco(fhr.len());
+    // A 1-minute acceleration at 10 minutes and a 3-minute one at 25 minutes (negative depth:
+    // a rise).
+    plant_deceleration(&mut fhr, 600.0, 10.0, 40.0, 10.0, -25.0);
+    plant_deceleration(&mut fhr, 1500.0, 15.0, 150.0, 15.0, -25.0);
+    for (profile, prolonged) in [
+        (Profile::Jsog, [false, true]),
+        (Profile::Nichd, [false, true]),
+        (Profile::Figo, [false, false]),
+    ] {
+        let r = run(&fhr, &toco, profile);
+        let found: Vec<(f64, f64, bool)> = r
+            .accelerations
+            .iter()
+            .map(|a| (a.start_s, a.end_s, a.prolonged))
+            .collect();
+        assert_eq!(found.len(), 2, "{profile:?}: {found:?}");
+        assert!((found[0].1 - found[0].0) < 120.0, "{profile:?}: {found:?}");
+        assert!((found[1].1 - found[1].0) >= 120.0, "{profile:?}: {found:?}");
+        assert_eq!(
+            [found[0].2, found[1].2],
+            prolonged,
+            "{profile:?}: {found:?}"
+        );
+    }
+}

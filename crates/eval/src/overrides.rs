@@ -90,6 +90,9 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "association_before_s" => config.typing.association_before_s = v,
             "early_max_lag_s" => config.typing.early_max_lag_s = v,
             "prolonged_s" => config.typing.prolonged_s = v,
+            "prolonged_acceleration_s" => {
+                config.typing.prolonged_acceleration_s = (v > 0.0).then_some(v)
+            }
             "abrupt_below_s" => config.typing.abrupt_below_s = v,
             "gradual_from_s" => config.typing.gradual_from_s = v,
             "recurrent_without_toco" => config.typing.recurrent_without_toco = v as usize,

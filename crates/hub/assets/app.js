@@ -856,7 +856,11 @@ function evidence(f) {
     }
     return lines;
   }
-  if (f.kind === "acceleration") return [h("strong", {}, [t("acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm`])];
+  if (f.kind === "acceleration") {
+    // Accelerations the hub stored before it sent their duration have none.
+    const duration = f.duration_s == null ? "" : ` · ${tf("accelerationDuration", { seconds: Math.round(f.duration_s) })}`;
+    return [h("strong", {}, [t(f.prolonged ? "prolonged_acceleration" : "acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm${duration}`])];
+  }
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
   if (f.kind === "advice" || f.kind === "note") return [h("strong", {}, [f.kind === "advice" ? t("advice") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];

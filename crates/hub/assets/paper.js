@@ -436,7 +436,7 @@ export function drawChart(canvas, store, view) {
       ctx.fillStyle = "#222";
       const label = f.kind === "deceleration"
         ? `${view.t(f.type)} ${view.t(f.severity)}${f.recurrent ? " · " + view.t("recurrent") : ""}`
-        : view.t("acceleration");
+        : view.t(f.prolonged ? "prolonged_acceleration" : "acceleration");
       ctx.fillText(label, Math.max(x0, 0) + 2, fhr.top + fhr.height - 6);
     } else if (f.kind === "false_signal" && f.channel === "mhr") {
       ctx.fillStyle = COLOURS.mhr;
