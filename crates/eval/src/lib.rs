@@ -1237,16 +1237,22 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
             .iter()
             .filter(|r| subset.includes(r.holdout))
             .collect();
+        // The event figures draw from the annotated records only (the others add nothing).
+        let annotated: Vec<&RecordResult> = records
+            .iter()
+            .copied()
+            .filter(|r| r.counts.is_some())
+            .collect();
         for (k, kind) in ["accelerations", "decelerations", "contractions"]
             .into_iter()
             .enumerate()
         {
-            part["events"][kind]["f1_ci95"] = json!(bootstrap::interval95(&records, |draw| {
+            part["events"][kind]["f1_ci95"] = json!(bootstrap::interval95(&annotated, |draw| {
                 pooled_events(draw.iter().map(|r| **r)).0[k].f1()
             }));
         }
         part["events"]["deceleration_type_accuracy_ci95"] =
-            json!(bootstrap::interval95(&records, |draw| {
+            json!(bootstrap::interval95(&annotated, |draw| {
                 type_accuracy(&pooled_events(draw.iter().map(|r| **r)).1)
             }));
         let fs_interval = |pick: fn(&(bool, Confusion2, Confusion2)) -> &Confusion2,
