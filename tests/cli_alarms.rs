@@ -36,6 +36,28 @@ fn the_replay_covers_every_record_and_reports_rates_and_sensitivity() {
     assert!(rate > 0.0 && rate < 20.0, "{rate}");
     let sensitivity = all["late_or_prolonged"]["sensitivity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&sensitivity));
+    // Each with its 95 % interval over records, around it, and wider on the holdout's fifth
+    // of the records than on all of them.
+    let interval = |v: &serde_json::Value| -> [f64; 2] {
+        serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"))
+    };
+    let width = |[lo, hi]: [f64; 2]| hi - lo;
+    let [lo, hi] = interval(&all["clinical_alerts_per_patient_hour_ci95"]);
+    assert!(lo < rate && rate < hi, "{lo}–{hi} around {rate}");
+    let [lo, hi] = interval(&all["late_or_prolonged"]["sensitivity_ci95"]);
+    assert!(
+        lo < sensitivity && sensitivity < hi && hi <= 1.0,
+        "{lo}–{hi} around {sensitivity}"
+    );
+    let holdout = &report["holdout"];
+    assert!(
+        width(interval(&holdout["clinical_alerts_per_patient_hour_ci95"]))
+            > width(interval(&all["clinical_alerts_per_patient_hour_ci95"]))
+    );
+    assert!(
+        stdout.contains("95 % interval over records, all: clinical/h"),
+        "{stdout}"
+    );
     // A deceleration is final only after the baseline's 8.5-minute look-ahead past it; the
     // provisional one, measured against the newest final baseline, shows within a minute or
     // two, and a prolonged one is known to be prolonged minutes before its final finding.

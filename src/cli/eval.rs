@@ -595,6 +595,24 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
             sens("prolonged"),
         );
     }
+    // How far those figures could move on other records like these (as `eval`'s intervals).
+    let span = |v: &Value| match v.as_array().map(Vec::as_slice) {
+        Some([lo, hi]) => format!(
+            "{:.3}–{:.3}",
+            lo.as_f64().unwrap_or(f64::NAN),
+            hi.as_f64().unwrap_or(f64::NAN)
+        ),
+        _ => "-".to_string(),
+    };
+    for subset in ["all", "holdout"] {
+        let s = &report[subset];
+        println!(
+            "95 % interval over records, {subset}: clinical/h {}, late alerted {}, prolonged alerted {}",
+            span(&s["clinical_alerts_per_patient_hour_ci95"]),
+            span(&s["late"]["sensitivity_ci95"]),
+            span(&s["prolonged"]["sensitivity_ci95"]),
+        );
+    }
     println!(
         "\nwhen the analysis told of its own decelerations (median minutes from the deceleration's start; \
          spurious: provisional ones no final deceleration overlaps, and of them those that lasted 2 min):"

@@ -397,26 +397,38 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
             .iter()
             .map(|(k, n)| (k.clone(), (*n as f64 / hours * 1000.0).round() / 1000.0))
             .collect();
-        let clinical: u64 = per_kind
-            .iter()
-            .filter(|(k, _)| {
-                matches!(
-                    k.as_str(),
-                    "jsog_level" | "prolonged_deceleration" | "bradycardia" | "tachysystole"
-                )
-            })
-            .map(|(_, n)| n)
-            .sum();
+        let clinical = clinical_alerts(&per_kind);
+        // With a 95 % interval over records (`crate::bootstrap`), as `mimamori eval`'s figures.
+        let clinical_interval = crate::bootstrap::interval95(&chosen, |draw| {
+            let hours: f64 = draw.iter().map(|r| r.hours).sum();
+            draw.iter().map(|r| clinical_alerts(&r.raised)).sum::<u64>() as f64 / hours
+        });
         let sensitivity = |which: &[&str]| {
-            let all: Vec<bool> = chosen
+            let alerted_of = |records: &mut dyn Iterator<Item = &RecordAlarms>| {
+                records
+                    .flat_map(|r| r.decelerations.iter())
+                    .filter(|(s, _)| which.contains(&s.as_str()))
+                    .fold((0usize, 0usize), |(n, hit), (_, a)| {
+                        (n + 1, hit + usize::from(*a))
+                    })
+            };
+            let (n, hit) = alerted_of(&mut chosen.iter().copied());
+            let with_any: Vec<&RecordAlarms> = chosen
                 .iter()
-                .flat_map(|r| r.decelerations.iter())
-                .filter(|(s, _)| which.contains(&s.as_str()))
-                .map(|(_, a)| *a)
+                .copied()
+                .filter(|r| {
+                    r.decelerations
+                        .iter()
+                        .any(|(s, _)| which.contains(&s.as_str()))
+                })
                 .collect();
-            let hit = all.iter().filter(|a| **a).count();
-            json!({"decelerations": all.len(), "alerted": hit,
-                   "sensitivity": if all.is_empty() { Value::Null } else { json!((hit as f64 / all.len() as f64 * 1000.0).round() / 1000.0) }})
+            let interval = crate::bootstrap::interval95(&with_any, |draw| {
+                let (n, hit) = alerted_of(&mut draw.iter().map(|r| **r));
+                hit as f64 / n as f64
+            });
+            json!({"decelerations": n, "alerted": hit,
+                   "sensitivity": if n == 0 { Value::Null } else { json!((hit as f64 / n as f64 * 1000.0).round() / 1000.0) },
+                   "sensitivity_ci95": interval.map(|[lo, hi]| [round3(lo), round3(hi)])})
         };
         out[subset] = json!({
             "records": chosen.len(),
@@ -424,6 +436,7 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
             "alerts": per_kind,
             "alerts_per_patient_hour": rate,
             "clinical_alerts_per_patient_hour": (clinical as f64 / hours * 1000.0).round() / 1000.0,
+            "clinical_alerts_per_patient_hour_ci95": clinical_interval.map(|[lo, hi]| [round3(lo), round3(hi)]),
             "late": sensitivity(&["late"]),
             "prolonged": sensitivity(&["prolonged"]),
             "late_or_prolonged": sensitivity(&["late", "prolonged"]),
@@ -432,6 +445,25 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
         });
     }
     Ok(out)
+}
+
+/// The clinical alerts among alerts raised by kind: JSOG level, prolonged deceleration,
+/// bradycardia, tachysystole (not signal loss, which is about the equipment).
+fn clinical_alerts(raised: &BTreeMap<String, u64>) -> u64 {
+    raised
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "jsog_level" | "prolonged_deceleration" | "bradycardia" | "tachysystole"
+            )
+        })
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
 }
 
 /// Median, in minutes to 0.01 (null for none).
