@@ -786,3 +786,53 @@ fn the_demo_shows_every_bed_of_both_facilities_receiving() {
         assert!(samples > 0, "{facility} {bed} received nothing:\n{out}");
     }
 }
+
+/// Stopping the demo the way a service manager or `kill` does (SIGTERM), not only with Ctrl-C,
+/// stops its bridges' processes too: none is left running, retrying a hub that is gone.
+#[test]
+fn the_demo_stopped_by_sigterm_leaves_no_bridge_running() {
+    use std::io::{BufRead, BufReader};
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .args(["demo", "--speed", "4", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the demo starts");
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut bridges = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        // "  bridge clinic-a: pid 1234"
+        if let Some((_, pid)) = line
+            .trim()
+            .strip_prefix("bridge ")
+            .and_then(|l| l.split_once(": pid "))
+        {
+            bridges.push(pid.parse::<u32>().unwrap());
+        }
+        if line.contains("Ctrl-C stops everything") {
+            break;
+        }
+    }
+    // Two facilities' bridges with the default beds.
+    assert_eq!(bridges.len(), 2, "{bridges:?}");
+    let alive = |pid: u32| Path::new(&format!("/proc/{pid}")).exists();
+    assert!(bridges.iter().all(|&pid| alive(pid)));
+    let killed = Command::new("kill")
+        .args(["-TERM", &demo.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "{status:?}: {rest:?}");
+    assert!(rest.iter().any(|l| l.starts_with("stopped")), "{rest:?}");
+    assert!(
+        bridges.iter().all(|&pid| !alive(pid)),
+        "bridges left running: {:?}",
+        bridges
+            .iter()
+            .filter(|&&pid| alive(pid))
+            .collect::<Vec<_>>()
+    );
+}

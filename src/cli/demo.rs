@@ -365,17 +365,26 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
 
     let started = Instant::now();
     rt.block_on(async {
+        // Ctrl-C, or `kill` / a service manager's stop (SIGTERM): either way the bridges'
+        // processes are stopped and the demo's folder removed, not left running.
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .context("cannot listen for SIGTERM")?;
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
+                _ = terminate.recv() => break,
                 () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
-            print_status(&hub, started);
+            if print_status(&hub, started).is_err() {
+                break;
+            }
             if seconds.is_some_and(|limit| started.elapsed().as_secs() >= limit) {
                 break;
             }
         }
-    });
+        anyhow::Ok(())
+    })?;
     // Bridges and hub first (so nothing reports the monitors vanishing), then the monitors.
     drop(bridges);
     rt.shutdown_timeout(Duration::from_secs(2));
@@ -383,11 +392,19 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     for monitor in monitors.drain(..) {
         let _ = monitor.stop();
     }
-    println!("stopped; the demo's folder is removed.");
+    // Not `println!`: with stdout gone (the reason the demo may have stopped) it would panic.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stdout(),
+        b"stopped; the demo's folder is removed.\n",
+    );
     Ok(())
 }
 
-fn print_status(hub: &Arc<ctg_hub::Hub>, started: Instant) {
+/// Prints what every bed has received. Fails when stdout is gone (a closed pipe, as after
+/// `mimamori demo | head`): the demo then stops as after Ctrl-C instead of panicking.
+fn print_status(hub: &Arc<ctg_hub::Hub>, started: Instant) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
     let streams = hub.streams();
     let mut rows: Vec<_> = streams.values().collect();
     rows.sort_by_key(|s| {
@@ -396,7 +413,8 @@ fn print_status(hub: &Arc<ctg_hub::Hub>, started: Instant) {
             s.record.identity.port.clone(),
         )
     });
-    println!(
+    writeln!(
+        out,
         "{:>5.0} s  {:<16} {:<7} {:>9} {:>9} {:>6}",
         started.elapsed().as_secs_f64(),
         "facility",
@@ -404,20 +422,22 @@ fn print_status(hub: &Arc<ctg_hub::Hub>, started: Instant) {
         "samples",
         "FHR bpm",
         "toco"
-    );
+    )?;
     for s in rows {
         let (samples, last) = s.recent_summary();
         let show = |c: Channel| {
             last.and_then(|x| x.physical(c))
                 .map_or("—".to_string(), |v| format!("{v:.1}"))
         };
-        println!(
+        writeln!(
+            out,
             "         {:<16} {:<7} {:>9} {:>9} {:>6}",
             s.record.identity.facility,
             s.record.identity.port,
             samples,
             show(Channel::Fhr1),
             show(Channel::Ua)
-        );
+        )?;
     }
+    out.flush()
 }
