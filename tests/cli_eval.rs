@@ -491,3 +491,76 @@ fn a_false_signal_chart_counts_as_the_eval_does() {
         );
     }
 }
+
+/// `eval --set … --paired`: each bar's figure with the override and with the defaults on the
+/// same recordings, and the difference's interval. A parameter of one stage moves only that
+/// stage's figures; the others are the same to the last digit, with no spread.
+#[test]
+fn a_paired_run_compares_an_override_with_the_defaults_on_the_same_recordings() {
+    let (_dir, data, out) = built();
+    let (_, defaults) = eval(&data, &out);
+    let stdout = eval_with(
+        &data,
+        &out,
+        &["--set", "contraction.min_amplitude=8", "--paired"],
+    );
+    let report = read_json(&out);
+    let paired = &report["paired"];
+    assert_eq!(paired["changed"], json!(["contraction.min_amplitude=8"]));
+    assert_eq!(paired["reference"], json!([]));
+    let row = |part: &str, figure: &str| -> Value {
+        paired[part]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["figure"] == figure)
+            .unwrap_or_else(|| panic!("{part} {figure}: {paired}"))
+            .clone()
+    };
+    for part in ["all", "development", "holdout"] {
+        assert_eq!(paired[part].as_array().unwrap().len(), 10, "{paired}");
+        // The reference is the defaults' run, the changed figure this run's.
+        let contraction = row(part, "/events/contractions/f1");
+        assert_eq!(
+            contraction["reference"], defaults[part]["events"]["contractions"]["f1"],
+            "{part}"
+        );
+        assert_eq!(
+            contraction["changed"], report[part]["events"]["contractions"]["f1"],
+            "{part}"
+        );
+        // Toco thresholds change nothing of the fetal heart rate's false signal or baseline.
+        for figure in [
+            "/false_signal_fetal/accuracy",
+            "/baseline_vs_wmfb/madi_percent_median",
+            "/events/decelerations/f1",
+        ] {
+            let r = row(part, figure);
+            assert_eq!(r["difference"], 0.0, "{part} {figure}: {r}");
+            assert_eq!(
+                r["difference_ci95"],
+                json!([0.0, 0.0]),
+                "{part} {figure}: {r}"
+            );
+        }
+    }
+    // Smaller rises count as contractions: more of ours on the four records.
+    assert!(
+        report["all"]["events"]["contractions"]["ours"].as_u64()
+            > defaults["all"]["events"]["contractions"]["ours"].as_u64()
+    );
+    let contraction = row("all", "/events/contractions/f1");
+    let [lo, hi]: [f64; 2] =
+        serde_json::from_value(contraction["difference_ci95"].clone()).unwrap();
+    let d = contraction["difference"].as_f64().unwrap();
+    assert!(lo <= d && d <= hi && lo < hi, "{contraction}");
+    assert!(
+        stdout.contains("with contraction.min_amplitude=8 against the defaults"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("fetal false-signal accuracy") && l.contains("no change"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("+0.000"), "{line}");
+}

@@ -228,15 +228,26 @@ pub fn run(
     out: &Path,
     threads: Option<usize>,
     set: &[String],
+    paired: bool,
 ) -> Result<()> {
     let overrides = parse_overrides(set)?;
     let (data, threads) = data_and_threads(data, threads)?;
     let started = std::time::Instant::now();
-    let report = ctg_eval::run(&ctg_eval::EvalOptions {
+    let options = ctg_eval::EvalOptions {
         data: data.clone(),
         threads,
         overrides,
-    })?;
+    };
+    let changed = ctg_eval::collect(&options)?;
+    let mut report = ctg_eval::report(&changed);
+    if paired {
+        eprintln!("and with the defaults, to compare:");
+        let defaults = ctg_eval::collect(&ctg_eval::EvalOptions {
+            overrides: Vec::new(),
+            ..options
+        })?;
+        report["paired"] = ctg_eval::compare(&changed, &defaults);
+    }
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -249,6 +260,9 @@ pub fn run(
     std::fs::write(&csv, records_csv(&report))
         .with_context(|| format!("cannot write {}", csv.display()))?;
     println!("{}", table(&report));
+    if paired {
+        println!("{}", paired_table(&report["paired"], set));
+    }
     println!("{}", events_vs_wmfb_table(&report));
     let left_out = report["left_out"].as_array().map_or(0, Vec::len);
     if left_out > 0 {
@@ -397,6 +411,74 @@ fn table(report: &Value) -> String {
         "95 % intervals: percentile bootstrap over recordings ({} draws, seeded): how far a figure could move on other recordings like these",
         report["bootstrap"]["resamples"]
     );
+    s
+}
+
+/// Each bar's figure with the overrides and with the defaults, on the same recordings, their
+/// difference and its paired 95 % interval: "within chance" where the interval holds 0.
+fn paired_table(paired: &Value, set: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "with {} against the defaults, same recordings (paired bootstrap, {} draws):",
+        set.join(" "),
+        paired["resamples"]
+    );
+    let _ = writeln!(
+        s,
+        "{:<38} {:>9} {:>9} {:>30}  {:<13} {:>30}",
+        "figure",
+        "defaults",
+        "with",
+        "difference (95 % interval)",
+        "",
+        "holdout: difference (95 %)"
+    );
+    let row = |part: &str, path: &str| {
+        paired[part]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["figure"] == path))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let number = |v: &Value| {
+        v.as_f64()
+            .map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
+    };
+    let difference = |r: &Value| match r["difference_ci95"].as_array().map(Vec::as_slice) {
+        Some([lo, hi]) => {
+            let (lo, hi) = (
+                lo.as_f64().unwrap_or(f64::NAN),
+                hi.as_f64().unwrap_or(f64::NAN),
+            );
+            (
+                format!(
+                    "{:+.3} ({lo:+.3}…{hi:+.3})",
+                    r["difference"].as_f64().unwrap_or(f64::NAN)
+                ),
+                if lo > 0.0 || hi < 0.0 {
+                    "beyond chance"
+                } else if lo == 0.0 && hi == 0.0 {
+                    "no change"
+                } else {
+                    "within chance"
+                },
+            )
+        }
+        _ => ("-".to_string(), ""),
+    };
+    for (label, path, ..) in BARS {
+        let (all, holdout) = (row("all", path), row("holdout", path));
+        let (all_difference, all_verdict) = difference(&all);
+        let (holdout_difference, _) = difference(&holdout);
+        let _ = writeln!(
+            s,
+            "{label:<38} {:>9} {:>9} {all_difference:>30}  {all_verdict:<13} {holdout_difference:>30}",
+            number(&all["reference"]),
+            number(&all["changed"]),
+        );
+    }
     s
 }
 

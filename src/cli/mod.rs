@@ -88,6 +88,11 @@ enum Command {
         /// DopMHRTrain0093) with the experts' false-signal labels beside ours.
         #[arg(long, value_name = "NAME")]
         chart: Option<String>,
+        /// With `--set`: also evaluate the defaults, and print each bar's figure under both with
+        /// their difference and its 95 % interval over the same recordings (a paired
+        /// bootstrap), to tell a parameter's effect from chance; the JSON gets it as `paired`.
+        #[arg(long, requires = "set")]
+        paired: bool,
     },
     /// Alarm fatigue: replay every CTU-UHB record through the analysis and the default alert
     /// rules; alerts per patient-hour by kind, and the share of the experts' late and prolonged
@@ -542,7 +547,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             threads,
             set,
             chart: None,
-        } => eval::run(data, &out, threads, &set),
+            paired,
+        } => eval::run(data, &out, threads, &set, paired),
         Command::Analyze {
             file,
             json,

@@ -729,12 +729,27 @@ fn false_signal_file(
     elsewhere: &Elsewhere,
     labels: &datasets::FalseSignalLabels,
     set: &[overrides::Override],
-) -> Result<(bool, Confusion2, Confusion2), EvalError> {
+) -> Result<FsResult, EvalError> {
     let (recording, config) = false_signal_setup(data, elsewhere, labels, set)?;
     let channel = config.fetal;
     let report = analyze(&recording.samples, config);
-    let (fhr, mhr) = false_signal_score(&recording, &report, labels, channel);
-    Ok((is_holdout(&labels.filename), fhr, mhr))
+    let (fetal, mhr) = false_signal_score(&recording, &report, labels, channel);
+    Ok(FsResult {
+        name: labels.filename.clone(),
+        holdout: is_holdout(&labels.filename),
+        fetal,
+        mhr,
+    })
+}
+
+/// One FHRMA-FS file's false-signal counts.
+struct FsResult {
+    name: String,
+    holdout: bool,
+    /// On the fetal channel.
+    fetal: Confusion2,
+    /// On the MHR channel.
+    mhr: Confusion2,
 }
 
 /// Scores a file's false-signal findings against its labels, sample by sample over the
@@ -873,6 +888,7 @@ fn confusion_json(c: Confusion2) -> Value {
 
 /// One FHRMA file against WMFB.
 struct FhrmaResult {
+    name: String,
     holdout: bool,
     /// MADI and RMSD of our baseline against WMFB's.
     baseline: Option<(f64, f64)>,
@@ -964,6 +980,7 @@ fn baseline_file(
             .map(|method| method.get(name).map(|e| event_counts(&wmfb.events, e))),
     );
     Ok(FhrmaResult {
+        name: name.to_string(),
         holdout: is_holdout(name),
         baseline: score::madi_rmsd(&wmfb.baseline, &report.baseline_curve, &fhr),
         events,
@@ -1087,6 +1104,27 @@ pub struct EvalOptions {
 
 /// Runs every evaluation and returns the `mimamori.eval.v1` JSON object.
 pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
+    Ok(report(&collect(options)?))
+}
+
+/// Every recording analysed and scored against its reference: what the figures are computed
+/// from ([`report`]), and what two configurations are compared on ([`compare`]).
+pub struct Collected {
+    overrides: Vec<String>,
+    left_out: Vec<String>,
+    /// CTU-UHB records, with what the figures over them need precomputed.
+    results: Vec<RecordResult>,
+    ratings: datasets::ExpertRatings,
+    /// Per record (as `results`): its rated windows' (the experts' plurality, our class).
+    rated: Vec<Vec<RatingPair>>,
+    /// Per record (as `results`): its worst JSOG level in the last hour and acidaemia.
+    outcome: Vec<Option<(f64, bool)>>,
+    fs: Vec<FsResult>,
+    baselines: Vec<FhrmaResult>,
+}
+
+/// Analyses and scores every recording the data folder holds (all cores).
+pub fn collect(options: &EvalOptions) -> Result<Collected, EvalError> {
     let data = &options.data;
     let threads = options.threads;
     let set = &options.overrides;
@@ -1132,7 +1170,7 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         "FHRMA-FS: analysing {} recordings for false signal",
         labels.len()
     );
-    let fs: Vec<(bool, Confusion2, Confusion2)> = computed(
+    let fs: Vec<FsResult> = computed(
         par_map(&labels, threads, "false-signal files", |l| {
             (
                 format!("FHRMA-FS file {}", l.filename),
@@ -1191,104 +1229,288 @@ pub fn run(options: &EvalOptions) -> Result<Value, EvalError> {
         }
     }
 
+    let rated = results
+        .iter()
+        .map(|r| {
+            ratings
+                .get(&r.name)
+                .map_or_else(Vec::new, |experts| rated_windows(r, experts).0)
+        })
+        .collect();
+    let outcome = results.iter().map(worst_level_and_acidaemia).collect();
+    Ok(Collected {
+        overrides: set
+            .iter()
+            .map(|o| format!("{}={}", o.key, o.value))
+            .collect(),
+        left_out,
+        results,
+        ratings,
+        rated,
+        outcome,
+        fs,
+        baselines,
+    })
+}
+
+/// The `mimamori.eval.v1` JSON object of collected results: every figure for all recordings,
+/// development and holdout, the bars' figures with their 95 % intervals.
+pub fn report(c: &Collected) -> Value {
+    let Collected {
+        results,
+        ratings,
+        fs,
+        baselines,
+        left_out,
+        ..
+    } = c;
     let mut out = json!({
         "schema": "mimamori.eval.v1",
         "holdout_rule": "development: the shared recordings whose number is not divisible by 5 (crates/eval/development.txt); holdout: every other recording",
-        "overrides": set.iter().map(|o| format!("{}={}", o.key, o.value)).collect::<Vec<_>>(),
+        "overrides": c.overrides,
         "recordings": {
             "ctu_uhb": results.len(),
             "fhrma_fs": fs.len(),
             "fhrma_wmfb": baselines.len(),
         },
         "left_out": left_out,
-        "per_record": per_record_json(&results),
+        "per_record": per_record_json(results),
     });
     out["bootstrap"] = json!({
         "what": "95 % interval of each figure: percentile bootstrap over recordings (as many drawn with replacement as the part holds), beside the figure as `<figure>_ci95`",
         "resamples": bootstrap::RESAMPLES,
     });
     for subset in Subset::ALL {
-        let fs_part: Vec<&(bool, Confusion2, Confusion2)> =
-            fs.iter().filter(|f| subset.includes(f.0)).collect();
+        let fs_part: Vec<&FsResult> = fs.iter().filter(|f| subset.includes(f.holdout)).collect();
         let mut madi: Vec<f64> = Vec::new();
         let mut rmsd: Vec<f64> = Vec::new();
-        for r in &baselines {
+        for r in baselines {
             if let (true, Some((a, b))) = (subset.includes(r.holdout), r.baseline) {
                 madi.push(a * 100.0);
                 rmsd.push(b);
             }
         }
-        let madi_units = madi.clone();
         out[subset.name()] = json!({
-            "events": events_json(&results, subset),
-            "false_signal_fetal": confusion_json(summed(fs_part.iter().map(|f| &f.1))),
-            "false_signal_mhr": confusion_json(summed(fs_part.iter().map(|f| &f.2))),
-            "classification_figo_vs_experts": classification_json(&results, &ratings, subset),
-            "outcome": outcome_json(&results, subset),
+            "events": events_json(results, subset),
+            "false_signal_fetal": confusion_json(summed(fs_part.iter().map(|f| &f.fetal))),
+            "false_signal_mhr": confusion_json(summed(fs_part.iter().map(|f| &f.mhr))),
+            "classification_figo_vs_experts": classification_json(results, ratings, subset),
+            "outcome": outcome_json(results, subset),
             "baseline_vs_wmfb": {
                 "files": madi.len(),
                 "madi_percent_median": score::median(&mut madi),
                 "rmsd_bpm_median": score::median(&mut rmsd),
             },
-            "events_vs_wmfb": events_vs_wmfb_json(&baselines, subset),
+            "events_vs_wmfb": events_vs_wmfb_json(baselines, subset),
         });
-        let part = &mut out[subset.name()];
-        let records: Vec<&RecordResult> = results
-            .iter()
-            .filter(|r| subset.includes(r.holdout))
-            .collect();
-        // The event figures draw from the annotated records only (the others add nothing).
-        let annotated: Vec<&RecordResult> = records
-            .iter()
-            .copied()
-            .filter(|r| r.counts.is_some())
-            .collect();
-        for (k, kind) in ["accelerations", "decelerations", "contractions"]
-            .into_iter()
-            .enumerate()
-        {
-            part["events"][kind]["f1_ci95"] = json!(bootstrap::interval95(&annotated, |draw| {
-                pooled_events(draw.iter().map(|r| **r)).0[k].f1()
+        for figure in &FIGURES {
+            let units = (figure.units)(c, subset);
+            let interval = bootstrap::interval95(&units, |draw| {
+                (figure.compute)(c, &mut draw.iter().map(|&&u| u))
+            });
+            let (parent, key) = figure
+                .path
+                .rsplit_once('/')
+                .expect("a figure's path names its object and key");
+            out[subset.name()]
+                .pointer_mut(parent)
+                .expect("every figure's object is in the report")[format!("{key}_ci95")] =
+                json!(interval);
+        }
+    }
+    out
+}
+
+/// Which recordings a figure is drawn over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dataset {
+    /// CTU-UHB records (`Collected::results`).
+    CtuUhb,
+    /// FHRMA-FS files (`Collected::fs`).
+    FalseSignal,
+    /// FHRMA files (`Collected::baselines`).
+    Fhrma,
+}
+
+impl Dataset {
+    /// The name of its `index`-th recording.
+    fn name(self, c: &Collected, index: usize) -> &str {
+        match self {
+            Dataset::CtuUhb => &c.results[index].name,
+            Dataset::FalseSignal => &c.fs[index].name,
+            Dataset::Fhrma => &c.baselines[index].name,
+        }
+    }
+}
+
+/// A bar's figure as a function of the recordings it is computed over, so it can be computed
+/// again on a bootstrap draw of them (its interval), and on the same draw for two
+/// configurations (their difference).
+struct Figure {
+    /// Where it sits in a part of the report (`/events/decelerations/f1`); its interval goes
+    /// beside it (`f1_ci95`).
+    path: &'static str,
+    dataset: Dataset,
+    /// The recordings of a part it is computed over (indices into the dataset's list).
+    units: fn(&Collected, Subset) -> Vec<usize>,
+    /// The figure over some of them (with repeats: a draw).
+    compute: fn(&Collected, &mut dyn Iterator<Item = usize>) -> f64,
+}
+
+fn annotated_records(c: &Collected, subset: Subset) -> Vec<usize> {
+    (0..c.results.len())
+        .filter(|&i| subset.includes(c.results[i].holdout) && c.results[i].counts.is_some())
+        .collect()
+}
+
+fn rated_records(c: &Collected, subset: Subset) -> Vec<usize> {
+    (0..c.results.len())
+        .filter(|&i| {
+            subset.includes(c.results[i].holdout) && c.ratings.contains_key(&c.results[i].name)
+        })
+        .collect()
+}
+
+fn records_with_ph(c: &Collected, subset: Subset) -> Vec<usize> {
+    (0..c.results.len())
+        .filter(|&i| subset.includes(c.results[i].holdout) && c.results[i].ph.is_some())
+        .collect()
+}
+
+fn fs_files(c: &Collected, subset: Subset) -> Vec<usize> {
+    (0..c.fs.len())
+        .filter(|&i| subset.includes(c.fs[i].holdout))
+        .collect()
+}
+
+fn fhrma_files(c: &Collected, subset: Subset) -> Vec<usize> {
+    (0..c.baselines.len())
+        .filter(|&i| subset.includes(c.baselines[i].holdout))
+        .collect()
+}
+
+fn event_f1<const K: usize>(c: &Collected, units: &mut dyn Iterator<Item = usize>) -> f64 {
+    pooled_events(units.map(|i| &c.results[i])).0[K].f1()
+}
+
+/// The bars' figures (and the outcome AUC), in the order of the table.
+const FIGURES: [Figure; 10] = [
+    Figure {
+        path: "/events/decelerations/f1",
+        dataset: Dataset::CtuUhb,
+        units: annotated_records,
+        compute: event_f1::<1>,
+    },
+    Figure {
+        path: "/events/accelerations/f1",
+        dataset: Dataset::CtuUhb,
+        units: annotated_records,
+        compute: event_f1::<0>,
+    },
+    Figure {
+        path: "/events/contractions/f1",
+        dataset: Dataset::CtuUhb,
+        units: annotated_records,
+        compute: event_f1::<2>,
+    },
+    Figure {
+        path: "/events/deceleration_type_accuracy",
+        dataset: Dataset::CtuUhb,
+        units: annotated_records,
+        compute: |c, units| type_accuracy(&pooled_events(units.map(|i| &c.results[i])).1),
+    },
+    Figure {
+        path: "/false_signal_fetal/accuracy",
+        dataset: Dataset::FalseSignal,
+        units: fs_files,
+        compute: |c, units| false_signal_accuracy(summed(units.map(|i| &c.fs[i].fetal))),
+    },
+    Figure {
+        path: "/false_signal_fetal/false_class_f1",
+        dataset: Dataset::FalseSignal,
+        units: fs_files,
+        compute: |c, units| false_class_scores(summed(units.map(|i| &c.fs[i].fetal))).2,
+    },
+    Figure {
+        path: "/false_signal_mhr/accuracy",
+        dataset: Dataset::FalseSignal,
+        units: fs_files,
+        compute: |c, units| false_signal_accuracy(summed(units.map(|i| &c.fs[i].mhr))),
+    },
+    Figure {
+        path: "/classification_figo_vs_experts/kappa_quadratic",
+        dataset: Dataset::CtuUhb,
+        units: rated_records,
+        compute: |c, units| {
+            let pairs: Vec<RatingPair> = units.flat_map(|i| c.rated[i].iter().copied()).collect();
+            score::quadratic_kappa(&pairs, 3)
+        },
+    },
+    Figure {
+        path: "/baseline_vs_wmfb/madi_percent_median",
+        dataset: Dataset::Fhrma,
+        units: fhrma_files,
+        compute: |c, units| {
+            let mut madi: Vec<f64> = units
+                .filter_map(|i| c.baselines[i].baseline.map(|(m, _)| m * 100.0))
+                .collect();
+            score::median(&mut madi)
+        },
+    },
+    Figure {
+        path: "/outcome/auc_worst_jsog_last_60_min_for_ph_below_7_05",
+        dataset: Dataset::CtuUhb,
+        units: records_with_ph,
+        compute: |c, units| {
+            let points: Vec<(f64, bool)> = units.filter_map(|i| c.outcome[i]).collect();
+            outcome_auc(&points)
+        },
+    },
+];
+
+/// Two configurations on the same recordings (`changed` and `reference`, collected from the
+/// same data folder): each bar's figure under both, their difference, and the difference's
+/// 95 % interval from the same bootstrap draws of recordings for both (a paired comparison:
+/// a recording that is hard for one is hard for the other, so the difference varies far less
+/// than either figure). Recordings only one of the two could score are left out of it.
+pub fn compare(changed: &Collected, reference: &Collected) -> Value {
+    let mut out = json!({
+        "changed": changed.overrides,
+        "reference": reference.overrides,
+        "resamples": bootstrap::RESAMPLES,
+    });
+    for subset in Subset::ALL {
+        let mut figures = Vec::new();
+        for figure in &FIGURES {
+            let by_name: BTreeMap<&str, usize> = (figure.units)(reference, subset)
+                .into_iter()
+                .map(|i| (figure.dataset.name(reference, i), i))
+                .collect();
+            let pairs: Vec<(usize, usize)> = (figure.units)(changed, subset)
+                .into_iter()
+                .filter_map(|i| Some((i, *by_name.get(figure.dataset.name(changed, i))?)))
+                .collect();
+            let on =
+                |c: &Collected, pick: fn(&(usize, usize)) -> usize, draw: &[&(usize, usize)]| {
+                    (figure.compute)(c, &mut draw.iter().map(|p| pick(p)))
+                };
+            let all: Vec<&(usize, usize)> = pairs.iter().collect();
+            let (a, b) = (on(changed, |p| p.0, &all), on(reference, |p| p.1, &all));
+            let interval = bootstrap::interval95(&pairs, |draw| {
+                on(changed, |p| p.0, draw) - on(reference, |p| p.1, draw)
+            });
+            figures.push(json!({
+                "figure": figure.path,
+                "recordings": pairs.len(),
+                "changed": a,
+                "reference": b,
+                "difference": a - b,
+                "difference_ci95": interval,
             }));
         }
-        part["events"]["deceleration_type_accuracy_ci95"] =
-            json!(bootstrap::interval95(&annotated, |draw| {
-                type_accuracy(&pooled_events(draw.iter().map(|r| **r)).1)
-            }));
-        let fs_interval = |pick: fn(&(bool, Confusion2, Confusion2)) -> &Confusion2,
-                           figure: fn(Confusion2) -> f64| {
-            json!(bootstrap::interval95(&fs_part, |draw| figure(summed(
-                draw.iter().map(|f| pick(f))
-            ))))
-        };
-        part["false_signal_fetal"]["accuracy_ci95"] = fs_interval(|f| &f.1, false_signal_accuracy);
-        part["false_signal_fetal"]["false_class_f1_ci95"] =
-            fs_interval(|f| &f.1, |c| false_class_scores(c).2);
-        part["false_signal_mhr"]["accuracy_ci95"] = fs_interval(|f| &f.2, false_signal_accuracy);
-        let rated: Vec<Vec<(usize, usize)>> = records
-            .iter()
-            .filter_map(|r| Some(rated_windows(r, ratings.get(&r.name)?).0))
-            .filter(|pairs| !pairs.is_empty())
-            .collect();
-        part["classification_figo_vs_experts"]["kappa_quadratic_ci95"] =
-            json!(bootstrap::interval95(&rated, |draw| {
-                let pairs: Vec<(usize, usize)> =
-                    draw.iter().flat_map(|p| p.iter().copied()).collect();
-                score::quadratic_kappa(&pairs, 3)
-            }));
-        let points: Vec<(f64, bool)> = records
-            .iter()
-            .filter_map(|r| worst_level_and_acidaemia(r))
-            .collect();
-        part["outcome"]["auc_worst_jsog_last_60_min_for_ph_below_7_05_ci95"] = json!(
-            bootstrap::interval95(&points, |draw| outcome_auc(draw.iter().copied()))
-        );
-        part["baseline_vs_wmfb"]["madi_percent_median_ci95"] =
-            json!(bootstrap::interval95(&madi_units, |draw| {
-                score::median(&mut draw.iter().map(|v| **v).collect::<Vec<_>>())
-            }));
+        out[subset.name()] = json!(figures);
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -1310,6 +1532,7 @@ mod tests {
         };
         let counts = event_counts(&reference, &ours);
         let result = FhrmaResult {
+            name: "train01.fhr".into(),
             holdout: false,
             baseline: None,
             events: vec![Some(counts); EVENT_SOURCES],
