@@ -1357,38 +1357,47 @@ struct Figure {
     compute: fn(&Collected, &mut dyn Iterator<Item = usize>) -> f64,
 }
 
+/// The CTU-UHB records of a part that `keep` accepts.
+fn records_where(
+    c: &Collected,
+    subset: Subset,
+    keep: impl Fn(&RecordResult) -> bool,
+) -> Vec<usize> {
+    (0..c.results.len())
+        .filter(|&i| subset.includes(c.results[i].holdout) && keep(&c.results[i]))
+        .collect()
+}
+
+/// The records the expert annotated (the event figures).
 fn annotated_records(c: &Collected, subset: Subset) -> Vec<usize> {
-    (0..c.results.len())
-        .filter(|&i| subset.includes(c.results[i].holdout) && c.results[i].counts.is_some())
-        .collect()
+    records_where(c, subset, |r| r.counts.is_some())
 }
 
+/// The records the obstetricians rated (κ).
 fn rated_records(c: &Collected, subset: Subset) -> Vec<usize> {
-    (0..c.results.len())
-        .filter(|&i| {
-            subset.includes(c.results[i].holdout) && c.ratings.contains_key(&c.results[i].name)
-        })
-        .collect()
+    records_where(c, subset, |r| c.ratings.contains_key(&r.name))
 }
 
+/// The records with an umbilical artery pH (the outcome AUC).
 fn records_with_ph(c: &Collected, subset: Subset) -> Vec<usize> {
-    (0..c.results.len())
-        .filter(|&i| subset.includes(c.results[i].holdout) && c.results[i].ph.is_some())
-        .collect()
+    records_where(c, subset, |r| r.ph.is_some())
 }
 
+/// The FHRMA-FS files of a part (the false-signal figures).
 fn fs_files(c: &Collected, subset: Subset) -> Vec<usize> {
     (0..c.fs.len())
         .filter(|&i| subset.includes(c.fs[i].holdout))
         .collect()
 }
 
+/// The FHRMA files of a part (MADI against WMFB).
 fn fhrma_files(c: &Collected, subset: Subset) -> Vec<usize> {
     (0..c.baselines.len())
         .filter(|&i| subset.includes(c.baselines[i].holdout))
         .collect()
 }
 
+/// The F1 of event kind `K` (0 accelerations, 1 decelerations, 2 contractions).
 fn event_f1<const K: usize>(c: &Collected, units: &mut dyn Iterator<Item = usize>) -> f64 {
     pooled_events(units.map(|i| &c.results[i])).0[K].f1()
 }
