@@ -102,6 +102,7 @@ fn analyze_text_summary_names_the_table_version() {
         .lines()
         .skip_while(|l| !l.starts_with("decelerations ("))
         .skip(1)
+        .take_while(|l| !l.starts_with("accelerations ("))
         .collect();
     assert_eq!(
         listed.len(),
@@ -124,6 +125,38 @@ fn analyze_text_summary_names_the_table_version() {
         if let Some(word) = expected {
             assert!(line.contains(word), "{line} / {d}");
         }
+    }
+    // Then each acceleration; in the JSOG and NICHD profiles, one of 2 minutes or more is
+    // prolonged (遷延一過性頻脈), in FIGO's it is not (1158 has one of 137 s).
+    let accelerations = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip_while(|l| !l.starts_with("accelerations ("))
+            .skip(1)
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        accelerations(&out).len(),
+        json["accelerations"].as_array().unwrap().len(),
+        "{out}"
+    );
+    let path = shared_data().join("ctu-uhb/wfdb/1158.hea");
+    for (profile, prolonged) in [("jsog", 1), ("nichd", 1), ("figo", 0)] {
+        let out =
+            crate::util::mimamori_ok(&["analyze", path.to_str().unwrap(), "--profile", profile]);
+        let listed = accelerations(&out);
+        let long: Vec<&String> = listed.iter().filter(|l| l.contains(" 137 s")).collect();
+        assert_eq!(long.len(), 1, "{profile}: {out}");
+        assert_eq!(
+            listed.iter().filter(|l| l.contains("prolonged")).count(),
+            prolonged,
+            "{profile}: {out}"
+        );
+        assert_eq!(
+            long[0].contains("prolonged (2 min or more)"),
+            prolonged == 1,
+            "{profile}"
+        );
     }
 }
 

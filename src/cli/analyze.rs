@@ -302,5 +302,22 @@ fn summary(
             d.reason()
         );
     }
+    if !report.accelerations.is_empty() {
+        let _ = writeln!(out, "accelerations (start, rise, duration)");
+    }
+    for a in &report.accelerations {
+        let _ = writeln!(
+            out,
+            "{:>7.1} min  {:>4} bpm {:>4.0} s{}",
+            a.start_s / 60.0,
+            format!("+{:.0}", a.amplitude_bpm),
+            a.end_s - a.start_s,
+            if a.prolonged {
+                ": prolonged (2 min or more)"
+            } else {
+                ""
+            }
+        );
+    }
     out
 }
