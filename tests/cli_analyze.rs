@@ -85,6 +85,29 @@ fn analyze_text_summary_names_the_table_version() {
         "{out}"
     );
     assert!(out.contains("window"), "{out}");
+    // Signal loss per channel the analysis reads: CTU-UHB records no maternal heart rate.
+    let first = out.lines().next().unwrap();
+    assert!(first.contains("(toco 0.0 %, MHR not recorded)"), "{first}");
+    // An FHRMA-FS Doppler file does; its losses are those `mimamori info` counts.
+    let doppler = shared_data().join("fhrma-fs/DopMHR/Train/DopMHRTrain0093.fhrm");
+    let summary = crate::util::mimamori_ok(&["analyze", doppler.to_str().unwrap()]);
+    let info = crate::util::mimamori_ok(&["info", doppler.to_str().unwrap()]);
+    let info_loss = |channel: &str| {
+        info.lines()
+            .find(|l| l.starts_with(&format!("{channel} ")))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or_else(|| panic!("{channel}: {info}"))
+            .to_string()
+    };
+    let first = summary.lines().next().unwrap();
+    assert!(
+        first.contains(&format!(
+            "(toco {} %, MHR {} %)",
+            info_loss("ua"),
+            info_loss("mhr")
+        )),
+        "{first} / {info}"
+    );
     // How much was judged false signal, per channel: 1001 has short artefact stretches.
     assert!(
         out.lines()

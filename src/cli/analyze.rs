@@ -172,14 +172,27 @@ fn summary(
     use std::fmt::Write as _;
     let mut out = String::new();
     let count = |k: DecelerationType| report.decelerations.iter().filter(|d| d.kind == k).count();
+    // The other channels the analysis reads, from the recording (as `mimamori info` counts).
+    let channels = recording.channel_summaries();
+    let channel_loss = |channel: Channel| {
+        channels
+            .iter()
+            .find(|c| c.channel == channel && c.present())
+            .map_or_else(
+                || "not recorded".to_string(),
+                |c| format!("{:.1} %", c.signal_loss_percent),
+            )
+    };
     let _ = writeln!(
         out,
-        "{}: {:.1} min, fetal channel {}{}, signal loss {:.1} %",
+        "{}: {:.1} min, fetal channel {}{}, signal loss {:.1} % (toco {}, MHR {})",
         recording.source,
         report.samples as f64 / 240.0,
         fetal.name(),
         if direct_ecg { " (direct ECG)" } else { "" },
-        report.signal_loss_percent
+        report.signal_loss_percent,
+        channel_loss(Channel::Ua),
+        channel_loss(Channel::Mhr),
     );
     let prolonged_accelerations = report.accelerations.iter().filter(|a| a.prolonged).count();
     let _ = writeln!(
