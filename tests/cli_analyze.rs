@@ -434,6 +434,15 @@ fn analyze_draws_the_recording_and_its_findings_as_svg() {
                 resting >= 2 && summary.contains("variability marked carried"),
                 "{summary}"
             );
+            // Its 137-s acceleration is drawn as prolonged (the JSOG profile), the others not.
+            let text = std::fs::read_to_string(&svg).unwrap();
+            assert_eq!(
+                text.matches("<title>prolonged acceleration +42 bpm, 137 s</title>")
+                    .count(),
+                1,
+                "{file}"
+            );
+            assert_eq!(text.matches("<title>acceleration ").count(), 2, "{file}");
         }
         same_as_chart("earlier_windows", resting);
     }
