@@ -11,6 +11,26 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::bridge_e2e::{Field, Process, monitor, recording, wait_until};
 use crate::util::free_tcp_port;
 
+/// What every test here starts from: the test recording, replayed at `speed` by a monitor on a
+/// fresh pseudo-terminal (in the folder returned last, which must outlive the test), a field
+/// (PKI, bridge configuration, store) for it, and a free HTTP port.
+fn setup(
+    speed: f64,
+) -> (
+    ctg_formats::Recording,
+    ctg_sim::PtyMonitorHandle,
+    Field,
+    u16,
+    tempfile::TempDir,
+) {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyHUB");
+    let monitor = monitor(&recording, &link, speed);
+    let field = Field::new(&link);
+    (recording, monitor, field, free_tcp_port(), link_dir)
+}
+
 fn hub(field: &Field, http: u16, log: &str) -> Process {
     hub_with(field, &["--http", &format!("127.0.0.1:{http}")], log)
 }
@@ -147,12 +167,7 @@ fn sign_in(field: &Field, hub: &Process, http: u16) -> String {
 
 #[test]
 fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
-    let recording = recording();
-    let link_dir = tempfile::tempdir().unwrap();
-    let link = link_dir.path().join("ttyHUB1");
-    let monitor = monitor(&recording, &link, 60.0);
-    let field = Field::new(&link);
-    let http = free_tcp_port();
+    let (recording, monitor, field, http, _link_dir) = setup(60.0);
     let hub = hub(&field, http, "hub.log");
     let bridge = field.bridge("bridge.log");
 
@@ -256,24 +271,17 @@ fn a_websocket_viewer_gets_every_sample_in_order_and_findings() {
     assert!(out.contains("audit log intact"), "{out}");
 }
 
-#[test]
-fn the_hub_killed_under_load_ends_with_every_sample_exactly_once() {
-    let recording = recording();
-    let link_dir = tempfile::tempdir().unwrap();
-    let link = link_dir.path().join("ttyHUB2");
-    let monitor = monitor(&recording, &link, 20.0);
-    let field = Field::new(&link);
-    let http = free_tcp_port();
+/// A hub receiving a monitor's samples through a bridge is stopped by `stop` (given the hub, the
+/// bridge and the monitor) while the monitor goes on; a new hub on the same store and port then
+/// catches up, and in the end holds every sample exactly once.
+fn a_hub_replaced_under_load(stop: impl FnOnce(Process, &Process, &ctg_sim::PtyMonitorHandle)) {
+    let (recording, monitor, field, http, _link_dir) = setup(20.0);
     let hub1 = hub(&field, http, "hub-1.log");
     let bridge = field.bridge("bridge.log");
     wait_until("400 samples in the hub", Duration::from_secs(40), || {
         stored_samples(&field) >= 400
     });
-    hub1.kill();
-    let before = monitor.samples_sent();
-    wait_until("the monitor to go on", Duration::from_secs(30), || {
-        monitor.samples_sent() >= before + 200
-    });
+    stop(hub1, &bridge, &monitor);
     let hub2 = hub(&field, http, "hub-2.log");
     wait_until("the hub to catch up", Duration::from_secs(60), || {
         stored_samples(&field) >= monitor.samples_sent()
@@ -285,6 +293,37 @@ fn the_hub_killed_under_load_ends_with_every_sample_exactly_once() {
     std::thread::sleep(Duration::from_millis(500));
     assert_store_holds_exactly(&field, &recording, sent);
     let _ = (bridge, hub2);
+}
+
+#[test]
+fn the_hub_killed_under_load_ends_with_every_sample_exactly_once() {
+    a_hub_replaced_under_load(|hub, _, monitor| {
+        hub.kill();
+        let before = monitor.samples_sent();
+        wait_until("the monitor to go on", Duration::from_secs(30), || {
+            monitor.samples_sent() >= before + 200
+        });
+    });
+}
+
+/// Stopped as a service manager stops it (SIGTERM), the hub closes its bridges' sessions with a
+/// reason, so they know at once (not after a timeout) and spool until the next hub, which then
+/// holds every sample exactly once.
+#[test]
+fn a_hub_stopped_by_sigterm_tells_its_bridges_and_loses_nothing() {
+    a_hub_replaced_under_load(|mut hub, bridge, _| {
+        let stopped = Instant::now();
+        let status = hub
+            .terminate(Duration::from_secs(10))
+            .expect("the hub ends on SIGTERM");
+        assert!(status.success(), "{status:?}: {}", hub.log());
+        assert!(hub.log().contains("hub stopping"), "{}", hub.log());
+        wait_until("the bridge to hear why", Duration::from_secs(5), || {
+            bridge.log().contains("hub shutting down")
+        });
+        // Told within a round trip, long before a session would time out.
+        assert!(stopped.elapsed() < Duration::from_secs(5));
+    });
 }
 
 /// A plain HTTP/1.1 request with the session cookie; (status, JSON body).
@@ -314,12 +353,7 @@ fn http_request(
 
 #[test]
 fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
-    let recording = recording();
-    let link_dir = tempfile::tempdir().unwrap();
-    let link = link_dir.path().join("ttyHUB3");
-    let monitor = monitor(&recording, &link, 10.0);
-    let field = Field::new(&link);
-    let http = free_tcp_port();
+    let (_, monitor, field, http, _link_dir) = setup(10.0);
     let db = field.path("hub.db");
     let http_addr = format!("127.0.0.1:{http}");
     let hub = hub_with(
@@ -411,12 +445,7 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
 
 #[test]
 fn revoking_a_bridge_cuts_it_off_without_a_hub_restart() {
-    let recording = recording();
-    let link_dir = tempfile::tempdir().unwrap();
-    let link = link_dir.path().join("ttyHUB4");
-    let _monitor = monitor(&recording, &link, 10.0);
-    let field = Field::new(&link);
-    let http = free_tcp_port();
+    let (_, _monitor, field, http, _link_dir) = setup(10.0);
     let hub = hub(&field, http, "hub.log");
     let bridge = field.bridge("bridge.log");
     wait_until("data at the hub", Duration::from_secs(30), || {

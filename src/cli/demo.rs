@@ -184,8 +184,16 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         );
         rt.spawn(async move {
             let listen: SocketAddr = "127.0.0.1:0".parse().expect("address");
-            if let Err(error) =
-                ctg_hub::ingest::serve(hub, listen, &ca, &cert, &key, Some(ingest_tx)).await
+            if let Err(error) = ctg_hub::ingest::serve(
+                hub,
+                listen,
+                &ca,
+                &cert,
+                &key,
+                Some(ingest_tx),
+                std::future::pending(),
+            )
+            .await
             {
                 tracing::error!(error = format!("{error:#}"), "hub ingest stopped");
             }

@@ -16,8 +16,16 @@ use ctg_proto::{FrameDecoder, encode_frame};
 use crate::Hub;
 use crate::store::Write;
 
-/// Serves bridges on `listen` until the process ends; `ready` gets the bound address. The
-/// revocation list is `revoked.txt` beside the CA certificate, re-read as it changes.
+/// The application error code of a session the hub closes because it is stopping.
+pub const SHUTTING_DOWN: u32 = 2;
+
+/// Serves bridges on `listen` until `shutdown` completes (the service being stopped;
+/// `std::future::pending()` for never); `ready` gets the bound address. The revocation list is
+/// `revoked.txt` beside the CA certificate, re-read as it changes. On shutdown every bridge's
+/// session is closed with [`SHUTTING_DOWN`] ("hub shutting down"), so the bridges know at once
+/// and keep spooling until the hub is back, rather than waiting for their sessions to time out.
+/// What a bridge sent is acknowledged only once stored, so nothing unacknowledged is lost: it is
+/// sent again to the next hub.
 pub async fn serve(
     hub: Arc<Hub>,
     listen: SocketAddr,
@@ -25,6 +33,7 @@ pub async fn serve(
     cert: &Path,
     key: &Path,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let revocations = Arc::new(ctg_tls::pki::Revocations::new(
         ca.parent().unwrap_or(Path::new(".")),
@@ -43,7 +52,26 @@ pub async fn serve(
     if let Some(ready) = ready {
         let _ = ready.send(local);
     }
-    while let Some(incoming) = endpoint.accept().await {
+    tokio::pin!(shutdown);
+    loop {
+        let incoming = tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => incoming,
+                None => break,
+            },
+            () = &mut shutdown => {
+                tracing::info!("hub stopping: closing the bridges' sessions");
+                endpoint.close(quinn::VarInt::from_u32(SHUTTING_DOWN), b"hub shutting down");
+                // The close reaches the bridges within a round trip; one that does not answer
+                // is not waited for long.
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    endpoint.wait_idle(),
+                )
+                .await;
+                break;
+            }
+        };
         let hub = hub.clone();
         let revocations = revocations.clone();
         tokio::spawn(async move {

@@ -203,6 +203,7 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
                 &pki.join("hub.pem"),
                 &pki.join("hub.key"),
                 Some(ready_tx),
+                std::future::pending(),
             )
             .await
         });
