@@ -326,6 +326,38 @@ fn a_hub_stopped_by_sigterm_tells_its_bridges_and_loses_nothing() {
     });
 }
 
+/// A bridge stopped by SIGTERM closes its session with a reason, so the hub knows at once; the
+/// bridge started again sends what the hub had not acknowledged, and nothing is lost.
+#[test]
+fn a_bridge_stopped_by_sigterm_tells_the_hub_and_loses_nothing() {
+    let (recording, monitor, field, http, _link_dir) = setup(20.0);
+    let hub = hub(&field, http, "hub.log");
+    let mut bridge1 = field.bridge("bridge-1.log");
+    wait_until("200 samples in the hub", Duration::from_secs(40), || {
+        stored_samples(&field) >= 200
+    });
+    let status = bridge1
+        .terminate(Duration::from_secs(10))
+        .expect("the bridge ends on SIGTERM");
+    assert!(status.success(), "{status:?}: {}", bridge1.log());
+    assert!(
+        bridge1.log().contains("bridge stopping"),
+        "{}",
+        bridge1.log()
+    );
+    wait_until("the hub to hear why", Duration::from_secs(5), || {
+        hub.log().contains("bridge stopping")
+    });
+    let bridge2 = field.bridge("bridge-2.log");
+    let sent = monitor.stop().unwrap();
+    wait_until("every sample in the hub", Duration::from_secs(60), || {
+        stored_samples(&field) >= sent
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_store_holds_exactly(&field, &recording, sent);
+    let _ = bridge2;
+}
+
 /// A plain HTTP/1.1 request with the session cookie; (status, JSON body).
 fn http_request(
     port: u16,

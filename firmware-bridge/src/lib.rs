@@ -136,8 +136,10 @@ pub fn open_spools(config: &BridgeConfig) -> Result<Arc<Shared>> {
     }))
 }
 
-/// Runs the bridge until the process is stopped.
-pub async fn run(config: BridgeConfig) -> Result<()> {
+/// Runs the bridge until `stop` completes (the service being stopped; `std::future::pending()`
+/// for never): then the session with the hub is closed with a reason, and what the hub has not
+/// acknowledged stays in the spool for the next start.
+pub async fn run(config: BridgeConfig, stop: impl Future<Output = ()>) -> Result<()> {
     let shared = open_spools(&config)?;
     for (stream, device) in config.devices.iter().enumerate() {
         tokio::spawn(device::run(
@@ -147,7 +149,7 @@ pub async fn run(config: BridgeConfig) -> Result<()> {
             config.capture_dir.clone(),
         ));
     }
-    uplink::run(shared, &config).await
+    uplink::run(shared, &config, stop).await
 }
 
 /// `--check`: opens each device for a few seconds and reports what it sees.

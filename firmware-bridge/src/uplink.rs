@@ -29,24 +29,59 @@ const BACKLOG_BATCH: usize = 64;
 /// Heartbeat period.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Runs sessions for ever.
-pub async fn run(shared: Arc<Shared>, config: &BridgeConfig) -> Result<()> {
+/// The application error code of a session the bridge closes because it is stopping.
+pub const STOPPING: u32 = 3;
+
+/// Runs sessions, one after another, until `stop` completes: then the session under way is
+/// closed with [`STOPPING`] ("bridge stopping"), so the hub knows at once. Unacknowledged
+/// records stay in the spool (acknowledgements are what moves its cursor), so stopping in the
+/// middle of a session loses nothing.
+pub async fn run(
+    shared: Arc<Shared>,
+    config: &BridgeConfig,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
     let client = ctg_tls::quic::client_config(&config.hub.ca, &config.hub.cert, &config.hub.key)?;
     let mut endpoint = quinn::Endpoint::client("0.0.0.0:0".parse()?)?;
     endpoint.set_default_client_config(client);
     let mut backoff = Duration::from_secs(1);
+    tokio::pin!(stop);
+    let stopping = |endpoint: &quinn::Endpoint| {
+        tracing::info!("bridge stopping: what the hub has not acknowledged stays in the spool");
+        endpoint.close(quinn::VarInt::from_u32(STOPPING), b"bridge stopping");
+    };
     loop {
         let started = std::time::Instant::now();
-        match session(&shared, &endpoint, config).await {
-            Ok(()) => tracing::info!("hub closed the session"),
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "uplink down"),
+        let current = session(&shared, &endpoint, config);
+        tokio::pin!(current);
+        tokio::select! {
+            outcome = &mut current => match outcome {
+                Ok(()) => tracing::info!("hub closed the session"),
+                Err(error) => tracing::warn!(error = format!("{error:#}"), "uplink down"),
+            },
+            () = &mut stop => {
+                // Closed with the reason before the session (and its connection) is dropped:
+                // a connection dropped first would close without one.
+                stopping(&endpoint);
+                break;
+            }
         }
         if started.elapsed() > Duration::from_secs(30) {
             backoff = Duration::from_secs(1);
         }
-        tokio::time::sleep(backoff).await;
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = &mut stop => {
+                stopping(&endpoint);
+                break;
+            }
+        }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+    // The close reaches the hub within a round trip; a hub that does not answer is not waited
+    // for long.
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+    Ok(())
 }
 
 struct Cursor {

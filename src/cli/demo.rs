@@ -375,13 +375,11 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     rt.block_on(async {
         // Ctrl-C, or `kill` / a service manager's stop (SIGTERM): either way the bridges'
         // processes are stopped and the demo's folder removed, not left running.
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .context("cannot listen for SIGTERM")?;
+        let stop = super::stop_requested();
+        tokio::pin!(stop);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = terminate.recv() => break,
+                () = &mut stop => break,
                 () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
             if print_status(&hub, started).is_err() {

@@ -48,7 +48,7 @@ pub fn bridge(config: &Path, check: bool, capture: Option<PathBuf>) -> Result<()
         }
         return Ok(());
     }
-    rt.block_on(ctg_bridge::run(config))
+    rt.block_on(ctg_bridge::run(config, super::stop_requested()))
 }
 
 /// Options of a simulated serial line.

@@ -63,30 +63,13 @@ pub fn run(
             }),
             None => tokio::spawn(ctg_hub::api::serve(hub.clone(), http, None)),
         };
-        let ingest = ctg_hub::ingest::serve(hub, listen, &ca, &cert, &key, None, stop_requested());
+        let ingest =
+            ctg_hub::ingest::serve(hub, listen, &ca, &cert, &key, None, super::stop_requested());
         tokio::select! {
             result = ingest => result,
             result = api => result.context("API task")?,
         }
     })
-}
-
-/// Ctrl-C, or SIGTERM (`kill`, a service manager's stop): the hub closes the bridges' sessions
-/// and ends.
-async fn stop_requested() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM: only Ctrl-C stops the hub cleanly");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 /// The alerts configuration: the file (or the defaults), then the command line's overrides.

@@ -572,3 +572,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ),
     }
 }
+
+/// Ctrl-C, or SIGTERM (`kill`, a service manager's stop): what the long-running commands (hub,
+/// bridge, demo) stop on, to end cleanly.
+pub(crate) async fn stop_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM: only Ctrl-C stops cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

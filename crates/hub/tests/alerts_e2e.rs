@@ -225,7 +225,7 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
     )
     .unwrap();
     let config = ctg_bridge::load_config(&config).unwrap();
-    tokio::spawn(async move { ctg_bridge::run(config).await });
+    tokio::spawn(async move { ctg_bridge::run(config, std::future::pending()).await });
     let started = Instant::now();
     while std::net::TcpStream::connect(mllp).is_err() {
         assert!(
