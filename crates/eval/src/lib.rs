@@ -540,12 +540,15 @@ fn our_class(figo: &[(f64, f64, FigoClass)], window: (f64, f64)) -> Option<u8> {
 /// Two ratings of one window, each a class index (0 normal, 1 suspicious, 2 pathological).
 type RatingPair = (usize, usize);
 
-/// A record's rated windows: (the experts' plurality, our worst class) for each window we
+/// A rated record's windows: (the experts' plurality, our worst class) for each window we
 /// classified, and each expert's (own rating, the plurality of the others), by expert.
-fn rated_windows(
-    r: &RecordResult,
-    experts: &BTreeMap<u32, [Vec<u8>; 3]>,
-) -> (Vec<RatingPair>, Vec<(u32, RatingPair)>) {
+struct RatedWindows {
+    ours: Vec<RatingPair>,
+    by_expert: Vec<(u32, RatingPair)>,
+}
+
+/// [`RatedWindows`] of a record from the experts' ratings of it.
+fn rated_windows(r: &RecordResult, experts: &BTreeMap<u32, [Vec<u8>; 3]>) -> RatedWindows {
     let (mut ours, mut by_expert) = (Vec::new(), Vec::new());
     for (step, window) in step_windows(r).into_iter().enumerate() {
         let singles: BTreeMap<u32, u8> = experts
@@ -570,23 +573,16 @@ fn rated_windows(
             ours.push((majority as usize - 1, class as usize - 1));
         }
     }
-    (ours, by_expert)
+    RatedWindows { ours, by_expert }
 }
 
-fn classification_json(
-    results: &[RecordResult],
-    ratings: &datasets::ExpertRatings,
-    subset: Subset,
-) -> Value {
+fn classification_json(c: &Collected, subset: Subset) -> Value {
     let mut pairs = Vec::new();
     let mut per_expert: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
-    for r in results.iter().filter(|r| subset.includes(r.holdout)) {
-        let Some(experts) = ratings.get(&r.name) else {
-            continue;
-        };
-        let (ours, by_expert) = rated_windows(r, experts);
-        pairs.extend(ours);
-        for (e, pair) in by_expert {
+    for i in rated_records(c, subset) {
+        let rated = c.rated[i].as_ref().expect("a rated record has its windows");
+        pairs.extend_from_slice(&rated.ours);
+        for &(e, pair) in &rated.by_expert {
             per_expert.entry(e).or_default().push(pair);
         }
     }
@@ -632,11 +628,10 @@ fn outcome_auc<'a>(points: impl IntoIterator<Item = &'a (f64, bool)>) -> f64 {
     score::auc(&scores, &labels)
 }
 
-fn outcome_json(results: &[RecordResult], subset: Subset) -> Value {
-    let points: Vec<(f64, bool)> = results
-        .iter()
-        .filter(|r| subset.includes(r.holdout))
-        .filter_map(worst_level_and_acidaemia)
+fn outcome_json(c: &Collected, subset: Subset) -> Value {
+    let points: Vec<(f64, bool)> = records_with_ph(c, subset)
+        .into_iter()
+        .filter_map(|i| c.outcome[i])
         .collect();
     json!({
         "records": points.len(),
@@ -1114,9 +1109,8 @@ pub struct Collected {
     left_out: Vec<String>,
     /// CTU-UHB records, with what the figures over them need precomputed.
     results: Vec<RecordResult>,
-    ratings: datasets::ExpertRatings,
-    /// Per record (as `results`): its rated windows' (the experts' plurality, our class).
-    rated: Vec<Vec<RatingPair>>,
+    /// Per record (as `results`): its rated windows, if the obstetricians rated it.
+    rated: Vec<Option<RatedWindows>>,
     /// Per record (as `results`): its worst JSOG level in the last hour and acidaemia.
     outcome: Vec<Option<(f64, bool)>>,
     fs: Vec<FsResult>,
@@ -1234,7 +1228,7 @@ pub fn collect(options: &EvalOptions) -> Result<Collected, EvalError> {
         .map(|r| {
             ratings
                 .get(&r.name)
-                .map_or_else(Vec::new, |experts| rated_windows(r, experts).0)
+                .map(|experts| rated_windows(r, experts))
         })
         .collect();
     let outcome = results.iter().map(worst_level_and_acidaemia).collect();
@@ -1245,7 +1239,6 @@ pub fn collect(options: &EvalOptions) -> Result<Collected, EvalError> {
             .collect(),
         left_out,
         results,
-        ratings,
         rated,
         outcome,
         fs,
@@ -1258,7 +1251,6 @@ pub fn collect(options: &EvalOptions) -> Result<Collected, EvalError> {
 pub fn report(c: &Collected) -> Value {
     let Collected {
         results,
-        ratings,
         fs,
         baselines,
         left_out,
@@ -1294,8 +1286,8 @@ pub fn report(c: &Collected) -> Value {
             "events": events_json(results, subset),
             "false_signal_fetal": confusion_json(summed(fs_part.iter().map(|f| &f.fetal))),
             "false_signal_mhr": confusion_json(summed(fs_part.iter().map(|f| &f.mhr))),
-            "classification_figo_vs_experts": classification_json(results, ratings, subset),
-            "outcome": outcome_json(results, subset),
+            "classification_figo_vs_experts": classification_json(c, subset),
+            "outcome": outcome_json(c, subset),
             "baseline_vs_wmfb": {
                 "files": madi.len(),
                 "madi_percent_median": score::median(&mut madi),
@@ -1357,30 +1349,26 @@ struct Figure {
     compute: fn(&Collected, &mut dyn Iterator<Item = usize>) -> f64,
 }
 
-/// The CTU-UHB records of a part that `keep` accepts.
-fn records_where(
-    c: &Collected,
-    subset: Subset,
-    keep: impl Fn(&RecordResult) -> bool,
-) -> Vec<usize> {
+/// The CTU-UHB records of a part whose index `keep` accepts.
+fn records_where(c: &Collected, subset: Subset, keep: impl Fn(usize) -> bool) -> Vec<usize> {
     (0..c.results.len())
-        .filter(|&i| subset.includes(c.results[i].holdout) && keep(&c.results[i]))
+        .filter(|&i| subset.includes(c.results[i].holdout) && keep(i))
         .collect()
 }
 
 /// The records the expert annotated (the event figures).
 fn annotated_records(c: &Collected, subset: Subset) -> Vec<usize> {
-    records_where(c, subset, |r| r.counts.is_some())
+    records_where(c, subset, |i| c.results[i].counts.is_some())
 }
 
 /// The records the obstetricians rated (κ).
 fn rated_records(c: &Collected, subset: Subset) -> Vec<usize> {
-    records_where(c, subset, |r| c.ratings.contains_key(&r.name))
+    records_where(c, subset, |i| c.rated[i].is_some())
 }
 
 /// The records with an umbilical artery pH (the outcome AUC).
 fn records_with_ph(c: &Collected, subset: Subset) -> Vec<usize> {
-    records_where(c, subset, |r| r.ph.is_some())
+    records_where(c, subset, |i| c.results[i].ph.is_some())
 }
 
 /// The FHRMA-FS files of a part (the false-signal figures).
@@ -1451,7 +1439,10 @@ const FIGURES: [Figure; 10] = [
         dataset: Dataset::CtuUhb,
         units: rated_records,
         compute: |c, units| {
-            let pairs: Vec<RatingPair> = units.flat_map(|i| c.rated[i].iter().copied()).collect();
+            let pairs: Vec<RatingPair> = units
+                .filter_map(|i| c.rated[i].as_ref())
+                .flat_map(|rated| rated.ours.iter().copied())
+                .collect();
             score::quadratic_kappa(&pairs, 3)
         },
     },
