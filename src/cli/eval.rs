@@ -331,12 +331,17 @@ fn records_csv(report: &Value) -> String {
     s
 }
 
+/// A JSON interval `[lo, hi]` (null where there is none).
+fn bounds(value: &Value) -> Option<[f64; 2]> {
+    match value.as_array()?.as_slice() {
+        [lo, hi] => Some([lo.as_f64()?, hi.as_f64()?]),
+        _ => None,
+    }
+}
+
 /// A figure's 95 % bootstrap interval (`<figure>_ci95` beside it in the JSON), if it has one.
 fn interval(report: &Value, subset: &str, path: &str) -> Option<[f64; 2]> {
-    let pair = report
-        .pointer(&format!("/{subset}{path}_ci95"))?
-        .as_array()?;
-    Some([pair.first()?.as_f64()?, pair.get(1)?.as_f64()?])
+    bounds(report.pointer(&format!("/{subset}{path}_ci95"))?)
 }
 
 /// Where a bar lies against a figure's interval: the whole interval meets it ("clears"), it
@@ -446,26 +451,20 @@ fn paired_table(paired: &Value, set: &[String]) -> String {
         v.as_f64()
             .map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
     };
-    let difference = |r: &Value| match r["difference_ci95"].as_array().map(Vec::as_slice) {
-        Some([lo, hi]) => {
-            let (lo, hi) = (
-                lo.as_f64().unwrap_or(f64::NAN),
-                hi.as_f64().unwrap_or(f64::NAN),
-            );
-            (
-                format!(
-                    "{:+.3} ({lo:+.3}…{hi:+.3})",
-                    r["difference"].as_f64().unwrap_or(f64::NAN)
-                ),
-                if lo > 0.0 || hi < 0.0 {
-                    "beyond chance"
-                } else if lo == 0.0 && hi == 0.0 {
-                    "no change"
-                } else {
-                    "within chance"
-                },
-            )
-        }
+    let difference = |r: &Value| match bounds(&r["difference_ci95"]) {
+        Some([lo, hi]) => (
+            format!(
+                "{:+.3} ({lo:+.3}…{hi:+.3})",
+                r["difference"].as_f64().unwrap_or(f64::NAN)
+            ),
+            if lo > 0.0 || hi < 0.0 {
+                "beyond chance"
+            } else if lo == 0.0 && hi == 0.0 {
+                "no change"
+            } else {
+                "within chance"
+            },
+        ),
         _ => ("-".to_string(), ""),
     };
     for (label, path, ..) in BARS {
@@ -678,13 +677,8 @@ pub fn alarms(data: Option<PathBuf>, out: &Path, threads: Option<usize>) -> Resu
         );
     }
     // How far those figures could move on other records like these (as `eval`'s intervals).
-    let span = |v: &Value| match v.as_array().map(Vec::as_slice) {
-        Some([lo, hi]) => format!(
-            "{:.3}–{:.3}",
-            lo.as_f64().unwrap_or(f64::NAN),
-            hi.as_f64().unwrap_or(f64::NAN)
-        ),
-        _ => "-".to_string(),
+    let span = |v: &Value| {
+        bounds(v).map_or_else(|| "-".to_string(), |[lo, hi]| format!("{lo:.3}–{hi:.3}"))
     };
     for subset in ["all", "holdout"] {
         let s = &report[subset];

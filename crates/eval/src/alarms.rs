@@ -395,7 +395,7 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
         }
         let rate: BTreeMap<String, f64> = per_kind
             .iter()
-            .map(|(k, n)| (k.clone(), (*n as f64 / hours * 1000.0).round() / 1000.0))
+            .map(|(k, n)| (k.clone(), round3(*n as f64 / hours)))
             .collect();
         let clinical = clinical_alerts(&per_kind);
         // With a 95 % interval over records (`crate::bootstrap`), as `mimamori eval`'s figures.
@@ -427,7 +427,7 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
                 hit as f64 / n as f64
             });
             json!({"decelerations": n, "alerted": hit,
-                   "sensitivity": if n == 0 { Value::Null } else { json!((hit as f64 / n as f64 * 1000.0).round() / 1000.0) },
+                   "sensitivity": if n == 0 { Value::Null } else { json!(round3(hit as f64 / n as f64)) },
                    "sensitivity_ci95": interval.map(|[lo, hi]| [round3(lo), round3(hi)])})
         };
         out[subset] = json!({
@@ -435,7 +435,7 @@ pub fn run(data: &Path, threads: usize) -> Result<Value, EvalError> {
             "patient_hours": (hours * 10.0).round() / 10.0,
             "alerts": per_kind,
             "alerts_per_patient_hour": rate,
-            "clinical_alerts_per_patient_hour": (clinical as f64 / hours * 1000.0).round() / 1000.0,
+            "clinical_alerts_per_patient_hour": round3(clinical as f64 / hours),
             "clinical_alerts_per_patient_hour_ci95": clinical_interval.map(|[lo, hi]| [round3(lo), round3(hi)]),
             "late": sensitivity(&["late"]),
             "prolonged": sensitivity(&["prolonged"]),
@@ -462,6 +462,7 @@ fn clinical_alerts(raised: &BTreeMap<String, u64>) -> u64 {
         .sum()
 }
 
+/// Rounded to three decimals, as the replay's rates and shares are reported.
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -516,11 +517,11 @@ fn timeliness_json(chosen: &[&RecordAlarms], hours: f64) -> Value {
         "prolonged_alert_minutes_after_start_median": median_minutes(all().flat_map(|t| t.prolonged_alert_after_start.iter().copied())),
         "provisional_episodes": episodes,
         "provisional_episodes_never_final": unconfirmed,
-        "provisional_never_final_per_patient_hour": (unconfirmed as f64 / hours * 1000.0).round() / 1000.0,
+        "provisional_never_final_per_patient_hour": round3(unconfirmed as f64 / hours),
         "provisional_prolonged_episodes": count(|t| t.prolonged_episodes),
         "provisional_prolonged_never_final": count(|t| t.prolonged_episodes_unconfirmed),
         "provisional_prolonged_final_not_prolonged": count(|t| t.prolonged_episodes_final_shorter),
-        "provisional_prolonged_never_final_per_patient_hour": (count(|t| t.prolonged_episodes_unconfirmed) as f64 / hours * 1000.0).round() / 1000.0,
+        "provisional_prolonged_never_final_per_patient_hour": round3(count(|t| t.prolonged_episodes_unconfirmed) as f64 / hours),
         // Cumulative curves for the plot: percent told by each half minute, 0–15 minutes.
         "told_by_minute": {
             "minutes": (0..=30).map(|h| f64::from(h) / 2.0).collect::<Vec<_>>(),
