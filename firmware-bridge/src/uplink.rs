@@ -46,10 +46,6 @@ pub async fn run(
     endpoint.set_default_client_config(client);
     let mut backoff = Duration::from_secs(1);
     tokio::pin!(stop);
-    let stopping = |endpoint: &quinn::Endpoint| {
-        tracing::info!("bridge stopping: what the hub has not acknowledged stays in the spool");
-        endpoint.close(quinn::VarInt::from_u32(STOPPING), b"bridge stopping");
-    };
     loop {
         let started = std::time::Instant::now();
         let current = session(&shared, &endpoint, config);
@@ -62,8 +58,8 @@ pub async fn run(
             () = &mut stop => {
                 // Closed with the reason before the session (and its connection) is dropped:
                 // a connection dropped first would close without one.
-                stopping(&endpoint);
-                break;
+                stop_session(&endpoint).await;
+                return Ok(());
             }
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -72,16 +68,18 @@ pub async fn run(
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
             () = &mut stop => {
-                stopping(&endpoint);
-                break;
+                stop_session(&endpoint).await;
+                return Ok(());
             }
         }
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
-    // The close reaches the hub within a round trip; a hub that does not answer is not waited
-    // for long.
-    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
-    Ok(())
+}
+
+/// Tells the hub the bridge is stopping; unacknowledged records stay in the spool.
+async fn stop_session(endpoint: &quinn::Endpoint) {
+    tracing::info!("bridge stopping: what the hub has not acknowledged stays in the spool");
+    ctg_tls::quic::close_with_reason(endpoint, STOPPING, "bridge stopping").await;
 }
 
 struct Cursor {

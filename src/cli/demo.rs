@@ -389,8 +389,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
                 break;
             }
         }
-        anyhow::Ok(())
-    })?;
+    });
     // Bridges and hub first (so nothing reports the monitors vanishing), then the monitors.
     drop(bridges);
     rt.shutdown_timeout(Duration::from_secs(2));

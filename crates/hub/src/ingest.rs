@@ -61,14 +61,8 @@ pub async fn serve(
             },
             () = &mut shutdown => {
                 tracing::info!("hub stopping: closing the bridges' sessions");
-                endpoint.close(quinn::VarInt::from_u32(SHUTTING_DOWN), b"hub shutting down");
-                // The close reaches the bridges within a round trip; one that does not answer
-                // is not waited for long.
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(2),
-                    endpoint.wait_idle(),
-                )
-                .await;
+                ctg_tls::quic::close_with_reason(&endpoint, SHUTTING_DOWN, "hub shutting down")
+                    .await;
                 break;
             }
         };

@@ -133,6 +133,15 @@ pub fn peer_names(connection: &quinn::Connection) -> Result<PeerNames> {
     certificate_names(leaf.as_ref())
 }
 
+/// Closes every connection of `endpoint` with an application `code` and `reason` the peers
+/// see, and waits (at most 2 s: a peer that does not answer is not waited for) until the close
+/// has gone out. For a hub or bridge that is being stopped, so the other side knows at once
+/// instead of waiting for its idle timeout.
+pub async fn close_with_reason(endpoint: &quinn::Endpoint, code: u32, reason: &str) {
+    endpoint.close(quinn::VarInt::from_u32(code), reason.as_bytes());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle()).await;
+}
+
 /// The hub's QUIC endpoint configuration: its stateless-reset key is derived from the hub's
 /// private key, so a restarted hub (after a crash, kill -9 or an upgrade) can reset the
 /// connections of its previous instance at once (RFC 9000 §10.3) and bridges reconnect within
