@@ -150,7 +150,7 @@ fn analyze_text_summary_names_the_table_version() {
         }
     }
     // Then each acceleration; in the JSOG and NICHD profiles, one of 2 minutes or more is
-    // prolonged (遷延一過性頻脈), in FIGO's it is not (1158 has one of 137 s).
+    // prolonged (持続一過性頻脈), in FIGO's it is not (1158 has one of 137 s).
     let accelerations = |out: &str| -> Vec<String> {
         out.lines()
             .skip_while(|l| !l.starts_with("accelerations ("))

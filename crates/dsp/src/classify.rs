@@ -46,10 +46,10 @@ impl Profile {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypingConfig {
     /// An acceleration at least this long is a prolonged acceleration, s: NICHD 2008 (2–10
-    /// minutes; an acceleration is under 2 minutes) and JSOG (遷延一過性頻脈, 2–10 minutes;
-    /// 一過性頻脈 lasts 15 s to under 2 minutes; clinical.md §1.4 writes the class 持続一過性頻脈:
-    /// which term the guideline uses is for the clinical lead to confirm). FIGO 2015 has no such class (an acceleration
-    /// lasts up to 10 minutes): `None`. Ten minutes or more is a change of baseline in all
+    /// minutes; an acceleration is under 2 minutes) and JSOG (持続一過性頻脈, 2 to under 10
+    /// minutes; 一過性頻脈 lasts 15 s to under 2 minutes: the JSOG perinatal committee's
+    /// terms and definitions, 日産婦誌 54(4), 2002, clinical.md §1.4 [R10]). FIGO 2015 has no
+    /// such class (an acceleration lasts up to 10 minutes): `None`. Ten minutes or more is a change of baseline in all
     /// three, which the excursion detector never reports (`MAX_EXCURSION_SAMPLES`).
     pub prolonged_acceleration_s: Option<f64>,
     /// A deceleration at least this long is prolonged, s (120 NICHD/JSOG; 180 FIGO).

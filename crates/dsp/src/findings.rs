@@ -18,7 +18,7 @@ pub struct Acceleration {
     pub peak_s: f64,
     /// Acme above the baseline, bpm.
     pub amplitude_bpm: f64,
-    /// Lasting 2 minutes or more: a prolonged acceleration (NICHD 2008; JSOG 遷延一過性頻脈),
+    /// Lasting 2 minutes or more: a prolonged acceleration (NICHD 2008; JSOG 持続一過性頻脈),
     /// in the profiles that have the class ([`crate::TypingConfig::prolonged_acceleration_s`]).
     pub prolonged: bool,
 }

@@ -68,7 +68,7 @@ const WORDS = {
     moderate: "中等度",
     marked: "増加",
     acceleration: "一過性頻脈",
-    prolonged_acceleration: "遷延一過性頻脈",
+    prolonged_acceleration: "持続一過性頻脈",
     accelerationDuration: "{seconds} 秒間",
     deceleration: "一過性徐脈",
     early: "早発一過性徐脈",
