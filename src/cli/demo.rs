@@ -4,7 +4,8 @@
 //! temporary folder; two facilities, each with a real bridge instance: `clinic-a` reads two
 //! Philips Series 50 monitors and one Avalon on real pseudo-terminals, replaying CTU-UHB
 //! recordings the repository carries (`assets/recordings`, ODC-By), plus an HL7 sender;
-//! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme; with
+//! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme (room-1
+//! twins, a Doppler transducer on FHR1 and one on FHR2, each analysed on its own); with
 //! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme (its bed-1
 //! with no toco applied). Each bridge runs as its own process (`mimamori bridge`, as on a
 //! delivery-room PC; its PID is printed, so stopping one shows what the wall does when a site
@@ -236,7 +237,8 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         // speed (the bridge polls an Avalon's numerics once a second).
         PtyMonitor::spawn_series50(source(2)?, options("a-bed-2"))?,
         PtyMonitor::spawn_avalon(source(1)?, options("a-bed-3"))?,
-        PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(300)), options("b-bed-1"))?,
+        // Twins: a second fetus on FHR2, with its own transducer.
+        PtyMonitor::spawn_series50(Box::new(Synthetic::twins(300)), options("b-bed-1"))?,
         PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(900)), options("b-bed-2"))?,
     ];
     // Ports for the HL7 listeners, all held until every one is chosen (a port let go at once

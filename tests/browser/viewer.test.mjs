@@ -306,6 +306,29 @@ try {
   assert.match(width, /cm$/, "the printed chart is sized in centimetres (true scale)");
   log(`printed: target/browser/chart.pdf, image ${width} wide`);
 
+  // ── twins (the demo's midwife-home-b room-1: a Doppler transducer on FHR1 and one on FHR2):
+  // each fetus is analysed on its own, and the chart's level band has a labelled row for each ──
+  {
+    const twins = beds.find((/** @type {any} */ b) => b.facility === "midwife-home-b" && b.bed === "room-1");
+    assert.ok(twins, "midwife-home-b room-1 is on the wall");
+    await waitFor(async () => {
+      const channels = await page.evaluate(async (id) => {
+        const r = await fetch(`/api/streams/${id}/findings?kind=classification`);
+        return r.ok ? (await r.json()).findings.map((/** @type {any} */ f) => f.fetal_channel) : [];
+      }, twins.id);
+      return channels.includes("fhr1") && channels.includes("fhr2");
+    }, 120000, "levels of both twins");
+    const tips = await levelTips(page, url, twins.id);
+    for (const fetus of ["FHR1", "FHR2"]) {
+      assert.ok(tips.some((t) => t.startsWith(`${fetus} · レベル`)), `a level of ${fetus}: ${JSON.stringify(tips)}`);
+    }
+    const rows = new Set((await page.evaluate(() => window["mimamori"].chartHits()))
+      .filter((/** @type {any} */ h) => h.kind === "classification").map((/** @type {any} */ h) => h.y0));
+    assert.equal(rows.size, 2, `one row of levels per twin: ${[...rows]}`);
+    await page.screenshot({ path: join(out, "chart-twins.png") });
+    log(`twins: ${tips.filter((t) => /^FHR\d/.test(t)).map((t) => t.slice(0, 14)).join(" | ")}`);
+  }
+
   // ── a bridge stops: its beds go stale within 10 s ──
   await page.goto(`${url}#/wall`);
   await page.waitForSelector(".bed");

@@ -731,6 +731,7 @@ mod tests {
             subject: Subject::Stream {
                 id: 7,
                 facility: facility.into(),
+                fetus: None,
             },
             raised_ms: NOON_JST,
             detail: String::new(),

@@ -138,6 +138,11 @@ pub enum Subject {
         id: i64,
         /// Its facility.
         facility: String,
+        /// Which fetus, once the stream's fetal channels are analysed separately (twins: the
+        /// finding's `fetal_channel`, `fhr1`, `fhr2` or `fhr3`); none for a stream's one fetus
+        /// and for what is about the whole stream.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fetus: Option<String>,
     },
     /// A bridge of a facility.
     Bridge {
@@ -531,9 +536,9 @@ pub struct AlertEngine {
     hub_trouble_at: Option<i64>,
     /// Per stream, the onsets of its recent contractions (stream seconds).
     contractions: HashMap<i64, std::collections::VecDeque<f64>>,
-    /// Per stream, the decelerations whose prolonged alert was raised while under way; the
-    /// last few.
-    under_way: HashMap<i64, std::collections::VecDeque<ToldUnderWay>>,
+    /// Per stream and fetus, the decelerations whose prolonged alert was raised while under
+    /// way; the last few.
+    under_way: HashMap<(i64, Option<String>), std::collections::VecDeque<ToldUnderWay>>,
 }
 
 /// A deceleration whose prolonged alert was raised while under way.
@@ -663,9 +668,13 @@ impl AlertEngine {
         finding: &serde_json::Value,
         now_ms: i64,
     ) -> Vec<Alert> {
+        // Twins: each fetus's findings carry their channel, and are alerts of their own.
+        let fetus = finding["fetal_channel"].as_str().map(str::to_owned);
+        let told_key = (stream, fetus.clone());
         let subject = Subject::Stream {
             id: stream,
             facility: facility.to_owned(),
+            fetus,
         };
         let mut changes = Vec::new();
         if finding["kind"] == "classification" {
@@ -673,7 +682,12 @@ impl AlertEngine {
             // given before it: what a told deceleration ending there became is known.
             let window_end = finding["end_s"].as_f64().unwrap_or(0.0);
             let mut due = Vec::new();
-            for told in self.under_way.entry(stream).or_default().iter_mut() {
+            for told in self
+                .under_way
+                .entry(told_key.clone())
+                .or_default()
+                .iter_mut()
+            {
                 if !told.reviewed && told.end_s <= window_end {
                     told.reviewed = true;
                     due.push(told.clone());
@@ -719,7 +733,7 @@ impl AlertEngine {
                 // the limit between two messages is told then.
                 let ended = finding["ended"].as_bool().unwrap_or(false);
                 let depth_bpm = finding["depth_bpm"].as_f64().unwrap_or(0.0);
-                let remembered = self.under_way.entry(stream).or_default();
+                let remembered = self.under_way.entry(told_key.clone()).or_default();
                 if let Some(known) = remembered.iter_mut().find(|k| k.start_s == start_s) {
                     known.end_s = known.end_s.max(start_s + duration_s);
                     known.depth_bpm = known.depth_bpm.max(depth_bpm);
@@ -764,7 +778,12 @@ impl AlertEngine {
                 // after them is classified (another final one may still be prolonged).
                 let mut told_under_way = false;
                 let mut confirmed = Vec::new();
-                for told in self.under_way.entry(stream).or_default().iter_mut() {
+                for told in self
+                    .under_way
+                    .entry(told_key.clone())
+                    .or_default()
+                    .iter_mut()
+                {
                     if told.start_s < end_s && told.end_s > start_s {
                         told_under_way = true;
                         let longer = told
@@ -842,6 +861,7 @@ impl AlertEngine {
         let subject = Subject::Stream {
             id: stream,
             facility: facility.to_owned(),
+            fetus: None,
         };
         let mut changes = Vec::new();
         self.last_block
@@ -906,7 +926,11 @@ impl AlertEngine {
                 seconds: (now_ms - at) / 1000,
             };
             changes.extend(self.raise(
-                Subject::Stream { id, facility },
+                Subject::Stream {
+                    id,
+                    facility,
+                    fetus: None,
+                },
                 AlertKind::StreamStalled,
                 detail,
                 now_ms,
@@ -1072,6 +1096,38 @@ mod tests {
 
     fn engine() -> AlertEngine {
         AlertEngine::new(AlertRules::default())
+    }
+
+    /// Twins: each fetus's levels are its own alert. The first twin's normal level does not
+    /// resolve the second twin's level 3, and each alert says which fetus it is about.
+    #[test]
+    fn each_twin_has_its_own_level_alert() {
+        let mut e = engine();
+        let window = |level: u8, fetus: &str| json!({"kind": "classification", "jsog_level": level, "start_s": 0.0, "end_s": 600.0, "table_version": "t", "fetal_channel": fetus});
+        let raised = e.on_finding(1, "a", &window(3, "fhr2"), 1_000);
+        assert_eq!(raised.len(), 1);
+        assert_eq!(
+            raised[0].subject,
+            Subject::Stream {
+                id: 1,
+                facility: "a".into(),
+                fetus: Some("fhr2".into())
+            }
+        );
+        assert!(
+            e.on_finding(1, "a", &window(1, "fhr1"), 1_500).is_empty(),
+            "twin A's level 1 leaves twin B's alert open"
+        );
+        let a = e.on_finding(1, "a", &window(4, "fhr1"), 2_000);
+        assert_eq!(a.len(), 1, "twin A's own alert");
+        assert_ne!(a[0].id, raised[0].id);
+        let resolved = e.on_finding(1, "a", &window(1, "fhr2"), 3_000);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(
+            resolved[0].id, raised[0].id,
+            "twin B's level resolves twin B's alert"
+        );
+        assert_eq!(resolved[0].resolved_ms, Some(3_000));
     }
 
     #[test]

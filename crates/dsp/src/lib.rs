@@ -430,6 +430,18 @@ impl Analyzer {
         }
     }
 
+    /// Sets the channel that fills the fetal channel's gaps, from the next sample on (`None`:
+    /// none). The hub stops it once a second fetal heart is recorded at the same time
+    /// (twins), so two fetuses are never mixed in one trace.
+    pub fn set_fetal_fallback(&mut self, fallback: Option<Channel>) {
+        self.config.fetal_fallback = fallback;
+    }
+
+    /// The channel this analyzer reads the fetal heart rate from.
+    pub fn fetal_channel(&self) -> Channel {
+        self.config.fetal
+    }
+
     /// Takes the next final finding.
     pub fn poll(&mut self) -> Option<Finding> {
         self.findings.pop_front()

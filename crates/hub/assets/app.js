@@ -17,7 +17,7 @@ import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ, lowSignal } fro
 
 /** @typedef {{info: WallBed, store: SampleStore, sweep: Sweep|null, card: HTMLElement|null,
  *   lastFrameAt: number, polledAt: number, lastValues: number[], lastQuality: number[], lossSince: number|null,
- *   dirty: boolean, findings: any[], underWay: any}} Bed */
+ *   dirty: boolean, findings: any[], underWays: Map<string, any>, levels: Map<string, any>}} Bed */
 
 const app = /** @type {HTMLElement} */ (document.getElementById("app"));
 
@@ -160,7 +160,8 @@ function alertStream(alert) {
 function alertPlace(alert) {
   const id = alertStream(alert);
   const bed = id != null ? state.beds.get(id) : null;
-  if (bed) return `${bed.info.facility} · ${bed.info.bed}${bed.info.patient ? " · " + bed.info.patient.name : ""}`;
+  const fetus = alert.subject?.stream?.fetus ? ` · ${String(alert.subject.stream.fetus).toUpperCase()}` : "";
+  if (bed) return `${bed.info.facility} · ${bed.info.bed}${bed.info.patient ? " · " + bed.info.patient.name : ""}${fetus}`;
   const b = alert.subject?.bridge;
   return b ? `${b.facility} · ${b.name}` : "";
 }
@@ -295,16 +296,22 @@ function onSamples(frame) {
 function onFinding(stream, finding) {
   const bed = state.beds.get(stream);
   if (!bed) return;
+  // Twins: each fetus's findings name its channel (`fetal_channel`); a stream's one fetus's none.
+  const fetus = finding.fetal_channel ?? "";
   if (finding.kind === "deceleration_under_way") {
     // Provisional, not a finding: shown on the card while it lasts, never on the chart.
-    bed.underWay = finding.ended ? null : { ...finding, at: performance.now() };
+    if (finding.ended) bed.underWays.delete(fetus);
+    else bed.underWays.set(fetus, { ...finding, at: performance.now() });
     if (!finding.ended) state.underWaySeen.add(stream);
     updateCard(bed);
     if (state.chart?.id === stream) updateChartUnderWay();
     return;
   }
   if (finding.kind === "classification") {
-    bed.info.level = finding;
+    // The card shows the highest of the fetuses' newest levels (as the hub's wall does).
+    if (fetus) bed.levels.delete("");
+    bed.levels.set(fetus, finding);
+    bed.info.level = [...bed.levels.values()].reduce((a, b) => (b.jsog_level > a.jsog_level ? b : a));
     updateCard(bed);
   }
   if (state.chart && state.chart.id === stream) {
@@ -364,7 +371,7 @@ async function pollWall() {
     seen.add(info.id);
     let bed = state.beds.get(info.id);
     if (!bed) {
-      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lastQuality: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [], underWay: null };
+      bed = { info, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: now, lastValues: [0, 0, 0, 0, 0], lastQuality: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [], underWays: new Map(), levels: new Map() };
       state.beds.set(info.id, bed);
     } else {
       const level = bed.info.level;
@@ -481,9 +488,21 @@ function bedCard(bed) {
  * @param {Bed} bed
  */
 function underWayText(bed) {
-  const u = bed.underWay;
-  if (!u || performance.now() - u.at >= 40000) return "";
-  return `↓ ${Math.floor(u.duration_s / 60)}:${String(Math.floor(u.duration_s % 60)).padStart(2, "0")} −${Math.round(u.depth_bpm)}`;
+  // Of the fetuses' (twins'), the one under way longest.
+  const now = performance.now();
+  const u = [...bed.underWays.values()].filter((w) => now - w.at < 40000)
+    .reduce((/** @type {any} */ a, w) => (!a || w.duration_s > a.duration_s ? w : a), null);
+  if (!u) return "";
+  return `${fetusLabel(u)}↓ ${Math.floor(u.duration_s / 60)}:${String(Math.floor(u.duration_s % 60)).padStart(2, "0")} −${Math.round(u.depth_bpm)}`;
+}
+
+/**
+ * The fetal channel a twin's finding is about, as a prefix (`FHR2 · `); "" for a stream's one
+ * fetus.
+ * @param {any} f
+ */
+function fetusLabel(f) {
+  return f?.fetal_channel ? `${String(f.fetal_channel).toUpperCase()} · ` : "";
 }
 
 /** The chart's line for its bed's deceleration under way. */
@@ -826,7 +845,7 @@ function bandSource(source) {
 function evidence(f) {
   const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
   if (f.kind === "classification") {
-    const inside = state.chart.findings.filter((/** @type {any} */ g) => g !== f && g.start_s < f.end_s && g.end_s > f.start_s);
+    const inside = state.chart.findings.filter((/** @type {any} */ g) => g !== f && g.start_s < f.end_s && g.end_s > f.start_s && g.fetal_channel === f.fetal_channel);
     const baseline = inside.find((/** @type {any} */ g) => g.kind === "baseline");
     const variability = inside.find((/** @type {any} */ g) => g.kind === "variability");
     const decels = inside.filter((/** @type {any} */ g) => g.kind === "deceleration");
@@ -839,7 +858,7 @@ function evidence(f) {
       h("div", { class: lowSignal(f) ? "signal low" : "signal" }, [`${tf("signalShare", { percent: Math.round(e.signal_percent) })} · ${tf("contractionsIn", { n: e.contractions })}${tocoUnreadable(e) ? " · " + t("tocoUnreadable") : ""}${e.tachysystole ? " · " + t("tachysystole") : ""}${lowSignal(f) ? " · " + t("lowSignal") : ""}`]),
     ] : [];
     return [
-      h("strong", {}, [`${t("level")} ${f.jsog_level}: ${t("level" + f.jsog_level)}`]),
+      h("strong", {}, [`${fetusLabel(f)}${t("level")} ${f.jsog_level}: ${t("level" + f.jsog_level)}`]),
       h("div", {}, [span]),
       ...inputs,
       h("div", {}, [`${t("evidence")}: ${t("baseline")} ${baseline?.bpm ?? "–"} bpm · ${t("variability")} ${variability?.class ? t(variability.class) : "–"} ${variability?.amplitude_bpm ?? ""}`]),
@@ -848,7 +867,7 @@ function evidence(f) {
     ];
   }
   if (f.kind === "deceleration") {
-    const lines = [h("strong", {}, [`${t(f.type)} (${t(f.severity)}${f.recurrent ? ", " + t("recurrent") : ""})`]), h("div", {}, [`${span} · −${f.depth_bpm} bpm`])];
+    const lines = [h("strong", {}, [`${fetusLabel(f)}${t(f.type)} (${t(f.severity)}${f.recurrent ? ", " + t("recurrent") : ""})`]), h("div", {}, [`${span} · −${f.depth_bpm} bpm`])];
     if (f.rule) {
       const measured = tf("measured", { nadir: f.nadir_bpm, duration: Math.round(f.duration_s), onset: Math.round(f.onset_to_nadir_s) });
       const lag = f.lag_to_contraction_s == null ? "" : ` · ${tf("lagToAcme", { lag: signedSeconds(f.lag_to_contraction_s) })}`;
@@ -859,7 +878,7 @@ function evidence(f) {
   if (f.kind === "acceleration") {
     // Accelerations the hub stored before it sent their duration have none.
     const duration = f.duration_s == null ? "" : ` · ${tf("accelerationDuration", { seconds: Math.round(f.duration_s) })}`;
-    return [h("strong", {}, [t(f.prolonged ? "prolonged_acceleration" : "acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm${duration}`])];
+    return [h("strong", {}, [fetusLabel(f) + t(f.prolonged ? "prolonged_acceleration" : "acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm${duration}`])];
   }
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
@@ -875,7 +894,7 @@ function renderEventList() {
     .slice(-200).reverse();
   el.replaceChildren(h("h3", {}, [t("events")]), h("ul", {}, events.map((/** @type {any} */ f) => h("li", { class: `event ${f.kind} ${f.type ?? ""}`, dataset: { kind: f.kind, type: f.type ?? "" } }, [
     h("button", { type: "button", onclick: () => { c.live = false; c.startSeq = Math.max(0, Math.round((f.start_s - 60) * HZ)); c.dirty = true; } }, [
-      `${(f.start_s / 60).toFixed(1)} ${t("minutes")} `,
+      `${(f.start_s / 60).toFixed(1)} ${t("minutes")} ${fetusLabel(f)}`,
       f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : t(f.kind),
     ]),
     ...(f.kind === "deceleration" && f.rule ? [h("div", { class: "why" }, [typingReason(f)])] : []),

@@ -369,9 +369,12 @@ export function drawChart(canvas, store, view) {
   const width = canvas.width;
   const height = view.height;
   const pxPerSecond = (view.cmPerMin * view.pxPerCm) / 60;
-  const band = { top: 0, height: 18 };
-  const fhr = { top: 22, height: height * 0.6, low: view.low, high: view.high };
-  const toco = { top: fhr.top + fhr.height + 26, height: height - fhr.height - 56 };
+  // Twins' findings name their fetal channel: the level band gets a row per fetus.
+  const fetuses = [...new Set(view.findings.filter((f) => f.kind === "classification" && f.fetal_channel).map((f) => String(f.fetal_channel)))].sort();
+  const rowHeight = 18;
+  const band = { top: 0, height: rowHeight * Math.max(1, fetuses.length) };
+  const fhr = { top: band.height + 4, height: height * 0.6 - (band.height - rowHeight), low: view.low, high: view.high };
+  const toco = { top: fhr.top + fhr.height + 26, height: height - fhr.height - 56 - (band.height - rowHeight) };
   const startSeconds = view.startSeq / HZ;
   const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
   ctx.clearRect(0, 0, width, canvas.height);
@@ -410,8 +413,9 @@ export function drawChart(canvas, store, view) {
     }
   }
   drawTraces(ctx, store, { fhr, toco, pxPerSecond, originSeq: view.startSeq, twinOffset: view.twinOffset }, view.startSeq, view.startSeq + spanSeq);
-  // Baseline per window, the level band, labels.
+  // Baseline per window, the level band, labels (a twin's say whose they are).
   ctx.font = "12px sans-serif";
+  const whose = (/** @type {any} */ f) => (f.fetal_channel ? `${String(f.fetal_channel).toUpperCase()} ` : "");
   for (const f of view.findings) {
     const x0 = x(f.start_s ?? 0), x1 = x(f.end_s ?? 0);
     if (x1 < 0 || x0 > width) continue;
@@ -424,20 +428,22 @@ export function drawChart(canvas, store, view) {
       const level = LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)];
       if (!level) continue;
       const faded = lowSignal(f);
+      const row = f.fetal_channel ? Math.max(0, fetuses.indexOf(String(f.fetal_channel))) : 0;
+      const top = band.top + row * rowHeight, rowH = f.fetal_channel ? rowHeight : band.height;
       ctx.fillStyle = level.colour;
       ctx.globalAlpha = faded ? 0.35 : 1;
-      ctx.fillRect(x0, band.top, x1 - x0 - 1, band.height);
+      ctx.fillRect(x0, top, x1 - x0 - 1, rowH - (f.fetal_channel && fetuses.length > 1 ? 1 : 0));
       ctx.globalAlpha = 1;
       ctx.fillStyle = f.jsog_level === 3 || faded ? "#000" : "#fff";
       const signal = faded ? ` (${Math.round(f.evidence.signal_percent)} %?)` : "";
-      ctx.fillText(`${level.shape} ${view.t("level")} ${f.jsog_level}${signal}`, Math.max(x0, 0) + 4, band.top + 13);
-      hits.push({ x0, x1, y0: band.top, y1: band.top + band.height, finding: f });
+      ctx.fillText(`${whose(f)}${level.shape} ${view.t("level")} ${f.jsog_level}${signal}`, Math.max(x0, 0) + 4, top + 13);
+      hits.push({ x0, x1, y0: top, y1: top + rowH, finding: f });
     } else if (f.kind === "deceleration" || f.kind === "acceleration") {
       ctx.fillStyle = "#222";
       const label = f.kind === "deceleration"
         ? `${view.t(f.type)} ${view.t(f.severity)}${f.recurrent ? " · " + view.t("recurrent") : ""}`
         : view.t(f.prolonged ? "prolonged_acceleration" : "acceleration");
-      ctx.fillText(label, Math.max(x0, 0) + 2, fhr.top + fhr.height - 6);
+      ctx.fillText(whose(f) + label, Math.max(x0, 0) + 2, fhr.top + fhr.height - 6);
     } else if (f.kind === "false_signal" && f.channel === "mhr") {
       ctx.fillStyle = COLOURS.mhr;
       ctx.fillText(`${view.t("false_signal")} (MHR): ${view.t(f.reason)}`, Math.max(x0, 0) + 2, fhr.top + 28);

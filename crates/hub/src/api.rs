@@ -313,7 +313,7 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
                 Live {
                     age_ms: s.last_block_at.map(|t| t.elapsed().as_millis()),
                     connected: s.connections > 0,
-                    level: s.latest_classification.clone(),
+                    level: s.latest_classifications.shown(),
                     next: s.committed.next_sample_seq(),
                 },
             )

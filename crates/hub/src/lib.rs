@@ -123,8 +123,39 @@ pub struct StreamLive {
     pub last_block_at: Option<Instant>,
     /// Connections of bridges that have this stream open now.
     pub connections: u32,
-    /// The newest classification finding (the level the wall shows).
-    pub latest_classification: Option<Arc<serde_json::Value>>,
+    /// The newest classification finding of each fetus (one, or one per fetal channel once
+    /// they are analysed separately; the wall shows the highest level of them).
+    pub latest_classifications: LatestLevels,
+}
+
+/// The newest classification of each fetus of a stream, by the finding's `fetal_channel`
+/// (none for a stream's one fetus).
+#[derive(Debug, Default)]
+pub struct LatestLevels(Vec<(Option<String>, Arc<serde_json::Value>)>);
+
+impl LatestLevels {
+    /// A new classification finding.
+    pub fn update(&mut self, finding: Arc<serde_json::Value>) {
+        let fetus = finding["fetal_channel"].as_str().map(str::to_owned);
+        if fetus.is_some() {
+            // The fetuses are analysed separately now: the stream's one level is past.
+            self.0.retain(|(f, _)| f.is_some());
+        }
+        match self.0.iter_mut().find(|(f, _)| *f == fetus) {
+            Some((_, latest)) => *latest = finding,
+            None => self.0.push((fetus, finding)),
+        }
+    }
+
+    /// The one the wall shows: the highest JSOG level among the fetuses' newest (of equal
+    /// levels, the first fetal channel's).
+    pub fn shown(&self) -> Option<Arc<serde_json::Value>> {
+        self.0
+            .iter()
+            .rev()
+            .max_by_key(|(_, f)| f["jsog_level"].as_u64().unwrap_or(0))
+            .map(|(_, f)| f.clone())
+    }
 }
 
 impl std::fmt::Debug for StreamLive {
@@ -350,7 +381,7 @@ impl Hub {
                         last_resend: None,
                         last_block_at: None,
                         connections: 1,
-                        latest_classification: None,
+                        latest_classifications: LatestLevels::default(),
                     },
                 );
             }
@@ -618,7 +649,7 @@ impl Hub {
                 for (stream, finding) in batch.drain(..) {
                     let facility = hub.streams().get_mut(&stream).map(|s| {
                         if finding["kind"] == "classification" {
-                            s.latest_classification = Some(finding.clone());
+                            s.latest_classifications.update(finding.clone());
                         }
                         s.record.identity.facility.clone()
                     });
@@ -734,5 +765,45 @@ impl StreamLive {
     /// The recent window (for a viewer's first paint), oldest first.
     pub fn recent(&self) -> recent::Snapshot {
         self.recent.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(jsog_level: u8, fetus: Option<&str>) -> Arc<serde_json::Value> {
+        let mut v = serde_json::json!({"kind": "classification", "jsog_level": jsog_level});
+        if let Some(f) = fetus {
+            v["fetal_channel"] = serde_json::json!(f);
+        }
+        Arc::new(v)
+    }
+
+    /// The wall shows the higher of two twins' newest levels, and forgets the stream's one level
+    /// once its fetuses are analysed separately.
+    #[test]
+    fn the_wall_shows_the_highest_newest_level_of_the_fetuses() {
+        let mut latest = LatestLevels::default();
+        assert!(latest.shown().is_none());
+        latest.update(level(4, None));
+        assert_eq!(latest.shown().unwrap()["jsog_level"], 4);
+        latest.update(level(2, Some("fhr1")));
+        assert_eq!(
+            latest.shown().unwrap()["jsog_level"],
+            2,
+            "the single level is past"
+        );
+        latest.update(level(3, Some("fhr2")));
+        assert_eq!(latest.shown().unwrap()["fetal_channel"], "fhr2");
+        latest.update(level(1, Some("fhr2")));
+        latest.update(level(2, Some("fhr1")));
+        assert_eq!(latest.shown().unwrap()["fetal_channel"], "fhr1");
+        latest.update(level(2, Some("fhr2")));
+        assert_eq!(
+            latest.shown().unwrap()["fetal_channel"],
+            "fhr1",
+            "of equal levels, the first fetal channel's"
+        );
     }
 }

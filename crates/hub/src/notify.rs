@@ -467,8 +467,17 @@ pub fn payload(delivery: &Delivery) -> serde_json::Value {
             .unwrap_or_default(),
     };
     let (stream, place) = match &alert.subject {
-        ctg_alerts::Subject::Stream { id, facility } => {
-            (Some(*id), format!("{facility}, stream {id}"))
+        ctg_alerts::Subject::Stream {
+            id,
+            facility,
+            fetus,
+        } => {
+            // A twin's alert names its fetal channel.
+            let fetus = fetus
+                .as_deref()
+                .map(|f| format!(", {}", f.to_ascii_uppercase()))
+                .unwrap_or_default();
+            (Some(*id), format!("{facility}, stream {id}{fetus}"))
         }
         ctg_alerts::Subject::Bridge { name, facility } => (None, format!("{facility}, {name}")),
     };
@@ -518,6 +527,7 @@ mod tests {
                 subject: Subject::Stream {
                     id: i64::MAX,
                     facility: name.clone(),
+                    fetus: Some("fhr3".into()),
                 },
                 raised_ms: i64::MAX,
                 detail: said.english(),

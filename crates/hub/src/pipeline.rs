@@ -1,18 +1,30 @@
 //! The analysis pipeline: per stream a lock-free SPSC ring buffer (ringbuf) from the ingest to
 //! an analysis worker, a worker pool sized to the cores, CPU work off the async reactor.
 //!
-//! Each stream is pinned to one worker (round robin), which owns its `ctg_dsp::Analyzer`; the
-//! ingest side only copies samples into the ring. A full ring drops the samples it cannot take
-//! and counts them (DESIGN.md 4): the ring holds ten minutes, so it fills only if a worker
-//! stalls. Findings go out on the stream's live feed as JSON.
+//! Each stream is pinned to one worker (round robin), which owns its analysis; the ingest side
+//! only copies samples into the ring. A full ring drops the samples it cannot take and counts
+//! them (DESIGN.md 4): the ring holds ten minutes, so it fills only if a worker stalls.
+//! Findings go out on the stream's live feed as JSON.
+//!
+//! **Which fetal heart.** A monitor records the fetal heart rate on FHR1, FHR2 or FHR3,
+//! depending on the socket the transducer is plugged into (a scalp electrode often records on
+//! FHR2), and twins on two of them. One `ctg_dsp::Analyzer` reads the stream's fetus from FHR1
+//! and fills its gaps from FHR2, as the offline analysis does for a recording: a fetus on
+//! either socket, or moved from one to the other, is analysed. Once two fetal channels are
+//! recorded at the same time (each with a transducer connected, or, where the source does not
+//! say, each carrying a rate), every fetal channel is analysed on its own from then on, FHR1
+//! by the first analyzer without the fill, so two fetuses are never mixed in one trace; their
+//! findings carry `"fetal_channel"` (`"fhr1"`, `"fhr2"`, `"fhr3"`). The same fetus on two
+//! transducers at once (a scalp electrode placed while the Doppler still runs) is then
+//! analysed once per channel: each analysis is of what its channel records.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
 use ctg_dsp::json::UnderWayUpdates;
-use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
+use ctg_dsp::{Analyzer, AnalyzerConfig, Finding, Profile};
 use ctg_proto::model::{Channel, Modes, Sample, TransducerMode};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -29,8 +41,8 @@ const MAX_GAP_SAMPLES: u64 = 4 * 3600;
 pub struct RingProducer {
     producer: HeapProd<Sample>,
     overflows: Arc<AtomicU64>,
-    /// Whether the analysed channel (FHR1) is a direct fetal ECG, from the newest block's modes.
-    direct_ecg: Arc<AtomicBool>,
+    /// The transducer modes of the newest block.
+    modes: Arc<Mutex<Modes>>,
 }
 
 impl RingProducer {
@@ -44,13 +56,12 @@ impl RingProducer {
     }
 
     /// The transducer modes of the samples about to be pushed: the analysis turns its
-    /// maternal-coincidence rule off for a scalp electrode (`ctg_dsp::PrepConfig::direct_ecg`).
-    /// The worker reads it when it takes samples, so a switch lands within a block or so.
+    /// maternal-coincidence rule off for a scalp electrode (`ctg_dsp::PrepConfig::direct_ecg`),
+    /// and learns from them which fetal channels have a transducer (the module's "which fetal
+    /// heart"). The worker reads them when it takes samples, so a switch lands within a block
+    /// or so.
     pub fn set_modes(&self, modes: &Modes) {
-        self.direct_ecg.store(
-            modes.get(Channel::Fhr1) == TransducerMode::Decg,
-            Ordering::Relaxed,
-        );
+        *self.modes.lock().unwrap_or_else(|p| p.into_inner()) = *modes;
     }
 
     /// Room left in the ring, samples.
@@ -74,7 +85,7 @@ struct NewStream {
     id: i64,
     consumer: HeapCons<Sample>,
     feed: broadcast::Sender<Live>,
-    direct_ecg: Arc<AtomicBool>,
+    modes: Arc<Mutex<Modes>>,
 }
 
 /// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
@@ -126,14 +137,14 @@ impl Pipeline {
     /// A ring for a new stream, its consumer handed to the next worker.
     pub fn add_stream(&self, id: i64, feed: broadcast::Sender<Live>) -> RingProducer {
         let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
-        let direct_ecg = Arc::new(AtomicBool::new(false));
+        let modes = Arc::new(Mutex::new(Modes::default()));
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         if self.workers[n]
             .send(NewStream {
                 id,
                 consumer,
                 feed,
-                direct_ecg: direct_ecg.clone(),
+                modes: modes.clone(),
             })
             .is_err()
         {
@@ -145,9 +156,149 @@ impl Pipeline {
         RingProducer {
             producer,
             overflows: self.overflows.clone(),
-            direct_ecg,
+            modes,
         }
     }
+}
+
+/// The fetal channels, in the order their analyses are kept.
+const FETAL: [Channel; 3] = [Channel::Fhr1, Channel::Fhr2, Channel::Fhr3];
+
+/// Whether a fetal channel is recorded in these samples: a transducer is connected to it, or,
+/// where the source does not say (`Unknown`), it carries a rate.
+fn recorded(channel: Channel, modes: &Modes, samples: &[Sample]) -> bool {
+    match modes.get(channel) {
+        TransducerMode::Ultrasound | TransducerMode::Decg => true,
+        TransducerMode::Unknown => samples.iter().any(|s| s.value(channel) != 0),
+        _ => false,
+    }
+}
+
+/// The analysis of one fetal heart of a stream.
+struct Fetus {
+    analyzer: Analyzer,
+    under_way: UnderWayUpdates,
+}
+
+/// A stream's analyses: one per fetus ([`FETAL`] order; the module's "which fetal heart").
+struct StreamAnalysis {
+    stream: NewStream,
+    /// The first reads FHR1 (with FHR2 filling its gaps until `separate`); once `separate`,
+    /// one more for each other fetal channel recorded since.
+    fetuses: Vec<Fetus>,
+    /// Whether two fetal channels have been recorded at the same time.
+    separate: bool,
+}
+
+impl StreamAnalysis {
+    fn new(stream: NewStream) -> Self {
+        let mut config = AnalyzerConfig::new(Profile::Jsog);
+        config.fetal = Channel::Fhr1;
+        config.fetal_fallback = Some(Channel::Fhr2);
+        Self {
+            stream,
+            fetuses: vec![Fetus {
+                analyzer: Analyzer::new(config),
+                under_way: UnderWayUpdates::default(),
+            }],
+            separate: false,
+        }
+    }
+
+    /// Starts a separate analysis of each fetal channel recorded in `samples` once two are
+    /// (from the stream's next sample on; before it, the new analysis has had no signal).
+    fn follow_fetal_channels(&mut self, modes: &Modes, samples: &[Sample]) {
+        let recorded: Vec<Channel> = FETAL
+            .into_iter()
+            .filter(|&c| recorded(c, modes, samples))
+            .collect();
+        if !self.separate {
+            if recorded.len() < 2 {
+                return;
+            }
+            self.separate = true;
+            self.fetuses[0].analyzer.set_fetal_fallback(None);
+            tracing::info!(
+                stream = self.stream.id,
+                channels = ?recorded,
+                "two fetal channels recorded at once: each is analysed on its own from now on"
+            );
+        }
+        let now = self.fetuses[0].analyzer.samples();
+        for channel in recorded {
+            if self
+                .fetuses
+                .iter()
+                .any(|f| f.analyzer.fetal_channel() == channel)
+            {
+                continue;
+            }
+            let mut config = AnalyzerConfig::new(Profile::Jsog);
+            config.fetal = channel;
+            config.fetal_fallback = None;
+            let mut analyzer = Analyzer::new(config);
+            // It joins at the stream's current sample: what came before is signal loss to it,
+            // and the findings of those empty windows say nothing.
+            let empty = [Sample::default(); 256];
+            let mut left = now;
+            while left > 0 {
+                let take = left.min(empty.len() as u64) as usize;
+                analyzer.push(&empty[..take]);
+                while analyzer.poll().is_some() {}
+                left -= take as u64;
+            }
+            tracing::info!(
+                stream = self.stream.id,
+                channel = channel.name(),
+                "analysing a further fetal channel"
+            );
+            self.fetuses.push(Fetus {
+                analyzer,
+                under_way: UnderWayUpdates::default(),
+            });
+        }
+    }
+
+    /// Whether each analysis reads a scalp electrode: the channel it reads, or, for the one
+    /// fetus of a stream, the channel with a transducer connected (FHR1 first).
+    fn set_direct_ecg(&mut self, modes: &Modes) {
+        let connected = |c: Channel| {
+            matches!(
+                modes.get(c),
+                TransducerMode::Ultrasound | TransducerMode::Decg
+            )
+        };
+        for (k, fetus) in self.fetuses.iter_mut().enumerate() {
+            let mut channel = fetus.analyzer.fetal_channel();
+            if k == 0 && !self.separate && !connected(Channel::Fhr1) && connected(Channel::Fhr2) {
+                channel = Channel::Fhr2;
+            }
+            fetus
+                .analyzer
+                .set_direct_ecg(modes.get(channel) == TransducerMode::Decg);
+        }
+    }
+}
+
+/// Whether a finding is about the mother rather than a fetus: the contractions, and false
+/// signal on the MHR channel. Every analysis of a stream finds the same ones, so only the
+/// first one's are sent, and without a fetal channel.
+fn maternal(finding: &Finding) -> bool {
+    match finding {
+        Finding::Contraction(_) => true,
+        Finding::FalseSignal(s) => s.channel == Channel::Mhr,
+        _ => false,
+    }
+}
+
+/// A finding as the feed, the store and the alert rules take it: with the fetal channel it is
+/// about once a stream's fetal channels are analysed separately.
+fn finding_json(finding: &Finding, channel: Option<Channel>) -> serde_json::Value {
+    let mut json = ctg_dsp::json::finding(finding);
+    if let Some(channel) = channel.filter(|_| !maternal(finding)) {
+        json["fetal_channel"] = serde_json::json!(channel.name());
+    }
+    json
 }
 
 fn worker(
@@ -155,15 +306,12 @@ fn worker(
     findings: FindingsSender,
     findings_dropped: &AtomicU64,
 ) {
-    let mut streams: Vec<(NewStream, Analyzer, UnderWayUpdates)> = Vec::new();
+    let mut streams: Vec<StreamAnalysis> = Vec::new();
     let mut buffer = vec![Sample::default(); 1024];
     loop {
         loop {
             match new_streams.try_recv() {
-                Ok(stream) => {
-                    let analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
-                    streams.push((stream, analyzer, UnderWayUpdates::default()));
-                }
+                Ok(stream) => streams.push(StreamAnalysis::new(stream)),
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     if streams.is_empty() {
@@ -174,37 +322,56 @@ fn worker(
             }
         }
         let mut busy = false;
-        for (stream, analyzer, under_way) in &mut streams {
-            let n = stream.consumer.pop_slice(&mut buffer);
+        for analysis in &mut streams {
+            let n = analysis.stream.consumer.pop_slice(&mut buffer);
             if n == 0 {
                 continue;
             }
             busy = true;
-            analyzer.set_direct_ecg(stream.direct_ecg.load(Ordering::Relaxed));
-            analyzer.push(&buffer[..n]);
-            while let Some(finding) = analyzer.poll() {
-                let json = Arc::new(ctg_dsp::json::finding(&finding));
-                tracing::debug!(stream = stream.id, ?json, "finding");
-                // A full channel makes this worker wait (and, through the rings, a backfilling
-                // bridge): findings are stored from it, so none is dropped while the hub runs.
-                if findings.blocking_send((stream.id, json.clone())).is_err() {
-                    findings_dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(
-                        stream = stream.id,
-                        "the findings task has stopped: a finding was not stored or checked"
-                    );
+            let modes = *analysis
+                .stream
+                .modes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            analysis.follow_fetal_channels(&modes, &buffer[..n]);
+            analysis.set_direct_ecg(&modes);
+            let separate = analysis.separate;
+            let (stream, fetuses) = (&analysis.stream, &mut analysis.fetuses);
+            for (k, fetus) in fetuses.iter_mut().enumerate() {
+                let channel = separate.then(|| fetus.analyzer.fetal_channel());
+                let analyzer = &mut fetus.analyzer;
+                analyzer.push(&buffer[..n]);
+                while let Some(finding) = analyzer.poll() {
+                    if k > 0 && maternal(&finding) {
+                        continue;
+                    }
+                    let json = Arc::new(finding_json(&finding, channel));
+                    tracing::debug!(stream = stream.id, ?json, "finding");
+                    // A full channel makes this worker wait (and, through the rings, a
+                    // backfilling bridge): findings are stored from it, so none is dropped
+                    // while the hub runs.
+                    if findings.blocking_send((stream.id, json.clone())).is_err() {
+                        findings_dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(
+                            stream = stream.id,
+                            "the findings task has stopped: a finding was not stored or checked"
+                        );
+                    }
+                    let _ = stream.feed.send(Live::Finding(json));
                 }
-                let _ = stream.feed.send(Live::Finding(json));
-            }
-            // A deceleration under way goes to the alert rules and to the viewers (not to the
-            // store: it is provisional), when it starts, each time its duration passes a
-            // multiple of 15 s, and when it is over.
-            if let Some(message) = under_way.due(&analyzer.provisional()) {
-                let json = Arc::new(message);
-                if findings.blocking_send((stream.id, json.clone())).is_err() {
-                    findings_dropped.fetch_add(1, Ordering::Relaxed);
+                // A deceleration under way goes to the alert rules and to the viewers (not to
+                // the store: it is provisional), when it starts, each time its duration passes
+                // a multiple of 15 s, and when it is over.
+                if let Some(mut message) = fetus.under_way.due(&analyzer.provisional()) {
+                    if let Some(channel) = channel {
+                        message["fetal_channel"] = serde_json::json!(channel.name());
+                    }
+                    let json = Arc::new(message);
+                    if findings.blocking_send((stream.id, json.clone())).is_err() {
+                        findings_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = stream.feed.send(Live::Finding(json));
                 }
-                let _ = stream.feed.send(Live::Finding(json));
             }
         }
         if !busy {
@@ -336,6 +503,155 @@ mod tests {
         assert!(
             shown.starts_with(&durations),
             "the viewers are told the same: {shown:?} vs {durations:?}"
+        );
+    }
+
+    /// 24 minutes of one fetal heart on `channel`: 20 at `before` bpm (with a little irregular
+    /// variability), then 4 at 80.
+    fn falling_at_20_min(channel: Channel, before: u16, samples: &mut [Sample]) {
+        for (i, s) in samples.iter_mut().enumerate() {
+            let wobble = ((i as u32 * 7919) % 23) as u16; // quarter bpm, 0–5.5 bpm
+            let level = if i < 4 * 60 * 20 { before } else { 80 };
+            s.values[channel.index()] = 4 * level + wobble;
+            s.values[Channel::Ua.index()] = 20;
+        }
+    }
+
+    /// Feeds `trace` with `modes` to one stream and collects what reaches the alert rules:
+    /// every finding's JSON, until the trace is fed and the pipeline is quiet.
+    fn told(trace: &[Sample], modes: &Modes) -> Vec<Arc<serde_json::Value>> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let pipeline = Pipeline::start(1, tx).unwrap();
+        let (feed, _viewers) = broadcast::channel(4096);
+        let mut ring = pipeline.add_stream(1, feed);
+        ring.set_modes(modes);
+        let (mut fed, mut told, mut quiet_since) = (0, Vec::new(), None);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            match rx.try_recv() {
+                Ok((_, json)) => {
+                    told.push(json);
+                    quiet_since = None;
+                }
+                Err(_) if fed < trace.len() => {
+                    if ring.vacant() > 240 {
+                        ring.push(&trace[fed..fed + 240]);
+                        fed += 240;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                Err(_) => {
+                    let since = *quiet_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > Duration::from_millis(500) {
+                        return told;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        panic!("the pipeline did not go quiet within 30 s");
+    }
+
+    /// The decelerations under way told, as (fetal channel, start s).
+    fn under_way(told: &[Arc<serde_json::Value>]) -> Vec<(Option<String>, f64)> {
+        told.iter()
+            .filter(|j| j["kind"] == "deceleration_under_way" && j["ended"] != true)
+            .map(|j| {
+                (
+                    j["fetal_channel"].as_str().map(str::to_owned),
+                    j["start_s"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// A monitor records the fetal heart on FHR2 when its transducer is in the second socket (a
+    /// scalp electrode often is): it is analysed as the stream's fetus, not left unanalysed
+    /// behind an empty FHR1.
+    #[test]
+    fn a_fetus_recorded_on_fhr2_is_analysed() {
+        let mut trace = vec![Sample::default(); 4 * 60 * 24];
+        falling_at_20_min(Channel::Fhr2, 140, &mut trace);
+        let mut modes = Modes::default();
+        modes.0[Channel::Fhr1.index()] = TransducerMode::NoTransducer;
+        modes.0[Channel::Fhr2.index()] = TransducerMode::Decg;
+        let told = told(&trace, &modes);
+        let under_way = under_way(&told);
+        assert!(!under_way.is_empty(), "nothing under way told");
+        for (channel, start) in &under_way {
+            assert_eq!(*channel, None, "the stream's one fetus names no channel");
+            assert!((1200.0..1260.0).contains(start), "{start}");
+        }
+        let windows: Vec<_> = told
+            .iter()
+            .filter(|j| j["kind"] == "classification")
+            .collect();
+        assert!(!windows.is_empty());
+        for w in windows {
+            let signal = w["evidence"]["signal_percent"].as_f64().unwrap();
+            assert!(signal > 99.0, "the FHR2 trace is the signal: {w}");
+        }
+    }
+
+    /// Twins: two fetal channels with a transducer each are analysed separately, each finding
+    /// naming its channel. The second twin's deceleration is told as the second twin's, and
+    /// the first twin's trace is not filled from the second's where it is lost.
+    #[test]
+    fn twins_are_analysed_each_on_its_own() {
+        let mut trace = vec![Sample::default(); 4 * 60 * 24];
+        falling_at_20_min(Channel::Fhr2, 150, &mut trace);
+        for (i, s) in trace.iter_mut().enumerate() {
+            let wobble = ((i as u32 * 104_729) % 19) as u16;
+            // Twin A at 135 bpm, lost from minute 20 on, when twin B falls.
+            s.values[Channel::Fhr1.index()] = if i < 4 * 60 * 20 { 4 * 135 + wobble } else { 0 };
+        }
+        let mut modes = Modes::default();
+        modes.0[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
+        modes.0[Channel::Fhr2.index()] = TransducerMode::Ultrasound;
+        let told = told(&trace, &modes);
+        let under_way = under_way(&told);
+        assert!(!under_way.is_empty(), "nothing under way told");
+        for (channel, start) in &under_way {
+            assert_eq!(channel.as_deref(), Some("fhr2"), "only twin B decelerates");
+            assert!((1200.0..1260.0).contains(start), "{start}");
+        }
+        // Each twin's own baseline in the windows before minute 20.
+        let baselines = |channel: &str| {
+            told.iter()
+                .filter(|j| j["kind"] == "baseline" && j["fetal_channel"] == channel)
+                .filter(|j| j["end_s"].as_f64() <= Some(1200.0))
+                .map(|j| j["bpm"].as_f64())
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (baselines("fhr1"), baselines("fhr2"));
+        assert!(
+            !a.is_empty() && !b.is_empty(),
+            "each twin measured: {a:?} {b:?}"
+        );
+        let within = |bpm: &Option<f64>, range: std::ops::RangeInclusive<f64>| {
+            bpm.is_some_and(|b| range.contains(&b))
+        };
+        assert!(
+            a.iter().all(|bpm| within(bpm, 130.0..=140.0)),
+            "twin A: {a:?}"
+        );
+        assert!(
+            b.iter().all(|bpm| within(bpm, 150.0..=155.0)),
+            "twin B: {b:?}"
+        );
+        assert!(
+            told.iter()
+                .filter(|j| j["kind"] == "classification")
+                .all(|j| j["fetal_channel"] == "fhr1" || j["fetal_channel"] == "fhr2"),
+            "every level names its fetus"
+        );
+        // The mother's contractions are the same in both analyses: told once, for no fetus.
+        let contractions: Vec<_> = told.iter().filter(|j| j["kind"] == "contraction").collect();
+        assert!(
+            contractions
+                .iter()
+                .all(|c| c.get("fetal_channel").is_none())
         );
     }
 

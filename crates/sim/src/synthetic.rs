@@ -247,7 +247,14 @@ pub struct Synthetic {
     second: u64,
     /// No toco transducer applied: the uterine-activity channel records nothing.
     without_toco: bool,
+    /// Twins: a second fetus on FHR2 ([`Synthetic::twins`]).
+    twins: bool,
 }
+
+/// How far twin B's programme runs ahead of twin A's, s ([`Synthetic::twins`]).
+pub const TWIN_B_AHEAD_S: u64 = PROGRAMME_S / 2;
+/// How much faster twin B's heart beats than twin A's, bpm ([`Synthetic::twins`]).
+pub const TWIN_B_FASTER_BPM: u16 = 12;
 
 impl Synthetic {
     /// From the programme's start.
@@ -259,7 +266,20 @@ impl Synthetic {
     pub fn starting_at(second: u64) -> Self {
         Self {
             second,
-            without_toco: false,
+            ..Self::default()
+        }
+    }
+
+    /// From `second` into the programme, for twins, each with its own Doppler transducer: twin
+    /// A on FHR1 as [`Synthetic::starting_at`], twin B on FHR2, its programme
+    /// [`TWIN_B_AHEAD_S`] ahead and [`TWIN_B_FASTER_BPM`] faster (so its decelerations come at
+    /// other times than twin A's, and the two traces stay apart; where its programme has the
+    /// transducer record the mother, FHR2 records this mother's rate); one mother, one toco.
+    pub fn twins(second: u64) -> Self {
+        Self {
+            second,
+            twins: true,
+            ..Self::default()
         }
     }
 
@@ -271,6 +291,7 @@ impl Synthetic {
         Self {
             second,
             without_toco: true,
+            ..Self::default()
         }
     }
 
@@ -292,6 +313,23 @@ impl SecondSource for Synthetic {
                 sample.values[Channel::Ua.index()] = 0;
                 sample.quality[Channel::Ua.index()] = Quality::None;
             }
+            if self.twins {
+                let b = sample_at((t + TWIN_B_AHEAD_S as f64) + i as f64 / 4.0);
+                let (fhr, mhr) = (Channel::Fhr1.index(), Channel::Mhr.index());
+                let value = if b.values[fhr] == b.values[mhr] {
+                    // Where twin B's programme has its transducer record the mother, it records
+                    // this mother.
+                    sample.values[mhr]
+                } else if b.values[fhr] != 0 {
+                    b.values[fhr] + 4 * TWIN_B_FASTER_BPM
+                } else {
+                    0
+                };
+                if value != 0 {
+                    sample.values[Channel::Fhr2.index()] = value;
+                    sample.quality[Channel::Fhr2.index()] = Quality::Good;
+                }
+            }
             sample
         }))
     }
@@ -299,6 +337,9 @@ impl SecondSource for Synthetic {
     fn modes(&self) -> Modes {
         let mut modes = [TransducerMode::NoTransducer; 5];
         modes[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
+        if self.twins {
+            modes[Channel::Fhr2.index()] = TransducerMode::Ultrasound;
+        }
         modes[Channel::Mhr.index()] = TransducerMode::Mecg;
         if !self.without_toco {
             modes[Channel::Ua.index()] = TransducerMode::ExternalToco;
@@ -377,5 +418,37 @@ mod tests {
             .unwrap() as f64
             / 4.0;
         assert!(nadir - 585.0 >= 40.0, "nadir at {nadir} s");
+    }
+
+    #[test]
+    fn twins_carry_two_fetal_hearts_with_a_transducer_each() {
+        let mut twins = Synthetic::twins(0);
+        let modes = twins.modes();
+        assert_eq!(modes.get(Channel::Fhr1), TransducerMode::Ultrasound);
+        assert_eq!(modes.get(Channel::Fhr2), TransducerMode::Ultrasound);
+        assert_eq!(
+            Synthetic::new().modes().get(Channel::Fhr2),
+            TransducerMode::NoTransducer
+        );
+        let (mut apart, mut seconds) = (0, 0);
+        for second in 0..PROGRAMME_S {
+            let samples = twins.next_second().unwrap();
+            let [a, b] = [Channel::Fhr1, Channel::Fhr2].map(|c| samples[0].physical(c));
+            // Twin A is the programme itself.
+            assert_eq!(samples[0], {
+                let mut s = sample_at(second as f64);
+                s.values[Channel::Fhr2.index()] = samples[0].values[Channel::Fhr2.index()];
+                s.quality[Channel::Fhr2.index()] = samples[0].quality[Channel::Fhr2.index()];
+                s
+            });
+            if let (Some(a), Some(b)) = (a, b) {
+                seconds += 1;
+                apart += usize::from((a - b).abs() > 5.0);
+            }
+        }
+        assert!(
+            apart * 10 > seconds * 8,
+            "the two hearts are apart {apart} of {seconds} s"
+        );
     }
 }
