@@ -335,8 +335,11 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
                             .records
                             .add_patient(&patient)
                             .and_then(|p| hub.records.add_episode(p, Some(id)));
-                        if let Err(error) = added {
-                            tracing::warn!(error = format!("{error:#}"), "demo patient");
+                        match added {
+                            Ok(_) => hub.tell_gestational_weeks(id, patient.gestational_weeks),
+                            Err(error) => {
+                                tracing::warn!(error = format!("{error:#}"), "demo patient")
+                            }
                         }
                     }
                 }

@@ -142,6 +142,12 @@ impl ExcursionDetector {
         self.out.pop_front()
     }
 
+    /// New criteria from the next sample on (an excursion under way has its time beyond
+    /// counted by the old amplitude so far and is judged by the new criteria when it closes).
+    pub(crate) fn set_config(&mut self, config: ExcursionConfig) {
+        self.config = config;
+    }
+
     /// The excursion under way, if it already qualifies (a provisional finding).
     pub(crate) fn ongoing(&self, now: u64) -> Option<Excursion> {
         let c = self.candidate?;

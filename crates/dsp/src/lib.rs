@@ -123,13 +123,24 @@ impl AnalyzerConfig {
 
     /// Before 32 weeks accelerations are ≥ 10 bpm for ≥ 10 s (NICHD 2008, JSOG).
     pub fn with_gestational_weeks(mut self, weeks: u32) -> Self {
-        self.gestational_weeks = Some(weeks);
-        if weeks < 32 {
-            self.acceleration.min_amplitude = 10.0;
-            self.acceleration.min_duration = 40;
-            self.acceleration.min_time_beyond = 40;
-        }
+        self.set_gestational_weeks(Some(weeks));
         self
+    }
+
+    /// Sets the gestational age (`None`: unknown) and the acceleration criteria that go with
+    /// it: ≥ 10 bpm for ≥ 10 s before 32 weeks (NICHD 2008, JSOG), otherwise the standard
+    /// 15 bpm for 15 s.
+    pub fn set_gestational_weeks(&mut self, weeks: Option<u32>) {
+        self.gestational_weeks = weeks;
+        let (amplitude, samples) = if weeks.is_some_and(|w| w < 32) {
+            (10.0, 40)
+        } else {
+            let standard = ExcursionConfig::standard();
+            (standard.min_amplitude, standard.min_duration)
+        };
+        self.acceleration.min_amplitude = amplitude;
+        self.acceleration.min_duration = samples;
+        self.acceleration.min_time_beyond = samples;
     }
 }
 
@@ -435,6 +446,23 @@ impl Analyzer {
     /// (twins), so two fetuses are never mixed in one trace.
     pub fn set_fetal_fallback(&mut self, fallback: Option<Channel>) {
         self.config.fetal_fallback = fallback;
+    }
+
+    /// Sets the gestational age (`None`: unknown) for the accelerations not yet found: before
+    /// 32 weeks they are ≥ 10 bpm for ≥ 10 s (NICHD 2008, JSOG;
+    /// [`AnalyzerConfig::set_gestational_weeks`]). The hub learns it when a patient is put on
+    /// the stream, often after it started; samples still before the baseline stage's
+    /// look-ahead (8.5 minutes) are judged by it too.
+    pub fn set_gestational_weeks(&mut self, weeks: Option<u32>) {
+        if self.config.gestational_weeks != weeks {
+            self.config.set_gestational_weeks(weeks);
+            self.accel.set_config(self.config.acceleration.clone());
+        }
+    }
+
+    /// The gestational age it applies (`None`: unknown).
+    pub fn gestational_weeks(&self) -> Option<u32> {
+        self.config.gestational_weeks
     }
 
     /// The channel this analyzer reads the fetal heart rate from.

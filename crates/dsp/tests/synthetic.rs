@@ -449,6 +449,50 @@ fn before_32_weeks_accelerations_are_10_bpm_for_10_s() {
     assert!(!near(&term), "{:?}", term.accelerations);
 }
 
+/// The hub learns the gestational age when a patient is put on a stream, after it started:
+/// told then, the preterm criteria apply to the accelerations not yet found, and told from the
+/// start they give what a recording's known age gives.
+#[test]
+fn a_gestational_age_told_mid_stream_sets_the_acceleration_criteria() {
+    let mut fhr: Vec<f32> = (0..20 * 240).map(|i| 140.0 + wobble(i, 2.0)).collect();
+    plant_deceleration(&mut fhr, 400.0, 3.0, 13.0, 3.0, -13.0);
+    let toco = vec![10.0; fhr.len()];
+    let samples = samples(&fhr, &toco, None);
+    let streamed = |told_at: usize, weeks: Option<u32>| {
+        let mut analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
+        analyzer.push(&samples[..told_at]);
+        analyzer.set_gestational_weeks(weeks);
+        analyzer.push(&samples[told_at..]);
+        analyzer.into_report()
+    };
+    let near = |r: &Report| {
+        r.accelerations
+            .iter()
+            .any(|a| (a.peak_s - 410.0).abs() < 20.0)
+    };
+    // Told at 2 minutes, and at 9 minutes (after the rise, within the baseline's look-ahead).
+    for told_at in [2 * 240, 9 * 240] {
+        assert!(
+            near(&streamed(told_at, Some(30))),
+            "30 weeks told at {told_at}"
+        );
+        assert!(
+            !near(&streamed(told_at, Some(39))),
+            "39 weeks told at {told_at}"
+        );
+    }
+    let known = analyze(
+        &samples,
+        AnalyzerConfig::new(Profile::Jsog).with_gestational_weeks(30),
+    );
+    assert_eq!(streamed(0, Some(30)), known);
+    // Unknown again: the standard criteria.
+    let mut analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog).with_gestational_weeks(30));
+    analyzer.set_gestational_weeks(None);
+    analyzer.push(&samples);
+    assert!(!near(&analyzer.into_report()));
+}
+
 #[test]
 fn jsog_severity_of_variable_decelerations_follows_the_table() {
     let mut fhr = baseline_trace(20, 140.0);

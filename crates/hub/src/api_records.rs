@@ -135,6 +135,9 @@ pub(crate) async fn add_episode(
     }
     match hub.records.add_episode(id, body.stream_id) {
         Ok(episode) => {
+            if let Some(stream) = body.stream_id {
+                hub.tell_gestational_weeks(stream, patient.details.gestational_weeks);
+            }
             let _ = hub.accounts.audit(
                 &user.username,
                 "episode_started",

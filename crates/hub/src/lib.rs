@@ -356,6 +356,19 @@ impl Hub {
             .context("the store writer stopped")?
             .map_err(anyhow::Error::msg)?;
         let next = (holdings.next_sample_seq(), holdings.next_event_seq);
+        // The analysis needs the patient's gestational age (acceleration criteria), when a
+        // patient was put on the stream before (a restart, a reconnect).
+        let weeks = self
+            .records
+            .stream_gestational_weeks(record.id)
+            .unwrap_or_else(|error| {
+                tracing::error!(
+                    stream = record.id,
+                    error = format!("{error:#}"),
+                    "gestational age not read"
+                );
+                None
+            });
         let mut streams = self.streams();
         match streams.get_mut(&record.id) {
             Some(live) => {
@@ -367,6 +380,7 @@ impl Hub {
             None => {
                 let (feed, _) = broadcast::channel(LIVE_CHANNEL);
                 let analysis = self.pipeline.add_stream(record.id, feed.clone());
+                analysis.set_gestational_weeks(weeks);
                 streams.insert(
                     record.id,
                     StreamLive {
@@ -387,6 +401,13 @@ impl Hub {
             }
         }
         Ok((record, next.0, next.1))
+    }
+
+    /// Tells a live stream's analysis the gestational age of the patient put on it.
+    pub fn tell_gestational_weeks(&self, stream: i64, weeks: Option<u32>) {
+        if let Some(live) = self.streams().get(&stream) {
+            live.analysis.set_gestational_weeks(weeks);
+        }
     }
 
     /// Claims a block for writing; false for a duplicate.

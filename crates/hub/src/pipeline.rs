@@ -18,7 +18,7 @@
 //! transducers at once (a scalp electrode placed while the Doppler still runs) is then
 //! analysed once per channel: each analysis is of what its channel records.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +43,8 @@ pub struct RingProducer {
     overflows: Arc<AtomicU64>,
     /// The transducer modes of the newest block.
     modes: Arc<Mutex<Modes>>,
+    /// The patient's gestational age, completed weeks (0: unknown).
+    gestational_weeks: Arc<AtomicU32>,
 }
 
 impl RingProducer {
@@ -62,6 +64,14 @@ impl RingProducer {
     /// or so.
     pub fn set_modes(&self, modes: &Modes) {
         *self.modes.lock().unwrap_or_else(|p| p.into_inner()) = *modes;
+    }
+
+    /// The gestational age of the patient on the stream (`None`: unknown), for the
+    /// acceleration criteria (≥ 10 bpm for ≥ 10 s before 32 weeks, NICHD 2008, JSOG). The
+    /// worker applies it when it next takes samples.
+    pub fn set_gestational_weeks(&self, weeks: Option<u32>) {
+        self.gestational_weeks
+            .store(weeks.unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Room left in the ring, samples.
@@ -86,6 +96,7 @@ struct NewStream {
     consumer: HeapCons<Sample>,
     feed: broadcast::Sender<Live>,
     modes: Arc<Mutex<Modes>>,
+    gestational_weeks: Arc<AtomicU32>,
 }
 
 /// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
@@ -138,6 +149,7 @@ impl Pipeline {
     pub fn add_stream(&self, id: i64, feed: broadcast::Sender<Live>) -> RingProducer {
         let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
         let modes = Arc::new(Mutex::new(Modes::default()));
+        let gestational_weeks = Arc::new(AtomicU32::new(0));
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         if self.workers[n]
             .send(NewStream {
@@ -145,6 +157,7 @@ impl Pipeline {
                 consumer,
                 feed,
                 modes: modes.clone(),
+                gestational_weeks: gestational_weeks.clone(),
             })
             .is_err()
         {
@@ -157,6 +170,7 @@ impl Pipeline {
             producer,
             overflows: self.overflows.clone(),
             modes,
+            gestational_weeks,
         }
     }
 }
@@ -237,6 +251,7 @@ impl StreamAnalysis {
             config.fetal = channel;
             config.fetal_fallback = None;
             let mut analyzer = Analyzer::new(config);
+            analyzer.set_gestational_weeks(self.fetuses[0].analyzer.gestational_weeks());
             // It joins at the stream's current sample: what came before is signal loss to it,
             // and the findings of those empty windows say nothing.
             let empty = [Sample::default(); 256];
@@ -333,6 +348,12 @@ fn worker(
                 .modes
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
+            let weeks = analysis.stream.gestational_weeks.load(Ordering::Relaxed);
+            for fetus in &mut analysis.fetuses {
+                fetus
+                    .analyzer
+                    .set_gestational_weeks((weeks > 0).then_some(weeks));
+            }
             analysis.follow_fetal_channels(&modes, &buffer[..n]);
             analysis.set_direct_ecg(&modes);
             let separate = analysis.separate;
@@ -520,11 +541,21 @@ mod tests {
     /// Feeds `trace` with `modes` to one stream and collects what reaches the alert rules:
     /// every finding's JSON, until the trace is fed and the pipeline is quiet.
     fn told(trace: &[Sample], modes: &Modes) -> Vec<Arc<serde_json::Value>> {
+        told_with_age(trace, modes, None)
+    }
+
+    /// [`told`], the patient's gestational age told before the first sample.
+    fn told_with_age(
+        trace: &[Sample],
+        modes: &Modes,
+        weeks: Option<u32>,
+    ) -> Vec<Arc<serde_json::Value>> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, _viewers) = broadcast::channel(4096);
         let mut ring = pipeline.add_stream(1, feed);
         ring.set_modes(modes);
+        ring.set_gestational_weeks(weeks);
         let (mut fed, mut told, mut quiet_since) = (0, Vec::new(), None);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while std::time::Instant::now() < deadline {
@@ -653,6 +684,40 @@ mod tests {
                 .iter()
                 .all(|c| c.get("fetal_channel").is_none())
         );
+    }
+
+    /// The patient's gestational age reaches the analysis: before 32 weeks a 13-bpm rise
+    /// held for 13 s is an acceleration (≥ 10 bpm for ≥ 10 s), at term it is not.
+    #[test]
+    fn the_gestational_age_reaches_the_analysis() {
+        let trace: Vec<Sample> = (0..4 * 60 * 16u32)
+            .map(|i| {
+                let mut s = Sample::default();
+                let wobble = ((i * 7919) % 9) as u16; // quarter bpm, 0–2 bpm
+                // A rise every 2 minutes: 3 s up, 13 s at +13 bpm, 3 s down.
+                let t = i % (4 * 120);
+                let rise = match t {
+                    0..12 => t as u16 * 13 * 4 / 12,
+                    12..64 => 13 * 4,
+                    64..76 => (76 - t) as u16 * 13 * 4 / 12,
+                    _ => 0,
+                };
+                s.values[Channel::Fhr1.index()] = 4 * 140 + wobble + rise;
+                s.values[Channel::Ua.index()] = 20;
+                s
+            })
+            .collect();
+        let mut modes = Modes::default();
+        modes.0[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
+        let accelerations = |weeks| {
+            told_with_age(&trace, &modes, weeks)
+                .iter()
+                .filter(|j| j["kind"] == "acceleration")
+                .count()
+        };
+        assert!(accelerations(Some(30)) >= 2, "at 30 weeks");
+        assert_eq!(accelerations(Some(39)), 0, "at 39 weeks");
+        assert_eq!(accelerations(None), 0, "unknown: the standard criteria");
     }
 
     #[test]

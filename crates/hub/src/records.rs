@@ -304,6 +304,24 @@ impl Records {
         Ok(out)
     }
 
+    /// The gestational age (completed weeks) of the patient of a stream's newest episode, if
+    /// entered.
+    pub fn stream_gestational_weeks(&self, stream_id: i64) -> Result<Option<u32>> {
+        let details: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT p.details FROM episodes e JOIN patients p ON p.id = e.patient_id
+                 WHERE e.stream_id = ?1 ORDER BY e.id DESC LIMIT 1",
+                [stream_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match details {
+            Some(d) => serde_json::from_str::<NewPatient>(&d)?.gestational_weeks,
+            None => None,
+        })
+    }
+
     /// Starts an episode for a patient, monitored on a stream.
     pub fn add_episode(&self, patient_id: i64, stream_id: Option<i64>) -> Result<i64> {
         let db = self.db();
@@ -576,6 +594,9 @@ mod tests {
         );
         assert_eq!(episodes[0].notes[0].text, "CTG started");
         assert_eq!(records.patient(id).unwrap().unwrap().details, patient);
+        // The stream's analysis reads the gestational age of its newest episode's patient.
+        assert_eq!(records.stream_gestational_weeks(3).unwrap(), Some(39));
+        assert_eq!(records.stream_gestational_weeks(4).unwrap(), None);
     }
 }
 
