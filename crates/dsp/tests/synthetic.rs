@@ -424,14 +424,25 @@ fn bradycardia_with_absent_variability_is_level_five_and_category_three() {
     assert_eq!(last.figo, ctg_dsp::FigoClass::Pathological);
 }
 
-#[test]
-fn before_32_weeks_accelerations_are_10_bpm_for_10_s() {
-    // A quiet trace (±2 bpm) with a 13-bpm rise held for 13 s: an acceleration before
-    // 32 weeks (≥ 10 bpm for ≥ 10 s), not after (≥ 15 bpm for ≥ 15 s).
+/// A quiet trace (±2 bpm) with a 13-bpm rise held for 13 s at 400 s: an acceleration before
+/// 32 weeks (≥ 10 bpm for ≥ 10 s), not after (≥ 15 bpm for ≥ 15 s).
+fn rise_of_13_bpm_for_13_s() -> Vec<Sample> {
     let mut fhr: Vec<f32> = (0..20 * 240).map(|i| 140.0 + wobble(i, 2.0)).collect();
     plant_deceleration(&mut fhr, 400.0, 3.0, 13.0, 3.0, -13.0);
     let toco = vec![10.0; fhr.len()];
-    let samples = samples(&fhr, &toco, None);
+    samples(&fhr, &toco, None)
+}
+
+/// Whether the rise of [`rise_of_13_bpm_for_13_s`] was found as an acceleration.
+fn rise_found(r: &Report) -> bool {
+    r.accelerations
+        .iter()
+        .any(|a| (a.peak_s - 410.0).abs() < 20.0)
+}
+
+#[test]
+fn before_32_weeks_accelerations_are_10_bpm_for_10_s() {
+    let samples = rise_of_13_bpm_for_13_s();
     let term = analyze(
         &samples,
         AnalyzerConfig::new(Profile::Jsog).with_gestational_weeks(39),
@@ -440,13 +451,8 @@ fn before_32_weeks_accelerations_are_10_bpm_for_10_s() {
         &samples,
         AnalyzerConfig::new(Profile::Jsog).with_gestational_weeks(30),
     );
-    let near = |r: &Report| {
-        r.accelerations
-            .iter()
-            .any(|a| (a.peak_s - 410.0).abs() < 20.0)
-    };
-    assert!(near(&preterm), "{:?}", preterm.accelerations);
-    assert!(!near(&term), "{:?}", term.accelerations);
+    assert!(rise_found(&preterm), "{:?}", preterm.accelerations);
+    assert!(!rise_found(&term), "{:?}", term.accelerations);
 }
 
 /// The hub learns the gestational age when a patient is put on a stream, after it started:
@@ -454,10 +460,7 @@ fn before_32_weeks_accelerations_are_10_bpm_for_10_s() {
 /// start they give what a recording's known age gives.
 #[test]
 fn a_gestational_age_told_mid_stream_sets_the_acceleration_criteria() {
-    let mut fhr: Vec<f32> = (0..20 * 240).map(|i| 140.0 + wobble(i, 2.0)).collect();
-    plant_deceleration(&mut fhr, 400.0, 3.0, 13.0, 3.0, -13.0);
-    let toco = vec![10.0; fhr.len()];
-    let samples = samples(&fhr, &toco, None);
+    let samples = rise_of_13_bpm_for_13_s();
     let streamed = |told_at: usize, weeks: Option<u32>| {
         let mut analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
         analyzer.push(&samples[..told_at]);
@@ -465,11 +468,7 @@ fn a_gestational_age_told_mid_stream_sets_the_acceleration_criteria() {
         analyzer.push(&samples[told_at..]);
         analyzer.into_report()
     };
-    let near = |r: &Report| {
-        r.accelerations
-            .iter()
-            .any(|a| (a.peak_s - 410.0).abs() < 20.0)
-    };
+    let near = rise_found;
     // Told at 2 minutes, and at 9 minutes (after the rise, within the baseline's look-ahead).
     for told_at in [2 * 240, 9 * 240] {
         assert!(
