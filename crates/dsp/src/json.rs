@@ -232,9 +232,106 @@ pub fn finding(f: &Finding) -> Value {
     value
 }
 
+/// The fields of a finding's JSON that are times in the stream (seconds from the analysis's
+/// first sample); every other `…_s` field is a duration ([`DURATION_FIELDS`]).
+pub const TIME_FIELDS: [&str; 4] = ["start_s", "end_s", "peak_s", "nadir_s"];
+/// The fields of a finding's JSON that are durations, s.
+pub const DURATION_FIELDS: [&str; 4] = [
+    "duration_s",
+    "onset_to_nadir_s",
+    "lag_to_contraction_s",
+    "rule_limit_s",
+];
+
+/// Moves a finding's times ([`TIME_FIELDS`]) `seconds` later: for an analysis that began
+/// `seconds` into its stream (the hub's analysis of a stream it took up again after a restart
+/// or a long gap), so the times count from the stream's first sample, as its samples do.
+pub fn shift_times(finding: &mut Value, seconds: f64) {
+    if seconds == 0.0 {
+        return;
+    }
+    for field in TIME_FIELDS {
+        if let Some(t) = finding.get_mut(field)
+            && let Some(v) = t.as_f64()
+        {
+            *t = json!(v + seconds);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every time a finding carries moves with [`shift_times`]; every other `…_s` field is a
+    /// duration named in [`DURATION_FIELDS`] (a new `…_s` field must be named in one of the
+    /// two lists, or this fails).
+    #[test]
+    fn shifting_moves_every_time_of_every_kind_and_no_duration() {
+        let samples: Vec<ctg_proto::model::Sample> = (0..4 * 60 * 40u32)
+            .map(|i| {
+                let mut s = ctg_proto::model::Sample::default();
+                let t = i % (4 * 300);
+                let dip = if (600..900).contains(&t) { 4 * 40 } else { 0 };
+                let rise = if (200..320).contains(&t) { 4 * 25 } else { 0 };
+                let wobble = ((i * 7919) % 23) as u16;
+                s.values[ctg_proto::model::Channel::Fhr1.index()] = 4 * 140 + wobble + rise - dip;
+                s.values[ctg_proto::model::Channel::Ua.index()] =
+                    if (560..880).contains(&t) { 120 } else { 20 };
+                if (i / 4) % 900 == 100 {
+                    s.values[ctg_proto::model::Channel::Fhr1.index()] = 4 * 250;
+                }
+                s
+            })
+            .collect();
+        let mut analyzer = crate::Analyzer::new(crate::AnalyzerConfig::new(crate::Profile::Jsog));
+        let mut values = Vec::new();
+        for block in samples.chunks(4) {
+            analyzer.push(block);
+            if let Some(Provisional::Deceleration { .. }) = analyzer.provisional().first() {
+                values.push(provisional(&analyzer.provisional()[0]));
+            }
+        }
+        analyzer.finish();
+        while let Some(f) = analyzer.poll() {
+            values.push(finding(&f));
+        }
+        let kinds: std::collections::BTreeSet<String> = values
+            .iter()
+            .map(|v| v["kind"].as_str().unwrap().to_owned())
+            .collect();
+        for kind in [
+            "acceleration",
+            "deceleration",
+            "contraction",
+            "classification",
+            "baseline",
+            "variability",
+            "deceleration_under_way",
+            "false_signal",
+        ] {
+            assert!(kinds.contains(kind), "no {kind} in {kinds:?}");
+        }
+        for value in values {
+            let mut shifted = value.clone();
+            shift_times(&mut shifted, 3600.0);
+            for (key, v) in value.as_object().unwrap() {
+                if !key.ends_with("_s") || v.is_null() {
+                    continue;
+                }
+                let moved = shifted[key].as_f64().unwrap() - v.as_f64().unwrap();
+                if TIME_FIELDS.contains(&key.as_str()) {
+                    assert_eq!(moved, 3600.0, "{key} of {value}");
+                } else {
+                    assert!(
+                        DURATION_FIELDS.contains(&key.as_str()),
+                        "{key} of {value} is in neither list"
+                    );
+                    assert_eq!(moved, 0.0, "{key} of {value}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_live_feed_says_what_findings_rest_on_and_analyze_keeps_its_fields() {

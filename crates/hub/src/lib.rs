@@ -379,7 +379,9 @@ impl Hub {
             }
             None => {
                 let (feed, _) = broadcast::channel(LIVE_CHANNEL);
-                let analysis = self.pipeline.add_stream(record.id, feed.clone());
+                let analysis =
+                    self.pipeline
+                        .add_stream(record.id, feed.clone(), holdings.next_sample_seq());
                 analysis.set_gestational_weeks(weeks);
                 streams.insert(
                     record.id,

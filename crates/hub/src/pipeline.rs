@@ -18,6 +18,7 @@
 //! transducers at once (a scalp electrode placed while the Doppler still runs) is then
 //! analysed once per channel: each analysis is of what its channel records.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,8 +35,24 @@ use crate::Live;
 
 /// Samples a ring holds (ten minutes at 4 Hz).
 pub const RING_SAMPLES: usize = 4 * 600;
-/// Longest gap fed to the analysis as signal loss (one hour); longer gaps restart it.
+/// Longest gap fed to the analysis as signal loss (one hour); after a longer one the stream's
+/// analysis starts again where its samples resume.
 const MAX_GAP_SAMPLES: u64 = 4 * 3600;
+/// Gaps waiting for the worker, at most (more are added to the newest).
+const MAX_GAPS_WAITING: usize = 1024;
+
+/// Where the samples a ring carries are not consecutive in the stream: after the ring's
+/// `at`-th sample, `missing` samples of the stream are not in it (a gap the live path skipped,
+/// samples the full ring could not take, or, at `at` = 0, the stream's samples before the hub
+/// took it up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Gap {
+    at: u64,
+    missing: u64,
+}
+
+/// The gaps between the ingest and the worker, in order.
+type Gaps = Arc<Mutex<VecDeque<Gap>>>;
 
 /// The ingest's end of a stream's ring.
 pub struct RingProducer {
@@ -45,15 +62,22 @@ pub struct RingProducer {
     modes: Arc<Mutex<Modes>>,
     /// The patient's gestational age, completed weeks (0: unknown).
     gestational_weeks: Arc<AtomicU32>,
+    /// Samples the ring has taken so far.
+    taken: u64,
+    /// Where the ring's samples are not consecutive in the stream.
+    gaps: Gaps,
 }
 
 impl RingProducer {
-    /// Copies samples into the ring; what does not fit is counted.
+    /// Copies samples into the ring; what does not fit is counted, and the analysis takes it
+    /// as signal loss (so its findings stay at their times in the stream).
     pub fn push(&mut self, samples: &[Sample]) {
         let taken = self.producer.push_slice(samples);
+        self.taken += taken as u64;
         if taken < samples.len() {
-            self.overflows
-                .fetch_add((samples.len() - taken) as u64, Ordering::Relaxed);
+            let dropped = (samples.len() - taken) as u64;
+            self.overflows.fetch_add(dropped, Ordering::Relaxed);
+            self.gap(dropped);
         }
     }
 
@@ -79,14 +103,23 @@ impl RingProducer {
         self.producer.vacant_len()
     }
 
-    /// Tells the analysis that `n` samples are missing (fed as signal loss, up to an hour).
+    /// Tells the analysis that the stream's next `n` samples are missing: up to an hour it
+    /// takes them as signal loss; after a longer gap it starts again where the samples resume.
+    /// Either way its findings keep their times in the stream.
     pub fn gap(&mut self, n: u64) {
-        let lost = [Sample::default(); 64];
-        let mut left = n.min(MAX_GAP_SAMPLES);
-        while left > 0 {
-            let take = left.min(64) as usize;
-            self.push(&lost[..take]);
-            left -= take as u64;
+        if n == 0 {
+            return;
+        }
+        let mut gaps = self.gaps.lock().unwrap_or_else(|p| p.into_inner());
+        let full = gaps.len() >= MAX_GAPS_WAITING;
+        match gaps.back_mut() {
+            Some(last) if last.at == self.taken || full => {
+                last.missing = last.missing.saturating_add(n);
+            }
+            _ => gaps.push_back(Gap {
+                at: self.taken,
+                missing: n,
+            }),
         }
     }
 }
@@ -97,6 +130,7 @@ struct NewStream {
     feed: broadcast::Sender<Live>,
     modes: Arc<Mutex<Modes>>,
     gestational_weeks: Arc<AtomicU32>,
+    gaps: Gaps,
 }
 
 /// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
@@ -145,11 +179,20 @@ impl Pipeline {
         self.findings_dropped.load(Ordering::Relaxed)
     }
 
-    /// A ring for a new stream, its consumer handed to the next worker.
-    pub fn add_stream(&self, id: i64, feed: broadcast::Sender<Live>) -> RingProducer {
+    /// A ring for a stream, its consumer handed to the next worker; the stream's samples go
+    /// into it from sequence number `first_seq` on (a stream taken up again after a restart
+    /// has its earlier samples in the store: the analysis starts at `first_seq`, and its
+    /// findings count their times from the stream's first sample).
+    pub fn add_stream(
+        &self,
+        id: i64,
+        feed: broadcast::Sender<Live>,
+        first_seq: u64,
+    ) -> RingProducer {
         let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
         let modes = Arc::new(Mutex::new(Modes::default()));
         let gestational_weeks = Arc::new(AtomicU32::new(0));
+        let gaps: Gaps = Arc::default();
         let n = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
         if self.workers[n]
             .send(NewStream {
@@ -158,6 +201,7 @@ impl Pipeline {
                 feed,
                 modes: modes.clone(),
                 gestational_weeks: gestational_weeks.clone(),
+                gaps: gaps.clone(),
             })
             .is_err()
         {
@@ -166,12 +210,16 @@ impl Pipeline {
                 "analysis worker gone; this stream is not analysed"
             );
         }
-        RingProducer {
+        let mut ring = RingProducer {
             producer,
             overflows: self.overflows.clone(),
             modes,
             gestational_weeks,
-        }
+            taken: 0,
+            gaps,
+        };
+        ring.gap(first_seq);
+        ring
     }
 }
 
@@ -202,20 +250,163 @@ struct StreamAnalysis {
     fetuses: Vec<Fetus>,
     /// Whether two fetal channels have been recorded at the same time.
     separate: bool,
+    /// The stream's sequence number of the analyzers' first sample (non-zero for a stream
+    /// taken up again, or after a gap too long to take as signal loss).
+    first_seq: u64,
+    /// Samples taken from the ring so far.
+    taken: u64,
+}
+
+/// Where a worker's findings go.
+struct Out<'a> {
+    findings: &'a FindingsSender,
+    dropped: &'a AtomicU64,
+}
+
+impl Out<'_> {
+    /// Sends a finding of `stream` to the store, the alert rules and the stream's viewers.
+    fn send(&self, stream: &NewStream, json: serde_json::Value) {
+        let json = Arc::new(json);
+        tracing::debug!(stream = stream.id, ?json, "finding");
+        // A full channel makes this worker wait (and, through the rings, a backfilling
+        // bridge): findings are stored from it, so none is dropped while the hub runs.
+        if self
+            .findings
+            .blocking_send((stream.id, json.clone()))
+            .is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                stream = stream.id,
+                "the findings task has stopped: a finding was not stored or checked"
+            );
+        }
+        let _ = stream.feed.send(Live::Finding(json));
+    }
+}
+
+/// The one fetus's analysis of a stream, before two fetal channels are recorded at once.
+fn first_fetus() -> Fetus {
+    let mut config = AnalyzerConfig::new(Profile::Jsog);
+    config.fetal = Channel::Fhr1;
+    config.fetal_fallback = Some(Channel::Fhr2);
+    Fetus {
+        analyzer: Analyzer::new(config),
+        under_way: UnderWayUpdates::default(),
+    }
 }
 
 impl StreamAnalysis {
     fn new(stream: NewStream) -> Self {
-        let mut config = AnalyzerConfig::new(Profile::Jsog);
-        config.fetal = Channel::Fhr1;
-        config.fetal_fallback = Some(Channel::Fhr2);
         Self {
             stream,
-            fetuses: vec![Fetus {
-                analyzer: Analyzer::new(config),
-                under_way: UnderWayUpdates::default(),
-            }],
+            fetuses: vec![first_fetus()],
             separate: false,
+            first_seq: 0,
+            taken: 0,
+        }
+    }
+
+    /// Takes what the ring holds, up to the next gap (or the gap itself): false when there
+    /// was nothing.
+    fn take(&mut self, buffer: &mut [Sample], out: &Out<'_>) -> bool {
+        let next_gap = {
+            let mut gaps = self.stream.gaps.lock().unwrap_or_else(|p| p.into_inner());
+            match gaps.front() {
+                Some(gap) if gap.at <= self.taken => gaps.pop_front(),
+                Some(gap) => {
+                    let room = (gap.at - self.taken).min(buffer.len() as u64) as usize;
+                    drop(gaps);
+                    return self.take_samples(&mut buffer[..room], out);
+                }
+                None => None,
+            }
+        };
+        match next_gap {
+            Some(gap) => {
+                self.gap(gap.missing, out);
+                true
+            }
+            None => self.take_samples(buffer, out),
+        }
+    }
+
+    fn take_samples(&mut self, buffer: &mut [Sample], out: &Out<'_>) -> bool {
+        let n = self.stream.consumer.pop_slice(buffer);
+        if n == 0 {
+            return false;
+        }
+        self.taken += n as u64;
+        let modes = *self.stream.modes.lock().unwrap_or_else(|p| p.into_inner());
+        let weeks = self.stream.gestational_weeks.load(Ordering::Relaxed);
+        for fetus in &mut self.fetuses {
+            fetus
+                .analyzer
+                .set_gestational_weeks((weeks > 0).then_some(weeks));
+        }
+        self.follow_fetal_channels(&modes, &buffer[..n]);
+        self.set_direct_ecg(&modes);
+        self.feed(&buffer[..n], out);
+        true
+    }
+
+    /// `n` samples of the stream are missing: signal loss up to an hour; after a longer gap
+    /// (or at the start of a stream taken up again) the analysis starts again at the stream's
+    /// sample after it, its earlier findings made final first.
+    fn gap(&mut self, n: u64, out: &Out<'_>) {
+        let analysed = self.fetuses[0].analyzer.samples();
+        if n <= MAX_GAP_SAMPLES && analysed > 0 {
+            let lost = [Sample::default(); 256];
+            let mut left = n;
+            while left > 0 {
+                let take = left.min(lost.len() as u64) as usize;
+                self.feed(&lost[..take], out);
+                left -= take as u64;
+            }
+            return;
+        }
+        if analysed > 0 {
+            for fetus in &mut self.fetuses {
+                fetus.analyzer.finish();
+            }
+            self.feed(&[], out);
+            tracing::info!(
+                stream = self.stream.id,
+                missing_s = n / 4,
+                "a gap too long for signal loss: the stream's analysis starts again after it"
+            );
+        }
+        self.first_seq = self.first_seq.saturating_add(analysed).saturating_add(n);
+        self.fetuses = vec![first_fetus()];
+        self.separate = false;
+    }
+
+    /// Feeds samples to every analysis and sends what they find, at its time in the stream.
+    fn feed(&mut self, samples: &[Sample], out: &Out<'_>) {
+        let shift_s = self.first_seq as f64 / 4.0;
+        let separate = self.separate;
+        for (k, fetus) in self.fetuses.iter_mut().enumerate() {
+            let channel = separate.then(|| fetus.analyzer.fetal_channel());
+            let analyzer = &mut fetus.analyzer;
+            analyzer.push(samples);
+            while let Some(finding) = analyzer.poll() {
+                if k > 0 && maternal(&finding) {
+                    continue;
+                }
+                let mut json = finding_json(&finding, channel);
+                ctg_dsp::json::shift_times(&mut json, shift_s);
+                out.send(&self.stream, json);
+            }
+            // A deceleration under way goes to the alert rules and to the viewers (not to the
+            // store: it is provisional), when it starts, each time its duration passes a
+            // multiple of 15 s, and when it is over.
+            if let Some(mut message) = fetus.under_way.due(&analyzer.provisional()) {
+                if let Some(channel) = channel {
+                    message["fetal_channel"] = serde_json::json!(channel.name());
+                }
+                ctg_dsp::json::shift_times(&mut message, shift_s);
+                out.send(&self.stream, message);
+            }
         }
     }
 
@@ -321,6 +512,10 @@ fn worker(
     findings: FindingsSender,
     findings_dropped: &AtomicU64,
 ) {
+    let out = Out {
+        findings: &findings,
+        dropped: findings_dropped,
+    };
     let mut streams: Vec<StreamAnalysis> = Vec::new();
     let mut buffer = vec![Sample::default(); 1024];
     loop {
@@ -338,62 +533,7 @@ fn worker(
         }
         let mut busy = false;
         for analysis in &mut streams {
-            let n = analysis.stream.consumer.pop_slice(&mut buffer);
-            if n == 0 {
-                continue;
-            }
-            busy = true;
-            let modes = *analysis
-                .stream
-                .modes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let weeks = analysis.stream.gestational_weeks.load(Ordering::Relaxed);
-            for fetus in &mut analysis.fetuses {
-                fetus
-                    .analyzer
-                    .set_gestational_weeks((weeks > 0).then_some(weeks));
-            }
-            analysis.follow_fetal_channels(&modes, &buffer[..n]);
-            analysis.set_direct_ecg(&modes);
-            let separate = analysis.separate;
-            let (stream, fetuses) = (&analysis.stream, &mut analysis.fetuses);
-            for (k, fetus) in fetuses.iter_mut().enumerate() {
-                let channel = separate.then(|| fetus.analyzer.fetal_channel());
-                let analyzer = &mut fetus.analyzer;
-                analyzer.push(&buffer[..n]);
-                while let Some(finding) = analyzer.poll() {
-                    if k > 0 && maternal(&finding) {
-                        continue;
-                    }
-                    let json = Arc::new(finding_json(&finding, channel));
-                    tracing::debug!(stream = stream.id, ?json, "finding");
-                    // A full channel makes this worker wait (and, through the rings, a
-                    // backfilling bridge): findings are stored from it, so none is dropped
-                    // while the hub runs.
-                    if findings.blocking_send((stream.id, json.clone())).is_err() {
-                        findings_dropped.fetch_add(1, Ordering::Relaxed);
-                        tracing::error!(
-                            stream = stream.id,
-                            "the findings task has stopped: a finding was not stored or checked"
-                        );
-                    }
-                    let _ = stream.feed.send(Live::Finding(json));
-                }
-                // A deceleration under way goes to the alert rules and to the viewers (not to
-                // the store: it is provisional), when it starts, each time its duration passes
-                // a multiple of 15 s, and when it is over.
-                if let Some(mut message) = fetus.under_way.due(&analyzer.provisional()) {
-                    if let Some(channel) = channel {
-                        message["fetal_channel"] = serde_json::json!(channel.name());
-                    }
-                    let json = Arc::new(message);
-                    if findings.blocking_send((stream.id, json.clone())).is_err() {
-                        findings_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    let _ = stream.feed.send(Live::Finding(json));
-                }
-            }
+            busy |= analysis.take(&mut buffer, &out);
         }
         if !busy {
             std::thread::sleep(Duration::from_millis(20));
@@ -430,7 +570,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, _) = broadcast::channel(16);
-        let mut ring = pipeline.add_stream(1, feed);
+        let mut ring = pipeline.add_stream(1, feed, 0);
         let mut modes = Modes::default();
         modes.0[Channel::Fhr1.index()] = fetal_mode;
         ring.set_modes(&modes);
@@ -471,7 +611,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, mut viewers) = broadcast::channel(4096);
-        let mut ring = pipeline.add_stream(1, feed);
+        let mut ring = pipeline.add_stream(1, feed, 0);
         // 20 minutes at 140 bpm (with a little irregular variability), then 4 minutes at 80.
         let trace: Vec<Sample> = (0..4 * 60 * 24u32)
             .map(|i| {
@@ -553,7 +693,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, _viewers) = broadcast::channel(4096);
-        let mut ring = pipeline.add_stream(1, feed);
+        let mut ring = pipeline.add_stream(1, feed, 0);
         ring.set_modes(modes);
         ring.set_gestational_weeks(weeks);
         let (mut fed, mut told, mut quiet_since) = (0, Vec::new(), None);
@@ -717,6 +857,75 @@ mod tests {
         assert!(accelerations(Some(30)) >= 2, "at 30 weeks");
         assert_eq!(accelerations(Some(39)), 0, "at 39 weeks");
         assert_eq!(accelerations(None), 0, "unknown: the standard criteria");
+    }
+
+    /// A stream taken up `first_seq` samples in (a hub restarted mid-labour), with parts
+    /// after gaps: the decelerations under way told, by start (s), and the samples the ring
+    /// dropped.
+    fn under_way_across_gaps(first_seq: u64, parts: &[(u64, &[Sample])]) -> (Vec<f64>, u64) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
+        let pipeline = Pipeline::start(1, tx).unwrap();
+        let (feed, _viewers) = broadcast::channel(4096);
+        let mut ring = pipeline.add_stream(1, feed, first_seq);
+        let mut starts = Vec::new();
+        let mut take = |rx: &mut FindingsReceiver| {
+            while let Ok((_, json)) = rx.try_recv() {
+                if json["kind"] == "deceleration_under_way" && json["ended"] != true {
+                    starts.push(json["start_s"].as_f64().unwrap());
+                }
+            }
+        };
+        for (gap, samples) in parts {
+            ring.gap(*gap);
+            for chunk in samples.chunks(240) {
+                while ring.vacant() < chunk.len() {
+                    take(&mut rx);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                ring.push(chunk);
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            take(&mut rx);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        starts.dedup();
+        (starts, pipeline.overflows())
+    }
+
+    /// Findings keep their times in the stream: for a stream the hub took up an hour in (after
+    /// a restart), after a gap too long for signal loss (two hours: the analysis starts again),
+    /// and after one taken as signal loss (30 minutes, more than the ring holds).
+    #[test]
+    fn findings_keep_their_times_in_the_stream_across_restarts_and_gaps() {
+        let mut trace = vec![Sample::default(); 4 * 60 * 24];
+        falling_at_20_min(Channel::Fhr1, 140, &mut trace);
+        let hour = 4 * 3600;
+        let (starts, dropped) =
+            under_way_across_gaps(hour, &[(0, &trace), (2 * hour, &trace), (hour / 2, &trace)]);
+        assert_eq!(dropped, 0, "no sample dropped from the ring");
+        // Each part falls 20 minutes in; parts are 24 minutes long.
+        let part_starts = [
+            3600.0,
+            3600.0 + 1440.0 + 7200.0,
+            3600.0 + 2.0 * 1440.0 + 9000.0,
+        ];
+        for (k, from) in part_starts.iter().enumerate() {
+            let fall = from + 1200.0;
+            assert!(
+                starts.iter().any(|s| (fall..fall + 60.0).contains(s)),
+                "part {k}: the fall at {fall} s not told: {starts:?}"
+            );
+        }
+        for s in &starts {
+            assert!(
+                part_starts
+                    .iter()
+                    .any(|from| (from + 1200.0..from + 1260.0).contains(s)),
+                "told at {s} s: {starts:?}"
+            );
+        }
     }
 
     #[test]
