@@ -38,6 +38,9 @@ pub const RING_SAMPLES: usize = 4 * 600;
 /// Longest gap fed to the analysis as signal loss (one hour); after a longer one the stream's
 /// analysis starts again where its samples resume.
 const MAX_GAP_SAMPLES: u64 = 4 * 3600;
+/// The analysis's classification windows, samples (10 minutes): an analysis that starts
+/// again starts on their grid in the stream, so its windows line up with those before.
+const WINDOW_SAMPLES: u64 = 4 * 600;
 /// Gaps waiting for the worker, at most (more are added to the newest).
 const MAX_GAPS_WAITING: usize = 1024;
 
@@ -351,8 +354,9 @@ impl StreamAnalysis {
     }
 
     /// `n` samples of the stream are missing: signal loss up to an hour; after a longer gap
-    /// (or at the start of a stream taken up again) the analysis starts again at the stream's
-    /// sample after it, its earlier findings made final first.
+    /// (or at the start of a stream taken up again) the analysis starts again on the
+    /// 10-minute grid before the stream's sample after it (what lies between is signal loss to
+    /// it), its earlier findings made final first.
     fn gap(&mut self, n: u64, out: &Out<'_>) {
         let analysed = self.fetuses[0].analyzer.samples();
         if n <= MAX_GAP_SAMPLES && analysed > 0 {
@@ -376,9 +380,17 @@ impl StreamAnalysis {
                 "a gap too long for signal loss: the stream's analysis starts again after it"
             );
         }
-        self.first_seq = self.first_seq.saturating_add(analysed).saturating_add(n);
+        let resume = self.first_seq.saturating_add(analysed).saturating_add(n);
+        self.first_seq = resume - resume % WINDOW_SAMPLES;
         self.fetuses = vec![first_fetus()];
         self.separate = false;
+        let lost = [Sample::default(); 256];
+        let mut left = resume - self.first_seq;
+        while left > 0 {
+            let take = left.min(lost.len() as u64) as usize;
+            self.feed(&lost[..take], out);
+            left -= take as u64;
+        }
     }
 
     /// Feeds samples to every analysis and sends what they find, at its time in the stream.
@@ -862,16 +874,22 @@ mod tests {
     /// A stream taken up `first_seq` samples in (a hub restarted mid-labour), with parts
     /// after gaps: the decelerations under way told, by start (s), and the samples the ring
     /// dropped.
-    fn under_way_across_gaps(first_seq: u64, parts: &[(u64, &[Sample])]) -> (Vec<f64>, u64) {
+    fn under_way_across_gaps(
+        first_seq: u64,
+        parts: &[(u64, &[Sample])],
+    ) -> (Vec<f64>, u64, Vec<f64>) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, _viewers) = broadcast::channel(4096);
         let mut ring = pipeline.add_stream(1, feed, first_seq);
-        let mut starts = Vec::new();
+        let (mut starts, mut windows) = (Vec::new(), Vec::new());
         let mut take = |rx: &mut FindingsReceiver| {
             while let Ok((_, json)) = rx.try_recv() {
                 if json["kind"] == "deceleration_under_way" && json["ended"] != true {
                     starts.push(json["start_s"].as_f64().unwrap());
+                }
+                if json["kind"] == "classification" {
+                    windows.push(json["start_s"].as_f64().unwrap());
                 }
             }
         };
@@ -891,7 +909,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         starts.dedup();
-        (starts, pipeline.overflows())
+        (starts, pipeline.overflows(), windows)
     }
 
     /// Findings keep their times in the stream: for a stream the hub took up an hour in (after
@@ -902,9 +920,14 @@ mod tests {
         let mut trace = vec![Sample::default(); 4 * 60 * 24];
         falling_at_20_min(Channel::Fhr1, 140, &mut trace);
         let hour = 4 * 3600;
-        let (starts, dropped) =
+        let (starts, dropped, windows) =
             under_way_across_gaps(hour, &[(0, &trace), (2 * hour, &trace), (hour / 2, &trace)]);
         assert_eq!(dropped, 0, "no sample dropped from the ring");
+        assert!(windows.len() >= 3, "{windows:?}");
+        assert!(
+            windows.iter().all(|w| w % 600.0 == 0.0),
+            "levels on the stream's 10-minute grid: {windows:?}"
+        );
         // Each part falls 20 minutes in; parts are 24 minutes long.
         let part_starts = [
             3600.0,
