@@ -441,11 +441,15 @@ impl Analyzer {
         }
     }
 
-    /// Sets the channel that fills the fetal channel's gaps, from the next sample on (`None`:
-    /// none). The hub stops it once a second fetal heart is recorded at the same time
-    /// (twins), so two fetuses are never mixed in one trace.
-    pub fn set_fetal_fallback(&mut self, fallback: Option<Channel>) {
+    /// Sets the channel the fetal heart rate is read from and the one that fills its gaps
+    /// (`None`: none), from the next sample on; false signal is reported on `fetal` from then
+    /// on. The hub reads a stream's one fetus from the channel its transducer is on, and stops
+    /// the filling once a second fetal heart is recorded at the same time (twins), so two
+    /// fetuses are never mixed in one trace.
+    pub fn set_fetal_channels(&mut self, fetal: Channel, fallback: Option<Channel>) {
+        self.config.fetal = fetal;
         self.config.fetal_fallback = fallback;
+        self.false_runs.channel = fetal;
     }
 
     /// Sets the gestational age (`None`: unknown) for the accelerations not yet found: before

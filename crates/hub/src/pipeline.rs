@@ -8,12 +8,14 @@
 //!
 //! **Which fetal heart.** A monitor records the fetal heart rate on FHR1, FHR2 or FHR3,
 //! depending on the socket the transducer is plugged into (a scalp electrode often records on
-//! FHR2), and twins on two of them. One `ctg_dsp::Analyzer` reads the stream's fetus from FHR1
-//! and fills its gaps from FHR2, as the offline analysis does for a recording: a fetus on
-//! either socket, or moved from one to the other, is analysed. Once two fetal channels are
-//! recorded at the same time (each with a transducer connected, or, where the source does not
-//! say, each carrying a rate), every fetal channel is analysed on its own from then on, FHR1
-//! by the first analyzer without the fill, so two fetuses are never mixed in one trace; their
+//! FHR2), and twins on two of them. One `ctg_dsp::Analyzer` reads the stream's fetus from the
+//! channel its transducer is on (FHR1 first; where the source does not say, the one carrying a
+//! rate) and fills its gaps from the other, as the offline analysis reads a recording from the
+//! channel that carries it: a fetus on either socket, or moved from one to the other, is
+//! analysed. Once two fetal channels are recorded at the same time (each with a transducer
+//! connected, or, where the source does not say, each carrying a rate), every fetal channel is
+//! analysed on its own from then on, the first analyzer's without the fill, so two fetuses
+//! are never mixed in one trace; their
 //! findings carry `"fetal_channel"` (`"fhr1"`, `"fhr2"`, `"fhr3"`). The same fetus on two
 //! transducers at once (a scalp electrode placed while the Doppler still runs) is then
 //! analysed once per channel: each analysis is of what its channel records.
@@ -248,8 +250,8 @@ struct Fetus {
 /// A stream's analyses: one per fetus ([`FETAL`] order; the module's "which fetal heart").
 struct StreamAnalysis {
     stream: NewStream,
-    /// The first reads FHR1 (with FHR2 filling its gaps until `separate`); once `separate`,
-    /// one more for each other fetal channel recorded since.
+    /// The first reads the one fetus (FHR1 or FHR2, the other filling its gaps until
+    /// `separate`); once `separate`, one more for each other fetal channel recorded since.
     fetuses: Vec<Fetus>,
     /// Whether two fetal channels have been recorded at the same time.
     separate: bool,
@@ -348,6 +350,7 @@ impl StreamAnalysis {
                 .set_gestational_weeks((weeks > 0).then_some(weeks));
         }
         self.follow_fetal_channels(&modes, &buffer[..n]);
+        self.follow_the_one_fetus(&modes, &buffer[..n]);
         self.set_direct_ecg(&modes);
         self.feed(&buffer[..n], out);
         true
@@ -434,7 +437,8 @@ impl StreamAnalysis {
                 return;
             }
             self.separate = true;
-            self.fetuses[0].analyzer.set_fetal_fallback(None);
+            let primary = self.fetuses[0].analyzer.fetal_channel();
+            self.fetuses[0].analyzer.set_fetal_channels(primary, None);
             tracing::info!(
                 stream = self.stream.id,
                 channels = ?recorded,
@@ -477,20 +481,43 @@ impl StreamAnalysis {
         }
     }
 
-    /// Whether each analysis reads a scalp electrode: the channel it reads, or, for the one
-    /// fetus of a stream, the channel with a transducer connected (FHR1 first).
-    fn set_direct_ecg(&mut self, modes: &Modes) {
+    /// The one fetus of a stream is read from the channel its transducer is on (FHR1 first;
+    /// where the source does not say, the one carrying a rate), the other filling its gaps,
+    /// as a recording is read from the channel that carries it.
+    fn follow_the_one_fetus(&mut self, modes: &Modes, samples: &[Sample]) {
+        if self.separate {
+            return;
+        }
         let connected = |c: Channel| {
             matches!(
                 modes.get(c),
                 TransducerMode::Ultrasound | TransducerMode::Decg
             )
         };
-        for (k, fetus) in self.fetuses.iter_mut().enumerate() {
-            let mut channel = fetus.analyzer.fetal_channel();
-            if k == 0 && !self.separate && !connected(Channel::Fhr1) && connected(Channel::Fhr2) {
-                channel = Channel::Fhr2;
-            }
+        let carrying = |c: Channel| samples.iter().any(|s| s.value(c) != 0);
+        let [one, two] = [Channel::Fhr1, Channel::Fhr2];
+        let in_use = if connected(one) {
+            one
+        } else if connected(two) {
+            two
+        } else if carrying(one) {
+            one
+        } else if carrying(two) {
+            two
+        } else {
+            return;
+        };
+        let analyzer = &mut self.fetuses[0].analyzer;
+        if analyzer.fetal_channel() != in_use {
+            let other = if in_use == one { two } else { one };
+            analyzer.set_fetal_channels(in_use, Some(other));
+        }
+    }
+
+    /// Whether each analysis reads a scalp electrode: the mode of the channel it reads.
+    fn set_direct_ecg(&mut self, modes: &Modes) {
+        for fetus in &mut self.fetuses {
+            let channel = fetus.analyzer.fetal_channel();
             fetus
                 .analyzer
                 .set_direct_ecg(modes.get(channel) == TransducerMode::Decg);
@@ -948,6 +975,100 @@ mod tests {
                     .any(|from| (from + 1200.0..from + 1260.0).contains(s)),
                 "told at {s} s: {starts:?}"
             );
+        }
+    }
+
+    /// The hub's live analysis of a recording, fed second by second as a monitor sends it,
+    /// gives the findings the offline analysis of the recording gives (DESIGN.md invariant 5),
+    /// whichever fetal channel carries the fetus: FHR1 (CTU-UHB 1001) or FHR2 (an FHRMA
+    /// scalp-ECG file). Fifteen minutes of signal loss after each make every finding within
+    /// the recording final (the windows of the signal loss itself are left out).
+    #[test]
+    fn live_findings_are_the_offline_findings_of_the_recording() {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for (path, fetal) in [
+            (
+                root.join("assets/recordings/ctu-uhb/1001.hea"),
+                Channel::Fhr1,
+            ),
+            (
+                data.join("fhrma-fs/ScalpECG/Train/ScalpTrain0025.fhrm"),
+                Channel::Fhr2,
+            ),
+        ] {
+            let recording = ctg_formats::read_recording(&path).unwrap();
+            assert_eq!(recording.fetal_channel(), fetal, "{}", path.display());
+            let mut samples = recording.samples.clone();
+            samples.extend(std::iter::repeat_n(Sample::default(), 4 * 900));
+            // Offline, as `mimamori analyze` configures it.
+            let mut config = AnalyzerConfig::new(Profile::Jsog);
+            config.fetal = fetal;
+            config.fetal_fallback = Some(if fetal == Channel::Fhr1 {
+                Channel::Fhr2
+            } else {
+                Channel::Fhr1
+            });
+            config.prep.direct_ecg = recording.modes.get(fetal) == TransducerMode::Decg;
+            let duration_s = recording.samples.len() as f64 / 4.0;
+            let within = |f: &serde_json::Value| f["end_s"].as_f64() <= Some(duration_s);
+            let offline: Vec<serde_json::Value> = {
+                let mut analyzer = Analyzer::without_provisional(config);
+                analyzer.push(&samples);
+                analyzer.finish();
+                std::iter::from_fn(|| analyzer.poll())
+                    .map(|f| ctg_dsp::json::finding(&f))
+                    .filter(within)
+                    .collect()
+            };
+            let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
+            let pipeline = Pipeline::start(1, tx).unwrap();
+            let (feed, _viewers) = broadcast::channel(16);
+            let mut ring = pipeline.add_stream(1, feed, 0);
+            ring.set_modes(&recording.modes);
+            let mut live = Vec::new();
+            for second in samples.chunks(4) {
+                while ring.vacant() < 4 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                ring.push(second);
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while live.len() < offline.len() && std::time::Instant::now() < deadline {
+                match rx.try_recv() {
+                    Ok((_, json)) if json["kind"] != "deceleration_under_way" && within(&json) => {
+                        live.push((*json).clone());
+                    }
+                    Ok(_) => {}
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            assert!(
+                offline.len() > 20,
+                "{}: {} findings",
+                path.display(),
+                offline.len()
+            );
+            let decelerations = offline
+                .iter()
+                .filter(|f| f["kind"] == "deceleration")
+                .count();
+            assert!(decelerations > 0, "{}", path.display());
+            // The live feed's findings carry what they rest on; compare the offline fields.
+            let live: Vec<serde_json::Value> = live
+                .into_iter()
+                .zip(&offline)
+                .map(|(l, o)| {
+                    let fields = o.as_object().unwrap();
+                    serde_json::Value::Object(
+                        fields.keys().map(|k| (k.clone(), l[k].clone())).collect(),
+                    )
+                })
+                .collect();
+            assert_eq!(live.len(), offline.len(), "{}", path.display());
+            for (l, o) in live.iter().zip(&offline) {
+                assert_eq!(l, o, "{}", path.display());
+            }
         }
     }
 
