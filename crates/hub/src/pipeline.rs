@@ -57,7 +57,14 @@ struct Gap {
 }
 
 /// The gaps between the ingest and the worker, in order.
-type Gaps = Arc<Mutex<VecDeque<Gap>>>;
+#[derive(Debug, Default)]
+struct GapQueue {
+    gaps: Mutex<VecDeque<Gap>>,
+    /// How many wait: the worker, visiting every stream, locks the queue only when some do.
+    waiting: AtomicUsize,
+}
+
+type Gaps = Arc<GapQueue>;
 
 /// The ingest's end of a stream's ring.
 pub struct RingProducer {
@@ -115,7 +122,7 @@ impl RingProducer {
         if n == 0 {
             return;
         }
-        let mut gaps = self.gaps.lock().unwrap_or_else(|p| p.into_inner());
+        let mut gaps = self.gaps.gaps.lock().unwrap_or_else(|p| p.into_inner());
         let full = gaps.len() >= MAX_GAPS_WAITING;
         match gaps.back_mut() {
             Some(last) if last.at == self.taken || full => {
@@ -126,6 +133,7 @@ impl RingProducer {
                 missing: n,
             }),
         }
+        self.gaps.waiting.store(gaps.len(), Ordering::Release);
     }
 }
 
@@ -315,10 +323,28 @@ impl StreamAnalysis {
     /// Takes what the ring holds, up to the next gap (or the gap itself): false when there
     /// was nothing.
     fn take(&mut self, buffer: &mut [Sample], out: &Out<'_>) -> bool {
+        // The samples in the ring now, counted before the gaps are looked at: a gap the
+        // ingest adds after this look came after these samples.
+        let available = self.stream.consumer.occupied_len().min(buffer.len());
+        if self.stream.gaps.waiting.load(Ordering::Acquire) == 0 {
+            return self.take_samples(&mut buffer[..available], out);
+        }
         let next_gap = {
-            let mut gaps = self.stream.gaps.lock().unwrap_or_else(|p| p.into_inner());
+            let mut gaps = self
+                .stream
+                .gaps
+                .gaps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             match gaps.front() {
-                Some(gap) if gap.at <= self.taken => gaps.pop_front(),
+                Some(gap) if gap.at <= self.taken => {
+                    let gap = gaps.pop_front();
+                    self.stream
+                        .gaps
+                        .waiting
+                        .store(gaps.len(), Ordering::Release);
+                    gap
+                }
                 Some(gap) => {
                     let room = (gap.at - self.taken).min(buffer.len() as u64) as usize;
                     drop(gaps);
@@ -332,7 +358,7 @@ impl StreamAnalysis {
                 self.gap(gap.missing, out);
                 true
             }
-            None => self.take_samples(buffer, out),
+            None => self.take_samples(&mut buffer[..available], out),
         }
     }
 
