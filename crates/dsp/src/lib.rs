@@ -121,6 +121,18 @@ impl AnalyzerConfig {
         }
     }
 
+    /// Reads the fetal heart rate from `fetal`, its gaps filled from the other of FHR1 and FHR2
+    /// (the same fetus's other socket; none for FHR3).
+    pub fn with_fetal_channel(mut self, fetal: Channel) -> Self {
+        self.fetal = fetal;
+        self.fetal_fallback = match fetal {
+            Channel::Fhr1 => Some(Channel::Fhr2),
+            Channel::Fhr2 => Some(Channel::Fhr1),
+            _ => None,
+        };
+        self
+    }
+
     /// Before 32 weeks accelerations are ≥ 10 bpm for ≥ 10 s (NICHD 2008, JSOG).
     pub fn with_gestational_weeks(mut self, weeks: u32) -> Self {
         self.set_gestational_weeks(Some(weeks));

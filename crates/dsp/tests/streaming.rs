@@ -25,13 +25,7 @@ fn recordings() -> Vec<(String, Vec<ctg_proto::model::Sample>, Channel)> {
 }
 
 fn config(fetal: Channel) -> AnalyzerConfig {
-    let mut c = AnalyzerConfig::new(Profile::Jsog);
-    c.fetal = fetal;
-    c.fetal_fallback = Some(if fetal == Channel::Fhr1 {
-        Channel::Fhr2
-    } else {
-        Channel::Fhr1
-    });
+    let mut c = AnalyzerConfig::new(Profile::Jsog).with_fetal_channel(fetal);
     c.keep_baseline_curve = true;
     c
 }

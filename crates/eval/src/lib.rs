@@ -75,15 +75,9 @@ pub enum EvalError {
 /// The analysis configuration for a recording: its fetal channel, the other fetal channel of
 /// the same fetus as fallback (recordings are singletons), and its gestational age if stated.
 pub fn config_for(recording: &Recording, profile: Profile) -> AnalyzerConfig {
-    let mut config = AnalyzerConfig::new(profile);
-    config.fetal = recording.fetal_channel();
+    let mut config = AnalyzerConfig::new(profile).with_fetal_channel(recording.fetal_channel());
     config.prep.direct_ecg =
         recording.modes.get(config.fetal) == ctg_proto::model::TransducerMode::Decg;
-    config.fetal_fallback = match config.fetal {
-        Channel::Fhr1 => Some(Channel::Fhr2),
-        Channel::Fhr2 => Some(Channel::Fhr1),
-        _ => None,
-    };
     let weeks = recording
         .metadata_value("Gest. weeks")
         .and_then(|w| w.trim().parse::<u32>().ok());

@@ -300,9 +300,7 @@ impl Out<'_> {
 
 /// The one fetus's analysis of a stream, before two fetal channels are recorded at once.
 fn first_fetus() -> Fetus {
-    let mut config = AnalyzerConfig::new(Profile::Jsog);
-    config.fetal = Channel::Fhr1;
-    config.fetal_fallback = Some(Channel::Fhr2);
+    let config = AnalyzerConfig::new(Profile::Jsog).with_fetal_channel(Channel::Fhr1);
     Fetus {
         analyzer: Analyzer::new(config),
         under_way: UnderWayUpdates::default(),
@@ -1028,13 +1026,7 @@ mod tests {
             let mut samples = recording.samples.clone();
             samples.extend(std::iter::repeat_n(Sample::default(), 4 * 900));
             // Offline, as `mimamori analyze` configures it.
-            let mut config = AnalyzerConfig::new(Profile::Jsog);
-            config.fetal = fetal;
-            config.fetal_fallback = Some(if fetal == Channel::Fhr1 {
-                Channel::Fhr2
-            } else {
-                Channel::Fhr1
-            });
+            let mut config = AnalyzerConfig::new(Profile::Jsog).with_fetal_channel(fetal);
             config.prep.direct_ecg = recording.modes.get(fetal) == TransducerMode::Decg;
             let duration_s = recording.samples.len() as f64 / 4.0;
             let within = |f: &serde_json::Value| f["end_s"].as_f64() <= Some(duration_s);
