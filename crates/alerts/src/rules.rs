@@ -539,6 +539,8 @@ pub struct AlertEngine {
     /// Per stream and fetus, the decelerations whose prolonged alert was raised while under
     /// way; the last few.
     under_way: HashMap<(i64, Option<String>), std::collections::VecDeque<ToldUnderWay>>,
+    /// The streams whose fetuses are analysed separately (twins) since a finding said so.
+    separate: std::collections::HashSet<i64>,
 }
 
 /// A deceleration whose prolonged alert was raised while under way.
@@ -671,12 +673,24 @@ impl AlertEngine {
         // Twins: each fetus's findings carry their channel, and are alerts of their own.
         let fetus = finding["fetal_channel"].as_str().map(str::to_owned);
         let told_key = (stream, fetus.clone());
+        let mut changes = Vec::new();
+        if fetus.is_some() && self.separate.insert(stream) {
+            // The stream's one-fetus analysis has given way to one per fetus: its level and
+            // bradycardia alerts are over (each fetus's own follow, under its own subject).
+            let whole = Subject::Stream {
+                id: stream,
+                facility: facility.to_owned(),
+                fetus: None,
+            };
+            for key in ["jsog", "bradycardia"] {
+                changes.extend(self.resolve(&whole, key, now_ms));
+            }
+        }
         let subject = Subject::Stream {
             id: stream,
             facility: facility.to_owned(),
             fetus,
         };
-        let mut changes = Vec::new();
         if finding["kind"] == "classification" {
             // Every final deceleration starting before a classified window's end has been
             // given before it: what a told deceleration ending there became is known.
@@ -1128,6 +1142,28 @@ mod tests {
             "twin B's level resolves twin B's alert"
         );
         assert_eq!(resolved[0].resolved_ms, Some(3_000));
+    }
+
+    /// When a stream's fetuses come to be analysed separately (twins recognised), the level
+    /// alert of its one-fetus analysis is over: resolved, not left open beside the twins' own.
+    #[test]
+    fn the_single_level_alert_ends_when_the_twins_are_analysed_separately() {
+        let mut e = engine();
+        let single = json!({"kind": "classification", "jsog_level": 3, "start_s": 0.0, "end_s": 600.0, "table_version": "t"});
+        let raised = e.on_finding(1, "a", &single, 1_000);
+        assert_eq!(raised.len(), 1);
+        let contraction = json!({"kind": "contraction", "start_s": 10.0, "peak_s": 40.0, "end_s": 70.0, "amplitude": 40.0});
+        assert!(
+            e.on_finding(1, "a", &contraction, 1_500).is_empty(),
+            "the mother's findings name no fetus and change nothing"
+        );
+        let twin_a = json!({"kind": "classification", "jsog_level": 3, "start_s": 600.0, "end_s": 1200.0, "table_version": "t", "fetal_channel": "fhr1"});
+        let changes = e.on_finding(1, "a", &twin_a, 2_000);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert_eq!(changes[0].id, raised[0].id);
+        assert_eq!(changes[0].resolved_ms, Some(2_000));
+        assert_eq!(changes[1].resolved_ms, None, "twin A's own alert");
+        assert!(e.on_finding(1, "a", &twin_a, 3_000).is_empty(), "once only");
     }
 
     #[test]
