@@ -356,19 +356,23 @@ impl Hub {
             .context("the store writer stopped")?
             .map_err(anyhow::Error::msg)?;
         let next = (holdings.next_sample_seq(), holdings.next_event_seq);
-        // The analysis needs the patient's gestational age (acceleration criteria), when a
-        // patient was put on the stream before (a restart, a reconnect).
-        let weeks = self
-            .records
-            .stream_gestational_weeks(record.id)
-            .unwrap_or_else(|error| {
-                tracing::error!(
-                    stream = record.id,
-                    error = format!("{error:#}"),
-                    "gestational age not read"
-                );
-                None
-            });
+        // A stream's analysis starts here (a reconnect keeps the one running): it needs the
+        // gestational age of a patient put on the stream before (a restart).
+        let live = self.streams().contains_key(&record.id);
+        let weeks = if live {
+            None
+        } else {
+            self.records
+                .stream_gestational_weeks(record.id)
+                .unwrap_or_else(|error| {
+                    tracing::error!(
+                        stream = record.id,
+                        error = format!("{error:#}"),
+                        "gestational age not read"
+                    );
+                    None
+                })
+        };
         let mut streams = self.streams();
         match streams.get_mut(&record.id) {
             Some(live) => {

@@ -239,14 +239,24 @@ impl Pipeline {
 /// The fetal channels, in the order their analyses are kept.
 const FETAL: [Channel; 3] = [Channel::Fhr1, Channel::Fhr2, Channel::Fhr3];
 
+/// Whether the monitor says a fetal transducer is connected to a channel.
+fn connected(channel: Channel, modes: &Modes) -> bool {
+    matches!(
+        modes.get(channel),
+        TransducerMode::Ultrasound | TransducerMode::Decg
+    )
+}
+
+/// Whether a channel carries a rate in these samples.
+fn carrying(channel: Channel, samples: &[Sample]) -> bool {
+    samples.iter().any(|s| s.value(channel) != 0)
+}
+
 /// Whether a fetal channel is recorded in these samples: a transducer is connected to it, or,
 /// where the source does not say (`Unknown`), it carries a rate.
 fn recorded(channel: Channel, modes: &Modes, samples: &[Sample]) -> bool {
-    match modes.get(channel) {
-        TransducerMode::Ultrasound | TransducerMode::Decg => true,
-        TransducerMode::Unknown => samples.iter().any(|s| s.value(channel) != 0),
-        _ => false,
-    }
+    connected(channel, modes)
+        || (modes.get(channel) == TransducerMode::Unknown && carrying(channel, samples))
 }
 
 /// The analysis of one fetal heart of a stream.
@@ -387,13 +397,7 @@ impl StreamAnalysis {
     fn gap(&mut self, n: u64, out: &Out<'_>) {
         let analysed = self.fetuses[0].analyzer.samples();
         if n <= MAX_GAP_SAMPLES && analysed > 0 {
-            let lost = [Sample::default(); 256];
-            let mut left = n;
-            while left > 0 {
-                let take = left.min(lost.len() as u64) as usize;
-                self.feed(&lost[..take], out);
-                left -= take as u64;
-            }
+            in_lost_blocks(n, |lost| self.feed(lost, out));
             return;
         }
         if analysed > 0 {
@@ -411,13 +415,7 @@ impl StreamAnalysis {
         self.first_seq = resume - resume % WINDOW_SAMPLES;
         self.fetuses = vec![first_fetus()];
         self.separate = false;
-        let lost = [Sample::default(); 256];
-        let mut left = resume - self.first_seq;
-        while left > 0 {
-            let take = left.min(lost.len() as u64) as usize;
-            self.feed(&lost[..take], out);
-            left -= take as u64;
-        }
+        in_lost_blocks(resume - self.first_seq, |lost| self.feed(lost, out));
     }
 
     /// Feeds samples to every analysis and sends what they find, at its time in the stream.
@@ -429,22 +427,21 @@ impl StreamAnalysis {
             let analyzer = &mut fetus.analyzer;
             analyzer.push(samples);
             while let Some(finding) = analyzer.poll() {
-                if k > 0 && maternal(&finding) {
+                if maternal(&finding) {
+                    if k == 0 {
+                        let json = ctg_dsp::json::finding(&finding);
+                        out.send(&self.stream, in_stream(json, None, shift_s));
+                    }
                     continue;
                 }
-                let mut json = finding_json(&finding, channel);
-                ctg_dsp::json::shift_times(&mut json, shift_s);
-                out.send(&self.stream, json);
+                let json = ctg_dsp::json::finding(&finding);
+                out.send(&self.stream, in_stream(json, channel, shift_s));
             }
             // A deceleration under way goes to the alert rules and to the viewers (not to the
             // store: it is provisional), when it starts, each time its duration passes a
             // multiple of 15 s, and when it is over.
-            if let Some(mut message) = fetus.under_way.due(&analyzer.provisional()) {
-                if let Some(channel) = channel {
-                    message["fetal_channel"] = serde_json::json!(channel.name());
-                }
-                ctg_dsp::json::shift_times(&mut message, shift_s);
-                out.send(&self.stream, message);
+            if let Some(message) = fetus.under_way.due(&analyzer.provisional()) {
+                out.send(&self.stream, in_stream(message, channel, shift_s));
             }
         }
     }
@@ -485,14 +482,10 @@ impl StreamAnalysis {
             analyzer.set_gestational_weeks(self.fetuses[0].analyzer.gestational_weeks());
             // It joins at the stream's current sample: what came before is signal loss to it,
             // and the findings of those empty windows say nothing.
-            let empty = [Sample::default(); 256];
-            let mut left = now;
-            while left > 0 {
-                let take = left.min(empty.len() as u64) as usize;
-                analyzer.push(&empty[..take]);
+            in_lost_blocks(now, |lost| {
+                analyzer.push(lost);
                 while analyzer.poll().is_some() {}
-                left -= take as u64;
-            }
+            });
             tracing::info!(
                 stream = self.stream.id,
                 channel = channel.name(),
@@ -512,23 +505,12 @@ impl StreamAnalysis {
         if self.separate {
             return;
         }
-        let connected = |c: Channel| {
-            matches!(
-                modes.get(c),
-                TransducerMode::Ultrasound | TransducerMode::Decg
-            )
-        };
-        let carrying = |c: Channel| samples.iter().any(|s| s.value(c) != 0);
         let [one, two] = [Channel::Fhr1, Channel::Fhr2];
-        let in_use = if connected(one) {
-            one
-        } else if connected(two) {
-            two
-        } else if carrying(one) {
-            one
-        } else if carrying(two) {
-            two
-        } else {
+        let Some(in_use) = [one, two]
+            .into_iter()
+            .find(|&c| connected(c, modes))
+            .or_else(|| [one, two].into_iter().find(|&c| carrying(c, samples)))
+        else {
             return;
         };
         let analyzer = &mut self.fetuses[0].analyzer;
@@ -560,14 +542,30 @@ fn maternal(finding: &Finding) -> bool {
     }
 }
 
-/// A finding as the feed, the store and the alert rules take it: with the fetal channel it is
-/// about once a stream's fetal channels are analysed separately.
-fn finding_json(finding: &Finding, channel: Option<Channel>) -> serde_json::Value {
-    let mut json = ctg_dsp::json::finding(finding);
-    if let Some(channel) = channel.filter(|_| !maternal(finding)) {
+/// A finding's JSON as the feed, the store and the alert rules take it: its times in the
+/// stream (the analysis began `shift_s` into it), and the fetal channel it is about once the
+/// stream's fetal channels are analysed separately.
+fn in_stream(
+    mut json: serde_json::Value,
+    channel: Option<Channel>,
+    shift_s: f64,
+) -> serde_json::Value {
+    ctg_dsp::json::shift_times(&mut json, shift_s);
+    if let Some(channel) = channel {
         json["fetal_channel"] = serde_json::json!(channel.name());
     }
     json
+}
+
+/// `n` samples of signal loss, a block at a time.
+fn in_lost_blocks(n: u64, mut f: impl FnMut(&[Sample])) {
+    let lost = [Sample::default(); 256];
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(lost.len() as u64) as usize;
+        f(&lost[..take]);
+        left -= take as u64;
+    }
 }
 
 fn worker(
@@ -753,38 +751,58 @@ mod tests {
         modes: &Modes,
         weeks: Option<u32>,
     ) -> Vec<Arc<serde_json::Value>> {
+        run_stream(0, modes, weeks, &[(0, trace)]).0
+    }
+
+    /// A stream as the hub feeds its analysis: taken up `first_seq` samples in, with `modes`
+    /// and the patient's gestational age, its parts pushed a second at a time (as a monitor
+    /// sends them), each after a gap of that many missing samples. Everything that reaches the
+    /// alert rules until the pipeline is quiet, and the samples the ring dropped.
+    fn run_stream(
+        first_seq: u64,
+        modes: &Modes,
+        weeks: Option<u32>,
+        parts: &[(u64, &[Sample])],
+    ) -> (Vec<Arc<serde_json::Value>>, u64) {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
-        let (feed, _viewers) = broadcast::channel(4096);
-        let mut ring = pipeline.add_stream(1, feed, 0);
+        let (feed, _viewers) = broadcast::channel(16);
+        let mut ring = pipeline.add_stream(1, feed, first_seq);
         ring.set_modes(modes);
         ring.set_gestational_weeks(weeks);
-        let (mut fed, mut told, mut quiet_since) = (0, Vec::new(), None);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while std::time::Instant::now() < deadline {
-            match rx.try_recv() {
-                Ok((_, json)) => {
-                    told.push(json);
-                    quiet_since = None;
+        let mut told = Vec::new();
+        let mut take = |rx: &mut FindingsReceiver| {
+            let mut any = false;
+            while let Ok((_, json)) = rx.try_recv() {
+                told.push(json);
+                any = true;
+            }
+            any
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        for (gap, samples) in parts {
+            ring.gap(*gap);
+            for second in samples.chunks(4) {
+                while ring.vacant() < second.len() {
+                    assert!(std::time::Instant::now() < deadline, "the worker stalled");
+                    take(&mut rx);
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                Err(_) if fed < trace.len() => {
-                    if ring.vacant() > 240 {
-                        ring.push(&trace[fed..fed + 240]);
-                        fed += 240;
-                    } else {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-                Err(_) => {
-                    let since = *quiet_since.get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() > Duration::from_millis(500) {
-                        return told;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+                ring.push(second);
             }
         }
-        panic!("the pipeline did not go quiet within 30 s");
+        let mut quiet_since = std::time::Instant::now();
+        while quiet_since.elapsed() < Duration::from_millis(500) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pipeline did not go quiet"
+            );
+            if take(&mut rx) {
+                quiet_since = std::time::Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (told, pipeline.overflows())
     }
 
     /// The fetal channels of the decelerations under way told, each checked to be the fall
@@ -923,44 +941,22 @@ mod tests {
     }
 
     /// A stream taken up `first_seq` samples in (a hub restarted mid-labour), with parts
-    /// after gaps: the decelerations under way told, by start (s), and the samples the ring
-    /// dropped.
+    /// after gaps: the decelerations under way told, by start (s), the samples the ring
+    /// dropped, and the levels' window starts (s).
     fn under_way_across_gaps(
         first_seq: u64,
         parts: &[(u64, &[Sample])],
     ) -> (Vec<f64>, u64, Vec<f64>) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-        let pipeline = Pipeline::start(1, tx).unwrap();
-        let (feed, _viewers) = broadcast::channel(4096);
-        let mut ring = pipeline.add_stream(1, feed, first_seq);
-        let (mut starts, mut windows) = (Vec::new(), Vec::new());
-        let mut take = |rx: &mut FindingsReceiver| {
-            while let Ok((_, json)) = rx.try_recv() {
-                if json["kind"] == "deceleration_under_way" && json["ended"] != true {
-                    starts.push(json["start_s"].as_f64().unwrap());
-                }
-                if json["kind"] == "classification" {
-                    windows.push(json["start_s"].as_f64().unwrap());
-                }
-            }
+        let (told, dropped) = run_stream(first_seq, &Modes::default(), None, parts);
+        let starts_of = |kind: &str| -> Vec<f64> {
+            told.iter()
+                .filter(|j| j["kind"] == kind && j["ended"] != true)
+                .map(|j| j["start_s"].as_f64().unwrap())
+                .collect()
         };
-        for (gap, samples) in parts {
-            ring.gap(*gap);
-            for chunk in samples.chunks(240) {
-                while ring.vacant() < chunk.len() {
-                    take(&mut rx);
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                ring.push(chunk);
-            }
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < deadline {
-            take(&mut rx);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut starts = starts_of("deceleration_under_way");
         starts.dedup();
-        (starts, pipeline.overflows(), windows)
+        (starts, dropped, starts_of("classification"))
     }
 
     /// Findings keep their times in the stream: for a stream the hub took up an hour in (after
@@ -1039,28 +1035,13 @@ mod tests {
                     .filter(within)
                     .collect()
             };
-            let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
-            let pipeline = Pipeline::start(1, tx).unwrap();
-            let (feed, _viewers) = broadcast::channel(16);
-            let mut ring = pipeline.add_stream(1, feed, 0);
-            ring.set_modes(&recording.modes);
-            let mut live = Vec::new();
-            for second in samples.chunks(4) {
-                while ring.vacant() < 4 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                ring.push(second);
-            }
-            let deadline = std::time::Instant::now() + Duration::from_secs(20);
-            while live.len() < offline.len() && std::time::Instant::now() < deadline {
-                match rx.try_recv() {
-                    Ok((_, json)) if json["kind"] != "deceleration_under_way" && within(&json) => {
-                        live.push((*json).clone());
-                    }
-                    Ok(_) => {}
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
+            let live: Vec<serde_json::Value> =
+                run_stream(0, &recording.modes, None, &[(0, &samples)])
+                    .0
+                    .iter()
+                    .filter(|j| j["kind"] != "deceleration_under_way" && within(j))
+                    .map(|j| (**j).clone())
+                    .collect();
             assert!(
                 offline.len() > 20,
                 "{}: {} findings",
