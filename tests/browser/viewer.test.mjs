@@ -58,26 +58,29 @@ async function waitFor(/** @type {() => any} */ check, /** @type {number} */ ms,
  * @param {string} what
  */
 async function waitForLevel(page, id, test, what) {
-  await waitFor(async () => {
+  return waitFor(async () => {
     const levels = await page.evaluate(async (id) => {
       const r = await fetch(`/api/streams/${id}/findings?kind=classification`);
       return r.ok ? (await r.json()).findings : [];
     }, id);
     lastSeen = levels.map((/** @type {any} */ f) => f.evidence);
-    return levels.some((/** @type {any} */ f) => f.evidence && test(f.evidence));
+    return levels.find((/** @type {any} */ f) => f.evidence && test(f.evidence));
   }, 120000, what);
 }
 
 /**
- * Opens a bed's chart from the wall and hovers each level on it: their hover boxes' text.
+ * Opens a bed's chart at a time of its stream (not at its live edge, which a level's 10-minute
+ * window can have scrolled past before the next level is out) and hovers each level on it:
+ * their hover boxes' text.
  * @param {import("playwright-core").Page} page
  * @param {string} url
  * @param {number} id
+ * @param {number} atSeconds
  */
-async function levelTips(page, url, id) {
+async function levelTips(page, url, id, atSeconds) {
   await page.goto(`${url}#/wall`);
   await page.waitForSelector(".bed");
-  await page.click(`.bed[data-stream="${id}"]`);
+  await page.goto(`${url}#/bed/${id}?at=${Math.floor(atSeconds)}`);
   await page.waitForSelector("canvas#chart");
   const hits = await waitFor(async () => {
     const hits = (await page.evaluate(() => window["mimamori"].chartHits())).filter((/** @type {any} */ h) => h.kind === "classification");
@@ -311,14 +314,19 @@ try {
   {
     const twins = beds.find((/** @type {any} */ b) => b.facility === "midwife-home-b" && b.bed === "room-1");
     assert.ok(twins, "midwife-home-b room-1 is on the wall");
-    await waitFor(async () => {
-      const channels = await page.evaluate(async (id) => {
+    // The start of a window both twins have a level for.
+    const both = await waitFor(async () => {
+      const levels = await page.evaluate(async (id) => {
         const r = await fetch(`/api/streams/${id}/findings?kind=classification`);
-        return r.ok ? (await r.json()).findings.map((/** @type {any} */ f) => f.fetal_channel) : [];
+        return r.ok ? (await r.json()).findings : [];
       }, twins.id);
-      return channels.includes("fhr1") && channels.includes("fhr2");
-    }, 120000, "levels of both twins");
-    const tips = await levelTips(page, url, twins.id);
+      lastSeen = levels.map((/** @type {any} */ f) => [f.fetal_channel, f.start_s]);
+      const of = (/** @type {string} */ fetus) => new Set(levels.filter((/** @type {any} */ f) => f.fetal_channel === fetus).map((/** @type {any} */ f) => f.start_s));
+      const twinB = of("fhr2");
+      const start = [...of("fhr1")].find((s) => twinB.has(s));
+      return start === undefined ? null : { start }; // (a start of 0 is found, not falsy)
+    }, 120000, "levels of both twins for one window");
+    const tips = await levelTips(page, url, twins.id, both.start);
     for (const fetus of ["FHR1", "FHR2"]) {
       assert.ok(tips.some((t) => t.startsWith(`${fetus} · レベル`)), `a level of ${fetus}: ${JSON.stringify(tips)}`);
     }
@@ -413,8 +421,8 @@ try {
   {
     const noToco = beds.find((/** @type {any} */ b) => b.facility === "clinic-c" && b.bed === "bed-1");
     assert.ok(noToco, "clinic-c bed-1 is on the wall");
-    await waitForLevel(page, noToco.id, (e) => e.toco_not_recording === true, "a level of clinic-c bed-1 with its toco not recording");
-    const tips = await levelTips(page, url, noToco.id);
+    const level = await waitForLevel(page, noToco.id, (e) => e.toco_not_recording === true, "a level of clinic-c bed-1 with its toco not recording");
+    const tips = await levelTips(page, url, noToco.id, level.start_s);
     const tip = tips.find((t) => /子宮収縮 0 回 · 陣痛計の記録なし \(子宮収縮は不明\)/.test(t));
     assert.ok(tip, `a level says the toco was not recording: ${JSON.stringify(tips)}`);
     await page.screenshot({ path: join(out, "chart-no-toco.png") });
@@ -427,8 +435,8 @@ try {
   {
     const poor = beds.find((/** @type {any} */ b) => b.facility === "clinic-a" && b.bed === "bed-2");
     assert.ok(poor, "clinic-a bed-2 is on the wall");
-    await waitForLevel(page, poor.id, (e) => e.baseline_source === "assumed", "a level of clinic-a bed-2 on an assumed baseline");
-    const tips = await levelTips(page, url, poor.id);
+    const level = await waitForLevel(page, poor.id, (e) => e.baseline_source === "assumed", "a level of clinic-a bed-2 on an assumed baseline");
+    const tips = await levelTips(page, url, poor.id, level.start_s);
     const tip = tips.find((t) => /基線 正常脈 \(判定困難: 正常と仮定\)/.test(t));
     assert.ok(tip, `a level says its baseline was assumed: ${JSON.stringify(tips)}`);
     await page.screenshot({ path: join(out, "chart-band-assumed.png") });

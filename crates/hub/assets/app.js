@@ -704,7 +704,10 @@ async function renderChart(id, atSeconds) {
   // Live samples arrive through the wall's store; history comes from the hub.
   chart.store = bed.store;
   const body = await api(`/api/streams/${id}/findings?limit=10000`);
-  chart.findings = body.findings;
+  if (state.chart !== chart) return;
+  // Findings told while the history was on its way are kept (the history may predate them).
+  const told = chart.findings.filter((f) => !body.findings.some((/** @type {any} */ g) => g.kind === f.kind && g.start_s === f.start_s && g.channel === f.channel && g.fetal_channel === f.fetal_channel));
+  chart.findings = [...body.findings, ...told];
   if (atSeconds != null) chart.startSeq = Math.max(0, Math.round((atSeconds - 60) * HZ));
   renderEventList();
   renderPatient();
@@ -1074,11 +1077,16 @@ function route() {
   return { view: "wall" };
 }
 
+/** Counts renders: one that a later one overtook while it waited stops (two quick clicks end on the second's view). */
+let renders = 0;
+
 async function render() {
+  const mine = ++renders;
   document.documentElement.lang = language();
   document.title = t("title");
   if (!state.user) {
     try { state.user = (await api("/api/me")).user; } catch { /* not signed in */ }
+    if (mine !== renders) return;
   }
   if (!state.user) {
     state.ws?.close();
@@ -1088,6 +1096,7 @@ async function render() {
   connect();
   await pollWall().catch(() => {});
   await loadAlerts().catch(() => {});
+  if (mine !== renders) return;
   const r = route();
   state.view = r.view;
   state.chart = null;
