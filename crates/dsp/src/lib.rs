@@ -28,6 +28,7 @@
 mod baseline;
 mod classify;
 mod contractions;
+pub mod cross_channel;
 mod events;
 pub mod findings;
 mod histogram;
