@@ -5,7 +5,9 @@
 //! Philips Series 50 monitors and one Avalon on real pseudo-terminals, replaying CTU-UHB
 //! recordings the repository carries (`assets/recordings`, ODC-By), plus an HL7 sender;
 //! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme (room-1
-//! twins, a Doppler transducer on FHR1 and one on FHR2, each analysed on its own); with
+//! twins, a Doppler transducer on FHR1 and one on FHR2, each analysed on its own; for 10
+//! minutes of each half hour the FHR2 transducer slips onto twin A, which the cross-channel
+//! check tells); with
 //! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme (its bed-1
 //! with no toco applied). Each bridge runs as its own process (`mimamori bridge`, as on a
 //! delivery-room PC; its PID is printed, so stopping one shows what the wall does when a site
@@ -237,8 +239,9 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         // speed (the bridge polls an Avalon's numerics once a second).
         PtyMonitor::spawn_series50(source(2)?, options("a-bed-2"))?,
         PtyMonitor::spawn_avalon(source(1)?, options("a-bed-3"))?,
-        // Twins: a second fetus on FHR2, with its own transducer.
-        PtyMonitor::spawn_series50(Box::new(Synthetic::twins(300)), options("b-bed-1"))?,
+        // Twins: a second fetus on FHR2, with its own transducer, which slips onto twin A
+        // from 5 to 15 minutes into the stream (and each half hour after).
+        PtyMonitor::spawn_series50(Box::new(Synthetic::twins_slipping(300)), options("b-bed-1"))?,
         PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(900)), options("b-bed-2"))?,
     ];
     // Ports for the HL7 listeners, all held until every one is chosen (a port let go at once

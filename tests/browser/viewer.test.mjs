@@ -337,6 +337,49 @@ try {
     log(`twins: ${tips.filter((t) => /^FHR\d/.test(t)).map((t) => t.slice(0, 14)).join(" | ")}`);
   }
 
+  // ── the same twins' second transducer slips onto the first twin (from 5 to 15 minutes into
+  // the stream): the cross-channel check tells it, a cross-channel alert is raised, and the
+  // chart marks the span in a row under the levels ──
+  {
+    const twins = beds.find((/** @type {any} */ b) => b.facility === "midwife-home-b" && b.bed === "room-1");
+    const began = await waitFor(async () => {
+      const found = await page.evaluate(async (id) => {
+        const r = await fetch(`/api/streams/${id}/findings?kind=cross_channel_under_way`);
+        return r.ok ? (await r.json()).findings : [];
+      }, twins.id);
+      lastSeen = found;
+      return found[0] ?? null;
+    }, 180000, "the twins' channels told as one heart");
+    assert.deepEqual(began.channels, ["fhr1", "fhr2"]);
+    // Its first coinciding 5-minute window holds the slip's start (300 s into the stream).
+    assert.ok(began.start_s >= 0 && began.start_s <= 300 && began.start_s + 300 > 300, `it begins with the slip: ${began.start_s}`);
+    const alert = await waitFor(async () => {
+      const alerts = await page.evaluate(async () => (await (await fetch("/api/alerts")).json()).alerts);
+      return alerts.find((/** @type {any} */ a) => a.kind?.kind === "cross_channel" && a.subject?.stream?.id === twins.id);
+    }, 10000, "a cross-channel alert on the twins' bed");
+    assert.equal(alert.facts.channels, "FHR1 = FHR2");
+    await page.goto(`${url}#/wall`);
+    await page.waitForSelector(".bed");
+    await page.goto(`${url}#/bed/${twins.id}?at=${Math.floor(began.start_s)}`);
+    await page.waitForSelector("canvas#chart");
+    const band = await waitFor(async () => {
+      const hits = await page.evaluate(() => window["mimamori"].chartHits());
+      return hits.find((/** @type {any} */ h) => String(h.kind).startsWith("cross_channel"));
+    }, 10000, "the cross-channel band on the chart");
+    assert.ok(band.y1 - band.y0 <= 18 && band.x1 - band.x0 > 50, `a row of its own along the span: ${JSON.stringify(band)}`);
+    const box = await page.locator("canvas#chart").boundingBox();
+    assert.ok(box);
+    await page.mouse.move(box.x + Math.max(band.x0, 0) + 20, box.y + (band.y0 + band.y1) / 2);
+    const tip = (await page.locator(".tip").textContent()) ?? "";
+    assert.match(tip, /^FHR1 = FHR2 胎児心拍 2 チャネル一致/, `its hover box: ${tip}`);
+    const item = page.locator(`.alerts .alert.cross_channel[data-alert="${alert.id}"]`);
+    await item.waitFor({ timeout: 10000 });
+    const panel = await item.textContent();
+    assert.match(panel ?? "", /FHR1 = FHR2 が [\d.]+ 分から一致/, `the alert in the panel: ${panel}`);
+    await page.screenshot({ path: join(out, "chart-cross-channel.png") });
+    log(`cross-channel: from ${began.start_s} s; alert "${(panel ?? "").slice(0, 60)}…"; tip "${tip.slice(0, 40)}…"`);
+  }
+
   // ── a bridge stops: its beds go stale within 10 s ──
   await page.goto(`${url}#/wall`);
   await page.waitForSelector(".bed");

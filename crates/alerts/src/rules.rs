@@ -92,6 +92,9 @@ pub enum AlertKind {
     /// The hub is not keeping up (samples dropped from analysis, live gaps skipped, the store
     /// writer's queue nearly full).
     HubOverloaded,
+    /// Two fetal channels (twins' transducers) record the same heart (the analysis's
+    /// `cross_channel` check): the other twin may be unwatched.
+    CrossChannel,
     /// A delivery channel (e-mail, Web Push, webhook) keeps failing.
     ChannelFailing {
         /// The channel's kind and address, e.g. `webhook http://pager`.
@@ -113,6 +116,7 @@ impl AlertKind {
             AlertKind::HubOverloaded => "hub-overloaded".into(),
             AlertKind::SpoolFilling { .. } => "spool".into(),
             AlertKind::ChannelFailing { channel } => format!("channel-{channel}"),
+            AlertKind::CrossChannel => "cross-channel".into(),
         }
     }
 
@@ -254,6 +258,8 @@ pub enum Said {
     },
     /// A delivery channel failing.
     ChannelFailing { channel: String },
+    /// Two fetal channels recording one heart since `from_min`.
+    CrossChannel { channels: String, from_min: f64 },
     /// Words with no facts (the hub's own trouble, in English).
     Words(String),
 }
@@ -428,6 +434,10 @@ impl Said {
                 "spool {percent} % full ({used_mib} of {cap_mib} MiB): the hub is not acknowledging this bridge's data"
             ),
             Said::ChannelFailing { channel } => format!("alerts cannot be delivered by {channel}"),
+            Said::CrossChannel { channels, from_min } => format!(
+                "{channels} coincide from {:.1} min: possibly one heart on both transducers (check that each records its own twin)",
+                tenth(*from_min)
+            ),
             Said::Words(words) => words.clone(),
         }
     }
@@ -515,6 +525,9 @@ impl Said {
                         "cap_mib": cap_mib}),
             Said::ChannelFailing { channel } => {
                 json!({"text": "channel_failing", "channel": channel})
+            }
+            Said::CrossChannel { channels, from_min } => {
+                json!({"text": "cross_channel", "channels": channels, "start_min": tenth(*from_min)})
             }
             Said::Words(_) => serde_json::Value::Null,
         }
@@ -829,6 +842,26 @@ impl AlertEngine {
                     start_ds: (start_s * 10.0).max(0.0) as u64,
                 };
                 changes.extend(self.raise(subject, kind, detail, now_ms));
+            }
+            Some("cross_channel_under_way") => {
+                let channels = finding["channels"]
+                    .as_array()
+                    .map(|c| {
+                        c.iter()
+                            .filter_map(|c| c.as_str())
+                            .map(str::to_uppercase)
+                            .collect::<Vec<_>>()
+                            .join(" = ")
+                    })
+                    .unwrap_or_default();
+                let detail = Said::CrossChannel {
+                    channels,
+                    from_min: finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
+                };
+                changes.extend(self.raise(subject, AlertKind::CrossChannel, detail, now_ms));
+            }
+            Some("cross_channel") => {
+                changes.extend(self.resolve(&subject, "cross-channel", now_ms));
             }
             Some("contraction") => {
                 // Tachysystole: > 5 per 10 min averaged over 30 min, i.e. > 15 onsets in the
@@ -1311,6 +1344,38 @@ mod tests {
                 .any(|a| a.resolved_ms.is_some());
         }
         assert!(resolved);
+    }
+
+    #[test]
+    fn twins_channels_on_one_heart_raise_an_alert_until_they_part() {
+        let mut e = engine();
+        let began = json!({"kind": "cross_channel_under_way", "start_s": 1335.0,
+                           "channels": ["fhr1", "fhr2"]});
+        let raised = e.on_finding(3, "clinic-b", &began, 1_000);
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        let alert = &raised[0];
+        assert_eq!(alert.kind, AlertKind::CrossChannel);
+        assert_eq!(
+            alert.detail,
+            "FHR1 = FHR2 coincide from 22.3 min: possibly one heart on both transducers (check \
+             that each records its own twin)"
+        );
+        assert_eq!(alert.facts["channels"], "FHR1 = FHR2");
+        assert_eq!(
+            crate::dispatch::Severity::of(&alert.kind),
+            crate::dispatch::Severity::Watch
+        );
+        // Told again (a repeat after a restart): the same alert, not a second one.
+        assert!(e.on_finding(3, "clinic-b", &began, 2_000).is_empty());
+        let over = json!({"kind": "cross_channel", "start_s": 1335.0, "end_s": 2100.0,
+                          "channels": ["fhr1", "fhr2"]});
+        let resolved = e.on_finding(3, "clinic-b", &over, 3_000);
+        assert!(
+            resolved
+                .iter()
+                .any(|a| a.kind == AlertKind::CrossChannel && a.resolved_ms == Some(3_000)),
+            "{resolved:?}"
+        );
     }
 
     #[test]

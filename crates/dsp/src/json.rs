@@ -193,6 +193,29 @@ impl UnderWayUpdates {
     }
 }
 
+/// A cross-channel coincidence ([`crate::cross_channel`]) of two fetal channels, for the hub:
+/// when it begins, `{"kind": "cross_channel_under_way", "start_s", "channels": ["fhr1",
+/// "fhr2"]}` (provisional: for the alert rules and the viewers); when it is over, the finding
+/// `{"kind": "cross_channel", "start_s", "end_s", "channels"}`. Times in seconds from the
+/// detector's first sample index as the analysis's (sample 0 at 0 s).
+pub fn cross_channel(
+    event: &crate::cross_channel::CrossChannelEvent,
+    channels: [ctg_proto::model::Channel; 2],
+) -> Value {
+    use crate::cross_channel::CrossChannelEvent;
+    let names = channels.map(|c| c.name());
+    let seconds = |index: u64| index as f64 / 4.0;
+    match *event {
+        CrossChannelEvent::Began { start } => json!({
+            "kind": "cross_channel_under_way", "start_s": seconds(start), "channels": names,
+        }),
+        CrossChannelEvent::Ended { start, end } => json!({
+            "kind": "cross_channel", "start_s": seconds(start), "end_s": seconds(end),
+            "channels": names,
+        }),
+    }
+}
+
 /// A deceleration with what its type rests on, for the live feed and the viewer: the
 /// `analyze` fields, and `nadir_bpm`, `duration_s`, `onset_to_nadir_s`,
 /// `lag_to_contraction_s` (nadir minus acme; null: no contraction), `rule` (a
@@ -296,6 +319,19 @@ mod tests {
         while let Some(f) = analyzer.poll() {
             values.push(finding(&f));
         }
+        for event in [
+            crate::cross_channel::CrossChannelEvent::Began { start: 400 },
+            crate::cross_channel::CrossChannelEvent::Ended {
+                start: 400,
+                end: 2000,
+            },
+        ] {
+            let channels = [
+                ctg_proto::model::Channel::Fhr1,
+                ctg_proto::model::Channel::Fhr2,
+            ];
+            values.push(cross_channel(&event, channels));
+        }
         let kinds: std::collections::BTreeSet<String> = values
             .iter()
             .map(|v| v["kind"].as_str().unwrap().to_owned())
@@ -309,6 +345,8 @@ mod tests {
             "variability",
             "deceleration_under_way",
             "false_signal",
+            "cross_channel_under_way",
+            "cross_channel",
         ] {
             assert!(kinds.contains(kind), "no {kind} in {kinds:?}");
         }

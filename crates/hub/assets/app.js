@@ -316,6 +316,7 @@ function onFinding(stream, finding) {
   }
   if (state.chart && state.chart.id === stream) {
     state.chart.findings.push(finding);
+    if (String(finding.kind).startsWith("cross_channel")) state.chart.findings = settled(state.chart.findings);
     state.chart.dirty = true;
     renderEventList();
   }
@@ -707,11 +708,28 @@ async function renderChart(id, atSeconds) {
   if (state.chart !== chart) return;
   // Findings told while the history was on its way are kept (the history may predate them).
   const told = chart.findings.filter((f) => !body.findings.some((/** @type {any} */ g) => g.kind === f.kind && g.start_s === f.start_s && g.channel === f.channel && g.fetal_channel === f.fetal_channel));
-  chart.findings = [...body.findings, ...told];
+  chart.findings = settled([...body.findings, ...told]);
   if (atSeconds != null) chart.startSeq = Math.max(0, Math.round((atSeconds - 60) * HZ));
   renderEventList();
   renderPatient();
   chart.dirty = true;
+}
+
+/**
+ * Findings as the chart draws them: a twins' cross-channel coincidence told while under way
+ * gives way to its finding once it is over, and one whose end was never told (the hub
+ * restarted meanwhile) lasts until the next one begins, not to the live edge.
+ * @param {any[]} findings
+ */
+function settled(findings) {
+  const cross = findings.filter((f) => f.kind === "cross_channel" || f.kind === "cross_channel_under_way");
+  if (!cross.length) return findings;
+  const over = new Set(cross.filter((f) => f.kind === "cross_channel").map((f) => f.start_s));
+  return findings.filter((f) => !(f.kind === "cross_channel_under_way" && over.has(f.start_s))).map((f) => {
+    if (f.kind !== "cross_channel_under_way") return f;
+    const next = cross.filter((g) => g.start_s > f.start_s).map((g) => g.start_s);
+    return next.length ? { ...f, until_s: Math.min(...next) } : f;
+  });
 }
 
 /** The span on screen, samples. */
@@ -790,7 +808,10 @@ function hover(e) {
   const c = state.chart;
   const rect = c.canvas.getBoundingClientRect();
   const x = e.clientX - rect.left, y = e.clientY - rect.top;
-  const hit = c.hits.find((/** @type {any} */ h) => x >= h.x0 && x <= h.x1 && y >= h.y0 && y <= h.y1);
+  // The narrowest band under the pointer: a thin one (the MHR's false signal, twins'
+  // channels coinciding) drawn over a deceleration's shading is still reachable.
+  const hit = c.hits.filter((/** @type {any} */ h) => x >= h.x0 && x <= h.x1 && y >= h.y0 && y <= h.y1)
+    .sort((/** @type {any} */ a, /** @type {any} */ b) => (a.y1 - a.y0) - (b.y1 - b.y0))[0];
   if (!hit) { c.tip.hidden = true; return; }
   c.tip.hidden = false;
   c.tip.style.left = `${x + 12}px`;
@@ -884,6 +905,11 @@ function evidence(f) {
     return [h("strong", {}, [fetusLabel(f) + t(f.prolonged ? "prolonged_acceleration" : "acceleration")]), h("div", {}, [`${span} · +${f.amplitude_bpm} bpm${duration}`])];
   }
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
+  if (f.kind === "cross_channel" || f.kind === "cross_channel_under_way") {
+    const channels = (f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ");
+    const when = f.kind === "cross_channel" ? span : `${(f.start_s / 60).toFixed(1)} ${t("minutes")} – (${t("underWay")})`;
+    return [h("strong", {}, [`${channels} ${t("cross_channel")}`]), h("div", {}, [when]), h("div", { class: "why" }, [t("crossChannelWhy")])];
+  }
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
   if (f.kind === "advice" || f.kind === "note") return [h("strong", {}, [f.kind === "advice" ? t("advice") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];
   return [h("div", {}, [span])];
@@ -893,12 +919,12 @@ function renderEventList() {
   const el = document.getElementById("event-list");
   const c = state.chart;
   if (!el || !c) return;
-  const events = c.findings.filter((/** @type {any} */ f) => ["deceleration", "acceleration", "classification", "false_signal"].includes(f.kind))
+  const events = c.findings.filter((/** @type {any} */ f) => ["deceleration", "acceleration", "classification", "false_signal", "cross_channel", "cross_channel_under_way"].includes(f.kind))
     .slice(-200).reverse();
   el.replaceChildren(h("h3", {}, [t("events")]), h("ul", {}, events.map((/** @type {any} */ f) => h("li", { class: `event ${f.kind} ${f.type ?? ""}`, dataset: { kind: f.kind, type: f.type ?? "" } }, [
     h("button", { type: "button", onclick: () => { c.live = false; c.startSeq = Math.max(0, Math.round((f.start_s - 60) * HZ)); c.dirty = true; } }, [
       `${(f.start_s / 60).toFixed(1)} ${t("minutes")} ${fetusLabel(f)}`,
-      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : t(f.kind),
+      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : f.kind.startsWith("cross_channel") ? `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${t("cross_channel")}` : t(f.kind),
     ]),
     ...(f.kind === "deceleration" && f.rule ? [h("div", { class: "why" }, [typingReason(f)])] : []),
   ]))));

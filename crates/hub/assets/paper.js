@@ -372,7 +372,10 @@ export function drawChart(canvas, store, view) {
   // Twins' findings name their fetal channel: the level band gets a row per fetus.
   const fetuses = [...new Set(view.findings.filter((f) => f.kind === "classification" && f.fetal_channel).map((f) => String(f.fetal_channel)))].sort();
   const rowHeight = 18;
-  const band = { top: 0, height: rowHeight * Math.max(1, fetuses.length) };
+  // Under the levels, a row for the twins' channels recording one heart, where they have.
+  const levelsHeight = rowHeight * Math.max(1, fetuses.length);
+  const crossRow = view.findings.some((f) => String(f.kind).startsWith("cross_channel")) ? rowHeight : 0;
+  const band = { top: 0, height: levelsHeight + crossRow };
   const fhr = { top: band.height + 4, height: height * 0.6 - (band.height - rowHeight), low: view.low, high: view.high };
   const toco = { top: fhr.top + fhr.height + 26, height: height - fhr.height - 56 - (band.height - rowHeight) };
   const startSeconds = view.startSeq / HZ;
@@ -383,9 +386,10 @@ export function drawChart(canvas, store, view) {
   const x = (/** @type {number} */ seconds) => (seconds - startSeconds) * pxPerSecond;
   /** @type {{x0: number, x1: number, y0: number, y1: number, finding: any}[]} */
   const hits = [];
-  // Findings behind the traces.
+  // Findings behind the traces (twins' channels coinciding while under way: up to the newest sample).
+  const untilNow = (/** @type {any} */ f) => (f.kind === "cross_channel_under_way" ? Math.max(f.start_s, f.until_s ?? store.end / HZ) : (f.end_s ?? f.start_s ?? 0));
   for (const f of view.findings) {
-    const x0 = x(f.start_s ?? 0), x1 = x(f.end_s ?? f.start_s ?? 0);
+    const x0 = x(f.start_s ?? 0), x1 = x(untilNow(f));
     if (x1 < 0 || x0 > width) continue;
     if (f.kind === "deceleration") {
       ctx.fillStyle = f.severity === "severe" ? "rgba(239,125,26,0.28)" : "rgba(239,180,26,0.22)";
@@ -417,7 +421,7 @@ export function drawChart(canvas, store, view) {
   ctx.font = "12px sans-serif";
   const whose = (/** @type {any} */ f) => (f.fetal_channel ? `${String(f.fetal_channel).toUpperCase()} ` : "");
   for (const f of view.findings) {
-    const x0 = x(f.start_s ?? 0), x1 = x(f.end_s ?? 0);
+    const x0 = x(f.start_s ?? 0), x1 = x(untilNow(f));
     if (x1 < 0 || x0 > width) continue;
     if (f.kind === "baseline" && typeof f.bpm === "number") {
       ctx.strokeStyle = "#2f6fd0";
@@ -429,7 +433,7 @@ export function drawChart(canvas, store, view) {
       if (!level) continue;
       const faded = lowSignal(f);
       const row = f.fetal_channel ? Math.max(0, fetuses.indexOf(String(f.fetal_channel))) : 0;
-      const top = band.top + row * rowHeight, rowH = f.fetal_channel ? rowHeight : band.height;
+      const top = band.top + row * rowHeight, rowH = f.fetal_channel ? rowHeight : levelsHeight;
       ctx.fillStyle = level.colour;
       ctx.globalAlpha = faded ? 0.35 : 1;
       ctx.fillRect(x0, top, x1 - x0 - 1, rowH - (f.fetal_channel && fetuses.length > 1 ? 1 : 0));
@@ -444,6 +448,15 @@ export function drawChart(canvas, store, view) {
         ? `${view.t(f.type)} ${view.t(f.severity)}${f.recurrent ? " · " + view.t("recurrent") : ""}`
         : view.t(f.prolonged ? "prolonged_acceleration" : "acceleration");
       ctx.fillText(whose(f) + label, Math.max(x0, 0) + 2, fhr.top + fhr.height - 6);
+    } else if (f.kind === "cross_channel" || f.kind === "cross_channel_under_way") {
+      // Twins' channels recording one heart: its own row under the levels, to the newest
+      // sample while it lasts.
+      const top = band.top + levelsHeight;
+      ctx.fillStyle = "#b0246a";
+      ctx.fillRect(x0, top, x1 - x0 - 1, rowHeight - 1);
+      ctx.fillStyle = "#fff";
+      ctx.fillText(`${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${view.t("cross_channel")}`, Math.max(x0, 0) + 4, top + 13);
+      hits.push({ x0, x1, y0: top, y1: top + rowHeight, finding: f });
     } else if (f.kind === "false_signal" && f.channel === "mhr") {
       ctx.fillStyle = COLOURS.mhr;
       ctx.fillText(`${view.t("false_signal")} (MHR): ${view.t(f.reason)}`, Math.max(x0, 0) + 2, fhr.top + 28);

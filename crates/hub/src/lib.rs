@@ -653,7 +653,9 @@ impl Hub {
                 let store = {
                     let (hub, batch) = (hub.clone(), batch.clone());
                     tokio::task::spawn_blocking(move || {
-                        // Decelerations under way are provisional: for the alert rules only.
+                        // Decelerations under way are provisional (told every 15 s): for the
+                        // alert rules only. A cross-channel coincidence under way is told once
+                        // and stored, so a chart opened while it lasts shows it.
                         let rows: Vec<(i64, &serde_json::Value)> = batch
                             .iter()
                             .filter(|(_, f)| f["kind"] != "deceleration_under_way")

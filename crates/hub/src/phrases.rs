@@ -169,6 +169,10 @@ mod tests {
             Said::ChannelFailing {
                 channel: "webhook http://pager".into(),
             },
+            Said::CrossChannel {
+                channels: "FHR1 = FHR2".into(),
+                from_min: 22.25,
+            },
         ];
         for s in &said {
             let facts = s.facts();

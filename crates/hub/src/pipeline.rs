@@ -17,8 +17,13 @@
 //! analysed on its own from then on, the first analyzer's without the fill, so two fetuses
 //! are never mixed in one trace; their
 //! findings carry `"fetal_channel"` (`"fhr1"`, `"fhr2"`, `"fhr3"`). The same fetus on two
-//! transducers at once (a scalp electrode placed while the Doppler still runs) is then
-//! analysed once per channel: each analysis is of what its channel records.
+//! transducers at once (a scalp electrode placed while the Doppler still runs, or a twin's
+//! transducer slipped onto the other twin) is then analysed once per channel: each analysis is
+//! of what its channel records; and the first two channels are checked against each other
+//! (`ctg_dsp::cross_channel`): when they begin to record one heart the stream says so
+//! (`cross_channel_under_way`, stored, so a chart opened meanwhile shows it) and again when
+//! they part (the finding `cross_channel`); the alert rules raise a cross-channel alert in
+//! between, since the other twin may be unwatched.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
+use ctg_dsp::cross_channel::{CrossChannel, CrossChannelConfig};
 use ctg_dsp::json::UnderWayUpdates;
 use ctg_dsp::{Analyzer, AnalyzerConfig, Finding, Profile};
 use ctg_proto::model::{Channel, Modes, Sample, TransducerMode};
@@ -273,6 +279,9 @@ struct StreamAnalysis {
     fetuses: Vec<Fetus>,
     /// Whether two fetal channels have been recorded at the same time.
     separate: bool,
+    /// Once `separate`: whether the first two of them record one heart (twins' transducers on
+    /// the same fetus), indexed as the analyzers' samples.
+    cross: Option<CrossChannel>,
     /// The stream's sequence number of the analyzers' first sample (non-zero for a stream
     /// taken up again, or after a gap too long to take as signal loss).
     first_seq: u64,
@@ -323,6 +332,7 @@ impl StreamAnalysis {
             stream,
             fetuses: vec![first_fetus()],
             separate: false,
+            cross: None,
             first_seq: 0,
             taken: 0,
         }
@@ -404,6 +414,9 @@ impl StreamAnalysis {
             for fetus in &mut self.fetuses {
                 fetus.analyzer.finish();
             }
+            if let Some(cross) = &mut self.cross {
+                cross.finish();
+            }
             self.feed(&[], out);
             tracing::info!(
                 stream = self.stream.id,
@@ -415,6 +428,7 @@ impl StreamAnalysis {
         self.first_seq = resume - resume % WINDOW_SAMPLES;
         self.fetuses = vec![first_fetus()];
         self.separate = false;
+        self.cross = None;
         in_lost_blocks(resume - self.first_seq, |lost| self.feed(lost, out));
     }
 
@@ -444,6 +458,15 @@ impl StreamAnalysis {
                 out.send(&self.stream, in_stream(message, channel, shift_s));
             }
         }
+        // Whether the twins' channels record one heart: told when it begins and when it is
+        // over.
+        if let Some(cross) = &mut self.cross {
+            cross.push(samples);
+            while let Some(event) = cross.poll() {
+                let json = ctg_dsp::json::cross_channel(&event, cross.channels());
+                out.send(&self.stream, in_stream(json, None, shift_s));
+            }
+        }
     }
 
     /// Starts a separate analysis of each fetal channel recorded in `samples` once two are
@@ -460,6 +483,11 @@ impl StreamAnalysis {
             self.separate = true;
             let primary = self.fetuses[0].analyzer.fetal_channel();
             self.fetuses[0].analyzer.set_fetal_channels(primary, None);
+            self.cross = Some(CrossChannel::new(
+                CrossChannelConfig::default(),
+                [recorded[0], recorded[1]],
+                self.fetuses[0].analyzer.samples(),
+            ));
             tracing::info!(
                 stream = self.stream.id,
                 channels = ?recorded,
@@ -803,6 +831,75 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         (told, pipeline.overflows())
+    }
+
+    /// Twins whose second transducer records the first twin for 12 minutes (CTU-UHB 1001's
+    /// fetus on FHR1 throughout; 1002's on FHR2, but 1001's, 2 bpm off, from minute 10 to 22):
+    /// the stream tells that the channels coincide soon after it begins, and the finding when
+    /// it is over, at its time in the stream; two fetuses' traces side by side tell nothing.
+    #[test]
+    fn twins_transducers_on_one_heart_are_told() {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let read = |r: &str| {
+            ctg_formats::read_recording(&data.join(format!("ctu-uhb/wfdb/{r}.hea"))).unwrap()
+        };
+        let (a, b) = (read("1001"), read("1002"));
+        let minute = 240;
+        let trace: Vec<Sample> = (0..minute * 40)
+            .map(|i| {
+                let mut s = a.samples[i];
+                let twin_a = a.samples[i].value(Channel::Fhr1);
+                s.values[Channel::Fhr2.index()] = if (minute * 10..minute * 22).contains(&i) {
+                    if twin_a > 0 { twin_a + 8 } else { 0 }
+                } else {
+                    b.samples[i].value(Channel::Fhr1)
+                };
+                s
+            })
+            .collect();
+        let mut modes = Modes::default();
+        modes.0[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
+        modes.0[Channel::Fhr2.index()] = TransducerMode::Ultrasound;
+        // Taken up an hour into the stream: times are the stream's.
+        let (said, _) = run_stream(4 * 3600, &modes, None, &[(0, &trace)]);
+        let of = |kind: &str| -> Vec<&serde_json::Value> {
+            said.iter()
+                .filter(|j| j["kind"] == kind)
+                .map(|j| &**j)
+                .collect()
+        };
+        let (began, found) = (of("cross_channel_under_way"), of("cross_channel"));
+        assert_eq!(began.len(), 1, "told once when it begins: {began:?}");
+        assert_eq!(found.len(), 1, "one finding when it is over: {found:?}");
+        let (start, end) = (
+            found[0]["start_s"].as_f64().unwrap(),
+            found[0]["end_s"].as_f64().unwrap(),
+        );
+        assert_eq!(began[0]["start_s"].as_f64(), Some(start));
+        assert_eq!(found[0]["channels"], serde_json::json!(["fhr1", "fhr2"]));
+        // Within a 5-minute window of the stretch at each end, an hour into the stream.
+        assert!(
+            (3600.0 + 300.0..=3600.0 + 660.0).contains(&start),
+            "{start}"
+        );
+        assert!((3600.0 + 1260.0..=3600.0 + 1680.0).contains(&end), "{end}");
+        assert!(found[0].get("fetal_channel").is_none());
+
+        // The same two fetuses side by side throughout: nothing.
+        let apart: Vec<Sample> = (0..minute * 40)
+            .map(|i| {
+                let mut s = a.samples[i];
+                s.values[Channel::Fhr2.index()] = b.samples[i].value(Channel::Fhr1);
+                s
+            })
+            .collect();
+        let apart = told(&apart, &modes);
+        assert!(
+            !apart.iter().any(|j| j["kind"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("cross_channel"))),
+            "two hearts told as one"
+        );
     }
 
     /// The fetal channels of the decelerations under way told, each checked to be the fall

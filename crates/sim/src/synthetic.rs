@@ -249,7 +249,16 @@ pub struct Synthetic {
     without_toco: bool,
     /// Twins: a second fetus on FHR2 ([`Synthetic::twins`]).
     twins: bool,
+    /// Twins whose FHR2 transducer records twin A for [`SLIP_S`] of each programme
+    /// ([`Synthetic::twins_slipping`]).
+    slipping: bool,
 }
+
+/// When, in each programme, the slipping twins' FHR2 transducer records twin A (s from the
+/// programme's start, half-open) ([`Synthetic::twins_slipping`]).
+pub const SLIP_S: std::ops::Range<u64> = 600..1200;
+/// How far above twin A's rate FHR2 reads it while slipped, bpm (one heart, two transducers).
+pub const SLIP_OFFSET_BPM: u16 = 2;
 
 /// How far twin B's programme runs ahead of twin A's, s ([`Synthetic::twins`]).
 pub const TWIN_B_AHEAD_S: u64 = PROGRAMME_S / 2;
@@ -279,6 +288,18 @@ impl Synthetic {
         Self {
             second,
             twins: true,
+            ..Self::default()
+        }
+    }
+
+    /// [`Synthetic::twins`], but for [`SLIP_S`] of each programme twin B's transducer has
+    /// slipped onto twin A: FHR2 records twin A's heart, [`SLIP_OFFSET_BPM`] above FHR1 (the
+    /// case the centre's cross-channel check is for: the other twin goes unwatched).
+    pub fn twins_slipping(second: u64) -> Self {
+        Self {
+            second,
+            twins: true,
+            slipping: true,
             ..Self::default()
         }
     }
@@ -316,7 +337,14 @@ impl SecondSource for Synthetic {
             if self.twins {
                 let b = sample_at((t + TWIN_B_AHEAD_S as f64) + i as f64 / 4.0);
                 let (fhr, mhr) = (Channel::Fhr1.index(), Channel::Mhr.index());
-                let value = if b.values[fhr] == b.values[mhr] {
+                let slipped = self.slipping && SLIP_S.contains(&((t as u64) % PROGRAMME_S));
+                let value = if slipped {
+                    if sample.values[fhr] != 0 {
+                        sample.values[fhr] + 4 * SLIP_OFFSET_BPM
+                    } else {
+                        0
+                    }
+                } else if b.values[fhr] == b.values[mhr] {
                     // Where twin B's programme has its transducer record the mother, it records
                     // this mother.
                     sample.values[mhr]
@@ -450,5 +478,31 @@ mod tests {
             apart * 10 > seconds * 8,
             "the two hearts are apart {apart} of {seconds} s"
         );
+    }
+
+    #[test]
+    fn slipping_twins_record_twin_a_twice_while_slipped_and_are_twins_otherwise() {
+        let mut slipping = Synthetic::twins_slipping(0);
+        let mut twins = Synthetic::twins(0);
+        assert_eq!(slipping.modes(), twins.modes());
+        for second in 0..2 * PROGRAMME_S {
+            let (s, t) = (
+                slipping.next_second().unwrap(),
+                twins.next_second().unwrap(),
+            );
+            if SLIP_S.contains(&(second % PROGRAMME_S)) {
+                for sample in s {
+                    let a = sample.values[Channel::Fhr1.index()];
+                    let b = sample.values[Channel::Fhr2.index()];
+                    assert_eq!(
+                        b,
+                        if a == 0 { 0 } else { a + 4 * SLIP_OFFSET_BPM },
+                        "{second}"
+                    );
+                }
+            } else {
+                assert_eq!(s, t, "{second}");
+            }
+        }
     }
 }
