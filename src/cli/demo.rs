@@ -6,8 +6,8 @@
 //! recordings the repository carries (`assets/recordings`, ODC-By), plus an HL7 sender;
 //! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme (room-1
 //! twins, a Doppler transducer on FHR1 and one on FHR2, each analysed on its own; for 10
-//! minutes of each half hour the FHR2 transducer slips onto twin A, which the cross-channel
-//! check tells); with
+//! minutes of each half hour the FHR2 transducer slips onto twin A, which the hub's
+//! cross-channel check tells, and the monitor flags as coincidence); with
 //! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme (its bed-1
 //! with no toco applied). Each bridge runs as its own process (`mimamori bridge`, as on a
 //! delivery-room PC; its PID is printed, so stopping one shows what the wall does when a site

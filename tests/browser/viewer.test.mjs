@@ -348,8 +348,8 @@ try {
         return r.ok ? (await r.json()).findings : [];
       }, twins.id);
       lastSeen = found;
-      return found[0] ?? null;
-    }, 180000, "the twins' channels told as one heart");
+      return found.find((/** @type {any} */ f) => f.source !== "monitor") ?? null;
+    }, 180000, "the twins' channels told as one heart by the analysis");
     assert.deepEqual(began.channels, ["fhr1", "fhr2"]);
     // Its first coinciding 5-minute window holds the slip's start (300 s into the stream).
     assert.ok(began.start_s >= 0 && began.start_s <= 300 && began.start_s + 300 > 300, `it begins with the slip: ${began.start_s}`);
@@ -364,7 +364,7 @@ try {
     await page.waitForSelector("canvas#chart");
     const band = await waitFor(async () => {
       const hits = await page.evaluate(() => window["mimamori"].chartHits());
-      return hits.find((/** @type {any} */ h) => String(h.kind).startsWith("cross_channel"));
+      return hits.find((/** @type {any} */ h) => String(h.kind).startsWith("cross_channel") && h.source !== "monitor");
     }, 10000, "the cross-channel band on the chart");
     assert.ok(band.y1 - band.y0 <= 18 && band.x1 - band.x0 > 50, `a row of its own along the span: ${JSON.stringify(band)}`);
     const box = await page.locator("canvas#chart").boundingBox();
@@ -376,8 +376,20 @@ try {
     await item.waitFor({ timeout: 10000 });
     const panel = await item.textContent();
     assert.match(panel ?? "", /FHR1 = FHR2 が [\d.]+ 分から一致/, `the alert in the panel: ${panel}`);
+    // The monitor's own cross-channel verification flags the same slip (Series 50 status bit
+    // 0, through the bridge): its own alert, and its own row on the chart.
+    const monitorAlert = await waitFor(async () => {
+      const alerts = await page.evaluate(async () => (await (await fetch("/api/alerts")).json()).alerts);
+      return alerts.find((/** @type {any} */ a) => a.kind?.kind === "monitor_coincidence" && a.subject?.stream?.id === twins.id);
+    }, 30000, "the monitor's coincidence alert on the twins' bed");
+    assert.equal(monitorAlert.facts.start_min, 5, `the monitor flags the slip from 5 min: ${JSON.stringify(monitorAlert.facts)}`);
+    const rows = await waitFor(async () => {
+      const hits = (await page.evaluate(() => window["mimamori"].chartHits())).filter((/** @type {any} */ h) => String(h.kind).startsWith("cross_channel"));
+      const ys = new Set(hits.map((/** @type {any} */ h) => h.y0));
+      return ys.size === 2 && ys;
+    }, 10000, "a row each for the analysis's check and the monitor's");
     await page.screenshot({ path: join(out, "chart-cross-channel.png") });
-    log(`cross-channel: from ${began.start_s} s; alert "${(panel ?? "").slice(0, 60)}…"; tip "${tip.slice(0, 40)}…"`);
+    log(`cross-channel: from ${began.start_s} s; alert "${(panel ?? "").slice(0, 60)}…"; tip "${tip.slice(0, 40)}…"; the monitor's from ${monitorAlert.facts.start_min} min, rows at ${[...rows]} px`);
   }
 
   // ── a bridge stops: its beds go stale within 10 s ──

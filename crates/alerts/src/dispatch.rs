@@ -15,8 +15,9 @@
 //! - Prolonged deceleration and bradycardia (FIGO 2015 / NICHD 2008: act now): like level 4,
 //!   repeated like level 5.
 //! - Tachysystole (FIGO 2015: > 5 contractions in 10 min over 30 min): the facility's midwife.
-//! - Twins' two fetal channels recording one heart (the other twin may be unwatched): the
-//!   facility's midwife, who can place the transducers again.
+//! - Twins' two fetal channels recording one heart (the other twin may be unwatched), or the
+//!   monitor's own coincidence detection: the facility's midwife, who can place the
+//!   transducers again.
 //! - Technical (signal loss, stream stalled, bridge offline, spool filling, hub overloaded):
 //!   the facility's on-call midwife, escalating slower.
 //! - Nobody acknowledges within the severity's escalation time: the next person in the roster
@@ -52,9 +53,10 @@ impl Severity {
             AlertKind::JsogLevel { level } if *level >= 5 => Severity::Urgent,
             AlertKind::JsogLevel { level } if *level >= 4 => Severity::Prepare,
             // Twins' transducers on one heart: the facility's midwife, to place them again.
-            AlertKind::JsogLevel { .. } | AlertKind::Tachysystole | AlertKind::CrossChannel => {
-                Severity::Watch
-            }
+            AlertKind::JsogLevel { .. }
+            | AlertKind::Tachysystole
+            | AlertKind::CrossChannel
+            | AlertKind::MonitorCoincidence => Severity::Watch,
             AlertKind::ProlongedDeceleration { .. } | AlertKind::Bradycardia => Severity::Urgent,
             _ => Severity::Technical,
         }

@@ -95,6 +95,9 @@ pub enum AlertKind {
     /// Two fetal channels (twins' transducers) record the same heart (the analysis's
     /// `cross_channel` check): the other twin may be unwatched.
     CrossChannel,
+    /// The monitor's own cross-channel verification reports coincidence (a fetal channel
+    /// recording the same heart as another: the mother's or the other twin's).
+    MonitorCoincidence,
     /// A delivery channel (e-mail, Web Push, webhook) keeps failing.
     ChannelFailing {
         /// The channel's kind and address, e.g. `webhook http://pager`.
@@ -117,6 +120,7 @@ impl AlertKind {
             AlertKind::SpoolFilling { .. } => "spool".into(),
             AlertKind::ChannelFailing { channel } => format!("channel-{channel}"),
             AlertKind::CrossChannel => "cross-channel".into(),
+            AlertKind::MonitorCoincidence => "monitor-coincidence".into(),
         }
     }
 
@@ -260,6 +264,8 @@ pub enum Said {
     ChannelFailing { channel: String },
     /// Two fetal channels recording one heart since `from_min`.
     CrossChannel { channels: String, from_min: f64 },
+    /// The monitor reporting coincidence since `from_min`.
+    MonitorCoincidence { from_min: f64 },
     /// Words with no facts (the hub's own trouble, in English).
     Words(String),
 }
@@ -434,6 +440,10 @@ impl Said {
                 "spool {percent} % full ({used_mib} of {cap_mib} MiB): the hub is not acknowledging this bridge's data"
             ),
             Said::ChannelFailing { channel } => format!("alerts cannot be delivered by {channel}"),
+            Said::MonitorCoincidence { from_min } => format!(
+                "the monitor reports coincidence (its cross-channel verification) from {:.1} min: a fetal channel may be recording the mother's heart or the other twin's",
+                tenth(*from_min)
+            ),
             Said::CrossChannel { channels, from_min } => format!(
                 "{channels} coincide from {:.1} min: possibly one heart on both transducers (check that each records its own twin)",
                 tenth(*from_min)
@@ -528,6 +538,9 @@ impl Said {
             }
             Said::CrossChannel { channels, from_min } => {
                 json!({"text": "cross_channel", "channels": channels, "start_min": tenth(*from_min)})
+            }
+            Said::MonitorCoincidence { from_min } => {
+                json!({"text": "monitor_coincidence", "start_min": tenth(*from_min)})
             }
             Said::Words(_) => serde_json::Value::Null,
         }
@@ -842,6 +855,17 @@ impl AlertEngine {
                     start_ds: (start_s * 10.0).max(0.0) as u64,
                 };
                 changes.extend(self.raise(subject, kind, detail, now_ms));
+            }
+            // The monitor's own verification (`"source": "monitor"`): its own alert.
+            Some("cross_channel_under_way") if finding["source"] == "monitor" => {
+                let detail = Said::MonitorCoincidence {
+                    from_min: finding["start_s"].as_f64().unwrap_or(0.0) / 60.0,
+                };
+                let kind = AlertKind::MonitorCoincidence;
+                changes.extend(self.raise(subject, kind, detail, now_ms));
+            }
+            Some("cross_channel") if finding["source"] == "monitor" => {
+                changes.extend(self.resolve(&subject, "monitor-coincidence", now_ms));
             }
             Some("cross_channel_under_way") => {
                 let channels = finding["channels"]
@@ -1376,6 +1400,34 @@ mod tests {
                 .any(|a| a.kind == AlertKind::CrossChannel && a.resolved_ms == Some(3_000)),
             "{resolved:?}"
         );
+    }
+
+    #[test]
+    fn the_monitors_own_coincidence_is_an_alert_of_its_own() {
+        let mut e = engine();
+        let began = json!({"kind": "cross_channel_under_way", "start_s": 600.0, "channels": [],
+                           "source": "monitor"});
+        let ours = json!({"kind": "cross_channel_under_way", "start_s": 630.0,
+                          "channels": ["fhr1", "fhr2"]});
+        let raised: Vec<_> = [&began, &ours]
+            .iter()
+            .flat_map(|f| e.on_finding(4, "clinic-b", f, 1_000))
+            .collect();
+        let kinds: Vec<_> = raised.iter().map(|a| a.kind.clone()).collect();
+        assert_eq!(
+            kinds,
+            [AlertKind::MonitorCoincidence, AlertKind::CrossChannel]
+        );
+        assert!(raised[0].detail.starts_with(
+            "the monitor reports coincidence (its cross-channel verification) from 10.0 min"
+        ));
+        // The monitor's ending resolves its own alert, not the analysis's.
+        let over = json!({"kind": "cross_channel", "start_s": 600.0, "end_s": 900.0,
+                          "channels": [], "source": "monitor"});
+        let resolved = e.on_finding(4, "clinic-b", &over, 2_000);
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert_eq!(resolved[0].kind, AlertKind::MonitorCoincidence);
+        assert!(resolved[0].resolved_ms.is_some());
     }
 
     #[test]

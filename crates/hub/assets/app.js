@@ -57,7 +57,7 @@ const hooks = {
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
   /** The open chart's hover targets: the finding's kind and its box on the canvas, CSS px. */
-  chartHits: () => (state.chart?.hits ?? []).map((/** @type {any} */ h) => ({ kind: h.finding.kind, channel: h.finding.channel, x0: h.x0, x1: h.x1, y0: h.y0, y1: h.y1 })),
+  chartHits: () => (state.chart?.hits ?? []).map((/** @type {any} */ h) => ({ kind: h.finding.kind, channel: h.finding.channel, source: h.finding.source, x0: h.x0, x1: h.x1, y0: h.y0, y1: h.y1 })),
 };
 Object.assign(window, { mimamori: hooks });
 
@@ -563,7 +563,10 @@ function renderAlerts() {
   if (!panel) return;
   const all = [...state.alerts.values()].sort((a, b) => b.raised_ms - a.raised_ms);
   const open = all.filter((a) => !a.acknowledged && !a.resolved_ms);
-  const rest = all.filter((a) => a.acknowledged || a.resolved_ms).slice(0, 30);
+  // The 30 closed most recently (acknowledged or resolved), newest first: one just
+  // acknowledged is at the top of them, however long ago it was raised.
+  const closedAt = (/** @type {any} */ a) => Math.max(a.acknowledged?.at_ms ?? 0, a.resolved_ms ?? 0);
+  const rest = all.filter((a) => a.acknowledged || a.resolved_ms).sort((a, b) => closedAt(b) - closedAt(a)).slice(0, 30);
   panel.replaceChildren(...[
     h("h2", {}, [`${t("alerts")} (${open.length})`]),
     open.length ? null : h("p", { class: "quiet" }, [t("noAlerts")]),
@@ -724,10 +727,12 @@ async function renderChart(id, atSeconds) {
 function settled(findings) {
   const cross = findings.filter((f) => f.kind === "cross_channel" || f.kind === "cross_channel_under_way");
   if (!cross.length) return findings;
-  const over = new Set(cross.filter((f) => f.kind === "cross_channel").map((f) => f.start_s));
-  return findings.filter((f) => !(f.kind === "cross_channel_under_way" && over.has(f.start_s))).map((f) => {
+  // The analysis's and the monitor's own (`source`) are told apart.
+  const key = (/** @type {any} */ f) => `${f.source ?? ""}@${f.start_s}`;
+  const over = new Set(cross.filter((f) => f.kind === "cross_channel").map(key));
+  return findings.filter((f) => !(f.kind === "cross_channel_under_way" && over.has(key(f)))).map((f) => {
     if (f.kind !== "cross_channel_under_way") return f;
-    const next = cross.filter((g) => g.start_s > f.start_s).map((g) => g.start_s);
+    const next = cross.filter((g) => g.source === f.source && g.start_s > f.start_s).map((g) => g.start_s);
     return next.length ? { ...f, until_s: Math.min(...next) } : f;
   });
 }
@@ -865,6 +870,12 @@ function bandSource(source) {
   return source === "carried" || source === "assumed" ? ` (${t("source_" + source)})` : "";
 }
 
+/** A cross-channel coincidence's name: the analysis's names its channels; the monitor's own says it is the monitor's. @param {any} f */
+function crossChannelLabel(f) {
+  if (f.source === "monitor") return t("monitor_coincidence");
+  return `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${t("cross_channel")}`;
+}
+
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
 function evidence(f) {
   const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
@@ -906,9 +917,8 @@ function evidence(f) {
   }
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
   if (f.kind === "cross_channel" || f.kind === "cross_channel_under_way") {
-    const channels = (f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ");
     const when = f.kind === "cross_channel" ? span : `${(f.start_s / 60).toFixed(1)} ${t("minutes")} – (${t("underWay")})`;
-    return [h("strong", {}, [`${channels} ${t("cross_channel")}`]), h("div", {}, [when]), h("div", { class: "why" }, [t("crossChannelWhy")])];
+    return [h("strong", {}, [crossChannelLabel(f)]), h("div", {}, [when]), h("div", { class: "why" }, [t(f.source === "monitor" ? "monitorCoincidenceWhy" : "crossChannelWhy")])];
   }
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
   if (f.kind === "advice" || f.kind === "note") return [h("strong", {}, [f.kind === "advice" ? t("advice") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];
@@ -924,7 +934,7 @@ function renderEventList() {
   el.replaceChildren(h("h3", {}, [t("events")]), h("ul", {}, events.map((/** @type {any} */ f) => h("li", { class: `event ${f.kind} ${f.type ?? ""}`, dataset: { kind: f.kind, type: f.type ?? "" } }, [
     h("button", { type: "button", onclick: () => { c.live = false; c.startSeq = Math.max(0, Math.round((f.start_s - 60) * HZ)); c.dirty = true; } }, [
       `${(f.start_s / 60).toFixed(1)} ${t("minutes")} ${fetusLabel(f)}`,
-      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : f.kind.startsWith("cross_channel") ? `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${t("cross_channel")}` : t(f.kind),
+      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : f.kind.startsWith("cross_channel") ? crossChannelLabel(f) : t(f.kind),
     ]),
     ...(f.kind === "deceleration" && f.rule ? [h("div", { class: "why" }, [typingReason(f)])] : []),
   ]))));

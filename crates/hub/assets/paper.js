@@ -372,10 +372,11 @@ export function drawChart(canvas, store, view) {
   // Twins' findings name their fetal channel: the level band gets a row per fetus.
   const fetuses = [...new Set(view.findings.filter((f) => f.kind === "classification" && f.fetal_channel).map((f) => String(f.fetal_channel)))].sort();
   const rowHeight = 18;
-  // Under the levels, a row for the twins' channels recording one heart, where they have.
+  // Under the levels, a row for fetal channels recording one heart where they have: one for
+  // the analysis's check, one for the monitor's own (`source`).
   const levelsHeight = rowHeight * Math.max(1, fetuses.length);
-  const crossRow = view.findings.some((f) => String(f.kind).startsWith("cross_channel")) ? rowHeight : 0;
-  const band = { top: 0, height: levelsHeight + crossRow };
+  const crossSources = [...new Set(view.findings.filter((f) => String(f.kind).startsWith("cross_channel")).map((f) => String(f.source ?? "")))].sort();
+  const band = { top: 0, height: levelsHeight + rowHeight * crossSources.length };
   const fhr = { top: band.height + 4, height: height * 0.6 - (band.height - rowHeight), low: view.low, high: view.high };
   const toco = { top: fhr.top + fhr.height + 26, height: height - fhr.height - 56 - (band.height - rowHeight) };
   const startSeconds = view.startSeq / HZ;
@@ -451,11 +452,12 @@ export function drawChart(canvas, store, view) {
     } else if (f.kind === "cross_channel" || f.kind === "cross_channel_under_way") {
       // Twins' channels recording one heart: its own row under the levels, to the newest
       // sample while it lasts.
-      const top = band.top + levelsHeight;
-      ctx.fillStyle = "#b0246a";
+      const top = band.top + levelsHeight + rowHeight * Math.max(0, crossSources.indexOf(String(f.source ?? "")));
+      ctx.fillStyle = f.source === "monitor" ? "#7a2a8f" : "#b0246a";
       ctx.fillRect(x0, top, x1 - x0 - 1, rowHeight - 1);
       ctx.fillStyle = "#fff";
-      ctx.fillText(`${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${view.t("cross_channel")}`, Math.max(x0, 0) + 4, top + 13);
+      const what = f.source === "monitor" ? view.t("monitor_coincidence") : `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${view.t("cross_channel")}`;
+      ctx.fillText(what, Math.max(x0, 0) + 4, top + 13);
       hits.push({ x0, x1, y0: top, y1: top + rowHeight, finding: f });
     } else if (f.kind === "false_signal" && f.channel === "mhr") {
       ctx.fillStyle = COLOURS.mhr;

@@ -173,6 +173,7 @@ mod tests {
                 channels: "FHR1 = FHR2".into(),
                 from_min: 22.25,
             },
+            Said::MonitorCoincidence { from_min: 10.0 },
         ];
         for s in &said {
             let facts = s.facts();

@@ -34,7 +34,7 @@ use anyhow::Result;
 use ctg_dsp::cross_channel::{CrossChannel, CrossChannelConfig};
 use ctg_dsp::json::UnderWayUpdates;
 use ctg_dsp::{Analyzer, AnalyzerConfig, Finding, Profile};
-use ctg_proto::model::{Channel, Modes, Sample, TransducerMode};
+use ctg_proto::model::{BlockFlags, Channel, Modes, Sample, TransducerMode};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use tokio::sync::broadcast;
@@ -72,6 +72,41 @@ struct GapQueue {
 
 type Gaps = Arc<GapQueue>;
 
+/// The monitor's own cross-channel verification (the Series 50 status bit "coincidence
+/// detected", [`BlockFlags::COINCIDENCE`]: the monitor found a fetal channel recording the
+/// same heart as another channel, the mother's or the other twin's), told as the stream's
+/// cross-channel messages with `"source": "monitor"`: `cross_channel_under_way` at the first
+/// block flagged, `cross_channel` at the first block not, at their times in the stream.
+#[derive(Debug, Default)]
+pub struct MonitorCoincidence {
+    /// The sequence number of the first flagged block of the episode under way.
+    since: Option<u64>,
+}
+
+impl MonitorCoincidence {
+    /// The message a block's flags make due, if any.
+    pub fn block(&mut self, flags: BlockFlags, first_seq: u64) -> Option<serde_json::Value> {
+        let seconds = |seq: u64| seq as f64 / 4.0;
+        match (flags.contains(BlockFlags::COINCIDENCE), self.since) {
+            (true, None) => {
+                self.since = Some(first_seq);
+                Some(serde_json::json!({
+                    "kind": "cross_channel_under_way", "start_s": seconds(first_seq),
+                    "channels": [], "source": "monitor",
+                }))
+            }
+            (false, Some(start)) => {
+                self.since = None;
+                Some(serde_json::json!({
+                    "kind": "cross_channel", "start_s": seconds(start),
+                    "end_s": seconds(first_seq), "channels": [], "source": "monitor",
+                }))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The ingest's end of a stream's ring.
 pub struct RingProducer {
     producer: HeapProd<Sample>,
@@ -84,9 +119,35 @@ pub struct RingProducer {
     taken: u64,
     /// Where the ring's samples are not consecutive in the stream.
     gaps: Gaps,
+    /// The monitor's coincidence flag, and where its messages go.
+    monitor: MonitorCoincidence,
+    stream: i64,
+    findings: FindingsSender,
+    feed: broadcast::Sender<Live>,
+    findings_dropped: Arc<AtomicU64>,
 }
 
 impl RingProducer {
+    /// The status flags of the block about to be pushed, which starts at `first_seq`: the
+    /// monitor's own coincidence detection is told to the store, the alert rules and the
+    /// viewers when it begins and when it ends ([`MonitorCoincidence`]).
+    pub fn set_flags(&mut self, flags: BlockFlags, first_seq: u64) {
+        let Some(json) = self.monitor.block(flags, first_seq) else {
+            return;
+        };
+        let json = Arc::new(json);
+        // The ingest must not wait: a full findings channel (the store far behind) loses this
+        // message, counted and logged as the workers' would be.
+        if self.findings.try_send((self.stream, json.clone())).is_err() {
+            self.findings_dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                stream = self.stream,
+                "the findings channel is full or closed: the monitor's coincidence was not stored or checked"
+            );
+        }
+        let _ = self.feed.send(Live::Finding(json));
+    }
+
     /// Copies samples into the ring; what does not fit is counted, and the analysis takes it
     /// as signal loss (so its findings stay at their times in the stream).
     pub fn push(&mut self, samples: &[Sample]) {
@@ -164,6 +225,8 @@ pub struct Pipeline {
     next: AtomicUsize,
     overflows: Arc<AtomicU64>,
     findings_dropped: Arc<AtomicU64>,
+    /// For the messages the ingest makes itself ([`RingProducer::set_flags`]).
+    findings: FindingsSender,
 }
 
 impl Pipeline {
@@ -185,6 +248,7 @@ impl Pipeline {
             next: AtomicUsize::new(0),
             overflows: Arc::new(AtomicU64::new(0)),
             findings_dropped,
+            findings,
         })
     }
 
@@ -217,7 +281,7 @@ impl Pipeline {
             .send(NewStream {
                 id,
                 consumer,
-                feed,
+                feed: feed.clone(),
                 modes: modes.clone(),
                 gestational_weeks: gestational_weeks.clone(),
                 gaps: gaps.clone(),
@@ -236,6 +300,11 @@ impl Pipeline {
             gestational_weeks,
             taken: 0,
             gaps,
+            monitor: MonitorCoincidence::default(),
+            stream: id,
+            findings: self.findings.clone(),
+            feed,
+            findings_dropped: self.findings_dropped.clone(),
         };
         ring.gap(first_seq);
         ring
@@ -900,6 +969,47 @@ mod tests {
                 .is_some_and(|k| k.starts_with("cross_channel"))),
             "two hearts told as one"
         );
+    }
+
+    /// The monitor's own coincidence flag (Series 50 status bit 0) is told when the first
+    /// flagged block arrives and when the first unflagged one does, at their times in the
+    /// stream, to the store and alert rules and to the viewers; unchanged flags tell nothing.
+    #[test]
+    fn the_monitors_coincidence_flag_is_told_where_it_begins_and_ends() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let pipeline = Pipeline::start(1, tx).unwrap();
+        let (feed, mut viewers) = broadcast::channel(16);
+        let mut ring = pipeline.add_stream(7, feed, 0);
+        let flagged = BlockFlags(BlockFlags::COINCIDENCE | BlockFlags::TELEMETRY);
+        for (seq, flags) in [
+            (0, BlockFlags(0)),
+            (2400, flagged),
+            (2404, flagged),
+            (3600, BlockFlags(BlockFlags::TELEMETRY)),
+            (3604, BlockFlags(0)),
+        ] {
+            ring.set_flags(flags, seq);
+        }
+        let told: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told.iter().all(|(stream, _)| *stream == 7));
+        assert_eq!(
+            *told[0].1,
+            serde_json::json!({"kind": "cross_channel_under_way", "start_s": 600.0,
+                               "channels": [], "source": "monitor"})
+        );
+        assert_eq!(
+            *told[1].1,
+            serde_json::json!({"kind": "cross_channel", "start_s": 600.0, "end_s": 900.0,
+                               "channels": [], "source": "monitor"})
+        );
+        let shown: Vec<_> = std::iter::from_fn(|| viewers.try_recv().ok())
+            .filter_map(|l| match l {
+                Live::Finding(json) => Some(json),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shown.len(), 2, "the viewers are told the same");
     }
 
     /// The fetal channels of the decelerations under way told, each checked to be the fall

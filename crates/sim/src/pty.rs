@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use ctg_devices::avalon::AvalonMonitor;
 use ctg_devices::series50::{Block, CtgBlock, Series50Monitor, simulator_identification};
-use ctg_proto::model::BlockFlags;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::pty::openpty;
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
@@ -273,7 +272,7 @@ fn run_series50(
         let bytes = if monitor.wants_ctg() {
             match source.next_second() {
                 Some(samples) => {
-                    let ctg = CtgBlock::from_samples(&samples, &modes, BlockFlags(0), None);
+                    let ctg = CtgBlock::from_samples(&samples, &modes, source.flags(), None);
                     let (bytes, sent) = monitor.second(&ctg);
                     debug_assert!(sent);
                     samples_sent.fetch_add(4, Ordering::SeqCst);

@@ -1,7 +1,7 @@
 //! What a simulated monitor has to say, one second (four grid samples) at a time.
 
 use ctg_formats::Recording;
-use ctg_proto::model::{Modes, Sample};
+use ctg_proto::model::{BlockFlags, Modes, Sample};
 
 /// Seconds of CTG in order.
 pub trait SecondSource: Send {
@@ -9,6 +9,10 @@ pub trait SecondSource: Send {
     fn next_second(&mut self) -> Option<[Sample; 4]>;
     /// The transducer modes the monitor reports.
     fn modes(&self) -> Modes;
+    /// The status flags the monitor reports with the second last returned (none by default).
+    fn flags(&self) -> BlockFlags {
+        BlockFlags(0)
+    }
 }
 
 /// A recording played from its first sample (a partial last second is dropped), optionally

@@ -12,7 +12,7 @@
 //! `tests/analysis.rs` analyses the programme and finds each of them, typed as planted.
 //! Deterministic: the same programme every time.
 
-use ctg_proto::model::{Channel, Modes, Quality, Sample, TransducerMode};
+use ctg_proto::model::{BlockFlags, Channel, Modes, Quality, Sample, TransducerMode};
 
 use crate::source::SecondSource;
 
@@ -362,6 +362,17 @@ impl SecondSource for Synthetic {
         }))
     }
 
+    /// While the slipping twins' FHR2 records twin A, the monitor's own cross-channel
+    /// verification reports coincidence, as a Philips monitor's does.
+    fn flags(&self) -> BlockFlags {
+        let last = self.second.saturating_sub(1) % PROGRAMME_S;
+        if self.slipping && SLIP_S.contains(&last) {
+            BlockFlags(BlockFlags::COINCIDENCE)
+        } else {
+            BlockFlags(0)
+        }
+    }
+
     fn modes(&self) -> Modes {
         let mut modes = [TransducerMode::NoTransducer; 5];
         modes[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
@@ -490,6 +501,13 @@ mod tests {
                 slipping.next_second().unwrap(),
                 twins.next_second().unwrap(),
             );
+            let coincidence = slipping.flags().contains(BlockFlags::COINCIDENCE);
+            assert_eq!(
+                coincidence,
+                SLIP_S.contains(&(second % PROGRAMME_S)),
+                "{second}"
+            );
+            assert_eq!(twins.flags(), BlockFlags(0));
             if SLIP_S.contains(&(second % PROGRAMME_S)) {
                 for sample in s {
                     let a = sample.values[Channel::Fhr1.index()];
