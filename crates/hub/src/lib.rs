@@ -322,6 +322,34 @@ impl Hub {
         &self.db_path
     }
 
+    /// The stored samples of the 10-minute analysis window in which a stream's samples stop at
+    /// `until`, and the findings stored from its start ([`pipeline::Resume`]); `None` at a
+    /// window's start, or if the store cannot say (the analysis then takes the window's
+    /// samples as signal loss, as before).
+    fn resume_of(&self, stream: i64, until: u64) -> Option<pipeline::Resume> {
+        let from = until - until % ctg_dsp::WINDOW_SAMPLES;
+        if until == 0 || from == until {
+            return None;
+        }
+        let read = || -> Result<pipeline::Resume> {
+            Ok(pipeline::Resume {
+                blocks: self.reader().blocks(stream, from, until)?,
+                stored: self
+                    .records
+                    .findings_from(stream, from as f64 / 4.0, 10_000)?,
+            })
+        };
+        read()
+            .inspect_err(|error| {
+                tracing::error!(
+                    stream,
+                    error = format!("{error:#}"),
+                    "the stored window was not read: its samples are taken as signal loss"
+                )
+            })
+            .ok()
+    }
+
     /// The streams, locked (never across an await).
     pub fn streams(&self) -> MutexGuard<'_, HashMap<i64, StreamLive>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
@@ -342,7 +370,7 @@ impl Hub {
 
     /// Opens a stream for an ingest: its record and the holdings, refreshed from the store.
     pub async fn open_stream(
-        &self,
+        self: &Arc<Self>,
         identity: &StreamIdentity,
         device: &DeviceInfo,
     ) -> Result<(StreamRecord, u64, u64)> {
@@ -359,19 +387,28 @@ impl Hub {
         // A stream's analysis starts here (a reconnect keeps the one running): it needs the
         // gestational age of a patient put on the stream before (a restart).
         let live = self.streams().contains_key(&record.id);
-        let weeks = if live {
-            None
+        // A stream taken up again after a restart: what its analysis reads of the window it
+        // stopped in and what it had told; both read from the store off the reactor.
+        let (weeks, resume) = if live {
+            (None, None)
         } else {
-            self.records
-                .stream_gestational_weeks(record.id)
-                .unwrap_or_else(|error| {
-                    tracing::error!(
-                        stream = record.id,
-                        error = format!("{error:#}"),
-                        "gestational age not read"
-                    );
-                    None
-                })
+            let (hub, id, until) = (self.clone(), record.id, next.0);
+            tokio::task::spawn_blocking(move || {
+                let weeks = hub
+                    .records
+                    .stream_gestational_weeks(id)
+                    .unwrap_or_else(|error| {
+                        tracing::error!(
+                            stream = id,
+                            error = format!("{error:#}"),
+                            "gestational age not read"
+                        );
+                        None
+                    });
+                (weeks, hub.resume_of(id, until))
+            })
+            .await
+            .unwrap_or_default()
         };
         let mut streams = self.streams();
         match streams.get_mut(&record.id) {
@@ -383,9 +420,12 @@ impl Hub {
             }
             None => {
                 let (feed, _) = broadcast::channel(LIVE_CHANNEL);
-                let analysis =
-                    self.pipeline
-                        .add_stream(record.id, feed.clone(), holdings.next_sample_seq());
+                let analysis = self.pipeline.add_stream(
+                    record.id,
+                    feed.clone(),
+                    holdings.next_sample_seq(),
+                    resume,
+                );
                 analysis.set_gestational_weeks(weeks);
                 streams.insert(
                     record.id,

@@ -107,6 +107,65 @@ impl MonitorCoincidence {
     }
 }
 
+/// Where a stream taken up again after a hub restart had got to: its analysis reads the stored
+/// samples of the 10-minute window the restart fell in (rather than taking them as signal
+/// loss), and tells only what the findings stored before the restart do not already cover.
+#[derive(Debug, Default)]
+pub struct Resume {
+    /// The stored blocks from the window's start up to where the stream resumes, oldest first
+    /// (samples between them are signal loss).
+    pub blocks: Vec<ctg_proto::model::SampleBlock>,
+    /// The findings stored from the window's start on.
+    pub stored: Vec<serde_json::Value>,
+}
+
+/// Where each kind of finding (of each fetus, channel and source) had been told up to before
+/// a restart: the latest end (or start, for one without an end) among the stored ones. A
+/// finding of the same kind starting before it was already told, or overlaps one that was
+/// (same-kind findings do not overlap), so it is not told again.
+#[derive(Debug, Default)]
+struct ToldBefore(std::collections::HashMap<String, f64>);
+
+impl ToldBefore {
+    fn key(json: &serde_json::Value) -> String {
+        let text = |field: &str| json[field].as_str().unwrap_or("").to_owned();
+        format!(
+            "{}|{}|{}|{}",
+            text("kind"),
+            text("fetal_channel"),
+            text("channel"),
+            text("source")
+        )
+    }
+
+    fn of(stored: &[serde_json::Value]) -> Self {
+        let mut told = std::collections::HashMap::new();
+        for json in stored {
+            let Some(start) = json["start_s"].as_f64() else {
+                continue;
+            };
+            let until = json["end_s"].as_f64().unwrap_or(start);
+            let horizon = told.entry(Self::key(json)).or_insert(f64::MIN);
+            *horizon = f64::max(*horizon, until);
+        }
+        Self(told)
+    }
+
+    /// Whether `json` (times in the stream) was told before the restart.
+    fn covers(&self, json: &serde_json::Value) -> bool {
+        let (Some(&horizon), Some(start)) =
+            (self.0.get(&Self::key(json)), json["start_s"].as_f64())
+        else {
+            return false;
+        };
+        if json["end_s"].is_f64() {
+            start < horizon
+        } else {
+            start <= horizon
+        }
+    }
+}
+
 /// The ingest's end of a stream's ring.
 pub struct RingProducer {
     producer: HeapProd<Sample>,
@@ -211,6 +270,8 @@ struct NewStream {
     modes: Arc<Mutex<Modes>>,
     gestational_weeks: Arc<AtomicU32>,
     gaps: Gaps,
+    /// A stream taken up again mid-window after a restart, and where it resumes.
+    resume: Option<(Resume, u64)>,
 }
 
 /// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
@@ -266,13 +327,19 @@ impl Pipeline {
     /// into it from sequence number `first_seq` on (a stream taken up again after a restart
     /// has its earlier samples in the store: the analysis starts at `first_seq`, and its
     /// findings count their times from the stream's first sample).
+    ///
+    /// With `resume` (a restart), the analysis starts at its first block's window instead and
+    /// reads its blocks up to `first_seq` ([`Resume`]).
     pub fn add_stream(
         &self,
         id: i64,
         feed: broadcast::Sender<Live>,
         first_seq: u64,
+        resume: Option<Resume>,
     ) -> RingProducer {
         let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
+        let resume = resume.filter(|_| first_seq > 0);
+        let has_resume = resume.is_some();
         let modes = Arc::new(Mutex::new(Modes::default()));
         let gestational_weeks = Arc::new(AtomicU32::new(0));
         let gaps: Gaps = Arc::default();
@@ -285,6 +352,10 @@ impl Pipeline {
                 modes: modes.clone(),
                 gestational_weeks: gestational_weeks.clone(),
                 gaps: gaps.clone(),
+                resume: resume.map(|mut r| {
+                    r.blocks.retain(|b| b.first_seq < first_seq);
+                    (r, first_seq)
+                }),
             })
             .is_err()
         {
@@ -306,7 +377,10 @@ impl Pipeline {
             feed,
             findings_dropped: self.findings_dropped.clone(),
         };
-        ring.gap(first_seq);
+        // Taken up again: the worker reads the stored window up to `first_seq` first.
+        if !has_resume {
+            ring.gap(first_seq);
+        }
         ring
     }
 }
@@ -356,6 +430,8 @@ struct StreamAnalysis {
     first_seq: u64,
     /// Samples taken from the ring so far.
     taken: u64,
+    /// What was told before a restart (empty for a stream analysed from its start).
+    told_before: ToldBefore,
 }
 
 /// Where a worker's findings go.
@@ -404,7 +480,41 @@ impl StreamAnalysis {
             cross: None,
             first_seq: 0,
             taken: 0,
+            told_before: ToldBefore::default(),
         }
+    }
+
+    /// A stream taken up again after a restart: its analysis starts on the 10-minute grid
+    /// before where it resumes and reads the stored samples up to there (as if the hub had not
+    /// stopped, but for what came before the window), telling only what the findings stored
+    /// before the restart do not cover.
+    fn take_up(&mut self, out: &Out<'_>) {
+        let Some((resume, until)) = self.stream.resume.take() else {
+            return;
+        };
+        self.first_seq = until - until % WINDOW_SAMPLES;
+        self.told_before = ToldBefore::of(&resume.stored);
+        let mut at = self.first_seq;
+        for block in &resume.blocks {
+            // Only what lies between the window's start (or what was read) and `until`.
+            let start = block.first_seq.max(at);
+            let end = block.end_seq().unwrap_or(start).min(until);
+            if end <= start {
+                continue;
+            }
+            in_lost_blocks(start - at, |lost| self.feed(lost, out));
+            let samples = &block.samples
+                [(start - block.first_seq) as usize..(end - block.first_seq) as usize];
+            self.analyse(samples, &block.modes, out);
+            at = end;
+        }
+        in_lost_blocks(until - at, |lost| self.feed(lost, out));
+        tracing::info!(
+            stream = self.stream.id,
+            from = self.first_seq,
+            until,
+            "analysis taken up again from the stored window"
+        );
     }
 
     /// Takes what the ring holds, up to the next gap (or the gap itself): false when there
@@ -456,17 +566,22 @@ impl StreamAnalysis {
         }
         self.taken += n as u64;
         let modes = *self.stream.modes.lock().unwrap_or_else(|p| p.into_inner());
+        self.analyse(&buffer[..n], &modes, out);
+        true
+    }
+
+    /// Analyses the stream's next samples, recorded with `modes`.
+    fn analyse(&mut self, samples: &[Sample], modes: &Modes, out: &Out<'_>) {
         let weeks = self.stream.gestational_weeks.load(Ordering::Relaxed);
         for fetus in &mut self.fetuses {
             fetus
                 .analyzer
                 .set_gestational_weeks((weeks > 0).then_some(weeks));
         }
-        self.follow_fetal_channels(&modes, &buffer[..n]);
-        self.follow_the_one_fetus(&modes, &buffer[..n]);
-        self.set_direct_ecg(&modes);
-        self.feed(&buffer[..n], out);
-        true
+        self.follow_fetal_channels(modes, samples);
+        self.follow_the_one_fetus(modes, samples);
+        self.set_direct_ecg(modes);
+        self.feed(samples, out);
     }
 
     /// `n` samples of the stream are missing: signal loss up to an hour; after a longer gap
@@ -505,6 +620,12 @@ impl StreamAnalysis {
     fn feed(&mut self, samples: &[Sample], out: &Out<'_>) {
         let shift_s = self.first_seq as f64 / 4.0;
         let separate = self.separate;
+        let (stream, told_before) = (&self.stream, &self.told_before);
+        let send = |json: serde_json::Value| {
+            if !told_before.covers(&json) {
+                out.send(stream, json);
+            }
+        };
         for (k, fetus) in self.fetuses.iter_mut().enumerate() {
             let channel = separate.then(|| fetus.analyzer.fetal_channel());
             let analyzer = &mut fetus.analyzer;
@@ -513,18 +634,18 @@ impl StreamAnalysis {
                 if maternal(&finding) {
                     if k == 0 {
                         let json = ctg_dsp::json::finding(&finding);
-                        out.send(&self.stream, in_stream(json, None, shift_s));
+                        send(in_stream(json, None, shift_s));
                     }
                     continue;
                 }
                 let json = ctg_dsp::json::finding(&finding);
-                out.send(&self.stream, in_stream(json, channel, shift_s));
+                send(in_stream(json, channel, shift_s));
             }
             // A deceleration under way goes to the alert rules and to the viewers (not to the
             // store: it is provisional), when it starts, each time its duration passes a
             // multiple of 15 s, and when it is over.
             if let Some(message) = fetus.under_way.due(&analyzer.provisional()) {
-                out.send(&self.stream, in_stream(message, channel, shift_s));
+                send(in_stream(message, channel, shift_s));
             }
         }
         // Whether the twins' channels record one heart: told when it begins and when it is
@@ -533,7 +654,7 @@ impl StreamAnalysis {
             cross.push(samples);
             while let Some(event) = cross.poll() {
                 let json = ctg_dsp::json::cross_channel(&event, cross.channels());
-                out.send(&self.stream, in_stream(json, None, shift_s));
+                send(in_stream(json, None, shift_s));
             }
         }
     }
@@ -679,7 +800,11 @@ fn worker(
     loop {
         loop {
             match new_streams.try_recv() {
-                Ok(stream) => streams.push(StreamAnalysis::new(stream)),
+                Ok(stream) => {
+                    let mut analysis = StreamAnalysis::new(stream);
+                    analysis.take_up(&out);
+                    streams.push(analysis);
+                }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     if streams.is_empty() {
@@ -728,7 +853,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, _) = broadcast::channel(16);
-        let mut ring = pipeline.add_stream(1, feed, 0);
+        let mut ring = pipeline.add_stream(1, feed, 0, None);
         let mut modes = Modes::default();
         modes.0[Channel::Fhr1.index()] = fetal_mode;
         ring.set_modes(&modes);
@@ -769,7 +894,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, mut viewers) = broadcast::channel(4096);
-        let mut ring = pipeline.add_stream(1, feed, 0);
+        let mut ring = pipeline.add_stream(1, feed, 0, None);
         // 20 minutes at 140 bpm (with a little irregular variability), then 4 minutes at 80.
         let trace: Vec<Sample> = (0..4 * 60 * 24u32)
             .map(|i| {
@@ -848,15 +973,17 @@ mod tests {
         modes: &Modes,
         weeks: Option<u32>,
     ) -> Vec<Arc<serde_json::Value>> {
-        run_stream(0, modes, weeks, &[(0, trace)]).0
+        run_stream(0, None, modes, weeks, &[(0, trace)]).0
     }
 
-    /// A stream as the hub feeds its analysis: taken up `first_seq` samples in, with `modes`
+    /// A stream as the hub feeds its analysis: taken up `first_seq` samples in (after a restart,
+    /// with what the store holds of its window: `resume`), with `modes`
     /// and the patient's gestational age, its parts pushed a second at a time (as a monitor
     /// sends them), each after a gap of that many missing samples. Everything that reaches the
     /// alert rules until the pipeline is quiet, and the samples the ring dropped.
     fn run_stream(
         first_seq: u64,
+        resume: Option<Resume>,
         modes: &Modes,
         weeks: Option<u32>,
         parts: &[(u64, &[Sample])],
@@ -864,7 +991,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, _viewers) = broadcast::channel(16);
-        let mut ring = pipeline.add_stream(1, feed, first_seq);
+        let mut ring = pipeline.add_stream(1, feed, first_seq, resume);
         ring.set_modes(modes);
         ring.set_gestational_weeks(weeks);
         let mut told = Vec::new();
@@ -930,7 +1057,7 @@ mod tests {
         modes.0[Channel::Fhr1.index()] = TransducerMode::Ultrasound;
         modes.0[Channel::Fhr2.index()] = TransducerMode::Ultrasound;
         // Taken up an hour into the stream: times are the stream's.
-        let (said, _) = run_stream(4 * 3600, &modes, None, &[(0, &trace)]);
+        let (said, _) = run_stream(4 * 3600, None, &modes, None, &[(0, &trace)]);
         let of = |kind: &str| -> Vec<&serde_json::Value> {
             said.iter()
                 .filter(|j| j["kind"] == kind)
@@ -979,7 +1106,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(16);
         let pipeline = Pipeline::start(1, tx).unwrap();
         let (feed, mut viewers) = broadcast::channel(16);
-        let mut ring = pipeline.add_stream(7, feed, 0);
+        let mut ring = pipeline.add_stream(7, feed, 0, None);
         let flagged = BlockFlags(BlockFlags::COINCIDENCE | BlockFlags::TELEMETRY);
         for (seq, flags) in [
             (0, BlockFlags(0)),
@@ -1010,6 +1137,106 @@ mod tests {
             })
             .collect();
         assert_eq!(shown.len(), 2, "the viewers are told the same");
+    }
+
+    /// A hub restarted in the middle of a 10-minute window: the stream's analysis reads the
+    /// stored samples of that window (not signal loss), so its level rests on the whole
+    /// window, as without the restart, and nothing told before the restart is told again.
+    #[test]
+    fn a_stream_taken_up_after_a_restart_reads_its_stored_window() {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let samples = &recording.samples[..4 * 60 * 45];
+        let restart = 4 * 60 * 29; // 29 min: late in the window from 20 min
+        let stored: Vec<serde_json::Value> =
+            run_stream(0, None, &recording.modes, None, &[(0, &samples[..restart])])
+                .0
+                .iter()
+                .filter(|j| j["kind"] != "deceleration_under_way")
+                .map(|j| (**j).clone())
+                .collect();
+        let whole: Vec<serde_json::Value> =
+            run_stream(0, None, &recording.modes, None, &[(0, samples)])
+                .0
+                .iter()
+                .filter(|j| j["kind"] != "deceleration_under_way")
+                .map(|j| (**j).clone())
+                .collect();
+        let window_from = 4 * 60 * 20;
+        let blocks: Vec<ctg_proto::model::SampleBlock> = (window_from..restart)
+            .step_by(4)
+            .map(|seq| ctg_proto::model::SampleBlock {
+                first_seq: seq as u64,
+                modes: recording.modes,
+                samples: samples[seq..seq + 4].to_vec(),
+                ..Default::default()
+            })
+            .collect();
+        let resume = Resume {
+            blocks,
+            stored: stored
+                .iter()
+                .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
+                .cloned()
+                .collect(),
+        };
+        let after: Vec<serde_json::Value> = run_stream(
+            restart as u64,
+            Some(resume),
+            &recording.modes,
+            None,
+            &[(0, &samples[restart..])],
+        )
+        .0
+        .iter()
+        .filter(|j| j["kind"] != "deceleration_under_way")
+        .map(|j| (**j).clone())
+        .collect();
+        let level = |findings: &[serde_json::Value], from: f64| -> Vec<serde_json::Value> {
+            findings
+                .iter()
+                .filter(|j| j["kind"] == "classification" && j["start_s"].as_f64() == Some(from))
+                .cloned()
+                .collect()
+        };
+        // The window the restart fell in: one level, on the whole window's signal, as the
+        // analysis without the restart measured it.
+        let (restarted, continuous) = (level(&after, 1200.0), level(&whole, 1200.0));
+        assert_eq!(restarted.len(), 1, "{restarted:?}");
+        assert!(
+            level(&stored, 1200.0).is_empty(),
+            "not told before the restart"
+        );
+        assert_eq!(
+            restarted[0]["evidence"]["signal_percent"],
+            continuous[0]["evidence"]["signal_percent"]
+        );
+        // Nothing told twice (not even a little shifted: no finding after the restart overlaps
+        // one of its kind told before it), and every finding after it at a time in the stream.
+        let told_in_window: Vec<&serde_json::Value> = stored
+            .iter()
+            .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
+            .collect();
+        assert!(
+            !told_in_window.is_empty(),
+            "findings told in the window before the restart"
+        );
+        let span = |j: &serde_json::Value| {
+            let start = j["start_s"].as_f64().unwrap();
+            (start, j["end_s"].as_f64().unwrap_or(start))
+        };
+        for j in &after {
+            assert!(j["start_s"].as_f64() >= Some(1200.0), "{j}");
+            let (start, end) = span(j);
+            for t in &told_in_window {
+                let (t_start, t_end) = span(t);
+                let same_kind = t["kind"] == j["kind"] && t["channel"] == j["channel"];
+                assert!(
+                    !(same_kind && start <= t_end && t_start <= end),
+                    "told again: {j} (before the restart: {t})"
+                );
+            }
+        }
     }
 
     /// The fetal channels of the decelerations under way told, each checked to be the fall
@@ -1154,7 +1381,7 @@ mod tests {
         first_seq: u64,
         parts: &[(u64, &[Sample])],
     ) -> (Vec<f64>, u64, Vec<f64>) {
-        let (told, dropped) = run_stream(first_seq, &Modes::default(), None, parts);
+        let (told, dropped) = run_stream(first_seq, None, &Modes::default(), None, parts);
         let starts_of = |kind: &str| -> Vec<f64> {
             told.iter()
                 .filter(|j| j["kind"] == kind && j["ended"] != true)
@@ -1243,7 +1470,7 @@ mod tests {
                     .collect()
             };
             let live: Vec<serde_json::Value> =
-                run_stream(0, &recording.modes, None, &[(0, &samples)])
+                run_stream(0, None, &recording.modes, None, &[(0, &samples)])
                     .0
                     .iter()
                     .filter(|j| j["kind"] != "deceleration_under_way" && within(j))

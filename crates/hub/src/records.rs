@@ -478,6 +478,30 @@ impl Records {
         Ok(out)
     }
 
+    /// The findings of a stream that start at or after `start_s`, oldest first, at most
+    /// `limit` (a stream's analysis taken up again mid-window does not tell them twice).
+    pub fn findings_from(
+        &self,
+        stream: i64,
+        start_s: f64,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT finding FROM findings
+              WHERE stream_id=?1 AND json_extract(finding, '$.start_s') >= ?2
+              ORDER BY id LIMIT ?3",
+        )?;
+        let rows = query.query_map(params![stream, start_s, limit as i64], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
+    }
+
     /// Stores an attachment after checking its bytes against its type.
     pub fn add_attachment(
         &self,
