@@ -387,15 +387,14 @@ impl Hub {
         // A stream's analysis starts here (a reconnect keeps the one running): it needs the
         // gestational age of a patient put on the stream before (a restart).
         let live = self.streams().contains_key(&record.id);
-        // A stream taken up again after a restart: what its analysis reads of the window it
-        // stopped in and what it had told; both read from the store off the reactor.
+        // A stream taken up again after a restart: its analysis worker reads the window it
+        // stopped in, and what it had told, from the store (the bridge does not wait for it).
         let (weeks, resume) = if live {
             (None, None)
         } else {
-            let (hub, id, until) = (self.clone(), record.id, next.0);
-            tokio::task::spawn_blocking(move || {
-                let weeks = hub
-                    .records
+            let (hub, id) = (self.clone(), record.id);
+            let weeks = tokio::task::spawn_blocking(move || {
+                hub.records
                     .stream_gestational_weeks(id)
                     .unwrap_or_else(|error| {
                         tracing::error!(
@@ -404,11 +403,13 @@ impl Hub {
                             "gestational age not read"
                         );
                         None
-                    });
-                (weeks, hub.resume_of(id, until))
+                    })
             })
             .await
-            .unwrap_or_default()
+            .unwrap_or_default();
+            let (hub, until) = (self.clone(), next.0);
+            let load: pipeline::ResumeLoader = Box::new(move || hub.resume_of(id, until));
+            (weeks, Some(load))
         };
         let mut streams = self.streams();
         match streams.get_mut(&record.id) {

@@ -119,6 +119,10 @@ pub struct Resume {
     pub stored: Vec<serde_json::Value>,
 }
 
+/// Reads a [`Resume`] from the store: called on the stream's analysis worker, so a reconnecting
+/// bridge does not wait for it (`None`: nothing to read, the window's samples are signal loss).
+pub type ResumeLoader = Box<dyn FnOnce() -> Option<Resume> + Send>;
+
 /// Where each kind of finding (of each fetus, channel and source) had been told up to before
 /// a restart: the latest end (or start, for one without an end) among the stored ones. A
 /// finding of the same kind starting before it was already told, or overlaps one that was
@@ -270,8 +274,9 @@ struct NewStream {
     modes: Arc<Mutex<Modes>>,
     gestational_weeks: Arc<AtomicU32>,
     gaps: Gaps,
-    /// A stream taken up again mid-window after a restart, and where it resumes.
-    resume: Option<(Resume, u64)>,
+    /// A stream taken up again after a restart: what reads its stored window, and where the
+    /// stream resumes.
+    resume: Option<(ResumeLoader, u64)>,
 }
 
 /// Where findings go besides the stream's feed (the store and the alert rules); bounded, and a
@@ -328,14 +333,14 @@ impl Pipeline {
     /// has its earlier samples in the store: the analysis starts at `first_seq`, and its
     /// findings count their times from the stream's first sample).
     ///
-    /// With `resume` (a restart), the analysis starts at its first block's window instead and
-    /// reads its blocks up to `first_seq` ([`Resume`]).
+    /// With `resume` (a restart), the worker first reads the stored window `first_seq` falls in
+    /// and analyses it ([`Resume`]).
     pub fn add_stream(
         &self,
         id: i64,
         feed: broadcast::Sender<Live>,
         first_seq: u64,
-        resume: Option<Resume>,
+        resume: Option<ResumeLoader>,
     ) -> RingProducer {
         let (producer, consumer) = HeapRb::<Sample>::new(RING_SAMPLES).split();
         let resume = resume.filter(|_| first_seq > 0);
@@ -352,10 +357,7 @@ impl Pipeline {
                 modes: modes.clone(),
                 gestational_weeks: gestational_weeks.clone(),
                 gaps: gaps.clone(),
-                resume: resume.map(|mut r| {
-                    r.blocks.retain(|b| b.first_seq < first_seq);
-                    (r, first_seq)
-                }),
+                resume: resume.map(|load| (load, first_seq)),
             })
             .is_err()
         {
@@ -489,7 +491,12 @@ impl StreamAnalysis {
     /// stopped, but for what came before the window), telling only what the findings stored
     /// before the restart do not cover.
     fn take_up(&mut self, out: &Out<'_>) {
-        let Some((resume, until)) = self.stream.resume.take() else {
+        let Some((load, until)) = self.stream.resume.take() else {
+            return;
+        };
+        let Some(resume) = load() else {
+            // Nothing read: the window's samples are signal loss (the gap before `until`).
+            self.gap(until, out);
             return;
         };
         self.first_seq = until - until % WINDOW_SAMPLES;
@@ -983,7 +990,7 @@ mod tests {
     /// alert rules until the pipeline is quiet, and the samples the ring dropped.
     fn run_stream(
         first_seq: u64,
-        resume: Option<Resume>,
+        resume: Option<ResumeLoader>,
         modes: &Modes,
         weeks: Option<u32>,
         parts: &[(u64, &[Sample])],
@@ -1182,7 +1189,7 @@ mod tests {
         };
         let after: Vec<serde_json::Value> = run_stream(
             restart as u64,
-            Some(resume),
+            Some(Box::new(move || Some(resume))),
             &recording.modes,
             None,
             &[(0, &samples[restart..])],
@@ -1210,6 +1217,23 @@ mod tests {
         assert_eq!(
             restarted[0]["evidence"]["signal_percent"],
             continuous[0]["evidence"]["signal_percent"]
+        );
+        // A store that could not be read: the window's stored samples are signal loss, as
+        // before this reading existed, and its level still comes, at its time.
+        let unread = run_stream(
+            restart as u64,
+            Some(Box::new(|| None)),
+            &recording.modes,
+            None,
+            &[(0, &samples[restart..])],
+        )
+        .0;
+        let unread: Vec<serde_json::Value> = unread.iter().map(|j| (**j).clone()).collect();
+        let fallback = level(&unread, 1200.0);
+        assert_eq!(fallback.len(), 1, "{fallback:?}");
+        assert!(
+            fallback[0]["evidence"]["signal_percent"].as_f64()
+                < continuous[0]["evidence"]["signal_percent"].as_f64()
         );
         // Nothing told twice (not even a little shifted: no finding after the restart overlaps
         // one of its kind told before it), and every finding after it at a time in the stream.
