@@ -463,19 +463,11 @@ impl Records {
         kind: Option<&str>,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>> {
-        let db = self.db();
-        let mut query = db.prepare(
+        self.findings_where(
             "SELECT finding FROM (SELECT id, finding FROM findings WHERE stream_id=?1 AND (?2 IS NULL OR kind=?2)
                ORDER BY id DESC LIMIT ?3) ORDER BY id",
-        )?;
-        let rows = query.query_map(params![stream, kind, limit as i64], |r| {
-            r.get::<_, String>(0)
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(serde_json::from_str(&row?)?);
-        }
-        Ok(out)
+            params![stream, kind, limit as i64],
+        )
     }
 
     /// The findings of a stream that start at or after `start_s`, oldest first, at most
@@ -486,15 +478,23 @@ impl Records {
         start_s: f64,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>> {
-        let db = self.db();
-        let mut query = db.prepare(
+        self.findings_where(
             "SELECT finding FROM findings
               WHERE stream_id=?1 AND json_extract(finding, '$.start_s') >= ?2
               ORDER BY id LIMIT ?3",
-        )?;
-        let rows = query.query_map(params![stream, start_s, limit as i64], |r| {
-            r.get::<_, String>(0)
-        })?;
+            params![stream, start_s, limit as i64],
+        )
+    }
+
+    /// The findings `sql` selects (one column, the finding's JSON), parsed.
+    fn findings_where(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<serde_json::Value>> {
+        let db = self.db();
+        let mut query = db.prepare(sql)?;
+        let rows = query.query_map(params, |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for row in rows {
             out.push(serde_json::from_str(&row?)?);
