@@ -894,14 +894,29 @@ mod tests {
         panic!("no classification of the first window within 20 s");
     }
 
+    /// A one-worker pipeline with stream `id` analysed from its start: the pipeline (kept, or its
+    /// worker stops), the stream's ring, what reaches the store and alert rules, and what
+    /// reaches its viewers.
+    fn one_stream(
+        id: i64,
+    ) -> (
+        Pipeline,
+        RingProducer,
+        FindingsReceiver,
+        broadcast::Receiver<Live>,
+    ) {
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let pipeline = Pipeline::start(1, tx).unwrap();
+        let (feed, viewers) = broadcast::channel(4096);
+        let ring = pipeline.add_stream(id, feed, 0, None);
+        (pipeline, ring, rx, viewers)
+    }
+
     /// A deceleration under way reaches the alert rules and the viewers while it lasts (as
     /// `deceleration_under_way`, each 15 s of its duration), not only as a final finding 8.5 minutes later.
     #[test]
     fn a_deceleration_under_way_reaches_the_alert_rules() {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
-        let pipeline = Pipeline::start(1, tx).unwrap();
-        let (feed, mut viewers) = broadcast::channel(4096);
-        let mut ring = pipeline.add_stream(1, feed, 0, None);
+        let (_pipeline, mut ring, mut rx, mut viewers) = one_stream(1);
         // 20 minutes at 140 bpm (with a little irregular variability), then 4 minutes at 80.
         let trace: Vec<Sample> = (0..4 * 60 * 24u32)
             .map(|i| {
@@ -1110,10 +1125,7 @@ mod tests {
     /// stream, to the store and alert rules and to the viewers; unchanged flags tell nothing.
     #[test]
     fn the_monitors_coincidence_flag_is_told_where_it_begins_and_ends() {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        let pipeline = Pipeline::start(1, tx).unwrap();
-        let (feed, mut viewers) = broadcast::channel(16);
-        let mut ring = pipeline.add_stream(7, feed, 0, None);
+        let (_pipeline, mut ring, mut rx, mut viewers) = one_stream(7);
         let flagged = BlockFlags(BlockFlags::COINCIDENCE | BlockFlags::TELEMETRY);
         for (seq, flags) in [
             (0, BlockFlags(0)),
