@@ -820,7 +820,8 @@ impl StreamLive {
         while let Some(next) = self.reorder.remove(&self.delivered) {
             self.delivered = next.end_seq().unwrap_or(self.delivered + 1);
             self.analysis.set_modes(&next.modes);
-            self.analysis.set_flags(next.flags, next.first_seq);
+            self.analysis
+                .set_flags(next.flags, next.first_seq, self.delivered);
             self.analysis.push(&next.samples);
             self.recent.push(&next);
             let _ = self.feed.send(Live::Block(next));

@@ -75,35 +75,60 @@ type Gaps = Arc<GapQueue>;
 /// The monitor's own cross-channel verification (the Series 50 status bit "coincidence
 /// detected", [`BlockFlags::COINCIDENCE`]: the monitor found a fetal channel recording the
 /// same heart as another channel, the mother's or the other twin's), told as the stream's
-/// cross-channel messages with `"source": "monitor"`: `cross_channel_under_way` at the first
-/// block flagged, `cross_channel` at the first block not, at their times in the stream.
+/// cross-channel messages with `"source": "monitor"`: `cross_channel_under_way` once the flag
+/// has been set for [`MonitorCoincidence::BEGIN_AFTER`] samples, `cross_channel` once it has
+/// been clear for [`MonitorCoincidence::END_AFTER`], at their times in the stream (where it was
+/// first set, and first clear). A flag that flickers (a monitor at the edge of its own test)
+/// tells nothing, or one episode, rather than an alert raised and resolved every second.
 #[derive(Debug, Default)]
 pub struct MonitorCoincidence {
-    /// The sequence number of the first flagged block of the episode under way.
-    since: Option<u64>,
+    /// Where the flag was last set after being clear, and where it was last cleared after
+    /// being set (sequence numbers).
+    set_since: Option<u64>,
+    clear_since: Option<u64>,
+    /// The episode told: where it began.
+    told: Option<u64>,
 }
 
 impl MonitorCoincidence {
-    /// The message a block's flags make due, if any.
-    pub fn block(&mut self, flags: BlockFlags, first_seq: u64) -> Option<serde_json::Value> {
+    /// Samples the flag must stay set before an episode is told (5 s).
+    pub const BEGIN_AFTER: u64 = 20;
+    /// Samples the flag must stay clear before the episode is over (15 s).
+    pub const END_AFTER: u64 = 60;
+
+    /// The message a block's flags make due, if any: the block runs from `first_seq` to
+    /// `end_seq` (exclusive).
+    pub fn block(
+        &mut self,
+        flags: BlockFlags,
+        first_seq: u64,
+        end_seq: u64,
+    ) -> Option<serde_json::Value> {
         let seconds = |seq: u64| seq as f64 / 4.0;
-        match (flags.contains(BlockFlags::COINCIDENCE), self.since) {
-            (true, None) => {
-                self.since = Some(first_seq);
-                Some(serde_json::json!({
-                    "kind": "cross_channel_under_way", "start_s": seconds(first_seq),
+        if flags.contains(BlockFlags::COINCIDENCE) {
+            self.clear_since = None;
+            let since = *self.set_since.get_or_insert(first_seq);
+            if self.told.is_none() && end_seq.saturating_sub(since) >= Self::BEGIN_AFTER {
+                self.told = Some(since);
+                return Some(serde_json::json!({
+                    "kind": "cross_channel_under_way", "start_s": seconds(since),
                     "channels": [], "source": "monitor",
-                }))
+                }));
             }
-            (false, Some(start)) => {
-                self.since = None;
-                Some(serde_json::json!({
+        } else {
+            self.set_since = None;
+            let since = *self.clear_since.get_or_insert(first_seq);
+            if let Some(start) = self.told
+                && end_seq.saturating_sub(since) >= Self::END_AFTER
+            {
+                self.told = None;
+                return Some(serde_json::json!({
                     "kind": "cross_channel", "start_s": seconds(start),
-                    "end_s": seconds(first_seq), "channels": [], "source": "monitor",
-                }))
+                    "end_s": seconds(since), "channels": [], "source": "monitor",
+                }));
             }
-            _ => None,
         }
+        None
     }
 }
 
@@ -191,11 +216,11 @@ pub struct RingProducer {
 }
 
 impl RingProducer {
-    /// The status flags of the block about to be pushed, which starts at `first_seq`: the
-    /// monitor's own coincidence detection is told to the store, the alert rules and the
-    /// viewers when it begins and when it ends ([`MonitorCoincidence`]).
-    pub fn set_flags(&mut self, flags: BlockFlags, first_seq: u64) {
-        let Some(json) = self.monitor.block(flags, first_seq) else {
+    /// The status flags of the block about to be pushed, which runs from `first_seq` to
+    /// `end_seq`: the monitor's own coincidence detection is told to the store, the alert
+    /// rules and the viewers when it begins and when it ends ([`MonitorCoincidence`]).
+    pub fn set_flags(&mut self, flags: BlockFlags, first_seq: u64, end_seq: u64) {
+        let Some(json) = self.monitor.block(flags, first_seq, end_seq) else {
             return;
         };
         let json = Arc::new(json);
@@ -1120,21 +1145,23 @@ mod tests {
         );
     }
 
-    /// The monitor's own coincidence flag (Series 50 status bit 0) is told when the first
-    /// flagged block arrives and when the first unflagged one does, at their times in the
-    /// stream, to the store and alert rules and to the viewers; unchanged flags tell nothing.
+    /// The monitor's own coincidence flag (Series 50 status bit 0), set from 10 to 15 minutes
+    /// in 1-s blocks, is told once it has held 5 s and over once it has been clear 15 s, at the
+    /// times it was set and cleared, to the store and alert rules and to the viewers; a flag
+    /// that flickers (set for a second in two, then for 4 s in 5) tells nothing.
     #[test]
     fn the_monitors_coincidence_flag_is_told_where_it_begins_and_ends() {
         let (_pipeline, mut ring, mut rx, mut viewers) = one_stream(7);
         let flagged = BlockFlags(BlockFlags::COINCIDENCE | BlockFlags::TELEMETRY);
-        for (seq, flags) in [
-            (0, BlockFlags(0)),
-            (2400, flagged),
-            (2404, flagged),
-            (3600, BlockFlags(BlockFlags::TELEMETRY)),
-            (3604, BlockFlags(0)),
-        ] {
-            ring.set_flags(flags, seq);
+        let clear = BlockFlags(BlockFlags::TELEMETRY);
+        for second in 0..20 * 60u64 {
+            let flags = match second {
+                60..120 if second % 2 == 0 => flagged,
+                120..180 if second % 5 != 0 => flagged,
+                600..900 => flagged,
+                _ => clear,
+            };
+            ring.set_flags(flags, second * 4, second * 4 + 4);
         }
         let told: Vec<_> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
         assert_eq!(told.len(), 2, "{told:?}");
@@ -1156,123 +1183,6 @@ mod tests {
             })
             .collect();
         assert_eq!(shown.len(), 2, "the viewers are told the same");
-    }
-
-    /// A hub restarted in the middle of a 10-minute window: the stream's analysis reads the
-    /// stored samples of that window (not signal loss), so its level rests on the whole
-    /// window, as without the restart, and nothing told before the restart is told again.
-    #[test]
-    fn a_stream_taken_up_after_a_restart_reads_its_stored_window() {
-        let data = ctg_formats::shared_data_dir().unwrap();
-        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
-        let samples = &recording.samples[..4 * 60 * 45];
-        let restart = 4 * 60 * 29; // 29 min: late in the window from 20 min
-        let stored: Vec<serde_json::Value> =
-            run_stream(0, None, &recording.modes, None, &[(0, &samples[..restart])])
-                .0
-                .iter()
-                .filter(|j| j["kind"] != "deceleration_under_way")
-                .map(|j| (**j).clone())
-                .collect();
-        let whole: Vec<serde_json::Value> =
-            run_stream(0, None, &recording.modes, None, &[(0, samples)])
-                .0
-                .iter()
-                .filter(|j| j["kind"] != "deceleration_under_way")
-                .map(|j| (**j).clone())
-                .collect();
-        let window_from = 4 * 60 * 20;
-        let blocks: Vec<ctg_proto::model::SampleBlock> = (window_from..restart)
-            .step_by(4)
-            .map(|seq| ctg_proto::model::SampleBlock {
-                first_seq: seq as u64,
-                modes: recording.modes,
-                samples: samples[seq..seq + 4].to_vec(),
-                ..Default::default()
-            })
-            .collect();
-        let resume = Resume {
-            blocks,
-            stored: stored
-                .iter()
-                .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
-                .cloned()
-                .collect(),
-        };
-        let after: Vec<serde_json::Value> = run_stream(
-            restart as u64,
-            Some(Box::new(move || Some(resume))),
-            &recording.modes,
-            None,
-            &[(0, &samples[restart..])],
-        )
-        .0
-        .iter()
-        .filter(|j| j["kind"] != "deceleration_under_way")
-        .map(|j| (**j).clone())
-        .collect();
-        let level = |findings: &[serde_json::Value], from: f64| -> Vec<serde_json::Value> {
-            findings
-                .iter()
-                .filter(|j| j["kind"] == "classification" && j["start_s"].as_f64() == Some(from))
-                .cloned()
-                .collect()
-        };
-        // The window the restart fell in: one level, on the whole window's signal, as the
-        // analysis without the restart measured it.
-        let (restarted, continuous) = (level(&after, 1200.0), level(&whole, 1200.0));
-        assert_eq!(restarted.len(), 1, "{restarted:?}");
-        assert!(
-            level(&stored, 1200.0).is_empty(),
-            "not told before the restart"
-        );
-        assert_eq!(
-            restarted[0]["evidence"]["signal_percent"],
-            continuous[0]["evidence"]["signal_percent"]
-        );
-        // A store that could not be read: the window's stored samples are signal loss, as
-        // before this reading existed, and its level still comes, at its time.
-        let unread = run_stream(
-            restart as u64,
-            Some(Box::new(|| None)),
-            &recording.modes,
-            None,
-            &[(0, &samples[restart..])],
-        )
-        .0;
-        let unread: Vec<serde_json::Value> = unread.iter().map(|j| (**j).clone()).collect();
-        let fallback = level(&unread, 1200.0);
-        assert_eq!(fallback.len(), 1, "{fallback:?}");
-        assert!(
-            fallback[0]["evidence"]["signal_percent"].as_f64()
-                < continuous[0]["evidence"]["signal_percent"].as_f64()
-        );
-        // Nothing told twice (not even a little shifted: no finding after the restart overlaps
-        // one of its kind told before it), and every finding after it at a time in the stream.
-        let told_in_window: Vec<&serde_json::Value> = stored
-            .iter()
-            .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
-            .collect();
-        assert!(
-            !told_in_window.is_empty(),
-            "findings told in the window before the restart"
-        );
-        let span = |j: &serde_json::Value| {
-            let start = j["start_s"].as_f64().unwrap();
-            (start, j["end_s"].as_f64().unwrap_or(start))
-        };
-        for j in &after {
-            assert!(j["start_s"].as_f64() >= Some(1200.0), "{j}");
-            let (start, end) = span(j);
-            for t in &told_in_window {
-                let (t_start, t_end) = span(t);
-                let same_kind = t["kind"] == j["kind"] && t["channel"] == j["channel"];
-                assert!(
-                    !(same_kind && start <= t_end && t_start <= end),
-                    "told again: {j} (before the restart: {t})"
-                );
-            }
-        }
     }
 
     /// The fetal channels of the decelerations under way told, each checked to be the fall
