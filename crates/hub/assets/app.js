@@ -8,7 +8,7 @@
  * only for what arrived (the wall's sweep is incremental).
  */
 import { t, tf, toggleLanguage, language } from "./i18n.js";
-import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ, lowSignal } from "./paper.js";
+import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ, lowSignal, crossChannelLabel } from "./paper.js";
 
 /** @typedef {{id: number, facility: string, bed: string, bridge: string, device: any,
  *   episode_start_utc_ms: number, next_sample_seq: number|null, live: boolean,
@@ -870,12 +870,6 @@ function bandSource(source) {
   return source === "carried" || source === "assumed" ? ` (${t("source_" + source)})` : "";
 }
 
-/** A cross-channel coincidence's name: the analysis's names its channels; the monitor's own says it is the monitor's. @param {any} f */
-function crossChannelLabel(f) {
-  if (f.source === "monitor") return t("monitor_coincidence");
-  return `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${t("cross_channel")}`;
-}
-
 /** Words for a finding; for a level, the findings of its window that produced it. @param {any} f */
 function evidence(f) {
   const span = `${(f.start_s / 60).toFixed(1)}–${(f.end_s / 60).toFixed(1)} ${t("minutes")}`;
@@ -918,7 +912,7 @@ function evidence(f) {
   if (f.kind === "contraction") return [h("strong", {}, [t("contraction")]), h("div", {}, [`${span} · ${f.amplitude}`])];
   if (f.kind === "cross_channel" || f.kind === "cross_channel_under_way") {
     const when = f.kind === "cross_channel" ? span : `${(f.start_s / 60).toFixed(1)} ${t("minutes")} – (${t("underWay")})`;
-    return [h("strong", {}, [crossChannelLabel(f)]), h("div", {}, [when]), h("div", { class: "why" }, [t(f.source === "monitor" ? "monitorCoincidenceWhy" : "crossChannelWhy")])];
+    return [h("strong", {}, [crossChannelLabel(f, t)]), h("div", {}, [when]), h("div", { class: "why" }, [t(f.source === "monitor" ? "monitorCoincidenceWhy" : "crossChannelWhy")])];
   }
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
   if (f.kind === "advice" || f.kind === "note") return [h("strong", {}, [f.kind === "advice" ? t("advice") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];
@@ -934,7 +928,7 @@ function renderEventList() {
   el.replaceChildren(h("h3", {}, [t("events")]), h("ul", {}, events.map((/** @type {any} */ f) => h("li", { class: `event ${f.kind} ${f.type ?? ""}`, dataset: { kind: f.kind, type: f.type ?? "" } }, [
     h("button", { type: "button", onclick: () => { c.live = false; c.startSeq = Math.max(0, Math.round((f.start_s - 60) * HZ)); c.dirty = true; } }, [
       `${(f.start_s / 60).toFixed(1)} ${t("minutes")} ${fetusLabel(f)}`,
-      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : f.kind.startsWith("cross_channel") ? crossChannelLabel(f) : t(f.kind),
+      f.kind === "deceleration" ? `${t(f.type)} · ${t(f.severity)}` : f.kind === "classification" ? `${LEVELS[/** @type {1|2|3|4|5} */ (f.jsog_level)]?.shape ?? ""} ${t("level")} ${f.jsog_level}` : f.kind === "false_signal" ? `${t("false_signal")}${f.channel === "mhr" ? " (MHR)" : ""} · ${t(f.reason)}` : f.kind.startsWith("cross_channel") ? crossChannelLabel(f, t) : t(f.kind),
     ]),
     ...(f.kind === "deceleration" && f.rule ? [h("div", { class: "why" }, [typingReason(f)])] : []),
   ]))));

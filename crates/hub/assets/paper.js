@@ -119,6 +119,17 @@ export function decodeFrame(buffer) {
 /** Height of the band marking false signal on the MHR channel, px. */
 const MHR_FALSE_BAND = 8;
 
+/**
+ * A cross-channel coincidence's name: the analysis's names its channels ("FHR1 = FHR2 …"); the
+ * monitor's own (`source: "monitor"`) says it is the monitor's.
+ * @param {any} f
+ * @param {(key: string) => string} t
+ */
+export function crossChannelLabel(f, t) {
+  if (f.source === "monitor") return t("monitor_coincidence");
+  return `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${t("cross_channel")}`;
+}
+
 /** Trace colours: FHR1 black, FHR2 blue, FHR3 green, MHR purple dashed; red only for alarms. */
 export const COLOURS = {
   grid: "#f3b6c2",
@@ -456,8 +467,7 @@ export function drawChart(canvas, store, view) {
       ctx.fillStyle = f.source === "monitor" ? "#7a2a8f" : "#b0246a";
       ctx.fillRect(x0, top, x1 - x0 - 1, rowHeight - 1);
       ctx.fillStyle = "#fff";
-      const what = f.source === "monitor" ? view.t("monitor_coincidence") : `${(f.channels ?? []).map((/** @type {string} */ c) => c.toUpperCase()).join(" = ")} ${view.t("cross_channel")}`;
-      ctx.fillText(what, Math.max(x0, 0) + 4, top + 13);
+      ctx.fillText(crossChannelLabel(f, view.t), Math.max(x0, 0) + 4, top + 13);
       hits.push({ x0, x1, y0: top, y1: top + rowHeight, finding: f });
     } else if (f.kind === "false_signal" && f.channel === "mhr") {
       ctx.fillStyle = COLOURS.mhr;

@@ -182,6 +182,9 @@ impl ToldBefore {
 
     /// Whether `json` (times in the stream) was told before the restart.
     fn covers(&self, json: &serde_json::Value) -> bool {
+        if self.0.is_empty() {
+            return false; // a stream analysed from its start: nothing told before
+        }
         let (Some(&horizon), Some(start)) =
             (self.0.get(&Self::key(json)), json["start_s"].as_f64())
         else {

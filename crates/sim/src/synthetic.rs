@@ -286,9 +286,8 @@ impl Synthetic {
     /// transducer record the mother, FHR2 records this mother's rate); one mother, one toco.
     pub fn twins(second: u64) -> Self {
         Self {
-            second,
             twins: true,
-            ..Self::default()
+            ..Self::starting_at(second)
         }
     }
 
@@ -297,10 +296,8 @@ impl Synthetic {
     /// case the centre's cross-channel check is for: the other twin goes unwatched).
     pub fn twins_slipping(second: u64) -> Self {
         Self {
-            second,
-            twins: true,
             slipping: true,
-            ..Self::default()
+            ..Self::twins(second)
         }
     }
 
@@ -310,9 +307,8 @@ impl Synthetic {
     /// and says so on every window.
     pub fn without_toco(second: u64) -> Self {
         Self {
-            second,
             without_toco: true,
-            ..Self::default()
+            ..Self::starting_at(second)
         }
     }
 
