@@ -1188,6 +1188,123 @@ mod tests {
         assert_eq!(shown.len(), 2, "the viewers are told the same");
     }
 
+    /// A hub restarted in the middle of a 10-minute window: the stream's analysis reads the
+    /// stored samples of that window (not signal loss), so its level rests on the whole
+    /// window, as without the restart, and nothing told before the restart is told again.
+    #[test]
+    fn a_stream_taken_up_after_a_restart_reads_its_stored_window() {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let samples = &recording.samples[..4 * 60 * 45];
+        let restart = 4 * 60 * 29; // 29 min: late in the window from 20 min
+        let stored: Vec<serde_json::Value> =
+            run_stream(0, None, &recording.modes, None, &[(0, &samples[..restart])])
+                .0
+                .iter()
+                .filter(|j| j["kind"] != "deceleration_under_way")
+                .map(|j| (**j).clone())
+                .collect();
+        let whole: Vec<serde_json::Value> =
+            run_stream(0, None, &recording.modes, None, &[(0, samples)])
+                .0
+                .iter()
+                .filter(|j| j["kind"] != "deceleration_under_way")
+                .map(|j| (**j).clone())
+                .collect();
+        let window_from = 4 * 60 * 20;
+        let blocks: Vec<ctg_proto::model::SampleBlock> = (window_from..restart)
+            .step_by(4)
+            .map(|seq| ctg_proto::model::SampleBlock {
+                first_seq: seq as u64,
+                modes: recording.modes,
+                samples: samples[seq..seq + 4].to_vec(),
+                ..Default::default()
+            })
+            .collect();
+        let resume = Resume {
+            blocks,
+            stored: stored
+                .iter()
+                .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
+                .cloned()
+                .collect(),
+        };
+        let after: Vec<serde_json::Value> = run_stream(
+            restart as u64,
+            Some(Box::new(move || Some(resume))),
+            &recording.modes,
+            None,
+            &[(0, &samples[restart..])],
+        )
+        .0
+        .iter()
+        .filter(|j| j["kind"] != "deceleration_under_way")
+        .map(|j| (**j).clone())
+        .collect();
+        let level = |findings: &[serde_json::Value], from: f64| -> Vec<serde_json::Value> {
+            findings
+                .iter()
+                .filter(|j| j["kind"] == "classification" && j["start_s"].as_f64() == Some(from))
+                .cloned()
+                .collect()
+        };
+        // The window the restart fell in: one level, on the whole window's signal, as the
+        // analysis without the restart measured it.
+        let (restarted, continuous) = (level(&after, 1200.0), level(&whole, 1200.0));
+        assert_eq!(restarted.len(), 1, "{restarted:?}");
+        assert!(
+            level(&stored, 1200.0).is_empty(),
+            "not told before the restart"
+        );
+        assert_eq!(
+            restarted[0]["evidence"]["signal_percent"],
+            continuous[0]["evidence"]["signal_percent"]
+        );
+        // A store that could not be read: the window's stored samples are signal loss, as
+        // before this reading existed, and its level still comes, at its time.
+        let unread = run_stream(
+            restart as u64,
+            Some(Box::new(|| None)),
+            &recording.modes,
+            None,
+            &[(0, &samples[restart..])],
+        )
+        .0;
+        let unread: Vec<serde_json::Value> = unread.iter().map(|j| (**j).clone()).collect();
+        let fallback = level(&unread, 1200.0);
+        assert_eq!(fallback.len(), 1, "{fallback:?}");
+        assert!(
+            fallback[0]["evidence"]["signal_percent"].as_f64()
+                < continuous[0]["evidence"]["signal_percent"].as_f64()
+        );
+        // Nothing told twice (not even a little shifted: no finding after the restart overlaps
+        // one of its kind told before it), and every finding after it at a time in the stream.
+        let told_in_window: Vec<&serde_json::Value> = stored
+            .iter()
+            .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
+            .collect();
+        assert!(
+            !told_in_window.is_empty(),
+            "findings told in the window before the restart"
+        );
+        let span = |j: &serde_json::Value| {
+            let start = j["start_s"].as_f64().unwrap();
+            (start, j["end_s"].as_f64().unwrap_or(start))
+        };
+        for j in &after {
+            assert!(j["start_s"].as_f64() >= Some(1200.0), "{j}");
+            let (start, end) = span(j);
+            for t in &told_in_window {
+                let (t_start, t_end) = span(t);
+                let same_kind = t["kind"] == j["kind"] && t["channel"] == j["channel"];
+                assert!(
+                    !(same_kind && start <= t_end && t_start <= end),
+                    "told again: {j} (before the restart: {t})"
+                );
+            }
+        }
+    }
+
     /// The fetal channels of the decelerations under way told, each checked to be the fall
     /// at minute 20 of [`falling_at_20_min`]; at least one.
     fn under_way_at_20_min(told: &[Arc<serde_json::Value>]) -> Vec<Option<String>> {
