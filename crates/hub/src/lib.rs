@@ -322,21 +322,23 @@ impl Hub {
         &self.db_path
     }
 
-    /// The stored samples of the 10-minute analysis window in which a stream's samples stop at
-    /// `until`, and the findings stored from its start ([`pipeline::Resume`]); `None` at a
-    /// window's start, or if the store cannot say (the analysis then takes the window's
-    /// samples as signal loss, as before).
+    /// What a stream's analysis, taken up again after a restart with its samples stopping at
+    /// `until`, reads from the store ([`pipeline::Resume`]): the findings stored in reach, and
+    /// the samples from the end of the last window whose level they hold
+    /// ([`pipeline::resume_from`]); `None` at the stream's start, or if the store cannot say
+    /// (the analysis then takes the window's samples as signal loss, as before).
     fn resume_of(&self, stream: i64, until: u64) -> Option<pipeline::Resume> {
-        let from = until - until % ctg_dsp::WINDOW_SAMPLES;
-        if until == 0 || from == until {
+        if until == 0 {
             return None;
         }
         let read = || -> Result<pipeline::Resume> {
+            let (_, read_from_s) = pipeline::resume_read_from(until);
+            let stored = self.records.findings_from(stream, read_from_s, 10_000)?;
+            let from = pipeline::resume_from(until, &stored);
             Ok(pipeline::Resume {
+                from,
                 blocks: self.reader().blocks(stream, from, until)?,
-                stored: self
-                    .records
-                    .findings_from(stream, from as f64 / 4.0, 10_000)?,
+                stored,
             })
         };
         read()

@@ -133,15 +133,68 @@ impl MonitorCoincidence {
 }
 
 /// Where a stream taken up again after a hub restart had got to: its analysis reads the stored
-/// samples of the 10-minute window the restart fell in (rather than taking them as signal
-/// loss), and tells only what the findings stored before the restart do not already cover.
+/// samples from the end of the last 10-minute window whose level had been told (rather than
+/// taking them as signal loss), and tells only what the findings stored before the restart do
+/// not already cover. A window's level comes about 8.5 minutes after its end at the soonest
+/// (the baseline's look-ahead), later while an event across its end is open: starting at the
+/// window the restart fell in would lose the level of the window before, and the events and
+/// contractions between what had been told and that window's start ([`resume_from`]).
 #[derive(Debug, Default)]
 pub struct Resume {
-    /// The stored blocks from the window's start up to where the stream resumes, oldest first
-    /// (samples between them are signal loss).
+    /// Where the analysis starts again: a sequence number on the 10-minute grid.
+    pub from: u64,
+    /// The stored blocks from `from` up to where the stream resumes, oldest first (samples
+    /// between them are signal loss).
     pub blocks: Vec<ctg_proto::model::SampleBlock>,
-    /// The findings stored from the window's start on.
+    /// The findings stored from [`resume_read_from`] on.
     pub stored: Vec<serde_json::Value>,
+}
+
+/// How many 10-minute windows before the one a restart fell in the analysis may start again
+/// at most: a level waits for the baseline's look-ahead (8.5 minutes) and for the events open
+/// across its end (10 minutes at most), so no level is more than two windows behind.
+pub const RESUME_WINDOWS_BACK: u64 = 3;
+
+/// The earliest sequence number a stream taken up at `until` may start again from, and the
+/// time (seconds) from which its stored findings are read: a window earlier, so a finding
+/// that started before and ended after is seen too.
+pub fn resume_read_from(until: u64) -> (u64, f64) {
+    let earliest =
+        (until - until % WINDOW_SAMPLES).saturating_sub(RESUME_WINDOWS_BACK * WINDOW_SAMPLES);
+    (
+        earliest,
+        earliest.saturating_sub(WINDOW_SAMPLES) as f64 / 4.0,
+    )
+}
+
+/// Where the analysis of a stream taken up at `until` starts again, given the findings stored
+/// before the restart: the end of the last window whose level was told (of the fetus furthest
+/// behind, among those told within a window of the latest), on the 10-minute grid, no earlier
+/// than [`resume_read_from`] allows and no later than the start of the window `until` falls
+/// in. With no level stored in reach, the earliest.
+pub fn resume_from(until: u64, stored: &[serde_json::Value]) -> u64 {
+    let (earliest, _) = resume_read_from(until);
+    let latest = until - until % WINDOW_SAMPLES;
+    let mut told: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+    for json in stored.iter().filter(|j| j["kind"] == "classification") {
+        let Some(end) = json["end_s"].as_f64() else {
+            continue;
+        };
+        let fetus = json["fetal_channel"].as_str().unwrap_or("");
+        let horizon = told.entry(fetus).or_insert(f64::MIN);
+        *horizon = horizon.max(end);
+    }
+    let newest = told.values().copied().fold(f64::MIN, f64::max);
+    let behind = told
+        .values()
+        .copied()
+        .filter(|&end| end >= newest - (WINDOW_SAMPLES / 4) as f64)
+        .fold(f64::MAX, f64::min);
+    if behind == f64::MAX {
+        return earliest;
+    }
+    let seq = (behind.max(0.0) * 4.0) as u64;
+    (seq - seq % WINDOW_SAMPLES).clamp(earliest, latest)
 }
 
 /// Reads a [`Resume`] from the store: called on the stream's analysis worker, so a reconnecting
@@ -515,9 +568,10 @@ impl StreamAnalysis {
     }
 
     /// A stream taken up again after a restart: its analysis starts on the 10-minute grid
-    /// before where it resumes and reads the stored samples up to there (as if the hub had not
-    /// stopped, but for what came before the window), telling only what the findings stored
-    /// before the restart do not cover.
+    /// where the last level told before the restart ended ([`Resume::from`]) and reads the
+    /// stored samples up to where the stream resumes (as if the hub had not stopped, but for
+    /// what came before that), telling only what the findings stored before the restart do not
+    /// cover.
     fn take_up(&mut self, out: &Out<'_>) {
         let Some((load, until)) = self.stream.resume.take() else {
             return;
@@ -527,11 +581,12 @@ impl StreamAnalysis {
             self.gap(until, out);
             return;
         };
-        self.first_seq = until - until % WINDOW_SAMPLES;
+        debug_assert!(resume.from <= until && resume.from % WINDOW_SAMPLES == 0);
+        self.first_seq = resume.from.min(until);
         self.told_before = ToldBefore::of(&resume.stored);
         let mut at = self.first_seq;
         for block in &resume.blocks {
-            // Only what lies between the window's start (or what was read) and `until`.
+            // Only what lies between `from` (or what was read) and `until`.
             let start = block.first_seq.max(at);
             let end = block.end_seq().unwrap_or(start).min(until);
             if end <= start {
@@ -1188,121 +1243,253 @@ mod tests {
         assert_eq!(shown.len(), 2, "the viewers are told the same");
     }
 
-    /// A hub restarted in the middle of a 10-minute window: the stream's analysis reads the
-    /// stored samples of that window (not signal loss), so its level rests on the whole
-    /// window, as without the restart, and nothing told before the restart is told again.
-    #[test]
-    fn a_stream_taken_up_after_a_restart_reads_its_stored_window() {
-        let data = ctg_formats::shared_data_dir().unwrap();
-        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
-        let samples = &recording.samples[..4 * 60 * 45];
-        let restart = 4 * 60 * 29; // 29 min: late in the window from 20 min
-        let stored: Vec<serde_json::Value> =
-            run_stream(0, None, &recording.modes, None, &[(0, &samples[..restart])])
-                .0
-                .iter()
+    /// What a stream tells when the hub restarts `restart` samples into `samples`: the final
+    /// findings told before (as stored), where its analysis starts again, and the final
+    /// findings told after, reading the store (`read`: whether it can be read) as the hub does.
+    fn across_a_restart(
+        samples: &[Sample],
+        modes: &Modes,
+        restart: usize,
+        read: bool,
+    ) -> (Vec<serde_json::Value>, u64, Vec<serde_json::Value>) {
+        let finals = |told: Vec<Arc<serde_json::Value>>| -> Vec<serde_json::Value> {
+            told.iter()
                 .filter(|j| j["kind"] != "deceleration_under_way")
                 .map(|j| (**j).clone())
-                .collect();
-        let whole: Vec<serde_json::Value> =
-            run_stream(0, None, &recording.modes, None, &[(0, samples)])
-                .0
-                .iter()
-                .filter(|j| j["kind"] != "deceleration_under_way")
-                .map(|j| (**j).clone())
-                .collect();
-        let window_from = 4 * 60 * 20;
-        let blocks: Vec<ctg_proto::model::SampleBlock> = (window_from..restart)
+                .collect()
+        };
+        let stored = finals(run_stream(0, None, modes, None, &[(0, &samples[..restart])]).0);
+        let (_, read_from_s) = resume_read_from(restart as u64);
+        let in_reach: Vec<serde_json::Value> = stored
+            .iter()
+            .filter(|j| j["start_s"].as_f64() >= Some(read_from_s))
+            .cloned()
+            .collect();
+        let from = resume_from(restart as u64, &in_reach);
+        let blocks: Vec<ctg_proto::model::SampleBlock> = (from as usize..restart)
             .step_by(4)
             .map(|seq| ctg_proto::model::SampleBlock {
                 first_seq: seq as u64,
-                modes: recording.modes,
+                modes: *modes,
                 samples: samples[seq..seq + 4].to_vec(),
                 ..Default::default()
             })
             .collect();
         let resume = Resume {
+            from,
             blocks,
-            stored: stored
-                .iter()
-                .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
-                .cloned()
-                .collect(),
+            stored: in_reach,
         };
-        let after: Vec<serde_json::Value> = run_stream(
-            restart as u64,
-            Some(Box::new(move || Some(resume))),
-            &recording.modes,
-            None,
-            &[(0, &samples[restart..])],
-        )
-        .0
-        .iter()
-        .filter(|j| j["kind"] != "deceleration_under_way")
-        .map(|j| (**j).clone())
-        .collect();
-        let level = |findings: &[serde_json::Value], from: f64| -> Vec<serde_json::Value> {
-            findings
-                .iter()
-                .filter(|j| j["kind"] == "classification" && j["start_s"].as_f64() == Some(from))
-                .cloned()
-                .collect()
+        let load: ResumeLoader = if read {
+            Box::new(move || Some(resume))
+        } else {
+            Box::new(|| None)
         };
+        let after = finals(
+            run_stream(
+                restart as u64,
+                Some(load),
+                modes,
+                None,
+                &[(0, &samples[restart..])],
+            )
+            .0,
+        );
+        (stored, from, after)
+    }
+
+    /// The classifications of the window starting at `from_s`.
+    fn levels_at(findings: &[serde_json::Value], from_s: f64) -> Vec<&serde_json::Value> {
+        findings
+            .iter()
+            .filter(|j| j["kind"] == "classification" && j["start_s"].as_f64() == Some(from_s))
+            .collect()
+    }
+
+    /// No finding told after a restart overlaps one of its kind told before it (not even a
+    /// little shifted), and none starts before where the analysis started again.
+    fn nothing_told_twice(stored: &[serde_json::Value], from: u64, after: &[serde_json::Value]) {
+        let span = |j: &serde_json::Value| {
+            let start = j["start_s"].as_f64().unwrap();
+            (start, j["end_s"].as_f64().unwrap_or(start))
+        };
+        for j in after {
+            assert!(j["start_s"].as_f64() >= Some(from as f64 / 4.0), "{j}");
+            let (start, end) = span(j);
+            for t in stored {
+                let (t_start, t_end) = span(t);
+                let same_kind = t["kind"] == j["kind"] && t["channel"] == j["channel"];
+                // Spans that only touch (one window's end, the next one's start) are two.
+                let overlap = (start < t_end && t_start < end) || start == t_start;
+                assert!(
+                    !(same_kind && overlap),
+                    "told again: {j} (before the restart: {t})"
+                );
+            }
+        }
+    }
+
+    /// Where a restarted stream's analysis starts again: at the end of the last level told, of
+    /// the twin furthest behind (not of a one-fetus analysis stopped long before, when the
+    /// twins came to be analysed apart), within reach of the restart.
+    #[test]
+    fn a_restarted_analysis_starts_at_the_end_of_the_last_level_told() {
+        let level = |end_s: f64, fetus: Option<&str>| {
+            let mut json = serde_json::json!({
+                "kind": "classification", "start_s": end_s - 600.0, "end_s": end_s,
+            });
+            if let Some(fetus) = fetus {
+                json["fetal_channel"] = serde_json::json!(fetus);
+            }
+            json
+        };
+        let minute = 240;
+        let until = 95 * minute; // in the window from 90 min
+        assert_eq!(resume_read_from(until), (60 * minute, 50.0 * 60.0));
+        assert_eq!(
+            resume_from(until, &[]),
+            60 * minute,
+            "none told: as far back as it reaches"
+        );
+        assert_eq!(resume_from(until, &[level(4800.0, None)]), 80 * minute);
+        assert_eq!(
+            resume_from(until, &[level(3600.0, None)]),
+            60 * minute,
+            "no further back than it reaches"
+        );
+        assert_eq!(
+            resume_from(
+                until,
+                &[
+                    level(3000.0, None),
+                    level(4800.0, Some("fhr1")),
+                    level(5400.0, Some("fhr1")),
+                    level(4800.0, Some("fhr2")),
+                ]
+            ),
+            80 * minute,
+            "the twin behind"
+        );
+        let wide = [
+            level(6000.0, None),
+            serde_json::json!({"kind": "contraction", "start_s": 5600.0, "end_s": 5660.0}),
+        ];
+        assert_eq!(
+            resume_from(until, &wide),
+            90 * minute,
+            "no later than the window it fell in"
+        );
+    }
+
+    /// A hub restarted late in a 10-minute window (CTU-UHB 1001, 29 minutes in, the window
+    /// before told): the stream's analysis reads the stored samples of that window (not
+    /// signal loss), so its level rests on the whole window, as without the restart, and
+    /// nothing told before the restart is told again. A store that cannot be read leaves the
+    /// window's samples as signal loss, and the level still comes.
+    #[test]
+    fn a_stream_taken_up_after_a_restart_reads_its_stored_window() {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let samples = &recording.samples[..4 * 60 * 45];
+        let whole: Vec<serde_json::Value> =
+            run_stream(0, None, &recording.modes, None, &[(0, samples)])
+                .0
+                .iter()
+                .map(|j| (**j).clone())
+                .collect();
+        let restart = 4 * 60 * 29; // 29 min: late in the window from 20 min
+        let (stored, from, after) = across_a_restart(samples, &recording.modes, restart, true);
+        assert_eq!(from, 4 * 60 * 20, "the window the restart fell in");
         // The window the restart fell in: one level, on the whole window's signal, as the
         // analysis without the restart measured it.
-        let (restarted, continuous) = (level(&after, 1200.0), level(&whole, 1200.0));
+        let (restarted, continuous) = (levels_at(&after, 1200.0), levels_at(&whole, 1200.0));
         assert_eq!(restarted.len(), 1, "{restarted:?}");
         assert!(
-            level(&stored, 1200.0).is_empty(),
+            levels_at(&stored, 1200.0).is_empty(),
             "not told before the restart"
         );
         assert_eq!(
             restarted[0]["evidence"]["signal_percent"],
             continuous[0]["evidence"]["signal_percent"]
         );
-        // A store that could not be read: the window's stored samples are signal loss, as
-        // before this reading existed, and its level still comes, at its time.
-        let unread = run_stream(
-            restart as u64,
-            Some(Box::new(|| None)),
-            &recording.modes,
-            None,
-            &[(0, &samples[restart..])],
-        )
-        .0;
-        let unread: Vec<serde_json::Value> = unread.iter().map(|j| (**j).clone()).collect();
-        let fallback = level(&unread, 1200.0);
-        assert_eq!(fallback.len(), 1, "{fallback:?}");
-        assert!(
-            fallback[0]["evidence"]["signal_percent"].as_f64()
-                < continuous[0]["evidence"]["signal_percent"].as_f64()
-        );
-        // Nothing told twice (not even a little shifted: no finding after the restart overlaps
-        // one of its kind told before it), and every finding after it at a time in the stream.
-        let told_in_window: Vec<&serde_json::Value> = stored
+        let told_in_window: Vec<serde_json::Value> = stored
             .iter()
             .filter(|j| j["start_s"].as_f64() >= Some(1200.0))
+            .cloned()
             .collect();
         assert!(
             !told_in_window.is_empty(),
             "findings told in the window before the restart"
         );
-        let span = |j: &serde_json::Value| {
-            let start = j["start_s"].as_f64().unwrap();
-            (start, j["end_s"].as_f64().unwrap_or(start))
+        nothing_told_twice(&stored, from, &after);
+        // A store that could not be read: the window's stored samples are signal loss, as
+        // before this reading existed, and its level still comes, at its time.
+        let (_, _, unread) = across_a_restart(samples, &recording.modes, restart, false);
+        let fallback = levels_at(&unread, 1200.0);
+        assert_eq!(fallback.len(), 1, "{fallback:?}");
+        assert!(
+            fallback[0]["evidence"]["signal_percent"].as_f64()
+                < continuous[0]["evidence"]["signal_percent"].as_f64()
+        );
+    }
+
+    /// A hub restarted early in a 10-minute window (CTU-UHB 1001, 24 minutes in), before the
+    /// level of the window before had been told (it waits 8.5 minutes for the baseline's
+    /// look-ahead): the analysis starts again at the end of the last level told, so every
+    /// window's level is told once, across the restart, as without it, and every contraction,
+    /// acceleration and deceleration found without the restart is told before it or after it
+    /// (where the cold start finds it).
+    #[test]
+    fn a_restart_before_the_last_window_was_told_loses_no_level() {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let samples = &recording.samples[..4 * 60 * 45];
+        let whole: Vec<serde_json::Value> =
+            run_stream(0, None, &recording.modes, None, &[(0, samples)])
+                .0
+                .iter()
+                .map(|j| (**j).clone())
+                .collect();
+        let restart = 4 * 60 * 24;
+        let (stored, from, after) = across_a_restart(samples, &recording.modes, restart, true);
+        assert!(
+            levels_at(&stored, 600.0).is_empty(),
+            "the window from 10 min not told before the restart"
+        );
+        assert_eq!(
+            from,
+            4 * 60 * 10,
+            "starts again where the last level told ended"
+        );
+        let starts = |findings: &[serde_json::Value], kind: &str| -> Vec<f64> {
+            findings
+                .iter()
+                .filter(|j| j["kind"] == kind)
+                .map(|j| j["start_s"].as_f64().unwrap())
+                .collect()
         };
-        for j in &after {
-            assert!(j["start_s"].as_f64() >= Some(1200.0), "{j}");
-            let (start, end) = span(j);
-            for t in &told_in_window {
-                let (t_start, t_end) = span(t);
-                let same_kind = t["kind"] == j["kind"] && t["channel"] == j["channel"];
-                assert!(
-                    !(same_kind && start <= t_end && t_start <= end),
-                    "told again: {j} (before the restart: {t})"
-                );
-            }
+        let mut across = starts(&stored, "classification");
+        across.extend(starts(&after, "classification"));
+        assert_eq!(
+            across,
+            starts(&whole, "classification"),
+            "each window's level once, as without the restart"
+        );
+        // Without starting again that far back, the acceleration at 13.5–15.6 min was lost.
+        let events = ["contraction", "deceleration", "acceleration"];
+        for c in whole
+            .iter()
+            .filter(|j| events.iter().any(|&e| j["kind"] == e))
+        {
+            let (start, end) = (c["start_s"].as_f64(), c["end_s"].as_f64());
+            assert!(
+                stored.iter().chain(&after).any(|t| t["kind"] == c["kind"]
+                    && t["start_s"].as_f64() < end
+                    && start < t["end_s"].as_f64()),
+                "{c} told neither before nor after the restart"
+            );
         }
+        nothing_told_twice(&stored, from, &after);
     }
 
     /// The fetal channels of the decelerations under way told, each checked to be the fall
