@@ -4,7 +4,8 @@
 //! - **One heart on both channels**: every shared recording whose FHR1 and FHR2 carry a rate at
 //!   the same time (found by reading them all; in the FHRMA set, a scalp electrode and a Doppler
 //!   transducer on one fetus). The check should find it: the share of the time both channels
-//!   record that lies inside an episode, and how long after both start the first one is told.
+//!   record that lies inside an episode, how long after both start the first one is told, and
+//!   how much episode time lies where they do not both record (bounds that overreach).
 //! - **Two hearts**: the shared data has no twins, so pairs of different fetuses' recordings
 //!   stand in for them, side by side from their first samples (each CTU-UHB record and each
 //!   FHRMA-FS Doppler record with the next one in file order, its fetal channel on FHR1 and
@@ -28,28 +29,34 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
     out
 }
 
-/// The episodes (start, end) the check finds between FHR1 and FHR2 of `samples`.
-fn episodes(samples: &[Sample]) -> Vec<(u64, u64)> {
+/// The episodes (start, end) the check finds between FHR1 and FHR2 of `samples`, fed a second
+/// at a time, and how many samples had been fed when the first one was told.
+fn episodes(samples: &[Sample]) -> (Vec<(u64, u64)>, Option<u64>) {
     let mut check = CrossChannel::new(
         CrossChannelConfig::default(),
         [Channel::Fhr1, Channel::Fhr2],
         0,
     );
-    let mut out = Vec::new();
-    let mut take = |check: &mut CrossChannel| {
+    let (mut out, mut first_told) = (Vec::new(), None);
+    let mut take = |check: &mut CrossChannel, fed: u64| {
         while let Some(e) = check.poll() {
-            if let CrossChannelEvent::Ended { start, end } = e {
-                out.push((start, end));
+            match e {
+                CrossChannelEvent::Began { .. } => {
+                    first_told.get_or_insert(fed);
+                }
+                CrossChannelEvent::Ended { start, end } => out.push((start, end)),
             }
         }
     };
+    let mut fed = 0;
     for block in samples.chunks(4) {
         check.push(block);
-        take(&mut check);
+        fed += block.len() as u64;
+        take(&mut check, fed);
     }
     check.finish();
-    take(&mut check);
-    out
+    take(&mut check, fed);
+    (out, first_told)
 }
 
 fn both(s: &Sample) -> bool {
@@ -81,42 +88,48 @@ fn main() {
     );
     println!("one heart on both channels (recordings with ≥ 1 min of both channels at once)");
     println!(
-        "{:<16} {:>12} {:>16} {:>22}",
-        "recording", "both, min", "inside, % of it", "first told, min after"
+        "{:<16} {:>12} {:>16} {:>22} {:>26}",
+        "recording",
+        "both, min",
+        "inside, % of it",
+        "first told, min after",
+        "episodes outside it, min"
     );
-    let (mut inside_all, mut both_all) = (0usize, 0usize);
+    let (mut inside_all, mut both_all, mut outside_all) = (0usize, 0usize, 0usize);
     for path in &candidates {
         let rec = read(path);
         let both_n = rec.samples.iter().filter(|s| both(s)).count();
         if both_n < 240 {
             continue;
         }
-        let found = episodes(&rec.samples);
-        let inside = rec
-            .samples
-            .iter()
-            .enumerate()
-            .filter(|(i, s)| both(s) && found.iter().any(|&(a, b)| (a..b).contains(&(*i as u64))))
+        let (found, first_told) = episodes(&rec.samples);
+        let in_episode = |i: usize| found.iter().any(|&(a, b)| (a..b).contains(&(i as u64)));
+        let inside = (0..rec.samples.len())
+            .filter(|&i| both(&rec.samples[i]) && in_episode(i))
+            .count();
+        // Episode time where the two channels do not both record: how far its bounds overreach.
+        let outside = (0..rec.samples.len())
+            .filter(|&i| !both(&rec.samples[i]) && in_episode(i))
             .count();
         let first_both = rec.samples.iter().position(both).unwrap_or(0) as u64;
-        // Told when its first window coincides: that window's end.
-        let told = found
-            .first()
-            .map(|&(start, _)| (start + 1200).saturating_sub(first_both) as f64 / 240.0);
+        let told = first_told.map(|at| at.saturating_sub(first_both) as f64 / 240.0);
         inside_all += inside;
         both_all += both_n;
+        outside_all += outside;
         println!(
-            "{:<16} {:>12.1} {:>16.0} {:>22}",
+            "{:<16} {:>12.1} {:>16.0} {:>22} {:>26.1}",
             path.file_name().unwrap().to_string_lossy(),
             both_n as f64 / 240.0,
             100.0 * inside as f64 / both_n as f64,
-            told.map_or("never".into(), |m| format!("{m:.1}"))
+            told.map_or("never".into(), |m| format!("{m:.1}")),
+            outside as f64 / 240.0
         );
     }
     println!(
-        "all: {:.0} % of {:.0} min inside an episode\n",
+        "all: {:.0} % of {:.0} min inside an episode; {:.1} min of episodes outside it\n",
         100.0 * inside_all as f64 / both_all.max(1) as f64,
-        both_all as f64 / 240.0
+        both_all as f64 / 240.0,
+        outside_all as f64 / 240.0
     );
 
     // Two hearts: neighbouring recordings side by side.
@@ -150,7 +163,7 @@ fn main() {
                 s
             })
             .collect();
-        let found = episodes(&samples);
+        let (found, _) = episodes(&samples);
         pairs += 1;
         both_samples += samples.iter().filter(|s| both(s)).count();
         if !found.is_empty() {

@@ -14,8 +14,12 @@
 //!   rates, at least 70 % of those lie within it, **and** the two traces' 1-s means move
 //!   together (Pearson correlation ≥ 0.5 over the seconds both record fully): one heart's
 //!   variability is the same on both channels, two hearts' is not;
-//! - an episode runs from the first such window's start to the last one's end, and ends once
-//!   2 minutes of windows have not coincided.
+//! - an episode ends once 2 minutes of windows have not coincided. It runs from the first
+//!   minute of its first window that coincides by share alone (a 1-minute stretch, taken a
+//!   second at a time, a quarter of it carrying both rates, 70 % of those within the
+//!   tolerance) to the end of the last such minute of its last window: a 5-minute window
+//!   coincides once most of it does, so its own bounds would put the episode's start up to
+//!   3.5 minutes before the slip, and its end as far after.
 //!
 //! The limits are measured, not taken from a source (no vendor publishes its own): `cargo run
 //! --release --example cross_channel` runs this detector on the shared recordings that carry
@@ -70,14 +74,14 @@ impl Default for CrossChannelConfig {
 pub enum CrossChannelEvent {
     /// The channels have coincided since `start` (told when the first window coincides).
     Began {
-        /// First sample of the first coinciding window.
+        /// First sample of the first coinciding minute of the first coinciding window.
         start: u64,
     },
     /// The episode is over: it ran from `start` to `end` (exclusive).
     Ended {
-        /// First sample of the first coinciding window.
+        /// As told when it began.
         start: u64,
-        /// End of the last coinciding window.
+        /// End of the last coinciding minute of the last coinciding window.
         end: u64,
     },
 }
@@ -140,7 +144,8 @@ impl CrossChannel {
 
     /// Ends an episode under way (the stream, or this comparison, is over).
     pub fn finish(&mut self) {
-        if let Some((start, end)) = self.episode.take() {
+        if let Some((start, last)) = self.episode.take() {
+            let end = self.last_coinciding_minute_end(start, last);
             self.events
                 .push_back(CrossChannelEvent::Ended { start, end });
         }
@@ -164,6 +169,7 @@ impl CrossChannel {
             match &mut self.episode {
                 Some((_, last)) => *last = end,
                 None => {
+                    let start = self.first_coinciding_minute(start, end);
                     self.episode = Some((start, end));
                     self.events.push_back(CrossChannelEvent::Began { start });
                 }
@@ -172,11 +178,65 @@ impl CrossChannel {
             && end - last >= self.config.end_after as u64
         {
             self.episode = None;
-            self.events.push_back(CrossChannelEvent::Ended {
-                start: first,
-                end: last,
-            });
+            let end = self.last_coinciding_minute_end(first, last);
+            self.events
+                .push_back(CrossChannelEvent::Ended { start: first, end });
         }
+    }
+
+    /// Samples in the stretch an episode's bounds are found by (1 minute).
+    const MINUTE: u64 = 240;
+
+    /// Whether the samples `from..to` (held) coincide by share alone: a quarter of them carry
+    /// both rates, and `min_share` of those lie within the tolerance.
+    fn share_coincides(&self, from: u64, to: u64) -> bool {
+        let window = self.config.window as u64;
+        let tolerance = (self.config.tolerance_bpm * 4.0).round() as i32;
+        let (mut both, mut close) = (0usize, 0usize);
+        for index in from..to {
+            let [a, b] = self.pairs[(index % window) as usize];
+            if a > 0 && b > 0 {
+                both += 1;
+                close += usize::from((i32::from(a) - i32::from(b)).abs() <= tolerance);
+            }
+        }
+        both * 4 >= (to - from) as usize && (close as f32) >= self.config.min_share * both as f32
+    }
+
+    /// The start of the first minute of the coinciding window `start..end` (held) that
+    /// coincides by share, a second at a time; the window's start if none does.
+    fn first_coinciding_minute(&self, start: u64, end: u64) -> u64 {
+        let minute = Self::MINUTE.min(end - start);
+        (start..=end - minute)
+            .step_by(4)
+            .find(|&from| self.share_coincides(from, from + minute))
+            .unwrap_or(start)
+    }
+
+    /// The end of the last minute, ending at or before `last` (the end of the last coinciding
+    /// window) and after `start`, that coincides by share, among the samples still held; `last`
+    /// if none does.
+    fn last_coinciding_minute_end(&self, start: u64, last: u64) -> u64 {
+        let held_from = self
+            .next
+            .saturating_sub(self.config.window as u64)
+            .max(self.first);
+        let minute = Self::MINUTE.min(last - start.max(held_from).min(last));
+        if minute == 0 {
+            return last;
+        }
+        let earliest = start.max(held_from) + minute;
+        let mut to = last;
+        while to >= earliest {
+            if self.share_coincides(to - minute, to) {
+                return to;
+            }
+            let Some(earlier) = to.checked_sub(4) else {
+                break;
+            };
+            to = earlier;
+        }
+        last
     }
 
     /// The coincidence test over the window `start .. start + window` (module docs).
@@ -306,13 +366,14 @@ mod tests {
             panic!("one episode, begun then ended: {told:?}");
         };
         assert_eq!(start, same);
-        // Within a window of the stretch at each end.
+        // Within a minute of the stretch at each end (a 5-minute window's own bounds would
+        // put them up to 3.5 minutes out).
         assert!(
-            (minutes(10)..=minutes(16)).contains(&(start as usize)),
+            (minutes(14)..=minutes(16)).contains(&(start as usize)),
             "starts at {start}"
         );
         assert!(
-            (minutes(24)..=minutes(30)).contains(&(end as usize)),
+            (minutes(24)..=minutes(26)).contains(&(end as usize)),
             "ends at {end}"
         );
         // However the stream is cut into blocks.
