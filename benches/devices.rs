@@ -140,5 +140,33 @@ fn hl7(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, series50, avalon_replies, hl7);
+fn corometrics115(c: &mut Criterion) {
+    use ctg_devices::corometrics115::{Corometrics115Host, Corometrics115Monitor};
+    let (seconds, _) = seconds();
+    let mut monitor = Corometrics115Monitor::new();
+    let wire: Vec<u8> = seconds
+        .iter()
+        .flat_map(|s| monitor.second(s, true))
+        .collect();
+    let mut group = c.benchmark_group("corometrics115");
+    group.throughput(Throughput::Elements(seconds.len() as u64));
+    group.bench_function("host session: records to grid samples", |b| {
+        let mut out = Vec::with_capacity(seconds.len() + 4);
+        b.iter(|| {
+            let mut host = Corometrics115Host::new();
+            out.clear();
+            host.receive(black_box(&wire), 0, &mut out);
+            host.tick(u64::MAX, &mut out);
+            let blocks = out
+                .iter()
+                .filter(|o| matches!(o, DeviceOutput::Ctg(_)))
+                .count();
+            assert_eq!(blocks, seconds.len());
+            black_box(blocks)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, series50, avalon_replies, hl7, corometrics115);
 criterion_main!(benches);

@@ -39,5 +39,8 @@ oru = "\r".join([
 put("hl7_mllp", "oru", bytes([16]) + b"\x0b" + oru + b"\x1c\x0d")
 # Avalon: the notes' example frame (protocols.md §2.1) and an association response.
 put("avalon_stream", "frames", bytes([11]) + bytes.fromhex("c011010004 7de0 01 7d5d 02 dae9 c1".replace(" ", "")))
+# Corometrics 115: the manuals' two example records (protocols.md §3.2) and a second's worth.
+second = b"".join([b"9`0140\x03", b"9e0152\x03", b"9f00\x03", b"9a010\x03", b"9a011\x03"] * 4)
+put("corometrics115_stream", "records", bytes([5]) + bytes.fromhex("39603031343003" "39613031323803") + b"9b000\x03" + second + b"9d0\x03" + b"9c0Epidural\x03")
 print("seeded", len(frames), "golden frames")
 PY

@@ -16,7 +16,7 @@
 //! [[device]]
 //! name = "bed-1"                 # the port's name in the stream identity
 //! serial = "/dev/ttyUSB0"
-//! protocol = "series50"
+//! protocol = "series50"         # or "avalon"; "corometrics115" (GE 120/170 series, Model 115 mode)
 //! silence_s = 5                  # no valid frame this long: "monitor silent"
 //!
 //! [[device]]
@@ -83,6 +83,9 @@ pub enum DeviceProtocol {
     Series50,
     /// Philips Avalon FM20–FM50, IntelliVue data export on a serial port (115200 baud).
     Avalon,
+    /// GE Corometrics 120 / 170 series in "Model 115-compatible" mode, on a serial port (9600
+    /// baud, the manuals' recommendation).
+    Corometrics115,
     /// HL7 v2 ORU^R01 over MLLP: the bridge listens, the monitor or gateway connects.
     Hl7,
 }
@@ -116,6 +119,7 @@ impl DeviceProtocol {
         match self {
             DeviceProtocol::Series50 => 1200,
             DeviceProtocol::Avalon => 115_200,
+            DeviceProtocol::Corometrics115 => 9_600,
             DeviceProtocol::Hl7 => 0,
         }
     }
@@ -125,6 +129,9 @@ impl DeviceProtocol {
         match self {
             DeviceProtocol::Series50 => Some(Box::new(ctg_devices::series50::Series50Host::new())),
             DeviceProtocol::Avalon => Some(Box::new(ctg_devices::avalon::AvalonHost::new())),
+            DeviceProtocol::Corometrics115 => Some(Box::new(
+                ctg_devices::corometrics115::Corometrics115Host::new(),
+            )),
             DeviceProtocol::Hl7 => None,
         }
     }
@@ -193,9 +200,21 @@ impl BridgeConfig {
                 bail!("device name {:?} is used twice", device.name);
             }
             match (device.protocol, &device.serial, &device.listen) {
-                (DeviceProtocol::Series50 | DeviceProtocol::Avalon, Some(_), None)
+                (
+                    DeviceProtocol::Series50
+                    | DeviceProtocol::Avalon
+                    | DeviceProtocol::Corometrics115,
+                    Some(_),
+                    None,
+                )
                 | (DeviceProtocol::Hl7, None, Some(_)) => {}
-                (DeviceProtocol::Series50 | DeviceProtocol::Avalon, _, _) => {
+                (
+                    DeviceProtocol::Series50
+                    | DeviceProtocol::Avalon
+                    | DeviceProtocol::Corometrics115,
+                    _,
+                    _,
+                ) => {
                     bail!(
                         "device {:?}: a serial protocol needs `serial = \"/dev/...\"` and no `listen`",
                         device.name
@@ -266,10 +285,15 @@ mod tests {
         let path = write(
             dir.path(),
             "[[device]]\nname = \"bed-1\"\nserial = \"/dev/ttyUSB0\"\nprotocol = \"series50\"\n\
-             [[device]]\nname = \"bed-2\"\nprotocol = \"hl7\"\nlisten = \"0.0.0.0:2575\"\n",
+             [[device]]\nname = \"bed-2\"\nprotocol = \"hl7\"\nlisten = \"0.0.0.0:2575\"\n\
+             [[device]]\nname = \"bed-3\"\nserial = \"/dev/ttyS0\"\nprotocol = \"corometrics115\"\n",
         );
         let config = BridgeConfig::load(&path).unwrap();
-        assert_eq!(config.devices.len(), 2);
+        assert_eq!(config.devices.len(), 3);
+        // A Corometrics 120/170 in Model 115 mode: 9600 baud, its own session.
+        assert_eq!(config.devices[2].protocol, DeviceProtocol::Corometrics115);
+        assert_eq!(config.devices[2].protocol.baud(), 9_600);
+        assert!(config.devices[2].protocol.session().is_some());
         assert_eq!(config.spool_dir, dir.path().join("spool"));
         assert_eq!(config.devices[0].silence_s, 5);
     }

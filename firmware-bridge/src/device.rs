@@ -30,7 +30,7 @@ pub async fn run(
     capture_dir: Option<PathBuf>,
 ) {
     match device.protocol {
-        DeviceProtocol::Series50 | DeviceProtocol::Avalon => {
+        DeviceProtocol::Series50 | DeviceProtocol::Avalon | DeviceProtocol::Corometrics115 => {
             run_serial(shared, stream, device, capture_dir).await
         }
         DeviceProtocol::Hl7 => {
@@ -146,17 +146,21 @@ async fn talk(
         }
         let read = tokio::time::timeout(Duration::from_millis(250), port.read(&mut buffer)).await;
         let now = now_ms();
+        // The port gone (cable pulled, device closed): what the session still holds is
+        // handed on before the port is reopened, not lost with it.
+        let mut gone = None;
         match read {
-            Ok(Ok(0)) => anyhow::bail!("end of file on the serial port"),
+            Ok(Ok(0)) => gone = Some(anyhow::anyhow!("end of file on the serial port")),
             Ok(Ok(n)) => {
                 if let Some(c) = capture.as_deref_mut() {
                     c.record(Direction::FromDevice, &buffer[..n]);
                 }
                 host.receive(&buffer[..n], now, &mut outputs);
             }
-            Ok(Err(error)) => return Err(error.into()),
+            Ok(Err(error)) => gone = Some(error.into()),
             Err(_) => {}
         }
+        host.tick(if gone.is_some() { Millis::MAX } else { now }, &mut outputs);
         let frames = host.link().frames;
         if frames != frames_seen {
             frames_seen = frames;
@@ -190,6 +194,9 @@ async fn talk(
                 }
             }
         }
+        if let Some(error) = gone {
+            return Err(error);
+        }
         if now.saturating_sub(last_frame_ms) > silence_ms {
             if !*silent {
                 *silent = true;
@@ -212,6 +219,7 @@ pub fn initial_device_info(device: &DeviceConfig) -> DeviceInfo {
         protocol: match device.protocol {
             DeviceProtocol::Series50 => ctg_proto::model::DeviceProtocol::Series50,
             DeviceProtocol::Avalon => ctg_proto::model::DeviceProtocol::Avalon,
+            DeviceProtocol::Corometrics115 => ctg_proto::model::DeviceProtocol::Corometrics115,
             DeviceProtocol::Hl7 => ctg_proto::model::DeviceProtocol::Hl7Mllp,
         },
         model: String::new(),

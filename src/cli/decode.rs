@@ -12,6 +12,7 @@ use clap::ValueEnum;
 use ctg_devices::NormalisedBlock;
 use ctg_devices::avalon::AvalonHost;
 use ctg_devices::capture::{self, Direction};
+use ctg_devices::corometrics115::Corometrics115Host;
 use ctg_devices::series50::Series50Host;
 use ctg_devices::{DeviceOutput, Hl7Session, HostSession, Millis};
 use ctg_proto::model::{Channel, Quality};
@@ -24,6 +25,8 @@ pub enum Protocol {
     Series50,
     /// Philips Avalon FM20–FM50 (IntelliVue data export over serial).
     Avalon,
+    /// GE Corometrics 120 / 170 series, "Model 115-compatible" ASCII records.
+    Corometrics115,
     /// HL7 v2 ORU^R01 over MLLP.
     Hl7,
 }
@@ -34,6 +37,7 @@ impl Protocol {
         match self {
             Protocol::Series50 => Box::new(Series50Host::new()),
             Protocol::Avalon => Box::new(AvalonHost::new()),
+            Protocol::Corometrics115 => Box::new(Corometrics115Host::new()),
             Protocol::Hl7 => Box::new(Hl7Session::default()),
         }
     }
@@ -43,6 +47,7 @@ impl Protocol {
         match self {
             Protocol::Series50 => "series50",
             Protocol::Avalon => "avalon",
+            Protocol::Corometrics115 => "corometrics115",
             Protocol::Hl7 => "hl7",
         }
     }
@@ -74,10 +79,17 @@ pub fn decode(protocol: Protocol, file: &[u8]) -> Vec<Value> {
         bytes_from_device += chunk.bytes.len();
         let now: Millis = chunk.micros / 1000;
         session.receive(chunk.bytes, now, &mut outputs);
+        session.tick(now, &mut outputs);
         let t_s = chunk.micros as f64 / 1e6;
         for output in outputs.drain(..) {
             lines.push(output_json(output, t_s, &mut next_seq));
         }
+    }
+    // The end of the capture: whatever a session still holds.
+    let end = chunks.last().map_or(0, |c| c.micros);
+    session.tick(end / 1000 + 60_000, &mut outputs);
+    for output in outputs.drain(..) {
+        lines.push(output_json(output, end as f64 / 1e6, &mut next_seq));
     }
     let link = session.link();
     lines.push(json!({

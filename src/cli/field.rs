@@ -100,6 +100,7 @@ pub fn sim(
     };
     let monitor = match protocol {
         Protocol::Avalon => PtyMonitor::spawn_avalon(source, options)?,
+        Protocol::Corometrics115 => PtyMonitor::spawn_corometrics115(source, options)?,
         _ => PtyMonitor::spawn_series50(source, options)?,
     };
     println!("{}", monitor.path().display());

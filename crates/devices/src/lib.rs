@@ -5,13 +5,17 @@
 //! the bridge (host side) and the simulators (monitor side). Nothing here does I/O or reads a
 //! clock: time comes in as [`Millis`] from the caller.
 //!
-//! - [`series50`]: Philips Series 50 digital interface (also GE Corometrics 250cx).
+//! - [`series50`]: Philips Series 50 digital interface (also GE Corometrics 250cx);
+//! - [`avalon`]: Philips Avalon FM20–FM50 (IntelliVue data export);
+//! - [`corometrics115`]: GE Corometrics 120 / 170 series, "Model 115-compatible" ASCII records;
+//! - [`hl7`]: HL7 v2 ORU^R01 over MLLP.
 //!
 //! Every decoder treats its input as untrusted: it never panics, holds at most one frame,
 //! resynchronises after garbage, and counts every bad frame and every departure from the spec.
 
 pub mod avalon;
 pub mod capture;
+pub mod corometrics115;
 pub mod crc;
 pub mod hl7;
 pub mod series50;
@@ -63,6 +67,9 @@ pub trait HostSession: Send {
     fn receive(&mut self, bytes: &[u8], now: Millis, out: &mut Vec<DeviceOutput>);
     /// Bytes to write to the monitor now (empty if none).
     fn poll_transmit(&mut self, now: Millis) -> Vec<u8>;
+    /// A timer tick at `now` (called at least every 250 ms, bytes or not): a session that
+    /// holds samples until the next record hands them on once the line has gone quiet.
+    fn tick(&mut self, _now: Millis, _out: &mut Vec<DeviceOutput>) {}
     /// Frame counts.
     fn link(&self) -> LinkSummary;
     /// Every counter, as JSON.
@@ -103,6 +110,24 @@ impl HostSession for avalon::AvalonHost {
             crc_errors: link.fcs_errors,
             resyncs: link.resyncs,
         }
+    }
+    fn stats_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.stats()).unwrap_or_default()
+    }
+}
+
+impl HostSession for corometrics115::Corometrics115Host {
+    fn receive(&mut self, bytes: &[u8], now: Millis, out: &mut Vec<DeviceOutput>) {
+        corometrics115::Corometrics115Host::receive(self, bytes, now, out);
+    }
+    fn poll_transmit(&mut self, now: Millis) -> Vec<u8> {
+        corometrics115::Corometrics115Host::poll_transmit(self, now)
+    }
+    fn tick(&mut self, now: Millis, out: &mut Vec<DeviceOutput>) {
+        corometrics115::Corometrics115Host::tick(self, now, out);
+    }
+    fn link(&self) -> LinkSummary {
+        corometrics115::Corometrics115Host::link(self)
     }
     fn stats_json(&self) -> serde_json::Value {
         serde_json::to_value(self.stats()).unwrap_or_default()

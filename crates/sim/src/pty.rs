@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ctg_devices::avalon::AvalonMonitor;
+use ctg_devices::corometrics115::Corometrics115Monitor;
 use ctg_devices::series50::{Block, CtgBlock, Series50Monitor, simulator_identification};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::pty::openpty;
@@ -115,6 +116,16 @@ impl PtyMonitor {
         Self::spawn(source, options, Protocol::Avalon)
     }
 
+    /// Starts a GE Corometrics 120 / 170 series monitor in "Model 115-compatible" Update mode
+    /// (ASCII records: heart rates and movement at 4 Hz, uterine activity at 8 Hz) playing
+    /// `source` on a new pseudo-terminal.
+    pub fn spawn_corometrics115(
+        source: Box<dyn SecondSource>,
+        options: PtyOptions,
+    ) -> io::Result<PtyMonitorHandle> {
+        Self::spawn(source, options, Protocol::Corometrics115)
+    }
+
     fn spawn(
         mut source: Box<dyn SecondSource>,
         options: PtyOptions,
@@ -152,6 +163,13 @@ impl PtyMonitor {
                         Protocol::Avalon => {
                             run_avalon(master, source.as_mut(), &options, &stop, &samples_sent)
                         }
+                        Protocol::Corometrics115 => run_corometrics115(
+                            master,
+                            source.as_mut(),
+                            &options,
+                            &stop,
+                            &samples_sent,
+                        ),
                     }
                 })?
         };
@@ -168,6 +186,7 @@ impl PtyMonitor {
 enum Protocol {
     Series50,
     Avalon,
+    Corometrics115,
 }
 
 /// Reads whatever the host sent, without waiting.
@@ -227,6 +246,74 @@ fn run_avalon(
     }
     std::thread::sleep(Duration::from_millis(500));
     Ok(())
+}
+
+/// A Model 115 monitor in Update mode: it sends every second's records whatever the host
+/// says (its requests are read and ignored), the second heart rate where the source's FHR2
+/// transducer is connected, the Mark key as an event-mark record, and line noise between two
+/// seconds.
+fn run_corometrics115(
+    mut master: File,
+    source: &mut dyn SecondSource,
+    options: &PtyOptions,
+    stop: &AtomicBool,
+    samples_sent: &AtomicU64,
+) -> io::Result<()> {
+    use ctg_proto::model::{Channel, TransducerMode};
+    let mut monitor = Corometrics115Monitor::new();
+    let period = Duration::from_secs_f64(1.0 / options.speed.max(0.001));
+    let with_hr2 = !matches!(
+        source.modes().get(Channel::Fhr2),
+        TransducerMode::NoTransducer | TransducerMode::Unknown
+    );
+    let mut next_tick = Instant::now();
+    let mut buffer = [0u8; 512];
+    let mut second = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        read_available(&mut master, &mut buffer, |_| {})?;
+        second += 1;
+        if options.marker_every_s > 0 && second.is_multiple_of(options.marker_every_s) {
+            monitor.mark();
+        }
+        if options.noise_every_s > 0 && second.is_multiple_of(options.noise_every_s) {
+            let noise = corometrics115_line_noise(second / options.noise_every_s);
+            write_all_waiting(&mut master, &noise, stop)?;
+        }
+        let Some(samples) = source.next_second() else {
+            tracing::info!("recording finished");
+            break;
+        };
+        let bytes = monitor.second(&samples, with_hr2);
+        write_all_waiting(&mut master, &bytes, stop)?;
+        samples_sent.fetch_add(samples.len() as u64, Ordering::SeqCst);
+        next_tick += period;
+        let now = Instant::now();
+        if next_tick > now {
+            std::thread::sleep(next_tick - now);
+        } else if now - next_tick > period * 10 {
+            next_tick = now;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    Ok(())
+}
+
+/// The `n`-th burst of Model 115 line noise: garbage, a record broken off (the next record
+/// starts inside it), a heart rate with a letter in it, and an annotation longer than the
+/// decoder takes, in turn; each leaves the line so the next record is read intact.
+pub fn corometrics115_line_noise(n: u64) -> Vec<u8> {
+    use ctg_devices::corometrics115::{ETX, MAX_DATA};
+    match n % 4 {
+        0 => vec![0x00, 0xFF, 0x55, 0x39, 0x12, 0x7E],
+        1 => b"9`01".to_vec(),
+        2 => b"9e01Z0\x03".to_vec(),
+        _ => {
+            let mut bytes = b"9c0".to_vec();
+            bytes.extend(std::iter::repeat_n(b'A', MAX_DATA + 10));
+            bytes.push(ETX);
+            bytes
+        }
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
