@@ -4,10 +4,12 @@
 //! temporary folder; two facilities, each with a real bridge instance: `clinic-a` reads two
 //! Philips Series 50 monitors and one Avalon on real pseudo-terminals, replaying CTU-UHB
 //! recordings the repository carries (`assets/recordings`, ODC-By), plus an HL7 sender;
-//! `midwife-home-b` reads two Series 50 monitors playing the synthetic programme (room-1
-//! twins, a Doppler transducer on FHR1 and one on FHR2, each analysed on its own; for 10
-//! minutes of each half hour the FHR2 transducer slips onto twin A, which the hub's
-//! cross-channel check tells, and the monitor flags as coincidence); with
+//! `midwife-home-b` reads a Series 50 monitor and a GE Corometrics in "Model 115" mode playing
+//! the synthetic programme (room-1 twins, a Doppler transducer on FHR1 and one on FHR2, each
+//! analysed on its own; for 10 minutes of each half hour the FHR2 transducer slips onto twin
+//! A, which the hub's cross-channel check tells, and the monitor flags as coincidence; room-2
+//! the programme's planted events in the Model 115 protocol's whole units, without an MHR
+//! channel); with
 //! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme (its bed-1
 //! with no toco applied). Each bridge runs as its own process (`mimamori bridge`, as on a
 //! delivery-room PC; its PID is printed, so stopping one shows what the wall does when a site
@@ -242,7 +244,10 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         // Twins: a second fetus on FHR2, with its own transducer, which slips onto twin A
         // from 5 to 15 minutes into the stream (and each half hour after).
         PtyMonitor::spawn_series50(Box::new(Synthetic::twins_slipping(300)), options("b-bed-1"))?,
-        PtyMonitor::spawn_series50(Box::new(Synthetic::starting_at(900)), options("b-bed-2"))?,
+        PtyMonitor::spawn_corometrics115(
+            Box::new(Synthetic::starting_at(900)),
+            options("b-bed-2"),
+        )?,
     ];
     // Ports for the HL7 listeners, all held until every one is chosen (a port let go at once
     // can come back from the next bind, and two beds would share a listener).
@@ -273,7 +278,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
         &format!(
             "{}{}",
             serial_device("room-1", &d.join("b-bed-1"), "series50"),
-            serial_device("room-2", &d.join("b-bed-2"), "series50"),
+            serial_device("room-2", &d.join("b-bed-2"), "corometrics115"),
         ),
     )?;
     let mut hl7_beds = vec![hl7];
@@ -359,7 +364,9 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     println!(
         "  clinic-a: Series 50 ×2 (CTU-UHB 1001, 1158) and Avalon (CTU-UHB 1029; real time at any --speed: the bridge polls it once a second) on pseudo-terminals, HL7 ORU^R01 (synthetic)"
     );
-    println!("  midwife-home-b: Series 50 ×2 (synthetic programme with planted events)");
+    println!(
+        "  midwife-home-b: Series 50 (twins) and GE Corometrics 115 (synthetic programme with planted events)"
+    );
     if extra_beds > 0 {
         println!(
             "  clinic-c: HL7 ×{extra_beds} (synthetic programme; bed-1 without a toco transducer)"
