@@ -26,6 +26,16 @@ fn seconds() -> (Vec<[Sample; 4]>, ctg_proto::model::Modes) {
     (seconds, rec.modes)
 }
 
+/// The CTG blocks in a session's output, checked to be one per second sent.
+fn blocks_made(out: &[DeviceOutput], seconds: usize) -> usize {
+    let blocks = out
+        .iter()
+        .filter(|o| matches!(o, DeviceOutput::Ctg(_)))
+        .count();
+    assert_eq!(blocks, seconds);
+    blocks
+}
+
 fn series50(c: &mut Criterion) {
     let (seconds, modes) = seconds();
     let blocks: Vec<CtgBlock> = seconds
@@ -100,12 +110,7 @@ fn avalon_replies(c: &mut Criterion) {
             out.clear();
             host.receive(&monitor.take_output(), 0, &mut out);
             host.receive(black_box(&wire), 1, &mut out);
-            let blocks = out
-                .iter()
-                .filter(|o| matches!(o, DeviceOutput::Ctg(_)))
-                .count();
-            assert_eq!(blocks, seconds.len());
-            black_box(blocks)
+            black_box(blocks_made(&out, seconds.len()))
         })
     });
     group.finish();
@@ -157,12 +162,7 @@ fn corometrics115(c: &mut Criterion) {
             out.clear();
             host.receive(black_box(&wire), 0, &mut out);
             host.tick(u64::MAX, &mut out);
-            let blocks = out
-                .iter()
-                .filter(|o| matches!(o, DeviceOutput::Ctg(_)))
-                .count();
-            assert_eq!(blocks, seconds.len());
-            black_box(blocks)
+            black_box(blocks_made(&out, seconds.len()))
         })
     });
     group.finish();

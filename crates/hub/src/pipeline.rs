@@ -1382,6 +1382,19 @@ mod tests {
         );
     }
 
+    /// CTU-UHB 1001, and what its first 45 minutes tell without a restart.
+    fn first_45_min_of_1001() -> (ctg_formats::Recording, Vec<serde_json::Value>) {
+        let data = ctg_formats::shared_data_dir().unwrap();
+        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let samples = &recording.samples[..4 * 60 * 45];
+        let whole = run_stream(0, None, &recording.modes, None, &[(0, samples)])
+            .0
+            .iter()
+            .map(|j| (**j).clone())
+            .collect();
+        (recording, whole)
+    }
+
     /// A hub restarted late in a 10-minute window (CTU-UHB 1001, 29 minutes in, the window
     /// before told): the stream's analysis reads the stored samples of that window (not
     /// signal loss), so its level rests on the whole window, as without the restart, and
@@ -1389,15 +1402,8 @@ mod tests {
     /// window's samples as signal loss, and the level still comes.
     #[test]
     fn a_stream_taken_up_after_a_restart_reads_its_stored_window() {
-        let data = ctg_formats::shared_data_dir().unwrap();
-        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let (recording, whole) = first_45_min_of_1001();
         let samples = &recording.samples[..4 * 60 * 45];
-        let whole: Vec<serde_json::Value> =
-            run_stream(0, None, &recording.modes, None, &[(0, samples)])
-                .0
-                .iter()
-                .map(|j| (**j).clone())
-                .collect();
         let restart = 4 * 60 * 29; // 29 min: late in the window from 20 min
         let (stored, from, after) = across_a_restart(samples, &recording.modes, restart, true);
         assert_eq!(from, 4 * 60 * 20, "the window the restart fell in");
@@ -1442,15 +1448,8 @@ mod tests {
     /// (where the cold start finds it).
     #[test]
     fn a_restart_before_the_last_window_was_told_loses_no_level() {
-        let data = ctg_formats::shared_data_dir().unwrap();
-        let recording = ctg_formats::read_recording(&data.join("ctu-uhb/wfdb/1001.hea")).unwrap();
+        let (recording, whole) = first_45_min_of_1001();
         let samples = &recording.samples[..4 * 60 * 45];
-        let whole: Vec<serde_json::Value> =
-            run_stream(0, None, &recording.modes, None, &[(0, samples)])
-                .0
-                .iter()
-                .map(|j| (**j).clone())
-                .collect();
         let restart = 4 * 60 * 24;
         let (stored, from, after) = across_a_restart(samples, &recording.modes, restart, true);
         assert!(

@@ -286,13 +286,7 @@ fn run_corometrics115(
         let bytes = monitor.second(&samples, with_hr2);
         write_all_waiting(&mut master, &bytes, stop)?;
         samples_sent.fetch_add(samples.len() as u64, Ordering::SeqCst);
-        next_tick += period;
-        let now = Instant::now();
-        if next_tick > now {
-            std::thread::sleep(next_tick - now);
-        } else if now - next_tick > period * 10 {
-            next_tick = now;
-        }
+        wait_for_tick(&mut next_tick, period);
     }
     std::thread::sleep(Duration::from_millis(500));
     Ok(())
@@ -313,6 +307,18 @@ pub fn corometrics115_line_noise(n: u64) -> Vec<u8> {
             bytes.push(ETX);
             bytes
         }
+    }
+}
+
+/// Sleeps until the next tick, `period` after the last; a monitor that fell far behind (a
+/// stalled writer) starts again from now rather than sending the missed seconds in a burst.
+fn wait_for_tick(next_tick: &mut Instant, period: Duration) {
+    *next_tick += period;
+    let now = Instant::now();
+    if *next_tick > now {
+        std::thread::sleep(*next_tick - now);
+    } else if now - *next_tick > period * 10 {
+        *next_tick = now;
     }
 }
 
@@ -379,13 +385,7 @@ fn run_series50(
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        next_tick += period;
-        let now = Instant::now();
-        if next_tick > now {
-            std::thread::sleep(next_tick - now);
-        } else if now - next_tick > period * 10 {
-            next_tick = now; // fell far behind (stalled writer): do not burst
-        }
+        wait_for_tick(&mut next_tick, period);
     }
     // Let the reader take what is still queued before the tty goes away.
     std::thread::sleep(Duration::from_millis(500));
