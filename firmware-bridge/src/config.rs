@@ -18,6 +18,8 @@
 //! serial = "/dev/ttyUSB0"
 //! protocol = "series50"         # or "avalon"; "corometrics115" (GE 120/170 series, Model 115 mode)
 //! silence_s = 5                  # no valid frame this long: "monitor silent"
+//! # baud = 4800                  # only where the monitor is set to another speed than its
+//! #                              # protocol's usual (1200, 115200, 9600 for corometrics115)
 //!
 //! [[device]]
 //! name = "bed-2"
@@ -107,6 +109,21 @@ pub struct DeviceConfig {
     /// Seconds without a valid frame before the monitor is reported silent.
     #[serde(default = "default_silence_s")]
     pub silence_s: u64,
+    /// The serial speed, where the monitor is set to another than its protocol's usual one
+    /// ([`DeviceProtocol::baud`]); a Corometrics in Model 115 mode can be set from 1200 to
+    /// 19200 baud on the monitor itself.
+    #[serde(default)]
+    pub baud: Option<u32>,
+}
+
+/// The serial speeds a monitor's port can be set to.
+pub const SERIAL_SPEEDS: [u32; 8] = [1_200, 2_400, 4_800, 9_600, 19_200, 38_400, 57_600, 115_200];
+
+impl DeviceConfig {
+    /// The serial speed to open the port at: the configured one, else the protocol's usual.
+    pub fn baud(&self) -> u32 {
+        self.baud.unwrap_or(self.protocol.baud())
+    }
 }
 
 fn default_silence_s() -> u64 {
@@ -227,6 +244,20 @@ impl BridgeConfig {
                     )
                 }
             }
+            if let Some(baud) = device.baud {
+                if device.protocol == DeviceProtocol::Hl7 {
+                    bail!(
+                        "device {:?}: hl7 is not serial; `baud` has no meaning",
+                        device.name
+                    );
+                }
+                if !SERIAL_SPEEDS.contains(&baud) {
+                    bail!(
+                        "device {:?}: baud {baud} is not a serial speed (one of {SERIAL_SPEEDS:?})",
+                        device.name
+                    );
+                }
+            }
             if device.silence_s == 0 {
                 bail!("device {:?}: silence_s must be at least 1", device.name);
             }
@@ -286,13 +317,16 @@ mod tests {
             dir.path(),
             "[[device]]\nname = \"bed-1\"\nserial = \"/dev/ttyUSB0\"\nprotocol = \"series50\"\n\
              [[device]]\nname = \"bed-2\"\nprotocol = \"hl7\"\nlisten = \"0.0.0.0:2575\"\n\
-             [[device]]\nname = \"bed-3\"\nserial = \"/dev/ttyS0\"\nprotocol = \"corometrics115\"\n",
+             [[device]]\nname = \"bed-3\"\nserial = \"/dev/ttyS0\"\nprotocol = \"corometrics115\"\n\
+             [[device]]\nname = \"bed-4\"\nserial = \"/dev/ttyS1\"\nprotocol = \"corometrics115\"\nbaud = 4800\n",
         );
         let config = BridgeConfig::load(&path).unwrap();
-        assert_eq!(config.devices.len(), 3);
+        assert_eq!(config.devices.len(), 4);
+        assert_eq!(config.devices[3].baud(), 4_800, "set on the monitor");
+        assert_eq!(config.devices[0].baud(), 1_200, "Series 50's");
         // A Corometrics 120/170 in Model 115 mode: 9600 baud, its own session.
         assert_eq!(config.devices[2].protocol, DeviceProtocol::Corometrics115);
-        assert_eq!(config.devices[2].protocol.baud(), 9_600);
+        assert_eq!(config.devices[2].baud(), 9_600);
         assert!(config.devices[2].protocol.session().is_some());
         assert_eq!(config.spool_dir, dir.path().join("spool"));
         assert_eq!(config.devices[0].silence_s, 5);
@@ -320,8 +354,16 @@ mod tests {
                 .contains("device name \"a b\"")
         );
         assert!(
-            error("[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\nbaud = 9600\n")
-                .contains("unknown field `baud`")
+            error("[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\nspeed = 9600\n")
+                .contains("unknown field `speed`")
+        );
+        assert!(
+            error("[[device]]\nname = \"a\"\nserial = \"/dev/x\"\nprotocol = \"series50\"\nbaud = 9601\n")
+                .contains("baud 9601 is not a serial speed")
+        );
+        assert!(
+            error("[[device]]\nname = \"a\"\nprotocol = \"hl7\"\nlisten = \"0.0.0.0:1\"\nbaud = 9600\n")
+                .contains("`baud` has no meaning")
         );
     }
 

@@ -54,7 +54,7 @@ async fn run_serial(
     loop {
         let port = tokio_serial::SerialStream::open(&tokio_serial::new(
             path.to_string_lossy(),
-            device.protocol.baud(),
+            device.baud(),
         ));
         match port {
             Ok(port) => {

@@ -166,8 +166,7 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
             continue;
         };
         let path = serial.to_string_lossy().into_owned();
-        let port =
-            tokio_serial::SerialStream::open(&tokio_serial::new(&path, device.protocol.baud()));
+        let port = tokio_serial::SerialStream::open(&tokio_serial::new(&path, device.baud()));
         let mut port = match port {
             Ok(port) => port,
             Err(error) => {
