@@ -1,9 +1,11 @@
-//! The streaming analyzer on arbitrary samples (two input bytes per raw value, as a device could
-//! send them after decoding), in arbitrary block sizes: never panics, never loops forever.
+//! The streaming analyzer, and the twins' cross-channel check the hub runs beside it, on
+//! arbitrary samples (two input bytes per raw value, as a device could send them after
+//! decoding), in arbitrary block sizes: never panic, never loop forever.
 #![no_main]
 
+use ctg_dsp::cross_channel::{CrossChannel, CrossChannelConfig};
 use ctg_dsp::{Analyzer, AnalyzerConfig, Profile};
-use ctg_proto::model::{Quality, Sample};
+use ctg_proto::model::{Channel, Quality, Sample};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -30,9 +32,18 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let mut analyzer = Analyzer::new(AnalyzerConfig::new(Profile::Jsog));
+    let mut twins = CrossChannel::new(
+        CrossChannelConfig::default(),
+        [Channel::Fhr1, Channel::Fhr2],
+        0,
+    );
     for chunk in samples.chunks(usize::from(block).max(1)) {
         analyzer.push(chunk);
         while analyzer.poll().is_some() {}
+        twins.push(chunk);
+        while twins.poll().is_some() {}
     }
+    twins.finish();
+    while twins.poll().is_some() {}
     let _ = analyzer.into_report();
 });
