@@ -437,11 +437,17 @@ fn python_hl7_mllp_send_delivers_oru_messages_that_are_acked_and_stored() {
     let log = bridge.log();
     assert!(log.contains("bad MLLP frame"), "{log}");
 
-    // 60 ORU^R01 messages of 4 samples, then one the bridge must reject and one with an error.
+    // 60 ORU^R01 messages of 4 samples, each naming the patient (a PID segment after the
+    // MSH), then one the bridge must reject and one with an error.
     let mut file = Vec::new();
     for (i, second) in recording.samples[4..].chunks(4).take(60).enumerate() {
         let oru = ctg_devices::hl7::build_oru(second, &format!("SIM-{i}"), 1_768_469_400_000);
-        file.extend(ctg_devices::hl7::mllp::frame(&oru));
+        let oru = String::from_utf8(oru).unwrap().replacen(
+            "\rOBR|",
+            "\rPID|||MRN4711^^^HOSP^MR||DOE^JANE\rOBR|",
+            1,
+        );
+        file.extend(ctg_devices::hl7::mllp::frame(oru.as_bytes()));
     }
     file.extend(ctg_devices::hl7::mllp::frame(
         b"MSH|^~\\&|A|B|C|D|20260115||ADT^A01|ADT-1|P|2.5\rPID|||1",
@@ -493,6 +499,20 @@ fn python_hl7_mllp_send_delivers_oru_messages_that_are_acked_and_stored() {
         .collect();
     let sent: Vec<_> = recording.samples[..244].iter().map(|s| s.values).collect();
     assert_eq!(received, sent, "values through HL7 equal the recording");
+    // The patient the messages name, told once (the hub puts her on the stream).
+    let patients: Vec<&ctg_proto::model::EventKind> = stream
+        .events
+        .iter()
+        .map(|e| &e.kind)
+        .filter(|k| matches!(k, ctg_proto::model::EventKind::PatientIdentified { .. }))
+        .collect();
+    assert_eq!(
+        patients,
+        vec![&ctg_proto::model::EventKind::PatientIdentified {
+            patient_ref: "MRN4711".into(),
+            name: "DOE JANE".into(),
+        }]
+    );
 }
 
 #[test]

@@ -71,6 +71,9 @@ async fn connection(
     let mut receiver = OruReceiver::new(&format!("MIMAMORI-{}", device.name));
     let mut buffer = vec![0u8; 16 * 1024];
     let mut frames = Vec::new();
+    // The patient told on this connection (a sender that reconnects tells her again; the hub
+    // keeps one episode for her).
+    let mut patient_told = None;
     let silence = Duration::from_secs(device.silence_s);
     let mut silent = false;
     loop {
@@ -107,6 +110,7 @@ async fn connection(
                 }
             };
             let mut handled = receiver.handle(&message, utc_now_ms());
+            let patient = handled.patient.take();
             if let Some(block) = handled.block.take() {
                 let utc_ms = utc_now_ms() - 250 * block.samples.len() as i64;
                 let stored = shared.block(stream, |first_seq| SampleBlock {
@@ -119,6 +123,12 @@ async fn connection(
                 });
                 if !stored {
                     handled = receiver.storage_failed(&message, utc_now_ms());
+                } else if let Some(event) = ctg_devices::patient_change(&mut patient_told, patient)
+                {
+                    // The patient the gateway says this monitor is on: the hub puts her on the
+                    // stream (told once, and again when she changes).
+                    tracing::info!(device = %device.name, "patient identified by the HL7 sender");
+                    shared.event(stream, event);
                 }
             }
             if handled.code != AckCode::AA {

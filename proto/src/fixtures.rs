@@ -228,5 +228,12 @@ pub fn example_event_kinds() -> Vec<(&'static str, EventKind)> {
             "maternal_temperature",
             EventKind::MaternalTemperature { deci_celsius: 372 },
         ),
+        (
+            "patient_identified",
+            EventKind::PatientIdentified {
+                patient_ref: "MRN4711".into(),
+                name: "DOE JANE".into(),
+            },
+        ),
     ]
 }

@@ -336,4 +336,13 @@ pub enum EventKind {
         /// Temperature in 0.1 °C.
         deci_celsius: u16,
     },
+    /// The patient the device or its gateway says it is monitoring (an HL7 message's PID
+    /// segment): the facility's patient ID and the name as sent. Told when it first comes and
+    /// whenever it changes.
+    PatientIdentified {
+        /// The facility's patient ID (PID-3's ID, e.g. the medical record number).
+        patient_ref: String,
+        /// The name as sent (PID-5, family then given names), empty if none.
+        name: String,
+    },
 }

@@ -262,6 +262,12 @@ pub enum ValidationError {
         /// The limit.
         max: usize,
     },
+    /// A string that must say something is empty.
+    #[error("{field} is empty")]
+    EmptyField {
+        /// Which field.
+        field: &'static str,
+    },
     /// A block holds no samples or too many.
     #[error("a sample block holds {count} samples; it must hold 1 to {max}")]
     BlockSize {
@@ -460,5 +466,14 @@ pub fn validate_event(event: &StreamEvent) -> Result<(), ValidationError> {
             check_pulse("spo2.pulse", *pulse_quarter_bpm)
         }
         EventKind::MaternalTemperature { .. } => Ok(()),
+        EventKind::PatientIdentified { patient_ref, name } => {
+            if patient_ref.trim().is_empty() {
+                return Err(ValidationError::EmptyField {
+                    field: "patient.patient_ref",
+                });
+            }
+            check_id("patient.patient_ref", patient_ref)?;
+            check_id("patient.name", name)
+        }
     }
 }

@@ -127,6 +127,8 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
             pulse_quarter_bpm: p
         }),
         any::<u16>().prop_map(|t| EventKind::MaternalTemperature { deci_celsius: t }),
+        ("[A-Z0-9]{1,20}", "[A-Za-z ]{0,60}")
+            .prop_map(|(patient_ref, name)| EventKind::PatientIdentified { patient_ref, name }),
     ]
 }
 

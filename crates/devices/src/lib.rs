@@ -134,6 +134,21 @@ impl HostSession for corometrics115::Corometrics115Host {
     }
 }
 
+/// The event for a message's patient (its PID segment) where it is not the one told before
+/// (`told`, updated): the first one, and each change.
+pub fn patient_change(
+    told: &mut Option<(String, String)>,
+    patient: Option<(String, String)>,
+) -> Option<EventKind> {
+    let patient = patient?;
+    if told.as_ref() == Some(&patient) {
+        return None;
+    }
+    *told = Some(patient.clone());
+    let (patient_ref, name) = patient;
+    Some(EventKind::PatientIdentified { patient_ref, name })
+}
+
 /// An HL7 v2 MLLP stream as a host session (for `decode`: the bridge's listener answers each
 /// message itself): accepted messages become blocks, others problems.
 #[derive(Debug)]
@@ -141,6 +156,8 @@ pub struct Hl7Session {
     decoder: hl7::MllpDecoder,
     receiver: hl7::OruReceiver,
     frames: Vec<Result<Vec<u8>, hl7::MllpError>>,
+    /// The patient last told ([`EventKind::PatientIdentified`] when it changes).
+    patient: Option<(String, String)>,
 }
 
 impl Default for Hl7Session {
@@ -149,6 +166,7 @@ impl Default for Hl7Session {
             decoder: hl7::MllpDecoder::new(),
             receiver: hl7::OruReceiver::new("MIMAMORI"),
             frames: Vec::new(),
+            patient: None,
         }
     }
 }
@@ -161,7 +179,13 @@ impl HostSession for Hl7Session {
                 Ok(message) => {
                     let handled = self.receiver.handle(&message, now as i64);
                     match handled.block {
-                        Some(block) => out.push(DeviceOutput::Ctg(block)),
+                        Some(block) => {
+                            out.push(DeviceOutput::Ctg(block));
+                            if let Some(event) = patient_change(&mut self.patient, handled.patient)
+                            {
+                                out.push(DeviceOutput::Event(event));
+                            }
+                        }
                         None => out.push(DeviceOutput::Problem(format!(
                             "{:?}: {}",
                             handled.code,

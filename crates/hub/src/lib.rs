@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use ctg_proto::model::{DeviceInfo, SampleBlock, StreamIdentity};
+use ctg_proto::model::{DeviceInfo, EventKind, SampleBlock, StreamIdentity};
 use serde::Serialize;
 use store::{Holdings, SqliteStore, Store, StreamRecord, Write};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -459,6 +459,61 @@ impl Hub {
         }
     }
 
+    /// A stream's device (its HL7 sender's PID segment) says which patient it monitors: unless
+    /// she is already the stream's patient, she is found among her facility's patients by her
+    /// patient ID (or added, with the name as sent) and a new episode puts her on the stream,
+    /// written to the audit log as the system's doing (actor `-`, the target naming the sender). Staff can correct it as any episode.
+    /// Returns the episode started, if one was.
+    pub fn put_identified_patient(
+        &self,
+        stream: i64,
+        facility: &str,
+        patient_ref: &str,
+        name: &str,
+    ) -> Result<Option<i64>> {
+        if self
+            .records
+            .stream_patient(stream)?
+            .is_some_and(|p| p.details.patient_ref == patient_ref && p.details.facility == facility)
+        {
+            return Ok(None);
+        }
+        let (patient_id, weeks) = match self.records.patient_by_ref(facility, patient_ref)? {
+            Some(patient) => (patient.id, patient.details.gestational_weeks),
+            None => {
+                let id = self.records.add_patient(&records::NewPatient {
+                    facility: facility.to_owned(),
+                    patient_ref: patient_ref.to_owned(),
+                    name: name.to_owned(),
+                    gestational_weeks: None,
+                    gestational_days: None,
+                    parity: None,
+                    notes: String::new(),
+                })?;
+                let _ = self.accounts.audit(
+                    "-",
+                    "patient_added",
+                    &format!("{id} (from stream {stream}'s HL7 sender)"),
+                );
+                (id, None)
+            }
+        };
+        let episode = self.records.add_episode(patient_id, Some(stream))?;
+        self.tell_gestational_weeks(stream, weeks);
+        let _ = self.accounts.audit(
+            "-",
+            "episode_started",
+            &format!("patient {patient_id}, episode {episode} (stream {stream}'s HL7 sender)"),
+        );
+        tracing::info!(
+            stream,
+            patient = patient_id,
+            episode,
+            "patient put on the stream, as its HL7 sender identified her"
+        );
+        Ok(Some(episode))
+    }
+
     /// Claims a block for writing; false for a duplicate.
     pub fn claim_block(&self, stream: i64, block: &SampleBlock) -> bool {
         let Some(end) = block.end_seq() else {
@@ -523,6 +578,7 @@ impl Hub {
         let mut streams = self.streams();
         let mut skipped = 0;
         let mut health = Vec::new();
+        let mut identified = Vec::new();
         for write in writes {
             match write {
                 Write::Block(stream, block) => {
@@ -541,6 +597,10 @@ impl Hub {
                 Write::Event(stream, event) => {
                     if let Some(live) = streams.get_mut(&stream) {
                         live.committed.add_event(event.seq);
+                        if let EventKind::PatientIdentified { patient_ref, name } = event.kind {
+                            let facility = live.record.identity.facility.clone();
+                            identified.push((stream, facility, patient_ref, name));
+                        }
                     }
                 }
             }
@@ -548,6 +608,16 @@ impl Hub {
         drop(streams);
         if skipped > 0 {
             self.count(|c| c.live_gaps_skipped += skipped);
+        }
+        for (stream, facility, patient_ref, name) in identified {
+            if let Err(error) = self.put_identified_patient(stream, &facility, &patient_ref, &name)
+            {
+                tracing::error!(
+                    stream,
+                    error = format!("{error:#}"),
+                    "the identified patient was not put on the stream"
+                );
+            }
         }
         let now = utc_now_ms();
         let changes: Vec<alerts::Alert> = {

@@ -322,6 +322,48 @@ impl Records {
         })
     }
 
+    /// The patient of a stream's newest episode, if any.
+    pub fn stream_patient(&self, stream_id: i64) -> Result<Option<Patient>> {
+        let row: Option<(i64, String)> = self
+            .db()
+            .query_row(
+                "SELECT p.id, p.details FROM episodes e JOIN patients p ON p.id = e.patient_id
+                 WHERE e.stream_id = ?1 ORDER BY e.id DESC LIMIT 1",
+                [stream_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(id, details)| {
+            Ok(Patient {
+                id,
+                details: serde_json::from_str(&details)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// The facility's patient with this patient ID (the earliest entered, if several).
+    pub fn patient_by_ref(&self, facility: &str, patient_ref: &str) -> Result<Option<Patient>> {
+        let db = self.db();
+        let mut query = db.prepare(
+            "SELECT id, details FROM patients
+              WHERE facility = ?1 AND json_extract(details, '$.patient_ref') = ?2
+              ORDER BY id LIMIT 1",
+        )?;
+        let row: Option<(i64, String)> = query
+            .query_row(params![facility, patient_ref], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        row.map(|(id, details)| {
+            Ok(Patient {
+                id,
+                details: serde_json::from_str(&details)?,
+            })
+        })
+        .transpose()
+    }
+
     /// Starts an episode for a patient, monitored on a stream.
     pub fn add_episode(&self, patient_id: i64, stream_id: Option<i64>) -> Result<i64> {
         let db = self.db();

@@ -68,6 +68,54 @@ pub struct Handled {
     pub reason: Option<String>,
     /// The samples, when accepted.
     pub block: Option<NormalisedBlock>,
+    /// The patient an accepted message names (its PID segment): her ID (PID-3's first ID) and
+    /// name (PID-5, family then given names), as [`patient_of`] reads them.
+    pub patient: Option<(String, String)>,
+}
+
+/// The longest patient ID or name taken from a PID segment (the wire's limit for an ID).
+pub const MAX_PATIENT_TEXT: usize = 128;
+
+/// Text from a message, made safe to carry on: control characters dropped, HL7's escape
+/// sequences left as sent, at most [`MAX_PATIENT_TEXT`] bytes (cut at a character boundary).
+fn patient_text(raw: &str) -> String {
+    let mut text: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let text_len = text.trim_end().len();
+    text.truncate(text_len);
+    if text.len() > MAX_PATIENT_TEXT {
+        let mut cut = MAX_PATIENT_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text.trim_start().to_owned()
+}
+
+/// The patient a message's PID segment names: PID-3's first identifier (its ID component) and
+/// PID-5's first name (family, then given names, space-separated). `None` without a PID
+/// segment or without an ID in it.
+pub fn patient_of(message: &hl7_parser::Message<'_>) -> Option<(String, String)> {
+    let pid = message.segment("PID")?;
+    let id = pid.field(3)?.repeats().find_map(|r| {
+        r.component(1)
+            .map(|c| patient_text(c.raw_value()))
+            .filter(|id| !id.is_empty())
+    })?;
+    let name = pid
+        .field(5)
+        .and_then(|f| f.repeats().next())
+        .map(|r| {
+            let part = |k: usize| r.component(k).map(|c| patient_text(c.raw_value()));
+            [part(1), part(2), part(3)]
+                .into_iter()
+                .flatten()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    Some((id, patient_text(&name)))
 }
 
 /// What an OBX-3 code maps to.
@@ -167,8 +215,12 @@ impl OruReceiver {
         self.stats.messages += 1;
         let text = String::from_utf8_lossy(message);
         let parsed = hl7_parser::Message::parse_with_lenient_newlines(text.trim_end(), true);
+        let mut patient = None;
         let (header, result) = match &parsed {
-            Ok(parsed) => (Header::of(parsed), self.observations(parsed)),
+            Ok(parsed) => {
+                patient = patient_of(parsed);
+                (Header::of(parsed), self.observations(parsed))
+            }
             Err(error) => (
                 Header::default(),
                 Err(reject(
@@ -191,6 +243,7 @@ impl OruReceiver {
             ack,
             code,
             reason,
+            patient: patient.filter(|_| block.is_some()),
             block,
         }
     }
@@ -210,6 +263,7 @@ impl OruReceiver {
             code: AckCode::AE,
             reason: Some(reason.into()),
             block: None,
+            patient: None,
         }
     }
 

@@ -152,3 +152,63 @@ fn timestamps_are_civil_utc() {
     assert_eq!(hl7_timestamp(951_782_400_000), "20000229000000");
     assert_eq!(hl7_timestamp(NOW), "20260115093000");
 }
+
+/// The patient an accepted message names: PID-3's ID and PID-5's name (the notes' example:
+/// `MRN4711`, `DOE JANE`); told once, and again only when she changes; none from a message
+/// without a PID, one without an ID in it, or one that was not accepted.
+#[test]
+fn the_pid_segment_names_the_patient() {
+    let mut receiver = OruReceiver::new("MIMAMORI");
+    let handled = receiver.handle(&example(), NOW);
+    assert_eq!(
+        handled.patient,
+        Some(("MRN4711".to_string(), "DOE JANE".to_string()))
+    );
+    let text = String::from_utf8(example()).unwrap();
+    let with = |pid: &str| {
+        text.replace("PID|||MRN4711^^^HOSP^MR||DOE^JANE", pid)
+            .into_bytes()
+    };
+    let patient = |bytes: &[u8]| OruReceiver::new("M").handle(bytes, NOW).patient;
+    assert_eq!(patient(&with("PID|||||DOE^JANE")), None, "no ID");
+    assert_eq!(
+        patient(&with("PID|||^^^HOSP~ID2^^^HOSP||ROE^ANN^B")),
+        Some(("ID2".into(), "ROE ANN B".into())),
+        "the first repeat with an ID; family, given and middle names"
+    );
+    assert_eq!(
+        patient(&with("PID|||X9")),
+        Some(("X9".into(), String::new())),
+        "no name"
+    );
+    let long = "A".repeat(300);
+    let (id, _) = patient(&with(&format!("PID|||{long}"))).unwrap();
+    assert_eq!(id.len(), MAX_PATIENT_TEXT, "cut to the wire's limit");
+    assert_eq!(
+        patient(
+            &text
+                .replace("PID|||MRN4711^^^HOSP^MR||DOE^JANE\r", "")
+                .into_bytes()
+        ),
+        None
+    );
+    // Not accepted (a value that is not a number): no patient either.
+    let rejected = text.replace("|140.25^", "|x^").into_bytes();
+    let handled = OruReceiver::new("M").handle(&rejected, NOW);
+    assert_ne!(handled.code, AckCode::AA);
+    assert_eq!(handled.patient, None);
+
+    let mut told = None;
+    let jane = Some(("MRN4711".to_string(), "DOE JANE".to_string()));
+    assert!(matches!(
+        crate::patient_change(&mut told, jane.clone()),
+        Some(ctg_proto::model::EventKind::PatientIdentified { .. })
+    ));
+    assert_eq!(
+        crate::patient_change(&mut told, jane),
+        None,
+        "the same: told once"
+    );
+    assert_eq!(crate::patient_change(&mut told, None), None);
+    assert!(crate::patient_change(&mut told, Some(("X9".into(), String::new()))).is_some());
+}
