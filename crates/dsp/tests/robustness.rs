@@ -75,7 +75,7 @@ fn twin_channels() -> impl Strategy<Value = Vec<ctg_proto::model::Sample>> {
                     a = (a + (next() % 9) as i32 - 4).clamp(400, 720);
                     b = (b + (next() % 9) as i32 - 4).clamp(400, 720);
                     let mut s = Sample::default();
-                    let lost = |r: u32| dropout > 0 && r % (8 * u32::from(dropout)) == 0;
+                    let lost = |r: u32| dropout > 0 && r.is_multiple_of(8 * u32::from(dropout));
                     s.values[Channel::Fhr1.index()] = if lost(next()) { 0 } else { a as u16 };
                     let fhr2 = if same { a as u16 + offset } else { b as u16 };
                     s.values[Channel::Fhr2.index()] = if lost(next()) { 0 } else { fhr2 };
