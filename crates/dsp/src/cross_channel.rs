@@ -100,6 +100,8 @@ pub struct CrossChannel {
     first: u64,
     /// The episode under way: its start and the end of its last coinciding window.
     episode: Option<(u64, u64)>,
+    /// Where the last episode told as ended ended: the next one starts no earlier.
+    ended_at: u64,
     events: VecDeque<CrossChannelEvent>,
 }
 
@@ -119,6 +121,7 @@ impl CrossChannel {
             next: first,
             first,
             episode: None,
+            ended_at: first,
             events: VecDeque::new(),
         }
     }
@@ -146,6 +149,7 @@ impl CrossChannel {
     pub fn finish(&mut self) {
         if let Some((start, last)) = self.episode.take() {
             let end = self.last_coinciding_minute_end(start, last);
+            self.ended_at = end;
             self.events
                 .push_back(CrossChannelEvent::Ended { start, end });
         }
@@ -169,7 +173,8 @@ impl CrossChannel {
             match &mut self.episode {
                 Some((_, last)) => *last = end,
                 None => {
-                    let start = self.first_coinciding_minute(start, end);
+                    // A window reaching back into the last episode: this one starts after it.
+                    let start = self.first_coinciding_minute(start.max(self.ended_at), end);
                     self.episode = Some((start, end));
                     self.events.push_back(CrossChannelEvent::Began { start });
                 }
@@ -179,6 +184,7 @@ impl CrossChannel {
         {
             self.episode = None;
             let end = self.last_coinciding_minute_end(first, last);
+            self.ended_at = end;
             self.events
                 .push_back(CrossChannelEvent::Ended { start: first, end });
         }
