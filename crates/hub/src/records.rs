@@ -136,6 +136,17 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
+/// A patient from her stored row (id, details as JSON), if there was one.
+fn patient_of_row(row: Option<(i64, String)>) -> Result<Option<Patient>> {
+    row.map(|(id, details)| {
+        Ok(Patient {
+            id,
+            details: serde_json::from_str(&details)?,
+        })
+    })
+    .transpose()
+}
+
 /// The records store.
 pub struct Records {
     db: Mutex<Connection>,
@@ -247,13 +258,7 @@ impl Records {
                 r.get(0)
             })
             .optional()?;
-        row.map(|details| {
-            Ok(Patient {
-                id,
-                details: serde_json::from_str(&details)?,
-            })
-        })
-        .transpose()
+        patient_of_row(row.map(|details| (id, details)))
     }
 
     /// Every patient (the caller filters by visibility).
@@ -333,13 +338,7 @@ impl Records {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        row.map(|(id, details)| {
-            Ok(Patient {
-                id,
-                details: serde_json::from_str(&details)?,
-            })
-        })
-        .transpose()
+        patient_of_row(row)
     }
 
     /// The facility's patient with this patient ID (the earliest entered, if several).
@@ -355,13 +354,7 @@ impl Records {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?;
-        row.map(|(id, details)| {
-            Ok(Patient {
-                id,
-                details: serde_json::from_str(&details)?,
-            })
-        })
-        .transpose()
+        patient_of_row(row)
     }
 
     /// Starts an episode for a patient, monitored on a stream.
