@@ -160,8 +160,11 @@ impl Record {
     }
 }
 
-/// The host's request (Transmit/Receive mode): every type the bridge uses.
-pub fn request() -> Vec<u8> {
+/// The host's request (Transmit/Receive mode): every type the bridge uses, with or without
+/// annotations (`c`), which only the 120 series sends. A monitor answers a request it finds
+/// wrong with nothing at all (protocols.md §3.4), so the host alternates the two forms until
+/// records come: a 170 series that refuses `c` still gets the one without.
+pub fn request(with_annotations: bool) -> Vec<u8> {
     let mut bytes = vec![START];
     bytes.extend(
         [
@@ -174,6 +177,8 @@ pub fn request() -> Vec<u8> {
             RecordType::FetalMovement,
             RecordType::PaperOut,
         ]
+        .into_iter()
+        .filter(|&kind| with_annotations || kind != RecordType::Annotation)
         .map(RecordType::byte),
     );
     bytes.push(ETX);
@@ -449,7 +454,7 @@ impl Corometrics115Host {
     }
 
     /// Bytes to write to the monitor now: the request, at the start and whenever no record
-    /// has come for [`REQUEST_AGAIN_MS`].
+    /// has come for [`REQUEST_AGAIN_MS`], with and without annotations in turn ([`request`]).
     pub fn poll_transmit(&mut self, now: Millis) -> Vec<u8> {
         let silent = self
             .last_record_ms
@@ -460,7 +465,7 @@ impl Corometrics115Host {
         if silent && due {
             self.last_request_ms = Some(now);
             self.stats.requests += 1;
-            return request();
+            return request(self.stats.requests % 2 == 1);
         }
         Vec::new()
     }

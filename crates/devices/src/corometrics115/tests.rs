@@ -199,14 +199,19 @@ fn without_heart_rate_1_the_grid_follows_the_other_records() {
 }
 
 /// What is held goes out once the line has been quiet a second (a monitor switched off
-/// mid-second), and the request is sent at the start and again only after 3 s of silence.
+/// mid-second), and the request is sent at the start and again only after 3 s of silence,
+/// with and without annotations in turn.
 #[test]
 fn a_quiet_line_flushes_and_brings_the_request_again() {
     let mut host = Corometrics115Host::new();
     let mut out = Vec::new();
-    assert_eq!(host.poll_transmit(0), request());
-    assert_eq!(request()[0], START);
-    assert_eq!(*request().last().unwrap(), ETX);
+    assert_eq!(host.poll_transmit(0), request(true));
+    assert_eq!(request(true), b"9`abcdefg\x03");
+    assert_eq!(
+        request(false),
+        b"9`abdefg\x03",
+        "without the 120 series' annotations"
+    );
     let mut monitor = Corometrics115Monitor::new();
     let second = [sample(140, 0, Some(5), false); 4];
     host.receive(&monitor.second(&second, false), 100, &mut out);
@@ -220,9 +225,12 @@ fn a_quiet_line_flushes_and_brings_the_request_again() {
     host.tick(1_100, &mut out);
     assert_eq!(samples_of(&out).len(), 4, "flushed after a quiet second");
     assert!(host.poll_transmit(3_000).is_empty());
-    assert_eq!(host.poll_transmit(3_200), request());
-    assert!(host.poll_transmit(3_300).is_empty());
-    assert_eq!(host.stats().requests, 2);
+    // No record since 0.1 s: asked again at 4.2 s, without annotations (a 170 series may have
+    // found `c` wrong and answered nothing), then 3 s later with them.
+    assert_eq!(host.poll_transmit(4_200), request(false));
+    assert!(host.poll_transmit(4_300).is_empty());
+    assert_eq!(host.poll_transmit(7_300), request(true));
+    assert_eq!(host.stats().requests, 3);
 }
 
 /// The Mark key and an annotation become a marker and a note; paper out is counted.
