@@ -304,7 +304,8 @@ fn evaluate_record(
     events: Option<&datasets::RecordEvents>,
     set: &[overrides::Override],
 ) -> Result<RecordResult, EvalError> {
-    let recording = read_recording(&data.join(format!("ctu-uhb/wfdb/{name}.hea")))?;
+    let mut recording = read_recording(&data.join(format!("ctu-uhb/wfdb/{name}.hea")))?;
+    overrides::apply_input(&mut recording.samples, set);
     let figo_report = analyze(
         &recording.samples,
         configured(&recording, Profile::Figo, set),
@@ -699,7 +700,8 @@ fn false_signal_setup(
         folder.join(&labels.part).join(&labels.filename),
         folder.join(&labels.filename),
     ]);
-    let recording = read_recording(&path)?;
+    let mut recording = read_recording(&path)?;
+    overrides::apply_input(&mut recording.samples, set);
     let channel = if labels.folder == "ScalpECG" {
         Channel::Fhr2
     } else {
@@ -936,10 +938,11 @@ fn baseline_file(
     set: &[overrides::Override],
 ) -> Result<FhrmaResult, EvalError> {
     let fhrma = data.join("fhrma");
-    let recording = read_recording(&elsewhere.locate([
+    let mut recording = read_recording(&elsewhere.locate([
         fhrma.join("traindata").join(name),
         fhrma.join("testdata").join(name),
     ]))?;
+    overrides::apply_input(&mut recording.samples, set);
     let mut config = configured(&recording, Profile::Figo, set);
     config.keep_baseline_curve = true;
     let report = analyze(&recording.samples, config);

@@ -116,7 +116,90 @@ pub fn apply(config: &mut AnalyzerConfig, o: &Override) -> Result<(), String> {
             "figo_pathological_burden" => config.window.figo_pathological_burden = v,
             _ => return Err(format!("unknown window parameter `{field}`")),
         },
+        // What the recordings are read as, not the analysis ([`apply_input`]).
+        "input" => match field {
+            "heart_rate_step_bpm" | "ua_step" if v > 0.0 && v <= 10.0 => {}
+            "heart_rate_step_bpm" | "ua_step" => {
+                return Err(format!("input.{field}: a step of 0–10 units, not {v}"));
+            }
+            _ => return Err(format!("unknown input parameter `{field}`")),
+        },
         _ => return Err(format!("unknown section `{section}`")),
     }
     Ok(())
+}
+
+/// Reads a recording's samples as a coarser monitor would send them: `input.heart_rate_step_bpm`
+/// rounds every heart rate to that step (1: the whole bpm of the Corometrics Model 115 protocol,
+/// against the quarter bpm of the recordings), `input.ua_step` the uterine activity to that many
+/// units. No signal stays no signal.
+pub fn apply_input(samples: &mut [ctg_proto::model::Sample], overrides: &[Override]) {
+    use ctg_proto::model::Channel;
+    let step = |key: &str| {
+        overrides
+            .iter()
+            .rev()
+            .find(|o| o.key == key)
+            .map(|o| o.value)
+    };
+    // Steps in the samples' own units: quarter bpm and half units.
+    let round = |value: u16, step: f64| -> u16 {
+        ((f64::from(value) / step).round() * step).clamp(0.0, f64::from(u16::MAX)) as u16
+    };
+    if let Some(bpm) = step("input.heart_rate_step_bpm") {
+        for s in samples.iter_mut() {
+            for channel in [Channel::Fhr1, Channel::Fhr2, Channel::Fhr3, Channel::Mhr] {
+                let v = &mut s.values[channel.index()];
+                if *v != 0 {
+                    // A rate never rounds to "no signal".
+                    *v = round(*v, 4.0 * bpm).max(1);
+                }
+            }
+        }
+    }
+    if let Some(units) = step("input.ua_step") {
+        for s in samples.iter_mut() {
+            let v = &mut s.values[Channel::Ua.index()];
+            *v = round(*v, 2.0 * units);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ctg_proto::model::{Channel, Sample};
+
+    use super::*;
+
+    /// `input.*` reads the recordings as a coarser monitor would send them: rates to the step
+    /// (no signal stays none, a rate never becomes none), uterine activity to its step; other
+    /// input keys and steps are refused when parsed.
+    #[test]
+    fn input_steps_round_what_the_recordings_hold() {
+        let set = [
+            parse("input.heart_rate_step_bpm=1").unwrap(),
+            parse("input.ua_step=1").unwrap(),
+        ];
+        let mut samples = [Sample::default(); 3];
+        samples[0].values = [561, 0, 0, 322, 21]; // 140.25 bpm, none, none, 80.5 bpm, 10.5 units
+        samples[1].values = [563, 1, 0, 0, 0]; // 140.75, 0.25 bpm
+        samples[2].values = [0, 0, 0, 0, 7]; // 3.5 units
+        apply_input(&mut samples, &set);
+        assert_eq!(samples[0].values, [560, 0, 0, 324, 22]);
+        assert_eq!(
+            samples[1].values[..2],
+            [564, 1],
+            "a rate never rounds to none"
+        );
+        assert_eq!(samples[2].value(Channel::Ua), 8);
+        assert!(parse("input.heart_rate_step_bpm=0").is_err());
+        assert!(parse("input.sample_rate=1").is_err());
+        // Not an analysis parameter: the configuration is untouched.
+        let mut config = AnalyzerConfig::new(ctg_dsp::Profile::Figo);
+        apply(&mut config, &set[0]).unwrap();
+        assert_eq!(
+            format!("{config:?}"),
+            format!("{:?}", AnalyzerConfig::new(ctg_dsp::Profile::Figo))
+        );
+    }
 }
