@@ -194,6 +194,7 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
             {
                 host.receive(&buffer[..n], now, &mut outputs);
             }
+            host.tick(now, &mut outputs);
         }
         let link = host.link();
         let identified = outputs.iter().find_map(|o| match o {
@@ -211,9 +212,10 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
             .filter(|o| matches!(o, ctg_devices::DeviceOutput::Problem(_)))
             .count();
         report.push(format!(
-            "{}: {path} ({:?}): {} frames, {blocks} CTG blocks, {} checksum errors, {problems} problems; monitor: {}",
+            "{}: {path} ({:?}, {} baud): {} frames, {blocks} CTG blocks, {} frames refused (bad checksum or form), {problems} problems; monitor: {}",
             device.name,
             device.protocol,
+            device.baud(),
             link.frames,
             link.crc_errors,
             identified.unwrap_or_else(|| "did not identify itself".into()),
