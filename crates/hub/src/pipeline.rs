@@ -175,18 +175,12 @@ pub fn resume_read_from(until: u64) -> (u64, f64) {
 pub fn resume_from(until: u64, stored: &[serde_json::Value]) -> u64 {
     let (earliest, _) = resume_read_from(until);
     let latest = until - until % WINDOW_SAMPLES;
-    let mut told: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
-    for json in stored.iter().filter(|j| j["kind"] == "classification") {
-        let Some(end) = json["end_s"].as_f64() else {
-            continue;
-        };
-        let fetus = json["fetal_channel"].as_str().unwrap_or("");
-        let horizon = told.entry(fetus).or_insert(f64::MIN);
-        *horizon = horizon.max(end);
-    }
-    let newest = told.values().copied().fold(f64::MIN, f64::max);
-    let behind = told
-        .values()
+    // Per fetus, where its levels had been told up to.
+    let told = ToldBefore::of(stored);
+    let levels: Vec<f64> = told.horizons("classification").collect();
+    let newest = levels.iter().copied().fold(f64::MIN, f64::max);
+    let behind = levels
+        .iter()
         .copied()
         .filter(|&end| end >= newest - (WINDOW_SAMPLES / 4) as f64)
         .fold(f64::MAX, f64::min);
@@ -231,6 +225,14 @@ impl ToldBefore {
             *horizon = f64::max(*horizon, until);
         }
         Self(told)
+    }
+
+    /// The horizons of the findings of one kind (one per fetus, channel and source).
+    fn horizons<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = f64> + 'a {
+        self.0
+            .iter()
+            .filter(move |(key, _)| key.split('|').next() == Some(kind))
+            .map(|(_, &horizon)| horizon)
     }
 
     /// Whether `json` (times in the stream) was told before the restart.
@@ -414,8 +416,8 @@ impl Pipeline {
     /// has its earlier samples in the store: the analysis starts at `first_seq`, and its
     /// findings count their times from the stream's first sample).
     ///
-    /// With `resume` (a restart), the worker first reads the stored window `first_seq` falls in
-    /// and analyses it ([`Resume`]).
+    /// With `resume` (a restart), the worker first reads the stored samples from the end of the
+    /// last level told up to `first_seq` and analyses them ([`Resume`], [`resume_from`]).
     pub fn add_stream(
         &self,
         id: i64,
@@ -460,7 +462,7 @@ impl Pipeline {
             feed,
             findings_dropped: self.findings_dropped.clone(),
         };
-        // Taken up again: the worker reads the stored window up to `first_seq` first.
+        // Taken up again: the worker reads the stored samples up to `first_seq` first.
         if !has_resume {
             ring.gap(first_seq);
         }

@@ -79,17 +79,16 @@ pub const MAX_PATIENT_TEXT: usize = 128;
 /// Text from a message, made safe to carry on: control characters dropped, HL7's escape
 /// sequences left as sent, at most [`MAX_PATIENT_TEXT`] bytes (cut at a character boundary).
 fn patient_text(raw: &str) -> String {
-    let mut text: String = raw.chars().filter(|c| !c.is_control()).collect();
-    let text_len = text.trim_end().len();
-    text.truncate(text_len);
+    let text: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let mut text = text.trim();
     if text.len() > MAX_PATIENT_TEXT {
         let mut cut = MAX_PATIENT_TEXT;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
-        text.truncate(cut);
+        text = text[..cut].trim_end();
     }
-    text.trim_start().to_owned()
+    text.to_owned()
 }
 
 /// The patient a message's PID segment names: PID-3's first identifier (its ID component) and
