@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use ctg_devices::avalon::AvalonMonitor;
 use ctg_devices::corometrics115::Corometrics115Monitor;
 use ctg_devices::series50::{Block, CtgBlock, Series50Monitor, simulator_identification};
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::openpty;
 use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
 
@@ -145,6 +145,10 @@ impl PtyMonitor {
             None => slave_path,
         };
         set_nonblocking(&pty.master)?;
+        // Neither side may leak into a process this one starts (a bridge under test): a
+        // child holding the master would keep the line up after the monitor hangs up.
+        close_on_exec(&pty.master)?;
+        close_on_exec(&pty.slave)?;
         let stop = Arc::new(AtomicBool::new(false));
         let samples_sent = Arc::new(AtomicU64::new(0));
         let thread = {
@@ -320,6 +324,11 @@ fn wait_for_tick(next_tick: &mut Instant, period: Duration) {
     } else if now - *next_tick > period * 10 {
         *next_tick = now;
     }
+}
+
+fn close_on_exec(fd: &OwnedFd) -> io::Result<()> {
+    fcntl(fd.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+    Ok(())
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
