@@ -5,8 +5,8 @@
 // killed makes its beds visibly stale within 10 s; the chart prints to PDF; false signal on a
 // bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace; a bed
 // with no toco applied says so in its levels, and a level resting on a band its window could not
-// measure says so. Screenshots and the
-// wall's frame times go to target/browser/.
+// measure says so; five wrong passwords lock a username and the sign-in form says for how long.
+// Screenshots and the wall's frame times go to target/browser/.
 //
 //   node tests/browser/viewer.test.mjs            (MIMAMORI_BIN: the binary, default target/debug/mimamori)
 
@@ -154,6 +154,27 @@ try {
   const pct = (/** @type {number} */ p) => frames[Math.min(frames.length - 1, Math.floor(frames.length * p))];
   result.frame_time_ms = { frames: frames.length, p50: pct(0.5), p99: pct(0.99), max: frames.at(-1), beds: BEDS, data_rate: `${SPEED}x real time` };
   log(`frame time over 10 s: p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms (${frames.length} frames)`);
+
+  // ── repeated wrong passwords lock the username, and the form says for how long ──
+  {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "ja-JP" });
+    const p = await other.newPage();
+    await p.goto(url);
+    const said = [];
+    for (let n = 0; n < 6; n++) {
+      await p.fill("input[name=username]", "night-shift");
+      await p.fill("input[name=password]", `not it ${n}`);
+      await p.evaluate(() => { const e = document.querySelector("form.login .error"); if (e) e.textContent = ""; });
+      await Promise.all([p.waitForResponse((r) => r.url().endsWith("/api/login")), p.click("button[type=submit]")]);
+      await waitFor(async () => ((await p.locator("form.login .error").textContent()) ?? "") !== "", 5000, "the form's answer");
+      said.push((await p.locator("form.login .error").textContent()) ?? "");
+    }
+    assert.equal(said[0], "ユーザー名またはパスワードが違います", `first answer: ${said[0]}`);
+    assert.match(said[5], /15 分後まで使えません/, `after five wrong passwords: ${said[5]}`);
+    await p.screenshot({ path: join(out, "login-locked.png") });
+    await other.close();
+    log(`sign-in locked after five wrong passwords: "${said[5]}"`);
+  }
 
   // ── a clinic-a midwife sees only clinic-a ──
   {

@@ -78,7 +78,7 @@ async function api(path, options = {}) {
     throw new Error("signed out");
   }
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
-  if (!response.ok) throw new Error(body?.error ?? String(body));
+  if (!response.ok) throw Object.assign(new Error(body?.error ?? String(body)), { status: response.status, body });
   return body;
 }
 
@@ -180,8 +180,14 @@ function renderLogin() {
         state.user = body.user;
         if (!location.hash || location.hash === "#/") location.hash = "#/wall";
         render();
-      } catch {
-        error.textContent = t("wrongLogin");
+      } catch (/** @type {any} */ failure) {
+        if (failure?.status === 429) {
+          error.textContent = tf("loginLocked", { minutes: Math.max(1, Math.ceil((failure.body?.retry_after_s ?? 60) / 60)) });
+        } else if (failure?.status === 503) {
+          error.textContent = t("loginBusy");
+        } else {
+          error.textContent = t("wrongLogin");
+        }
       }
     },
   }, [

@@ -9,9 +9,12 @@
 //! - Audit: an append-only table whose rows each carry `SHA-256(previous hash ‖ row)`, so any
 //!   edit or deletion breaks the chain from there on; [`Accounts::verify_audit`] walks it
 //!   (`mimamori audit verify`).
+//! - Sign-in: a username that fails [`crate::signin_guard::GuardConfig::max_failures`] times
+//!   in a row is locked for a while ([`crate::signin_guard`]); an unknown username costs the
+//!   same password hash as a known one, so neither the time nor the answer tells which exist.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Context, Result, bail};
 use argon2::Argon2;
@@ -19,6 +22,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use crate::signin_guard::{AfterFailure, GuardConfig, SigninGuard, Verdict};
 
 /// Session lifetime.
 pub const SESSION_HOURS: i64 = 12;
@@ -88,6 +93,26 @@ impl User {
 pub struct Accounts {
     db: Mutex<Connection>,
     centre: String,
+    guard: Mutex<SigninGuard>,
+    /// A hash no password matches, checked for usernames that do not exist.
+    unknown_user_hash: OnceLock<String>,
+    /// Password hashes checked (argon2id), since the start.
+    password_checks: std::sync::atomic::AtomicU64,
+}
+
+/// What a sign-in came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signin {
+    /// The password was right: the user and a new session token.
+    SignedIn(User, String),
+    /// Wrong username or password.
+    Refused,
+    /// The username is locked after too many failures, until then (ms since the Unix epoch);
+    /// the password was not checked.
+    Locked {
+        /// When the lock ends.
+        until_ms: i64,
+    },
 }
 
 impl std::fmt::Debug for Accounts {
@@ -158,6 +183,9 @@ impl Accounts {
         Ok(Accounts {
             db: Mutex::new(db),
             centre: centre.to_owned(),
+            guard: Mutex::new(SigninGuard::new(GuardConfig::default())),
+            unknown_user_hash: OnceLock::new(),
+            password_checks: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -221,8 +249,24 @@ impl Accounts {
         ))
     }
 
-    /// Checks a password; on success a new session token (audited either way).
+    /// Checks a password; on success a new session token (audited either way). See
+    /// [`Accounts::sign_in`] for the lock.
     pub fn login(&self, username: &str, password: &str) -> Result<Option<(User, String)>> {
+        Ok(match self.sign_in(username, password, now_ms())? {
+            Signin::SignedIn(user, token) => Some((user, token)),
+            Signin::Refused | Signin::Locked { .. } => None,
+        })
+    }
+
+    /// Signs in at `now_ms` (ms since the Unix epoch): the password checked unless the
+    /// username is locked ([`crate::signin_guard`]). Audited: `login`, `login_failed`, and
+    /// `login_locked` once when a lock begins (attempts during a lock are counted, not
+    /// written, so they cannot fill the log).
+    pub fn sign_in(&self, username: &str, password: &str, now_ms: i64) -> Result<Signin> {
+        let verdict = self.guard().check(username, now_ms);
+        if let Verdict::Locked { until_ms } = verdict {
+            return Ok(Signin::Locked { until_ms });
+        }
         let found = self
             .db()
             .query_row(
@@ -231,30 +275,83 @@ impl Accounts {
                 |r| self.user_row(r),
             )
             .optional()?;
-        let verified = found.filter(|(_, hash)| {
-            PasswordHash::new(hash)
-                .map(|parsed| {
-                    Argon2::default()
-                        .verify_password(password.as_bytes(), &parsed)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        });
-        let Some((user, _)) = verified else {
-            self.audit("-", "login_failed", username)?;
-            return Ok(None);
+        let hash = match &found {
+            Some((_, hash)) => hash.as_str(),
+            None => self.unknown_user_hash()?,
         };
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let matches = PasswordHash::new(hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        let Some((user, _)) = found.filter(|_| matches) else {
+            self.audit("-", "login_failed", username)?;
+            let after = self.guard().failed(username, now_ms);
+            if let AfterFailure::LockedNow { until_ms } = after {
+                self.audit("-", "login_locked", &format!("{username} until {until_ms}"))?;
+                tracing::warn!(%username, "sign-in locked after repeated failures");
+            }
+            return Ok(Signin::Refused);
+        };
+        self.guard().succeeded(username);
         let token = hex::encode(random_bytes::<32>()?);
         self.db().execute(
             "INSERT INTO sessions(token_hash, user_id, expires_ms) VALUES(?1,?2,?3)",
             params![
                 sha256_hex(token.as_bytes()),
                 user.id,
-                now_ms() + SESSION_HOURS * 3_600_000
+                now_ms + SESSION_HOURS * 3_600_000
             ],
         )?;
         self.audit(&user.username, "login", &user.facility)?;
-        Ok(Some((user, token)))
+        Ok(Signin::SignedIn(user, token))
+    }
+
+    /// An administrator lifts `username`'s sign-in lock (audited as `login_unlocked` by
+    /// `admin`); whether it was locked.
+    pub fn unlock(&self, username: &str, admin: &str) -> Result<bool> {
+        let was_locked = self.guard().unlock(username, now_ms());
+        self.audit(
+            admin,
+            "login_unlocked",
+            &format!("{username} (was locked: {was_locked})"),
+        )?;
+        Ok(was_locked)
+    }
+
+    /// Password hashes checked since the start: one per sign-in not refused by a lock, known
+    /// username or not.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Attempts refused because their username was locked, since the start.
+    pub fn signins_refused_while_locked(&self) -> u64 {
+        self.guard().refused_while_locked()
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, SigninGuard> {
+        self.guard.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A hash of a random password (made once, when first needed), so an unknown username
+    /// costs one argon2id check like a known one.
+    fn unknown_user_hash(&self) -> Result<&str> {
+        if let Some(hash) = self.unknown_user_hash.get() {
+            return Ok(hash);
+        }
+        let salt =
+            SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let hash = Argon2::default()
+            .hash_password(&random_bytes::<32>()?, &salt)
+            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+            .to_string();
+        Ok(self.unknown_user_hash.get_or_init(|| hash))
     }
 
     /// The user of a live session token.

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::accounts::{Role, User};
+use crate::accounts::{Role, Signin, User};
 use crate::store::Store;
 use crate::{Hub, Live};
 
@@ -175,6 +175,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             axum::routing::put(set_channels),
         )
         .route("/api/users", axum::routing::post(add_user))
+        .route("/api/users/{name}/unlock", axum::routing::post(unlock_user))
         .route("/api/ws", get(ws))
         .with_state(hub)
 }
@@ -361,12 +362,34 @@ struct Login {
     password: String,
 }
 
+/// How long a sign-in waits for its turn at the password check before the answer is "busy".
+pub const SIGNIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response {
-    let result =
-        tokio::task::spawn_blocking(move || hub.accounts.login(&body.username, &body.password))
-            .await;
+    // One password check at a time: a flood of sign-ins queues here (and, past
+    // `SIGNIN_WAIT`, is told to come back) instead of taking the cores from the streams.
+    let Ok(Ok(permit)) = tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await
+    else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5".to_owned())],
+            Json(json!({"error": "sign-ins are busy; try again in a few seconds"})),
+        )
+            .into_response();
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let checking = hub.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        checking
+            .accounts
+            .sign_in(&body.username, &body.password, now_ms)
+    })
+    .await;
+    drop(permit);
     match result {
-        Ok(Ok(Some((user, token)))) => (
+        Ok(Ok(Signin::SignedIn(user, token))) => (
             [(
                 header::SET_COOKIE,
                 format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}", crate::accounts::SESSION_HOURS * 3600),
@@ -374,7 +397,22 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
             Json(json!({"user": user})),
         )
             .into_response(),
-        Ok(Ok(None)) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username or password"}))).into_response(),
+        Ok(Ok(Signin::Refused)) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username or password"}))).into_response(),
+        Ok(Ok(Signin::Locked { until_ms })) => {
+            let retry_after_s = ((until_ms - now_ms).max(0) + 999) / 1000;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after_s.to_string())],
+                Json(json!({
+                    "error": format!(
+                        "too many wrong passwords for this username: try again in {} min, or ask an administrator",
+                        (retry_after_s + 59) / 60
+                    ),
+                    "retry_after_s": retry_after_s,
+                })),
+            )
+                .into_response()
+        }
         Ok(Err(error)) => internal(error),
         Err(error) => internal(error.into()),
     }
@@ -637,6 +675,20 @@ async fn set_channels(
             Json(json!({"person": name, "channels": hub.notifier.channels(&name).unwrap_or_default()}))
                 .into_response()
         }
+        Err(error) => internal(error),
+    }
+}
+
+async fn unlock_user(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+) -> Response {
+    if user.role != Role::Admin {
+        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
+    }
+    match hub.accounts.unlock(&name, &user.username) {
+        Ok(was_locked) => Json(json!({"username": name, "was_locked": was_locked})).into_response(),
         Err(error) => internal(error),
     }
 }

@@ -27,6 +27,7 @@ pub mod phrases;
 pub mod pipeline;
 pub mod recent;
 pub mod records;
+pub mod signin_guard;
 pub mod store;
 pub mod webpush;
 
@@ -199,6 +200,9 @@ pub struct Hub {
     centre: String,
     watchers: Mutex<HashMap<u64, (String, Vec<i64>)>>,
     connection_numbers: AtomicU64,
+    /// One password check at a time (argon2id, tens of milliseconds of a core each): sign-ins
+    /// tried in bulk wait here rather than take the cores ingest and analysis run on.
+    pub(crate) password_checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Hub {
@@ -314,6 +318,7 @@ impl Hub {
             centre: centre.to_owned(),
             watchers: Mutex::new(HashMap::new()),
             connection_numbers: AtomicU64::new(0),
+            password_checks: tokio::sync::Semaphore::new(1),
         }))
     }
 

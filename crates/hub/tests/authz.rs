@@ -417,3 +417,92 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     assert_eq!(count("advice"), 4, "two centre users × two episodes");
     assert_eq!(count("view_patient"), 7);
 }
+
+/// Sign-in over HTTP as the safety guideline asks of repeated wrong passwords: after five in a
+/// row a username is refused (429, with when to try again) even with the right password, an
+/// unknown username the same, other users untouched; the lock is audited once, the refused
+/// attempts during it not at all; an administrator lifts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_passwords_lock_a_username_until_it_expires_or_an_admin_lifts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    for (user, role) in [
+        ("admin", Role::Admin),
+        ("mw-a", Role::Midwife),
+        ("mw-b", Role::Midwife),
+    ] {
+        hub.accounts
+            .add_user(user, "a long password", role, "centre")
+            .unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = hub.clone();
+    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(serving)).await });
+    let sign_in = |username: &'static str, password: &'static str| async move {
+        let body = serde_json::json!({"username": username, "password": password}).to_string();
+        http(port, "POST", "/api/login", None, Some(&body)).await
+    };
+
+    for username in ["mw-a", "nobody"] {
+        for n in 0..5 {
+            let (status, cookie, _) = sign_in(username, "not the password").await;
+            assert_eq!(
+                (status, cookie),
+                (401, None),
+                "{username}: wrong password {n}"
+            );
+        }
+        // Locked: the right password is not even checked.
+        let (status, cookie, body) = sign_in(username, "a long password").await;
+        assert_eq!((status, cookie), (429, None), "{username}: {body}");
+        let retry = body["retry_after_s"].as_i64().unwrap();
+        assert!((890..=900).contains(&retry), "{retry} s");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("try again in 15 min"),
+            "{body}"
+        );
+    }
+    // A known and an unknown username answer alike; others sign in as ever.
+    let (status, cookie, _) = sign_in("mw-b", "a long password").await;
+    assert_eq!(status, 200);
+    let mw_b = cookie.unwrap();
+    let (status, admin_cookie, _) = sign_in("admin", "a long password").await;
+    assert_eq!(status, 200);
+    let admin = admin_cookie.unwrap();
+
+    let audit = hub.accounts.audit_log(1000).unwrap();
+    let count = |action: &str, target: &str| {
+        audit
+            .iter()
+            .filter(|e| e.action == action && e.target.starts_with(target))
+            .count()
+    };
+    assert_eq!(count("login_failed", "mw-a"), 5);
+    assert_eq!(count("login_locked", "mw-a "), 1);
+    assert_eq!(count("login_locked", "nobody "), 1);
+    assert_eq!(count("login", "centre"), 2, "mw-b and admin only");
+    assert_eq!(hub.accounts.signins_refused_while_locked(), 2);
+    // Every attempt but the two refused by a lock checked a password hash, the unknown
+    // username's too (so its answer takes as long as a known one's).
+    assert_eq!(hub.accounts.password_checks(), 5 + 5 + 2);
+
+    // Only an administrator lifts a lock.
+    let (status, _, _) = http(port, "POST", "/api/users/mw-a/unlock", Some(&mw_b), None).await;
+    assert_eq!(status, 403);
+    let (status, _, body) = http(port, "POST", "/api/users/mw-a/unlock", Some(&admin), None).await;
+    assert_eq!((status, body["was_locked"].as_bool()), (200, Some(true)));
+    let (status, _, _) = sign_in("mw-a", "a long password").await;
+    assert_eq!(status, 200, "unlocked");
+    let audit = hub.accounts.audit_log(1000).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "login_unlocked" && e.actor == "admin"),
+        "the unlock is audited with who did it"
+    );
+    hub.accounts.verify_audit().unwrap();
+}
