@@ -7,6 +7,7 @@ mod cli_alarms;
 mod cli_analyze;
 mod cli_eval;
 mod cli_info;
+mod cli_user;
 mod hub_e2e;
 mod util;
 mod wfdb_crosscheck;

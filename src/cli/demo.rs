@@ -53,11 +53,19 @@ pub const DEMO_USER: &str = "demo";
 /// Its password (the demo hub listens on loopback only and lives in a temporary folder).
 pub const DEMO_PASSWORD: &str = "mimamori-demo";
 /// Every demo login: name, role, facility (all with [`DEMO_PASSWORD`]).
-const DEMO_LOGINS: [(&str, ctg_hub::accounts::Role, &str); 3] = [
+const DEMO_LOGINS: [(&str, ctg_hub::accounts::Role, &str); 4] = [
     (DEMO_USER, ctg_hub::accounts::Role::Obstetrician, "centre"),
     ("admin", ctg_hub::accounts::Role::Admin, "centre"),
     ("clinic-a", ctg_hub::accounts::Role::Midwife, "clinic-a"),
+    (
+        DEMO_REMOTE_USER,
+        ctg_hub::accounts::Role::Obstetrician,
+        "centre",
+    ),
 ];
+/// The demo login with a second factor (an obstetrician signing in from outside the centre):
+/// its secret is new each run and printed as an `otpauth://` URI.
+pub const DEMO_REMOTE_USER: &str = "remote";
 
 /// Fictional patients for the demo's beds.
 fn demo_patient(n: usize, facility: &str) -> ctg_hub::records::NewPatient {
@@ -175,6 +183,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
     for (name, role, facility) in DEMO_LOGINS {
         hub.accounts.add_user(name, DEMO_PASSWORD, role, facility)?;
     }
+    let remote_secret = hub.accounts.enrol_second_factor(DEMO_REMOTE_USER, "-")?;
     {
         let _guard = rt.enter();
         hub.start_alerts();
@@ -380,6 +389,10 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
             println!("\n  open http://{address}/   sign in as {DEMO_USER} / {DEMO_PASSWORD}");
             println!(
                 "  other logins (same password): admin (centre admin), clinic-a (a clinic-a midwife)"
+            );
+            println!(
+                "  {DEMO_REMOTE_USER} (same password) also asks for a code: add this to an authenticator app: {}",
+                ctg_hub::totp::otpauth_uri(&remote_secret, DEMO_REMOTE_USER, "Mimamori demo")
             );
         }
         None => println!("\n  (the API did not start on {http}; see the log)"),

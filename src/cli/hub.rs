@@ -15,6 +15,8 @@ pub struct Web {
     pub smtp: Option<String>,
     /// The sender of e-mail alerts.
     pub mail_from: String,
+    /// Refuse users without a second factor.
+    pub require_second_factor: bool,
 }
 
 pub fn run(
@@ -38,6 +40,8 @@ pub fn run(
         .build()
         .context("starting the async runtime")?;
     let hub = ctg_hub::Hub::open_with(db, "mimamori-hub", centre, alerts)?;
+    hub.accounts
+        .require_second_factor(web.require_second_factor);
     if let Some(smtp) = &web.smtp {
         let (host, port) = smtp
             .rsplit_once(':')
@@ -116,6 +120,27 @@ pub fn user_add(db: &Path, username: &str, role: &str, facility: &str, centre: &
     println!(
         "user {username} ({}, {facility}) created with id {id}",
         role.name()
+    );
+    Ok(())
+}
+
+/// `mimamori user totp`: enrols a user in the second factor (or removes it) and prints what
+/// the user's authenticator app takes.
+pub fn user_totp(db: &Path, username: &str, remove: bool) -> Result<()> {
+    let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
+    if remove {
+        accounts.remove_second_factor(username, "-")?;
+        println!("user {username}: second factor removed");
+        return Ok(());
+    }
+    let secret = accounts.enrol_second_factor(username, "-")?;
+    println!(
+        "user {username}: second factor enrolled. Add it to an authenticator app (the URI as a QR code, or the secret typed in, time-based, 6 digits, 30 s):"
+    );
+    println!("secret {}", ctg_hub::totp::base32(&secret));
+    println!(
+        "uri {}",
+        ctg_hub::totp::otpauth_uri(&secret, username, "Mimamori")
     );
     Ok(())
 }

@@ -222,6 +222,9 @@ enum Command {
         /// The sender address of e-mail alerts.
         #[arg(long, default_value = "mimamori@localhost")]
         mail_from: String,
+        /// Refuse users without a second factor (enrol them with `mimamori user totp`).
+        #[arg(long)]
+        require_second_factor: bool,
     },
     /// Hub accounts.
     User {
@@ -361,6 +364,18 @@ enum UserCommand {
         #[arg(long, default_value = "centre")]
         centre: String,
     },
+    /// Enrol a user in the second factor (a time-based code from an authenticator app, asked
+    /// at every sign-in besides the password); prints the secret and its otpauth:// URI.
+    Totp {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Login name.
+        username: String,
+        /// Remove the user's second factor instead.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -478,6 +493,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             bridge_offline_after,
             smtp,
             mail_from,
+            require_second_factor,
         } => hub::run(
             &pki,
             &name,
@@ -488,6 +504,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 https,
                 smtp,
                 mail_from,
+                require_second_factor,
             },
             &centre,
             hub::alerts_config(
@@ -507,6 +524,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     centre,
                 },
         } => hub::user_add(&db, &username, &role, &facility, &centre),
+        Command::User {
+            command:
+                UserCommand::Totp {
+                    db,
+                    username,
+                    remove,
+                },
+        } => hub::user_totp(&db, &username, remove),
         Command::Audit {
             command: AuditCommand::Verify { db },
         } => hub::audit_verify(&db),

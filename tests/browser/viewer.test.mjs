@@ -5,13 +5,15 @@
 // killed makes its beds visibly stale within 10 s; the chart prints to PDF; false signal on a
 // bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace; a bed
 // with no toco applied says so in its levels, and a level resting on a band its window could not
-// measure says so; five wrong passwords lock a username and the sign-in form says for how long.
+// measure says so; five wrong passwords lock a username and the sign-in form says for how long;
+// a user with a second factor is asked for the authenticator's code and signs in with it.
 // Screenshots and the wall's frame times go to target/browser/.
 //
 //   node tests/browser/viewer.test.mjs            (MIMAMORI_BIN: the binary, default target/debug/mimamori)
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdirSync, writeFileSync, statSync, existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +37,24 @@ demo.stdout.on("data", (d) => { demoOut += d; });
 demo.stderr.on("data", (d) => { demoOut += d; });
 const stopDemo = () => { try { demo.kill("SIGINT"); } catch { /* gone */ } };
 process.on("exit", stopDemo);
+
+/**
+ * The 6-digit code an authenticator app shows for an `otpauth://totp/` URI (RFC 6238: HMAC-SHA1,
+ * 30-s steps), `aheadS` seconds from now.
+ * @param {string} uri
+ * @param {number} [aheadS]
+ */
+function authenticatorCode(uri, aheadS = 0) {
+  const secret = new URL(uri).searchParams.get("secret") ?? "";
+  let bits = "";
+  for (const c of secret) bits += "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor((Date.now() / 1000 + aheadS) / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const at = mac[mac.length - 1] & 0x0f;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
 
 /** What a check saw last (for the failure message). */
 let lastSeen = null;
@@ -174,6 +194,28 @@ try {
     await p.screenshot({ path: join(out, "login-locked.png") });
     await other.close();
     log(`sign-in locked after five wrong passwords: "${said[5]}"`);
+  }
+
+  // ── a user with a second factor: the form asks for the authenticator's code ──
+  {
+    const uri = /otpauth:\/\/\S+/.exec(demoOut)?.[0];
+    assert.ok(uri, "the demo prints the remote user's otpauth URI");
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "ja-JP" });
+    const p = await other.newPage();
+    await p.goto(url);
+    assert.ok(await p.locator("form.login label.code").isHidden(), "no code field before it is asked for");
+    await p.fill("input[name=username]", "remote");
+    await p.fill("input[name=password]", "mimamori-demo");
+    await Promise.all([p.waitForResponse((r) => r.url().endsWith("/api/login")), p.click("button[type=submit]")]);
+    await p.locator("form.login label.code").waitFor({ state: "visible", timeout: 5000 });
+    const asked = (await p.locator("form.login .error").textContent()) ?? "";
+    assert.match(asked, /6 桁の確認コード/, `asked: ${asked}`);
+    await p.screenshot({ path: join(out, "login-code.png") });
+    await p.fill("input[name=code]", authenticatorCode(uri));
+    await p.click("button[type=submit]");
+    await p.waitForSelector(".bed", { timeout: 15000 });
+    await other.close();
+    log(`second factor: asked "${asked}", signed in with the authenticator's code`);
   }
 
   // ── a clinic-a midwife sees only clinic-a ──

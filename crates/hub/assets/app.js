@@ -170,13 +170,17 @@ function alertPlace(alert) {
 
 function renderLogin() {
   const error = h("p", { class: "error", role: "alert" });
+  // The authenticator's code, shown once the hub asks for it (a user with a second factor).
+  const codeInput = h("input", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9 ]{6,7}", maxlength: "7" });
+  const codeLabel = h("label", { class: "code", hidden: true }, [t("authCode"), codeInput]);
   const form = h("form", {
     class: "login",
     onsubmit: async (/** @type {Event} */ e) => {
       e.preventDefault();
       const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+      const code = codeLabel.hidden ? undefined : String(data.get("code") ?? "");
       try {
-        const body = await api("/api/login", { method: "POST", json: { username: data.get("username"), password: data.get("password") } });
+        const body = await api("/api/login", { method: "POST", json: { username: data.get("username"), password: data.get("password"), code } });
         state.user = body.user;
         if (!location.hash || location.hash === "#/") location.hash = "#/wall";
         render();
@@ -185,8 +189,16 @@ function renderLogin() {
           error.textContent = tf("loginLocked", { minutes: Math.max(1, Math.ceil((failure.body?.retry_after_s ?? 60) / 60)) });
         } else if (failure?.status === 503) {
           error.textContent = t("loginBusy");
+        } else if (failure?.body?.code_required) {
+          error.textContent = t("enterCode");
+          codeLabel.hidden = false;
+          /** @type {HTMLInputElement} */ (codeInput).required = true;
+          /** @type {HTMLInputElement} */ (codeInput).value = "";
+          /** @type {HTMLInputElement} */ (codeInput).focus();
+        } else if (failure?.body?.second_factor_missing) {
+          error.textContent = t("secondFactorMissing");
         } else {
-          error.textContent = t("wrongLogin");
+          error.textContent = t(codeLabel.hidden ? "wrongLogin" : "wrongCode");
         }
       }
     },
@@ -194,6 +206,7 @@ function renderLogin() {
     h("h1", {}, [t("title")]),
     h("label", {}, [t("username"), h("input", { name: "username", autocomplete: "username", required: true })]),
     h("label", {}, [t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })]),
+    codeLabel,
     h("button", { type: "submit" }, [t("signIn")]),
     error,
     languageButton(),

@@ -98,6 +98,8 @@ pub struct Accounts {
     unknown_user_hash: OnceLock<String>,
     /// Password hashes checked (argon2id), since the start.
     password_checks: std::sync::atomic::AtomicU64,
+    /// Whether a user without a second factor is refused.
+    second_factor_required: std::sync::atomic::AtomicBool,
 }
 
 /// What a sign-in came to.
@@ -113,6 +115,12 @@ pub enum Signin {
         /// When the lock ends.
         until_ms: i64,
     },
+    /// The password was right and the user has a second factor: send again with the code
+    /// from the authenticator app ([`crate::totp`]).
+    CodeRequired,
+    /// The password was right, but the hub requires a second factor and the user has none
+    /// enrolled (`mimamori user totp`).
+    SecondFactorMissing,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -180,12 +188,23 @@ impl Accounts {
              CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
                  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
         )?;
+        // The second factor's columns, added to a database made before them.
+        let has_totp: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'totp_secret'")?
+            .exists([])?;
+        if !has_totp {
+            db.execute_batch(
+                "ALTER TABLE users ADD COLUMN totp_secret TEXT;
+                 ALTER TABLE users ADD COLUMN totp_last_step INTEGER;",
+            )?;
+        }
         Ok(Accounts {
             db: Mutex::new(db),
             centre: centre.to_owned(),
             guard: Mutex::new(SigninGuard::new(GuardConfig::default())),
             unknown_user_hash: OnceLock::new(),
             password_checks: std::sync::atomic::AtomicU64::new(0),
+            second_factor_required: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -252,17 +271,27 @@ impl Accounts {
     /// Checks a password; on success a new session token (audited either way). See
     /// [`Accounts::sign_in`] for the lock.
     pub fn login(&self, username: &str, password: &str) -> Result<Option<(User, String)>> {
-        Ok(match self.sign_in(username, password, now_ms())? {
+        Ok(match self.sign_in(username, password, None, now_ms())? {
             Signin::SignedIn(user, token) => Some((user, token)),
-            Signin::Refused | Signin::Locked { .. } => None,
+            _ => None,
         })
     }
 
     /// Signs in at `now_ms` (ms since the Unix epoch): the password checked unless the
-    /// username is locked ([`crate::signin_guard`]). Audited: `login`, `login_failed`, and
-    /// `login_locked` once when a lock begins (attempts during a lock are counted, not
-    /// written, so they cannot fill the log).
-    pub fn sign_in(&self, username: &str, password: &str, now_ms: i64) -> Result<Signin> {
+    /// username is locked ([`crate::signin_guard`]), then, for a user with a second factor,
+    /// `code` from the authenticator app ([`crate::totp`]; each 30-s code once). Audited:
+    /// `login`, `login_failed` (a wrong code as `NAME (code)`), `login_locked` once when a
+    /// lock begins (attempts during a lock are counted, not written, so they cannot fill the
+    /// log), `login_refused` where a required second factor is missing. A wrong code counts
+    /// towards the lock as a wrong password does; a missing one does not (the first step of
+    /// every sign-in with a code).
+    pub fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        code: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Signin> {
         let verdict = self.guard().check(username, now_ms);
         if let Verdict::Locked { until_ms } = verdict {
             return Ok(Signin::Locked { until_ms });
@@ -289,14 +318,49 @@ impl Accounts {
             })
             .unwrap_or(false);
         let Some((user, _)) = found.filter(|_| matches) else {
-            self.audit("-", "login_failed", username)?;
-            let after = self.guard().failed(username, now_ms);
-            if let AfterFailure::LockedNow { until_ms } = after {
-                self.audit("-", "login_locked", &format!("{username} until {until_ms}"))?;
-                tracing::warn!(%username, "sign-in locked after repeated failures");
-            }
+            self.failed(username, username, now_ms)?;
             return Ok(Signin::Refused);
         };
+        let (secret, last_step): (Option<String>, Option<i64>) = self.db().query_row(
+            "SELECT totp_secret, totp_last_step FROM users WHERE id=?1",
+            [user.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        match secret.and_then(|s| hex::decode(s).ok()) {
+            Some(secret) => {
+                let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+                    return Ok(Signin::CodeRequired);
+                };
+                let step = crate::totp::check(&secret, code, now_ms, last_step);
+                // Taken once: a second sign-in with the same code (or racing this one) fails.
+                let taken = match step {
+                    Some(step) => {
+                        self.db().execute(
+                            "UPDATE users SET totp_last_step=?1
+                             WHERE id=?2 AND (totp_last_step IS NULL OR totp_last_step < ?1)",
+                            params![step, user.id],
+                        )? == 1
+                    }
+                    None => false,
+                };
+                if !taken {
+                    self.failed(username, &format!("{username} (code)"), now_ms)?;
+                    return Ok(Signin::Refused);
+                }
+            }
+            None if self
+                .second_factor_required
+                .load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                self.audit(
+                    "-",
+                    "login_refused",
+                    &format!("{username} (no second factor)"),
+                )?;
+                return Ok(Signin::SecondFactorMissing);
+            }
+            None => {}
+        }
         self.guard().succeeded(username);
         let token = hex::encode(random_bytes::<32>()?);
         self.db().execute(
@@ -309,6 +373,52 @@ impl Accounts {
         )?;
         self.audit(&user.username, "login", &user.facility)?;
         Ok(Signin::SignedIn(user, token))
+    }
+
+    /// A failed sign-in: audited (`target`), counted, and the lock told once when it begins.
+    fn failed(&self, username: &str, target: &str, now_ms: i64) -> Result<()> {
+        self.audit("-", "login_failed", target)?;
+        if let AfterFailure::LockedNow { until_ms } = self.guard().failed(username, now_ms) {
+            self.audit("-", "login_locked", &format!("{username} until {until_ms}"))?;
+            tracing::warn!(%username, "sign-in locked after repeated failures");
+        }
+        Ok(())
+    }
+
+    /// Refuses users without a second factor from now on (`mimamori hub
+    /// --require-second-factor`).
+    pub fn require_second_factor(&self, required: bool) {
+        self.second_factor_required
+            .store(required, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Enrols `username` in the second factor: a new random secret (any earlier one stops
+    /// working), returned for the user's authenticator app ([`crate::totp::otpauth_uri`]);
+    /// audited as `totp_enrolled` by `by`.
+    pub fn enrol_second_factor(&self, username: &str, by: &str) -> Result<Vec<u8>> {
+        let secret = random_bytes::<{ crate::totp::SECRET_BYTES }>()?.to_vec();
+        let changed = self.db().execute(
+            "UPDATE users SET totp_secret=?1, totp_last_step=NULL WHERE username=?2",
+            params![hex::encode(&secret), username],
+        )?;
+        if changed != 1 {
+            bail!("no user {username:?}");
+        }
+        self.audit(by, "totp_enrolled", username)?;
+        Ok(secret)
+    }
+
+    /// Removes `username`'s second factor (audited as `totp_removed` by `by`).
+    pub fn remove_second_factor(&self, username: &str, by: &str) -> Result<()> {
+        let changed = self.db().execute(
+            "UPDATE users SET totp_secret=NULL, totp_last_step=NULL WHERE username=?1",
+            [username],
+        )?;
+        if changed != 1 {
+            bail!("no user {username:?}");
+        }
+        self.audit(by, "totp_removed", username)?;
+        Ok(())
     }
 
     /// An administrator lifts `username`'s sign-in lock (audited as `login_unlocked` by

@@ -360,6 +360,9 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
 struct Login {
     username: String,
     password: String,
+    /// The authenticator app's code, for a user with a second factor.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 /// How long a sign-in waits for its turn at the password check before the answer is "busy".
@@ -384,7 +387,7 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
     let result = tokio::task::spawn_blocking(move || {
         checking
             .accounts
-            .sign_in(&body.username, &body.password, now_ms)
+            .sign_in(&body.username, &body.password, body.code.as_deref(), now_ms)
     })
     .await;
     drop(permit);
@@ -397,7 +400,17 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
             Json(json!({"user": user})),
         )
             .into_response(),
-        Ok(Ok(Signin::Refused)) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username or password"}))).into_response(),
+        Ok(Ok(Signin::Refused)) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username, password or code"}))).into_response(),
+        Ok(Ok(Signin::CodeRequired)) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "enter the 6-digit code from your authenticator app", "code_required": true})),
+        )
+            .into_response(),
+        Ok(Ok(Signin::SecondFactorMissing)) => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "this hub requires a second factor and you have none: ask an administrator to enrol you (mimamori user totp)", "second_factor_missing": true})),
+        )
+            .into_response(),
         Ok(Ok(Signin::Locked { until_ms })) => {
             let retry_after_s = ((until_ms - now_ms).max(0) + 999) / 1000;
             (

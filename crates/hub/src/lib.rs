@@ -29,6 +29,7 @@ pub mod recent;
 pub mod records;
 pub mod signin_guard;
 pub mod store;
+pub mod totp;
 pub mod webpush;
 
 use std::collections::{BTreeMap, HashMap};

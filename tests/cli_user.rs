@@ -1,0 +1,110 @@
+//! `mimamori user`: accounts made and enrolled in the second factor from the command line, as an
+//! administrator does at the hub's machine.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn mimamori(args: &[&str], stdin: &[u8]) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `user totp` prints a secret and an `otpauth://` URI that pyotp (an authenticator
+/// implementation nobody here wrote) reads as the same secret, time-based, 6 digits, 30 s;
+/// the hub then takes pyotp's code for that user. `--remove` takes the second factor away; an
+/// unknown user is an error, not a new account.
+#[test]
+fn user_totp_prints_what_an_authenticator_app_reads_and_the_hub_takes_its_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let db = db.to_str().unwrap();
+    let (ok, _, err) = mimamori(
+        &[
+            "user",
+            "add",
+            "--db",
+            db,
+            "ob-remote",
+            "--role",
+            "obstetrician",
+            "--facility",
+            "centre",
+        ],
+        b"a long password\n",
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = mimamori(&["user", "totp", "--db", db, "ob-remote"], b"");
+    assert!(ok, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret "))
+        .expect("a secret line");
+    let uri = out
+        .lines()
+        .find_map(|l| l.strip_prefix("uri "))
+        .expect("a uri line");
+    assert_eq!(secret.len(), 32, "160 bits in base32: {secret}");
+    let python = std::env::var_os("MIMAMORI_PYTHON").unwrap_or_else(|| "python3".into());
+    let read = Command::new(python)
+        .args([
+            "-c",
+            "import pyotp, sys; t = pyotp.parse_uri(sys.argv[1]); \
+             print(t.secret, t.digits, t.interval, t.digest().name, t.name, t.issuer); print(t.now())",
+            uri,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let read = String::from_utf8(read.stdout).unwrap();
+    let mut lines = read.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("{secret} 6 30 sha1 ob-remote Mimamori")
+    );
+    let code = lines.next().unwrap().to_owned();
+    // The hub takes pyotp's code for this user.
+    let accounts = ctg_hub::accounts::Accounts::open(std::path::Path::new(db), "centre").unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(matches!(
+        accounts
+            .sign_in("ob-remote", "a long password", None, now_ms)
+            .unwrap(),
+        ctg_hub::accounts::Signin::CodeRequired
+    ));
+    assert!(matches!(
+        accounts
+            .sign_in("ob-remote", "a long password", Some(&code), now_ms)
+            .unwrap(),
+        ctg_hub::accounts::Signin::SignedIn(..)
+    ));
+    // Removed: the password alone signs in again.
+    let (ok, out, err) = mimamori(&["user", "totp", "--db", db, "ob-remote", "--remove"], b"");
+    assert!(ok && out.contains("removed"), "{out}{err}");
+    assert!(matches!(
+        accounts
+            .sign_in("ob-remote", "a long password", None, now_ms)
+            .unwrap(),
+        ctg_hub::accounts::Signin::SignedIn(..)
+    ));
+    let (ok, _, err) = mimamori(&["user", "totp", "--db", db, "nobody"], b"");
+    assert!(!ok && err.contains("no user \"nobody\""), "{err}");
+}
