@@ -21,12 +21,12 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r scripts/test-requirements.txt
 export MIMAMORI_PYTHON="$venv/bin/python"
 
-step "tools: Debian chromium and Japanese fonts (the viewer's browser test); playwright-core and typescript (npm)"
-if ! command -v chromium >/dev/null 2>&1 || ! { command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi "Noto Sans CJK"; }; then
+step "tools: Debian chromium and Japanese fonts (the viewer's browser test), systemd (systemd-analyze verify of the deploy units); playwright-core and typescript (npm)"
+if ! command -v chromium >/dev/null 2>&1 || ! { command -v fc-list >/dev/null 2>&1 && fc-list | grep -qi "Noto Sans CJK"; } || ! command -v systemd-analyze >/dev/null 2>&1; then
   as_root=""
   if [ "$(id -u)" != 0 ]; then as_root="sudo"; fi
   $as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk systemd
 fi
 (cd tests/browser && npm ci --no-audit --no-fund --silent)
 

@@ -8,6 +8,7 @@ mod cli_analyze;
 mod cli_eval;
 mod cli_info;
 mod cli_user;
+mod deploy_files;
 mod hub_e2e;
 mod util;
 mod wfdb_crosscheck;
