@@ -46,6 +46,16 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "tests: cargo test --workspace"
 cargo test --workspace
 
+step "portability: the mimamori binary (bridge, hub, analyze, decode) builds for Windows delivery-room PCs (x86_64-pc-windows-gnu, mingw-w64)"
+rustup target add x86_64-pc-windows-gnu >/dev/null 2>&1
+if ! command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1; then
+  as_root=""
+  if [ "$(id -u)" != 0 ]; then as_root="sudo"; fi
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64
+fi
+cargo check --bin mimamori --target x86_64-pc-windows-gnu --quiet
+
 step "viewer: type check of the embedded JavaScript (tsc, JSDoc types)"
 (cd tests/browser && npx tsc -p ../../crates/hub/assets/jsconfig.json)
 

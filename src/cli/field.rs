@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ctg_sim::pty::PtyOptions;
-use ctg_sim::{PtyMonitor, RecordingSource};
+use ctg_sim::RecordingSource;
+#[cfg(unix)]
+use ctg_sim::{PtyMonitor, pty::PtyOptions};
 use ctg_tls::pki;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -25,7 +26,8 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Logs warnings and errors only (for commands that print their own progress).
+/// Logs warnings and errors only (for commands that print their own progress: the demo).
+#[cfg(unix)]
 pub fn init_logging_quiet() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -52,6 +54,7 @@ pub fn bridge(config: &Path, check: bool, capture: Option<PathBuf>) -> Result<()
 }
 
 /// Options of a simulated serial line.
+#[cfg_attr(not(unix), allow(dead_code))]
 pub struct SimLine {
     pub link: Option<PathBuf>,
     pub looping: bool,
@@ -92,6 +95,19 @@ pub fn sim(
             tracing::info!(accepted = sender.accepted(), "HL7 messages acknowledged");
         }
     }
+    on_pty(protocol, source, &name, speed, line)
+}
+
+/// A serial monitor on a new pseudo-terminal, until stopped.
+#[cfg(unix)]
+fn on_pty(
+    protocol: super::decode::Protocol,
+    source: Box<dyn ctg_sim::SecondSource>,
+    name: &str,
+    speed: f64,
+    line: &SimLine,
+) -> Result<()> {
+    use super::decode::Protocol;
     let options = PtyOptions {
         speed,
         link: line.link.clone(),
@@ -114,6 +130,20 @@ pub fn sim(
             last = sent;
         }
     }
+}
+
+/// Serial simulators need pseudo-terminals.
+#[cfg(not(unix))]
+fn on_pty(
+    _protocol: super::decode::Protocol,
+    _source: Box<dyn ctg_sim::SecondSource>,
+    _name: &str,
+    _speed: f64,
+    _line: &SimLine,
+) -> Result<()> {
+    anyhow::bail!(
+        "a serial monitor simulator needs pseudo-terminals (Linux or macOS); --protocol hl7 runs anywhere"
+    )
 }
 
 pub fn receive(listen: SocketAddr, pki_dir: &Path, name: &str, store: &Path) -> Result<()> {

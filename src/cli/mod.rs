@@ -5,6 +5,7 @@ mod analyze_plot;
 mod bench;
 mod convert;
 mod decode;
+#[cfg(unix)]
 mod demo;
 mod eval;
 mod field;
@@ -452,7 +453,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             speed,
             http,
             beds,
-        } => demo::run(seconds, speed, http, beds),
+        } => {
+            #[cfg(unix)]
+            return demo::run(seconds, speed, http, beds);
+            #[cfg(not(unix))]
+            {
+                let _ = (seconds, speed, http, beds);
+                anyhow::bail!(
+                    "the demo runs its simulated monitors on pseudo-terminals: run it on Linux or macOS"
+                )
+            }
+        }
         Command::Bridge {
             config,
             check,
@@ -600,6 +611,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Ctrl-C, or SIGTERM (`kill`, a service manager's stop): what the long-running commands (hub,
 /// bridge, demo) stop on, to end cleanly.
+#[cfg(unix)]
 pub(crate) async fn stop_requested() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
@@ -611,6 +623,24 @@ pub(crate) async fn stop_requested() {
         }
         Err(error) => {
             tracing::warn!(%error, "cannot listen for SIGTERM: only Ctrl-C stops cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Ctrl-C, a console closing, or a service stop (Windows: the console control events tokio
+/// reports as Ctrl-C and Ctrl-Close).
+#[cfg(windows)]
+pub(crate) async fn stop_requested() {
+    match tokio::signal::windows::ctrl_close() {
+        Ok(mut close) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = close.recv() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for the console closing: only Ctrl-C stops cleanly");
             let _ = tokio::signal::ctrl_c().await;
         }
     }

@@ -7,10 +7,12 @@
 //! only by the seconds it actually sends (so a test knows exactly which samples went out).
 
 pub mod hl7;
+#[cfg(unix)]
 pub mod pty;
 pub mod source;
 pub mod synthetic;
 
+#[cfg(unix)]
 pub use pty::{PtyMonitor, PtyMonitorHandle};
 pub use source::{RecordingSource, SecondSource};
 pub use synthetic::Synthetic;
