@@ -80,6 +80,21 @@ pub struct StreamSpool {
     pub dropped_records: u64,
 }
 
+/// Makes a directory's entries durable (a file made or renamed in it): an fsync of the
+/// directory on Unix. Windows has no such call (a directory cannot be flushed; NTFS journals
+/// its metadata), so there it is nothing.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
 fn segment_path(dir: &Path, segment: u64) -> PathBuf {
     dir.join(format!("seg-{segment:012}.log"))
 }
@@ -147,10 +162,12 @@ impl StreamSpool {
                 .with_context(|| format!("reading {}", meta_path.display()))?
         } else {
             let tmp = dir.join("stream.json.tmp");
-            std::fs::write(&tmp, serde_json::to_string_pretty(&meta)?)?;
-            File::open(&tmp)?.sync_all()?;
+            let mut file = File::create(&tmp)?;
+            file.write_all(serde_json::to_string_pretty(&meta)?.as_bytes())?;
+            file.sync_all()?;
+            drop(file);
             std::fs::rename(&tmp, &meta_path)?;
-            File::open(dir)?.sync_all()?;
+            sync_dir(dir)?;
             meta
         };
         let mut records = VecDeque::new();
@@ -254,7 +271,7 @@ impl StreamSpool {
                 .create(true)
                 .append(true)
                 .open(segment_path(&self.dir, self.segment))?;
-            File::open(&self.dir)?.sync_all()?;
+            sync_dir(&self.dir)?;
         }
         let bytes = encode_record(&record)?;
         self.file.write_all(&bytes)?;
@@ -308,7 +325,7 @@ impl StreamSpool {
         }
         self.file.write_all(&buffer)?;
         self.file.sync_data()?;
-        File::open(&self.dir)?.sync_all()?;
+        sync_dir(&self.dir)?;
         Ok(())
     }
 
