@@ -143,6 +143,22 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     Ok(bytes)
 }
 
+/// The longest username a failed sign-in writes into the audit log; longer ones are cut there
+/// (a sign-in body can hold megabytes, and the log is append-only).
+const MAX_AUDITED_USERNAME: usize = 80;
+
+/// `text` cut to [`MAX_AUDITED_USERNAME`] bytes (at a character boundary), with `…` where cut.
+fn as_written(text: &str) -> String {
+    if text.len() <= MAX_AUDITED_USERNAME {
+        return text.to_owned();
+    }
+    let mut cut = MAX_AUDITED_USERNAME;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -377,8 +393,9 @@ impl Accounts {
 
     /// A failed sign-in: audited (`target`), counted, and the lock told once when it begins.
     fn failed(&self, username: &str, target: &str, now_ms: i64) -> Result<()> {
-        self.audit("-", "login_failed", target)?;
+        self.audit("-", "login_failed", &as_written(target))?;
         if let AfterFailure::LockedNow { until_ms } = self.guard().failed(username, now_ms) {
+            let username = as_written(username);
             self.audit("-", "login_locked", &format!("{username} until {until_ms}"))?;
             tracing::warn!(%username, "sign-in locked after repeated failures");
         }

@@ -504,6 +504,19 @@ async fn five_wrong_passwords_lock_a_username_until_it_expires_or_an_admin_lifts
             .any(|e| e.action == "login_unlocked" && e.actor == "admin"),
         "the unlock is audited with who did it"
     );
+    // A username of a megabyte is refused like any other and written into the audit log cut
+    // short (the log is append-only: what an attempt may write into it is bounded).
+    let huge = "x".repeat(1 << 20);
+    let body = serde_json::json!({"username": huge, "password": "p"}).to_string();
+    let (status, _, _) = http(port, "POST", "/api/login", None, Some(&body)).await;
+    assert_eq!(status, 401);
+    let audit = hub.accounts.audit_log(1000).unwrap();
+    let written = audit
+        .iter()
+        .rev()
+        .find(|e| e.action == "login_failed")
+        .unwrap();
+    assert!(written.target.len() <= 84 && written.target.ends_with('…'));
     hub.accounts.verify_audit().unwrap();
 }
 
