@@ -138,10 +138,11 @@ pub fn user_totp(db: &Path, username: &str, remove: bool) -> Result<()> {
         "user {username}: second factor enrolled. Add it to an authenticator app (the URI as a QR code, or the secret typed in, time-based, 6 digits, 30 s):"
     );
     println!("secret {}", ctg_hub::totp::base32(&secret));
-    println!(
-        "uri {}",
-        ctg_hub::totp::otpauth_uri(&secret, username, "Mimamori")
-    );
+    let uri = ctg_hub::totp::otpauth_uri(&secret, username, "Mimamori");
+    println!("uri {uri}");
+    if let Some(qr) = ctg_hub::totp::qr_text(&uri) {
+        println!("{qr}");
+    }
     Ok(())
 }
 

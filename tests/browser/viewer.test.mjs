@@ -6,7 +6,8 @@
 // bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace; a bed
 // with no toco applied says so in its levels, and a level resting on a band its window could not
 // measure says so; five wrong passwords lock a username and the sign-in form says for how long;
-// a user with a second factor is asked for the authenticator's code and signs in with it.
+// a user with a second factor is asked for the authenticator's code and signs in with it, and
+// registers her app again from her account page's QR code.
 // Screenshots and the wall's frame times go to target/browser/.
 //
 //   node tests/browser/viewer.test.mjs            (MIMAMORI_BIN: the binary, default target/debug/mimamori)
@@ -214,8 +215,22 @@ try {
     await p.fill("input[name=code]", authenticatorCode(uri));
     await p.click("button[type=submit]");
     await p.waitForSelector(".bed", { timeout: 15000 });
+    // Her account page: the factor is on; she registers her app again from the QR code.
+    await p.click("nav.top a.me");
+    await p.waitForSelector("main.account .second-factor-state");
+    const state = (await p.locator("main.account .second-factor-state").textContent()) ?? "";
+    assert.match(state, /設定済み/, `state: ${state}`);
+    await p.click("main.account button.start-second-factor");
+    await p.waitForSelector("main.account img.qr");
+    const qrSize = await p.evaluate(() => { const img = /** @type {HTMLImageElement} */ (document.querySelector("main.account img.qr")); return img.complete ? img.naturalWidth : 0; });
+    assert.ok(qrSize >= 200, `the QR code is drawn (${qrSize} px)`);
+    const secret = ((await p.locator("main.account code.secret").textContent()) ?? "").trim();
+    await p.screenshot({ path: join(out, "account-second-factor.png") });
+    await p.fill("main.account input[name=code]", authenticatorCode(`otpauth://totp/x?secret=${secret}`));
+    await p.click("main.account form.confirm button[type=submit]");
+    await waitFor(async () => /設定しました/.test((await p.locator("main.account [role=status]").textContent()) ?? ""), 5000, "the confirmation");
     await other.close();
-    log(`second factor: asked "${asked}", signed in with the authenticator's code`);
+    log(`second factor: asked "${asked}", signed in with the authenticator's code; registered again from the account page's QR code (${qrSize} px)`);
   }
 
   // ── a clinic-a midwife sees only clinic-a ──

@@ -237,7 +237,7 @@ function topBar() {
     h("a", { href: "#/oncall", class: state.view === "oncall" ? "active" : "" }, [t("oncall")]),
     state.user?.role === "admin" ? h("a", { href: "#/rosters", class: state.view === "rosters" ? "active" : "" }, [t("rosters")]) : null,
     h("span", { class: "spacer" }),
-    h("span", { class: "me" }, [`${state.user?.username ?? ""} (${state.user?.facility ?? ""})`]),
+    h("a", { class: `me${state.view === "account" ? " active" : ""}`, href: "#/account", title: t("account") }, [`${state.user?.username ?? ""} (${state.user?.facility ?? ""})`]),
     h("label", { class: "sound" }, [
       h("input", { type: "checkbox", checked: state.soundOn, onchange: (/** @type {any} */ e) => { state.soundOn = e.target.checked; localStorage.setItem("mimamori.sound", state.soundOn ? "on" : "off"); } }),
       t("sound"),
@@ -1115,6 +1115,51 @@ async function renderRosters() {
   syncSubscriptions();
 }
 
+// ───────────────────────────── the account: a second factor ─────────────────────────────
+
+async function renderAccount() {
+  const me = await api("/api/me");
+  const status = h("p", { class: "quiet", role: "status" });
+  const setup = h("section", { class: "second-factor-setup" });
+  const start = async () => {
+    try {
+      const body = await api("/api/me/second-factor", { method: "POST" });
+      const code = h("input", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9 ]{6,7}", maxlength: "7", required: true });
+      setup.replaceChildren(
+        h("p", {}, [t("secondFactorScan")]),
+        // The hub's own SVG, shown as an image (never put into the page as markup).
+        h("img", { class: "qr", alt: t("secondFactorQr"), src: `data:image/svg+xml;base64,${btoa(body.qr_svg)}` }),
+        h("p", {}, [`${t("secondFactorSecret")}: `, h("code", { class: "secret" }, [body.secret])]),
+        h("form", { class: "confirm", onsubmit: async (/** @type {Event} */ e) => {
+          e.preventDefault();
+          try {
+            await api("/api/me/second-factor/confirm", { method: "POST", json: { code: /** @type {HTMLInputElement} */ (code).value } });
+            setup.replaceChildren();
+            status.textContent = t("secondFactorDone");
+            on.textContent = t("secondFactorOn");
+          } catch (failure) {
+            status.textContent = t("secondFactorWrong");
+          }
+        } }, [h("label", {}, [t("authCode"), code]), h("button", { type: "submit" }, [t("secondFactorConfirm")])]),
+      );
+      /** @type {HTMLInputElement} */ (code).focus();
+    } catch (e) { status.textContent = String(e); }
+  };
+  const on = h("p", { class: "second-factor-state" }, [t(me.second_factor ? "secondFactorOn" : "secondFactorOff")]);
+  app.replaceChildren(topBar(), h("main", { class: "account" }, [
+    h("h2", {}, [t("account")]),
+    h("p", {}, [`${me.user.username} · ${t(`role_${me.user.role}`)} · ${me.user.facility}`]),
+    h("h3", {}, [t("secondFactor")]),
+    on,
+    h("p", { class: "quiet" }, [t("secondFactorHelp")]),
+    h("button", { type: "button", class: "start-second-factor", onclick: start }, [t(me.second_factor ? "secondFactorRenew" : "secondFactorSetUp")]),
+    setup,
+    status,
+  ]));
+  state.wanted = new Set();
+  syncSubscriptions();
+}
+
 // ───────────────────────────── the loop ─────────────────────────────
 
 function route() {
@@ -1123,6 +1168,7 @@ function route() {
   if (bed) return { view: "chart", id: Number(bed[1]), at: bed[2] ? Number(bed[2]) : null };
   if (hash.startsWith("#/oncall")) return { view: "oncall" };
   if (hash.startsWith("#/rosters")) return { view: "rosters" };
+  if (hash.startsWith("#/account")) return { view: "account" };
   return { view: "wall" };
 }
 
@@ -1152,6 +1198,7 @@ async function render() {
   if (r.view === "chart") await renderChart(/** @type {number} */ (r.id), r.at ?? null);
   else if (r.view === "oncall") renderOncall();
   else if (r.view === "rosters") await renderRosters();
+  else if (r.view === "account") await renderAccount();
   else renderWall();
 }
 

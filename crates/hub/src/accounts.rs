@@ -214,6 +214,12 @@ impl Accounts {
                  ALTER TABLE users ADD COLUMN totp_last_step INTEGER;",
             )?;
         }
+        let has_pending: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'totp_pending'")?
+            .exists([])?;
+        if !has_pending {
+            db.execute_batch("ALTER TABLE users ADD COLUMN totp_pending TEXT;")?;
+        }
         Ok(Accounts {
             db: Mutex::new(db),
             centre: centre.to_owned(),
@@ -423,6 +429,56 @@ impl Accounts {
         }
         self.audit(by, "totp_enrolled", username)?;
         Ok(secret)
+    }
+
+    /// A signed-in user starts enrolling in the second factor themself: a new secret, held as
+    /// pending (any factor they have keeps working) until [`Accounts::confirm_second_factor`]
+    /// sees a code from it; audited as `totp_started`.
+    pub fn start_second_factor(&self, user: &User) -> Result<Vec<u8>> {
+        let secret = random_bytes::<{ crate::totp::SECRET_BYTES }>()?.to_vec();
+        self.db().execute(
+            "UPDATE users SET totp_pending=?1 WHERE id=?2",
+            params![hex::encode(&secret), user.id],
+        )?;
+        self.audit(&user.username, "totp_started", &user.username)?;
+        Ok(secret)
+    }
+
+    /// Finishes a user's own enrolment: `code` must come from the pending secret (so the app
+    /// has it). Then it is the user's second factor, that code's step counted as used; audited
+    /// as `totp_enrolled`. Whether the code was right.
+    pub fn confirm_second_factor(&self, user: &User, code: &str, now_ms: i64) -> Result<bool> {
+        let pending: Option<String> = self.db().query_row(
+            "SELECT totp_pending FROM users WHERE id=?1",
+            [user.id],
+            |r| r.get(0),
+        )?;
+        let Some(secret) = pending.and_then(|p| hex::decode(p).ok()) else {
+            return Ok(false);
+        };
+        let Some(step) = crate::totp::check(&secret, code, now_ms, None) else {
+            return Ok(false);
+        };
+        self.db().execute(
+            "UPDATE users SET totp_secret=totp_pending, totp_pending=NULL, totp_last_step=?1
+             WHERE id=?2",
+            params![step, user.id],
+        )?;
+        self.audit(&user.username, "totp_enrolled", &user.username)?;
+        Ok(true)
+    }
+
+    /// Whether `user` has a second factor.
+    pub fn has_second_factor(&self, user: &User) -> Result<bool> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT totp_secret IS NOT NULL FROM users WHERE id=?1",
+                [user.id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
     }
 
     /// Removes `username`'s second factor (audited as `totp_removed` by `by`).

@@ -130,6 +130,14 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/login", axum::routing::post(login))
         .route("/api/logout", axum::routing::post(logout))
         .route("/api/me", get(me))
+        .route(
+            "/api/me/second-factor",
+            axum::routing::post(start_second_factor),
+        )
+        .route(
+            "/api/me/second-factor/confirm",
+            axum::routing::post(confirm_second_factor),
+        )
         .route("/api/status", get(status))
         .route("/api/streams", get(streams))
         .route("/api/streams/{id}/samples", get(samples))
@@ -450,8 +458,56 @@ async fn logout(
         .into_response()
 }
 
-async fn me(AuthUser(user): AuthUser) -> Response {
-    Json(json!({"user": user})).into_response()
+async fn me(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    match hub.accounts.has_second_factor(&user) {
+        Ok(second_factor) => {
+            Json(json!({"user": user, "second_factor": second_factor})).into_response()
+        }
+        Err(error) => internal(error),
+    }
+}
+
+/// A signed-in user starts setting up their second factor: the secret, its `otpauth://` URI
+/// and that URI as a QR code (SVG) for an authenticator app. Nothing changes until a code
+/// from it is confirmed.
+async fn start_second_factor(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    match hub.accounts.start_second_factor(&user) {
+        Ok(secret) => {
+            let uri = crate::totp::otpauth_uri(&secret, &user.username, "Mimamori");
+            Json(json!({
+                "secret": crate::totp::base32(&secret),
+                "qr_svg": crate::totp::qr_svg(&uri),
+                "uri": uri,
+            }))
+            .into_response()
+        }
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct Code {
+    code: String,
+}
+
+/// Confirms the second factor being set up with a code from the app.
+async fn confirm_second_factor(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Json(body): Json<Code>,
+) -> Response {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    match hub.accounts.confirm_second_factor(&user, &body.code, now_ms) {
+        Ok(true) => Json(json!({"second_factor": true})).into_response(),
+        Ok(false) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "that code does not match: check the app's time and try the next code"})),
+        )
+            .into_response(),
+        Err(error) => internal(error),
+    }
 }
 
 async fn status(State(hub): State<Arc<Hub>>, AuthUser(_): AuthUser) -> Response {

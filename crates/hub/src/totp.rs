@@ -10,7 +10,8 @@
 //! is taken for the step before and after the current one too (clocks drift), and each step
 //! only once per user (a code seen over a shoulder cannot be used again).
 //!
-//! Sans-IO: time comes in as milliseconds since the Unix epoch; the HMAC is `ring`'s.
+//! Sans-IO: time comes in as milliseconds since the Unix epoch; the HMAC is `ring`'s, the QR
+//! codes `qrcode`'s.
 
 use ring::hmac;
 
@@ -104,6 +105,44 @@ pub fn otpauth_uri(secret: &[u8], username: &str, issuer: &str) -> String {
     )
 }
 
+/// The URI as a QR code an authenticator app scans: SVG, dark modules on white with the quiet
+/// zone, at least 240 px. `None` only if the text is too long for any QR code.
+pub fn qr_svg(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(240, 240)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build(),
+    )
+}
+
+/// The URI as a QR code for a terminal: two rows of modules per line in half blocks, light on
+/// dark as phones read a screen, with the quiet zone.
+pub fn qr_text(uri: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .build(),
+    )
+}
+
+/// The QR code's modules, row by row (dark = true), with no quiet zone: for checking a
+/// rendering.
+pub fn qr_modules(uri: &str) -> Option<(usize, Vec<bool>)> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
+    let width = code.width();
+    let modules = code
+        .to_colors()
+        .into_iter()
+        .map(|c| c == qrcode::Color::Dark)
+        .collect();
+    Some((width, modules))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +223,41 @@ mod tests {
         assert_eq!(
             otpauth_uri(RFC_SECRET, "ob centre", "Mimamori"),
             "otpauth://totp/Mimamori:ob%20centre?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=Mimamori&algorithm=SHA1&digits=6&period=30"
+        );
+    }
+
+    #[test]
+    fn the_qr_code_reads_back_as_the_uri_with_an_independent_decoder() {
+        let uri = otpauth_uri(RFC_SECRET, "ob-remote", "Mimamori");
+        let (width, modules) = qr_modules(&uri).unwrap();
+        // Drawn 4 px a module with a 4-module quiet zone, then read by rqrr.
+        let (scale, quiet) = (4, 4);
+        let side = (width + 2 * quiet) * scale;
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (mx, my) = (x / scale, y / scale);
+            let inside =
+                (quiet..quiet + width).contains(&mx) && (quiet..quiet + width).contains(&my);
+            if inside && modules[(my - quiet) * width + (mx - quiet)] {
+                0
+            } else {
+                255
+            }
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, content) = grids[0].decode().unwrap();
+        assert_eq!(content, uri);
+        let svg = qr_svg(&uri).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("#000000"),
+            "{}",
+            &svg[..200.min(svg.len())]
+        );
+        let text = qr_text(&uri).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            (width + 8).div_ceil(2),
+            "two module rows a line"
         );
     }
 }

@@ -623,3 +623,83 @@ async fn a_user_with_a_second_factor_signs_in_with_the_authenticators_code_once(
         ]
     );
 }
+
+/// A signed-in user sets up their own second factor from the viewer's account page: the hub
+/// gives a secret, its URI and a QR code; nothing changes until a code from that secret is
+/// confirmed (a wrong one is refused); then every sign-in asks for a code, the confirming
+/// code itself not taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    hub.accounts
+        .add_user("mw-a", "a long password", Role::Midwife, "clinic-a")
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = hub.clone();
+    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(serving)).await });
+    let sign_in = |code: Option<String>| async move {
+        let body =
+            serde_json::json!({"username": "mw-a", "password": "a long password", "code": code})
+                .to_string();
+        http(port, "POST", "/api/login", None, Some(&body)).await
+    };
+    let (status, cookie, _) = sign_in(None).await;
+    assert_eq!(status, 200);
+    let cookie = cookie.unwrap();
+    let (_, _, me) = http(port, "GET", "/api/me", Some(&cookie), None).await;
+    assert_eq!(me["second_factor"], false);
+    // Not without a session.
+    let (status, _, _) = http(port, "POST", "/api/me/second-factor", None, None).await;
+    assert_eq!(status, 401);
+
+    let (status, _, started) =
+        http(port, "POST", "/api/me/second-factor", Some(&cookie), None).await;
+    assert_eq!(status, 200);
+    let uri = started["uri"].as_str().unwrap().to_owned();
+    assert!(uri.contains(&format!("secret={}", started["secret"].as_str().unwrap())));
+    assert!(started["qr_svg"].as_str().unwrap().starts_with("<?xml"));
+    // Pending: the password alone still signs in.
+    let (status, _, _) = sign_in(None).await;
+    assert_eq!(status, 200, "nothing changes before the confirmation");
+    let code = pyotp_code(&uri, 0);
+    let wrong = format!(
+        "{:06}",
+        (code.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    );
+    let confirm = |code: String| {
+        let cookie = cookie.clone();
+        async move {
+            let body = serde_json::json!({ "code": code }).to_string();
+            http(
+                port,
+                "POST",
+                "/api/me/second-factor/confirm",
+                Some(&cookie),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    assert_eq!(confirm(wrong).await.0, 400);
+    assert_eq!(confirm(code.clone()).await.0, 200);
+    let (_, _, me) = http(port, "GET", "/api/me", Some(&cookie), None).await;
+    assert_eq!(me["second_factor"], true);
+
+    let (status, _, body) = sign_in(None).await;
+    assert_eq!((status, body["code_required"].as_bool()), (401, Some(true)));
+    let (status, _, _) = sign_in(Some(code)).await;
+    assert_eq!(status, 401, "the confirming code is used");
+    let (status, _, body) = sign_in(Some(pyotp_code(&uri, 30))).await;
+    assert_eq!(status, 200, "{body}");
+    let audit = hub.accounts.audit_log(100).unwrap();
+    for action in ["totp_started", "totp_enrolled"] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.actor == "mw-a"),
+            "{action} audited"
+        );
+    }
+}
