@@ -24,6 +24,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::signin_guard::{AfterFailure, GuardConfig, SigninGuard, Verdict};
+use crate::utc_now_ms as now_ms;
 
 /// Session lifetime.
 pub const SESSION_HOURS: i64 = 12;
@@ -129,12 +130,6 @@ impl std::fmt::Debug for Accounts {
             .field("centre", &self.centre)
             .finish_non_exhaustive()
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {

@@ -388,9 +388,7 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
         )
             .into_response();
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::utc_now_ms();
     let checking = hub.clone();
     let result = tokio::task::spawn_blocking(move || {
         checking
@@ -496,9 +494,7 @@ async fn confirm_second_factor(
     AuthUser(user): AuthUser,
     Json(body): Json<Code>,
 ) -> Response {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now_ms = crate::utc_now_ms();
     match hub.accounts.confirm_second_factor(&user, &body.code, now_ms) {
         Ok(true) => Json(json!({"second_factor": true})).into_response(),
         Ok(false) => (
