@@ -75,3 +75,19 @@ fn the_systemd_units_verify_and_start_a_command_mimamori_accepts() {
         );
     }
 }
+
+/// `mimamori ports`, which the install guide has the IT person run to find the monitor's port,
+/// answers on any machine: the ports, or that there are none.
+#[test]
+fn mimamori_ports_lists_the_serial_ports_or_says_there_are_none() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mimamori"))
+        .arg("ports")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("serial ports:\n") || text.starts_with("no serial ports found"),
+        "{text}"
+    );
+}

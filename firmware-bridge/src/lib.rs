@@ -17,6 +17,7 @@
 pub mod config;
 pub mod device;
 pub mod mllp;
+pub mod ports;
 pub mod receiver;
 pub mod spool;
 pub mod uplink;

@@ -137,6 +137,8 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         beds: usize,
     },
+    /// List this machine's serial ports, with their stable names (for `bridge.toml`).
+    Ports,
     /// Run the edge bridge: read the monitors in the config, spool, send to the hub.
     Bridge {
         /// The bridge config (TOML).
@@ -463,6 +465,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     "the demo runs its simulated monitors on pseudo-terminals: run it on Linux or macOS"
                 )
             }
+        }
+        Command::Ports => {
+            print!(
+                "{}",
+                ctg_bridge::ports::describe(&ctg_bridge::ports::serial_ports(
+                    std::path::Path::new(ctg_bridge::ports::BY_ID_DIR)
+                ))
+            );
+            Ok(())
         }
         Command::Bridge {
             config,
