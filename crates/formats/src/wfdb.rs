@@ -277,19 +277,31 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
                 "signals spread over several files".into(),
             ));
         }
-        let channel = channel_for(&s.description).ok_or_else(|| {
-            Problem::Unsupported(format!(
-                "signal `{}` is not a CTG channel (FHR, FHR1-3, MHR, UC, TOCO)",
-                s.description
-            ))
-        })?;
-        if channels.contains(&channel) {
+        // A signal that is not a CTG channel (an ECG, a respiration trace) is read past and
+        // named in the recording's metadata, not a reason to refuse the record.
+        let channel = channel_for(&s.description);
+        if let Some(channel) = channel
+            && channels.contains(&Some(channel))
+        {
             return Err(Problem::Unsupported(format!(
                 "two signals map to channel {}",
                 channel.name()
             )));
         }
         channels.push(channel);
+    }
+    let ignored: Vec<&str> = header
+        .signals
+        .iter()
+        .zip(&channels)
+        .filter(|(_, c)| c.is_none())
+        .map(|(s, _)| s.description.as_str())
+        .collect();
+    if ignored.len() == channels.len() {
+        return Err(Problem::Unsupported(format!(
+            "no CTG signal among `{}` (FHR, FHR1-3, MHR, UC, TOCO are read)",
+            ignored.join("`, `")
+        )));
     }
     let frame_len = 2 * header.signals.len();
     let len = dat.len() as u64;
@@ -335,7 +347,9 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
         }
         if let Some(stated) = spec.checksum {
             let sum = (0..count).fold(0i16, |acc, f| acc.wrapping_add(raw(f, signal)));
-            if i64::from(sum) != stated {
+            // A 16-bit sum: writers give it signed (-23536) or unsigned (42000, the `wfdb`
+            // Python package); both are the same sum modulo 2^16.
+            if i64::from(sum).rem_euclid(1 << 16) != stated.rem_euclid(1 << 16) {
                 return Err(Problem::Mismatch {
                     signal: spec.description.clone(),
                     what: "checksum",
@@ -347,7 +361,9 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
     }
 
     let mut samples = vec![Sample::default(); count];
+    let mut rounded_values = 0usize;
     for (signal, (spec, &channel)) in header.signals.iter().zip(&channels).enumerate() {
+        let Some(channel) = channel else { continue };
         // Units per raw step: quarter bpm for heart rates, half units for uterine activity.
         let per_unit = if channel.is_heart_rate() { 4.0 } else { 2.0 };
         let max = if channel.is_heart_rate() {
@@ -362,7 +378,11 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
             } else {
                 let scaled = (f64::from(raw) - spec.baseline as f64) / spec.gain * per_unit;
                 let rounded = scaled.round();
-                if (scaled - rounded).abs() > 1e-6 || rounded < 0.0 || rounded > f64::from(max) {
+                // Finer than the model's quarter bpm (half unit): the nearest step, counted.
+                if (scaled - rounded).abs() > 1e-6 {
+                    rounded_values += 1;
+                }
+                if rounded < 0.0 || rounded > f64::from(max) {
                     return Err(Problem::ValueOutOfRange {
                         sample: index,
                         channel: channel.name(),
@@ -382,15 +402,29 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
         }
     }
     let mut modes = [TransducerMode::NoTransducer; 5];
-    for &c in &channels {
+    for c in channels.iter().flatten() {
         modes[c.index()] = TransducerMode::Unknown;
     }
     for s in &mut samples {
         for c in Channel::ALL {
-            if !channels.contains(&c) {
+            if !channels.contains(&Some(c)) {
                 s.quality[c.index()] = Quality::None;
             }
         }
+    }
+    let mut metadata: Vec<(String, String)> = header
+        .comments
+        .iter()
+        .filter_map(|c| split_comment(c))
+        .collect();
+    if !ignored.is_empty() {
+        metadata.push(("Ignored signals".into(), ignored.join(", ")));
+    }
+    if rounded_values > 0 {
+        metadata.push((
+            "Values rounded".into(),
+            format!("{rounded_values} to the nearest 1/4 bpm or 1/2 unit"),
+        ));
     }
     Ok(Recording {
         source: source.to_string(),
@@ -399,11 +433,7 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
         modes: Modes(modes),
         samples,
         events: Vec::new(),
-        metadata: header
-            .comments
-            .iter()
-            .filter_map(|c| split_comment(c))
-            .collect(),
+        metadata,
     })
 }
 

@@ -242,6 +242,36 @@ fn wfdb_reads_and_verifies() {
     assert_eq!(rec.source, "rec");
 }
 
+/// A record as other sources write it: a signal that is no CTG channel (an ECG) beside FHR and
+/// UC, and heart rates finer than the model's quarter bpm. The ECG is read past and named in
+/// the metadata; the rates are taken at the nearest quarter bpm, and counted.
+#[test]
+fn wfdb_reads_past_other_signals_and_rounds_finer_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "rec 3 4 3\nrec.dat 16 100(0)/bpm 12 0 14010 42045 0 FHR\nrec.dat 16 200/mV 12 0 5 -3 0 ECG\nrec.dat 16 100/nd 12 0 700 2100 0 UC\n";
+    let mut dat = Vec::new();
+    for (fhr, ecg, uc) in [(14010i16, 5i16, 700i16), (14035, -9, 700), (14000, 1, 700)] {
+        for v in [fhr, ecg, uc] {
+            dat.extend(v.to_le_bytes());
+        }
+    }
+    let p = write(dir.path(), "rec.hea", header.as_bytes());
+    write(dir.path(), "rec.dat", &dat);
+    let rec = read_recording(&p).unwrap();
+    let fhr: Vec<_> = rec
+        .samples
+        .iter()
+        .map(|s| s.physical(Channel::Fhr1))
+        .collect();
+    assert_eq!(fhr, [Some(140.0), Some(140.25), Some(140.0)]);
+    assert_eq!(rec.samples[1].physical(Channel::Ua), Some(7.0));
+    assert_eq!(rec.metadata_value("Ignored signals"), Some("ECG"));
+    assert_eq!(
+        rec.metadata_value("Values rounded"),
+        Some("2 to the nearest 1/4 bpm or 1/2 unit")
+    );
+}
+
 #[test]
 fn wfdb_problems_are_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -303,9 +333,11 @@ fn wfdb_problems_are_named() {
         ),
         (
             "name",
-            header.replace(" FHR\n", " ECG\n"),
+            header
+                .replace(" FHR\n", " ECG\n")
+                .replace(" UC\n", " Resp\n"),
             good_dat(),
-            "signal `ECG` is not a CTG channel",
+            "no CTG signal among `ECG`, `Resp`",
         ),
     ];
     for (name, header, dat, expected) in cases {
