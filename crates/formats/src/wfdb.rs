@@ -254,15 +254,52 @@ fn channel_for(description: &str) -> Option<Channel> {
     }
 }
 
+/// How a record's sampling rate is brought to the model's 4 Hz: each sample held `up` times,
+/// then one kept in `down`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Rate {
+    up: usize,
+    down: usize,
+}
+
+impl Rate {
+    /// 4 Hz as it is; 1 and 2 Hz held (a monitor's trace at that rate is a step per sample);
+    /// 8 and 16 Hz decimated. Other rates are not read.
+    fn of(hz: f64) -> Option<Rate> {
+        [
+            (1.0, 4, 1),
+            (2.0, 2, 1),
+            (4.0, 1, 1),
+            (8.0, 1, 2),
+            (16.0, 1, 4),
+        ]
+        .into_iter()
+        .find(|(rate, _, _)| (hz - rate).abs() < 1e-9)
+        .map(|(_, up, down)| Rate { up, down })
+    }
+
+    fn to_4_hz(self, samples: Vec<Sample>) -> Vec<Sample> {
+        match (self.up, self.down) {
+            (1, 1) => samples,
+            (up, 1) => samples
+                .into_iter()
+                .flat_map(|s| std::iter::repeat_n(s, up))
+                .collect(),
+            (_, down) => samples.into_iter().step_by(down).collect(),
+        }
+    }
+}
+
 /// Reads the samples of a parsed header from the signal file's bytes, verifying every count,
 /// first value and checksum the header states.
 pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Problem> {
-    if (header.sampling_hz - 4.0).abs() > 1e-9 {
-        return Err(Problem::Unsupported(format!(
-            "sampling frequency {} Hz (only 4 Hz CTG records are read)",
+    let rate = Rate::of(header.sampling_hz).ok_or_else(|| {
+        Problem::Unsupported(format!(
+            "sampling frequency {} Hz (CTG records at 4 Hz, or 1, 2, 8 or 16 Hz, which are \
+             brought to 4 Hz, are read)",
             header.sampling_hz
-        )));
-    }
+        ))
+    })?;
     let file = &header.signals[0].file;
     let mut channels = Vec::with_capacity(header.signals.len());
     for s in &header.signals {
@@ -326,7 +363,7 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
             ),
         });
     }
-    if count > MAX_RECORDING_SAMPLES {
+    if count.saturating_mul(rate.up) / rate.down > MAX_RECORDING_SAMPLES {
         return Err(Problem::TooLong { samples: count });
     }
     let raw = |frame: usize, signal: usize| {
@@ -412,6 +449,7 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
             }
         }
     }
+    let samples = rate.to_4_hz(samples);
     let mut metadata: Vec<(String, String)> = header
         .comments
         .iter()
@@ -419,6 +457,20 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
         .collect();
     if !ignored.is_empty() {
         metadata.push(("Ignored signals".into(), ignored.join(", ")));
+    }
+    if rate.up != 1 || rate.down != 1 {
+        metadata.push((
+            "Resampled".into(),
+            format!(
+                "from {} Hz to 4 Hz ({})",
+                header.sampling_hz,
+                if rate.up > 1 {
+                    "each sample held"
+                } else {
+                    "the first sample of each quarter second"
+                }
+            ),
+        ));
     }
     if rounded_values > 0 {
         metadata.push((

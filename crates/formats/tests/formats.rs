@@ -272,6 +272,50 @@ fn wfdb_reads_past_other_signals_and_rounds_finer_values() {
     );
 }
 
+/// Records at 2 Hz are held to 4 Hz (each sample twice), at 8 Hz decimated (every second
+/// sample), and say so in their metadata.
+#[test]
+fn wfdb_records_at_other_rates_are_brought_to_4_hz() {
+    let header = GOOD_HEADER.replace("-23536", "28025");
+    for (rate, expected, said) in [
+        (
+            "2",
+            vec![
+                Some(140.0),
+                Some(140.0),
+                Some(140.25),
+                Some(140.25),
+                None,
+                None,
+            ],
+            "from 2 Hz to 4 Hz (each sample held)",
+        ),
+        (
+            "8",
+            vec![Some(140.0), None],
+            "from 8 Hz to 4 Hz (the first sample of each quarter second)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            dir.path(),
+            "rec.hea",
+            header
+                .replace("rec 2 4 3", &format!("rec 2 {rate} 3"))
+                .as_bytes(),
+        );
+        write(dir.path(), "rec.dat", &good_dat());
+        let rec = read_recording(&p).unwrap();
+        let fhr: Vec<_> = rec
+            .samples
+            .iter()
+            .map(|s| s.physical(Channel::Fhr1))
+            .collect();
+        assert_eq!(fhr, expected, "{rate} Hz");
+        assert_eq!(rec.metadata_value("Resampled"), Some(said));
+    }
+}
+
 #[test]
 fn wfdb_problems_are_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -329,7 +373,7 @@ fn wfdb_problems_are_named() {
             "rate",
             header.replace("rec 2 4 3", "rec 2 250 3"),
             good_dat(),
-            "only 4 Hz CTG records",
+            "sampling frequency 250 Hz",
         ),
         (
             "name",
