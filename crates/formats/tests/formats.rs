@@ -242,6 +242,21 @@ fn wfdb_reads_and_verifies() {
     assert_eq!(rec.source, "rec");
 }
 
+/// Writes `rec.hea` and `rec.dat` into `dir` and reads the record.
+fn read_written(dir: &Path, header: &str, dat: &[u8]) -> Recording {
+    let p = write(dir, "rec.hea", header.as_bytes());
+    write(dir, "rec.dat", dat);
+    read_recording(&p).unwrap()
+}
+
+/// The fetal heart rate of every sample, bpm (`None` for no signal).
+fn fhr_of(rec: &Recording) -> Vec<Option<f64>> {
+    rec.samples
+        .iter()
+        .map(|s| s.physical(Channel::Fhr1))
+        .collect()
+}
+
 /// A record as other sources write it: a signal that is no CTG channel (an ECG) beside FHR and
 /// UC, and heart rates finer than the model's quarter bpm. The ECG is read past and named in
 /// the metadata; the rates are taken at the nearest quarter bpm, and counted.
@@ -255,15 +270,8 @@ fn wfdb_reads_past_other_signals_and_rounds_finer_values() {
             dat.extend(v.to_le_bytes());
         }
     }
-    let p = write(dir.path(), "rec.hea", header.as_bytes());
-    write(dir.path(), "rec.dat", &dat);
-    let rec = read_recording(&p).unwrap();
-    let fhr: Vec<_> = rec
-        .samples
-        .iter()
-        .map(|s| s.physical(Channel::Fhr1))
-        .collect();
-    assert_eq!(fhr, [Some(140.0), Some(140.25), Some(140.0)]);
+    let rec = read_written(dir.path(), header, &dat);
+    assert_eq!(fhr_of(&rec), [Some(140.0), Some(140.25), Some(140.0)]);
     assert_eq!(rec.samples[1].physical(Channel::Ua), Some(7.0));
     assert_eq!(rec.metadata_value("Ignored signals"), Some("ECG"));
     assert_eq!(
@@ -297,21 +305,9 @@ fn wfdb_records_at_other_rates_are_brought_to_4_hz() {
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(
-            dir.path(),
-            "rec.hea",
-            header
-                .replace("rec 2 4 3", &format!("rec 2 {rate} 3"))
-                .as_bytes(),
-        );
-        write(dir.path(), "rec.dat", &good_dat());
-        let rec = read_recording(&p).unwrap();
-        let fhr: Vec<_> = rec
-            .samples
-            .iter()
-            .map(|s| s.physical(Channel::Fhr1))
-            .collect();
-        assert_eq!(fhr, expected, "{rate} Hz");
+        let header = header.replace("rec 2 4 3", &format!("rec 2 {rate} 3"));
+        let rec = read_written(dir.path(), &header, &good_dat());
+        assert_eq!(fhr_of(&rec), expected, "{rate} Hz");
         assert_eq!(rec.metadata_value("Resampled"), Some(said));
     }
 }
