@@ -9,9 +9,10 @@
 //! - Audit: an append-only table whose rows each carry `SHA-256(previous hash ‖ row)`, so any
 //!   edit or deletion breaks the chain from there on; [`Accounts::verify_audit`] walks it
 //!   (`mimamori audit verify`).
-//! - Sign-in: a username that fails [`crate::signin_guard::GuardConfig::max_failures`] times
-//!   in a row is locked for a while ([`crate::signin_guard`]); an unknown username costs the
-//!   same password hash as a known one, so neither the time nor the answer tells which exist.
+//! - Sign-in: a username that fails 5 times within 15 minutes is locked for 15 minutes
+//!   ([`crate::signin_guard`]); an unknown username costs the same password hash as a known
+//!   one, so neither the time nor the answer tells which exist. A user with a second factor
+//!   ([`crate::totp`]) also gives the authenticator app's code.
 
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
