@@ -220,6 +220,7 @@ try {
     await p.waitForSelector("main.account .second-factor-state");
     const state = (await p.locator("main.account .second-factor-state").textContent()) ?? "";
     assert.match(state, /設定済み/, `state: ${state}`);
+    await p.fill("main.account input[name=password]", "mimamori-demo");
     await p.click("main.account button.start-second-factor");
     await p.waitForSelector("main.account img.qr");
     const qrSize = await p.evaluate(() => { const img = /** @type {HTMLImageElement} */ (document.querySelector("main.account img.qr")); return img.complete ? img.naturalWidth : 0; });

@@ -1121,9 +1121,11 @@ async function renderAccount() {
   const me = await api("/api/me");
   const status = h("p", { class: "quiet", role: "status" });
   const setup = h("section", { class: "second-factor-setup" });
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password" });
   const start = async () => {
     try {
-      const body = await api("/api/me/second-factor", { method: "POST" });
+      const body = await api("/api/me/second-factor", { method: "POST", json: { password: /** @type {HTMLInputElement} */ (password).value } });
+      /** @type {HTMLInputElement} */ (password).value = "";
       const code = h("input", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9 ]{6,7}", maxlength: "7", required: true });
       setup.replaceChildren(
         h("p", {}, [t("secondFactorScan")]),
@@ -1143,7 +1145,9 @@ async function renderAccount() {
         } }, [h("label", {}, [t("authCode"), code]), h("button", { type: "submit" }, [t("secondFactorConfirm")])]),
       );
       /** @type {HTMLInputElement} */ (code).focus();
-    } catch (e) { status.textContent = String(e); }
+    } catch (/** @type {any} */ failure) {
+      status.textContent = failure?.body?.wrong_password ? t("secondFactorWrongPassword") : String(failure);
+    }
   };
   const on = h("p", { class: "second-factor-state" }, [t(me.second_factor ? "secondFactorOn" : "secondFactorOff")]);
   app.replaceChildren(topBar(), h("main", { class: "account" }, [
@@ -1152,6 +1156,7 @@ async function renderAccount() {
     h("h3", {}, [t("secondFactor")]),
     on,
     h("p", { class: "quiet" }, [t("secondFactorHelp")]),
+    h("label", { class: "confirm-password" }, [t("password"), password]),
     h("button", { type: "button", class: "start-second-factor", onclick: start }, [t(me.second_factor ? "secondFactorRenew" : "secondFactorSetUp")]),
     setup,
     status,

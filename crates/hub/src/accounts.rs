@@ -430,14 +430,40 @@ impl Accounts {
     /// A signed-in user starts enrolling in the second factor themself: a new secret, held as
     /// pending (any factor they have keeps working) until [`Accounts::confirm_second_factor`]
     /// sees a code from it; audited as `totp_started`.
-    pub fn start_second_factor(&self, user: &User) -> Result<Vec<u8>> {
+    /// The user's password is asked again (a session left open, or taken, cannot replace the
+    /// factor); `None` when it is wrong (audited as `totp_refused`, counted towards the lock).
+    pub fn start_second_factor(
+        &self,
+        user: &User,
+        password: &str,
+        now_ms: i64,
+    ) -> Result<Option<Vec<u8>>> {
+        let hash: String =
+            self.db()
+                .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {
+                    r.get(0)
+                })?;
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let matches = PasswordHash::new(&hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if !matches {
+            self.audit(&user.username, "totp_refused", "wrong password")?;
+            let _ = self.guard().failed(&user.username, now_ms);
+            return Ok(None);
+        }
         let secret = random_bytes::<{ crate::totp::SECRET_BYTES }>()?.to_vec();
         self.db().execute(
             "UPDATE users SET totp_pending=?1 WHERE id=?2",
             params![hex::encode(&secret), user.id],
         )?;
         self.audit(&user.username, "totp_started", &user.username)?;
-        Ok(secret)
+        Ok(Some(secret))
     }
 
     /// Finishes a user's own enrolment: `code` must come from the pending secret (so the app

@@ -465,12 +465,39 @@ async fn me(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
     }
 }
 
-/// A signed-in user starts setting up their second factor: the secret, its `otpauth://` URI
-/// and that URI as a QR code (SVG) for an authenticator app. Nothing changes until a code
-/// from it is confirmed.
-async fn start_second_factor(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
-    match hub.accounts.start_second_factor(&user) {
-        Ok(secret) => {
+#[derive(Deserialize)]
+struct Password {
+    password: String,
+}
+
+/// A signed-in user starts setting up their second factor, giving their password again: the
+/// secret, its `otpauth://` URI and that URI as a QR code (SVG) for an authenticator app.
+/// Nothing changes until a code from it is confirmed.
+async fn start_second_factor(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Json(body): Json<Password>,
+) -> Response {
+    let Ok(Ok(permit)) = tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await
+    else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5".to_owned())],
+            Json(json!({"error": "sign-ins are busy; try again in a few seconds"})),
+        )
+            .into_response();
+    };
+    let checking = hub.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        checking
+            .accounts
+            .start_second_factor(&user, &body.password, crate::utc_now_ms())
+            .map(|secret| secret.map(|s| (s, user)))
+    })
+    .await;
+    drop(permit);
+    match result {
+        Ok(Ok(Some((secret, user)))) => {
             let uri = crate::totp::otpauth_uri(&secret, &user.username, "Mimamori");
             Json(json!({
                 "secret": crate::totp::base32(&secret),
@@ -479,7 +506,13 @@ async fn start_second_factor(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUs
             }))
             .into_response()
         }
-        Err(error) => internal(error),
+        Ok(Ok(None)) => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "wrong password", "wrong_password": true})),
+        )
+            .into_response(),
+        Ok(Err(error)) => internal(error),
+        Err(error) => internal(error.into()),
     }
 }
 

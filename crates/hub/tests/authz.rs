@@ -624,10 +624,10 @@ async fn a_user_with_a_second_factor_signs_in_with_the_authenticators_code_once(
     );
 }
 
-/// A signed-in user sets up their own second factor from the viewer's account page: the hub
-/// gives a secret, its URI and a QR code; nothing changes until a code from that secret is
-/// confirmed (a wrong one is refused); then every sign-in asks for a code, the confirming
-/// code itself not taken again.
+/// A signed-in user sets up their own second factor from the viewer's account page, giving
+/// the password again: the hub gives a secret, its URI and a QR code; nothing changes until a
+/// code from that secret is confirmed (a wrong one is refused); then every sign-in asks for a
+/// code, the confirming code itself not taken again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirmed() {
     let dir = tempfile::tempdir().unwrap();
@@ -651,11 +651,31 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
     let (_, _, me) = http(port, "GET", "/api/me", Some(&cookie), None).await;
     assert_eq!(me["second_factor"], false);
     // Not without a session.
-    let (status, _, _) = http(port, "POST", "/api/me/second-factor", None, None).await;
+    let password = r#"{"password":"a long password"}"#;
+    let (status, _, _) = http(port, "POST", "/api/me/second-factor", None, Some(password)).await;
     assert_eq!(status, 401);
+    // The password is asked again: a session alone cannot replace the factor.
+    let (status, _, body) = http(
+        port,
+        "POST",
+        "/api/me/second-factor",
+        Some(&cookie),
+        Some(r#"{"password":"not it"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["wrong_password"].as_bool()),
+        (403, Some(true))
+    );
 
-    let (status, _, started) =
-        http(port, "POST", "/api/me/second-factor", Some(&cookie), None).await;
+    let (status, _, started) = http(
+        port,
+        "POST",
+        "/api/me/second-factor",
+        Some(&cookie),
+        Some(password),
+    )
+    .await;
     assert_eq!(status, 200);
     let uri = started["uri"].as_str().unwrap().to_owned();
     assert!(uri.contains(&format!("secret={}", started["secret"].as_str().unwrap())));
@@ -694,7 +714,7 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
     let (status, _, body) = sign_in(Some(pyotp_code(&uri, 30))).await;
     assert_eq!(status, 200, "{body}");
     let audit = hub.accounts.audit_log(100).unwrap();
-    for action in ["totp_started", "totp_enrolled"] {
+    for action in ["totp_refused", "totp_started", "totp_enrolled"] {
         assert!(
             audit
                 .iter()
