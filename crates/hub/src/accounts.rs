@@ -431,13 +431,19 @@ impl Accounts {
     /// pending (any factor they have keeps working) until [`Accounts::confirm_second_factor`]
     /// sees a code from it; audited as `totp_started`.
     /// The user's password is asked again (a session left open, or taken, cannot replace the
-    /// factor); `None` when it is wrong (audited as `totp_refused`, counted towards the lock).
+    /// factor); `None` when it is wrong (audited as `totp_refused`, counted towards the lock)
+    /// or the username is locked.
     pub fn start_second_factor(
         &self,
         user: &User,
         password: &str,
         now_ms: i64,
     ) -> Result<Option<Vec<u8>>> {
+        // A locked username is not checked here either (guessing through an open session).
+        if let Verdict::Locked { .. } = self.guard().check(&user.username, now_ms) {
+            self.audit(&user.username, "totp_refused", "locked")?;
+            return Ok(None);
+        }
         let hash: String =
             self.db()
                 .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {

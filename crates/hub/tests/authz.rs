@@ -667,6 +667,30 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
         (status, body["wrong_password"].as_bool()),
         (403, Some(true))
     );
+    // Guessing the password through the open session locks the username like sign-in does:
+    // after 4 more wrong ones (5 in all) even the right one is refused here, until an admin
+    // lifts it.
+    for _ in 0..4 {
+        let (status, _, _) = http(
+            port,
+            "POST",
+            "/api/me/second-factor",
+            Some(&cookie),
+            Some(r#"{"password":"not it"}"#),
+        )
+        .await;
+        assert_eq!(status, 403);
+    }
+    let (status, _, _) = http(
+        port,
+        "POST",
+        "/api/me/second-factor",
+        Some(&cookie),
+        Some(r#"{"password":"a long password"}"#),
+    )
+    .await;
+    assert_eq!(status, 403, "locked");
+    hub.accounts.unlock("mw-a", "admin").unwrap();
 
     let (status, _, started) = http(
         port,
