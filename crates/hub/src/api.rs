@@ -376,17 +376,25 @@ struct Login {
 /// How long a sign-in waits for its turn at the password check before the answer is "busy".
 pub const SIGNIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response {
-    // One password check at a time: a flood of sign-ins queues here (and, past
-    // `SIGNIN_WAIT`, is told to come back) instead of taking the cores from the streams.
-    let Ok(Ok(permit)) = tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await
-    else {
-        return (
+/// Waits for this request's turn at the password check (one at a time: a flood of sign-ins
+/// queues here instead of taking the cores from the streams); past [`SIGNIN_WAIT`], the
+/// "busy" answer to send instead.
+async fn password_check_turn(hub: &Hub) -> Result<tokio::sync::SemaphorePermit<'_>, Response> {
+    match tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5".to_owned())],
             Json(json!({"error": "sign-ins are busy; try again in a few seconds"})),
         )
-            .into_response();
+            .into_response()),
+    }
+}
+
+async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response {
+    let permit = match password_check_turn(&hub).await {
+        Ok(permit) => permit,
+        Err(busy) => return busy,
     };
     let now_ms = crate::utc_now_ms();
     let checking = hub.clone();
@@ -478,14 +486,9 @@ async fn start_second_factor(
     AuthUser(user): AuthUser,
     Json(body): Json<Password>,
 ) -> Response {
-    let Ok(Ok(permit)) = tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await
-    else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "5".to_owned())],
-            Json(json!({"error": "sign-ins are busy; try again in a few seconds"})),
-        )
-            .into_response();
+    let permit = match password_check_turn(&hub).await {
+        Ok(permit) => permit,
+        Err(busy) => return busy,
     };
     let checking = hub.clone();
     let result = tokio::task::spawn_blocking(move || {
