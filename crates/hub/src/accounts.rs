@@ -179,12 +179,7 @@ pub struct AuditEntry {
 impl Accounts {
     /// Opens the accounts tables in the database at `path`; `centre` names the centre facility.
     pub fn open(path: &Path, centre: &str) -> Result<Accounts> {
-        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
-        // Several connections share the file (store writer, accounts, records, readers): wait
-        // for a lock rather than fail.
-        db.busy_timeout(std::time::Duration::from_secs(10))?;
+        let mut db = crate::store::open_database(path)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS users(
                  id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, password TEXT NOT NULL,
@@ -200,22 +195,24 @@ impl Accounts {
              CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
                  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;",
         )?;
-        // The second factor's columns, added to a database made before them.
-        let has_totp: bool = db
-            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'totp_secret'")?
-            .exists([])?;
-        if !has_totp {
-            db.execute_batch(
-                "ALTER TABLE users ADD COLUMN totp_secret TEXT;
-                 ALTER TABLE users ADD COLUMN totp_last_step INTEGER;",
-            )?;
+        // The second factor's columns, added to a database made before them. Checked and
+        // added in one write transaction: the hub and `mimamori user add` may open a new
+        // database at the same moment, and the second to come must see the first's columns.
+        let migration = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (column, kind) in [
+            ("totp_secret", "TEXT"),
+            ("totp_last_step", "INTEGER"),
+            ("totp_pending", "TEXT"),
+        ] {
+            let present: bool = migration
+                .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = ?1")?
+                .exists([column])?;
+            if !present {
+                migration
+                    .execute_batch(&format!("ALTER TABLE users ADD COLUMN {column} {kind};"))?;
+            }
         }
-        let has_pending: bool = db
-            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'totp_pending'")?
-            .exists([])?;
-        if !has_pending {
-            db.execute_batch("ALTER TABLE users ADD COLUMN totp_pending TEXT;")?;
-        }
+        migration.commit()?;
         Ok(Accounts {
             db: Mutex::new(db),
             centre: centre.to_owned(),
@@ -674,6 +671,32 @@ pub fn verify_audit_chain(db: &Connection) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hub and `mimamori user add` may open a new database at the same moment: every
+    /// opener succeeds, and the columns are there once.
+    #[test]
+    fn many_openers_of_a_new_database_at_once_all_succeed() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("hub.db");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let openers: Vec<_> = (0..6)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Accounts::open(&path, "centre").map(|_| ())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener
+                    .join()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+            }
+        }
+    }
 
     #[test]
     fn passwords_sessions_and_visibility() {

@@ -77,10 +77,7 @@ impl Notifier {
     /// Opens the notifier's tables in the hub's database and loads rosters, people and
     /// subscriptions into a dispatcher for `centre`.
     pub fn open(path: &Path, centre: &str, policy: Policy) -> Result<Self> {
-        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
-        db.busy_timeout(Duration::from_secs(10))?;
+        let db = crate::store::open_database(path)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS oncall_rosters(facility TEXT PRIMARY KEY, roster TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS oncall_people(name TEXT PRIMARY KEY, channels TEXT NOT NULL);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -197,12 +197,7 @@ pub fn check_content(content_type: &str, bytes: &[u8]) -> Result<&'static str> {
 impl Records {
     /// Opens the records tables in the hub's database.
     pub fn open(path: &Path) -> Result<Records> {
-        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
-        // Several connections share the file (store writer, accounts, records, readers): wait
-        // for a lock rather than fail.
-        db.busy_timeout(std::time::Duration::from_secs(10))?;
+        let db = crate::store::open_database(path)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS patients(
                  id INTEGER PRIMARY KEY, facility TEXT NOT NULL, details TEXT NOT NULL, created_ms INTEGER NOT NULL);

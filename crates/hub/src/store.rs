@@ -268,15 +268,41 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
+/// Opens a connection to the hub's database as every part of the hub shares it: WAL, every
+/// commit synced, and a wait of up to 10 s for a lock rather than a failure (the store writer,
+/// accounts, records, notifier and readers share the file, and so does `mimamori user add`
+/// beside a running hub). Switching a new file to WAL takes a lock SQLite does not wait for,
+/// so that switch is tried again for up to 10 s; a file already in WAL is left as it is.
+pub fn open_database(path: &Path) -> Result<Connection> {
+    let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    db.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut tries = 0;
+    loop {
+        let mode: String = db.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            break;
+        }
+        match db.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => break,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 200 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(error) => {
+                return Err(error).with_context(|| format!("{}: switching to WAL", path.display()));
+            }
+        }
+    }
+    db.pragma_update(None, "synchronous", "FULL")?;
+    Ok(db)
+}
+
 impl SqliteStore {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
-        // Several connections share the file (store writer, accounts, records, readers): wait
-        // for a lock rather than fail.
-        db.busy_timeout(std::time::Duration::from_secs(10))?;
+        let db = open_database(path)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS streams(
                  id INTEGER PRIMARY KEY,
