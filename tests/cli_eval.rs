@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::util::{mimamori_ok, python, shared_data};
+use crate::util::{mimamori_ok, python_on, shared_data};
 
 fn copy(from: &Path, to: &Path) {
     fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -151,22 +151,6 @@ fn built() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     build(&shared_data(), &data);
     let out = dir.path().join("eval.json");
     (dir, data, out)
-}
-
-/// Runs a Python script (the test tools' interpreter) on `file`: its output.
-fn python_on(script: &str, file: &Path) -> String {
-    let out = python()
-        .arg("-c")
-        .arg(script)
-        .arg(file)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `mimamori eval --data DATA --out OUT` with `extra` arguments: its output.

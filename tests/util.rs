@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the binary under test, the shared data, Python.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The shared CTG data beside the repository (`../shared/data`, or `MIMAMORI_SHARED_DATA`).
@@ -32,6 +32,22 @@ pub fn mimamori_ok(args: &[&str]) -> String {
 /// script to its virtual environment; `python3` otherwise).
 pub fn python() -> Command {
     Command::new(std::env::var_os("MIMAMORI_PYTHON").unwrap_or_else(|| "python3".into()))
+}
+
+/// Runs a Python script (the test tools' interpreter) on `file`: its output.
+pub fn python_on(script: &str, file: &Path) -> String {
+    let out = python()
+        .arg("-c")
+        .arg(script)
+        .arg(file)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A TCP port on loopback that nothing listens on right now.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use ctg_proto::model::Channel;
 
-use crate::util::{python, shared_data};
+use crate::util::{python, python_on, shared_data};
 
 const SCRIPT: &str = r#"
 import json, os, sys
@@ -86,18 +86,8 @@ json.dump(out, sys.stdout)
 #[test]
 fn a_record_the_wfdb_package_writes_with_another_signal_and_finer_values_is_read() {
     let dir = tempfile::tempdir().unwrap();
-    let out = python()
-        .arg("-c")
-        .arg(WRITE_SCRIPT)
-        .arg(dir.path())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reference: BTreeMap<String, Vec<u16>> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = python_on(WRITE_SCRIPT, dir.path());
+    let reference: BTreeMap<String, Vec<u16>> = serde_json::from_str(&out).unwrap();
     let rec = ctg_formats::read_recording(&dir.path().join("other.hea")).unwrap();
     assert_eq!(rec.metadata_value("Ignored signals"), Some("ECG"));
     assert!(rec.metadata_value("Values rounded").is_some());

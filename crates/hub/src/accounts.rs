@@ -323,15 +323,7 @@ impl Accounts {
             Some((_, hash)) => hash.as_str(),
             None => self.unknown_user_hash()?,
         };
-        self.password_checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let matches = PasswordHash::new(hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let matches = self.password_matches(hash, password);
         let Some((user, _)) = found.filter(|_| matches) else {
             self.failed(username, username, now_ms)?;
             return Ok(Signin::Refused);
@@ -390,9 +382,28 @@ impl Accounts {
         Ok(Signin::SignedIn(user, token))
     }
 
-    /// A failed sign-in: audited (`target`), counted, and the lock told once when it begins.
+    /// Whether `password` matches the argon2id `hash` (one password check, counted).
+    fn password_matches(&self, hash: &str, password: &str) -> bool {
+        self.password_checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PasswordHash::new(hash)
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    }
+
+    /// A failed sign-in: audited (`target`) and counted ([`Accounts::count_failure`]).
     fn failed(&self, username: &str, target: &str, now_ms: i64) -> Result<()> {
         self.audit("-", "login_failed", &as_written(target))?;
+        self.count_failure(username, now_ms)
+    }
+
+    /// A wrong password (at sign-in or on the account page) counted towards `username`'s
+    /// lock; the lock audited once, when it begins (`login_locked`).
+    fn count_failure(&self, username: &str, now_ms: i64) -> Result<()> {
         if let AfterFailure::LockedNow { until_ms } = self.guard().failed(username, now_ms) {
             let username = as_written(username);
             self.audit("-", "login_locked", &format!("{username} until {until_ms}"))?;
@@ -446,18 +457,9 @@ impl Accounts {
                 .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {
                     r.get(0)
                 })?;
-        self.password_checks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let matches = PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        if !matches {
+        if !self.password_matches(&hash, password) {
             self.audit(&user.username, "totp_refused", "wrong password")?;
-            let _ = self.guard().failed(&user.username, now_ms);
+            self.count_failure(&user.username, now_ms)?;
             return Ok(None);
         }
         let secret = random_bytes::<{ crate::totp::SECRET_BYTES }>()?.to_vec();

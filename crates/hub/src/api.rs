@@ -376,37 +376,44 @@ struct Login {
 /// How long a sign-in waits for its turn at the password check before the answer is "busy".
 pub const SIGNIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Waits for this request's turn at the password check (one at a time: a flood of sign-ins
-/// queues here instead of taking the cores from the streams); past [`SIGNIN_WAIT`], the
-/// "busy" answer to send instead.
-async fn password_check_turn(hub: &Hub) -> Result<tokio::sync::SemaphorePermit<'_>, Response> {
-    match tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await {
-        Ok(Ok(permit)) => Ok(permit),
-        _ => Err((
+/// Runs `check` (which checks a password: argon2id, tens of milliseconds of a core) on a
+/// blocking thread, one such check at a time: a flood of sign-ins queues here instead of
+/// taking the cores from the streams. Past [`SIGNIN_WAIT`] in the queue, or if the check
+/// fails, the response to send instead.
+async fn with_password_check<T: Send + 'static>(
+    hub: &Arc<Hub>,
+    check: impl FnOnce(&Hub) -> Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let Ok(Ok(_turn)) = tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await
+    else {
+        return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5".to_owned())],
             Json(json!({"error": "sign-ins are busy; try again in a few seconds"})),
         )
-            .into_response()),
+            .into_response());
+    };
+    let checking = hub.clone();
+    match tokio::task::spawn_blocking(move || check(&checking)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(internal(error)),
+        Err(error) => Err(internal(error.into())),
     }
 }
 
 async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response {
-    let permit = match password_check_turn(&hub).await {
-        Ok(permit) => permit,
-        Err(busy) => return busy,
-    };
     let now_ms = crate::utc_now_ms();
-    let checking = hub.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        checking
-            .accounts
+    let signed = with_password_check(&hub, move |hub| {
+        hub.accounts
             .sign_in(&body.username, &body.password, body.code.as_deref(), now_ms)
     })
     .await;
-    drop(permit);
-    match result {
-        Ok(Ok(Signin::SignedIn(user, token))) => (
+    let signed = match signed {
+        Ok(signed) => signed,
+        Err(response) => return response,
+    };
+    match signed {
+        Signin::SignedIn(user, token) => (
             [(
                 header::SET_COOKIE,
                 format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}", crate::accounts::SESSION_HOURS * 3600),
@@ -414,18 +421,18 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
             Json(json!({"user": user})),
         )
             .into_response(),
-        Ok(Ok(Signin::Refused)) => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username, password or code"}))).into_response(),
-        Ok(Ok(Signin::CodeRequired)) => (
+        Signin::Refused => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username, password or code"}))).into_response(),
+        Signin::CodeRequired => (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "enter the 6-digit code from your authenticator app", "code_required": true})),
         )
             .into_response(),
-        Ok(Ok(Signin::SecondFactorMissing)) => (
+        Signin::SecondFactorMissing => (
             StatusCode::FORBIDDEN,
             Json(json!({"error": "this hub requires a second factor and you have none: ask an administrator to enrol you (mimamori user totp)", "second_factor_missing": true})),
         )
             .into_response(),
-        Ok(Ok(Signin::Locked { until_ms })) => {
+        Signin::Locked { until_ms } => {
             let retry_after_s = ((until_ms - now_ms).max(0) + 999) / 1000;
             (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -440,8 +447,6 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
             )
                 .into_response()
         }
-        Ok(Err(error)) => internal(error),
-        Err(error) => internal(error.into()),
     }
 }
 
@@ -486,22 +491,15 @@ async fn start_second_factor(
     AuthUser(user): AuthUser,
     Json(body): Json<Password>,
 ) -> Response {
-    let permit = match password_check_turn(&hub).await {
-        Ok(permit) => permit,
-        Err(busy) => return busy,
-    };
-    let checking = hub.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        checking
-            .accounts
+    let username = user.username.clone();
+    let started = with_password_check(&hub, move |hub| {
+        hub.accounts
             .start_second_factor(&user, &body.password, crate::utc_now_ms())
-            .map(|secret| secret.map(|s| (s, user)))
     })
     .await;
-    drop(permit);
-    match result {
-        Ok(Ok(Some((secret, user)))) => {
-            let uri = crate::totp::otpauth_uri(&secret, &user.username, "Mimamori");
+    match started {
+        Ok(Some(secret)) => {
+            let uri = crate::totp::otpauth_uri(&secret, &username, "Mimamori");
             Json(json!({
                 "secret": crate::totp::base32(&secret),
                 "qr_svg": crate::totp::qr_svg(&uri),
@@ -509,13 +507,12 @@ async fn start_second_factor(
             }))
             .into_response()
         }
-        Ok(Ok(None)) => (
+        Ok(None) => (
             StatusCode::FORBIDDEN,
             Json(json!({"error": "wrong password", "wrong_password": true})),
         )
             .into_response(),
-        Ok(Err(error)) => internal(error),
-        Err(error) => internal(error.into()),
+        Err(response) => response,
     }
 }
 

@@ -132,7 +132,8 @@ pub fn qr_text(uri: &str) -> Option<String> {
 
 /// The QR code's modules, row by row (dark = true), with no quiet zone: for checking a
 /// rendering.
-pub fn qr_modules(uri: &str) -> Option<(usize, Vec<bool>)> {
+#[cfg(test)]
+fn qr_modules(uri: &str) -> Option<(usize, Vec<bool>)> {
     let code = qrcode::QrCode::new(uri.as_bytes()).ok()?;
     let width = code.width();
     let modules = code

@@ -72,6 +72,15 @@ async fn http_bytes(
     )
 }
 
+/// Serves the hub's API on a free loopback port; the port.
+async fn serve(hub: &Arc<Hub>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = hub.clone();
+    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(serving)).await });
+    port
+}
+
 fn identity(facility: &str) -> StreamIdentity {
     StreamIdentity {
         facility: facility.into(),
@@ -177,9 +186,7 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
         );
         patients.push(patient);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(hub.clone())).await });
+    let port = serve(&hub).await;
 
     // Nobody signed in: 401 everywhere, and no WebSocket.
     for (method, path) in [
@@ -435,10 +442,7 @@ async fn five_wrong_passwords_lock_a_username_until_it_expires_or_an_admin_lifts
             .add_user(user, "a long password", role, "centre")
             .unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let serving = hub.clone();
-    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(serving)).await });
+    let port = serve(&hub).await;
     let sign_in = |username: &'static str, password: &'static str| async move {
         let body = serde_json::json!({"username": username, "password": password}).to_string();
         http(port, "POST", "/api/login", None, Some(&body)).await
@@ -559,10 +563,7 @@ async fn a_user_with_a_second_factor_signs_in_with_the_authenticators_code_once(
         .enrol_second_factor("ob-remote", "admin")
         .unwrap();
     let uri = ctg_hub::totp::otpauth_uri(&secret, "ob-remote", "Mimamori");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let serving = hub.clone();
-    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(serving)).await });
+    let port = serve(&hub).await;
     let sign_in = |username: &'static str, code: Option<String>| async move {
         let body =
             serde_json::json!({"username": username, "password": "a long password", "code": code})
@@ -635,10 +636,7 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
     hub.accounts
         .add_user("mw-a", "a long password", Role::Midwife, "clinic-a")
         .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let serving = hub.clone();
-    tokio::spawn(async move { axum::serve(listener, ctg_hub::api::router(serving)).await });
+    let port = serve(&hub).await;
     let sign_in = |code: Option<String>| async move {
         let body =
             serde_json::json!({"username": "mw-a", "password": "a long password", "code": code})
@@ -651,18 +649,21 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
     let (_, _, me) = http(port, "GET", "/api/me", Some(&cookie), None).await;
     assert_eq!(me["second_factor"], false);
     // Not without a session.
-    let password = r#"{"password":"a long password"}"#;
-    let (status, _, _) = http(port, "POST", "/api/me/second-factor", None, Some(password)).await;
+    let start = |cookie: Option<String>, password: &'static str| async move {
+        let body = serde_json::json!({ "password": password }).to_string();
+        http(
+            port,
+            "POST",
+            "/api/me/second-factor",
+            cookie.as_deref(),
+            Some(&body),
+        )
+        .await
+    };
+    let (status, _, _) = start(None, "a long password").await;
     assert_eq!(status, 401);
     // The password is asked again: a session alone cannot replace the factor.
-    let (status, _, body) = http(
-        port,
-        "POST",
-        "/api/me/second-factor",
-        Some(&cookie),
-        Some(r#"{"password":"not it"}"#),
-    )
-    .await;
+    let (status, _, body) = start(Some(cookie.clone()), "not it").await;
     assert_eq!(
         (status, body["wrong_password"].as_bool()),
         (403, Some(true))
@@ -671,35 +672,13 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
     // after 4 more wrong ones (5 in all) even the right one is refused here, until an admin
     // lifts it.
     for _ in 0..4 {
-        let (status, _, _) = http(
-            port,
-            "POST",
-            "/api/me/second-factor",
-            Some(&cookie),
-            Some(r#"{"password":"not it"}"#),
-        )
-        .await;
-        assert_eq!(status, 403);
+        assert_eq!(start(Some(cookie.clone()), "not it").await.0, 403);
     }
-    let (status, _, _) = http(
-        port,
-        "POST",
-        "/api/me/second-factor",
-        Some(&cookie),
-        Some(r#"{"password":"a long password"}"#),
-    )
-    .await;
+    let (status, _, _) = start(Some(cookie.clone()), "a long password").await;
     assert_eq!(status, 403, "locked");
     hub.accounts.unlock("mw-a", "admin").unwrap();
 
-    let (status, _, started) = http(
-        port,
-        "POST",
-        "/api/me/second-factor",
-        Some(&cookie),
-        Some(password),
-    )
-    .await;
+    let (status, _, started) = start(Some(cookie.clone()), "a long password").await;
     assert_eq!(status, 200);
     let uri = started["uri"].as_str().unwrap().to_owned();
     assert!(uri.contains(&format!("secret={}", started["secret"].as_str().unwrap())));
