@@ -108,3 +108,81 @@ fn user_totp_prints_what_an_authenticator_app_reads_and_the_hub_takes_its_code()
     let (ok, _, err) = mimamori(&["user", "totp", "--db", db, "nobody"], b"");
     assert!(!ok && err.contains("no user \"nobody\""), "{err}");
 }
+
+/// `user list`, `disable`, `enable` and `password`, as the IT person runs them at the hub's
+/// machine: someone who has left is disabled (sign-in refused, sessions ended), the last
+/// administrator stays, a forgotten password is replaced; the list shows each state.
+#[test]
+fn user_disable_enable_and_password_change_what_sign_in_allows_and_the_list_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let db = db.to_str().unwrap();
+    for (name, role) in [("admin", "admin"), ("mw-a", "midwife")] {
+        let (ok, _, err) = mimamori(
+            &[
+                "user",
+                "add",
+                "--db",
+                db,
+                name,
+                "--role",
+                role,
+                "--facility",
+                "clinic-a",
+            ],
+            b"a long password\n",
+        );
+        assert!(ok, "{err}");
+    }
+    let accounts = ctg_hub::accounts::Accounts::open(std::path::Path::new(db), "centre").unwrap();
+    let (_, session) = accounts
+        .login("mw-a", "a long password")
+        .unwrap()
+        .expect("signs in");
+
+    let (ok, out, err) = mimamori(&["user", "disable", "--db", db, "mw-a"], b"");
+    assert!(ok && out.contains("user mw-a disabled"), "{out}{err}");
+    assert_eq!(accounts.session(&session).unwrap(), None, "session ended");
+    assert!(accounts.login("mw-a", "a long password").unwrap().is_none());
+    let (ok, out, _) = mimamori(&["user", "list", "--db", db], b"");
+    assert!(ok);
+    assert!(line_of(&out, "mw-a").contains("disabled 20"), "{out}");
+    assert!(line_of(&out, "mw-a").contains(" UTC"), "{out}");
+    assert!(
+        line_of(&out, "admin").contains("enabled") && line_of(&out, "admin").ends_with("never"),
+        "{out}"
+    );
+    assert!(out.contains("2 accounts, 1 disabled"), "{out}");
+
+    let (ok, _, err) = mimamori(&["user", "disable", "--db", db, "admin"], b"");
+    assert!(!ok && err.contains("last enabled administrator"), "{err}");
+    let (ok, _, err) = mimamori(&["user", "enable", "--db", db, "nobody"], b"");
+    assert!(!ok && err.contains("no user \"nobody\""), "{err}");
+
+    let (ok, _, err) = mimamori(&["user", "enable", "--db", db, "mw-a"], b"");
+    assert!(ok, "{err}");
+    let (ok, _, err) = mimamori(&["user", "password", "--db", db, "mw-a"], b"short\n");
+    assert!(!ok && err.contains("at least 8 characters"), "{err}");
+    let (ok, _, err) = mimamori(
+        &["user", "password", "--db", db, "mw-a"],
+        b"remembered at last\n",
+    );
+    assert!(ok, "{err}");
+    assert!(accounts.login("mw-a", "a long password").unwrap().is_none());
+    assert!(
+        accounts
+            .login("mw-a", "remembered at last")
+            .unwrap()
+            .is_some()
+    );
+    let (_, out, _) = mimamori(&["user", "list", "--db", db], b"");
+    assert!(line_of(&out, "mw-a").contains("enabled"), "{out}");
+    assert!(!line_of(&out, "mw-a").ends_with("never"), "{out}");
+}
+
+fn line_of(out: &str, name: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} listed in {out}"))
+        .to_owned()
+}

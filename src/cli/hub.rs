@@ -104,23 +104,94 @@ pub fn alerts_config(
     Ok(config)
 }
 
-pub fn user_add(db: &Path, username: &str, role: &str, facility: &str, centre: &str) -> Result<()> {
-    let role = ctg_hub::accounts::Role::parse(role)?;
+/// One line of standard input, without its line end: a password.
+fn password_from_stdin() -> Result<String> {
     let mut password = String::new();
     std::io::stdin()
         .read_line(&mut password)
         .context("reading the password from standard input")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+pub fn user_add(db: &Path, username: &str, role: &str, facility: &str, centre: &str) -> Result<()> {
+    let role = ctg_hub::accounts::Role::parse(role)?;
+    let password = password_from_stdin()?;
     let accounts = ctg_hub::accounts::Accounts::open(db, centre)?;
-    let id = accounts.add_user(
-        username,
-        password.trim_end_matches(['\r', '\n']),
-        role,
-        facility,
-    )?;
+    let id = accounts.add_user(username, &password, role, facility)?;
     println!(
         "user {username} ({}, {facility}) created with id {id}",
         role.name()
     );
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM UTC` for a time in ms since the Unix epoch.
+fn utc_minute(utc_ms: i64) -> String {
+    let t = ctg_devices::hl7::oru::hl7_timestamp(utc_ms);
+    format!(
+        "{}-{}-{} {}:{} UTC",
+        &t[0..4],
+        &t[4..6],
+        &t[6..8],
+        &t[8..10],
+        &t[10..12]
+    )
+}
+
+/// `mimamori user list`: every account, one a line. (A sign-in lock lives in the running
+/// hub's memory: the viewer's users page shows it.)
+pub fn user_list(db: &Path) -> Result<()> {
+    let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
+    let users = accounts.list_users(ctg_hub::utc_now_ms())?;
+    println!(
+        "{:<24} {:<15} {:<16} {:<30} {:<13} last sign-in",
+        "username", "role", "facility", "state", "second factor"
+    );
+    for user in &users {
+        let state = match user.disabled_ms {
+            Some(at) => format!("disabled {}", utc_minute(at)),
+            None => "enabled".to_owned(),
+        };
+        println!(
+            "{:<24} {:<15} {:<16} {:<30} {:<13} {}",
+            user.username,
+            user.role.name(),
+            user.facility,
+            state,
+            if user.second_factor { "yes" } else { "no" },
+            user.last_signin_ms.map_or("never".to_owned(), utc_minute),
+        );
+    }
+    println!(
+        "{} accounts, {} disabled",
+        users.len(),
+        users.iter().filter(|u| u.disabled_ms.is_some()).count()
+    );
+    Ok(())
+}
+
+/// `mimamori user disable` (`disable`) and `mimamori user enable` (not).
+pub fn user_disable(db: &Path, username: &str, disable: bool) -> Result<()> {
+    let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
+    if disable {
+        accounts.disable_user(username, "-")?;
+        println!(
+            "user {username} disabled: sign-in refused, sessions ended (a viewer still open closes within {} s)",
+            ctg_hub::api::SESSION_RECHECK.as_secs()
+        );
+    } else {
+        accounts.enable_user(username, "-")?;
+        println!("user {username} enabled");
+    }
+    Ok(())
+}
+
+/// `mimamori user password`: a new password from standard input.
+pub fn user_password(db: &Path, username: &str) -> Result<()> {
+    let password = password_from_stdin()?;
+    let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
+    accounts.reset_password(username, &password, "-")?;
+    println!("user {username}: new password set, sessions ended");
     Ok(())
 }
 

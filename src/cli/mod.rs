@@ -367,6 +367,38 @@ enum UserCommand {
         #[arg(long, default_value = "centre")]
         centre: String,
     },
+    /// List every account: role, facility, enabled or disabled, second factor, last sign-in.
+    List {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+    },
+    /// Disable an account (someone who has left): sign-in is refused and its sessions end (an
+    /// open viewer closes within 30 s). The last enabled administrator cannot be disabled.
+    Disable {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Login name.
+        username: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Login name.
+        username: String,
+    },
+    /// Set a new password for a user who forgot theirs (read from standard input); the
+    /// account's sessions end.
+    Password {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Login name.
+        username: String,
+    },
     /// Enrol a user in the second factor (a time-based code from an authenticator app, asked
     /// at every sign-in besides the password); prints the secret and its otpauth:// URI.
     Totp {
@@ -546,6 +578,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     centre,
                 },
         } => hub::user_add(&db, &username, &role, &facility, &centre),
+        Command::User {
+            command: UserCommand::List { db },
+        } => hub::user_list(&db),
+        Command::User {
+            command: UserCommand::Disable { db, username },
+        } => hub::user_disable(&db, &username, true),
+        Command::User {
+            command: UserCommand::Enable { db, username },
+        } => hub::user_disable(&db, &username, false),
+        Command::User {
+            command: UserCommand::Password { db, username },
+        } => hub::user_password(&db, &username),
         Command::User {
             command:
                 UserCommand::Totp {

@@ -13,6 +13,13 @@
 //!   ([`crate::signin_guard`]); an unknown username costs the same password hash as a known
 //!   one, so neither the time nor the answer tells which exist. A user with a second factor
 //!   ([`crate::totp`]) also gives the authenticator app's code.
+//! - Account lifecycle: an administrator lists accounts ([`Accounts::list_users`]), disables
+//!   one (someone who has left: refused at sign-in, every session ended at once) and enables it
+//!   again, and sets a new password for someone who forgot theirs; every user changes their
+//!   own password with the old one. A new password ends the account's other sessions. The
+//!   last enabled administrator cannot be disabled (nobody could manage accounts from the
+//!   browser any more). Passwords: [`MIN_PASSWORD_CHARS`]–[`MAX_PASSWORD_CHARS`] characters,
+//!   not the username.
 
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
@@ -29,6 +36,47 @@ use crate::utc_now_ms as now_ms;
 
 /// Session lifetime.
 pub const SESSION_HOURS: i64 = 12;
+
+/// The shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+/// The longest password accepted (a passphrase fits; a megabyte body is not hashed).
+pub const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Whether `password` may be `username`'s password; the reason when not.
+pub fn check_new_password(username: &str, password: &str) -> Result<()> {
+    let chars = password.chars().count();
+    if chars < MIN_PASSWORD_CHARS {
+        bail!("the password must have at least {MIN_PASSWORD_CHARS} characters");
+    }
+    if chars > MAX_PASSWORD_CHARS {
+        bail!("the password may have at most {MAX_PASSWORD_CHARS} characters");
+    }
+    if password.trim().eq_ignore_ascii_case(username) {
+        bail!("the password must not be the username");
+    }
+    Ok(())
+}
+
+/// One account as the users page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// The facility the user belongs to.
+    pub facility: String,
+    /// When the account was made, ms since the Unix epoch.
+    pub created_ms: i64,
+    /// When the user last signed in, if ever (since the hub recorded it).
+    pub last_signin_ms: Option<i64>,
+    /// When the account was disabled; `None` while it is enabled.
+    pub disabled_ms: Option<i64>,
+    /// Whether the user has a second factor.
+    pub second_factor: bool,
+    /// Until when sign-in is locked after wrong passwords, if it is.
+    pub locked_until_ms: Option<i64>,
+}
 
 /// What a user may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -123,6 +171,8 @@ pub enum Signin {
     /// The password was right, but the hub requires a second factor and the user has none
     /// enrolled (`mimamori user totp`).
     SecondFactorMissing,
+    /// The password was right, but an administrator has disabled the account.
+    Disabled,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -153,6 +203,16 @@ fn as_written(text: &str) -> String {
         cut -= 1;
     }
     format!("{}…", &text[..cut])
+}
+
+/// An argon2id hash of `password` with a new random salt.
+fn hash_password(password: &str) -> Result<String> {
+    let salt =
+        SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
+        .to_string())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -203,6 +263,8 @@ impl Accounts {
             ("totp_secret", "TEXT"),
             ("totp_last_step", "INTEGER"),
             ("totp_pending", "TEXT"),
+            ("disabled_ms", "INTEGER"),
+            ("last_signin_ms", "INTEGER"),
         ] {
             let present: bool = migration
                 .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = ?1")?
@@ -243,15 +305,8 @@ impl Accounts {
         {
             bail!("username {username:?}: 1-64 letters, digits, '-', '_', '.', '@'");
         }
-        if password.len() < 8 {
-            bail!("the password must have at least 8 characters");
-        }
-        let salt =
-            SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let hash = Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
-            .to_string();
+        check_new_password(username, password)?;
+        let hash = hash_password(password)?;
         let db = self.db();
         db.execute(
             "INSERT INTO users(username, password, role, facility, created_ms) VALUES(?1,?2,?3,?4,?5)",
@@ -314,11 +369,16 @@ impl Accounts {
         let found = self
             .db()
             .query_row(
-                "SELECT id, username, role, facility, password FROM users WHERE username=?1",
+                "SELECT id, username, role, facility, password, disabled_ms FROM users
+                 WHERE username=?1",
                 [username],
-                |r| self.user_row(r),
+                |r| Ok((self.user_row(r)?, r.get::<_, Option<i64>>(5)?.is_some())),
             )
             .optional()?;
+        let (found, disabled) = match found {
+            Some((found, disabled)) => (Some(found), disabled),
+            None => (None, false),
+        };
         let hash = match &found {
             Some((_, hash)) => hash.as_str(),
             None => self.unknown_user_hash()?,
@@ -328,6 +388,12 @@ impl Accounts {
             self.failed(username, username, now_ms)?;
             return Ok(Signin::Refused);
         };
+        if disabled {
+            // The right password: no failure to count; said plainly, since only someone who
+            // knows the password learns it.
+            self.audit("-", "login_refused", &format!("{username} (disabled)"))?;
+            return Ok(Signin::Disabled);
+        }
         let (secret, last_step): (Option<String>, Option<i64>) = self.db().query_row(
             "SELECT totp_secret, totp_last_step FROM users WHERE id=?1",
             [user.id],
@@ -377,6 +443,10 @@ impl Accounts {
                 user.id,
                 now_ms + SESSION_HOURS * 3_600_000
             ],
+        )?;
+        self.db().execute(
+            "UPDATE users SET last_signin_ms=?1 WHERE id=?2",
+            params![now_ms, user.id],
         )?;
         self.audit(&user.username, "login", &user.facility)?;
         Ok(Signin::SignedIn(user, token))
@@ -533,6 +603,165 @@ impl Accounts {
         Ok(was_locked)
     }
 
+    /// Every account, by username, for an administrator ([`Account`]), at `now_ms` (for the
+    /// locks).
+    pub fn list_users(&self, now_ms: i64) -> Result<Vec<Account>> {
+        let mut accounts = {
+            let db = self.db();
+            let mut query = db.prepare(
+                "SELECT username, role, facility, created_ms, last_signin_ms, disabled_ms,
+                        totp_secret IS NOT NULL
+                 FROM users ORDER BY username",
+            )?;
+            let rows = query.query_map([], |r| {
+                let role: String = r.get(1)?;
+                Ok(Account {
+                    username: r.get(0)?,
+                    role: Role::parse(&role).unwrap_or(Role::FacilityStaff),
+                    facility: r.get(2)?,
+                    created_ms: r.get(3)?,
+                    last_signin_ms: r.get(4)?,
+                    disabled_ms: r.get(5)?,
+                    second_factor: r.get(6)?,
+                    locked_until_ms: None,
+                })
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let guard = self.guard();
+        for account in &mut accounts {
+            account.locked_until_ms = guard.locked_until(&account.username, now_ms);
+        }
+        Ok(accounts)
+    }
+
+    /// Disables `username` (audited as `user_disabled` by `by`): sign-in is refused and every
+    /// session of the account ends now. The last enabled administrator is refused.
+    pub fn disable_user(&self, username: &str, by: &str) -> Result<()> {
+        let mut db = self.db();
+        let change = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (id, role, disabled): (i64, String, Option<i64>) = change
+            .query_row(
+                "SELECT id, role, disabled_ms FROM users WHERE username=?1",
+                [username],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?
+            .with_context(|| format!("no user {username:?}"))?;
+        if disabled.is_some() {
+            bail!("{username:?} is already disabled");
+        }
+        if role == Role::Admin.name() {
+            let other_admins: i64 = change.query_row(
+                "SELECT COUNT(*) FROM users WHERE role=?1 AND disabled_ms IS NULL AND id<>?2",
+                params![Role::Admin.name(), id],
+                |r| r.get(0),
+            )?;
+            if other_admins == 0 {
+                bail!(
+                    "{username:?} is the last enabled administrator: add or enable another first"
+                );
+            }
+        }
+        change.execute(
+            "UPDATE users SET disabled_ms=?1 WHERE id=?2",
+            params![now_ms(), id],
+        )?;
+        change.execute("DELETE FROM sessions WHERE user_id=?1", [id])?;
+        change.commit()?;
+        drop(db);
+        self.audit(by, "user_disabled", username)
+    }
+
+    /// Enables a disabled `username` again (audited as `user_enabled` by `by`).
+    pub fn enable_user(&self, username: &str, by: &str) -> Result<()> {
+        let changed = self.db().execute(
+            "UPDATE users SET disabled_ms=NULL WHERE username=?1 AND disabled_ms IS NOT NULL",
+            [username],
+        )?;
+        if changed != 1 {
+            let exists = self
+                .db()
+                .query_row("SELECT 1 FROM users WHERE username=?1", [username], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            if exists {
+                bail!("{username:?} is not disabled");
+            }
+            bail!("no user {username:?}");
+        }
+        self.audit(by, "user_enabled", username)
+    }
+
+    /// An administrator (`by`) sets a new password for `username`, who forgot theirs: every
+    /// session of the account ends (audited as `password_reset`).
+    pub fn reset_password(&self, username: &str, password: &str, by: &str) -> Result<()> {
+        check_new_password(username, password)?;
+        let hash = hash_password(password)?;
+        let mut db = self.db();
+        let change = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id: i64 = change
+            .query_row("SELECT id FROM users WHERE username=?1", [username], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .with_context(|| format!("no user {username:?}"))?;
+        change.execute(
+            "UPDATE users SET password=?1 WHERE id=?2",
+            params![hash, id],
+        )?;
+        change.execute("DELETE FROM sessions WHERE user_id=?1", [id])?;
+        change.commit()?;
+        drop(db);
+        self.audit(by, "password_reset", username)
+    }
+
+    /// A signed-in user changes their own password, giving the current one (a session left
+    /// open, or taken, cannot change it). The account's other sessions end; the one in
+    /// `keep_token` stays. `Ok(false)` when the current password is wrong (audited as
+    /// `password_refused` and counted towards the lock) or the username is locked.
+    pub fn change_password(
+        &self,
+        user: &User,
+        current: &str,
+        new: &str,
+        keep_token: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        check_new_password(&user.username, new)?;
+        if let Verdict::Locked { .. } = self.guard().check(&user.username, now_ms) {
+            self.audit(&user.username, "password_refused", "locked")?;
+            return Ok(false);
+        }
+        let hash: String =
+            self.db()
+                .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {
+                    r.get(0)
+                })?;
+        if !self.password_matches(&hash, current) {
+            self.audit(&user.username, "password_refused", "wrong password")?;
+            self.count_failure(&user.username, now_ms)?;
+            return Ok(false);
+        }
+        let hash = hash_password(new)?;
+        let mut db = self.db();
+        let change = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        change.execute(
+            "UPDATE users SET password=?1 WHERE id=?2",
+            params![hash, user.id],
+        )?;
+        change.execute(
+            "DELETE FROM sessions WHERE user_id=?1 AND token_hash<>?2",
+            params![user.id, sha256_hex(keep_token.as_bytes())],
+        )?;
+        change.commit()?;
+        drop(db);
+        self.audit(&user.username, "password_changed", &user.username)?;
+        Ok(true)
+    }
+
     /// Password hashes checked since the start: one per sign-in not refused by a lock, known
     /// username or not.
     pub fn password_checks(&self) -> u64 {
@@ -573,7 +802,8 @@ impl Accounts {
             .db()
             .query_row(
                 "SELECT u.id, u.username, u.role, u.facility, u.password FROM sessions s
-                 JOIN users u ON u.id = s.user_id WHERE s.token_hash=?1 AND s.expires_ms > ?2",
+                 JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash=?1 AND s.expires_ms > ?2 AND u.disabled_ms IS NULL",
                 params![sha256_hex(token.as_bytes()), now_ms()],
                 |r| self.user_row(r),
             )
@@ -720,6 +950,181 @@ mod tests {
         accounts.logout(&token).unwrap();
         assert_eq!(accounts.session(&token).unwrap(), None);
         assert_eq!(accounts.session("not a token").unwrap(), None);
+    }
+
+    #[test]
+    fn new_passwords_have_a_length_and_are_not_the_username() {
+        assert!(check_new_password("mw-a", "correct horse").is_ok());
+        assert!(check_new_password("mw-a", "seven77").is_err());
+        // Characters, not bytes: eight kana are a password.
+        assert!(check_new_password("mw-a", "みまもりみまもり").is_ok());
+        assert!(check_new_password("mw-a", &"x".repeat(MAX_PASSWORD_CHARS)).is_ok());
+        assert!(check_new_password("mw-a", &"x".repeat(MAX_PASSWORD_CHARS + 1)).is_err());
+        assert!(check_new_password("midwife-a", "MIDWIFE-A").is_err());
+    }
+
+    fn actions(accounts: &Accounts) -> Vec<(String, String, String)> {
+        accounts
+            .audit_log(1000)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.actor, e.action, e.target))
+            .collect()
+    }
+
+    #[test]
+    fn a_disabled_account_cannot_sign_in_and_its_sessions_end_until_it_is_enabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
+        accounts
+            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
+            .unwrap();
+        accounts
+            .add_user("admin", "battery staple", Role::Admin, "centre")
+            .unwrap();
+        let (_, phone) = accounts.login("mw-a", "correct horse").unwrap().unwrap();
+        let (_, desk) = accounts.login("mw-a", "correct horse").unwrap().unwrap();
+        let listed = accounts.list_users(now_ms()).unwrap();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|a| a.username.as_str())
+                .collect::<Vec<_>>(),
+            ["admin", "mw-a"]
+        );
+        assert!(listed[1].last_signin_ms.is_some() && listed[0].last_signin_ms.is_none());
+        assert_eq!(listed[1].disabled_ms, None);
+
+        accounts.disable_user("mw-a", "admin").unwrap();
+        assert_eq!(accounts.session(&phone).unwrap(), None);
+        assert_eq!(accounts.session(&desk).unwrap(), None);
+        // The right password is told the account is disabled; a wrong one is told no more
+        // than before.
+        assert_eq!(
+            accounts
+                .sign_in("mw-a", "correct horse", None, now_ms())
+                .unwrap(),
+            Signin::Disabled
+        );
+        assert_eq!(
+            accounts
+                .sign_in("mw-a", "wrong guess", None, now_ms())
+                .unwrap(),
+            Signin::Refused
+        );
+        assert!(
+            accounts.list_users(now_ms()).unwrap()[1]
+                .disabled_ms
+                .is_some()
+        );
+        assert!(accounts.disable_user("mw-a", "admin").is_err(), "twice");
+        assert!(accounts.disable_user("nobody", "admin").is_err());
+
+        accounts.enable_user("mw-a", "admin").unwrap();
+        assert!(accounts.login("mw-a", "correct horse").unwrap().is_some());
+        assert!(
+            accounts.enable_user("mw-a", "admin").is_err(),
+            "not disabled"
+        );
+        let log = actions(&accounts);
+        for expected in [
+            ("admin", "user_disabled", "mw-a"),
+            ("-", "login_refused", "mw-a (disabled)"),
+            ("admin", "user_enabled", "mw-a"),
+        ] {
+            assert!(
+                log.iter()
+                    .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == expected),
+                "{expected:?} in {log:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_last_enabled_administrator_cannot_be_disabled() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
+        for name in ["admin-1", "admin-2"] {
+            accounts
+                .add_user(name, "battery staple", Role::Admin, "centre")
+                .unwrap();
+        }
+        accounts.disable_user("admin-1", "admin-2").unwrap();
+        let error = format!(
+            "{:#}",
+            accounts.disable_user("admin-2", "admin-2").unwrap_err()
+        );
+        assert!(error.contains("last enabled administrator"), "{error}");
+        accounts.enable_user("admin-1", "admin-2").unwrap();
+        accounts.disable_user("admin-2", "admin-1").unwrap();
+    }
+
+    #[test]
+    fn a_reset_or_changed_password_ends_the_other_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
+        accounts
+            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
+            .unwrap();
+        let (_, before) = accounts.login("mw-a", "correct horse").unwrap().unwrap();
+        assert!(accounts.reset_password("mw-a", "short", "admin").is_err());
+        accounts
+            .reset_password("mw-a", "a new start", "admin")
+            .unwrap();
+        assert_eq!(accounts.session(&before).unwrap(), None);
+        assert!(accounts.login("mw-a", "correct horse").unwrap().is_none());
+        let (user, here) = accounts.login("mw-a", "a new start").unwrap().unwrap();
+        let (_, elsewhere) = accounts.login("mw-a", "a new start").unwrap().unwrap();
+
+        // Her own change: the current password is asked, and a wrong one counts.
+        let now = now_ms();
+        assert!(
+            !accounts
+                .change_password(&user, "not it at all", "mine alone", &here, now)
+                .unwrap()
+        );
+        assert!(
+            accounts
+                .change_password(&user, "a new start", "mw-a", &here, now)
+                .is_err(),
+            "the username is not a password"
+        );
+        assert!(
+            accounts
+                .change_password(&user, "a new start", "mine alone", &here, now)
+                .unwrap()
+        );
+        assert_eq!(accounts.session(&here).unwrap(), Some(user.clone()));
+        assert_eq!(accounts.session(&elsewhere).unwrap(), None);
+        assert!(accounts.login("mw-a", "mine alone").unwrap().is_some());
+        // Five wrong current passwords (the sign-in above forgot the first) lock the
+        // username, for sign-in too.
+        for _ in 0..5 {
+            accounts
+                .change_password(&user, "not it at all", "whatever else", &here, now)
+                .unwrap();
+        }
+        assert!(matches!(
+            accounts.sign_in("mw-a", "mine alone", None, now).unwrap(),
+            Signin::Locked { .. }
+        ));
+        assert!(
+            accounts.list_users(now).unwrap()[0]
+                .locked_until_ms
+                .is_some()
+        );
+        let log = actions(&accounts);
+        for expected in [
+            ("admin", "password_reset", "mw-a"),
+            ("mw-a", "password_refused", "wrong password"),
+            ("mw-a", "password_changed", "mw-a"),
+        ] {
+            assert!(
+                log.iter()
+                    .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == expected),
+                "{expected:?} in {log:?}"
+            );
+        }
     }
 
     #[test]

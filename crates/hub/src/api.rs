@@ -38,7 +38,7 @@ use crate::{Hub, Live};
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "mimamori_session";
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -182,8 +182,34 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/api/people/{name}/channels",
             axum::routing::put(set_channels),
         )
-        .route("/api/users", axum::routing::post(add_user))
-        .route("/api/users/{name}/unlock", axum::routing::post(unlock_user))
+        .route(
+            "/api/users",
+            get(crate::api_users::list_users).post(crate::api_users::add_user),
+        )
+        .route(
+            "/api/users/{name}/unlock",
+            axum::routing::post(crate::api_users::unlock_user),
+        )
+        .route(
+            "/api/users/{name}/disable",
+            axum::routing::post(crate::api_users::disable_user),
+        )
+        .route(
+            "/api/users/{name}/enable",
+            axum::routing::post(crate::api_users::enable_user),
+        )
+        .route(
+            "/api/users/{name}/password",
+            axum::routing::post(crate::api_users::reset_password),
+        )
+        .route(
+            "/api/users/{name}/second-factor/remove",
+            axum::routing::post(crate::api_users::remove_second_factor),
+        )
+        .route(
+            "/api/me/password",
+            axum::routing::post(crate::api_users::change_own_password),
+        )
         .route("/api/ws", get(ws))
         .with_state(hub)
 }
@@ -232,7 +258,7 @@ pub async fn serve_tls(
     Ok(())
 }
 
-fn internal(error: anyhow::Error) -> Response {
+pub(crate) fn internal(error: anyhow::Error) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, format!("{error:#}")).into_response()
 }
 
@@ -380,7 +406,7 @@ pub const SIGNIN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// blocking thread, one such check at a time: a flood of sign-ins queues here instead of
 /// taking the cores from the streams. Past [`SIGNIN_WAIT`] in the queue, or if the check
 /// fails, the response to send instead.
-async fn with_password_check<T: Send + 'static>(
+pub(crate) async fn with_password_check<T: Send + 'static>(
     hub: &Arc<Hub>,
     check: impl FnOnce(&Hub) -> Result<T> + Send + 'static,
 ) -> Result<T, Response> {
@@ -427,6 +453,11 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
             Json(json!({"error": "enter the 6-digit code from your authenticator app", "code_required": true})),
         )
             .into_response(),
+        Signin::Disabled => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "this account is disabled: ask an administrator", "disabled": true})),
+        )
+            .into_response(),
         Signin::SecondFactorMissing => (
             StatusCode::FORBIDDEN,
             Json(json!({"error": "this hub requires a second factor and you have none: ask an administrator to enrol you (mimamori user totp)", "second_factor_missing": true})),
@@ -458,6 +489,7 @@ async fn logout(
     if let Some(token) = session_token(&headers) {
         let _ = hub.accounts.logout(&token);
         let _ = hub.accounts.audit(&user.username, "logout", "");
+        hub.sessions_changed();
     }
     (
         [(
@@ -777,66 +809,6 @@ async fn set_channels(
     }
 }
 
-async fn unlock_user(
-    State(hub): State<Arc<Hub>>,
-    AuthUser(user): AuthUser,
-    Path(name): Path<String>,
-) -> Response {
-    if user.role != Role::Admin {
-        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
-    }
-    match hub.accounts.unlock(&name, &user.username) {
-        Ok(was_locked) => Json(json!({"username": name, "was_locked": was_locked})).into_response(),
-        Err(error) => internal(error),
-    }
-}
-
-#[derive(Deserialize)]
-struct NewUser {
-    username: String,
-    password: String,
-    role: String,
-    facility: String,
-}
-
-async fn add_user(
-    State(hub): State<Arc<Hub>>,
-    AuthUser(user): AuthUser,
-    Json(body): Json<NewUser>,
-) -> Response {
-    if user.role != Role::Admin {
-        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
-    }
-    let role = match Role::parse(&body.role) {
-        Ok(role) => role,
-        Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": error.to_string()})),
-            )
-                .into_response();
-        }
-    };
-    let actor = user.username.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let id = hub
-            .accounts
-            .add_user(&body.username, &body.password, role, &body.facility)?;
-        hub.accounts.audit(&actor, "user_added", &body.username)?;
-        Ok::<_, anyhow::Error>(id)
-    })
-    .await;
-    match result {
-        Ok(Ok(id)) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
-        Ok(Err(error)) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("{error:#}")})),
-        )
-            .into_response(),
-        Err(error) => internal(error.into()),
-    }
-}
-
 async fn streams(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
     let live: HashMap<i64, u64> = hub
         .streams()
@@ -959,14 +931,36 @@ enum Request {
 async fn ws(
     State(hub): State<Arc<Hub>>,
     AuthUser(user): AuthUser,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let token = session_token(&headers).unwrap_or_default();
     upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| viewer(hub, user, socket))
+        .on_upgrade(move |socket| viewer(hub, user, token, socket))
 }
 
-async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
+/// How often an open WebSocket checks that its session still stands (besides at every
+/// sign-out, disabled account and new password of this hub: [`Hub::sessions_changed`]); a
+/// session ended from `mimamori user` or by expiry closes within this.
+pub const SESSION_RECHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The WebSocket close code for a session that has ended (the viewer shows the sign-in form).
+pub const CLOSE_SIGNED_OUT: u16 = 4401;
+
+/// Whether `token` is still `user`'s live session.
+async fn session_stands(hub: &Arc<Hub>, token: &str, user: &User) -> bool {
+    let checking = hub.clone();
+    let token = token.to_owned();
+    match tokio::task::spawn_blocking(move || checking.accounts.session(&token)).await {
+        Ok(Ok(Some(now))) => now.id == user.id,
+        Ok(Ok(None)) => false,
+        // The database busy for a moment is not a sign-out: the next check decides.
+        Ok(Err(_)) | Err(_) => true,
+    }
+}
+
+async fn viewer(hub: Arc<Hub>, user: User, token: String, socket: WebSocket) {
     let (mut sink, mut requests) = socket.split();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<WsMessage>(256);
     let writer = tokio::spawn(async move {
@@ -1005,7 +999,31 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
             Some(subscriptions.keys().copied().collect()),
         );
     };
-    while let Some(Ok(message)) = requests.next().await {
+    let mut session_changes = hub.session_changes();
+    let mut recheck = tokio::time::interval(SESSION_RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
+    loop {
+        let message = tokio::select! {
+            message = requests.next() => match message {
+                Some(Ok(message)) => message,
+                _ => break,
+            },
+            changed = session_changes.changed() => {
+                if changed.is_err() || !session_stands(&hub, &token, &user).await {
+                    break_signed_out(&out_tx).await;
+                    break;
+                }
+                continue;
+            }
+            _ = recheck.tick() => {
+                if !session_stands(&hub, &token, &user).await {
+                    break_signed_out(&out_tx).await;
+                    break;
+                }
+                continue;
+            }
+        };
         let WsMessage::Text(text) = message else {
             continue;
         };
@@ -1083,7 +1101,21 @@ async fn viewer(hub: Arc<Hub>, user: User, socket: WebSocket) {
         task.abort();
     }
     alerts_task.abort();
-    writer.abort();
+    drop(out_tx);
+    // The close frame queued on a sign-out goes out before the socket is dropped.
+    let stop_writer = writer.abort_handle();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), writer).await;
+    stop_writer.abort();
+}
+
+/// Queues the close frame that tells a viewer its session has ended.
+async fn break_signed_out(out: &tokio::sync::mpsc::Sender<WsMessage>) {
+    let _ = out
+        .send(WsMessage::Close(Some(axum::extract::ws::CloseFrame {
+            code: CLOSE_SIGNED_OUT,
+            reason: "signed out".into(),
+        })))
+        .await;
 }
 
 async fn forward(

@@ -20,6 +20,7 @@ pub mod accounts;
 pub use ctg_alerts as alerts;
 pub mod api;
 mod api_records;
+mod api_users;
 pub mod ingest;
 pub mod mail;
 pub mod notify;
@@ -204,6 +205,9 @@ pub struct Hub {
     /// One password check at a time (argon2id, tens of milliseconds of a core each): sign-ins
     /// tried in bulk wait here rather than take the cores ingest and analysis run on.
     pub(crate) password_checks: tokio::sync::Semaphore,
+    /// Bumped whenever sessions may have ended (sign-out, an account disabled, a new
+    /// password): each viewer's WebSocket checks its session again and closes if it is gone.
+    sessions_ended: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -320,6 +324,7 @@ impl Hub {
             watchers: Mutex::new(HashMap::new()),
             connection_numbers: AtomicU64::new(0),
             password_checks: tokio::sync::Semaphore::new(1),
+            sessions_ended: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -861,6 +866,17 @@ impl Hub {
             self.count(|c| c.resend_requests += 1);
         }
         Some(state)
+    }
+
+    /// Sessions may have ended (sign-out, an account disabled, a new password): open
+    /// WebSockets check theirs again.
+    pub fn sessions_changed(&self) {
+        self.sessions_ended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever [`Hub::sessions_changed`] is called.
+    pub fn session_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.sessions_ended.subscribe()
     }
 
     /// The hub's name in `Welcome`.

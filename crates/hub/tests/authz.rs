@@ -726,3 +726,181 @@ async fn a_user_sets_up_their_own_second_factor_and_it_takes_effect_once_confirm
         );
     }
 }
+
+/// The administrators' account management over HTTP: only an admin lists and changes
+/// accounts; disabling someone ends their sessions and closes their open WebSocket at once;
+/// the last administrator stays; a new password (an admin's reset or the user's own change)
+/// ends the other sessions; every change is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_manages_accounts_and_a_disabled_user_is_signed_out_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    for (user, role, facility) in [
+        ("admin", Role::Admin, "centre"),
+        ("mw-a", Role::Midwife, "clinic-a"),
+    ] {
+        hub.accounts
+            .add_user(user, "a long password", role, facility)
+            .unwrap();
+    }
+    hub.accounts.enrol_second_factor("admin", "admin").unwrap();
+    hub.accounts.remove_second_factor("admin", "admin").unwrap();
+    let port = serve(&hub).await;
+    let sign_in = |user: &'static str, password: &'static str| async move {
+        let body = serde_json::json!({"username": user, "password": password}).to_string();
+        http(port, "POST", "/api/login", None, Some(&body)).await
+    };
+    let post = |cookie: String, path: String, body: Value| async move {
+        http(port, "POST", &path, Some(&cookie), Some(&body.to_string())).await
+    };
+    let (_, admin, _) = sign_in("admin", "a long password").await;
+    let admin = admin.unwrap();
+    let (_, midwife, _) = sign_in("mw-a", "a long password").await;
+    let midwife = midwife.unwrap();
+
+    // Not for anyone else.
+    assert_eq!(
+        http(port, "GET", "/api/users", Some(&midwife), None)
+            .await
+            .0,
+        403
+    );
+    for action in [
+        "disable",
+        "enable",
+        "password",
+        "unlock",
+        "second-factor/remove",
+    ] {
+        let (status, _, _) = post(
+            midwife.clone(),
+            format!("/api/users/admin/{action}"),
+            serde_json::json!({"password": "taken over now"}),
+        )
+        .await;
+        assert_eq!(status, 403, "a midwife may not {action}");
+    }
+    let (status, _, listed) = http(port, "GET", "/api/users", Some(&admin), None).await;
+    assert_eq!(status, 200);
+    let users = listed["users"].as_array().unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[1]["username"], "mw-a");
+    assert_eq!(users[1]["role"], "midwife");
+    assert_eq!(users[1]["facility"], "clinic-a");
+    assert!(users[1]["last_signin_ms"].as_i64().is_some());
+    assert!(users[1]["disabled_ms"].is_null());
+
+    // Her WebSocket is open when she is disabled: it closes as signed out, within seconds,
+    // not at the next periodic check.
+    let mut request = format!("ws://127.0.0.1:{port}/api/ws")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Cookie", midwife.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (status, _, _) = post(admin.clone(), "/api/users/mw-a/disable".into(), Value::Null).await;
+    assert_eq!(status, 200);
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the WebSocket closes within 5 s");
+    assert_eq!(closed, Some(ctg_hub::api::CLOSE_SIGNED_OUT));
+    assert_eq!(
+        http(port, "GET", "/api/me", Some(&midwife), None).await.0,
+        401
+    );
+    let (status, _, body) = sign_in("mw-a", "a long password").await;
+    assert_eq!((status, body["disabled"].as_bool()), (403, Some(true)));
+    let (status, _, body) = post(
+        admin.clone(),
+        "/api/users/admin/disable".into(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 400, "the last administrator: {body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("last enabled administrator")
+    );
+    let (status, _, _) = post(admin.clone(), "/api/users/mw-a/enable".into(), Value::Null).await;
+    assert_eq!(status, 200);
+
+    // A new password from the admin: her sessions end, the new one signs in.
+    let (_, before_reset, _) = sign_in("mw-a", "a long password").await;
+    let before_reset = before_reset.unwrap();
+    let (status, _, _) = post(
+        admin.clone(),
+        "/api/users/mw-a/password".into(),
+        serde_json::json!({"password": "short"}),
+    )
+    .await;
+    assert_eq!(status, 400, "too short");
+    let (status, _, _) = post(
+        admin.clone(),
+        "/api/users/mw-a/password".into(),
+        serde_json::json!({"password": "a fresh password"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        http(port, "GET", "/api/me", Some(&before_reset), None)
+            .await
+            .0,
+        401
+    );
+    let (_, here, _) = sign_in("mw-a", "a fresh password").await;
+    let here = here.unwrap();
+    let (_, elsewhere, _) = sign_in("mw-a", "a fresh password").await;
+    let elsewhere = elsewhere.unwrap();
+
+    // Her own change: the current password is asked; this session stays, the other ends.
+    let change = |current: &'static str, new: &'static str| {
+        post(
+            here.clone(),
+            "/api/me/password".into(),
+            serde_json::json!({"current": current, "new": new}),
+        )
+    };
+    assert_eq!(change("not the one", "only she knows").await.0, 403);
+    assert_eq!(change("a fresh password", "mw-a").await.0, 400);
+    assert_eq!(change("a fresh password", "only she knows").await.0, 200);
+    assert_eq!(http(port, "GET", "/api/me", Some(&here), None).await.0, 200);
+    assert_eq!(
+        http(port, "GET", "/api/me", Some(&elsewhere), None).await.0,
+        401
+    );
+    assert_eq!(sign_in("mw-a", "only she knows").await.0, 200);
+
+    // An account added from the page follows the same password rules.
+    let (status, _, _) = post(
+        admin.clone(),
+        "/api/users".into(),
+        serde_json::json!({"username": "ob-b", "password": "short", "role": "obstetrician", "facility": "clinic-b"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let audit = hub.accounts.audit_log(200).unwrap();
+    for (actor, action) in [
+        ("admin", "user_disabled"),
+        ("-", "login_refused"),
+        ("admin", "user_enabled"),
+        ("admin", "password_reset"),
+        ("mw-a", "password_refused"),
+        ("mw-a", "password_changed"),
+    ] {
+        assert!(
+            audit.iter().any(|e| e.actor == actor && e.action == action),
+            "{actor} {action} audited"
+        );
+    }
+}

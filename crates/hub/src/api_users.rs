@@ -1,0 +1,236 @@
+//! API routes for managing accounts: the administrators' users page (list, add, disable,
+//! enable, a new password, unlock, remove a lost second factor) and every user's own password.
+//! Every change is audited by [`crate::accounts::Accounts`]; each one that ends sessions tells
+//! open WebSockets to check theirs again ([`crate::Hub::sessions_ended`]).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::Hub;
+use crate::accounts::{Role, User};
+use crate::api::{AuthUser, internal, session_token, with_password_check};
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({"error": message.to_string()}))).into_response()
+}
+
+fn admins_only(user: &User) -> Result<(), Response> {
+    if user.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(error(StatusCode::FORBIDDEN, "admins only"))
+    }
+}
+
+/// Runs an account change off the reactor (SQLite, and argon2id for a new password): 200 with
+/// `answer` when it is done, 400 with the reason when the accounts refuse it (no such user,
+/// the last administrator, a password too short, …).
+async fn change(
+    hub: &Arc<Hub>,
+    change: impl FnOnce(&Hub) -> anyhow::Result<()> + Send + 'static,
+    answer: serde_json::Value,
+) -> Response {
+    let changing = hub.clone();
+    match tokio::task::spawn_blocking(move || change(&changing)).await {
+        Ok(Ok(())) => {
+            hub.sessions_changed();
+            Json(answer).into_response()
+        }
+        Ok(Err(refused)) => error(StatusCode::BAD_REQUEST, format!("{refused:#}")),
+        Err(failed) => internal(failed.into()),
+    }
+}
+
+/// `GET /api/users`: every account (admins).
+pub(crate) async fn list_users(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    let listing = hub.clone();
+    match tokio::task::spawn_blocking(move || listing.accounts.list_users(crate::utc_now_ms()))
+        .await
+    {
+        Ok(Ok(users)) => Json(json!({"users": users})).into_response(),
+        Ok(Err(failed)) => internal(failed),
+        Err(failed) => internal(failed.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewUser {
+    username: String,
+    password: String,
+    role: String,
+    facility: String,
+}
+
+/// `POST /api/users`: adds an account (admins).
+pub(crate) async fn add_user(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Json(body): Json<NewUser>,
+) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    let role = match Role::parse(&body.role) {
+        Ok(role) => role,
+        Err(refused) => return error(StatusCode::BAD_REQUEST, refused),
+    };
+    let actor = user.username.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let id =
+            hub.accounts
+                .add_user(&body.username, &body.password, role, body.facility.trim())?;
+        hub.accounts.audit(&actor, "user_added", &body.username)?;
+        Ok::<_, anyhow::Error>(id)
+    })
+    .await;
+    match result {
+        Ok(Ok(id)) => (StatusCode::CREATED, Json(json!({"id": id}))).into_response(),
+        Ok(Err(refused)) => error(StatusCode::BAD_REQUEST, format!("{refused:#}")),
+        Err(failed) => internal(failed.into()),
+    }
+}
+
+/// `POST /api/users/{name}/unlock`: lifts a sign-in lock (admins).
+pub(crate) async fn unlock_user(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    match hub.accounts.unlock(&name, &user.username) {
+        Ok(was_locked) => Json(json!({"username": name, "was_locked": was_locked})).into_response(),
+        Err(failed) => internal(failed),
+    }
+}
+
+/// `POST /api/users/{name}/disable`: someone who has left (admins). Their sessions end now.
+pub(crate) async fn disable_user(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    let answer = json!({"username": name, "disabled": true});
+    change(
+        &hub,
+        move |hub| hub.accounts.disable_user(&name, &user.username),
+        answer,
+    )
+    .await
+}
+
+/// `POST /api/users/{name}/enable` (admins).
+pub(crate) async fn enable_user(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    let answer = json!({"username": name, "disabled": false});
+    change(
+        &hub,
+        move |hub| hub.accounts.enable_user(&name, &user.username),
+        answer,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewPassword {
+    password: String,
+}
+
+/// `POST /api/users/{name}/password`: a new password for someone who forgot theirs (admins);
+/// their sessions end.
+pub(crate) async fn reset_password(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+    Json(body): Json<NewPassword>,
+) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    let answer = json!({"username": name});
+    change(
+        &hub,
+        move |hub| {
+            hub.accounts
+                .reset_password(&name, &body.password, &user.username)
+        },
+        answer,
+    )
+    .await
+}
+
+/// `POST /api/users/{name}/second-factor/remove`: a lost or replaced phone (admins). The user
+/// signs in with the password alone (unless the hub requires a second factor) and sets up a
+/// new one on the account page.
+pub(crate) async fn remove_second_factor(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(name): Path<String>,
+) -> Response {
+    if let Err(denied) = admins_only(&user) {
+        return denied;
+    }
+    let answer = json!({"username": name, "second_factor": false});
+    change(
+        &hub,
+        move |hub| hub.accounts.remove_second_factor(&name, &user.username),
+        answer,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+/// `POST /api/me/password`: a user's own new password, with the current one. This session
+/// stays; the account's others end.
+pub(crate) async fn change_own_password(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<PasswordChange>,
+) -> Response {
+    if let Err(refused) = crate::accounts::check_new_password(&user.username, &body.new) {
+        return error(StatusCode::BAD_REQUEST, refused);
+    }
+    let keep = session_token(&headers).unwrap_or_default();
+    let changed = with_password_check(&hub, move |hub| {
+        hub.accounts
+            .change_password(&user, &body.current, &body.new, &keep, crate::utc_now_ms())
+    })
+    .await;
+    match changed {
+        Ok(true) => {
+            hub.sessions_changed();
+            Json(json!({"changed": true})).into_response()
+        }
+        Ok(false) => (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "wrong password", "wrong_password": true})),
+        )
+            .into_response(),
+        Err(response) => response,
+    }
+}
