@@ -56,6 +56,10 @@ const hooks = {
   })),
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
+  /** Draws the alert list again, as an alert's change does. */
+  redrawAlerts: () => renderAlerts(),
+  /** Draws the whole wall again, as a change in the beds' order does. */
+  redrawWall: () => { if (state.view === "wall") renderWall(); },
   /** The open chart's hover targets: the finding's kind and its box on the canvas, CSS px. */
   chartHits: () => (state.chart?.hits ?? []).map((/** @type {any} */ h) => ({ kind: h.finding.kind, channel: h.finding.channel, source: h.finding.source, x0: h.x0, x1: h.x1, y0: h.y0, y1: h.y1 })),
 };
@@ -197,6 +201,8 @@ function renderLogin() {
           /** @type {HTMLInputElement} */ (codeInput).focus();
         } else if (failure?.body?.second_factor_missing) {
           error.textContent = t("secondFactorMissing");
+        } else if (failure?.body?.disabled) {
+          error.textContent = t("loginDisabled");
         } else {
           error.textContent = t(codeLabel.hidden ? "wrongLogin" : "wrongCode");
         }
@@ -236,6 +242,7 @@ function topBar() {
     h("a", { href: "#/wall", class: state.view === "wall" ? "active" : "" }, [t("wall")]),
     h("a", { href: "#/oncall", class: state.view === "oncall" ? "active" : "" }, [t("oncall")]),
     state.user?.role === "admin" ? h("a", { href: "#/rosters", class: state.view === "rosters" ? "active" : "" }, [t("rosters")]) : null,
+    state.user?.role === "admin" ? h("a", { href: "#/users", class: state.view === "users" ? "active" : "" }, [t("users")]) : null,
     h("span", { class: "spacer" }),
     h("a", { class: `me${state.view === "account" ? " active" : ""}`, href: "#/account", title: t("account") }, [`${state.user?.username ?? ""} (${state.user?.facility ?? ""})`]),
     h("label", { class: "sound" }, [
@@ -256,8 +263,14 @@ function connect() {
   state.ws = ws;
   state.subscribed = new Set();
   ws.onopen = () => syncSubscriptions();
-  ws.onclose = () => {
+  ws.onclose = (event) => {
     state.ws = null;
+    if (event.code === 4401) {
+      // The hub ended this session (signed out elsewhere, the account disabled, a new password).
+      state.user = null;
+      render();
+      return;
+    }
     if (state.user) setTimeout(connect, 1000);
   };
   ws.onmessage = (event) => {
@@ -586,12 +599,40 @@ function renderAlerts() {
   // acknowledged is at the top of them, however long ago it was raised.
   const closedAt = (/** @type {any} */ a) => Math.max(a.acknowledged?.at_ms ?? 0, a.resolved_ms ?? 0);
   const rest = all.filter((a) => a.acknowledged || a.resolved_ms).sort((a, b) => closedAt(b) - closedAt(a)).slice(0, 30);
+  // The list is drawn again whenever any alert changes, and the whole wall whenever its
+  // beds change order: what someone is typing (a reason, a snooze's length) stays, and so does
+  // the cursor.
+  const focused = document.activeElement && panel.contains(document.activeElement) ? draftKey(document.activeElement) : null;
+  for (const key of alertDrafts.keys()) {
+    if (!open.some((a) => key.startsWith(`${a.id}|`))) alertDrafts.delete(key);
+  }
   panel.replaceChildren(...[
     h("h2", {}, [`${t("alerts")} (${open.length})`]),
     open.length ? null : h("p", { class: "quiet" }, [t("noAlerts")]),
     ...open.map((a) => alertItem(a, false)),
     ...rest.map((a) => alertItem(a, false)),
   ].filter((n) => n !== null));
+  for (const el of panel.querySelectorAll(".alert[data-alert] input, .alert[data-alert] select")) {
+    const key = draftKey(el);
+    const value = alertDrafts.get(key);
+    if (value !== undefined) /** @type {HTMLInputElement} */ (el).value = value;
+    if (key === focused) /** @type {HTMLElement} */ (el).focus();
+  }
+}
+
+/** What is typed or chosen in the alert list's forms, kept across redraws: "alert|field" → value. */
+const alertDrafts = new Map();
+
+/** The draft key of a field in an alert's item. @param {Element} el */
+function draftKey(el) {
+  return `${/** @type {HTMLElement | null} */ (el.closest(".alert[data-alert]"))?.dataset.alert}|${el.getAttribute("name") ?? el.className}`;
+}
+
+for (const kind of ["input", "change"]) {
+  document.addEventListener(kind, (e) => {
+    const el = e.target;
+    if ((el instanceof HTMLInputElement || el instanceof HTMLSelectElement) && el.closest(".alert[data-alert]")) alertDrafts.set(draftKey(el), el.value);
+  });
 }
 
 /** @param {any} alert @param {boolean} oneTap */
@@ -626,6 +667,7 @@ function alertItem(alert, oneTap) {
       try {
         const body = await api(`/api/alerts/${alert.id}/snooze`, { method: "POST", json: { minutes: Number(data.get("minutes")), reason: why } });
         snoozed.set(alert.id, body.snoozed_until_ms);
+        alertDrafts.delete(`${alert.id}|why`);
         renderAlerts();
       } catch (err) { error.textContent = String(err); }
     } }, [
@@ -1115,11 +1157,104 @@ async function renderRosters() {
   syncSubscriptions();
 }
 
+// ───────────────────────────── accounts (admins) ─────────────────────────────
+
+/** @param {number} ms */
+function dateTime(ms) {
+  return new Date(ms).toLocaleString(language() === "ja" ? "ja-JP" : "en-GB", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+}
+
+async function renderUsers() {
+  const body = await api("/api/users");
+  /** @type {any[]} */
+  const users = body.users ?? [];
+  const status = h("p", { class: "quiet", role: "status" });
+  const passwordForm = h("section", { class: "set-password" });
+  /**
+   * Runs one change and shows the page again with its outcome.
+   * @param {string} path
+   * @param {any} [json]
+   */
+  const act = async (path, json) => {
+    try {
+      await api(path, { method: "POST", json: json ?? {} });
+      await renderUsers();
+      const shown = document.querySelector("main.users [role=status]");
+      if (shown) shown.textContent = t("done");
+    } catch (/** @type {any} */ failure) {
+      status.textContent = String(failure?.message ?? failure);
+    }
+  };
+  const path = (/** @type {string} */ name, /** @type {string} */ action) => `/api/users/${encodeURIComponent(name)}/${action}`;
+  const askPassword = (/** @type {string} */ name) => {
+    const input = h("input", { name: "new-password", type: "password", autocomplete: "new-password", minlength: "8", required: true });
+    passwordForm.replaceChildren(h("form", { onsubmit: async (/** @type {Event} */ e) => {
+      e.preventDefault();
+      await act(path(name, "password"), { password: /** @type {HTMLInputElement} */ (input).value });
+    } }, [h("label", {}, [tf("setPasswordFor", { user: name }), input]), h("button", { type: "submit" }, [t("setPassword")])]));
+    /** @type {HTMLInputElement} */ (input).focus();
+  };
+  const row = (/** @type {any} */ u) => {
+    const locked = u.locked_until_ms != null;
+    const stateText = u.disabled_ms != null ? tf("disabledSince", { when: dateTime(u.disabled_ms) })
+      : locked ? tf("lockedUntil", { when: dateTime(u.locked_until_ms) }) : t("enabled");
+    return h("tr", { dataset: { user: u.username }, class: u.disabled_ms != null ? "disabled" : "" }, [
+      h("td", {}, [u.username]),
+      h("td", {}, [t(`role_${u.role}`)]),
+      h("td", {}, [u.facility]),
+      h("td", { class: "state" }, [stateText]),
+      h("td", {}, [t(u.second_factor ? "on" : "off")]),
+      h("td", {}, [u.last_signin_ms != null ? dateTime(u.last_signin_ms) : t("never")]),
+      h("td", { class: "actions" }, [
+        u.disabled_ms != null
+          ? h("button", { type: "button", class: "enable", onclick: () => act(path(u.username, "enable")) }, [t("enable")])
+          : h("button", { type: "button", class: "disable", onclick: () => { if (confirm(tf("confirmDisable", { user: u.username }))) act(path(u.username, "disable")); } }, [t("disable")]),
+        h("button", { type: "button", class: "password", onclick: () => askPassword(u.username) }, [t("newPassword")]),
+        locked ? h("button", { type: "button", class: "unlock", onclick: () => act(path(u.username, "unlock")) }, [t("unlock")]) : null,
+        u.second_factor ? h("button", { type: "button", class: "remove-second-factor", onclick: () => { if (confirm(tf("confirmRemoveSecondFactor", { user: u.username }))) act(path(u.username, "second-factor/remove")); } }, [t("removeSecondFactor")]) : null,
+      ]),
+    ]);
+  };
+  const roleSelect = h("select", { name: "role" }, ["midwife", "obstetrician", "facility_staff", "admin"].map((r) => h("option", { value: r }, [t(`role_${r}`)])));
+  const addForm = h("form", { class: "add-user", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+    try {
+      await api("/api/users", { method: "POST", json: { username: data.get("username"), role: data.get("role"), facility: data.get("facility"), password: data.get("password") } });
+      await renderUsers();
+      const shown = document.querySelector("main.users [role=status]");
+      if (shown) shown.textContent = t("done");
+    } catch (/** @type {any} */ failure) {
+      status.textContent = String(failure?.message ?? failure);
+    }
+  } }, [
+    h("label", {}, [t("username"), h("input", { name: "username", required: true, maxlength: "64", pattern: "[A-Za-z0-9._@\\-]+" })]),
+    h("label", {}, [t("role"), roleSelect]),
+    h("label", {}, [t("facility"), h("input", { name: "facility", required: true, value: state.user?.facility ?? "" })]),
+    h("label", {}, [t("password"), h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: "8", required: true })]),
+    h("button", { type: "submit" }, [t("add")]),
+  ]);
+  app.replaceChildren(topBar(), h("main", { class: "users" }, [
+    h("h2", {}, [t("users")]),
+    h("p", { class: "quiet" }, [t("usersHelp")]),
+    h("table", { class: "users" }, [
+      h("thead", {}, [h("tr", {}, [t("username"), t("role"), t("facility"), t("state"), t("secondFactor"), t("lastSignin"), ""].map((c) => h("th", {}, [c])))]),
+      h("tbody", {}, users.map(row)),
+    ]),
+    passwordForm,
+    status,
+    h("h3", {}, [t("addUser")]),
+    addForm,
+  ]));
+  state.wanted = new Set();
+  syncSubscriptions();
+}
+
 // ───────────────────────────── the account: a second factor ─────────────────────────────
 
 async function renderAccount() {
   const me = await api("/api/me");
-  const status = h("p", { class: "quiet", role: "status" });
+  const status = h("p", { class: "quiet second-factor-status", role: "status" });
   const setup = h("section", { class: "second-factor-setup" });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password" });
   const start = async () => {
@@ -1160,9 +1295,38 @@ async function renderAccount() {
     h("button", { type: "button", class: "start-second-factor", onclick: start }, [t(me.second_factor ? "secondFactorRenew" : "secondFactorSetUp")]),
     setup,
     status,
+    h("h3", {}, [t("changePassword")]),
+    passwordChange(),
   ]));
   state.wanted = new Set();
   syncSubscriptions();
+}
+
+/** The form that changes the signed-in user's own password. */
+function passwordChange() {
+  const said = h("p", { class: "quiet", role: "status" });
+  const field = (/** @type {string} */ name, /** @type {string} */ label, /** @type {string} */ autocomplete) =>
+    h("label", {}, [t(label), h("input", { name, type: "password", autocomplete, required: true, ...(name === "current" ? {} : { minlength: "8" }) })]);
+  return h("form", { class: "change-password", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const form = /** @type {HTMLFormElement} */ (e.target);
+    const data = new FormData(form);
+    if (data.get("new") !== data.get("again")) { said.textContent = t("passwordsDiffer"); return; }
+    try {
+      await api("/api/me/password", { method: "POST", json: { current: data.get("current"), new: data.get("new") } });
+      form.reset();
+      said.textContent = t("passwordChanged");
+    } catch (/** @type {any} */ failure) {
+      said.textContent = failure?.body?.wrong_password ? t("wrongPassword") : String(failure?.message ?? failure);
+    }
+  } }, [
+    h("p", { class: "quiet" }, [t("passwordHelp")]),
+    field("current", "currentPassword", "current-password"),
+    field("new", "newPassword", "new-password"),
+    field("again", "newPasswordAgain", "new-password"),
+    h("button", { type: "submit" }, [t("changePassword")]),
+    said,
+  ]);
 }
 
 // ───────────────────────────── the loop ─────────────────────────────
@@ -1174,6 +1338,7 @@ function route() {
   if (hash.startsWith("#/oncall")) return { view: "oncall" };
   if (hash.startsWith("#/rosters")) return { view: "rosters" };
   if (hash.startsWith("#/account")) return { view: "account" };
+  if (hash.startsWith("#/users")) return { view: "users" };
   return { view: "wall" };
 }
 
@@ -1204,6 +1369,7 @@ async function render() {
   else if (r.view === "oncall") renderOncall();
   else if (r.view === "rosters") await renderRosters();
   else if (r.view === "account") await renderAccount();
+  else if (r.view === "users") await renderUsers();
   else renderWall();
 }
 

@@ -20,12 +20,9 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": message.to_string()}))).into_response()
 }
 
-fn admins_only(user: &User) -> Result<(), Response> {
-    if user.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(error(StatusCode::FORBIDDEN, "admins only"))
-    }
+/// 403 for anyone but an administrator.
+fn refused_unless_admin(user: &User) -> Option<Response> {
+    (user.role != Role::Admin).then(|| error(StatusCode::FORBIDDEN, "admins only"))
 }
 
 /// Runs an account change off the reactor (SQLite, and argon2id for a new password): 200 with
@@ -49,7 +46,7 @@ async fn change(
 
 /// `GET /api/users`: every account (admins).
 pub(crate) async fn list_users(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     let listing = hub.clone();
@@ -76,7 +73,7 @@ pub(crate) async fn add_user(
     AuthUser(user): AuthUser,
     Json(body): Json<NewUser>,
 ) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     let role = match Role::parse(&body.role) {
@@ -105,7 +102,7 @@ pub(crate) async fn unlock_user(
     AuthUser(user): AuthUser,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     match hub.accounts.unlock(&name, &user.username) {
@@ -120,7 +117,7 @@ pub(crate) async fn disable_user(
     AuthUser(user): AuthUser,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     let answer = json!({"username": name, "disabled": true});
@@ -138,7 +135,7 @@ pub(crate) async fn enable_user(
     AuthUser(user): AuthUser,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     let answer = json!({"username": name, "disabled": false});
@@ -163,7 +160,7 @@ pub(crate) async fn reset_password(
     Path(name): Path<String>,
     Json(body): Json<NewPassword>,
 ) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     let answer = json!({"username": name});
@@ -186,7 +183,7 @@ pub(crate) async fn remove_second_factor(
     AuthUser(user): AuthUser,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(denied) = admins_only(&user) {
+    if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
     let answer = json!({"username": name, "second_factor": false});
