@@ -17,6 +17,8 @@ pub struct Web {
     pub mail_from: String,
     /// Refuse users without a second factor.
     pub require_second_factor: bool,
+    /// How long a sign-in lasts, hours.
+    pub session_hours: i64,
 }
 
 pub fn run(
@@ -30,6 +32,9 @@ pub fn run(
 ) -> Result<()> {
     super::field::init_logging();
     let http = web.http;
+    if !ctg_hub::accounts::SESSION_HOURS_RANGE.contains(&web.session_hours) {
+        bail!("--session-hours {}: give 1 to 24", web.session_hours);
+    }
     if web.https.is_none() && !http.ip().is_loopback() {
         bail!(
             "plain HTTP serves loopback only: use --https {http} to serve other machines (TLS with the hub's certificate)"
@@ -42,6 +47,7 @@ pub fn run(
     let hub = ctg_hub::Hub::open_with(db, "mimamori-hub", centre, alerts)?;
     hub.accounts
         .require_second_factor(web.require_second_factor);
+    hub.accounts.set_session_hours(web.session_hours)?;
     if let Some(smtp) = &web.smtp {
         let (host, port) = smtp
             .rsplit_once(':')

@@ -228,6 +228,10 @@ enum Command {
         /// Refuse users without a second factor (enrol them with `mimamori user totp`).
         #[arg(long)]
         require_second_factor: bool,
+        /// How long a sign-in lasts, hours (1-24; a shift's length, say). The viewer offers
+        /// to sign in again in a session's last 30 minutes.
+        #[arg(long, default_value_t = ctg_hub::accounts::SESSION_HOURS)]
+        session_hours: i64,
     },
     /// Hub accounts.
     User {
@@ -548,6 +552,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             smtp,
             mail_from,
             require_second_factor,
+            session_hours,
         } => hub::run(
             &pki,
             &name,
@@ -559,6 +564,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 smtp,
                 mail_from,
                 require_second_factor,
+                session_hours,
             },
             &centre,
             hub::alerts_config(

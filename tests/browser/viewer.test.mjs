@@ -329,6 +329,44 @@ try {
     log(`users page: clinic-a disabled, her open wall signed out after ${signedOutAfter} ms, refused as disabled, enabled again; mw-new added and changed her own password`);
   }
 
+  // ── the session's last half hour: the wall says so, and takes the password without leaving
+  // it; the live traces carry on over the new session ──
+  {
+    const ctx = await browser.newContext({ viewport: { width: 1600, height: 900 }, locale: "ja-JP" });
+    const p = await ctx.newPage();
+    await p.goto(url);
+    await p.fill("input[name=username]", "clinic-a");
+    await p.fill("input[name=password]", "mimamori-demo");
+    await p.click("button[type=submit]");
+    await p.waitForSelector(".bed");
+    const expiry = async () => p.evaluate(async () => (await (await fetch("/api/me")).json()).session_expires_ms);
+    const ends = await expiry();
+    await p.waitForTimeout(1500);
+    assert.ok(await p.locator("#session-banner").isHidden(), "no offer hours before the end");
+    // The page's clock 20 minutes before the session ends (the hub's clock is not touched).
+    await ctx.clock.setFixedTime(ends - 20 * 60_000);
+    await p.locator("#session-banner").waitFor({ state: "visible", timeout: 5000 });
+    const offer = (await p.locator("#session-banner .left").textContent()) ?? "";
+    assert.match(offer, /あと 20 分/, `the offer: ${offer}`);
+    await p.screenshot({ path: join(out, "session-ending.png") });
+    await p.fill("#session-banner input[name=renew-password]", "not it");
+    await p.click("#session-banner button[type=submit]");
+    await waitFor(async () => /違います/.test((await p.locator("#session-banner .said").textContent()) ?? ""), 5000, "a wrong password said");
+    await p.fill("#session-banner input[name=renew-password]", "mimamori-demo");
+    await p.click("#session-banner button[type=submit]");
+    const renewedEnds = await waitFor(async () => { const e = await expiry(); return e > ends && e; }, 5000, "a new session");
+    assert.equal(await p.locator("#session-banner input[name=renew-password]").inputValue(), "", "the password is cleared");
+    // The new session runs 12 h from the hub's now: with the page's clock back at now, the
+    // offer is gone.
+    await ctx.clock.setFixedTime(Date.now());
+    await p.locator("#session-banner").waitFor({ state: "hidden", timeout: 5000 });
+    const held = async () => (await p.evaluate(() => window["mimamori"].beds())).reduce((/** @type {number} */ n, /** @type {any} */ b) => n + b.samples, 0);
+    const before = await held();
+    await waitFor(async () => (await held()) > before, 10000, "live samples over the new session");
+    await ctx.close();
+    log(`session ending: "${offer.slice(0, 40)}…", renewed without leaving the wall; the traces carry on`);
+  }
+
   // ── the chart of the bed with the planted prolonged deceleration ──
   const target = beds.find((/** @type {any} */ b) => b.facility === "midwife-home-b" && b.bed === "room-2");
   assert.ok(target, "midwife-home-b room-2 is on the wall");

@@ -38,6 +38,8 @@ const state = {
   alertsOnly: false,
   perPage: Number(localStorage.getItem("mimamori.perPage") ?? 16),
   page: 0,
+  /** When this browser's session ends (ms since the Unix epoch), as the hub said. */
+  /** @type {number | null} */ sessionExpiresMs: null,
   /** Streams a deceleration under way was shown for (read by the browser test). */
   /** @type {Set<number>} */ underWaySeen: new Set(),
 };
@@ -186,6 +188,7 @@ function renderLogin() {
       try {
         const body = await api("/api/login", { method: "POST", json: { username: data.get("username"), password: data.get("password"), code } });
         state.user = body.user;
+        state.sessionExpiresMs = body.session_expires_ms ?? null;
         if (!location.hash || location.hash === "#/") location.hash = "#/wall";
         render();
       } catch (/** @type {any} */ failure) {
@@ -251,7 +254,69 @@ function topBar() {
     ]),
     languageButton(),
     h("button", { type: "button", onclick: async () => { await api("/api/logout", { method: "POST" }).catch(() => {}); state.user = null; render(); } }, [t("signOut")]),
+    sessionBanner(),
   ]);
+}
+
+// ───────────────────────────── the session's end ─────────────────────────────
+
+/** The session's last minutes, when the viewer offers to sign in again. */
+const SESSION_WARN_MS = 30 * 60_000;
+/** The last minutes, when the offer turns red and the wall beeps (with sound on). */
+const SESSION_URGENT_MS = 5 * 60_000;
+
+/** @type {HTMLElement | null} One element, moved into every top bar (so a typed password survives a redraw). */
+let sessionBannerEl = null;
+
+/**
+ * The offer to stay signed in: a wall signed out in the middle of a shift shows no traces and
+ * sounds no alerts, so its last half hour says so and takes the password (and the code, for a
+ * user with a second factor) without leaving the wall.
+ */
+function sessionBanner() {
+  if (sessionBannerEl) return sessionBannerEl;
+  const left = h("span", { class: "left" });
+  const password = h("input", { name: "renew-password", type: "password", autocomplete: "current-password", required: true, "aria-label": t("password") });
+  const code = h("input", { name: "renew-code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: "7", hidden: true, "aria-label": t("authCode"), placeholder: t("authCode") });
+  const said = h("span", { class: "said", role: "status" });
+  const form = h("form", { class: "renew", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const codeInput = /** @type {HTMLInputElement} */ (code);
+    try {
+      const body = await api("/api/me/renew", { method: "POST", json: { password: /** @type {HTMLInputElement} */ (password).value, code: codeInput.hidden ? undefined : codeInput.value } });
+      state.sessionExpiresMs = body.session_expires_ms ?? null;
+      /** @type {HTMLFormElement} */ (form).reset();
+      codeInput.hidden = true;
+      said.textContent = "";
+      updateSessionBanner();
+      // The live connection moves to the new session (the old one ends in two minutes).
+      state.ws?.close();
+    } catch (/** @type {any} */ failure) {
+      if (failure?.body?.code_required) {
+        codeInput.hidden = false;
+        codeInput.required = true;
+        codeInput.focus();
+        said.textContent = t("enterCode");
+      } else if (failure?.status === 429) {
+        said.textContent = tf("loginLocked", { minutes: Math.max(1, Math.ceil((failure.body?.retry_after_s ?? 60) / 60)) });
+      } else {
+        said.textContent = t(codeInput.hidden ? "wrongPassword" : "wrongCode");
+      }
+    }
+  } }, [password, code, h("button", { type: "submit" }, [t("renewSession")]), said]);
+  sessionBannerEl = h("div", { class: "session-ending", id: "session-banner", role: "alert", hidden: true }, [left, form]);
+  return sessionBannerEl;
+}
+
+/** Shows, words or hides the offer to stay signed in (every second). */
+function updateSessionBanner() {
+  const banner = sessionBanner();
+  const left = state.sessionExpiresMs ? state.sessionExpiresMs - Date.now() : Infinity;
+  banner.hidden = !(left < SESSION_WARN_MS);
+  if (banner.hidden) return;
+  banner.classList.toggle("urgent", left < SESSION_URGENT_MS);
+  const words = /** @type {HTMLElement} */ (banner.querySelector(".left"));
+  words.textContent = tf("sessionEnding", { minutes: Math.max(0, Math.ceil(left / 60_000)) });
 }
 
 // ───────────────────────────── live data ─────────────────────────────
@@ -1350,7 +1415,11 @@ async function render() {
   document.documentElement.lang = language();
   document.title = t("title");
   if (!state.user) {
-    try { state.user = (await api("/api/me")).user; } catch { /* not signed in */ }
+    try {
+      const me = await api("/api/me");
+      state.user = me.user;
+      state.sessionExpiresMs = me.session_expires_ms ?? null;
+    } catch { /* not signed in */ }
     if (mine !== renders) return;
   }
   if (!state.user) {
@@ -1398,6 +1467,7 @@ function frame(now) {
 // Words and states once a second; the bed list every 2 s.
 setInterval(() => {
   if (!state.user) return;
+  updateSessionBanner();
   if (state.view === "wall") for (const bed of state.beds.values()) updateCard(bed);
   else if (state.view === "chart") updateChartUnderWay();
 }, 1000);
@@ -1411,6 +1481,10 @@ setInterval(async () => {
     if (shownIds.join() !== wantIds.join()) renderWall();
   } else if (state.view === "oncall") renderOncall();
 }, 2000);
+setInterval(() => {
+  const sessionLeft = state.user && state.sessionExpiresMs ? state.sessionExpiresMs - Date.now() : Infinity;
+  if (state.soundOn && sessionLeft < SESSION_URGENT_MS) beep();
+}, 60000);
 setInterval(() => {
   if (state.soundOn && [...state.alerts.values()].some((a) => !a.acknowledged && !a.resolved_ms && a.kind?.kind !== "signal_loss")) beep();
 }, 15000);

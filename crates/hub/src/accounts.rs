@@ -34,8 +34,13 @@ use sha2::{Digest, Sha256};
 use crate::signin_guard::{AfterFailure, GuardConfig, SigninGuard, Verdict};
 use crate::utc_now_ms as now_ms;
 
-/// Session lifetime.
+/// Session lifetime unless the hub is told otherwise (`mimamori hub --session-hours`).
 pub const SESSION_HOURS: i64 = 12;
+/// The shortest and longest session lifetimes a hub may be given, hours.
+pub const SESSION_HOURS_RANGE: std::ops::RangeInclusive<i64> = 1..=24;
+/// How long a session renewed from the same browser stays valid beside the new one (the
+/// viewer moves its WebSocket to the new one at once).
+pub const RENEWED_SESSION_GRACE_MS: i64 = 120_000;
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -150,6 +155,8 @@ pub struct Accounts {
     password_checks: std::sync::atomic::AtomicU64,
     /// Whether a user without a second factor is refused.
     second_factor_required: std::sync::atomic::AtomicBool,
+    /// How long a new session lasts, ms.
+    session_length_ms: std::sync::atomic::AtomicI64,
 }
 
 /// What a sign-in came to.
@@ -282,6 +289,7 @@ impl Accounts {
             unknown_user_hash: OnceLock::new(),
             password_checks: std::sync::atomic::AtomicU64::new(0),
             second_factor_required: std::sync::atomic::AtomicBool::new(false),
+            session_length_ms: std::sync::atomic::AtomicI64::new(SESSION_HOURS * 3_600_000),
         })
     }
 
@@ -436,12 +444,16 @@ impl Accounts {
         }
         self.guard().succeeded(username);
         let token = hex::encode(random_bytes::<32>()?);
+        // Sessions that have ended go as new ones come (the table stays the size of the
+        // sessions in use).
+        self.db()
+            .execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now_ms])?;
         self.db().execute(
             "INSERT INTO sessions(token_hash, user_id, expires_ms) VALUES(?1,?2,?3)",
             params![
                 sha256_hex(token.as_bytes()),
                 user.id,
-                now_ms + SESSION_HOURS * 3_600_000
+                now_ms + self.session_length_ms()
             ],
         )?;
         self.db().execute(
@@ -480,6 +492,68 @@ impl Accounts {
             tracing::warn!(%username, "sign-in locked after repeated failures");
         }
         Ok(())
+    }
+
+    /// How long new sessions last (`mimamori hub --session-hours`; within
+    /// [`SESSION_HOURS_RANGE`]).
+    pub fn set_session_hours(&self, hours: i64) -> Result<()> {
+        if !SESSION_HOURS_RANGE.contains(&hours) {
+            bail!(
+                "a session lasts {}-{} hours, not {hours}",
+                SESSION_HOURS_RANGE.start(),
+                SESSION_HOURS_RANGE.end()
+            );
+        }
+        self.session_length_ms
+            .store(hours * 3_600_000, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How long a new session lasts, ms.
+    pub fn session_length_ms(&self) -> i64 {
+        self.session_length_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// When the session of `token` ends (ms since the Unix epoch), if it is live.
+    pub fn session_expires(&self, token: &str) -> Result<Option<i64>> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT expires_ms FROM sessions WHERE token_hash=?1",
+                [sha256_hex(token.as_bytes())],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// A signed-in `user` renews their session before it ends, signing in again from the
+    /// same browser (the password, and the code for a user with a second factor: everything
+    /// [`Accounts::sign_in`] asks, with its lock and audit). On success the old session's
+    /// token stays valid for [`RENEWED_SESSION_GRACE_MS`] at most, so the page's open
+    /// connections can move to the new one.
+    pub fn renew_session(
+        &self,
+        user: &User,
+        old_token: &str,
+        password: &str,
+        code: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Signin> {
+        let signed = self.sign_in(&user.username, password, code, now_ms)?;
+        if let Signin::SignedIn(renewed, _) = &signed {
+            self.db().execute(
+                "UPDATE sessions SET expires_ms = MIN(expires_ms, ?1)
+                 WHERE token_hash=?2 AND user_id=?3",
+                params![
+                    now_ms + RENEWED_SESSION_GRACE_MS,
+                    sha256_hex(old_token.as_bytes()),
+                    renewed.id
+                ],
+            )?;
+            self.audit(&user.username, "session_renewed", &user.username)?;
+        }
+        Ok(signed)
     }
 
     /// Refuses users without a second factor from now on (`mimamori hub
@@ -1125,6 +1199,66 @@ mod tests {
                 "{expected:?} in {log:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_session_lasts_the_hubs_hours_and_is_renewed_by_signing_in_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
+        accounts
+            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
+            .unwrap();
+        assert!(accounts.set_session_hours(0).is_err());
+        assert!(accounts.set_session_hours(25).is_err());
+        accounts.set_session_hours(8).unwrap();
+        let t0 = now_ms();
+        let Signin::SignedIn(user, old) =
+            accounts.sign_in("mw-a", "correct horse", None, t0).unwrap()
+        else {
+            panic!("signs in")
+        };
+        assert_eq!(
+            accounts.session_expires(&old).unwrap(),
+            Some(t0 + 8 * 3_600_000)
+        );
+        // Renewed 7 h 50 min later: a wrong password changes nothing (and counts).
+        let later = t0 + 470 * 60_000;
+        assert_eq!(
+            accounts
+                .renew_session(&user, &old, "wrong guess", None, later)
+                .unwrap(),
+            Signin::Refused
+        );
+        assert_eq!(
+            accounts.session_expires(&old).unwrap(),
+            Some(t0 + 8 * 3_600_000)
+        );
+        let Signin::SignedIn(_, new) = accounts
+            .renew_session(&user, &old, "correct horse", None, later)
+            .unwrap()
+        else {
+            panic!("renewed")
+        };
+        assert_eq!(
+            accounts.session_expires(&new).unwrap(),
+            Some(later + 8 * 3_600_000)
+        );
+        assert_eq!(
+            accounts.session_expires(&old).unwrap(),
+            Some(later + RENEWED_SESSION_GRACE_MS)
+        );
+        assert!(
+            actions(&accounts)
+                .iter()
+                .any(|(a, b, _)| a == "mw-a" && b == "session_renewed")
+        );
+        // Ended sessions are cleared as new ones begin.
+        let next_day = t0 + 30 * 3_600_000;
+        accounts
+            .sign_in("mw-a", "correct horse", None, next_day)
+            .unwrap();
+        assert_eq!(accounts.session_expires(&old).unwrap(), None);
+        assert_eq!(accounts.session_expires(&new).unwrap(), None);
     }
 
     #[test]

@@ -206,6 +206,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/api/users/{name}/second-factor/remove",
             axum::routing::post(crate::api_users::remove_second_factor),
         )
+        .route("/api/me/renew", axum::routing::post(renew))
         .route(
             "/api/me/password",
             axum::routing::post(crate::api_users::change_own_password),
@@ -434,19 +435,63 @@ async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response
             .sign_in(&body.username, &body.password, body.code.as_deref(), now_ms)
     })
     .await;
-    let signed = match signed {
-        Ok(signed) => signed,
-        Err(response) => return response,
-    };
     match signed {
-        Signin::SignedIn(user, token) => (
-            [(
-                header::SET_COOKIE,
-                format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}", crate::accounts::SESSION_HOURS * 3600),
-            )],
-            Json(json!({"user": user})),
+        Ok(signed) => signin_answer(&hub, signed, now_ms),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+struct Renewal {
+    password: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// `POST /api/me/renew`: a signed-in user signs in again before the session ends (the
+/// viewer offers it in its last 30 minutes, so a monitoring wall is not signed out in the
+/// middle of a shift): the same answers as `/api/login`, and a new cookie.
+async fn renew(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+    Json(body): Json<Renewal>,
+) -> Response {
+    let now_ms = crate::utc_now_ms();
+    let old_token = session_token(&headers).unwrap_or_default();
+    let signed = with_password_check(&hub, move |hub| {
+        hub.accounts.renew_session(
+            &user,
+            &old_token,
+            &body.password,
+            body.code.as_deref(),
+            now_ms,
         )
-            .into_response(),
+    })
+    .await;
+    match signed {
+        Ok(signed) => signin_answer(&hub, signed, now_ms),
+        Err(response) => response,
+    }
+}
+
+/// The answer to a sign-in (or a renewal) at `now_ms`: the session cookie on success.
+fn signin_answer(hub: &Hub, signed: Signin, now_ms: i64) -> Response {
+    match signed {
+        Signin::SignedIn(user, token) => {
+            let length_ms = hub.accounts.session_length_ms();
+            (
+                [(
+                    header::SET_COOKIE,
+                    format!(
+                        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+                        length_ms / 1000
+                    ),
+                )],
+                Json(json!({"user": user, "session_expires_ms": now_ms + length_ms})),
+            )
+                .into_response()
+        }
         Signin::Refused => (StatusCode::UNAUTHORIZED, Json(json!({"error": "wrong username, password or code"}))).into_response(),
         Signin::CodeRequired => (
             StatusCode::UNAUTHORIZED,
@@ -501,12 +546,17 @@ async fn logout(
         .into_response()
 }
 
-async fn me(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
-    match hub.accounts.has_second_factor(&user) {
-        Ok(second_factor) => {
-            Json(json!({"user": user, "second_factor": second_factor})).into_response()
-        }
-        Err(error) => internal(error),
+async fn me(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser, headers: HeaderMap) -> Response {
+    let token = session_token(&headers).unwrap_or_default();
+    let expires = hub.accounts.session_expires(&token);
+    match (hub.accounts.has_second_factor(&user), expires) {
+        (Ok(second_factor), Ok(expires)) => Json(json!({
+            "user": user,
+            "second_factor": second_factor,
+            "session_expires_ms": expires,
+        }))
+        .into_response(),
+        (Err(error), _) | (_, Err(error)) => internal(error),
     }
 }
 

@@ -904,3 +904,59 @@ async fn an_administrator_manages_accounts_and_a_disabled_user_is_signed_out_eve
         );
     }
 }
+
+/// A session says when it ends, and a signed-in user renews it by signing in again from the
+/// same page: the password (and the code, for a user with a second factor) as at sign-in; a
+/// new cookie; the old one kept for two minutes so the page's connections can move.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_renewed_by_signing_in_again_before_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    hub.accounts
+        .add_user("mw-a", "a long password", Role::Midwife, "clinic-a")
+        .unwrap();
+    hub.accounts.set_session_hours(8).unwrap();
+    let port = serve(&hub).await;
+    let body = r#"{"username":"mw-a","password":"a long password"}"#;
+    let before = ctg_hub::utc_now_ms();
+    let (status, old, signed) = http(port, "POST", "/api/login", None, Some(body)).await;
+    assert_eq!(status, 200);
+    let old = old.unwrap();
+    let ends = signed["session_expires_ms"].as_i64().unwrap();
+    assert!((before + 8 * 3_600_000..before + 8 * 3_600_000 + 60_000).contains(&ends));
+    let (_, _, me) = http(port, "GET", "/api/me", Some(&old), None).await;
+    assert_eq!(me["session_expires_ms"].as_i64(), Some(ends));
+
+    let renew = |password: &'static str| {
+        let old = old.clone();
+        async move {
+            let body = serde_json::json!({ "password": password }).to_string();
+            http(port, "POST", "/api/me/renew", Some(&old), Some(&body)).await
+        }
+    };
+    let (status, cookie, _) = renew("not it").await;
+    assert_eq!((status, cookie), (401, None));
+    let (status, new, renewed) = renew("a long password").await;
+    assert_eq!(status, 200, "{renewed}");
+    let new = new.unwrap();
+    assert_ne!(new, old);
+    let (_, _, me_new) = http(port, "GET", "/api/me", Some(&new), None).await;
+    assert!(me_new["session_expires_ms"].as_i64().unwrap() >= ends);
+    let (status, _, me_old) = http(port, "GET", "/api/me", Some(&old), None).await;
+    assert_eq!(status, 200, "the old cookie still works for a moment");
+    assert!(
+        me_old["session_expires_ms"].as_i64().unwrap()
+            <= ctg_hub::utc_now_ms() + ctg_hub::accounts::RENEWED_SESSION_GRACE_MS
+    );
+    // Renewal is a sign-in: with a second factor, it asks for the code.
+    hub.accounts.enrol_second_factor("mw-a", "admin").unwrap();
+    let body = serde_json::json!({ "password": "a long password" }).to_string();
+    let (status, _, asked) = http(port, "POST", "/api/me/renew", Some(&new), Some(&body)).await;
+    assert_eq!(
+        (status, asked["code_required"].as_bool()),
+        (401, Some(true))
+    );
+    // Not without a session.
+    let (status, _, _) = http(port, "POST", "/api/me/renew", None, Some(&body)).await;
+    assert_eq!(status, 401);
+}
