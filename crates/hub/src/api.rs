@@ -411,8 +411,16 @@ pub(crate) async fn with_password_check<T: Send + 'static>(
     hub: &Arc<Hub>,
     check: impl FnOnce(&Hub) -> Result<T> + Send + 'static,
 ) -> Result<T, Response> {
-    let Ok(Ok(_turn)) = tokio::time::timeout(SIGNIN_WAIT, hub.password_checks.acquire()).await
-    else {
+    password_check_within(hub, SIGNIN_WAIT, check).await
+}
+
+/// [`with_password_check`], waiting at most `wait` for the turn.
+async fn password_check_within<T: Send + 'static>(
+    hub: &Arc<Hub>,
+    wait: std::time::Duration,
+    check: impl FnOnce(&Hub) -> Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let Ok(Ok(_turn)) = tokio::time::timeout(wait, hub.password_checks.acquire()).await else {
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5".to_owned())],
@@ -1230,5 +1238,34 @@ async fn forward(
         if out.send(message).await.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A password check that cannot get its turn in time (another holds it: sign-ins tried in
+    /// bulk) is answered 503 with a `Retry-After`, without running; one that gets it runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_password_check_that_waits_too_long_for_its_turn_is_told_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+        let wait = std::time::Duration::from_millis(50);
+        let held = hub.password_checks.acquire().await.unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let running = ran.clone();
+        let busy = password_check_within(&hub, wait, move |_| {
+            running.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "5");
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "not run");
+        drop(held);
+        let answer = password_check_within(&hub, wait, |_| Ok(42)).await;
+        assert_eq!(answer.ok(), Some(42));
     }
 }
