@@ -305,6 +305,17 @@ try {
     await admin.fill("main.users form.add-user input[name=password]", "first password");
     await admin.click("main.users form.add-user button[type=submit]");
     await admin.locator("main.users tr[data-user=mw-new]").waitFor({ timeout: 5000 });
+    // The audit-log page: the chain verifies, and the disabling is found by its action.
+    await admin.click("nav.top a[href='#/audit']");
+    await admin.locator("main.audit tbody tr").first().waitFor({ timeout: 5000 });
+    assert.match((await admin.locator("main.audit .chain").textContent()) ?? "", /検証済み/);
+    await admin.fill("main.audit input[name=action]", "user_disabled");
+    await admin.click("main.audit form.audit-filter button[type=submit]");
+    await waitFor(async () => {
+      const shown = await admin.locator("main.audit tbody tr").allTextContents();
+      return shown.length === 1 && /admin\s*user_disabled\s*clinic-a/.test(shown[0]);
+    }, 5000, "the disabling alone in the filtered audit log");
+    await admin.screenshot({ path: join(out, "audit.png") });
     await office.close();
     const newcomer = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "ja-JP" });
     const p = await newcomer.newPage();

@@ -246,6 +246,7 @@ function topBar() {
     h("a", { href: "#/oncall", class: state.view === "oncall" ? "active" : "" }, [t("oncall")]),
     state.user?.role === "admin" ? h("a", { href: "#/rosters", class: state.view === "rosters" ? "active" : "" }, [t("rosters")]) : null,
     state.user?.role === "admin" ? h("a", { href: "#/users", class: state.view === "users" ? "active" : "" }, [t("users")]) : null,
+    state.user?.role === "admin" ? h("a", { href: "#/audit", class: state.view === "audit" ? "active" : "" }, [t("auditLog")]) : null,
     h("span", { class: "spacer" }),
     h("a", { class: `me${state.view === "account" ? " active" : ""}`, href: "#/account", title: t("account") }, [`${state.user?.username ?? ""} (${state.user?.facility ?? ""})`]),
     h("label", { class: "sound" }, [
@@ -1315,6 +1316,71 @@ async function renderUsers() {
   syncSubscriptions();
 }
 
+// ───────────────────────────── the audit log (admins) ─────────────────────────────
+
+/** How many audit entries a page of the viewer asks for. */
+const AUDIT_PAGE = 200;
+
+async function renderAudit() {
+  const rows = h("tbody");
+  const status = h("p", { class: "quiet", role: "status" });
+  const chain = h("p", { class: "chain" });
+  const filter = { actor: "", action: "" };
+  /** @type {number | null} */
+  let before = null;
+  const older = h("button", { type: "button", class: "older", hidden: true, onclick: () => load(false) }, [t("auditOlder")]);
+  /** Loads the newest page (`fresh`) or the one before what is shown. @param {boolean} fresh */
+  const load = async (fresh) => {
+    const query = new URLSearchParams({ limit: String(AUDIT_PAGE) });
+    if (filter.actor) query.set("actor", filter.actor);
+    if (filter.action) query.set("action", filter.action);
+    if (!fresh && before != null) query.set("before", String(before));
+    try {
+      const body = await api(`/api/audit?${query}`);
+      if (fresh) rows.replaceChildren();
+      for (const e of body.entries) {
+        rows.append(h("tr", { dataset: { id: String(e.id) } }, [
+          h("td", {}, [dateTime(e.at_ms)]), h("td", {}, [e.actor]), h("td", { class: "action" }, [e.action]), h("td", {}, [e.target]),
+        ]));
+      }
+      before = body.entries.at(-1)?.id ?? before;
+      /** @type {HTMLButtonElement} */ (older).hidden = !body.more;
+      chain.textContent = t(body.verified ? "auditVerified" : "auditBroken");
+      chain.className = `chain ${body.verified ? "ok" : "broken"}`;
+      status.textContent = "";
+    } catch (/** @type {any} */ failure) {
+      status.textContent = String(failure?.message ?? failure);
+    }
+  };
+  const form = h("form", { class: "audit-filter", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+    filter.actor = String(data.get("actor") ?? "").trim();
+    filter.action = String(data.get("action") ?? "").trim();
+    before = null;
+    await load(true);
+  } }, [
+    h("label", {}, [t("auditActor"), h("input", { name: "actor", placeholder: "admin, -, …" })]),
+    h("label", {}, [t("auditAction"), h("input", { name: "action", placeholder: "login_failed, user_disabled, view_stream, …" })]),
+    h("button", { type: "submit" }, [t("auditFilter")]),
+  ]);
+  app.replaceChildren(topBar(), h("main", { class: "audit" }, [
+    h("h2", {}, [t("auditLog")]),
+    h("p", { class: "quiet" }, [t("auditHelp")]),
+    chain,
+    form,
+    h("table", { class: "audit" }, [
+      h("thead", {}, [h("tr", {}, [t("auditWhen"), t("auditActor"), t("auditAction"), t("auditTarget")].map((c) => h("th", {}, [c])))]),
+      rows,
+    ]),
+    older,
+    status,
+  ]));
+  state.wanted = new Set();
+  syncSubscriptions();
+  await load(true);
+}
+
 // ───────────────────────────── the account: a second factor ─────────────────────────────
 
 async function renderAccount() {
@@ -1404,6 +1470,7 @@ function route() {
   if (hash.startsWith("#/rosters")) return { view: "rosters" };
   if (hash.startsWith("#/account")) return { view: "account" };
   if (hash.startsWith("#/users")) return { view: "users" };
+  if (hash.startsWith("#/audit")) return { view: "audit" };
   return { view: "wall" };
 }
 
@@ -1439,6 +1506,7 @@ async function render() {
   else if (r.view === "rosters") await renderRosters();
   else if (r.view === "account") await renderAccount();
   else if (r.view === "users") await renderUsers();
+  else if (r.view === "audit") await renderAudit();
   else renderWall();
 }
 

@@ -226,6 +226,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// Which part of the audit log to read ([`Accounts::audit_search`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Entries before this one (a page further back); `None` from the newest.
+    pub before_id: Option<i64>,
+    /// Only this actor's (a username, or `-` for the system and failed sign-ins).
+    pub actor: Option<String>,
+    /// Only this action (`login`, `user_disabled`, `view_stream`, …).
+    pub action: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
 /// One row of the audit log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
@@ -932,6 +945,37 @@ impl Accounts {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A page of the audit log, newest first: entries before `query.before_id` (all when
+    /// `None`), of one actor and one action where given, at most `query.limit`.
+    pub fn audit_search(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let db = self.db();
+        let mut statement = db.prepare(
+            "SELECT id, at_ms, actor, action, target, hash FROM audit
+             WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR actor = ?2)
+               AND (?3 IS NULL OR action = ?3)
+             ORDER BY id DESC LIMIT ?4",
+        )?;
+        let rows = statement.query_map(
+            params![
+                query.before_id,
+                query.actor.as_deref().filter(|a| !a.is_empty()),
+                query.action.as_deref().filter(|a| !a.is_empty()),
+                query.limit as i64
+            ],
+            |r| {
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    target: r.get(4)?,
+                    hash: r.get(5)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Walks the audit chain; the number of entries, or where it breaks.
     pub fn verify_audit(&self) -> Result<u64> {
         verify_audit_chain(&self.db())
@@ -1259,6 +1303,62 @@ mod tests {
             .unwrap();
         assert_eq!(accounts.session_expires(&old).unwrap(), None);
         assert_eq!(accounts.session_expires(&new).unwrap(), None);
+    }
+
+    #[test]
+    fn the_audit_log_reads_a_page_at_a_time_newest_first_and_by_actor_or_action() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
+        for n in 0..10 {
+            let actor = if n % 2 == 0 { "mw-a" } else { "ob-c" };
+            accounts
+                .audit(actor, "view_stream", &n.to_string())
+                .unwrap();
+        }
+        accounts.audit("admin", "user_disabled", "mw-a").unwrap();
+        let targets = |query: AuditQuery| -> Vec<String> {
+            accounts
+                .audit_search(&query)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.target)
+                .collect()
+        };
+        let first = accounts
+            .audit_search(&AuditQuery {
+                limit: 4,
+                ..AuditQuery::default()
+            })
+            .unwrap();
+        assert_eq!(
+            first.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+            ["mw-a", "9", "8", "7"]
+        );
+        assert_eq!(
+            targets(AuditQuery {
+                before_id: Some(first[3].id),
+                limit: 4,
+                ..AuditQuery::default()
+            }),
+            ["6", "5", "4", "3"]
+        );
+        assert_eq!(
+            targets(AuditQuery {
+                actor: Some("mw-a".into()),
+                limit: 100,
+                ..AuditQuery::default()
+            }),
+            ["8", "6", "4", "2", "0"]
+        );
+        assert_eq!(
+            targets(AuditQuery {
+                action: Some("user_disabled".into()),
+                actor: Some(String::new()),
+                limit: 100,
+                ..AuditQuery::default()
+            }),
+            ["mw-a"]
+        );
     }
 
     #[test]

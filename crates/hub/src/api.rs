@@ -142,7 +142,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/streams", get(streams))
         .route("/api/streams/{id}/samples", get(samples))
         .route("/api/streams/{id}/findings", get(findings))
-        .route("/api/audit", get(audit))
+        .route("/api/audit", get(crate::api_users::audit))
         .route("/api/alerts", get(alerts))
         .route(
             "/api/patients",
@@ -631,19 +631,6 @@ async fn confirm_second_factor(
 
 async fn status(State(hub): State<Arc<Hub>>, AuthUser(_): AuthUser) -> Response {
     Json(json!({"hub": hub.hub_id(), "counters": hub.counters()})).into_response()
-}
-
-async fn audit(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
-    if user.role != Role::Admin {
-        return (StatusCode::FORBIDDEN, Json(json!({"error": "admins only"}))).into_response();
-    }
-    match hub.accounts.audit_log(1000) {
-        Ok(entries) => {
-            Json(json!({"entries": entries, "verified": hub.accounts.verify_audit().is_ok()}))
-                .into_response()
-        }
-        Err(error) => internal(error),
-    }
 }
 
 async fn alerts(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {

@@ -1,12 +1,13 @@
 //! API routes for managing accounts: the administrators' users page (list, add, disable,
-//! enable, a new password, unlock, remove a lost second factor) and every user's own password.
+//! enable, a new password, unlock, remove a lost second factor), their audit-log page, and
+//! every user's own password.
 //! Every change is audited by [`crate::accounts::Accounts`]; each one that ends sessions tells
 //! open WebSockets to check theirs again ([`crate::Hub::sessions_ended`]).
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -229,5 +230,52 @@ pub(crate) async fn change_own_password(
         )
             .into_response(),
         Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AuditParams {
+    before: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The most entries one page of the audit log holds.
+const AUDIT_PAGE_MAX: usize = 1000;
+
+/// `GET /api/audit?before=ID&actor=NAME&action=ACTION&limit=N` (admins): a page of the audit
+/// log, newest first (at most 1,000; 1,000 by default), whether the whole chain verifies, and
+/// whether there is more before it.
+pub(crate) async fn audit(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Query(params): Query<AuditParams>,
+) -> Response {
+    if let Some(denied) = refused_unless_admin(&user) {
+        return denied;
+    }
+    let query = crate::accounts::AuditQuery {
+        before_id: params.before,
+        actor: params.actor,
+        action: params.action,
+        limit: params
+            .limit
+            .unwrap_or(AUDIT_PAGE_MAX)
+            .clamp(1, AUDIT_PAGE_MAX),
+    };
+    let reading = hub.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let entries = reading.accounts.audit_search(&query)?;
+        let verified = reading.accounts.verify_audit().is_ok();
+        Ok::<_, anyhow::Error>((entries.len() == query.limit, entries, verified))
+    })
+    .await;
+    match read {
+        Ok(Ok((more, entries, verified))) => {
+            Json(json!({"entries": entries, "verified": verified, "more": more})).into_response()
+        }
+        Ok(Err(failed)) => internal(failed),
+        Err(failed) => internal(failed.into()),
     }
 }

@@ -889,6 +889,48 @@ async fn an_administrator_manages_accounts_and_a_disabled_user_is_signed_out_eve
     )
     .await;
     assert_eq!(status, 400);
+    // The audit-log page: by actor and action, a page at a time, admins only.
+    let (status, _, page) = http(
+        port,
+        "GET",
+        "/api/audit?actor=admin&action=user_disabled",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    assert_eq!(entries[0]["target"], "mw-a");
+    assert_eq!(
+        (page["verified"].as_bool(), page["more"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let (_, _, newest) = http(port, "GET", "/api/audit?limit=1", Some(&admin), None).await;
+    assert_eq!(newest["more"].as_bool(), Some(true));
+    let before = newest["entries"][0]["id"].as_i64().unwrap();
+    let (_, _, older) = http(
+        port,
+        "GET",
+        &format!("/api/audit?limit=2&before={before}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let ids: Vec<i64> = older["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [before - 1, before - 2]);
+    let (_, here, _) = sign_in("mw-a", "only she knows").await;
+    assert_eq!(
+        http(port, "GET", "/api/audit", here.as_deref(), None)
+            .await
+            .0,
+        403
+    );
     let audit = hub.accounts.audit_log(200).unwrap();
     for (actor, action) in [
         ("admin", "user_disabled"),
