@@ -25,6 +25,9 @@ put("frame_stream", "all", bytes([13]) + b"".join(f for _, f in frames))
 put("compact_samples", "empty", bytes([0]))
 put("recording_files", "fhr", bytes(4) + bytes([0x31, 2, 0, 0, 20, 1]) * 8)
 put("recording_files", "wfdb", b"r 2 4 2\nr.dat 16 100(0)/bpm 12 0 14000 28000 0 FHR\nr.dat 16 100/nd 12 0 700 1400 0 UC\n\x00" + bytes([0xb0, 0x36, 0xbc, 0x02]) * 2)
+# The other storage formats (212: two 12-bit samples in three bytes; 80: 8-bit offset binary).
+put("recording_files", "wfdb212", b"r 2 4 3\nr.dat 212 4/bpm 12 0 560 1692 0 FHR\nr.dat 212 2/nd 12 0 20 66 0 UC\n\x00" + bytes([0x30, 0x02, 0x14, 0x34, 0x02, 0x16, 0x38, 0x02, 0x18]))
+put("recording_files", "wfdb80", b"r 2 4 2\nr.dat 80 1(-140)/bpm 8 0 0 2 0 FHR\nr.dat 80 1(-60)/nd 8 0 -28 -54 0 UC\n\x00" + bytes([128, 100, 130, 102]))
 # Series 50: the implementation notes' example C frame, an I block, a marker (protocols.md §1.6).
 c_frame = bytes.fromhex("100243800042314232423342340000000000000000214021402141214114161" "81a2080080010037d57")
 put("series50_stream", "c_blocks", bytes([9]) + c_frame * 3 + bytes.fromhex("10024d4d100365f1"))

@@ -1,4 +1,4 @@
-//! WFDB records: a text header (`.hea`) and a format-16 signal file (`.dat`), as in CTU-UHB.
+//! WFDB records: a text header (`.hea`) and a signal file (`.dat`; format 16 in CTU-UHB).
 //!
 //! Header syntax (PhysioNet's WFDB specification, `header(5)`):
 //!
@@ -8,8 +8,12 @@
 //! # comment lines
 //! ```
 //!
-//! Only format 16 (little-endian i16, signals interleaved frame by frame) in one file is read;
-//! anything else is refused with a clear error. Every signal's sample count, first value and
+//! All signals in one file, interleaved frame by frame, in one of the storage formats of
+//! WFDB's `signal(5)`: 16 (16-bit two's complement, little-endian), 61 (the same, big-endian),
+//! 160 (16-bit offset binary), 80 (8-bit offset binary), 212 (two 12-bit samples in three
+//! bytes), 24 and 32 (24- and 32-bit two's complement, little-endian); each format's
+//! "invalid sample" value is signal loss. Anything else (other formats, samples per frame,
+//! skew, byte offsets, several files) is refused with a clear error. Every signal's sample count, first value and
 //! checksum (16-bit wrapping sum) is verified against the header. Signals map to channels by
 //! description: `FHR`/`FHR1` → FHR1, `FHR2`, `FHR3`, `MHR`, `UC`/`TOCO` → uterine activity.
 //! Physical values are converted into the model's units (quarter bpm, half units); a value the
@@ -29,6 +33,64 @@ use crate::{MAX_RECORDING_SAMPLES, Problem};
 
 /// The sample value WFDB format 16 uses for "invalid sample".
 pub const INVALID_SAMPLE: i16 = -32768;
+
+/// The signal-file formats read (WFDB `signal(5)`).
+pub const FORMATS_READ: [u32; 7] = [16, 61, 160, 80, 212, 24, 32];
+
+/// The value a format stores for "invalid sample" (no signal): its most negative value.
+fn invalid_sample(format: u32) -> i32 {
+    match format {
+        80 => -128,
+        212 => -2048,
+        24 => -(1 << 23),
+        32 => i32::MIN,
+        _ => i32::from(INVALID_SAMPLE),
+    }
+}
+
+/// How many samples (all signals together) `len` bytes of a format hold, if they hold whole
+/// samples: 212 packs two in three bytes (an odd last one in two).
+fn samples_in(format: u32, len: usize) -> Option<usize> {
+    match format {
+        80 => Some(len),
+        16 | 61 | 160 => len.is_multiple_of(2).then_some(len / 2),
+        24 => len.is_multiple_of(3).then_some(len / 3),
+        32 => len.is_multiple_of(4).then_some(len / 4),
+        212 => match len % 3 {
+            0 => Some(len / 3 * 2),
+            2 => Some(len / 3 * 2 + 1),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Sample `k` (counting across signals, frame by frame) of a signal file in `format`; `dat`
+/// holds at least `k + 1` samples ([`samples_in`]).
+fn sample_at(format: u32, dat: &[u8], k: usize) -> i32 {
+    match format {
+        80 => i32::from(dat[k]) - 128,
+        61 => i32::from(i16::from_be_bytes([dat[2 * k], dat[2 * k + 1]])),
+        160 => i32::from(u16::from_le_bytes([dat[2 * k], dat[2 * k + 1]])) - 32768,
+        24 => {
+            let at = 3 * k;
+            // The three bytes in the top of an i32, shifted back down with their sign.
+            i32::from_le_bytes([0, dat[at], dat[at + 1], dat[at + 2]]) >> 8
+        }
+        32 => i32::from_le_bytes([dat[4 * k], dat[4 * k + 1], dat[4 * k + 2], dat[4 * k + 3]]),
+        212 => {
+            let at = 3 * (k / 2);
+            let twelve = if k.is_multiple_of(2) {
+                u16::from(dat[at]) | (u16::from(dat[at + 1] & 0x0f) << 8)
+            } else {
+                u16::from(dat[at + 2]) | (u16::from(dat[at + 1] & 0xf0) << 4)
+            };
+            // Sign-extended from 12 bits.
+            i32::from(((twelve << 4) as i16) >> 4)
+        }
+        _ => i32::from(i16::from_le_bytes([dat[2 * k], dat[2 * k + 1]])),
+    }
+}
 
 /// A parsed header.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,7 +112,7 @@ pub struct Header {
 pub struct SignalSpec {
     /// The signal file name.
     pub file: String,
-    /// Storage format (only 16 is read).
+    /// Storage format ([`FORMATS_READ`]).
     pub format: u32,
     /// ADC units per physical unit.
     pub gain: f64,
@@ -301,18 +363,27 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
         ))
     })?;
     let file = &header.signals[0].file;
+    let format = header.signals[0].format;
     let mut channels = Vec::with_capacity(header.signals.len());
     for s in &header.signals {
-        if s.format != 16 {
+        if !FORMATS_READ.contains(&s.format) {
             return Err(Problem::Unsupported(format!(
-                "signal `{}` is stored in WFDB format {} (only format 16 is read)",
-                s.description, s.format
+                "signal `{}` is stored in WFDB format {} (formats {} are read)",
+                s.description,
+                s.format,
+                FORMATS_READ.map(|f| f.to_string()).join(", ")
             )));
         }
         if &s.file != file {
             return Err(Problem::Unsupported(
                 "signals spread over several files".into(),
             ));
+        }
+        if s.format != format {
+            return Err(Problem::Unsupported(format!(
+                "signals in one file stored in two formats ({format} and {})",
+                s.format
+            )));
         }
         // A signal that is not a CTG channel (an ECG, a respiration trace) is read past and
         // named in the recording's metadata, not a reason to refuse the record.
@@ -340,36 +411,30 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
             ignored.join("`, `")
         )));
     }
-    let frame_len = 2 * header.signals.len();
+    let n_signals = header.signals.len();
     let len = dat.len() as u64;
-    if !dat.len().is_multiple_of(frame_len) {
+    let Some(count) = samples_in(format, dat.len())
+        .filter(|n| n.is_multiple_of(n_signals))
+        .map(|n| n / n_signals)
+    else {
         return Err(Problem::BadSize {
             len,
-            expected: format!(
-                "whole frames of {frame_len} bytes ({} signals × int16)",
-                header.signals.len()
-            ),
+            expected: format!("whole frames of {n_signals} signals in WFDB format {format}"),
         });
-    }
-    let count = dat.len() / frame_len;
+    };
     if let Some(stated) = header.samples
         && stated != count as u64
     {
         return Err(Problem::BadSize {
             len,
-            expected: format!(
-                "{stated} samples per signal as the header states ({} bytes)",
-                stated.saturating_mul(frame_len as u64)
-            ),
+            expected: format!("{stated} samples per signal as the header states"),
         });
     }
     if count.saturating_mul(rate.up) / rate.down > MAX_RECORDING_SAMPLES {
         return Err(Problem::TooLong { samples: count });
     }
-    let raw = |frame: usize, signal: usize| {
-        let at = frame * frame_len + 2 * signal;
-        i16::from_le_bytes([dat[at], dat[at + 1]])
-    };
+    let raw = |frame: usize, signal: usize| sample_at(format, dat, frame * n_signals + signal);
+    let invalid = invalid_sample(format);
     for (signal, spec) in header.signals.iter().enumerate() {
         if let Some(first) = spec.initial_value
             && count > 0
@@ -383,7 +448,7 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
             });
         }
         if let Some(stated) = spec.checksum {
-            let sum = (0..count).fold(0i16, |acc, f| acc.wrapping_add(raw(f, signal)));
+            let sum = (0..count).fold(0i16, |acc, f| acc.wrapping_add(raw(f, signal) as i16));
             // A 16-bit sum: writers give it signed (-23536) or unsigned (42000, the `wfdb`
             // Python package); both are the same sum modulo 2^16.
             if i64::from(sum).rem_euclid(1 << 16) != stated.rem_euclid(1 << 16) {
@@ -410,7 +475,7 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
         };
         for (index, sample) in samples.iter_mut().enumerate() {
             let raw = raw(index, signal);
-            let (value, quality) = if raw == INVALID_SAMPLE {
+            let (value, quality) = if raw == invalid {
                 (0, Quality::None)
             } else {
                 let scaled = (f64::from(raw) - spec.baseline as f64) / spec.gain * per_unit;

@@ -333,7 +333,7 @@ fn wfdb_problems_are_named() {
             "truncated",
             header.clone(),
             good_dat()[..10].to_vec(),
-            "whole frames of 4 bytes",
+            "whole frames of 2 signals in WFDB format 16",
         ),
         (
             "short",
@@ -361,9 +361,15 @@ fn wfdb_problems_are_named() {
         ),
         (
             "format",
+            header.replace("rec.dat 16 100/nd", "rec.dat 311 100/nd"),
+            good_dat(),
+            "stored in WFDB format 311 (formats 16, 61, 160, 80, 212, 24, 32 are read)",
+        ),
+        (
+            "mixed",
             header.replace("rec.dat 16 100/nd", "rec.dat 212 100/nd"),
             good_dat(),
-            "only format 16 is read",
+            "signals in one file stored in two formats (16 and 212)",
         ),
         (
             "rate",
