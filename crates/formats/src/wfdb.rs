@@ -65,30 +65,47 @@ fn samples_in(format: u32, len: usize) -> Option<usize> {
     }
 }
 
-/// Sample `k` (counting across signals, frame by frame) of a signal file in `format`; `dat`
-/// holds at least `k + 1` samples ([`samples_in`]).
-fn sample_at(format: u32, dat: &[u8], k: usize) -> i32 {
+/// The first `n` samples (counting across signals, frame by frame) of a signal file in
+/// `format`; `dat` holds at least `n` ([`samples_in`]). One pass per format.
+fn decode(format: u32, dat: &[u8], n: usize) -> Vec<i32> {
     match format {
-        80 => i32::from(dat[k]) - 128,
-        61 => i32::from(i16::from_be_bytes([dat[2 * k], dat[2 * k + 1]])),
-        160 => i32::from(u16::from_le_bytes([dat[2 * k], dat[2 * k + 1]])) - 32768,
-        24 => {
-            let at = 3 * k;
-            // The three bytes in the top of an i32, shifted back down with their sign.
-            i32::from_le_bytes([0, dat[at], dat[at + 1], dat[at + 2]]) >> 8
-        }
-        32 => i32::from_le_bytes([dat[4 * k], dat[4 * k + 1], dat[4 * k + 2], dat[4 * k + 3]]),
+        80 => dat[..n].iter().map(|&b| i32::from(b) - 128).collect(),
+        61 => dat[..2 * n]
+            .chunks_exact(2)
+            .map(|b| i32::from(i16::from_be_bytes([b[0], b[1]])))
+            .collect(),
+        160 => dat[..2 * n]
+            .chunks_exact(2)
+            .map(|b| i32::from(u16::from_le_bytes([b[0], b[1]])) - 32768)
+            .collect(),
+        // The three bytes in the top of an i32, shifted back down with their sign.
+        24 => dat[..3 * n]
+            .chunks_exact(3)
+            .map(|b| i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8)
+            .collect(),
+        32 => dat[..4 * n]
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
         212 => {
-            let at = 3 * (k / 2);
-            let twelve = if k.is_multiple_of(2) {
-                u16::from(dat[at]) | (u16::from(dat[at + 1] & 0x0f) << 8)
-            } else {
-                u16::from(dat[at + 2]) | (u16::from(dat[at + 1] & 0xf0) << 4)
-            };
             // Sign-extended from 12 bits.
-            i32::from(((twelve << 4) as i16) >> 4)
+            let twelve = |v: u16| i32::from(((v << 4) as i16) >> 4);
+            let mut values = Vec::with_capacity(n);
+            for group in dat.chunks(3) {
+                let low = u16::from(group[0]);
+                let middle = u16::from(group.get(1).copied().unwrap_or(0));
+                values.push(twelve(low | ((middle & 0x0f) << 8)));
+                if let Some(&high) = group.get(2) {
+                    values.push(twelve(u16::from(high) | ((middle & 0xf0) << 4)));
+                }
+            }
+            values.truncate(n);
+            values
         }
-        _ => i32::from(i16::from_le_bytes([dat[2 * k], dat[2 * k + 1]])),
+        _ => dat[..2 * n]
+            .chunks_exact(2)
+            .map(|b| i32::from(i16::from_le_bytes([b[0], b[1]])))
+            .collect(),
     }
 }
 
@@ -433,7 +450,8 @@ pub fn parse(header: &Header, dat: &[u8], source: &str) -> Result<Recording, Pro
     if count.saturating_mul(rate.up) / rate.down > MAX_RECORDING_SAMPLES {
         return Err(Problem::TooLong { samples: count });
     }
-    let raw = |frame: usize, signal: usize| sample_at(format, dat, frame * n_signals + signal);
+    let values = decode(format, dat, count * n_signals);
+    let raw = |frame: usize, signal: usize| values[frame * n_signals + signal];
     let invalid = invalid_sample(format);
     for (signal, spec) in header.signals.iter().enumerate() {
         if let Some(first) = spec.initial_value

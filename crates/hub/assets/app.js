@@ -304,7 +304,7 @@ function sessionBanner() {
         said.textContent = t(codeInput.hidden ? "wrongPassword" : "wrongCode");
       }
     }
-  } }, [password, code, h("button", { type: "submit" }, [t("renewSession")]), said]);
+  } }, [password, code, h("button", { type: "submit", class: "renew" }, [t("renewSession")]), said]);
   sessionBannerEl = h("div", { class: "session-ending", id: "session-banner", role: "alert", hidden: true }, [left, form]);
   return sessionBannerEl;
 }
@@ -318,6 +318,9 @@ function updateSessionBanner() {
   banner.classList.toggle("urgent", left < SESSION_URGENT_MS);
   const words = /** @type {HTMLElement} */ (banner.querySelector(".left"));
   words.textContent = tf("sessionEnding", { minutes: Math.max(0, Math.ceil(left / 60_000)) });
+  // In the language in use now (the element outlives a switch of language).
+  /** @type {HTMLElement} */ (banner.querySelector("button.renew")).textContent = t("renewSession");
+  banner.querySelector("input[name=renew-password]")?.setAttribute("aria-label", t("password"));
 }
 
 // ───────────────────────────── live data ─────────────────────────────
