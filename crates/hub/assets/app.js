@@ -1280,7 +1280,7 @@ async function renderUsers() {
           : h("button", { type: "button", class: "disable", onclick: () => { if (confirm(tf("confirmDisable", { user: u.username }))) act(path(u.username, "disable")); } }, [t("disable")]),
         h("button", { type: "button", class: "password", onclick: () => askPassword(u.username) }, [t("newPassword")]),
         locked ? h("button", { type: "button", class: "unlock", onclick: () => act(path(u.username, "unlock")) }, [t("unlock")]) : null,
-        u.second_factor ? h("button", { type: "button", class: "remove-second-factor", onclick: () => { if (confirm(tf("confirmRemoveSecondFactor", { user: u.username }))) act(path(u.username, "second-factor/remove")); } }, [t("removeSecondFactor")]) : null,
+        u.second_factor ? h("button", { type: "button", class: "remove-second-factor", onclick: () => { if (confirm(tf("confirmRemoveSecondFactor", { user: u.username }))) act(path(u.username, "remove-second-factor")); } }, [t("removeSecondFactor")]) : null,
       ]),
     ]);
   };

@@ -1090,6 +1090,18 @@ mod tests {
             .collect()
     }
 
+    /// Asserts that each (actor, action, target) is in the audit log.
+    fn assert_audited(accounts: &Accounts, expected: &[(&str, &str, &str)]) {
+        let log = actions(accounts);
+        for entry in expected {
+            assert!(
+                log.iter()
+                    .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == *entry),
+                "{entry:?} in {log:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_disabled_account_cannot_sign_in_and_its_sessions_end_until_it_is_enabled() {
         let dir = tempfile::tempdir().unwrap();
@@ -1144,18 +1156,14 @@ mod tests {
             accounts.enable_user("mw-a", "admin").is_err(),
             "not disabled"
         );
-        let log = actions(&accounts);
-        for expected in [
-            ("admin", "user_disabled", "mw-a"),
-            ("-", "login_refused", "mw-a (disabled)"),
-            ("admin", "user_enabled", "mw-a"),
-        ] {
-            assert!(
-                log.iter()
-                    .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == expected),
-                "{expected:?} in {log:?}"
-            );
-        }
+        assert_audited(
+            &accounts,
+            &[
+                ("admin", "user_disabled", "mw-a"),
+                ("-", "login_refused", "mw-a (disabled)"),
+                ("admin", "user_enabled", "mw-a"),
+            ],
+        );
     }
 
     #[test]
@@ -1231,18 +1239,14 @@ mod tests {
                 .locked_until_ms
                 .is_some()
         );
-        let log = actions(&accounts);
-        for expected in [
-            ("admin", "password_reset", "mw-a"),
-            ("mw-a", "password_refused", "wrong password"),
-            ("mw-a", "password_changed", "mw-a"),
-        ] {
-            assert!(
-                log.iter()
-                    .any(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()) == expected),
-                "{expected:?} in {log:?}"
-            );
-        }
+        assert_audited(
+            &accounts,
+            &[
+                ("admin", "password_reset", "mw-a"),
+                ("mw-a", "password_refused", "wrong password"),
+                ("mw-a", "password_changed", "mw-a"),
+            ],
+        );
     }
 
     #[test]

@@ -187,24 +187,12 @@ pub fn router(hub: Arc<Hub>) -> Router {
             get(crate::api_users::list_users).post(crate::api_users::add_user),
         )
         .route(
-            "/api/users/{name}/unlock",
-            axum::routing::post(crate::api_users::unlock_user),
-        )
-        .route(
-            "/api/users/{name}/disable",
-            axum::routing::post(crate::api_users::disable_user),
-        )
-        .route(
-            "/api/users/{name}/enable",
-            axum::routing::post(crate::api_users::enable_user),
-        )
-        .route(
             "/api/users/{name}/password",
             axum::routing::post(crate::api_users::reset_password),
         )
         .route(
-            "/api/users/{name}/second-factor/remove",
-            axum::routing::post(crate::api_users::remove_second_factor),
+            "/api/users/{name}/{action}",
+            axum::routing::post(crate::api_users::account_action),
         )
         .route("/api/me/renew", axum::routing::post(renew))
         .route(

@@ -1,5 +1,5 @@
 //! API routes for managing accounts: the administrators' users page (list, add, disable,
-//! enable, a new password, unlock, remove a lost second factor), their audit-log page, and
+//! enable, unlock, remove a lost second factor, a new password), their audit-log page, and
 //! every user's own password.
 //! Every change is audited by [`crate::accounts::Accounts`]; each one that ends sessions tells
 //! open WebSockets to check theirs again ([`crate::Hub::sessions_ended`]).
@@ -97,55 +97,58 @@ pub(crate) async fn add_user(
     }
 }
 
-/// `POST /api/users/{name}/unlock`: lifts a sign-in lock (admins).
-pub(crate) async fn unlock_user(
+/// `POST /api/users/{name}/{action}` (admins), one of:
+/// - `disable`: someone who has left; their sessions end now;
+/// - `enable`: a disabled account again;
+/// - `unlock`: lifts a sign-in lock (answers whether there was one);
+/// - `remove-second-factor`: a lost or replaced phone; the user signs in with the password
+///   alone (unless the hub requires a second factor) and sets up a new one on the account page.
+pub(crate) async fn account_action(
     State(hub): State<Arc<Hub>>,
     AuthUser(user): AuthUser,
-    Path(name): Path<String>,
+    Path((name, action)): Path<(String, String)>,
 ) -> Response {
     if let Some(denied) = refused_unless_admin(&user) {
         return denied;
     }
-    match hub.accounts.unlock(&name, &user.username) {
-        Ok(was_locked) => Json(json!({"username": name, "was_locked": was_locked})).into_response(),
-        Err(failed) => internal(failed),
+    let by = user.username;
+    match action.as_str() {
+        "unlock" => match hub.accounts.unlock(&name, &by) {
+            Ok(was_locked) => {
+                Json(json!({"username": name, "was_locked": was_locked})).into_response()
+            }
+            Err(failed) => internal(failed),
+        },
+        "disable" | "enable" => {
+            let disable = action == "disable";
+            let answer = json!({"username": name, "disabled": disable});
+            change(
+                &hub,
+                move |hub| {
+                    if disable {
+                        hub.accounts.disable_user(&name, &by)
+                    } else {
+                        hub.accounts.enable_user(&name, &by)
+                    }
+                },
+                answer,
+            )
+            .await
+        }
+        "remove-second-factor" => {
+            let answer = json!({"username": name, "second_factor": false});
+            change(
+                &hub,
+                move |hub| hub.accounts.remove_second_factor(&name, &by),
+                answer,
+            )
+            .await
+        }
+        other => error(
+            StatusCode::NOT_FOUND,
+            format!("no account action {other:?}: disable, enable, unlock, remove-second-factor"),
+        ),
     }
-}
-
-/// `POST /api/users/{name}/disable`: someone who has left (admins). Their sessions end now.
-pub(crate) async fn disable_user(
-    State(hub): State<Arc<Hub>>,
-    AuthUser(user): AuthUser,
-    Path(name): Path<String>,
-) -> Response {
-    if let Some(denied) = refused_unless_admin(&user) {
-        return denied;
-    }
-    let answer = json!({"username": name, "disabled": true});
-    change(
-        &hub,
-        move |hub| hub.accounts.disable_user(&name, &user.username),
-        answer,
-    )
-    .await
-}
-
-/// `POST /api/users/{name}/enable` (admins).
-pub(crate) async fn enable_user(
-    State(hub): State<Arc<Hub>>,
-    AuthUser(user): AuthUser,
-    Path(name): Path<String>,
-) -> Response {
-    if let Some(denied) = refused_unless_admin(&user) {
-        return denied;
-    }
-    let answer = json!({"username": name, "disabled": false});
-    change(
-        &hub,
-        move |hub| hub.accounts.enable_user(&name, &user.username),
-        answer,
-    )
-    .await
 }
 
 #[derive(Deserialize)]
@@ -171,26 +174,6 @@ pub(crate) async fn reset_password(
             hub.accounts
                 .reset_password(&name, &body.password, &user.username)
         },
-        answer,
-    )
-    .await
-}
-
-/// `POST /api/users/{name}/second-factor/remove`: a lost or replaced phone (admins). The user
-/// signs in with the password alone (unless the hub requires a second factor) and sets up a
-/// new one on the account page.
-pub(crate) async fn remove_second_factor(
-    State(hub): State<Arc<Hub>>,
-    AuthUser(user): AuthUser,
-    Path(name): Path<String>,
-) -> Response {
-    if let Some(denied) = refused_unless_admin(&user) {
-        return denied;
-    }
-    let answer = json!({"username": name, "second_factor": false});
-    change(
-        &hub,
-        move |hub| hub.accounts.remove_second_factor(&name, &user.username),
         answer,
     )
     .await

@@ -770,7 +770,7 @@ async fn an_administrator_manages_accounts_and_a_disabled_user_is_signed_out_eve
         "enable",
         "password",
         "unlock",
-        "second-factor/remove",
+        "remove-second-factor",
     ] {
         let (status, _, _) = post(
             midwife.clone(),
@@ -834,6 +834,19 @@ async fn an_administrator_manages_accounts_and_a_disabled_user_is_signed_out_eve
     );
     let (status, _, _) = post(admin.clone(), "/api/users/mw-a/enable".into(), Value::Null).await;
     assert_eq!(status, 200);
+    // A lost phone: the admin removes her second factor; an unknown action is not found.
+    hub.accounts.enrol_second_factor("mw-a", "admin").unwrap();
+    let (status, _, _) = post(
+        admin.clone(),
+        "/api/users/mw-a/remove-second-factor".into(),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, _, listed) = http(port, "GET", "/api/users", Some(&admin), None).await;
+    assert_eq!(listed["users"][1]["second_factor"], false);
+    let (status, _, _) = post(admin.clone(), "/api/users/mw-a/promote".into(), Value::Null).await;
+    assert_eq!(status, 404);
 
     // A new password from the admin: her sessions end, the new one signs in.
     let (_, before_reset, _) = sign_in("mw-a", "a long password").await;
