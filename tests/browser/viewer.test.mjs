@@ -428,9 +428,11 @@ try {
   log(`level evidence: ${tip}`);
 
   // ── its alert, acknowledged in the UI ──
-  const alert = page.locator(".alert.open.prolonged_deceleration").first();
-  await alert.waitFor({ timeout: 60000 });
-  const alertId = await alert.getAttribute("data-alert");
+  const firstProlonged = page.locator(".alert.open.prolonged_deceleration").first();
+  await firstProlonged.waitFor({ timeout: 60000 });
+  const alertId = await firstProlonged.getAttribute("data-alert");
+  // By its ID from here on (another alert arriving would become "the first").
+  const alert = page.locator(`.alert[data-alert="${alertId}"]`);
   // Said in the wall's language (Japanese by default), from the alert's facts: not the hub's
   // English detail.
   const alertDetail = (await alert.locator(".detail").textContent()) ?? "";
@@ -445,10 +447,12 @@ try {
   log(`alert ${alertId} acknowledged: ${ackText}`);
 
   // ── another open alert snoozed with a reason, bounded ──
-  const other = page.locator(".alert.open").first();
-  const otherId = await other.getAttribute("data-alert");
+  const otherId = await page.locator(".alert.open").first().getAttribute("data-alert");
+  // That alert by its ID from here on: "the first open one" can become another as alerts
+  // arrive, and its form would be filled while this one's is sent.
+  const other = page.locator(`.alert[data-alert="${otherId}"]`);
   // The alert list is drawn again whenever any alert changes: what she has typed and chosen
-  // stays (it was lost, and an empty reason refused, before).
+  // stays (it was lost before).
   await other.locator("form.snooze select").selectOption("10");
   await other.locator("form.snooze input[name=why]").fill("帝王切開中、10分後に再確認 (browser test)");
   await page.evaluate(() => window["mimamori"].redrawAlerts());
