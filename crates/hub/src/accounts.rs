@@ -1050,11 +1050,7 @@ mod tests {
 
     #[test]
     fn passwords_sessions_and_visibility() {
-        let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
-        accounts
-            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
-            .unwrap();
+        let (_dir, accounts) = accounts_with_midwife();
         accounts
             .add_user("ob-c", "battery staple", Role::Obstetrician, "centre")
             .unwrap();
@@ -1081,6 +1077,17 @@ mod tests {
         assert!(check_new_password("midwife-a", "MIDWIFE-A").is_err());
     }
 
+    /// A new accounts database in a temporary folder (kept while the first value lives) with
+    /// `mw-a`, a clinic-a midwife whose password is "correct horse".
+    fn accounts_with_midwife() -> (tempfile::TempDir, Accounts) {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
+        accounts
+            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
+            .unwrap();
+        (dir, accounts)
+    }
+
     fn actions(accounts: &Accounts) -> Vec<(String, String, String)> {
         accounts
             .audit_log(1000)
@@ -1104,11 +1111,7 @@ mod tests {
 
     #[test]
     fn a_disabled_account_cannot_sign_in_and_its_sessions_end_until_it_is_enabled() {
-        let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
-        accounts
-            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
-            .unwrap();
+        let (_dir, accounts) = accounts_with_midwife();
         accounts
             .add_user("admin", "battery staple", Role::Admin, "centre")
             .unwrap();
@@ -1187,11 +1190,7 @@ mod tests {
 
     #[test]
     fn a_reset_or_changed_password_ends_the_other_sessions() {
-        let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
-        accounts
-            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
-            .unwrap();
+        let (_dir, accounts) = accounts_with_midwife();
         let (_, before) = accounts.login("mw-a", "correct horse").unwrap().unwrap();
         assert!(accounts.reset_password("mw-a", "short", "admin").is_err());
         accounts
@@ -1251,11 +1250,7 @@ mod tests {
 
     #[test]
     fn a_session_lasts_the_hubs_hours_and_is_renewed_by_signing_in_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let accounts = Accounts::open(&dir.path().join("a.db"), "centre").unwrap();
-        accounts
-            .add_user("mw-a", "correct horse", Role::Midwife, "clinic-a")
-            .unwrap();
+        let (_dir, accounts) = accounts_with_midwife();
         assert!(accounts.set_session_hours(0).is_err());
         assert!(accounts.set_session_hours(25).is_err());
         accounts.set_session_hours(8).unwrap();
