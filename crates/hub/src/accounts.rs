@@ -604,19 +604,7 @@ impl Accounts {
         password: &str,
         now_ms: i64,
     ) -> Result<Option<Vec<u8>>> {
-        // A locked username is not checked here either (guessing through an open session).
-        if let Verdict::Locked { .. } = self.guard().check(&user.username, now_ms) {
-            self.audit(&user.username, "totp_refused", "locked")?;
-            return Ok(None);
-        }
-        let hash: String =
-            self.db()
-                .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {
-                    r.get(0)
-                })?;
-        if !self.password_matches(&hash, password) {
-            self.audit(&user.username, "totp_refused", "wrong password")?;
-            self.count_failure(&user.username, now_ms)?;
+        if !self.password_asked_again(user, password, now_ms, "totp_refused")? {
             return Ok(None);
         }
         let secret = random_bytes::<{ crate::totp::SECRET_BYTES }>()?.to_vec();
@@ -626,6 +614,34 @@ impl Accounts {
         )?;
         self.audit(&user.username, "totp_started", &user.username)?;
         Ok(Some(secret))
+    }
+
+    /// Whether a signed-in `user` gave their password again right (before a change to the
+    /// account). A locked username is not checked (no guessing through an open session); a
+    /// wrong password counts towards the lock. Either refusal is audited as `refused_action`
+    /// (`locked` or `wrong password`).
+    fn password_asked_again(
+        &self,
+        user: &User,
+        password: &str,
+        now_ms: i64,
+        refused_action: &str,
+    ) -> Result<bool> {
+        if let Verdict::Locked { .. } = self.guard().check(&user.username, now_ms) {
+            self.audit(&user.username, refused_action, "locked")?;
+            return Ok(false);
+        }
+        let hash: String =
+            self.db()
+                .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {
+                    r.get(0)
+                })?;
+        if !self.password_matches(&hash, password) {
+            self.audit(&user.username, refused_action, "wrong password")?;
+            self.count_failure(&user.username, now_ms)?;
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// Finishes a user's own enrolment: `code` must come from the pending secret (so the app
@@ -818,18 +834,7 @@ impl Accounts {
         now_ms: i64,
     ) -> Result<bool> {
         check_new_password(&user.username, new)?;
-        if let Verdict::Locked { .. } = self.guard().check(&user.username, now_ms) {
-            self.audit(&user.username, "password_refused", "locked")?;
-            return Ok(false);
-        }
-        let hash: String =
-            self.db()
-                .query_row("SELECT password FROM users WHERE id=?1", [user.id], |r| {
-                    r.get(0)
-                })?;
-        if !self.password_matches(&hash, current) {
-            self.audit(&user.username, "password_refused", "wrong password")?;
-            self.count_failure(&user.username, now_ms)?;
+        if !self.password_asked_again(user, current, now_ms, "password_refused")? {
             return Ok(false);
         }
         let hash = hash_password(new)?;
