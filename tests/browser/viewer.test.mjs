@@ -289,6 +289,8 @@ try {
     await admin.screenshot({ path: join(out, "users.png") });
     await her.waitForSelector("form.login", { timeout: 5000 });
     const signedOutAfter = Date.now() - disabledAt;
+    // The form says the screen was signed out, and that its traces and alerts have stopped.
+    assert.match((await her.locator("form.login .signed-out").textContent()) ?? "", /サインインが終了しました。この画面の波形とアラートは止まっています/);
     await her.fill("input[name=username]", "clinic-a");
     await her.fill("input[name=password]", "mimamori-demo");
     await Promise.all([her.waitForResponse((r) => r.url().endsWith("/api/login")), her.click("button[type=submit]")]);

@@ -38,6 +38,8 @@ const state = {
   alertsOnly: false,
   perPage: Number(localStorage.getItem("mimamori.perPage") ?? 16),
   page: 0,
+  /** When the hub ended this page's session without its sign-out button (ms), if it did. */
+  /** @type {number | null} */ signedOutAt: null,
   /** When this browser's session ends (ms since the Unix epoch), as the hub said. */
   /** @type {number | null} */ sessionExpiresMs: null,
   /** Streams a deceleration under way was shown for (read by the browser test). */
@@ -79,6 +81,7 @@ async function api(path, options = {}) {
   const response = await fetch(path, init);
   if (response.status === 401 && state.user && path !== "/api/login") {
     // The session ended (expired, or signed out elsewhere): back to the sign-in form.
+    state.signedOutAt = Date.now();
     state.user = null;
     render();
     throw new Error("signed out");
@@ -176,6 +179,11 @@ function alertPlace(alert) {
 
 function renderLogin() {
   const error = h("p", { class: "error", role: "alert" });
+  // Signed out by the hub, not by the button: say so, since this screen no longer shows the
+  // traces or sounds the alerts it did.
+  const ended = state.signedOutAt != null
+    ? h("p", { class: "signed-out", role: "alert" }, [tf("signedOutAt", { time: clock(state.signedOutAt) })])
+    : null;
   // The authenticator's code, shown once the hub asks for it (a user with a second factor).
   const codeInput = h("input", { name: "code", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9 ]{6,7}", maxlength: "7" });
   const codeLabel = h("label", { class: "code", hidden: true }, [t("authCode"), codeInput]);
@@ -189,6 +197,7 @@ function renderLogin() {
         const body = await api("/api/login", { method: "POST", json: { username: data.get("username"), password: data.get("password"), code } });
         state.user = body.user;
         state.sessionExpiresMs = body.session_expires_ms ?? null;
+        state.signedOutAt = null;
         if (!location.hash || location.hash === "#/") location.hash = "#/wall";
         render();
       } catch (/** @type {any} */ failure) {
@@ -213,6 +222,7 @@ function renderLogin() {
     },
   }, [
     h("h1", {}, [t("title")]),
+    ended,
     h("label", {}, [t("username"), h("input", { name: "username", autocomplete: "username", required: true })]),
     h("label", {}, [t("password"), h("input", { name: "password", type: "password", autocomplete: "current-password", required: true })]),
     codeLabel,
@@ -336,6 +346,7 @@ function connect() {
     state.ws = null;
     if (event.code === 4401) {
       // The hub ended this session (signed out elsewhere, the account disabled, a new password).
+      state.signedOutAt = Date.now();
       state.user = null;
       render();
       return;
