@@ -32,9 +32,6 @@ pub fn run(
 ) -> Result<()> {
     super::field::init_logging();
     let http = web.http;
-    if !ctg_hub::accounts::SESSION_HOURS_RANGE.contains(&web.session_hours) {
-        bail!("--session-hours {}: give 1 to 24", web.session_hours);
-    }
     if web.https.is_none() && !http.ip().is_loopback() {
         bail!(
             "plain HTTP serves loopback only: use --https {http} to serve other machines (TLS with the hub's certificate)"

@@ -230,7 +230,8 @@ enum Command {
         require_second_factor: bool,
         /// How long a sign-in lasts, hours (1-24; a shift's length, say). The viewer offers
         /// to sign in again in a session's last 30 minutes.
-        #[arg(long, default_value_t = ctg_hub::accounts::SESSION_HOURS)]
+        #[arg(long, default_value_t = ctg_hub::accounts::SESSION_HOURS,
+              value_parser = clap::value_parser!(i64).range(ctg_hub::accounts::SESSION_HOURS_RANGE))]
         session_hours: i64,
     },
     /// Hub accounts.

@@ -80,15 +80,39 @@ async function api(path, options = {}) {
   if (options.json !== undefined) init.body = JSON.stringify(options.json);
   const response = await fetch(path, init);
   if (response.status === 401 && state.user && path !== "/api/login") {
-    // The session ended (expired, or signed out elsewhere): back to the sign-in form.
-    state.signedOutAt = Date.now();
-    state.user = null;
-    render();
+    signedOutByHub();
     throw new Error("signed out");
   }
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
   if (!response.ok) throw Object.assign(new Error(body?.error ?? String(body)), { status: response.status, body });
   return body;
+}
+
+/**
+ * The hub ended this page's session (expired, signed out elsewhere, the account disabled, a
+ * new password): back to the sign-in form, which says when.
+ */
+function signedOutByHub() {
+  state.signedOutAt = Date.now();
+  state.user = null;
+  render();
+}
+
+/**
+ * What to say when the hub refuses a sign-in (or a renewal, which is one): `wrong` is the
+ * words for a wrong password where no code was asked. A refusal that asks for the
+ * authenticator's code says so; the caller shows the code field.
+ * @param {any} failure
+ * @param {boolean} codeAsked
+ * @param {string} wrong
+ */
+function refusalWords(failure, codeAsked, wrong) {
+  if (failure?.status === 429) return tf("loginLocked", { minutes: Math.max(1, Math.ceil((failure.body?.retry_after_s ?? 60) / 60)) });
+  if (failure?.status === 503) return t("loginBusy");
+  if (failure?.body?.code_required) return t("enterCode");
+  if (failure?.body?.second_factor_missing) return t("secondFactorMissing");
+  if (failure?.body?.disabled) return t("loginDisabled");
+  return t(codeAsked ? "wrongCode" : wrong);
 }
 
 /**
@@ -201,22 +225,12 @@ function renderLogin() {
         if (!location.hash || location.hash === "#/") location.hash = "#/wall";
         render();
       } catch (/** @type {any} */ failure) {
-        if (failure?.status === 429) {
-          error.textContent = tf("loginLocked", { minutes: Math.max(1, Math.ceil((failure.body?.retry_after_s ?? 60) / 60)) });
-        } else if (failure?.status === 503) {
-          error.textContent = t("loginBusy");
-        } else if (failure?.body?.code_required) {
-          error.textContent = t("enterCode");
+        error.textContent = refusalWords(failure, !codeLabel.hidden, "wrongLogin");
+        if (failure?.body?.code_required) {
           codeLabel.hidden = false;
           /** @type {HTMLInputElement} */ (codeInput).required = true;
           /** @type {HTMLInputElement} */ (codeInput).value = "";
           /** @type {HTMLInputElement} */ (codeInput).focus();
-        } else if (failure?.body?.second_factor_missing) {
-          error.textContent = t("secondFactorMissing");
-        } else if (failure?.body?.disabled) {
-          error.textContent = t("loginDisabled");
-        } else {
-          error.textContent = t(codeLabel.hidden ? "wrongLogin" : "wrongCode");
         }
       }
     },
@@ -303,15 +317,11 @@ function sessionBanner() {
       // The live connection moves to the new session (the old one ends in two minutes).
       state.ws?.close();
     } catch (/** @type {any} */ failure) {
+      said.textContent = refusalWords(failure, !codeInput.hidden, "wrongPassword");
       if (failure?.body?.code_required) {
         codeInput.hidden = false;
         codeInput.required = true;
         codeInput.focus();
-        said.textContent = t("enterCode");
-      } else if (failure?.status === 429) {
-        said.textContent = tf("loginLocked", { minutes: Math.max(1, Math.ceil((failure.body?.retry_after_s ?? 60) / 60)) });
-      } else {
-        said.textContent = t(codeInput.hidden ? "wrongPassword" : "wrongCode");
       }
     }
   } }, [password, code, h("button", { type: "submit", class: "renew" }, [t("renewSession")]), said]);
@@ -345,10 +355,7 @@ function connect() {
   ws.onclose = (event) => {
     state.ws = null;
     if (event.code === 4401) {
-      // The hub ended this session (signed out elsewhere, the account disabled, a new password).
-      state.signedOutAt = Date.now();
-      state.user = null;
-      render();
+      signedOutByHub();
       return;
     }
     if (state.user) setTimeout(connect, 1000);
@@ -1239,6 +1246,9 @@ async function renderRosters() {
 
 // ───────────────────────────── accounts (admins) ─────────────────────────────
 
+/** The shortest password the hub takes (`accounts::MIN_PASSWORD_CHARS`), for the forms. */
+const MIN_PASSWORD_CHARS = "8";
+
 /** @param {number} ms */
 function dateTime(ms) {
   return new Date(ms).toLocaleString(language() === "ja" ? "ja-JP" : "en-GB", { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
@@ -1267,7 +1277,7 @@ async function renderUsers() {
   };
   const path = (/** @type {string} */ name, /** @type {string} */ action) => `/api/users/${encodeURIComponent(name)}/${action}`;
   const askPassword = (/** @type {string} */ name) => {
-    const input = h("input", { name: "new-password", type: "password", autocomplete: "new-password", minlength: "8", required: true });
+    const input = h("input", { name: "new-password", type: "password", autocomplete: "new-password", minlength: MIN_PASSWORD_CHARS, required: true });
     passwordForm.replaceChildren(h("form", { onsubmit: async (/** @type {Event} */ e) => {
       e.preventDefault();
       await act(path(name, "password"), { password: /** @type {HTMLInputElement} */ (input).value });
@@ -1299,19 +1309,12 @@ async function renderUsers() {
   const addForm = h("form", { class: "add-user", onsubmit: async (/** @type {Event} */ e) => {
     e.preventDefault();
     const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
-    try {
-      await api("/api/users", { method: "POST", json: { username: data.get("username"), role: data.get("role"), facility: data.get("facility"), password: data.get("password") } });
-      await renderUsers();
-      const shown = document.querySelector("main.users [role=status]");
-      if (shown) shown.textContent = t("done");
-    } catch (/** @type {any} */ failure) {
-      status.textContent = String(failure?.message ?? failure);
-    }
+    await act("/api/users", { username: data.get("username"), role: data.get("role"), facility: data.get("facility"), password: data.get("password") });
   } }, [
     h("label", {}, [t("username"), h("input", { name: "username", required: true, maxlength: "64", pattern: "[A-Za-z0-9._@\\-]+" })]),
     h("label", {}, [t("role"), roleSelect]),
     h("label", {}, [t("facility"), h("input", { name: "facility", required: true, value: state.user?.facility ?? "" })]),
-    h("label", {}, [t("password"), h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: "8", required: true })]),
+    h("label", {}, [t("password"), h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: MIN_PASSWORD_CHARS, required: true })]),
     h("button", { type: "submit" }, [t("add")]),
   ]);
   app.replaceChildren(topBar(), h("main", { class: "users" }, [
@@ -1359,8 +1362,11 @@ async function renderAudit() {
       }
       before = body.entries.at(-1)?.id ?? before;
       /** @type {HTMLButtonElement} */ (older).hidden = !body.more;
-      chain.textContent = t(body.verified ? "auditVerified" : "auditBroken");
-      chain.className = `chain ${body.verified ? "ok" : "broken"}`;
+      // Said with the newest page only (the hub walks the whole chain for it).
+      if (body.verified != null) {
+        chain.textContent = t(body.verified ? "auditVerified" : "auditBroken");
+        chain.className = `chain ${body.verified ? "ok" : "broken"}`;
+      }
       status.textContent = "";
     } catch (/** @type {any} */ failure) {
       status.textContent = String(failure?.message ?? failure);
@@ -1451,7 +1457,7 @@ async function renderAccount() {
 function passwordChange() {
   const said = h("p", { class: "quiet", role: "status" });
   const field = (/** @type {string} */ name, /** @type {string} */ label, /** @type {string} */ autocomplete) =>
-    h("label", {}, [t(label), h("input", { name, type: "password", autocomplete, required: true, ...(name === "current" ? {} : { minlength: "8" }) })]);
+    h("label", {}, [t(label), h("input", { name, type: "password", autocomplete, required: true, ...(name === "current" ? {} : { minlength: MIN_PASSWORD_CHARS }) })]);
   return h("form", { class: "change-password", onsubmit: async (/** @type {Event} */ e) => {
     e.preventDefault();
     const form = /** @type {HTMLFormElement} */ (e.target);

@@ -213,11 +213,11 @@ fn as_written(text: &str) -> String {
 }
 
 /// An argon2id hash of `password` with a new random salt.
-fn hash_password(password: &str) -> Result<String> {
+fn hash_password(password: &[u8]) -> Result<String> {
     let salt =
         SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
+        .hash_password(password, &salt)
         .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?
         .to_string())
 }
@@ -327,7 +327,7 @@ impl Accounts {
             bail!("username {username:?}: 1-64 letters, digits, '-', '_', '.', '@'");
         }
         check_new_password(username, password)?;
-        let hash = hash_password(password)?;
+        let hash = hash_password(password.as_bytes())?;
         let db = self.db();
         db.execute(
             "INSERT INTO users(username, password, role, facility, created_ms) VALUES(?1,?2,?3,?4,?5)",
@@ -533,8 +533,8 @@ impl Accounts {
         Ok(self
             .db()
             .query_row(
-                "SELECT expires_ms FROM sessions WHERE token_hash=?1",
-                [sha256_hex(token.as_bytes())],
+                "SELECT expires_ms FROM sessions WHERE token_hash=?1 AND expires_ms > ?2",
+                params![sha256_hex(token.as_bytes()), now_ms()],
                 |r| r.get(0),
             )
             .optional()?)
@@ -802,22 +802,14 @@ impl Accounts {
     /// session of the account ends (audited as `password_reset`).
     pub fn reset_password(&self, username: &str, password: &str, by: &str) -> Result<()> {
         check_new_password(username, password)?;
-        let hash = hash_password(password)?;
-        let mut db = self.db();
-        let change = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let id: i64 = change
+        let id: i64 = self
+            .db()
             .query_row("SELECT id FROM users WHERE username=?1", [username], |r| {
                 r.get(0)
             })
             .optional()?
             .with_context(|| format!("no user {username:?}"))?;
-        change.execute(
-            "UPDATE users SET password=?1 WHERE id=?2",
-            params![hash, id],
-        )?;
-        change.execute("DELETE FROM sessions WHERE user_id=?1", [id])?;
-        change.commit()?;
-        drop(db);
+        self.replace_password(id, password, None)?;
         self.audit(by, "password_reset", username)
     }
 
@@ -837,21 +829,28 @@ impl Accounts {
         if !self.password_asked_again(user, current, now_ms, "password_refused")? {
             return Ok(false);
         }
-        let hash = hash_password(new)?;
+        self.replace_password(user.id, new, Some(keep_token))?;
+        self.audit(&user.username, "password_changed", &user.username)?;
+        Ok(true)
+    }
+
+    /// Sets user `id`'s password and ends the account's sessions, all but `keep_token`'s
+    /// where given, in one write.
+    fn replace_password(&self, id: i64, password: &str, keep_token: Option<&str>) -> Result<()> {
+        let hash = hash_password(password.as_bytes())?;
+        let keep = keep_token.map(|token| sha256_hex(token.as_bytes()));
         let mut db = self.db();
         let change = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         change.execute(
             "UPDATE users SET password=?1 WHERE id=?2",
-            params![hash, user.id],
+            params![hash, id],
         )?;
         change.execute(
-            "DELETE FROM sessions WHERE user_id=?1 AND token_hash<>?2",
-            params![user.id, sha256_hex(keep_token.as_bytes())],
+            "DELETE FROM sessions WHERE user_id=?1 AND (?2 IS NULL OR token_hash<>?2)",
+            params![id, keep],
         )?;
         change.commit()?;
-        drop(db);
-        self.audit(&user.username, "password_changed", &user.username)?;
-        Ok(true)
+        Ok(())
     }
 
     /// Password hashes checked since the start: one per sign-in not refused by a lock, known
@@ -876,12 +875,7 @@ impl Accounts {
         if let Some(hash) = self.unknown_user_hash.get() {
             return Ok(hash);
         }
-        let salt =
-            SaltString::encode_b64(&random_bytes::<16>()?).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let hash = Argon2::default()
-            .hash_password(&random_bytes::<32>()?, &salt)
-            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
-            .to_string();
+        let hash = hash_password(&random_bytes::<32>()?)?;
         Ok(self.unknown_user_hash.get_or_init(|| hash))
     }
 
@@ -932,22 +926,12 @@ impl Accounts {
 
     /// The audit log, newest last.
     pub fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
-        let db = self.db();
-        let mut query = db.prepare(
-            "SELECT id, at_ms, actor, action, target, hash FROM
-               (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id",
-        )?;
-        let rows = query.query_map([limit as i64], |r| {
-            Ok(AuditEntry {
-                id: r.get(0)?,
-                at_ms: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                target: r.get(4)?,
-                hash: r.get(5)?,
-            })
+        let mut entries = self.audit_search(&AuditQuery {
+            limit,
+            ..AuditQuery::default()
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        entries.reverse();
+        Ok(entries)
     }
 
     /// A page of the audit log, newest first: entries before `query.before_id` (all when

@@ -1037,25 +1037,28 @@ async fn viewer(hub: Arc<Hub>, user: User, token: String, socket: WebSocket) {
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     recheck.tick().await;
     loop {
+        // A request, or `None` when the session is to be checked again.
         let message = tokio::select! {
             message = requests.next() => match message {
-                Some(Ok(message)) => message,
+                Some(Ok(message)) => Some(message),
                 _ => break,
             },
             changed = session_changes.changed() => {
-                if changed.is_err() || !session_stands(&hub, &token, &user).await {
+                // The hub gone: no session stands.
+                if changed.is_err() {
                     break_signed_out(&out_tx).await;
                     break;
                 }
-                continue;
+                None
             }
-            _ = recheck.tick() => {
-                if !session_stands(&hub, &token, &user).await {
-                    break_signed_out(&out_tx).await;
-                    break;
-                }
-                continue;
+            _ = recheck.tick() => None,
+        };
+        let Some(message) = message else {
+            if !session_stands(&hub, &token, &user).await {
+                break_signed_out(&out_tx).await;
+                break;
             }
+            continue;
         };
         let WsMessage::Text(text) = message else {
             continue;

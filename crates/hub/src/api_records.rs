@@ -16,7 +16,8 @@ use crate::accounts::{Role, User};
 use crate::api::AuthUser;
 use crate::records::{AdviceAction, NewPatient};
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+/// A JSON `{"error": message}` answer with `status`.
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     (status, Json(json!({"error": message.to_string()}))).into_response()
 }
 
