@@ -234,7 +234,7 @@ fn run_avalon(
             if monitor.associated() {
                 match source.next_second() {
                     Some(second) => {
-                        monitor.show(second[0]);
+                        monitor.show(second[0], source.flags());
                         samples_sent.fetch_add(4, Ordering::SeqCst);
                     }
                     None => break,

@@ -81,6 +81,16 @@ pub fn fetal_channel(label: Option<&str>, rank_by_handle: usize) -> Channel {
     }
 }
 
+/// Whether a `NOM_STAT_COINCIDENCE` observation says the monitor's cross-channel verification
+/// found coincidence. **[unverified]** (protocols.md §2.4 names the physio ID only): it is read
+/// as a numeric in the numerics poll, a valid value other than 0 meaning coincidence, as the
+/// Series 50 status bit does with 1; an invalid, unavailable or absent value says nothing.
+pub fn coincidence_reported(observation: &Observation) -> bool {
+    observation.physio_id == PHYSIO_COINCIDENCE
+        && observation.state & (STATE_INVALID | STATE_UNAVAILABLE) == 0
+        && observation.value.is_some_and(|v| v != 0.0)
+}
+
 impl AvalonHost {
     /// A session not yet associated.
     pub fn new() -> Self {
@@ -244,9 +254,15 @@ impl AvalonHost {
                 MAX_HEART_RATE_QUARTER_BPM,
             );
         }
+        let mut flags = BlockFlags(0);
         for o in observations {
             match o.physio_id {
                 PHYSIO_FHR_US | PHYSIO_FHR_DECG => {}
+                PHYSIO_COINCIDENCE => {
+                    if coincidence_reported(o) {
+                        flags = BlockFlags(BlockFlags::COINCIDENCE);
+                    }
+                }
                 PHYSIO_TOCO => place(
                     Channel::Ua,
                     TransducerMode::ExternalToco,
@@ -286,7 +302,7 @@ impl AvalonHost {
         NormalisedBlock {
             samples: vec![sample; 4],
             modes: Modes(modes),
-            flags: BlockFlags(0),
+            flags,
             fspo2_percent: None,
         }
     }

@@ -9,6 +9,8 @@
 //! **What is a guess** (protocols.md §8), each behind one named function:
 //! - [`apdu::association_request`]: the association request's content;
 //! - [`fetal_channel`]: how FHR1/FHR2/FHR3 are told apart (label string, else handle order);
+//! - [`coincidence_reported`]: how the monitor's cross-channel verification reads
+//!   (`NOM_STAT_COINCIDENCE` as a numeric, any value but 0 meaning "coincidence");
 //! - the 4 Hz trace: only 1-s numerics are polled, each held for the second's four grid samples
 //!   (sample-array export is unverified), so Avalon streams carry 1-s resolution.
 
@@ -19,7 +21,7 @@ mod monitor;
 
 pub use apdu::{Apdu, ApduError, Observation};
 pub use frame::{FrameDecoder, FrameError, LinkStats};
-pub use host::{AvalonHost, AvalonStats, fetal_channel};
+pub use host::{AvalonHost, AvalonStats, coincidence_reported, fetal_channel};
 pub use monitor::AvalonMonitor;
 
 /// `NOM_USOUND_CARD_BEAT_RATE_FETAL`: FHR by ultrasound.
@@ -28,6 +30,9 @@ pub const PHYSIO_FHR_US: u16 = 0xF0CB;
 pub const PHYSIO_FHR_DECG: u16 = 0xF0CF;
 /// `NOM_TOCO`.
 pub const PHYSIO_TOCO: u16 = 0xF0D4;
+/// `NOM_STAT_COINCIDENCE`: the monitor's cross-channel verification (two heart-rate channels
+/// recording the same heart), the Avalon's counterpart of the Series 50 status bit.
+pub const PHYSIO_COINCIDENCE: u16 = 0xF0D5;
 /// `NOM_PRESS_INTRA_UTERAL`: IUP.
 pub const PHYSIO_IUP: u16 = 0xF0D8;
 /// `NOM_ECG_CARD_BEAT_RATE`: maternal ECG heart rate.

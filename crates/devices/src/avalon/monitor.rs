@@ -1,7 +1,7 @@
 //! The monitor side of an Avalon session, for the simulators: accepts any association request,
 //! announces its MDS, and answers numeric polls with the current second's values.
 
-use ctg_proto::model::{Channel, Sample};
+use ctg_proto::model::{BlockFlags, Channel, Sample};
 
 use super::apdu::{Apdu, ManagedObject, Observation};
 use super::frame::{FrameDecoder, FrameError, encode_frame};
@@ -14,6 +14,7 @@ pub struct AvalonMonitor {
     frames: Vec<Result<Vec<u8>, FrameError>>,
     associated: bool,
     current: Option<Sample>,
+    flags: BlockFlags,
     polls_answered: u64,
     out: Vec<u8>,
 }
@@ -34,9 +35,11 @@ impl AvalonMonitor {
         self.polls_answered
     }
 
-    /// Sets what the numerics show from now on (the second's first sample).
-    pub fn show(&mut self, sample: Sample) {
+    /// Sets what the numerics show from now on (the second's first sample), and the second's
+    /// status: [`BlockFlags::COINCIDENCE`] is reported as `NOM_STAT_COINCIDENCE` 1 (else 0).
+    pub fn show(&mut self, sample: Sample, flags: BlockFlags) {
         self.current = Some(sample);
+        self.flags = flags;
     }
 
     /// Takes host bytes; replies are queued for [`Self::take_output`].
@@ -112,6 +115,18 @@ impl AvalonMonitor {
                 Some("Toco"),
             ),
             numeric(0x0104, PHYSIO_MECG_HR, UNIT_BPM, Channel::Mhr, None),
+            Observation {
+                handle: 0x0105,
+                physio_id: PHYSIO_COINCIDENCE,
+                state: 0,
+                unit: UNIT_DIMENSIONLESS,
+                value: Some(if self.flags.contains(BlockFlags::COINCIDENCE) {
+                    1.0
+                } else {
+                    0.0
+                }),
+                label: None,
+            },
         ]
     }
 
@@ -124,6 +139,8 @@ impl AvalonMonitor {
 #[cfg(test)]
 mod tests {
     use ctg_proto::model::{Quality, TransducerMode};
+
+    use super::apdu::Observation;
 
     use super::*;
     use crate::DeviceOutput;
@@ -143,7 +160,7 @@ mod tests {
             ],
             fetal_movement: false,
         };
-        monitor.show(sample);
+        monitor.show(sample, BlockFlags(0));
         let mut out = Vec::new();
         for tick in 0..40u64 {
             let now = tick * 250;
@@ -176,13 +193,74 @@ mod tests {
         assert_eq!(block.modes.get(Channel::Ua), TransducerMode::ExternalToco);
         assert_eq!(block.modes.get(Channel::Mhr), TransducerMode::Mecg);
         assert_eq!(host.stats().link.fcs_errors, 0);
+        assert_eq!(host.stats().unknown_numerics, 0);
+        assert!(blocks.iter().all(|b| b.flags == BlockFlags(0)));
+    }
+
+    /// The monitor's cross-channel verification (`NOM_STAT_COINCIDENCE`) reaches the block's
+    /// flags for the seconds it is reported, and only those; an invalid value says nothing.
+    #[test]
+    fn the_monitors_coincidence_is_carried_for_the_seconds_it_is_reported() {
+        let mut host = AvalonHost::new();
+        let mut monitor = AvalonMonitor::new();
+        let mut out = Vec::new();
+        let mut reported = Vec::new();
+        for tick in 0..80u64 {
+            let now = tick * 250;
+            // Coincidence from the 6th to the 10th second.
+            let coincide = (6..11).contains(&(now / 1000));
+            let flags = if coincide {
+                BlockFlags(BlockFlags::COINCIDENCE)
+            } else {
+                BlockFlags(0)
+            };
+            monitor.show(Sample::default(), flags);
+            monitor.receive(&host.poll_transmit(now), 0);
+            let before = out.len();
+            host.receive(&monitor.take_output(), now, &mut out);
+            if out.len() > before {
+                reported.push(coincide);
+            }
+        }
+        let flagged: Vec<bool> = out
+            .iter()
+            .filter_map(|o| match o {
+                DeviceOutput::Ctg(b) => Some(b.flags.contains(BlockFlags::COINCIDENCE)),
+                _ => None,
+            })
+            .collect();
+        assert!(flagged.iter().filter(|f| **f).count() >= 4, "{flagged:?}");
+        assert!(flagged.iter().filter(|f| !**f).count() >= 8, "{flagged:?}");
+        // Each block says what the monitor showed when it answered that poll.
+        let shown: Vec<bool> = reported.into_iter().skip(1).collect();
+        assert_eq!(flagged, shown);
+
+        let observation = |state, value| Observation {
+            handle: 1,
+            physio_id: PHYSIO_COINCIDENCE,
+            state,
+            unit: UNIT_DIMENSIONLESS,
+            value,
+            label: None,
+        };
+        assert!(coincidence_reported(&observation(0, Some(1.0))));
+        assert!(!coincidence_reported(&observation(0, Some(0.0))));
+        assert!(!coincidence_reported(&observation(
+            STATE_INVALID,
+            Some(1.0)
+        )));
+        assert!(!coincidence_reported(&observation(
+            STATE_UNAVAILABLE,
+            Some(1.0)
+        )));
+        assert!(!coincidence_reported(&observation(0, None)));
     }
 
     #[test]
     fn the_host_associates_again_when_replies_stop() {
         let mut host = AvalonHost::new();
         let mut monitor = AvalonMonitor::new();
-        monitor.show(Sample::default());
+        monitor.show(Sample::default(), BlockFlags(0));
         let mut out = Vec::new();
         for tick in 0..8u64 {
             let now = tick * 250;
