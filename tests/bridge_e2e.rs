@@ -693,6 +693,103 @@ fn check_mode_reports_what_each_monitor_sends() {
     assert!(blocks >= 3, "{out}");
 }
 
+/// `mimamori ports --probe` names the protocol of each simulated monitor on its own
+/// pseudo-terminal (a Series 50, an Avalon, a Corometrics in Model 115 mode) and prints the
+/// `[[device]]` lines for it; the protocols tried before the right one (Series 50 before the
+/// others, the Avalon before the Model 115) must not claim the other monitors' bytes. A port
+/// that cannot be opened is said so, and the command fails.
+#[test]
+fn probing_a_port_names_the_protocol_its_monitor_speaks() {
+    let link_dir = tempfile::tempdir().unwrap();
+    let options = |name: &str| PtyOptions {
+        speed: 1.0,
+        link: Some(link_dir.path().join(name)),
+        marker_every_s: 0,
+        noise_every_s: 0,
+    };
+    let programme = || Box::new(ctg_sim::Synthetic::new());
+    let _series50 = PtyMonitor::spawn_series50(programme(), options("ttyS50")).unwrap();
+    let _avalon = PtyMonitor::spawn_avalon(programme(), options("ttyAVALON")).unwrap();
+    let _coro = PtyMonitor::spawn_corometrics115(programme(), options("ttyCORO")).unwrap();
+    let port = |name: &str| link_dir.path().join(name).to_str().unwrap().to_owned();
+    let (s50, avalon, coro) = (port("ttyS50"), port("ttyAVALON"), port("ttyCORO"));
+    let out = crate::util::mimamori(&[
+        "ports", "--probe", &s50, "--probe", &avalon, "--probe", &coro,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let progress = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{text}\n{progress}");
+    let verdicts: Vec<&str> = text.split("\n/").collect();
+    assert_eq!(verdicts.len(), 3, "{text}");
+    for (verdict, protocol, monitor) in [
+        (verdicts[0], "series50", "Found: Philips Series 50"),
+        (verdicts[1], "avalon", "Found: Philips Avalon"),
+        (
+            verdicts[2],
+            "corometrics115",
+            "Found: GE Corometrics 120/170",
+        ),
+    ] {
+        assert!(verdict.contains(monitor), "{verdict}");
+        assert!(
+            verdict
+                .lines()
+                .any(|l| l == format!("protocol = \"{protocol}\"")),
+            "{verdict}"
+        );
+        assert!(!verdict.contains("baud ="), "{verdict}");
+        // Exactly one attempt recognised the monitor, and it was the last one tried.
+        let attempts: Vec<&str> = verdict.lines().filter(|l| l.contains(" baud: ")).collect();
+        assert!(
+            attempts
+                .last()
+                .unwrap()
+                .starts_with(&format!("  {protocol} at ")),
+            "{verdict}"
+        );
+        for earlier in &attempts[..attempts.len() - 1] {
+            assert!(
+                earlier.contains(" 0 CTG blocks") || earlier.contains(" 1 CTG blocks"),
+                "{verdict}"
+            );
+        }
+    }
+    assert!(
+        verdicts[0].contains("the monitor says it is M1351A"),
+        "{text}"
+    );
+    assert!(
+        verdicts[1]
+            .lines()
+            .filter(|l| l.contains(" baud: "))
+            .count()
+            == 2,
+        "{text}"
+    );
+    assert!(
+        verdicts[2]
+            .lines()
+            .filter(|l| l.contains(" baud: "))
+            .count()
+            == 3,
+        "{text}"
+    );
+    assert!(
+        progress.contains("trying avalon at 115200 baud"),
+        "{progress}"
+    );
+
+    let missing = link_dir.path().join("ttyNONE");
+    let out = crate::util::mimamori(&["ports", "--probe", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("could not be opened"), "{text}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no monitor recognised on"),
+        "{text}"
+    );
+}
+
 #[test]
 fn the_hl7_simulator_delivers_the_synthetic_programme_sample_for_sample() {
     let (field, tcp_port) = Field::hl7();

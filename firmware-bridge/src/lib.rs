@@ -18,6 +18,7 @@ pub mod config;
 pub mod device;
 pub mod mllp;
 pub mod ports;
+pub mod probe;
 pub mod receiver;
 pub mod spool;
 pub mod uplink;
@@ -155,7 +156,6 @@ pub async fn run(config: BridgeConfig, stop: impl Future<Output = ()>) -> Result
 
 /// `--check`: opens each device for a few seconds and reports what it sees.
 pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut report = Vec::new();
     for device in &config.devices {
         let Some(serial) = &device.serial else {
@@ -166,61 +166,31 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
             ));
             continue;
         };
-        let path = serial.to_string_lossy().into_owned();
-        let port = tokio_serial::SerialStream::open(&tokio_serial::new(&path, device.baud()));
-        let mut port = match port {
-            Ok(port) => port,
-            Err(error) => {
-                report.push(format!("{}: cannot open {path}: {error}", device.name));
-                continue;
-            }
-        };
-        let Some(mut host) = device.protocol.session() else {
-            continue;
-        };
-        let started = std::time::Instant::now();
-        let mut outputs = Vec::new();
-        let mut buffer = [0u8; 512];
-        while started.elapsed().as_secs() < seconds {
-            let now = started.elapsed().as_millis() as u64;
-            let tx = host.poll_transmit(now);
-            if !tx.is_empty() {
-                port.write_all(&tx).await?;
-            }
-            if let Ok(Ok(n)) = tokio::time::timeout(
-                std::time::Duration::from_millis(200),
-                port.read(&mut buffer),
-            )
-            .await
-            {
-                host.receive(&buffer[..n], now, &mut outputs);
-            }
-            host.tick(now, &mut outputs);
-        }
-        let link = host.link();
-        let identified = outputs.iter().find_map(|o| match o {
-            ctg_devices::DeviceOutput::Event(EventKind::DeviceConnected(info)) => {
-                Some(format!("{} serial {}", info.model, info.serial))
-            }
-            _ => None,
-        });
-        let blocks = outputs
-            .iter()
-            .filter(|o| matches!(o, ctg_devices::DeviceOutput::Ctg(_)))
-            .count();
-        let problems = outputs
-            .iter()
-            .filter(|o| matches!(o, ctg_devices::DeviceOutput::Problem(_)))
-            .count();
-        report.push(format!(
-            "{}: {path} ({:?}, {} baud): {} frames, {blocks} CTG blocks, {} frames refused (bad checksum or form), {problems} problems; monitor: {}",
-            device.name,
+        let heard = probe::listen(
+            serial,
             device.protocol,
             device.baud(),
-            link.frames,
-            link.crc_errors,
-            identified.unwrap_or_else(|| "did not identify itself".into()),
-        ));
+            std::time::Duration::from_secs(seconds),
+            0,
+        )
+        .await;
+        match heard {
+            Ok(heard) => report.push(format!(
+                "{}: {} ({:?}, {} baud): {} frames, {} CTG blocks, {} frames refused (bad checksum or form), {} problems; monitor: {}",
+                device.name,
+                serial.display(),
+                device.protocol,
+                device.baud(),
+                heard.frames,
+                heard.blocks,
+                heard.crc_errors,
+                heard.problems,
+                heard
+                    .identified
+                    .unwrap_or_else(|| "did not identify itself".into()),
+            )),
+            Err(error) => report.push(format!("{}: {error}", device.name)),
+        }
     }
     Ok(report)
 }

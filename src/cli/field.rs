@@ -53,6 +53,32 @@ pub fn bridge(config: &Path, check: bool, capture: Option<PathBuf>) -> Result<()
     rt.block_on(ctg_bridge::run(config, super::stop_requested()))
 }
 
+/// `mimamori ports --probe`: each port in turn, progress on stderr, the verdict on stdout.
+/// Fails (after all ports) when a port's monitor was not recognised.
+pub fn probe(ports: &[PathBuf]) -> Result<()> {
+    let rt = runtime()?;
+    let mut unrecognised = Vec::new();
+    for port in ports {
+        let probe = rt.block_on(ctg_bridge::probe::probe(port, |attempt| {
+            eprintln!(
+                "{}: trying {} at {} baud (up to {} s)…",
+                port.display(),
+                ctg_bridge::probe::config_name(attempt.protocol),
+                attempt.baud,
+                attempt.seconds
+            );
+        }));
+        print!("{}", ctg_bridge::probe::describe(&probe));
+        if probe.found().is_none() {
+            unrecognised.push(port.display().to_string());
+        }
+    }
+    if !unrecognised.is_empty() {
+        anyhow::bail!("no monitor recognised on {}", unrecognised.join(", "));
+    }
+    Ok(())
+}
+
 /// Options of a simulated serial line.
 #[cfg_attr(not(unix), allow(dead_code))]
 pub struct SimLine {

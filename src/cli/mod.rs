@@ -137,8 +137,15 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         beds: usize,
     },
-    /// List this machine's serial ports, with their stable names (for `bridge.toml`).
-    Ports,
+    /// List this machine's serial ports, with their stable names (for `bridge.toml`); with
+    /// `--probe`, find which protocol the monitor on a port speaks.
+    Ports {
+        /// Try each serial protocol the bridge reads, at its monitors' speeds, on this port
+        /// (repeatable), and print the `[[device]]` lines for `bridge.toml`. Sends what the
+        /// bridge would send; stop the bridge on that port first.
+        #[arg(long, value_name = "PORT")]
+        probe: Vec<PathBuf>,
+    },
     /// Run the edge bridge: read the monitors in the config, spool, send to the hub.
     Bridge {
         /// The bridge config (TOML).
@@ -503,7 +510,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             }
         }
-        Command::Ports => {
+        Command::Ports { probe } if !probe.is_empty() => field::probe(&probe),
+        Command::Ports { .. } => {
             print!(
                 "{}",
                 ctg_bridge::ports::describe(&ctg_bridge::ports::serial_ports(
