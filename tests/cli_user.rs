@@ -109,9 +109,10 @@ fn user_totp_prints_what_an_authenticator_app_reads_and_the_hub_takes_its_code()
     assert!(!ok && err.contains("no user \"nobody\""), "{err}");
 }
 
-/// `user list`, `disable`, `enable` and `password`, as the IT person runs them at the hub's
-/// machine: someone who has left is disabled (sign-in refused, sessions ended), the last
-/// administrator stays, a forgotten password is replaced; the list shows each state.
+/// `user list`, `disable`, `enable`, `password` and `unlock`, as the IT person runs them at the
+/// hub's machine: someone who has left is disabled (sign-in refused, sessions ended), the last
+/// administrator stays, a forgotten password is replaced, a locked account is unlocked; the
+/// list shows each state.
 #[test]
 fn user_disable_enable_and_password_change_what_sign_in_allows_and_the_list_shows_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -152,7 +153,7 @@ fn user_disable_enable_and_password_change_what_sign_in_allows_and_the_list_show
         line_of(&out, "admin").contains("enabled") && line_of(&out, "admin").ends_with("never"),
         "{out}"
     );
-    assert!(out.contains("2 accounts, 1 disabled"), "{out}");
+    assert!(out.contains("2 accounts, 1 disabled, 0 locked"), "{out}");
 
     let (ok, _, err) = mimamori(&["user", "disable", "--db", db, "admin"], b"");
     assert!(!ok && err.contains("last enabled administrator"), "{err}");
@@ -178,6 +179,37 @@ fn user_disable_enable_and_password_change_what_sign_in_allows_and_the_list_show
     let (_, out, _) = mimamori(&["user", "list", "--db", db], b"");
     assert!(line_of(&out, "mw-a").contains("enabled"), "{out}");
     assert!(!line_of(&out, "mw-a").ends_with("never"), "{out}");
+
+    // Five wrong passwords in the running hub lock the account; the list (another process)
+    // shows the lock, `unlock` lifts it, and the hub lets the right password in again.
+    for _ in 0..5 {
+        assert!(accounts.login("mw-a", "a wild guess").unwrap().is_none());
+    }
+    assert!(
+        accounts
+            .login("mw-a", "remembered at last")
+            .unwrap()
+            .is_none(),
+        "locked"
+    );
+    let (_, out, _) = mimamori(&["user", "list", "--db", db], b"");
+    assert!(line_of(&out, "mw-a").contains("locked to 20"), "{out}");
+    assert!(out.contains("2 accounts, 0 disabled, 1 locked"), "{out}");
+    let (ok, out, err) = mimamori(&["user", "unlock", "--db", db, "mw-a"], b"");
+    assert!(
+        ok && out.contains("user mw-a: sign-in lock lifted"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = mimamori(&["user", "unlock", "--db", db, "mw-a"], b"");
+    assert!(ok && out.contains("was not locked"), "{out}");
+    let (ok, _, err) = mimamori(&["user", "unlock", "--db", db, "nobody"], b"");
+    assert!(!ok && err.contains("no user \"nobody\""), "{err}");
+    assert!(
+        accounts
+            .login("mw-a", "remembered at last")
+            .unwrap()
+            .is_some()
+    );
 }
 
 fn line_of(out: &str, name: &str) -> String {

@@ -141,8 +141,8 @@ fn utc_minute(utc_ms: i64) -> String {
     )
 }
 
-/// `mimamori user list`: every account, one a line. (A sign-in lock lives in the running
-/// hub's memory: the viewer's users page shows it.)
+/// `mimamori user list`: every account, one a line, with its sign-in lock where one is in force
+/// (kept in the database by the hub).
 pub fn user_list(db: &Path) -> Result<()> {
     let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
     let users = accounts.list_users(ctg_hub::utc_now_ms())?;
@@ -151,9 +151,10 @@ pub fn user_list(db: &Path) -> Result<()> {
         "username", "role", "facility", "state", "second factor"
     );
     for user in &users {
-        let state = match user.disabled_ms {
-            Some(at) => format!("disabled {}", utc_minute(at)),
-            None => "enabled".to_owned(),
+        let state = match (user.disabled_ms, user.locked_until_ms) {
+            (Some(at), _) => format!("disabled {}", utc_minute(at)),
+            (None, Some(until)) => format!("locked to {}", utc_minute(until)),
+            (None, None) => "enabled".to_owned(),
         };
         println!(
             "{:<24} {:<15} {:<16} {:<30} {:<13} {}",
@@ -166,10 +167,29 @@ pub fn user_list(db: &Path) -> Result<()> {
         );
     }
     println!(
-        "{} accounts, {} disabled",
+        "{} accounts, {} disabled, {} locked",
         users.len(),
-        users.iter().filter(|u| u.disabled_ms.is_some()).count()
+        users.iter().filter(|u| u.disabled_ms.is_some()).count(),
+        users.iter().filter(|u| u.locked_until_ms.is_some()).count()
     );
+    Ok(())
+}
+
+/// `mimamori user unlock`: lifts a sign-in lock (the running hub sees it at the next attempt).
+pub fn user_unlock(db: &Path, username: &str) -> Result<()> {
+    let accounts = ctg_hub::accounts::Accounts::open(db, "")?;
+    if !accounts
+        .list_users(0)?
+        .iter()
+        .any(|u| u.username == username)
+    {
+        anyhow::bail!("no user {username:?}");
+    }
+    if accounts.unlock(username, "-")? {
+        println!("user {username}: sign-in lock lifted");
+    } else {
+        println!("user {username} was not locked");
+    }
     Ok(())
 }
 

@@ -379,7 +379,8 @@ enum UserCommand {
         #[arg(long, default_value = "centre")]
         centre: String,
     },
-    /// List every account: role, facility, enabled or disabled, second factor, last sign-in.
+    /// List every account: role, facility, enabled, disabled or locked, second factor, last
+    /// sign-in.
     List {
         /// The hub's database.
         #[arg(long, default_value = "mimamori-hub.db")]
@@ -388,6 +389,15 @@ enum UserCommand {
     /// Disable an account (someone who has left): sign-in is refused and its sessions end (an
     /// open viewer closes within 30 s). The last enabled administrator cannot be disabled.
     Disable {
+        /// The hub's database.
+        #[arg(long, default_value = "mimamori-hub.db")]
+        db: PathBuf,
+        /// Login name.
+        username: String,
+    },
+    /// Lift a sign-in lock (five wrong passwords lock an account for 15 minutes; the lock
+    /// outlives a restart of the hub).
+    Unlock {
         /// The hub's database.
         #[arg(long, default_value = "mimamori-hub.db")]
         db: PathBuf,
@@ -602,6 +612,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User {
             command: UserCommand::Enable { db, username },
         } => hub::user_disable(&db, &username, false),
+        Command::User {
+            command: UserCommand::Unlock { db, username },
+        } => hub::user_unlock(&db, &username),
         Command::User {
             command: UserCommand::Password { db, username },
         } => hub::user_password(&db, &username),

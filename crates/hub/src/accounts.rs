@@ -285,6 +285,7 @@ impl Accounts {
             ("totp_pending", "TEXT"),
             ("disabled_ms", "INTEGER"),
             ("last_signin_ms", "INTEGER"),
+            ("locked_until_ms", "INTEGER"),
         ] {
             let present: bool = migration
                 .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = ?1")?
@@ -295,10 +296,23 @@ impl Accounts {
             }
         }
         migration.commit()?;
+        // Locks made before this start stand until they end.
+        let mut guard = SigninGuard::new(GuardConfig::default());
+        let now = now_ms();
+        {
+            let mut locked = db.prepare(
+                "SELECT username, locked_until_ms FROM users WHERE locked_until_ms > ?1",
+            )?;
+            let rows = locked.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+            for row in rows {
+                let (username, until_ms) = row?;
+                guard.restore_lock(&username, until_ms, now);
+            }
+        }
         Ok(Accounts {
             db: Mutex::new(db),
             centre: centre.to_owned(),
-            guard: Mutex::new(SigninGuard::new(GuardConfig::default())),
+            guard: Mutex::new(guard),
             unknown_user_hash: OnceLock::new(),
             password_checks: std::sync::atomic::AtomicU64::new(0),
             second_factor_required: std::sync::atomic::AtomicBool::new(false),
@@ -383,8 +397,7 @@ impl Accounts {
         code: Option<&str>,
         now_ms: i64,
     ) -> Result<Signin> {
-        let verdict = self.guard().check(username, now_ms);
-        if let Verdict::Locked { until_ms } = verdict {
+        if let Some(until_ms) = self.lock_in_force(username, now_ms)? {
             return Ok(Signin::Locked { until_ms });
         }
         let found = self
@@ -497,14 +510,46 @@ impl Accounts {
     }
 
     /// A wrong password (at sign-in or on the account page) counted towards `username`'s
-    /// lock; the lock audited once, when it begins (`login_locked`).
+    /// lock; the lock audited once, when it begins (`login_locked`), and kept on the account
+    /// (`users.locked_until_ms`, written while the guard is held, so that
+    /// [`Accounts::lock_in_force`] never sees the one without the other).
     fn count_failure(&self, username: &str, now_ms: i64) -> Result<()> {
-        if let AfterFailure::LockedNow { until_ms } = self.guard().failed(username, now_ms) {
+        let mut guard = self.guard();
+        if let AfterFailure::LockedNow { until_ms } = guard.failed(username, now_ms) {
+            self.db().execute(
+                "UPDATE users SET locked_until_ms=?1 WHERE username=?2",
+                params![until_ms, username],
+            )?;
+            drop(guard);
             let username = as_written(username);
             self.audit("-", "login_locked", &format!("{username} until {until_ms}"))?;
             tracing::warn!(%username, "sign-in locked after repeated failures");
         }
         Ok(())
+    }
+
+    /// Until when `username` is locked at `now_ms`, if it is. For an existing account the
+    /// database has the last word: a lock lifted there (`mimamori user unlock`, from another
+    /// process) is lifted here too. An unknown username's lock lives in the guard only.
+    fn lock_in_force(&self, username: &str, now_ms: i64) -> Result<Option<i64>> {
+        let Verdict::Locked { until_ms } = self.guard().check(username, now_ms) else {
+            return Ok(None);
+        };
+        let stored: Option<Option<i64>> = self
+            .db()
+            .query_row(
+                "SELECT locked_until_ms FROM users WHERE username=?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored {
+            Some(stored) if stored.is_none_or(|stored| stored <= now_ms) => {
+                self.guard().unlock(username, now_ms);
+                Ok(None)
+            }
+            _ => Ok(Some(until_ms)),
+        }
     }
 
     /// How long new sessions last (`mimamori hub --session-hours`; within
@@ -627,7 +672,7 @@ impl Accounts {
         now_ms: i64,
         refused_action: &str,
     ) -> Result<bool> {
-        if let Verdict::Locked { .. } = self.guard().check(&user.username, now_ms) {
+        if self.lock_in_force(&user.username, now_ms)?.is_some() {
             self.audit(&user.username, refused_action, "locked")?;
             return Ok(false);
         }
@@ -697,7 +742,22 @@ impl Accounts {
     /// An administrator lifts `username`'s sign-in lock (audited as `login_unlocked` by
     /// `admin`); whether it was locked.
     pub fn unlock(&self, username: &str, admin: &str) -> Result<bool> {
-        let was_locked = self.guard().unlock(username, now_ms());
+        let now = now_ms();
+        let stored: Option<i64> = self
+            .db()
+            .query_row(
+                "SELECT locked_until_ms FROM users WHERE username=?1",
+                [username],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        self.db().execute(
+            "UPDATE users SET locked_until_ms=NULL WHERE username=?1",
+            [username],
+        )?;
+        let was_locked =
+            self.guard().unlock(username, now) | stored.is_some_and(|until| until > now);
         self.audit(
             admin,
             "login_unlocked",
@@ -1235,6 +1295,71 @@ mod tests {
                 ("mw-a", "password_changed", "mw-a"),
             ],
         );
+    }
+
+    /// A lock on an account outlives a restart of the hub (the accounts opened again on the
+    /// same database), `mimamori user list` in another process sees it, and an unlock from
+    /// another process lifts it for the running hub at its next attempt. An unknown
+    /// username's lock stays in memory.
+    #[test]
+    fn a_sign_in_lock_outlives_a_restart_and_an_unlock_elsewhere_lifts_it() {
+        let (dir, hub) = accounts_with_midwife();
+        let path = dir.path().join("a.db");
+        let now = now_ms();
+        for _ in 0..5 {
+            assert_eq!(
+                hub.sign_in("mw-a", "wrong guess", None, now).unwrap(),
+                Signin::Refused
+            );
+            hub.sign_in("nobody", "wrong guess", None, now).unwrap();
+        }
+        let locked = |accounts: &Accounts, who: &str| {
+            matches!(
+                accounts
+                    .sign_in(who, "correct horse", None, now_ms())
+                    .unwrap(),
+                Signin::Locked { .. }
+            )
+        };
+        assert!(locked(&hub, "mw-a") && locked(&hub, "nobody"));
+        drop(hub);
+
+        let restarted = Accounts::open(&path, "centre").unwrap();
+        assert!(locked(&restarted, "mw-a"), "the lock survives the restart");
+        assert!(!locked(&restarted, "nobody"));
+        let until = restarted.list_users(now_ms()).unwrap()[0].locked_until_ms;
+        assert!(
+            until.is_some_and(|u| u > now_ms() + 14 * 60_000),
+            "{until:?}"
+        );
+
+        // Another process (the CLI) lifts it; the running hub takes that up.
+        let cli = Accounts::open(&path, "centre").unwrap();
+        assert!(
+            cli.list_users(now_ms()).unwrap()[0]
+                .locked_until_ms
+                .is_some()
+        );
+        assert!(cli.unlock("mw-a", "-").unwrap());
+        assert!(!cli.unlock("mw-a", "-").unwrap(), "already lifted");
+        assert!(matches!(
+            restarted
+                .sign_in("mw-a", "correct horse", None, now_ms())
+                .unwrap(),
+            Signin::SignedIn(..)
+        ));
+        assert_eq!(
+            restarted.list_users(now_ms()).unwrap()[0].locked_until_ms,
+            None
+        );
+        assert_audited(
+            &restarted,
+            &[("-", "login_unlocked", "mw-a (was locked: true)")],
+        );
+        // A lock whose time has passed is not taken up at a start.
+        let mut guard = SigninGuard::new(GuardConfig::default());
+        guard.restore_lock("mw-a", now - 1, now);
+        assert_eq!(guard.tracked(), 0);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! [`GuardConfig::lock_ms`]: its attempts are refused without a hash until then, whether or not
 //! the username exists (so a lock says nothing about which usernames do).
 //!
+//! A lock on an existing account is also kept in the database by [`crate::accounts`], so a
+//! restart does not lift it ([`SigninGuard::restore_lock`] at start) and an unlock from another
+//! process (`mimamori user unlock`) is seen; failures short of a lock, and unknown usernames,
+//! live here only.
+//!
 //! Sans-IO: time comes in as milliseconds; nothing here reads a clock. Memory is bounded: at
 //! most [`GuardConfig::max_tracked`] usernames are followed; when that many are, those whose
 //! window and lock have passed go first, then the longest-followed ones.
@@ -171,6 +176,27 @@ impl SigninGuard {
                 left: config.max_failures - entry.count,
             }
         }
+    }
+
+    /// A lock kept elsewhere (the database, from before a restart) taken up again: `username`
+    /// is locked until `until_ms`, as if its failures had just locked it. Nothing if that time
+    /// has passed at `now_ms`.
+    pub fn restore_lock(&mut self, username: &str, until_ms: i64, now_ms: i64) {
+        if until_ms <= now_ms {
+            return;
+        }
+        let key = key(username);
+        if !self.failures.contains_key(key) {
+            self.make_room(now_ms);
+        }
+        self.failures.insert(
+            key.to_owned(),
+            Failures {
+                count: self.config.max_failures,
+                first_ms: until_ms - self.config.lock_ms,
+                locked_until_ms: Some(until_ms),
+            },
+        );
     }
 
     /// A right password: the username's failures are forgotten.
