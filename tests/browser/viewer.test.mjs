@@ -2,7 +2,8 @@
 // `mimamori demo` with 32 beds: sign in; every bed on the wall draws live; a clinic-a user sees
 // only clinic-a; a bed's chart shows the planted prolonged deceleration as a labelled overlay;
 // its alert is acknowledged in the UI and the acknowledgement is in the audit log; a bridge
-// killed makes its beds visibly stale within 10 s; the chart prints to PDF; false signal on a
+// killed makes its beds visibly stale within 10 s, and one killed during a deceleration leaves
+// it on the card marked "when the data stopped", with a clinical stall alert; the chart prints to PDF; false signal on a
 // bed's MHR channel is listed as MHR and marked as a thin band, not over the fetal trace; a bed
 // with no toco applied says so in its levels, and a level resting on a band its window could not
 // measure says so; five wrong passwords lock a username and the sign-in form says for how long;
@@ -603,7 +604,7 @@ try {
     log(`cross-channel: from ${began.start_s} s; alert "${(panel ?? "").slice(0, 60)}…"; tip "${tip.slice(0, 40)}…"; the monitor's from ${monitorAlert.facts.start_min} min, rows at ${[...rows]} px`);
   }
 
-  // ── a bridge stops: its beds go stale within 10 s ──
+  // ── a bridge stops (during a deceleration): its beds go stale within 10 s ──
   await page.goto(`${url}#/wall`);
   await page.waitForSelector(".bed");
   await page.waitForTimeout(1500);
@@ -616,6 +617,13 @@ try {
     log(`levels with evidence on ${rated.length} cards, ${rated.filter((/** @type {any} */ b) => b.indicative).length} indicative (< 80 % signal)`);
   }
 
+  // The bridge is killed in the middle of a deceleration: the programme's prolonged one
+  // (200 s), under way for 1:40–2:19, so that it is still under way when the data stops.
+  const during = await waitFor(async () => {
+    const beds = await page.evaluate(() => window["mimamori"].beds());
+    lastSeen = beds.filter((/** @type {any} */ b) => b.facility === "midwife-home-b").map((/** @type {any} */ b) => b.underWay);
+    return beds.find((/** @type {any} */ b) => b.facility === "midwife-home-b" && b.state === "live" && /↓ (1:[45]\d|2:[01]\d) −/.test(b.underWay));
+  }, 240000, "a long deceleration under way on one of midwife-home-b's beds");
   const killedAt = Date.now();
   process.kill(pids["midwife-home-b"], "SIGKILL");
   await waitFor(async () => {
@@ -628,6 +636,24 @@ try {
   await page.waitForTimeout(1000);
   await page.screenshot({ path: join(out, "wall-stale.png") });
   log(`midwife-home-b's beds stale ${result.stale_after_s.toFixed(1)} s after its bridge was killed`);
+  {
+    // Its card keeps the deceleration, marked as under way when the data stopped (not as one
+    // still going on), and the hub's stall alert for that stream says so, as clinical.
+    const after = (await page.evaluate(() => window["mimamori"].beds())).find((/** @type {any} */ b) => b.id === during.id);
+    assert.ok(after.stoppedDecelerating, `the stale card marks the deceleration at the stop: ${JSON.stringify(after)}`);
+    assert.match(after.underWay, /↓ \d+:\d\d −\d+ · 途絶時$/, `the stale card's words: ${after.underWay}`);
+    const stalled = await waitFor(async () => {
+      const alerts = await page.evaluate(async () => (await (await fetch("/api/alerts")).json()).alerts);
+      return alerts.find((/** @type {any} */ a) => a.subject?.stream?.id === during.id && String(a.kind?.kind).includes("stall"));
+    }, 45000, "the stall alert of the bed stopped in a deceleration");
+    assert.equal(stalled.kind.kind, "stalled_in_deceleration", JSON.stringify(stalled));
+    assert.ok(stalled.facts.depth_bpm > 0 && stalled.facts.minutes >= 1.5, JSON.stringify(stalled.facts));
+    const shown = await waitFor(async () => {
+      const text = (await page.locator(`.alert[data-alert="${stalled.id}"]`).allTextContents()).join(" ");
+      return text.includes("一過性徐脈の進行中にデータ途絶") && text.includes("途絶時に一過性徐脈が進行中") && text;
+    }, 5000, "the alert in the panel, in Japanese");
+    log(`bridge killed during "${during.underWay}" on bed ${during.id}: the card shows "${after.underWay}", the alert "${shown.slice(0, 70)}…"`);
+  }
 
   // ── a deceleration under way shows on its bed's card (the programme's decelerations, once
   // a stream has the 5 minutes its reference level needs), minutes before its final finding ──

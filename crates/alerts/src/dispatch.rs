@@ -18,6 +18,8 @@
 //! - Twins' two fetal channels recording one heart (the other twin may be unwatched), or the
 //!   monitor's own coincidence detection: the facility's midwife, who can place the
 //!   transducers again.
+//! - A stream stalled while a deceleration was under way (what followed is not known): like
+//!   level 4.
 //! - Technical (signal loss, stream stalled, bridge offline, spool filling, hub overloaded):
 //!   the facility's on-call midwife, escalating slower.
 //! - Nobody acknowledges within the severity's escalation time: the next person in the roster
@@ -52,6 +54,9 @@ impl Severity {
         match kind {
             AlertKind::JsogLevel { level } if *level >= 5 => Severity::Urgent,
             AlertKind::JsogLevel { level } if *level >= 4 => Severity::Prepare,
+            // The centre lost sight of a falling heart rate: the facility's midwife to the
+            // bedside, and the centre's obstetrician told.
+            AlertKind::StalledInDeceleration => Severity::Prepare,
             // Twins' transducers on one heart: the facility's midwife, to place them again.
             AlertKind::JsogLevel { .. }
             | AlertKind::Tachysystole

@@ -80,6 +80,10 @@ pub enum AlertKind {
     SignalLoss,
     /// No data from the stream.
     StreamStalled,
+    /// No data from the stream, and the analysis had a deceleration under way when it stopped
+    /// (the same condition as [`AlertKind::StreamStalled`], one alert, told as clinical: the
+    /// centre has lost sight of a fetus whose heart rate was falling).
+    StalledInDeceleration,
     /// A bridge's connection is gone.
     BridgeOffline,
     /// More than 5 contractions per 10 minutes, averaged over 30 minutes (FIGO 2015, NICHD 2008).
@@ -113,7 +117,7 @@ impl AlertKind {
             AlertKind::ProlongedDeceleration { start_ds } => format!("prolonged-{start_ds}"),
             AlertKind::Bradycardia => "bradycardia".into(),
             AlertKind::SignalLoss => "signal-loss".into(),
-            AlertKind::StreamStalled => "stalled".into(),
+            AlertKind::StreamStalled | AlertKind::StalledInDeceleration => "stalled".into(),
             AlertKind::BridgeOffline => "bridge-offline".into(),
             AlertKind::Tachysystole => "tachysystole".into(),
             AlertKind::HubOverloaded => "hub-overloaded".into(),
@@ -132,6 +136,7 @@ impl AlertKind {
                 | AlertKind::ProlongedDeceleration { .. }
                 | AlertKind::Bradycardia
                 | AlertKind::Tachysystole
+                | AlertKind::StalledInDeceleration
         )
     }
 }
@@ -252,6 +257,14 @@ pub enum Said {
     SignalLoss { seconds: i64 },
     /// Seconds without data from a stream.
     StreamStalled { seconds: i64 },
+    /// Seconds without data from a stream that stopped during a deceleration under way (its
+    /// start, minutes so far and depth when last told).
+    StalledInDeceleration {
+        seconds: i64,
+        start_min: f64,
+        minutes: f64,
+        depth_bpm: f64,
+    },
     /// Seconds a bridge has been offline.
     BridgeOffline { bridge: String, seconds: i64 },
     /// A bridge's spool filling.
@@ -429,6 +442,19 @@ impl Said {
             }
             Said::SignalLoss { seconds } => format!("no fetal heart rate for {seconds} s"),
             Said::StreamStalled { seconds } => format!("no data for {seconds} s"),
+            Said::StalledInDeceleration {
+                seconds,
+                start_min,
+                minutes,
+                depth_bpm,
+            } => format!(
+                "no data for {seconds} s, and a deceleration was under way when it stopped \
+                 (since {:.1} min: {:.1} min, {} bpm deep): what followed is not known, check \
+                 at the bedside",
+                tenth(*start_min),
+                tenth(*minutes),
+                depth_bpm.round()
+            ),
             Said::BridgeOffline { bridge, seconds } => {
                 format!("bridge {bridge} offline for {seconds} s")
             }
@@ -524,6 +550,17 @@ impl Said {
             Said::StreamStalled { seconds } => {
                 json!({"text": "stream_stalled", "seconds": seconds})
             }
+            Said::StalledInDeceleration {
+                seconds,
+                start_min,
+                minutes,
+                depth_bpm,
+            } => {
+                let mut facts =
+                    deceleration_facts("stalled_in_deceleration", *start_min, *minutes, *depth_bpm);
+                facts["seconds"] = json!(seconds);
+                facts
+            }
             Said::BridgeOffline { bridge, seconds } => {
                 json!({"text": "bridge_offline", "bridge": bridge, "seconds": seconds})
             }
@@ -567,7 +604,22 @@ pub struct AlertEngine {
     under_way: HashMap<(i64, Option<String>), std::collections::VecDeque<ToldUnderWay>>,
     /// The streams whose fetuses are analysed separately (twins) since a finding said so.
     separate: std::collections::HashSet<i64>,
+    /// Per stream and fetus, the deceleration under way last told and not yet over, with
+    /// when it was told (ms): a stream that stalls soon after is stalled in a deceleration.
+    under_way_now: HashMap<(i64, Option<String>), (i64, UnderWayNow)>,
 }
+
+/// A deceleration under way as last told: start (stream seconds), seconds so far, depth (bpm).
+#[derive(Debug, Clone, Copy)]
+struct UnderWayNow {
+    start_s: f64,
+    duration_s: f64,
+    depth_bpm: f64,
+}
+
+/// A deceleration under way is told every 15 s while it lasts: one told within this long
+/// before a stream's last block was still under way when the stream stopped.
+pub const UNDER_WAY_FRESH_MS: i64 = 40_000;
 
 /// A deceleration whose prolonged alert was raised while under way.
 #[derive(Debug, Clone)]
@@ -773,6 +825,16 @@ impl AlertEngine {
                 // the limit between two messages is told then.
                 let ended = finding["ended"].as_bool().unwrap_or(false);
                 let depth_bpm = finding["depth_bpm"].as_f64().unwrap_or(0.0);
+                if ended {
+                    self.under_way_now.remove(&told_key);
+                } else {
+                    let now = UnderWayNow {
+                        start_s,
+                        duration_s,
+                        depth_bpm,
+                    };
+                    self.under_way_now.insert(told_key.clone(), (now_ms, now));
+                }
                 let remembered = self.under_way.entry(told_key.clone()).or_default();
                 if let Some(known) = remembered.iter_mut().find(|k| k.start_s == start_s) {
                     known.end_s = known.end_s.max(start_s + duration_s);
@@ -993,8 +1055,27 @@ impl AlertEngine {
             .map(|(id, (at, facility))| (*id, *at, facility.clone()))
             .collect();
         for (id, at, facility) in stalled {
-            let detail = Said::StreamStalled {
-                seconds: (now_ms - at) / 1000,
+            let seconds = (now_ms - at) / 1000;
+            // The longest of its fetuses' decelerations under way when it stopped.
+            let in_deceleration = self
+                .under_way_now
+                .iter()
+                .filter(|((stream, _), (told_ms, _))| {
+                    *stream == id && at - told_ms <= UNDER_WAY_FRESH_MS
+                })
+                .map(|(_, (_, u))| *u)
+                .max_by(|a, b| a.duration_s.total_cmp(&b.duration_s));
+            let (kind, detail) = match in_deceleration {
+                Some(u) => (
+                    AlertKind::StalledInDeceleration,
+                    Said::StalledInDeceleration {
+                        seconds,
+                        start_min: u.start_s / 60.0,
+                        minutes: u.duration_s / 60.0,
+                        depth_bpm: u.depth_bpm,
+                    },
+                ),
+                None => (AlertKind::StreamStalled, Said::StreamStalled { seconds }),
             };
             changes.extend(self.raise(
                 Subject::Stream {
@@ -1002,7 +1083,7 @@ impl AlertEngine {
                     facility,
                     fetus: None,
                 },
-                AlertKind::StreamStalled,
+                kind,
                 detail,
                 now_ms,
             ));
@@ -1259,6 +1340,63 @@ mod tests {
         assert!(e.on_samples(7, "a", false, 62_000).is_empty());
         let cleared = e.on_samples(7, "a", true, 63_000);
         assert_eq!(cleared[0].resolved_ms, Some(63_000));
+    }
+
+    /// A stream that stops while a deceleration is under way is told as stalled in that
+    /// deceleration (clinical, like level 4); one whose deceleration had ended, or was last
+    /// told long before the stream stopped, is plainly stalled.
+    #[test]
+    fn a_stream_that_stops_during_a_deceleration_under_way_says_so() {
+        let under_way = |start_s: f64, duration_s: f64, ended: bool| {
+            json!({"kind": "deceleration_under_way", "start_s": start_s, "depth_bpm": 38.4,
+                   "duration_s": duration_s, "ended": ended})
+        };
+        let mut e = engine();
+        e.on_samples(3, "a", true, 0);
+        e.on_finding(3, "a", &under_way(2535.0, 75.0, false), 5_000);
+        e.on_finding(3, "a", &under_way(2535.0, 90.0, false), 20_000);
+        e.on_samples(3, "a", true, 21_000);
+        assert!(e.tick(50_999).is_empty());
+        let stalled = e.tick(51_000);
+        assert_eq!(stalled[0].kind, AlertKind::StalledInDeceleration);
+        assert!(stalled[0].kind.clinical());
+        assert_eq!(
+            crate::dispatch::Severity::of(&stalled[0].kind),
+            crate::dispatch::Severity::Prepare
+        );
+        assert_eq!(
+            stalled[0].detail,
+            "no data for 30 s, and a deceleration was under way when it stopped (since 42.3 min: \
+             1.5 min, 38 bpm deep): what followed is not known, check at the bedside"
+        );
+        assert_eq!(stalled[0].facts["text"], "stalled_in_deceleration");
+        assert!(e.tick(60_000).is_empty(), "one condition, one alert");
+        // Data again: resolved, as a plain stall is.
+        assert_eq!(
+            e.on_samples(3, "a", true, 61_000)[0].resolved_ms,
+            Some(61_000)
+        );
+
+        // Ended before the stream stopped: a plain stall.
+        e.on_finding(3, "a", &under_way(2700.0, 60.0, false), 62_000);
+        e.on_finding(3, "a", &under_way(2700.0, 70.0, true), 70_000);
+        e.on_samples(3, "a", true, 71_000);
+        assert_eq!(e.tick(101_000)[0].kind, AlertKind::StreamStalled);
+        e.on_samples(3, "a", true, 102_000);
+
+        // Told last more than 40 s before the last block (its end message missed): plain.
+        e.on_finding(3, "a", &under_way(2800.0, 30.0, false), 103_000);
+        e.on_samples(3, "a", true, 143_001);
+        assert_eq!(e.tick(173_001)[0].kind, AlertKind::StreamStalled);
+        // Another stream's deceleration does not count for this one.
+        e.on_samples(4, "a", true, 200_000);
+        e.on_finding(5, "a", &under_way(100.0, 30.0, false), 200_000);
+        let other = e.tick(230_000);
+        assert!(
+            other.iter().any(|a| a.kind == AlertKind::StreamStalled
+                && matches!(a.subject, Subject::Stream { id: 4, .. })),
+            "{other:?}"
+        );
     }
 
     #[test]

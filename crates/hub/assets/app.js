@@ -57,6 +57,8 @@ const hooks = {
     state: b.card?.dataset.state, level: b.card?.dataset.level,
     indicative: b.card?.querySelector(".level")?.classList.contains("indicative") ?? false,
     signalPercent: b.info.level?.evidence?.signal_percent ?? null,
+    underWay: b.card?.querySelector(".underway")?.textContent ?? "",
+    stoppedDecelerating: b.card?.classList.contains("stopped-decelerating") ?? false,
   })),
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
@@ -520,7 +522,7 @@ function bedState(bed) {
     // The hub learns that a bridge is gone only when its connection times out (10 s), so a
     // bridge still counted as connected with no data for less than 15 s is "cause unknown yet".
     const reason = !bed.info.bridge_connected ? t("staleBridge") : age < 15000 ? t("staleUnknown") : t("staleMonitor");
-    return { state: "stale", text: `${t("stale")} · ${reason} · ${Number.isFinite(age) ? ago(age) : ""}` };
+    return { state: "stale", text: `${t("stale")} · ${reason} · ${Number.isFinite(age) ? ago(age) : ""}`, stoppedAt: now - age };
   }
   if (bed.lossSince != null && now - bed.lossSince > 10000) {
     return { state: "signal-loss", text: `${t("signalLoss")} · ${ago(now - bed.lossSince)}` };
@@ -603,17 +605,24 @@ function bedCard(bed) {
 }
 
 /**
- * A deceleration under way, as `↓ m:ss −depth` ("" for none). Updated every 15 s while it
- * lasts, so it is gone 40 s after the last update even if its end message was missed.
+ * A deceleration under way, as `↓ m:ss −depth` ("" for none), and whether the bed's data
+ * stopped while it was under way. Updated every 15 s while it lasts, so it is gone 40 s after
+ * the last update even if its end message was missed; on a stale bed, the one under way when
+ * the data stopped stays (marked so) for as long as the bed is stale: what followed is not
+ * known, and the hub's stall alert says the same.
  * @param {Bed} bed
+ * @returns {{text: string, atStop: boolean}}
  */
-function underWayText(bed) {
-  // Of the fetuses' (twins'), the one under way longest.
+function underWayNow(bed) {
   const now = performance.now();
-  const u = [...bed.underWays.values()].filter((w) => now - w.at < 40000)
+  const { stoppedAt } = bedState(bed);
+  const reference = stoppedAt ?? now;
+  // Of the fetuses' (twins'), the one under way longest.
+  const u = [...bed.underWays.values()].filter((w) => reference - w.at < 40000)
     .reduce((/** @type {any} */ a, w) => (!a || w.duration_s > a.duration_s ? w : a), null);
-  if (!u) return "";
-  return `${fetusLabel(u)}↓ ${Math.floor(u.duration_s / 60)}:${String(Math.floor(u.duration_s % 60)).padStart(2, "0")} −${Math.round(u.depth_bpm)}`;
+  if (!u) return { text: "", atStop: false };
+  const text = `${fetusLabel(u)}↓ ${Math.floor(u.duration_s / 60)}:${String(Math.floor(u.duration_s % 60)).padStart(2, "0")} −${Math.round(u.depth_bpm)}`;
+  return stoppedAt == null ? { text, atStop: false } : { text: `${text} · ${t("underWayAtStop")}`, atStop: true };
 }
 
 /**
@@ -629,9 +638,9 @@ function fetusLabel(f) {
 function updateChartUnderWay() {
   const el = document.getElementById("chart-underway");
   if (!el || !state.chart) return;
-  const text = underWayText(state.chart.bed);
+  const { text, atStop } = underWayNow(state.chart.bed);
   el.textContent = text ? `${t("decelerationUnderWayShort")} ${text}` : "";
-  el.title = text ? t("decelerationUnderWay") : "";
+  el.title = text ? t(atStop ? "decelerationUnderWayAtStop" : "decelerationUnderWay") : "";
 }
 
 /** Updates a card's words and state (not its trace). @param {Bed} bed */
@@ -656,11 +665,12 @@ function updateCard(bed) {
   badges.textContent = alerts.length ? `⚠ ${alerts.length}` : "";
   badges.title = alerts.map(alertWords).join(", ");
   card.classList.toggle("alerting", alerts.length > 0);
-  const underWay = underWayText(bed);
+  const underWay = underWayNow(bed);
   const underWayEl = /** @type {HTMLElement} */ (card.querySelector(".underway"));
-  underWayEl.textContent = underWay;
-  underWayEl.title = underWay ? t("decelerationUnderWay") : "";
-  card.classList.toggle("decelerating", underWay !== "");
+  underWayEl.textContent = underWay.text;
+  underWayEl.title = underWay.text ? t(underWay.atStop ? "decelerationUnderWayAtStop" : "decelerationUnderWay") : "";
+  card.classList.toggle("decelerating", underWay.text !== "" && !underWay.atStop);
+  card.classList.toggle("stopped-decelerating", underWay.atStop);
   const { state: s, text } = bedState(bed);
   card.dataset.state = s;
   /** @type {HTMLElement} */ (card.querySelector(".cover")).textContent = text;

@@ -157,6 +157,12 @@ mod tests {
             },
             Said::SignalLoss { seconds: 61 },
             Said::StreamStalled { seconds: 30 },
+            Said::StalledInDeceleration {
+                seconds: 31,
+                start_min: 42.25,
+                minutes: 1.5,
+                depth_bpm: 38.4,
+            },
             Said::BridgeOffline {
                 bridge: "clinic-a".into(),
                 seconds: 45,
