@@ -13,7 +13,7 @@
 //! `--beds N` a third facility, `clinic-c`, adds HL7 beds on the synthetic programme (its bed-1
 //! with no toco applied). Each bridge runs as its own process (`mimamori bridge`, as on a
 //! delivery-room PC; its PID is printed, so stopping one shows what the wall does when a site
-//! drops off). Every bed gets a fictional patient. Demo logins are created (centre obstetrician, centre admin, a clinic-a midwife) and
+//! drops off). Every bed gets a fictional patient and a bedside observation of her labour. Demo logins are created (centre obstetrician, centre admin, a clinic-a midwife) and
 //! the URL printed. Runs until Ctrl-C (or `--seconds`), then stops everything and removes the
 //! folder.
 
@@ -87,6 +87,33 @@ fn demo_patient(n: usize, facility: &str) -> ctg_hub::records::NewPatient {
         gestational_days: Some((n * 3 % 7) as u32),
         parity: Some((n % 4) as u32),
         notes: NOTES[n % 4].to_owned(),
+    }
+}
+
+/// A fictional bedside observation of the labour for the demo's beds (one in five on oxytocin,
+/// every other with an epidural, one with meconium-stained liquor and one with a fever).
+fn demo_labour(n: usize) -> ctg_hub::records::LabourObservation {
+    use ctg_hub::records::{Liquor, Membranes};
+    let ruptured = n % 3 != 1;
+    ctg_hub::records::LabourObservation {
+        dilation_cm: Some((3 + n * 3 % 7) as f64),
+        oxytocin_mu_min: n.is_multiple_of(5).then_some(2.0 + (n % 4) as f64 * 2.0),
+        epidural: Some(n % 2 == 1),
+        temperature_c: Some(if n == 5 {
+            38.2
+        } else {
+            36.6 + (n % 4) as f64 * 0.2
+        }),
+        membranes: Some(if ruptured {
+            Membranes::Ruptured
+        } else {
+            Membranes::Intact
+        }),
+        liquor: ruptured.then_some(if n == 3 {
+            Liquor::Meconium
+        } else {
+            Liquor::Clear
+        }),
     }
 }
 
@@ -351,7 +378,14 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
                         let added = hub
                             .records
                             .add_patient(&patient)
-                            .and_then(|p| hub.records.add_episode(p, Some(id)));
+                            .and_then(|p| hub.records.add_episode(p, Some(id)))
+                            .and_then(|episode| {
+                                hub.records.add_observation(
+                                    episode,
+                                    &format!("{facility}-midwife"),
+                                    &demo_labour(n),
+                                )
+                            });
                         match added {
                             Ok(_) => hub.tell_gestational_weeks(id, patient.gestational_weeks),
                             Err(error) => {
@@ -473,4 +507,25 @@ fn print_status(hub: &Arc<ctg_hub::Hub>, started: Instant) -> std::io::Result<()
         )?;
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every demo bed's labour observation is one the hub takes, and the demo shows each kind
+    /// of alarm somewhere (a fever, meconium).
+    #[test]
+    fn the_demo_labour_observations_are_valid_and_show_each_alarm() {
+        let all: Vec<_> = (0..40).map(super::demo_labour).collect();
+        for observed in &all {
+            observed.check().unwrap();
+        }
+        assert!(all.iter().any(|o| {
+            o.temperature_c
+                .is_some_and(|t| t >= ctg_hub::records::FEVER_C)
+        }));
+        assert!(
+            all.iter()
+                .any(|o| o.liquor == Some(ctg_hub::records::Liquor::Meconium))
+        );
+    }
 }

@@ -20,7 +20,8 @@
 //!   transducers again.
 //! - A stream stalled while a deceleration was under way (what followed is not known): like
 //!   level 4.
-//! - Technical (signal loss, stream stalled, bridge offline, spool filling, hub overloaded):
+//! - Technical (signal loss, stream stalled, bridge offline, a bridge's clock off, spool
+//!   filling, hub overloaded):
 //!   the facility's on-call midwife, escalating slower.
 //! - Nobody acknowledges within the severity's escalation time: the next person in the roster
 //!   (facility first, then the centre), one step per period.

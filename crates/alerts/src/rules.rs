@@ -45,6 +45,9 @@ pub struct AlertRules {
     /// A deceleration still under way this long raises the prolonged-deceleration alert, s
     /// (NICHD 2008 and JSOG: prolonged from 2 minutes; FIGO 2015: 3).
     pub prolonged_under_way_s: f64,
+    /// A bridge's clock this far from the hub's (either way): its trace times are off by as
+    /// much (a documented safety caution, clinical.md §4.10), ms. Resolved under half of it.
+    pub clock_offset_ms: i64,
 }
 
 impl Default for AlertRules {
@@ -56,6 +59,7 @@ impl Default for AlertRules {
             bradycardia_bpm: 110.0,
             jsog_level: 3,
             prolonged_under_way_s: 120.0,
+            clock_offset_ms: 30_000,
         }
     }
 }
@@ -86,6 +90,9 @@ pub enum AlertKind {
     StalledInDeceleration,
     /// A bridge's connection is gone.
     BridgeOffline,
+    /// A bridge's clock is off the hub's by more than [`AlertRules::clock_offset_ms`]: the
+    /// times of its traces (and of what is placed on them) are off by as much.
+    BridgeClock,
     /// More than 5 contractions per 10 minutes, averaged over 30 minutes (FIGO 2015, NICHD 2008).
     Tachysystole,
     /// A bridge's spool (data the hub has not acknowledged) is filling up.
@@ -119,6 +126,7 @@ impl AlertKind {
             AlertKind::SignalLoss => "signal-loss".into(),
             AlertKind::StreamStalled | AlertKind::StalledInDeceleration => "stalled".into(),
             AlertKind::BridgeOffline => "bridge-offline".into(),
+            AlertKind::BridgeClock => "bridge-clock".into(),
             AlertKind::Tachysystole => "tachysystole".into(),
             AlertKind::HubOverloaded => "hub-overloaded".into(),
             AlertKind::SpoolFilling { .. } => "spool".into(),
@@ -267,6 +275,8 @@ pub enum Said {
     },
     /// Seconds a bridge has been offline.
     BridgeOffline { bridge: String, seconds: i64 },
+    /// A bridge's clock against the hub's, seconds (positive: ahead).
+    BridgeClock { bridge: String, seconds: i64 },
     /// A bridge's spool filling.
     SpoolFilling {
         percent: u8,
@@ -458,6 +468,11 @@ impl Said {
             Said::BridgeOffline { bridge, seconds } => {
                 format!("bridge {bridge} offline for {seconds} s")
             }
+            Said::BridgeClock { bridge, seconds } => format!(
+                "bridge {bridge}'s clock is {} s {} the hub's: its trace times are off by as much (check its time synchronisation, NTP)",
+                seconds.abs(),
+                if *seconds > 0 { "ahead of" } else { "behind" }
+            ),
             Said::SpoolFilling {
                 percent,
                 used_mib,
@@ -564,6 +579,10 @@ impl Said {
             Said::BridgeOffline { bridge, seconds } => {
                 json!({"text": "bridge_offline", "bridge": bridge, "seconds": seconds})
             }
+            Said::BridgeClock { bridge, seconds } => json!({
+                "text": if *seconds > 0 { "bridge_clock_ahead" } else { "bridge_clock_behind" },
+                "bridge": bridge, "seconds": seconds.abs()
+            }),
             Said::SpoolFilling {
                 percent,
                 used_mib,
@@ -607,7 +626,12 @@ pub struct AlertEngine {
     /// Per stream and fetus, the deceleration under way last told and not yet over, with
     /// when it was told (ms): a stream that stalls soon after is stalled in a deceleration.
     under_way_now: HashMap<(i64, Option<String>), (i64, UnderWayNow)>,
+    /// Per bridge, its clock against the hub's from its last few heartbeats, ms.
+    clocks: HashMap<(String, String), std::collections::VecDeque<i64>>,
 }
+
+/// Heartbeats a bridge's clock is judged over (5 s apart: about a minute).
+const CLOCK_SAMPLES: usize = 12;
 
 /// A deceleration under way as last told: start (stream seconds), seconds so far, depth (bpm).
 #[derive(Debug, Clone, Copy)]
@@ -1162,6 +1186,60 @@ impl AlertEngine {
         }
     }
 
+    /// A bridge's heartbeat: its UTC clock when it sent it, `bridge_utc_ms`, received at the
+    /// hub's `now_ms`. The offset is the largest of the last [`CLOCK_SAMPLES`] differences (the
+    /// network's delay only makes a difference smaller, so the largest is the nearest);
+    /// raised at [`AlertRules::clock_offset_ms`] either way, resolved under half of it.
+    pub fn on_bridge_clock(
+        &mut self,
+        bridge: &str,
+        facility: &str,
+        bridge_utc_ms: i64,
+        now_ms: i64,
+    ) -> Vec<Alert> {
+        let samples = self
+            .clocks
+            .entry((bridge.to_owned(), facility.to_owned()))
+            .or_default();
+        samples.push_back(bridge_utc_ms.saturating_sub(now_ms));
+        if samples.len() > CLOCK_SAMPLES {
+            samples.pop_front();
+        }
+        let offset = samples.iter().copied().max().unwrap_or(0);
+        let subject = Subject::Bridge {
+            name: bridge.to_owned(),
+            facility: facility.to_owned(),
+        };
+        if offset.abs() >= self.rules.clock_offset_ms {
+            let detail = Said::BridgeClock {
+                bridge: bridge.to_owned(),
+                seconds: (offset + 500).div_euclid(1000),
+            };
+            self.raise(subject, AlertKind::BridgeClock, detail, now_ms)
+                .into_iter()
+                .collect()
+        } else if offset.abs() < self.rules.clock_offset_ms / 2 {
+            self.resolve(&subject, "bridge-clock", now_ms)
+                .into_iter()
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Each bridge's clock against the hub's (ms, positive: ahead), as last judged.
+    pub fn bridge_clocks(&self) -> Vec<(String, String, i64)> {
+        let mut out: Vec<(String, String, i64)> = self
+            .clocks
+            .iter()
+            .filter_map(|((bridge, facility), samples)| {
+                Some((bridge.clone(), facility.clone(), *samples.iter().max()?))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The hub's own health, once a second: `trouble` says what is wrong now (None: nothing).
     /// Raised at the first trouble, resolved after a minute without any.
     pub fn on_hub_health(
@@ -1340,6 +1418,53 @@ mod tests {
         assert!(e.on_samples(7, "a", false, 62_000).is_empty());
         let cleared = e.on_samples(7, "a", true, 63_000);
         assert_eq!(cleared[0].resolved_ms, Some(63_000));
+    }
+
+    /// A bridge's clock off the hub's by 30 s or more is told (technical), judged on the
+    /// nearest of its last heartbeats (a slow one does not hide it), and resolved once the
+    /// clock has been right for the heartbeats it is judged over.
+    #[test]
+    fn a_bridge_clock_off_the_hubs_is_told_and_resolved_once_set_right() {
+        let mut e = engine();
+        let hub_ms = 1_000_000_000;
+        assert!(
+            e.on_bridge_clock("b1", "a", hub_ms + 29_000, hub_ms)
+                .is_empty()
+        );
+        let raised = e.on_bridge_clock("b1", "a", hub_ms + 5_000 + 45_000, hub_ms + 5_000);
+        assert_eq!(raised[0].kind, AlertKind::BridgeClock);
+        assert!(!raised[0].kind.clinical());
+        assert_eq!(
+            raised[0].detail,
+            "bridge b1's clock is 45 s ahead of the hub's: its trace times are off by as much \
+             (check its time synchronisation, NTP)"
+        );
+        assert_eq!(raised[0].facts["text"], "bridge_clock_ahead");
+        // A heartbeat 20 s late looks like a clock 25 s ahead: the nearest one still counts.
+        assert!(
+            e.on_bridge_clock("b1", "a", hub_ms + 10_000 + 45_000, hub_ms + 30_000)
+                .is_empty()
+        );
+        assert_eq!(
+            e.bridge_clocks(),
+            [("b1".to_owned(), "a".to_owned(), 45_000)]
+        );
+        // Set right: resolved once the old heartbeats have gone by (12 of them).
+        let mut resolved = Vec::new();
+        for k in 0..12 {
+            let now = hub_ms + 40_000 + k * 5_000;
+            resolved.extend(e.on_bridge_clock("b1", "a", now - 50, now));
+        }
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert!(resolved[0].resolved_ms.is_some());
+        // Behind.
+        let behind = e.on_bridge_clock("b2", "a", hub_ms - 40_000, hub_ms);
+        assert_eq!(behind[0].facts["text"], "bridge_clock_behind");
+        assert!(
+            behind[0].detail.contains("40 s behind the hub's"),
+            "{}",
+            behind[0].detail
+        );
     }
 
     /// A stream that stops while a deceleration is under way is told as stalled in that

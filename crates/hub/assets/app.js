@@ -13,7 +13,7 @@ import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ, lowSignal, cros
 /** @typedef {{id: number, facility: string, bed: string, bridge: string, device: any,
  *   episode_start_utc_ms: number, next_sample_seq: number|null, live: boolean,
  *   last_block_age_ms: number|null, bridge_connected: boolean, level: any,
- *   patient: any, episode_id: number|null, watchers: string[]}} WallBed */
+ *   patient: any, episode_id: number|null, labour: any, bridge_clock_offset_ms: number|null, watchers: string[]}} WallBed */
 
 /** @typedef {{info: WallBed, store: SampleStore, sweep: Sweep|null, card: HTMLElement|null,
  *   lastFrameAt: number, polledAt: number, lastValues: number[], lastQuality: number[], lossSince: number|null,
@@ -589,7 +589,7 @@ function bedCard(bed) {
       h("span", { class: "underway" }),
       h("span", { class: "badges" }),
     ]),
-    h("div", { class: "patient" }),
+    h("div", { class: "patient-line" }, [h("span", { class: "patient" }), h("span", { class: "labour" })]),
     h("div", { class: "plot" }, [paper, trace, h("div", { class: "cover" })]),
     h("footer", {}, [
       h("span", { class: "fhr" }), h("span", { class: "unit" }, ["bpm"]),
@@ -602,6 +602,61 @@ function bedCard(bed) {
   bed.sweep = new Sweep(/** @type {HTMLCanvasElement} */ (paper), /** @type {HTMLCanvasElement} */ (trace), 600);
   bed.dirty = true;
   return card;
+}
+
+/** Maternal temperature from which it is marked (intrapartum fever, NICE NG235, ACOG 712). */
+const FEVER_C = 38.0;
+
+/**
+ * The labour's context as the bedside recorded it (the wall's `labour`: each field's newest
+ * value and when), as words, in a fixed order; `alarm` for a fever or meconium-stained liquor.
+ * `short` words the liquor briefly (for a card).
+ * @param {any} labour @param {boolean} [short]
+ * @returns {{key: string, text: string, alarm: boolean, at_ms: number}[]}
+ */
+function labourItems(labour, short = false) {
+  if (!labour) return [];
+  /** @type {{key: string, text: string, alarm: boolean, at_ms: number}[]} */
+  const items = [];
+  const add = (/** @type {string} */ key, /** @type {(v: any) => string} */ words, /** @type {(v: any) => boolean} */ alarm = () => false) => {
+    const o = labour[key];
+    if (o) items.push({ key, text: words(o.value), alarm: alarm(o.value), at_ms: o.at_ms });
+  };
+  add("dilation_cm", (v) => `${t("dilation")} ${v} cm`);
+  add("oxytocin_mu_min", (v) => (v > 0 ? `${t("oxytocin")} ${v} mU/min` : t("oxytocinStopped")));
+  add("epidural", (v) => t(v ? "epidural" : "epiduralOff"));
+  add("membranes", (v) => `${t("membranes")} ${t(v)}`);
+  add("liquor", (v) => (short && v === "meconium" ? t("meconiumShort") : `${t("liquor")} ${t(v)}`), (v) => v === "meconium");
+  add("temperature_c", (v) => `${t("temperature")} ${Number(v).toFixed(1)} °C`, (v) => v >= FEVER_C);
+  return items;
+}
+
+/**
+ * Shows labour items in `el`, each with when it was recorded, alarms marked.
+ * @param {HTMLElement | null} el @param {{key: string, text: string, alarm: boolean, at_ms: number}[]} items
+ */
+function showLabour(el, items) {
+  if (!el) return;
+  const words = items.map((i) => i.text).join(" · ");
+  if (el.dataset.words === words) return;
+  el.dataset.words = words;
+  el.replaceChildren(...items.flatMap((i, k) => [
+    k ? " · " : "",
+    h("span", { class: i.alarm ? "alarm" : "", dataset: { key: i.key }, title: tf("labourAsOf", { what: i.key === "temperature_c" && i.alarm ? `${i.text}: ${t("fever")}` : i.text, time: clock(i.at_ms) }) }, [i.text]),
+  ]));
+}
+
+/**
+ * One observation's values in words (what it recorded, nothing else).
+ * @param {any} o
+ */
+function observationWords(o) {
+  /** @type {Record<string, any>} */
+  const as = {};
+  for (const key of ["dilation_cm", "oxytocin_mu_min", "epidural", "temperature_c", "membranes", "liquor"]) {
+    if (o[key] !== undefined && o[key] !== null) as[key] = { value: o[key], at_ms: o.at_ms };
+  }
+  return labourItems(as).map((i) => i.text).join(" · ");
 }
 
 /**
@@ -634,6 +689,23 @@ function fetusLabel(f) {
   return f?.fetal_channel ? `${String(f.fetal_channel).toUpperCase()} · ` : "";
 }
 
+/** Bridge clocks at least this far off the hub's are said on the chart (as the alert rules). */
+const CLOCK_OFF_MS = 30000;
+
+/** The chart's header: the bedside's labour context, and a bridge clock off the hub's. */
+function updateChartContext() {
+  const c = state.chart;
+  if (!c) return;
+  showLabour(document.getElementById("chart-labour"), labourItems(c.bed.info.labour));
+  const el = document.getElementById("chart-clock");
+  if (!el) return;
+  const offset = c.bed.info.bridge_clock_offset_ms ?? 0;
+  const off = Math.abs(offset) >= CLOCK_OFF_MS;
+  const seconds = Math.round(Math.abs(offset) / 1000);
+  el.textContent = off ? tf("bridgeClockOff", { seconds: offset > 0 ? `+${seconds}` : `−${seconds}` }) : "";
+  el.title = off ? tf(offset > 0 ? "alert_bridge_clock_ahead" : "alert_bridge_clock_behind", { bridge: c.bed.info.bridge, seconds }) : "";
+}
+
 /** The chart's line for its bed's deceleration under way. */
 function updateChartUnderWay() {
   const el = document.getElementById("chart-underway");
@@ -660,6 +732,8 @@ function updateCard(bed) {
   card.dataset.level = String(level);
   const p = bed.info.patient;
   /** @type {HTMLElement} */ (card.querySelector(".patient")).textContent = p ? `${p.name} · ${gestation(p)}` : t("noPatient");
+  // The bedside's context, briefly: dilation, and a fever or meconium where there is one.
+  showLabour(/** @type {HTMLElement} */ (card.querySelector(".labour")), labourItems(bed.info.labour, true).filter((i) => i.key === "dilation_cm" || i.alarm));
   const alerts = openAlerts(bed.info.id);
   const badges = /** @type {HTMLElement} */ (card.querySelector(".badges"));
   badges.textContent = alerts.length ? `⚠ ${alerts.length}` : "";
@@ -842,6 +916,8 @@ async function renderChart(id, atSeconds) {
     h("h2", {}, [`${bed.info.facility} · ${bed.info.bed}`]),
     h("span", { class: "patient" }, [bed.info.patient ? `${bed.info.patient.name} · ${gestation(bed.info.patient)}` : t("noPatient")]),
     h("span", { class: "underway", id: "chart-underway", role: "status" }),
+    h("span", { class: "labour", id: "chart-labour" }),
+    h("span", { class: "clock-off", id: "chart-clock" }),
     h("label", {}, [t("paperSpeed"), select("speed", [1, 2, 3].map((v) => [v, `${v} cm/min`, settings.cmPerMin === v]), (v) => ({ cmPerMin: Number(v) }))]),
     h("label", {}, [t("fhrScale"), select("scale", [["50-210", "50–210", settings.low === 50], ["30-240", "30–240", settings.low === 30]], (v) => { const [low, high] = v.split("-").map(Number); return { low, high }; })]),
     h("label", {}, [t("pxPerCm"), h("input", { type: "number", step: "0.1", min: "10", max: "200", value: settings.pxPerCm.toFixed(1), onchange: (/** @type {any} */ e) => { settings.pxPerCm = Number(e.target.value) || 37.8; localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } })]),
@@ -956,7 +1032,7 @@ function drawMarks(c, height) {
     const x = (seconds - c.startSeq / HZ) * pxPerSecond;
     if (x < 0 || x > c.canvas.width) continue;
     const y = 22 + height * 0.6 + 2;
-    ctx.fillStyle = mark.kind === "advice" ? "#2f6fd0" : "#6b7280";
+    ctx.fillStyle = mark.kind === "advice" ? "#2f6fd0" : mark.kind === "observation" ? "#1f8a4c" : "#6b7280";
     ctx.beginPath();
     ctx.moveTo(x, y);
     ctx.lineTo(x + 7, y + 5);
@@ -1073,7 +1149,7 @@ function evidence(f) {
     return [h("strong", {}, [crossChannelLabel(f, t)]), h("div", {}, [when]), h("div", { class: "why" }, [t(f.source === "monitor" ? "monitorCoincidenceWhy" : "crossChannelWhy")])];
   }
   if (f.kind === "false_signal") return [h("strong", {}, [t("false_signal")]), h("div", {}, [`${f.channel} · ${t(f.reason)} · ${span}`])];
-  if (f.kind === "advice" || f.kind === "note") return [h("strong", {}, [f.kind === "advice" ? t("advice") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];
+  if (f.kind === "advice" || f.kind === "note" || f.kind === "observation") return [h("strong", {}, [f.kind === "advice" ? t("advice") : f.kind === "observation" ? t("labour") : t("notes")]), h("div", {}, [`${clock(f.entry.at_ms)} ${f.entry.by}: ${f.entry.action ? t(f.entry.action) + " — " : ""}${f.entry.text}`])];
   return [h("div", {}, [span])];
 }
 
@@ -1103,7 +1179,9 @@ async function renderPatient() {
   c.marks = [
     ...(episode?.advice ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "advice" })),
     ...(episode?.notes ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "note" })),
+    ...(episode?.observations ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "observation", text: observationWords(e) })),
   ];
+  if (episode) showLabour(document.getElementById("chart-labour"), labourItems(episode.context));
   c.dirty = true;
   const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}`])));
   const adviceForm = h("form", { class: "advice", onsubmit: async (/** @type {Event} */ e) => {
@@ -1116,6 +1194,41 @@ async function renderPatient() {
     h("input", { name: "text", placeholder: t("addAdvice") }),
     h("button", { type: "submit" }, [t("save")]),
   ]);
+  const number = (/** @type {string} */ name, /** @type {string} */ label, /** @type {number} */ min, /** @type {number} */ max, /** @type {number} */ step, /** @type {string} */ unit) =>
+    h("label", {}, [`${label} (${unit})`, h("input", { name, type: "number", min: String(min), max: String(max), step: String(step), inputmode: "decimal" })]);
+  const choice = (/** @type {string} */ name, /** @type {string} */ label, /** @type {[string, string][]} */ options) =>
+    h("label", {}, [label, h("select", { name }, [h("option", { value: "" }, ["–"]), ...options.map(([value, words]) => h("option", { value }, [words]))])]);
+  const observationError = h("span", { class: "error" });
+  const observationForm = h("form", { class: "observation", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+    /** @type {Record<string, any>} */
+    const observed = {};
+    for (const key of ["dilation_cm", "oxytocin_mu_min", "temperature_c"]) {
+      const v = String(data.get(key) ?? "").trim();
+      if (v !== "") observed[key] = Number(v);
+    }
+    const epidural = String(data.get("epidural") ?? "");
+    if (epidural) observed.epidural = epidural === "yes";
+    for (const key of ["membranes", "liquor"]) {
+      const v = String(data.get(key) ?? "");
+      if (v) observed[key] = v;
+    }
+    try {
+      await api(`/api/episodes/${episode.id}/observations`, { method: "POST", json: observed });
+      renderPatient();
+    } catch (err) { observationError.textContent = String(err); }
+  } }, [
+    number("dilation_cm", t("dilation"), 0, 10, 0.5, "cm"),
+    number("oxytocin_mu_min", t("oxytocin"), 0, 40, 0.5, "mU/min"),
+    choice("epidural", t("epidural"), [["yes", t("yes")], ["no", t("no")]]),
+    number("temperature_c", t("temperature"), 34, 43, 0.1, "°C"),
+    choice("membranes", t("membranes"), [["intact", t("intact")], ["ruptured", t("ruptured")]]),
+    choice("liquor", t("liquor"), [["clear", t("clear")], ["meconium", t("meconium")], ["bloody", t("bloody")]]),
+    h("button", { type: "submit" }, [t("recordObservation")]),
+    observationError,
+  ]);
+  const observations = (episode?.observations ?? []).slice().reverse();
   const noteForm = h("form", { class: "note", onsubmit: async (/** @type {Event} */ e) => {
     e.preventDefault();
     const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
@@ -1128,6 +1241,9 @@ async function renderPatient() {
     h("p", {}, [`${gestation(d)} · ${t("parity")} ${d.parity ?? "–"}`]),
     h("h4", {}, [t("history")]), h("p", { class: "history" }, [d.notes || "–"]),
     h("h4", {}, [t("advice")]), log(episode?.advice), episode ? adviceForm : null,
+    h("h4", {}, [t("labour")]),
+    h("ul", { class: "observations" }, observations.length ? observations.map((/** @type {any} */ o) => h("li", {}, [`${clock(o.at_ms)} ${o.by}: ${observationWords(o)}`])) : [h("li", { class: "quiet" }, [t("noObservations")])]),
+    episode ? observationForm : null,
     h("h4", {}, [t("notes")]), log(episode?.notes), episode ? noteForm : null,
     h("h4", {}, [t("attachments")]),
     h("div", { class: "attachments" }, (body.attachments ?? []).map((/** @type {any} */ a) => a.content_type?.startsWith("image/")
@@ -1567,7 +1683,7 @@ setInterval(() => {
   if (!state.user) return;
   updateSessionBanner();
   if (state.view === "wall") for (const bed of state.beds.values()) updateCard(bed);
-  else if (state.view === "chart") updateChartUnderWay();
+  else if (state.view === "chart") { updateChartUnderWay(); updateChartContext(); }
 }, 1000);
 setInterval(async () => {
   if (!state.user) return;

@@ -171,6 +171,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/api/episodes/{id}/notes",
             axum::routing::post(crate::api_records::add_note),
         )
+        .route(
+            "/api/episodes/{id}/observations",
+            axum::routing::post(crate::api_records::add_observation),
+        )
         .route("/api/alerts/{id}/ack", axum::routing::post(acknowledge))
         .route("/api/alerts/{id}/snooze", axum::routing::post(snooze))
         .route("/api/alerts/{id}/log", get(alert_log))
@@ -344,6 +348,7 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
         })
         .collect();
     let watchers = hub.watchers();
+    let clocks = hub.bridge_clocks();
     let lookup = tokio::task::spawn_blocking({
         let hub = hub.clone();
         move || -> Result<_> { Ok((hub.reader().streams()?, hub.records.stream_patients()?)) }
@@ -359,9 +364,9 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
         .filter(|r| user.may_see(&r.identity.facility))
         .map(|r| {
             let l = live.get(&r.id);
-            let (episode, patient) = patients
+            let (episode, patient, context) = patients
                 .get(&r.id)
-                .map_or((None, None), |(e, p)| (Some(*e), Some(p)));
+                .map_or((None, None, None), |(e, p, c)| (Some(*e), Some(p), Some(c)));
             json!({
                 "id": r.id, "facility": r.identity.facility, "bed": r.identity.port,
                 "bridge": r.identity.bridge, "device": r.device,
@@ -371,7 +376,8 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
                 "last_block_age_ms": l.and_then(|l| l.age_ms),
                 "bridge_connected": l.is_some_and(|l| l.connected),
                 "level": l.and_then(|l| l.level.as_deref()),
-                "patient": patient, "episode_id": episode,
+                "patient": patient, "episode_id": episode, "labour": context,
+                "bridge_clock_offset_ms": clocks.get(&(r.identity.bridge.clone(), r.identity.facility.clone())),
                 "watchers": watchers.get(&r.id).cloned().unwrap_or_default(),
             })
         })

@@ -1,4 +1,4 @@
-//! API routes for patients, episodes, advice, notes and attachments. Every route checks the
+//! API routes for patients, episodes, advice, notes, labour observations and attachments. Every route checks the
 //! session and the patient's facility (`User::may_see`) and audits what it shows or changes.
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::Hub;
 use crate::accounts::{Role, User};
 use crate::api::AuthUser;
-use crate::records::{AdviceAction, NewPatient};
+use crate::records::{AdviceAction, LabourObservation, NewPatient};
 
 /// A JSON `{"error": message}` answer with `status`.
 pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -207,6 +207,37 @@ pub(crate) async fn add_note(
             let _ = hub
                 .accounts
                 .audit(&user.username, "note", &format!("episode {episode}"));
+            (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+    }
+}
+
+/// A labour observation from the bedside (`POST /api/episodes/{id}/observations`): anyone who
+/// may see the episode records one (the facility's staff, the centre); a value out of range, or
+/// none at all, is refused with the reason.
+pub(crate) async fn add_observation(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(episode): Path<i64>,
+    Json(observed): Json<LabourObservation>,
+) -> Response {
+    if let Err(denied) = visible_episode(&hub, &user, episode) {
+        return denied.into_response();
+    }
+    match hub
+        .records
+        .add_observation(episode, &user.username, &observed)
+    {
+        Ok(id) => {
+            let _ = hub.accounts.audit(
+                &user.username,
+                "observation",
+                &format!(
+                    "episode {episode}: {}",
+                    serde_json::to_string(&observed).unwrap_or_default()
+                ),
+            );
             (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
         }
         Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),

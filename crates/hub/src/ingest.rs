@@ -227,7 +227,8 @@ async fn session(
                     spool_bytes,
                     spool_max_bytes,
                 } => hub.bridge_spool(&bridge_id, &facility, spool_bytes, spool_max_bytes),
-                Message::Heartbeat { .. } | Message::CloseStream { .. } => {}
+                Message::Heartbeat { utc_ms } => hub.bridge_clock(&bridge_id, &facility, utc_ms),
+                Message::CloseStream { .. } => {}
                 other => tracing::warn!(kind = other.kind(), "unexpected message from a bridge"),
             }
         }

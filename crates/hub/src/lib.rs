@@ -750,6 +750,24 @@ impl Hub {
         self.publish(changes);
     }
 
+    /// A bridge's heartbeat with its UTC clock: its clock against the hub's, for the alert
+    /// rules (`AlertKind::BridgeClock`) and the wall.
+    pub fn bridge_clock(&self, bridge: &str, facility: &str, bridge_utc_ms: i64) {
+        let changes =
+            self.alert_engine()
+                .on_bridge_clock(bridge, facility, bridge_utc_ms, utc_now_ms());
+        self.publish(changes);
+    }
+
+    /// Each bridge's clock against the hub's, ms (positive: ahead), by (bridge, facility).
+    pub fn bridge_clocks(&self) -> HashMap<(String, String), i64> {
+        self.alert_engine()
+            .bridge_clocks()
+            .into_iter()
+            .map(|(bridge, facility, offset)| ((bridge, facility), offset))
+            .collect()
+    }
+
     /// A bridge connected or left.
     pub fn bridge_seen(&self, bridge: &str, facility: &str, connected: bool) {
         let changes = self

@@ -167,6 +167,14 @@ mod tests {
                 bridge: "clinic-a".into(),
                 seconds: 45,
             },
+            Said::BridgeClock {
+                bridge: "ldr-pc-1".into(),
+                seconds: 200,
+            },
+            Said::BridgeClock {
+                bridge: "ldr-pc-1".into(),
+                seconds: -45,
+            },
             Said::SpoolFilling {
                 percent: 85,
                 used_mib: 870,

@@ -3,7 +3,11 @@
 //!
 //! A stream is associated to a patient's monitoring episode by staff. The centre's **advice**
 //! (observe, conservative measures, prepare or perform expedited delivery, maternal transport)
-//! is recorded against the episode with who and when. Attachments (images, PDFs, text) are
+//! is recorded against the episode with who and when. The facility records the labour's
+//! course as it goes ([`LabourObservation`]: dilation, oxytocin, epidural, temperature,
+//! membranes and liquor), so that whoever reads the trace at the centre reads it with the
+//! context the bedside has (clinical.md §4.1: central monitoring led to decisions "without full
+//! clinical information"). Attachments (images, PDFs, text) are
 //! stored in the database, at most [`MAX_ATTACHMENT_BYTES`] each, and only when their bytes
 //! match the declared type (magic numbers), so nothing else is served back to a browser.
 
@@ -92,7 +96,7 @@ pub struct Entry {
 }
 
 /// An episode with its log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Episode {
     /// ID.
     pub id: i64,
@@ -106,6 +110,185 @@ pub struct Episode {
     pub advice: Vec<Entry>,
     /// The facility's notes.
     pub notes: Vec<Entry>,
+    /// The labour's course as observed at the bedside, oldest first.
+    pub observations: Vec<Observation>,
+    /// Each observed field's newest value ([`LabourContext::of`] the observations).
+    pub context: LabourContext,
+}
+
+/// The membranes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Membranes {
+    /// Intact.
+    Intact,
+    /// Ruptured (spontaneously or artificially).
+    Ruptured,
+}
+
+/// The amniotic fluid as seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Liquor {
+    /// Clear.
+    Clear,
+    /// Meconium-stained.
+    Meconium,
+    /// Blood-stained.
+    Bloody,
+}
+
+/// What the bedside observed at one time; each field only where it was observed (a later
+/// observation that leaves a field out leaves its earlier value standing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabourObservation {
+    /// Cervical dilation, cm (0–10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dilation_cm: Option<f64>,
+    /// Oxytocin infusion rate, mU/min (0: stopped; at most 40).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oxytocin_mu_min: Option<f64>,
+    /// Epidural (neuraxial) analgesia running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epidural: Option<bool>,
+    /// Maternal temperature, °C (34–43).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature_c: Option<f64>,
+    /// The membranes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membranes: Option<Membranes>,
+    /// The liquor (with ruptured membranes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liquor: Option<Liquor>,
+}
+
+/// Maternal temperature from which the viewer marks it (intrapartum fever: ≥ 38.0 °C, NICE
+/// NG235 and ACOG Committee Opinion 712).
+pub const FEVER_C: f64 = 38.0;
+
+impl LabourObservation {
+    /// Checks that something was observed and each value is one a bedside could record.
+    pub fn check(&self) -> Result<()> {
+        let within = |value: Option<f64>, low: f64, high: f64, what: &str| -> Result<()> {
+            match value {
+                Some(v) if !(v.is_finite() && (low..=high).contains(&v)) => {
+                    bail!("{what} must be {low}–{high}, not {v}")
+                }
+                _ => Ok(()),
+            }
+        };
+        within(self.dilation_cm, 0.0, 10.0, "dilation (cm)")?;
+        within(self.oxytocin_mu_min, 0.0, 40.0, "oxytocin (mU/min)")?;
+        within(self.temperature_c, 34.0, 43.0, "temperature (°C)")?;
+        if self.liquor.is_some() && self.membranes == Some(Membranes::Intact) {
+            bail!("liquor is seen only with ruptured membranes");
+        }
+        if *self == LabourObservation::default() {
+            bail!("an observation needs at least one value");
+        }
+        Ok(())
+    }
+}
+
+/// A labour observation as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Observation {
+    /// ID.
+    pub id: i64,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Who.
+    pub by: String,
+    /// What.
+    #[serde(flatten)]
+    pub observed: LabourObservation,
+}
+
+/// One value of the labour's context and when it was observed.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Observed<T> {
+    /// The value.
+    pub value: T,
+    /// When it was observed (ms since the Unix epoch).
+    pub at_ms: i64,
+}
+
+/// The labour's context now: each field's newest observed value, with its time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LabourContext {
+    /// Cervical dilation, cm.
+    pub dilation_cm: Option<Observed<f64>>,
+    /// Oxytocin, mU/min (0: stopped).
+    pub oxytocin_mu_min: Option<Observed<f64>>,
+    /// Epidural running.
+    pub epidural: Option<Observed<bool>>,
+    /// Maternal temperature, °C.
+    pub temperature_c: Option<Observed<f64>>,
+    /// Membranes.
+    pub membranes: Option<Observed<Membranes>>,
+    /// Liquor.
+    pub liquor: Option<Observed<Liquor>>,
+}
+
+impl LabourContext {
+    /// The context after `observations` (in any order; the newest value of each field wins,
+    /// the later-recorded on a tie).
+    pub fn of(observations: &[Observation]) -> LabourContext {
+        let mut ordered: Vec<&Observation> = observations.iter().collect();
+        ordered.sort_by_key(|o| (o.at_ms, o.id));
+        let mut context = LabourContext::default();
+        for o in ordered {
+            let at_ms = o.at_ms;
+            let v = o.observed;
+            if let Some(value) = v.dilation_cm {
+                context.dilation_cm = Some(Observed { value, at_ms });
+            }
+            if let Some(value) = v.oxytocin_mu_min {
+                context.oxytocin_mu_min = Some(Observed { value, at_ms });
+            }
+            if let Some(value) = v.epidural {
+                context.epidural = Some(Observed { value, at_ms });
+            }
+            if let Some(value) = v.temperature_c {
+                context.temperature_c = Some(Observed { value, at_ms });
+            }
+            if let Some(value) = v.membranes {
+                context.membranes = Some(Observed { value, at_ms });
+            }
+            if let Some(value) = v.liquor {
+                context.liquor = Some(Observed { value, at_ms });
+            }
+        }
+        context
+    }
+}
+
+/// An episode's labour observations, oldest first.
+fn observations_of(db: &Connection, episode: i64) -> Result<Vec<Observation>> {
+    let mut query = db.prepare_cached(
+        "SELECT id, at_ms, by, text FROM episode_log
+          WHERE episode_id=?1 AND kind='observation' ORDER BY id",
+    )?;
+    let rows = query.query_map([episode], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, at_ms, by, text) = row?;
+        out.push(Observation {
+            id,
+            at_ms,
+            by,
+            observed: serde_json::from_str(&text)?,
+        });
+    }
+    Ok(out)
 }
 
 /// An attachment's description (the bytes are fetched separately).
@@ -211,6 +394,7 @@ impl Records {
                  id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, at_ms INTEGER NOT NULL,
                  kind TEXT NOT NULL, finding TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS findings_by_stream ON findings(stream_id, id);
+             CREATE INDEX IF NOT EXISTS episode_log_by_episode ON episode_log(episode_id, kind, id);
              CREATE TABLE IF NOT EXISTS attachments(
                  id INTEGER PRIMARY KEY, patient_id INTEGER NOT NULL, name TEXT NOT NULL,
                  content_type TEXT NOT NULL, data BLOB NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL);",
@@ -272,8 +456,8 @@ impl Records {
         Ok(out)
     }
 
-    /// Per stream, its newest episode and that episode's patient.
-    pub fn stream_patients(&self) -> Result<HashMap<i64, (i64, Patient)>> {
+    /// Per stream, its newest episode, that episode's patient and its labour's context now.
+    pub fn stream_patients(&self) -> Result<HashMap<i64, (i64, Patient, LabourContext)>> {
         let db = self.db();
         let mut query = db.prepare(
             "SELECT e.stream_id, e.id, p.id, p.details FROM episodes e JOIN patients p ON p.id = e.patient_id
@@ -287,10 +471,10 @@ impl Records {
                 r.get::<_, String>(3)?,
             ))
         })?;
-        let mut out = HashMap::new();
+        let mut newest = HashMap::new();
         for row in rows {
             let (stream, episode, id, details) = row?;
-            out.insert(
+            newest.insert(
                 stream,
                 (
                     episode,
@@ -300,6 +484,11 @@ impl Records {
                     },
                 ),
             );
+        }
+        let mut out = HashMap::new();
+        for (stream, (episode, patient)) in newest {
+            let context = LabourContext::of(&observations_of(&db, episode)?);
+            out.insert(stream, (episode, patient, context));
         }
         Ok(out)
     }
@@ -390,6 +579,23 @@ impl Records {
         self.log(episode, "note", by, None, text)
     }
 
+    /// Records a labour observation ([`LabourObservation::check`]ed first).
+    pub fn add_observation(
+        &self,
+        episode: i64,
+        by: &str,
+        observed: &LabourObservation,
+    ) -> Result<i64> {
+        observed.check()?;
+        self.log(
+            episode,
+            "observation",
+            by,
+            None,
+            &serde_json::to_string(observed)?,
+        )
+    }
+
     fn log(
         &self,
         episode: i64,
@@ -441,12 +647,14 @@ impl Records {
             let (mut advice, mut notes) = (Vec::new(), Vec::new());
             for entry in entries {
                 let (kind, entry) = entry?;
-                if kind == "advice" {
-                    advice.push(entry)
-                } else {
-                    notes.push(entry)
+                match kind.as_str() {
+                    "advice" => advice.push(entry),
+                    "note" => notes.push(entry),
+                    _ => {}
                 }
             }
+            let observations = observations_of(&db, id)?;
+            let context = LabourContext::of(&observations);
             out.push(Episode {
                 id,
                 patient_id,
@@ -454,6 +662,8 @@ impl Records {
                 started_ms,
                 advice,
                 notes,
+                observations,
+                context,
             });
         }
         Ok(out)
@@ -651,6 +861,118 @@ mod tests {
         // The stream's analysis reads the gestational age of its newest episode's patient.
         assert_eq!(records.stream_gestational_weeks(3).unwrap(), Some(39));
         assert_eq!(records.stream_gestational_weeks(4).unwrap(), None);
+    }
+
+    /// Labour observations: values a bedside could record, each field's newest value is the
+    /// context (a later observation that leaves a field out leaves it standing), kept apart
+    /// from the notes, and the wall's per-stream lookup carries the newest episode's context.
+    #[test]
+    fn labour_observations_build_the_context_field_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let patient = NewPatient {
+            facility: "clinic-a".into(),
+            patient_ref: "MRN-2".into(),
+            name: "B".into(),
+            gestational_weeks: Some(40),
+            gestational_days: None,
+            parity: Some(1),
+            notes: String::new(),
+        };
+        let id = records.add_patient(&patient).unwrap();
+        let first = records.add_episode(id, Some(7)).unwrap();
+        records
+            .add_observation(
+                first,
+                "mw-a",
+                &LabourObservation {
+                    dilation_cm: Some(9.0),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let episode = records.add_episode(id, Some(7)).unwrap();
+        for bad in [
+            LabourObservation::default(),
+            LabourObservation {
+                dilation_cm: Some(11.0),
+                ..Default::default()
+            },
+            LabourObservation {
+                temperature_c: Some(f64::NAN),
+                ..Default::default()
+            },
+            LabourObservation {
+                oxytocin_mu_min: Some(-1.0),
+                ..Default::default()
+            },
+            LabourObservation {
+                membranes: Some(Membranes::Intact),
+                liquor: Some(Liquor::Meconium),
+                ..Default::default()
+            },
+        ] {
+            assert!(
+                records.add_observation(episode, "mw-a", &bad).is_err(),
+                "{bad:?}"
+            );
+        }
+        records
+            .add_observation(
+                episode,
+                "mw-a",
+                &LabourObservation {
+                    dilation_cm: Some(4.0),
+                    oxytocin_mu_min: Some(4.0),
+                    membranes: Some(Membranes::Intact),
+                    temperature_c: Some(37.2),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        records
+            .add_note(episode, "mw-a", "epidural asked for")
+            .unwrap();
+        records
+            .add_observation(
+                episode,
+                "mw-b",
+                &LabourObservation {
+                    dilation_cm: Some(7.0),
+                    epidural: Some(true),
+                    membranes: Some(Membranes::Ruptured),
+                    liquor: Some(Liquor::Meconium),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let episodes = records.episodes(id).unwrap();
+        let shown = &episodes[1];
+        assert_eq!(shown.notes.len(), 1, "observations are not notes");
+        assert_eq!(shown.observations.len(), 2);
+        assert_eq!(shown.observations[1].by, "mw-b");
+        let context = shown.context;
+        assert_eq!(context.dilation_cm.map(|o| o.value), Some(7.0));
+        assert_eq!(context.oxytocin_mu_min.map(|o| o.value), Some(4.0));
+        assert_eq!(
+            context.oxytocin_mu_min.map(|o| o.at_ms),
+            Some(shown.observations[0].at_ms)
+        );
+        assert_eq!(context.temperature_c.map(|o| o.value), Some(37.2));
+        assert_eq!(context.epidural.map(|o| o.value), Some(true));
+        assert_eq!(
+            context.membranes.map(|o| o.value),
+            Some(Membranes::Ruptured)
+        );
+        assert_eq!(context.liquor.map(|o| o.value), Some(Liquor::Meconium));
+        // The first episode keeps its own.
+        assert_eq!(episodes[0].context.dilation_cm.map(|o| o.value), Some(9.0));
+        let (newest, _, wall_context) = records.stream_patients().unwrap()[&7];
+        assert_eq!((newest, wall_context), (episode, context));
+        // What the viewer reads.
+        let json = serde_json::to_value(context).unwrap();
+        assert_eq!(json["liquor"]["value"], "meconium");
+        assert_eq!(json["dilation_cm"]["value"], 7.0);
     }
 }
 

@@ -255,6 +255,13 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
             .map(|s| s["id"].as_i64().unwrap())
             .collect();
         assert_eq!(on_wall, visible.iter().copied().collect(), "{user}'s wall");
+        // The wall carries each bed's labour context (after the first user recorded one).
+        if user != "admin" {
+            for bed in wall.as_array().unwrap() {
+                assert_eq!(bed["labour"]["dilation_cm"]["value"], 6.0, "{bed}");
+                assert_eq!(bed["labour"]["temperature_c"]["value"], 38.2, "{bed}");
+            }
+        }
         for id in [a, b] {
             let may = visible.contains(&id);
             let (status, _, body) = http(
@@ -358,6 +365,39 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
                 if may { 201 } else { 403 },
                 "{user} writes a note on episode {i}"
             );
+            // Labour observations: whoever may see the episode records them; a value out of
+            // range is refused with the reason.
+            let (status, _, _) = http(
+                port,
+                "POST",
+                &format!("/api/episodes/{}/observations", episodes[i]),
+                Some(&cookie),
+                Some(r#"{"dilation_cm":6,"oxytocin_mu_min":4,"temperature_c":38.2}"#),
+            )
+            .await;
+            assert_eq!(
+                status,
+                if may { 201 } else { 403 },
+                "{user} records an observation on episode {i}"
+            );
+            if may {
+                let (status, _, body) = http(
+                    port,
+                    "POST",
+                    &format!("/api/episodes/{}/observations", episodes[i]),
+                    Some(&cookie),
+                    Some(r#"{"dilation_cm":12}"#),
+                )
+                .await;
+                assert_eq!(status, 400, "{user}: 12 cm");
+                assert!(
+                    body["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("dilation (cm) must be 0–10"),
+                    "{body}"
+                );
+            }
             // Advice comes from the centre only.
             let centre = user == "admin" || user == "ob-centre";
             let (status, _, _) = http(
@@ -422,6 +462,11 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     assert_eq!(count("view_stream"), 7, "one per permitted subscription");
     assert_eq!(count("user_added"), 1);
     assert_eq!(count("advice"), 4, "two centre users × two episodes");
+    assert_eq!(
+        count("observation"),
+        7,
+        "one per permitted observation (admin 2, ob 2, three facility users 1 each)"
+    );
     assert_eq!(count("view_patient"), 7);
 }
 
