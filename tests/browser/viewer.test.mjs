@@ -497,12 +497,28 @@ try {
   }
 
   // ── the centre's advice, recorded against the trace ──
+  // A transfer is advised only with the bedside carer it was confirmed with: the form asks for
+  // them, and the hub refuses it without.
   await page.selectOption("form.advice select[name=action]", "maternal_transport");
+  assert.equal(await page.locator("form.advice input[name=confirmed_with]").evaluate((el) => /** @type {HTMLInputElement} */ (el).required), true, "a transfer asks who it was confirmed with");
+  {
+    const episode = await page.evaluate(async (id) => {
+      const wall = await (await fetch("/api/wall")).json();
+      return wall.find((/** @type {any} */ b) => b.id === id)?.episode_id;
+    }, Number(/#\/bed\/(\d+)/.exec(await page.evaluate(() => location.hash))?.[1]));
+    // Outside the page (the page's own console would log the refusal as an error), with
+    // the page's session.
+    const response = await page.request.post(`${url}api/episodes/${episode}/advice`, { data: { action: "maternal_transport", text: "unconfirmed" } });
+    const refused = { status: response.status(), body: await response.json() };
+    assert.equal(refused.status, 400, JSON.stringify(refused));
+    assert.match(refused.body.error, /bedside carer/);
+  }
   await page.fill("form.advice input[name=text]", "母体搬送を推奨 (browser test)");
+  await page.fill("form.advice input[name=confirmed_with]", "佐藤助産師");
   await page.click("form.advice button[type=submit]");
   await page.waitForSelector("text=母体搬送を推奨 (browser test)", { timeout: 10000 });
   const adviceLine = await page.locator(".patient-panel li", { hasText: "browser test" }).first().textContent();
-  assert.match(adviceLine ?? "", /demo: 母体搬送 — /, "the advice log says who and what");
+  assert.match(adviceLine ?? "", /demo: 母体搬送 — 母体搬送を推奨 \(browser test\) \(現場確認: 佐藤助産師\)$/, "the advice log says who, what, and with whom it was confirmed");
   log(`advice recorded: ${adviceLine}`);
 
   // ── the bedside's labour observations: recorded in the patient panel, shown in the chart's

@@ -674,6 +674,12 @@ impl AlertEngine {
         }
     }
 
+    /// New alerts take IDs above `last_id` (a hub that restarts continues after the IDs it
+    /// used before, so an ID names one alert in the stored dispatch log and the audit log).
+    pub fn continue_after(&mut self, last_id: u64) {
+        self.next_id = self.next_id.max(last_id);
+    }
+
     /// Every alert, oldest first.
     pub fn alerts(&self) -> &[Alert] {
         &self.alerts

@@ -604,6 +604,9 @@ function bedCard(bed) {
   return card;
 }
 
+/** Advice that escalates care: given only with the bedside carer it was confirmed with. */
+const ESCALATIONS = ["prepare_expedited_delivery", "perform_expedited_delivery", "maternal_transport"];
+
 /** Maternal temperature from which it is marked (intrapartum fever, NICE NG235, ACOG 712). */
 const FEVER_C = 38.0;
 
@@ -916,8 +919,6 @@ async function renderChart(id, atSeconds) {
     h("h2", {}, [`${bed.info.facility} · ${bed.info.bed}`]),
     h("span", { class: "patient" }, [bed.info.patient ? `${bed.info.patient.name} · ${gestation(bed.info.patient)}` : t("noPatient")]),
     h("span", { class: "underway", id: "chart-underway", role: "status" }),
-    h("span", { class: "labour", id: "chart-labour" }),
-    h("span", { class: "clock-off", id: "chart-clock" }),
     h("label", {}, [t("paperSpeed"), select("speed", [1, 2, 3].map((v) => [v, `${v} cm/min`, settings.cmPerMin === v]), (v) => ({ cmPerMin: Number(v) }))]),
     h("label", {}, [t("fhrScale"), select("scale", [["50-210", "50–210", settings.low === 50], ["30-240", "30–240", settings.low === 30]], (v) => { const [low, high] = v.split("-").map(Number); return { low, high }; })]),
     h("label", {}, [t("pxPerCm"), h("input", { type: "number", step: "0.1", min: "10", max: "200", value: settings.pxPerCm.toFixed(1), onchange: (/** @type {any} */ e) => { settings.pxPerCm = Number(e.target.value) || 37.8; localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } })]),
@@ -929,8 +930,15 @@ async function renderChart(id, atSeconds) {
   ]);
   const events = h("div", { class: "events", id: "event-list" });
   const patientPanel = h("div", { class: "patient-panel", id: "patient-panel" });
+  // The bedside's context and a bridge clock off the hub's, on a line of their own that is
+  // always there: filled in later, it does not move the chart under the pointer.
+  const context = h("div", { class: "chart-context" }, [
+    h("span", { class: "labour", id: "chart-labour" }),
+    h("span", { class: "clock-off", id: "chart-clock" }),
+  ]);
   app.replaceChildren(topBar(), h("main", { class: "chart-view" }, [
     header,
+    context,
     h("div", { class: "chart-body" }, [h("div", { class: "chart-wrap" }, [canvas, tip]), h("aside", { class: "side" }, [events, patientPanel, h("div", { class: "alerts", id: "alert-panel" })])]),
   ]));
   canvas.addEventListener("mousemove", (e) => hover(e));
@@ -1183,16 +1191,26 @@ async function renderPatient() {
   ];
   if (episode) showLabour(document.getElementById("chart-labour"), labourItems(episode.context));
   c.dirty = true;
-  const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}`])));
+  const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}${e.confirmed_with ? ` (${tf("confirmedWithShort", { who: e.confirmed_with })})` : ""}`])));
+  // Advice that escalates (an expedited delivery, a transfer) names the bedside carer the
+  // patient's identity and situation were confirmed with; the hub refuses it otherwise.
+  const confirmedWith = /** @type {HTMLInputElement} */ (h("input", { name: "confirmed_with", class: "confirmed-with", maxlength: "100", placeholder: t("confirmedWith"), "aria-label": t("confirmedWith") }));
+  const adviceError = h("span", { class: "error" });
+  const actionSelect = /** @type {HTMLSelectElement} */ (h("select", { name: "action", onchange: () => { confirmedWith.required = ESCALATIONS.includes(actionSelect.value); } },
+    ["observe", "conservative_measures", "prepare_expedited_delivery", "perform_expedited_delivery", "maternal_transport"].map((a) => h("option", { value: a }, [t(a)]))));
   const adviceForm = h("form", { class: "advice", onsubmit: async (/** @type {Event} */ e) => {
     e.preventDefault();
     const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
-    await api(`/api/episodes/${episode.id}/advice`, { method: "POST", json: { action: data.get("action"), text: data.get("text") } }).catch((err) => alert(String(err)));
-    renderPatient();
+    try {
+      await api(`/api/episodes/${episode.id}/advice`, { method: "POST", json: { action: data.get("action"), text: data.get("text"), confirmed_with: String(data.get("confirmed_with") ?? "").trim() || null } });
+      renderPatient();
+    } catch (err) { adviceError.textContent = String(err); }
   } }, [
-    h("select", { name: "action" }, ["observe", "conservative_measures", "prepare_expedited_delivery", "perform_expedited_delivery", "maternal_transport"].map((a) => h("option", { value: a }, [t(a)]))),
+    actionSelect,
     h("input", { name: "text", placeholder: t("addAdvice") }),
     h("button", { type: "submit" }, [t("save")]),
+    confirmedWith,
+    adviceError,
   ]);
   const number = (/** @type {string} */ name, /** @type {string} */ label, /** @type {number} */ min, /** @type {number} */ max, /** @type {number} */ step, /** @type {string} */ unit) =>
     h("label", {}, [`${label} (${unit})`, h("input", { name, type: "number", min: String(min), max: String(max), step: String(step), inputmode: "decimal" })]);
@@ -1264,6 +1282,7 @@ function printChart() {
     .sort((/** @type {any} */ a, /** @type {any} */ b) => a.start_s - b.start_s);
   const sheet = h("div", { class: "print-sheet" }, [
     h("p", {}, [`${c.bed.info.facility} · ${c.bed.info.bed} · ${c.bed.info.patient?.name ?? ""} · ${c.settings.cmPerMin} cm/min · ${new Date().toLocaleString()}`]),
+    ...labourItems(c.bed.info.labour).length ? [h("p", {}, [`${t("labour")}: ${labourItems(c.bed.info.labour).map((i) => `${i.text} (${clock(i.at_ms)})`).join(" · ")}`])] : [],
     image,
     printed.length ? h("table", { class: "print-findings" }, [
       h("tbody", {}, printed.map((/** @type {any} */ f) => {

@@ -155,6 +155,10 @@ pub(crate) struct NewAdvice {
     action: AdviceAction,
     #[serde(default)]
     text: String,
+    /// The bedside carer the patient's identity and situation were confirmed with (required
+    /// for advice that escalates: `AdviceAction::escalates`).
+    #[serde(default)]
+    confirmed_with: Option<String>,
 }
 
 pub(crate) async fn add_advice(
@@ -172,15 +176,26 @@ pub(crate) async fn add_advice(
             "advice comes from the centre's obstetricians and midwives",
         );
     }
-    match hub
-        .records
-        .add_advice(episode, &user.username, body.action, &body.text)
-    {
+    match hub.records.add_advice(
+        episode,
+        &user.username,
+        body.action,
+        &body.text,
+        body.confirmed_with.as_deref(),
+    ) {
         Ok(id) => {
+            let confirmed = body
+                .confirmed_with
+                .as_deref()
+                .map(|c| format!(" (confirmed with {})", c.trim()))
+                .unwrap_or_default();
             let _ = hub.accounts.audit(
                 &user.username,
                 "advice",
-                &format!("episode {episode}: {:?} {}", body.action, body.text),
+                &format!(
+                    "episode {episode}: {:?} {}{confirmed}",
+                    body.action, body.text
+                ),
             );
             (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
         }

@@ -192,6 +192,8 @@ pub struct Hub {
     /// Patients, episodes, advice, notes, attachments.
     pub records: records::Records,
     alerts: Mutex<alerts::AlertEngine>,
+    /// Alert IDs below this are reserved in the database ([`notify::Notifier::reserve_alert_ids`]).
+    alert_ids_until: AtomicU64,
     /// Alert changes (raised, updated, acknowledged, resolved), for viewers.
     pub alert_feed: broadcast::Sender<alerts::Alert>,
     findings_rx: Mutex<Option<pipeline::FindingsReceiver>>,
@@ -302,6 +304,11 @@ impl Hub {
         std::thread::Builder::new()
             .name("hub-store".into())
             .spawn(move || store_writer(store, store_rx, &transactions))?;
+        // Alert IDs go on above those used before a restart.
+        let notifier = Arc::new(notify::Notifier::open(db_path, centre, config.policy)?);
+        let first_alert_id = notifier.reserve_alert_ids(0)?;
+        let mut engine = alerts::AlertEngine::new(rules);
+        engine.continue_after(first_alert_id);
         Ok(Arc::new(Hub {
             store_tx,
             streams: Mutex::new(HashMap::new()),
@@ -314,12 +321,13 @@ impl Hub {
             hub_id: hub_id.to_owned(),
             accounts,
             records,
-            alerts: Mutex::new(alerts::AlertEngine::new(rules)),
+            alerts: Mutex::new(engine),
+            alert_ids_until: AtomicU64::new(first_alert_id + notify::ALERT_ID_BLOCK),
             alert_feed: broadcast::channel(1024).0,
             findings_rx: Mutex::new(Some(findings_rx)),
             reader: Mutex::new(SqliteStore::open(db_path)?),
             store_transactions,
-            notifier: Arc::new(notify::Notifier::open(db_path, centre, config.policy)?),
+            notifier,
             centre: centre.to_owned(),
             watchers: Mutex::new(HashMap::new()),
             connection_numbers: AtomicU64::new(0),
@@ -650,6 +658,17 @@ impl Hub {
 
     fn publish(&self, changes: Vec<alerts::Alert>) {
         let now = utc_now_ms();
+        let newest = changes.iter().map(|a| a.id).max().unwrap_or(0);
+        if newest >= self.alert_ids_until.load(Ordering::Relaxed) {
+            match self.notifier.reserve_alert_ids(newest) {
+                Ok(_) => self
+                    .alert_ids_until
+                    .store(newest + notify::ALERT_ID_BLOCK, Ordering::Relaxed),
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "alert IDs were not reserved")
+                }
+            }
+        }
         for alert in changes {
             tracing::info!(id = alert.id, kind = ?alert.kind, subject = ?alert.subject, resolved = alert.resolved_ms.is_some(), "alert");
             self.notifier.on_alert(&alert, now);

@@ -73,6 +73,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Alert IDs reserved at a time ([`Notifier::reserve_alert_ids`]): one write per this many
+/// alerts; a restart skips what was reserved and not used.
+pub const ALERT_ID_BLOCK: u64 = 1000;
+
 impl Notifier {
     /// Opens the notifier's tables in the hub's database and loads rosters, people and
     /// subscriptions into a dispatcher for `centre`.
@@ -272,6 +276,33 @@ impl Notifier {
         now: i64,
     ) -> Result<i64, ctg_alerts::dispatch::SnoozeError> {
         lock(&self.dispatcher).snooze(id, by, reason, minutes * 60_000, now)
+    }
+
+    /// Reserves alert IDs up to `at_least` + [`ALERT_ID_BLOCK`] (kept in `hub_keys`, so a
+    /// restart goes on above every ID this hub has handed out or logged) and returns where the
+    /// IDs not yet reserved began: start the alert engine after it.
+    pub fn reserve_alert_ids(&self, at_least: u64) -> Result<u64> {
+        let db = lock(&self.db);
+        let stored: Option<Vec<u8>> = db
+            .query_row(
+                "SELECT value FROM hub_keys WHERE name='alert_ids_reserved'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let stored = stored
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        let logged: Option<i64> =
+            db.query_row("SELECT MAX(alert_id) FROM alert_log", [], |r| r.get(0))?;
+        let from = stored.max(logged.unwrap_or(0).max(0) as u64);
+        let until = from.max(at_least) + ALERT_ID_BLOCK;
+        db.execute(
+            "INSERT INTO hub_keys(name, value) VALUES('alert_ids_reserved', ?1)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![until.to_be_bytes().to_vec()],
+        )?;
+        Ok(from)
     }
 
     /// The dispatch log of an alert, oldest first.
@@ -540,5 +571,36 @@ mod tests {
         };
         let bytes = serde_json::to_vec(&payload(&delivery)).unwrap().len();
         assert!(bytes < 3000, "{bytes} bytes");
+    }
+}
+
+#[cfg(test)]
+mod alert_id_tests {
+    use super::*;
+
+    /// A database from before the reservation (only its dispatch log says which IDs were
+    /// used) starts above the highest logged; each reservation starts where the last block
+    /// ended, whatever was used of it.
+    #[test]
+    fn alert_ids_are_reserved_above_every_id_logged_or_reserved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.db");
+        let notifier = Notifier::open(&path, "centre", Policy::default()).unwrap();
+        lock(&notifier.db)
+            .execute(
+                "INSERT INTO alert_log(at_ms, alert_id, entry) VALUES(1, 4321, '{}')",
+                [],
+            )
+            .unwrap();
+        assert_eq!(notifier.reserve_alert_ids(0).unwrap(), 4321);
+        assert_eq!(
+            notifier.reserve_alert_ids(4321 + 10).unwrap(),
+            4321 + ALERT_ID_BLOCK
+        );
+        let reopened = Notifier::open(&path, "centre", Policy::default()).unwrap();
+        assert_eq!(
+            reopened.reserve_alert_ids(0).unwrap(),
+            4321 + 2 * ALERT_ID_BLOCK
+        );
     }
 }

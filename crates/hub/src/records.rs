@@ -39,6 +39,20 @@ pub enum AdviceAction {
 }
 
 impl AdviceAction {
+    /// Whether the advice escalates care (an expedited delivery, a transfer): such advice is
+    /// given only once the centre has confirmed with the bedside carer who the patient is and
+    /// how things stand (clinical.md §4.1–4.2: central monitoring led to decisions "without
+    /// full clinical information"; "always confirm patient identity with the bedside carer";
+    /// "never diagnose remotely in isolation").
+    pub fn escalates(self) -> bool {
+        matches!(
+            self,
+            AdviceAction::PrepareExpeditedDelivery
+                | AdviceAction::PerformExpeditedDelivery
+                | AdviceAction::MaternalTransport
+        )
+    }
+
     fn name(self) -> &'static str {
         match self {
             AdviceAction::Observe => "observe",
@@ -93,6 +107,10 @@ pub struct Entry {
     pub action: Option<String>,
     /// The text.
     pub text: String,
+    /// For advice: the bedside carer with whom the centre confirmed the patient's identity and
+    /// situation before giving it (required for advice that escalates).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed_with: Option<String>,
 }
 
 /// An episode with its log.
@@ -399,6 +417,15 @@ impl Records {
                  id INTEGER PRIMARY KEY, patient_id INTEGER NOT NULL, name TEXT NOT NULL,
                  content_type TEXT NOT NULL, data BLOB NOT NULL, at_ms INTEGER NOT NULL, by TEXT NOT NULL);",
         )?;
+        // The bedside carer an advice was confirmed with, added to a database made before it.
+        let present: bool = db
+            .prepare(
+                "SELECT 1 FROM pragma_table_info('episode_log') WHERE name = 'confirmed_with'",
+            )?
+            .exists([])?;
+        if !present {
+            db.execute_batch("ALTER TABLE episode_log ADD COLUMN confirmed_with TEXT;")?;
+        }
         Ok(Records { db: Mutex::new(db) })
     }
 
@@ -563,20 +590,40 @@ impl Records {
             .optional()?)
     }
 
-    /// Records the centre's advice.
+    /// Records the centre's advice; `confirmed_with` names the bedside carer with whom the
+    /// patient's identity and situation were confirmed, required where the advice escalates
+    /// ([`AdviceAction::escalates`]).
     pub fn add_advice(
         &self,
         episode: i64,
         by: &str,
         action: AdviceAction,
         text: &str,
+        confirmed_with: Option<&str>,
     ) -> Result<i64> {
-        self.log(episode, "advice", by, Some(action.name()), text)
+        let confirmed_with = confirmed_with.map(str::trim).filter(|c| !c.is_empty());
+        if action.escalates() && confirmed_with.is_none() {
+            bail!(
+                "advice to {} is given only after confirming the patient's identity and situation with the bedside carer: name them",
+                action.name().replace('_', " ")
+            );
+        }
+        if confirmed_with.is_some_and(|c| c.chars().count() > 100) {
+            bail!("the bedside carer's name: at most 100 characters");
+        }
+        self.log(
+            episode,
+            "advice",
+            by,
+            Some(action.name()),
+            text,
+            confirmed_with,
+        )
     }
 
     /// Records a facility note.
     pub fn add_note(&self, episode: i64, by: &str, text: &str) -> Result<i64> {
-        self.log(episode, "note", by, None, text)
+        self.log(episode, "note", by, None, text, None)
     }
 
     /// Records a labour observation ([`LabourObservation::check`]ed first).
@@ -593,6 +640,7 @@ impl Records {
             by,
             None,
             &serde_json::to_string(observed)?,
+            None,
         )
     }
 
@@ -603,14 +651,16 @@ impl Records {
         by: &str,
         action: Option<&str>,
         text: &str,
+        confirmed_with: Option<&str>,
     ) -> Result<i64> {
         if text.len() > 10_000 {
             bail!("at most 10,000 characters");
         }
         let db = self.db();
         db.execute(
-            "INSERT INTO episode_log(episode_id, kind, at_ms, by, action, text) VALUES(?1,?2,?3,?4,?5,?6)",
-            params![episode, kind, now_ms(), by, action, text],
+            "INSERT INTO episode_log(episode_id, kind, at_ms, by, action, text, confirmed_with)
+             VALUES(?1,?2,?3,?4,?5,?6,?7)",
+            params![episode, kind, now_ms(), by, action, text, confirmed_with],
         )?;
         Ok(db.last_insert_rowid())
     }
@@ -631,7 +681,10 @@ impl Records {
         let mut out = Vec::new();
         for row in rows {
             let (id, stream_id, started_ms) = row?;
-            let mut log = db.prepare("SELECT id, kind, at_ms, by, action, text FROM episode_log WHERE episode_id=?1 ORDER BY id")?;
+            let mut log = db.prepare(
+                "SELECT id, kind, at_ms, by, action, text, confirmed_with FROM episode_log
+                  WHERE episode_id=?1 AND kind IN ('advice', 'note') ORDER BY id",
+            )?;
             let entries = log.query_map([id], |r| {
                 Ok((
                     r.get::<_, String>(1)?,
@@ -641,6 +694,7 @@ impl Records {
                         by: r.get(3)?,
                         action: r.get(4)?,
                         text: r.get(5)?,
+                        confirmed_with: r.get(6)?,
                     },
                 ))
             })?;
@@ -848,6 +902,29 @@ mod tests {
                 "ob-c",
                 AdviceAction::ConservativeMeasures,
                 "left lateral, stop oxytocin",
+                None,
+            )
+            .unwrap();
+        // An escalation is advised only after confirming with the bedside carer.
+        for unconfirmed in [None, Some("  ")] {
+            let refused = records
+                .add_advice(
+                    episode,
+                    "ob-c",
+                    AdviceAction::MaternalTransport,
+                    "to the centre",
+                    unconfirmed,
+                )
+                .unwrap_err();
+            assert!(refused.to_string().contains("bedside carer"), "{refused:#}");
+        }
+        records
+            .add_advice(
+                episode,
+                "ob-c",
+                AdviceAction::MaternalTransport,
+                "to the centre",
+                Some(" midwife Sato "),
             )
             .unwrap();
         let episodes = records.episodes(id).unwrap();
@@ -857,6 +934,15 @@ mod tests {
             Some("conservative_measures")
         );
         assert_eq!(episodes[0].notes[0].text, "CTG started");
+        assert_eq!(episodes[0].advice.len(), 2);
+        assert_eq!(episodes[0].advice[0].confirmed_with, None);
+        assert_eq!(
+            episodes[0].advice[1].confirmed_with.as_deref(),
+            Some("midwife Sato")
+        );
+        let json = serde_json::to_value(&episodes[0].advice[1]).unwrap();
+        assert_eq!(json["confirmed_with"], "midwife Sato");
+        assert!(serde_json::to_value(&episodes[0].advice[0]).unwrap()["confirmed_with"].is_null());
         assert_eq!(records.patient(id).unwrap().unwrap().details, patient);
         // The stream's analysis reads the gestational age of its newest episode's patient.
         assert_eq!(records.stream_gestational_weeks(3).unwrap(), Some(39));

@@ -419,6 +419,33 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
                 },
                 "{user} advises on episode {i}"
             );
+            if may && centre {
+                // An escalation names the bedside carer it was confirmed with.
+                let (status, _, body) = http(
+                    port,
+                    "POST",
+                    &format!("/api/episodes/{}/advice", episodes[i]),
+                    Some(&cookie),
+                    Some(r#"{"action":"maternal_transport","text":"to the centre"}"#),
+                )
+                .await;
+                assert_eq!(status, 400, "{user}: an unconfirmed transfer");
+                assert!(
+                    body["error"].as_str().unwrap().contains("bedside carer"),
+                    "{body}"
+                );
+                let (status, _, _) = http(
+                    port,
+                    "POST",
+                    &format!("/api/episodes/{}/advice", episodes[i]),
+                    Some(&cookie),
+                    Some(
+                        r#"{"action":"maternal_transport","text":"to the centre","confirmed_with":"midwife Sato"}"#,
+                    ),
+                )
+                .await;
+                assert_eq!(status, 201, "{user}: a confirmed transfer");
+            }
         }
         // An HTML page posing as an image is refused.
         if visible.contains(&a) {
@@ -461,7 +488,15 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     assert_eq!(count("view_history"), 7, "one per permitted history read");
     assert_eq!(count("view_stream"), 7, "one per permitted subscription");
     assert_eq!(count("user_added"), 1);
-    assert_eq!(count("advice"), 4, "two centre users × two episodes");
+    assert_eq!(
+        count("advice"),
+        8,
+        "two centre users × two episodes × (measures, confirmed transfer)"
+    );
+    assert!(
+        log.iter()
+            .any(|e| e.action == "advice" && e.target.ends_with("(confirmed with midwife Sato)"))
+    );
     assert_eq!(
         count("observation"),
         7,

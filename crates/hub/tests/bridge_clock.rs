@@ -132,3 +132,35 @@ async fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> T {
     }
     panic!("not within 10 s");
 }
+
+/// Alert IDs go on above those of before a restart: an ID names one alert in the stored
+/// dispatch log and the audit log, not one alert before the restart and another after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_ids_go_on_across_a_restart_of_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let raise = |hub: &Hub, bridge: &str| {
+        hub.bridge_clock(bridge, "clinic-a", utc_now_ms() + 60_000);
+        hub.alerts()
+            .into_iter()
+            .find(|a| matches!(&a.subject, ctg_alerts::Subject::Bridge { name, .. } if name == bridge))
+            .expect("the clock alert")
+            .id
+    };
+    let first = {
+        let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
+        raise(&hub, "ldr-pc-1")
+    };
+    let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
+    let second = raise(&hub, "ldr-pc-2");
+    assert!(second > first, "{second} after {first}");
+    // Many alerts later (past a reserved block) and another restart: still above.
+    for n in 0..(ctg_hub::notify::ALERT_ID_BLOCK + 5) {
+        raise(&hub, &format!("pc-{n}"));
+    }
+    let last = hub.alerts().iter().map(|a| a.id).max().unwrap();
+    drop(hub);
+    let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
+    let after = raise(&hub, "ldr-pc-3");
+    assert!(after > last, "{after} after {last}");
+}
