@@ -6,6 +6,8 @@
 //! JWTs, `hmac` the webhook signatures, and `aiosmtpd` is the mail server. Every delivery must
 //! arrive within 2 s of the alert (p99 over the run).
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -174,41 +176,7 @@ async fn planted_prolonged_decelerations_reach_push_email_and_webhook_within_2_s
     // A simulated monitor (HL7 ORU^R01 over MLLP, the synthetic programme with a prolonged
     // deceleration planted every 30 minutes, at 100× real time) → a real bridge (spool, QUIC
     // with mutual TLS) → the hub's ingest, store and analysis.
-    let pki = dir.path().join("pki");
-    ctg_tls::pki::create_ca(&pki).unwrap();
-    ctg_tls::pki::issue(
-        &pki,
-        "hub",
-        &ctg_tls::pki::Role::Hub {
-            names: vec!["localhost".into()],
-        },
-    )
-    .unwrap();
-    ctg_tls::pki::issue(
-        &pki,
-        "bridge-a",
-        &ctg_tls::pki::Role::Bridge {
-            facility: "clinic-a".into(),
-        },
-    )
-    .unwrap();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    {
-        let (hub, pki) = (hub.clone(), pki.clone());
-        tokio::spawn(async move {
-            ctg_hub::ingest::serve(
-                hub,
-                "127.0.0.1:0".parse().unwrap(),
-                &pki.join("ca.pem"),
-                &pki.join("hub.pem"),
-                &pki.join("hub.key"),
-                Some(ready_tx),
-                std::future::pending(),
-            )
-            .await
-        });
-    }
-    let ingest = ready_rx.await.unwrap();
+    let (_pki, ingest) = common::ingest_with_bridge(&hub, dir.path(), "bridge-a", "clinic-a").await;
     let mllp = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -2,6 +2,8 @@
 //! with mutual TLS) make the hub raise a technical alert saying by how much, and the hub keeps
 //! the offset for the wall; set right, the alert is resolved.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,41 +21,7 @@ fn utc_now_ms() -> i64 {
 async fn a_bridge_whose_clock_is_off_is_told_by_how_much() {
     let dir = tempfile::tempdir().unwrap();
     let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
-    let pki = dir.path().join("pki");
-    ctg_tls::pki::create_ca(&pki).unwrap();
-    ctg_tls::pki::issue(
-        &pki,
-        "hub",
-        &ctg_tls::pki::Role::Hub {
-            names: vec!["localhost".into()],
-        },
-    )
-    .unwrap();
-    ctg_tls::pki::issue(
-        &pki,
-        "ldr-pc-1",
-        &ctg_tls::pki::Role::Bridge {
-            facility: "clinic-a".into(),
-        },
-    )
-    .unwrap();
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    {
-        let (hub, pki) = (hub.clone(), pki.clone());
-        tokio::spawn(async move {
-            ctg_hub::ingest::serve(
-                hub,
-                "127.0.0.1:0".parse().unwrap(),
-                &pki.join("ca.pem"),
-                &pki.join("hub.pem"),
-                &pki.join("hub.key"),
-                Some(ready_tx),
-                std::future::pending(),
-            )
-            .await
-        });
-    }
-    let address = ready_rx.await.unwrap();
+    let (pki, address) = common::ingest_with_bridge(&hub, dir.path(), "ldr-pc-1", "clinic-a").await;
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(
         ctg_tls::quic::client_config(
