@@ -525,28 +525,29 @@ try {
   // header with a fever and meconium-stained liquor marked (and later on the wall's card) ──
   const labourBed = Number(/#\/bed\/(\d+)/.exec(await page.evaluate(() => location.hash))?.[1]);
   {
-    await page.fill("form.observation input[name=dilation_cm]", "7");
+    // Half centimetres: the demo's own observations are whole ones.
+    await page.fill("form.observation input[name=dilation_cm]", "7.5");
     await page.fill("form.observation input[name=oxytocin_mu_min]", "4");
     await page.selectOption("form.observation select[name=membranes]", "ruptured");
     await page.selectOption("form.observation select[name=liquor]", "meconium");
     await page.fill("form.observation input[name=temperature_c]", "38.3");
     await page.click("form.observation button[type=submit]");
-    const line = await waitFor(async () => (await page.locator(".patient-panel ul.observations li").allTextContents()).find((t) => t.includes("子宮口 7 cm")), 10000, "the observation in the panel");
-    assert.match(line, /demo: 子宮口 7 cm · オキシトシン 4 mU\/min · 卵膜 破水 · 羊水 混濁（胎便） · 体温 38\.3 °C$/, `the observation's line: ${line}`);
+    const line = await waitFor(async () => (await page.locator(".patient-panel ul.observations li").allTextContents()).find((t) => t.includes("子宮口 7.5 cm")), 10000, "the observation in the panel");
+    assert.match(line, /demo: 子宮口 7\.5 cm · オキシトシン 4 mU\/min · 卵膜 破水 · 羊水 混濁（胎便） · 体温 38\.3 °C$/, `the observation's line: ${line}`);
     const header = await waitFor(async () => {
       const text = await page.locator("#chart-labour").textContent();
-      return text?.includes("子宮口 7 cm") && text;
+      return text?.includes("子宮口 7.5 cm") && text;
     }, 5000, "the labour context in the chart's header");
     const alarms = await page.locator("#chart-labour .alarm").allTextContents();
     assert.deepEqual(alarms, ["羊水 混濁（胎便）", "体温 38.3 °C"], `marked in the header: ${header}`);
     const title = await page.locator('#chart-labour [data-key="temperature_c"]').getAttribute("title");
     assert.match(title ?? "", /発熱.*記録\)?/, `the temperature's title: ${title}`);
     // A later observation that records only the dilation leaves the rest standing.
-    await page.fill("form.observation input[name=dilation_cm]", "8");
+    await page.fill("form.observation input[name=dilation_cm]", "8.5");
     await page.click("form.observation button[type=submit]");
     const later = await waitFor(async () => {
       const text = await page.locator("#chart-labour").textContent();
-      return text?.includes("子宮口 8 cm") && text;
+      return text?.includes("子宮口 8.5 cm") && text;
     }, 10000, "the newer dilation in the header");
     assert.ok(later.includes("体温 38.3 °C") && later.includes("オキシトシン 4 mU/min"), later);
     log(`labour observations: header "${later}"`);
@@ -659,7 +660,7 @@ try {
   {
     const card = page.locator(`.bed[data-stream="${labourBed}"] .labour`);
     const text = await waitFor(async () => { const t = await card.textContent(); return t?.includes("子宮口") && t; }, 10000, "the labour context on the card");
-    assert.equal(text, "子宮口 8 cm · 羊水混濁 · 体温 38.3 °C");
+    assert.equal(text, "子宮口 8.5 cm · 羊水混濁 · 体温 38.3 °C");
     assert.equal(await card.locator(".alarm").count(), 2);
     log(`labour context on bed ${labourBed}'s card: "${text}"`);
   }

@@ -485,8 +485,15 @@ function openAlerts(/** @type {number} */ stream) {
   return [...state.alerts.values()].filter((a) => alertStream(a) === stream && !a.acknowledged && !a.resolved_ms);
 }
 
+/** Wall requests sent, and the newest whose answer was taken (an older answer arriving after a
+ * newer one, as when a change is fetched at once beside the 2-s poll, is dropped). */
+let wallAsked = 0, wallTaken = 0;
+
 async function pollWall() {
+  const asked = ++wallAsked;
   const list = /** @type {WallBed[]} */ (await api("/api/wall"));
+  if (asked < wallTaken) return;
+  wallTaken = asked;
   const now = performance.now();
   const seen = new Set();
   for (const info of list) {
@@ -1189,7 +1196,6 @@ async function renderPatient() {
     ...(episode?.notes ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "note" })),
     ...(episode?.observations ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "observation", text: observationWords(e) })),
   ];
-  if (episode) showLabour(document.getElementById("chart-labour"), labourItems(episode.context));
   c.dirty = true;
   const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}${e.confirmed_with ? ` (${tf("confirmedWithShort", { who: e.confirmed_with })})` : ""}`])));
   // Advice that escalates (an expedited delivery, a transfer) names the bedside carer the
@@ -1234,6 +1240,9 @@ async function renderPatient() {
     }
     try {
       await api(`/api/episodes/${episode.id}/observations`, { method: "POST", json: observed });
+      // The context line reads the wall's newest: fetched now, not at the next poll.
+      await pollWall().catch(() => {});
+      updateChartContext();
       renderPatient();
     } catch (err) { observationError.textContent = String(err); }
   } }, [
