@@ -551,6 +551,10 @@ try {
     }, 10000, "the newer dilation in the header");
     assert.ok(later.includes("体温 38.3 °C") && later.includes("オキシトシン 4 mU/min"), later);
     log(`labour observations: header "${later}"`);
+    // This bed's monitor plays 10× faster than real time: its data run ahead of the hub's clock,
+    // and the line says so rather than a negative delay.
+    const asOf = await waitFor(async () => (await page.locator("#chart-asof").textContent()) || null, 5000, "the data-as-of words");
+    assert.match(asOf, /^データ時刻 \d\d:\d\d:\d\d（ハブの時計より先/, `a replay at 10×: ${asOf}`);
   }
 
   // ── print / PDF ──
@@ -650,6 +654,23 @@ try {
     }, 10000, "a row each for the analysis's check and the monitor's");
     await page.screenshot({ path: join(out, "chart-cross-channel.png") });
     log(`cross-channel: from ${began.start_s} s; alert "${(panel ?? "").slice(0, 60)}…"; tip "${tip.slice(0, 40)}…"; the monitor's from ${monitorAlert.facts.start_min} min, rows at ${[...rows]} px`);
+  }
+
+  // ── how current a trace is: the demo's Avalon bed is polled in real time at any speed, so
+  // its chart's line gives the newest sample's time and a delay of a few seconds ──
+  {
+    const avalon = (await page.evaluate(async () => (await fetch("/api/wall")).json())).find((/** @type {any} */ b) => String(b.device?.protocol).toLowerCase() === "avalon");
+    assert.ok(avalon, "the demo has an Avalon bed");
+    await page.goto(`${url}#/bed/${avalon.id}`);
+    await page.waitForSelector("canvas#chart");
+    const asOf = await waitFor(async () => {
+      const text = (await page.locator("#chart-asof").textContent()) ?? "";
+      return /遅延 \d+ 秒/.test(text) && text;
+    }, 10000, "the Avalon bed's data-as-of line");
+    const lag = Number(/遅延 (\d+) 秒/.exec(asOf)?.[1]);
+    assert.match(asOf, /^データ時刻 \d\d:\d\d:\d\d（遅延 \d+ 秒）$/, asOf);
+    assert.ok(lag <= 5, `a live trace is seconds behind: ${asOf}`);
+    log(`data as of: "${asOf}" on the Avalon bed ${avalon.id}`);
   }
 
   // ── a bridge stops (during a deceleration): its beds go stale within 10 s ──

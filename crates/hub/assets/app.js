@@ -702,10 +702,34 @@ function fetusLabel(f) {
 /** Bridge clocks at least this far off the hub's are said on the chart (as the alert rules). */
 const CLOCK_OFF_MS = 30000;
 
-/** The chart's header: the bedside's labour context, and a bridge clock off the hub's. */
+/** Data this far behind the hub's clock is marked late on the chart. */
+const LATE_MS = 30000;
+
+/**
+ * The newest sample's time on the hub's clock (its stream time, corrected by its bridge's
+ * clock offset) and how far it is behind now, ms; null before any sample.
+ * @param {Bed} bed
+ */
+function dataAsOf(bed) {
+  const start = bed.info.episode_start_utc_ms;
+  if (!start || !(bed.store.end > 0)) return null;
+  const at = start + ((bed.store.end - 1) / HZ) * 1000 - (bed.info.bridge_clock_offset_ms ?? 0);
+  return { at, lag: Date.now() - at };
+}
+
+/** The chart's context line: the bedside's labour context, a bridge clock off the hub's, and
+ * how current the trace is ("data as of hh:mm:ss, lag N s": clinical.md §4.3). */
 function updateChartContext() {
   const c = state.chart;
   if (!c) return;
+  const asOf = document.getElementById("chart-asof");
+  const current = dataAsOf(c.bed);
+  if (asOf) {
+    // A trace ahead of the hub's clock: a replay faster than real time, or a clock far off.
+    asOf.textContent = !current ? "" : current.lag < -5000 ? tf("dataAhead", { time: clock(current.at) })
+      : tf("dataAsOf", { time: clock(current.at), lag: Math.max(0, Math.round(current.lag / 1000)) });
+    asOf.classList.toggle("late", !!current && current.lag >= LATE_MS);
+  }
   showLabour(document.getElementById("chart-labour"), labourItems(c.bed.info.labour));
   const el = document.getElementById("chart-clock");
   if (!el) return;
@@ -942,6 +966,7 @@ async function renderChart(id, atSeconds) {
   const context = h("div", { class: "chart-context" }, [
     h("span", { class: "labour", id: "chart-labour" }),
     h("span", { class: "clock-off", id: "chart-clock" }),
+    h("span", { class: "as-of", id: "chart-asof" }),
   ]);
   app.replaceChildren(topBar(), h("main", { class: "chart-view" }, [
     header,
