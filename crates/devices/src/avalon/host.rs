@@ -54,7 +54,9 @@ pub struct AvalonHost {
     phase: Phase,
     stats: AvalonStats,
     poll_number: u16,
-    last_poll_ms: Option<Millis>,
+    /// When the next poll is due: polls keep to a 1-s grid (a late one does not push the
+    /// next later), since each reply becomes one second of the stream.
+    next_poll_ms: Option<Millis>,
     last_reply_ms: Millis,
     transmit: Vec<u8>,
 }
@@ -100,7 +102,7 @@ impl AvalonHost {
             phase: Phase::Idle,
             stats: AvalonStats::default(),
             poll_number: 0,
-            last_poll_ms: None,
+            next_poll_ms: None,
             last_reply_ms: 0,
             transmit: Vec::new(),
         }
@@ -124,9 +126,7 @@ impl AvalonHost {
                 self.associate(now)
             }
             Phase::Polling => {
-                let due = self
-                    .last_poll_ms
-                    .is_none_or(|last| now.saturating_sub(last) >= POLL_EVERY_MS);
+                let due = self.next_poll_ms.is_none_or(|next| now >= next);
                 if due {
                     self.poll_number = self.poll_number.wrapping_add(1);
                     let request = Apdu::PollRequest {
@@ -135,7 +135,13 @@ impl AvalonHost {
                         object_type: MOC_METRIC_NUMERIC,
                     };
                     encode_frame(&request.encode(), &mut self.transmit);
-                    self.last_poll_ms = Some(now);
+                    // On the grid; after a stall of more than a poll, from now.
+                    let next = self.next_poll_ms.map_or(now, |n| n + POLL_EVERY_MS);
+                    self.next_poll_ms = Some(if now >= next {
+                        now + POLL_EVERY_MS
+                    } else {
+                        next
+                    });
                 }
             }
             _ => {}
@@ -196,7 +202,7 @@ impl AvalonHost {
                     };
                     encode_frame(&result.encode(), &mut self.transmit);
                     self.phase = Phase::Polling;
-                    self.last_poll_ms = None;
+                    self.next_poll_ms = None;
                     self.last_reply_ms = now;
                 }
                 Apdu::PollReply { observations, .. } => {

@@ -256,6 +256,38 @@ mod tests {
         assert!(!coincidence_reported(&observation(0, None)));
     }
 
+    /// Each poll reply is one second of the stream, so polls keep to a 1-s grid however the
+    /// bridge's loop wakes (here as `device.rs` does: at a reply, else every 250 ms): an hour
+    /// of polling is an hour of stream, not a few percent less (a trace's times would drift
+    /// behind the clock by minutes an hour).
+    #[test]
+    fn an_hour_of_polling_is_an_hour_of_stream() {
+        let mut host = AvalonHost::new();
+        let mut monitor = AvalonMonitor::new();
+        monitor.show(Sample::default(), BlockFlags(0));
+        let mut out = Vec::new();
+        let mut now = 0u64;
+        while now < 3_600_000 {
+            monitor.receive(&host.poll_transmit(now), 0);
+            let reply = monitor.take_output();
+            if reply.is_empty() {
+                now += 250;
+            } else {
+                // The reply is read 20 ms later; the loop goes round at once.
+                now += 20;
+                host.receive(&reply, now, &mut out);
+            }
+        }
+        let seconds = out
+            .iter()
+            .filter(|o| matches!(o, DeviceOutput::Ctg(_)))
+            .count();
+        assert!(
+            (3_598..=3_601).contains(&seconds),
+            "{seconds} s of stream in an hour"
+        );
+    }
+
     #[test]
     fn the_host_associates_again_when_replies_stop() {
         let mut host = AvalonHost::new();
