@@ -18,6 +18,9 @@ const ASSOCIATE_EVERY_MS: Millis = 5_000;
 const POLL_EVERY_MS: Millis = 1_000;
 /// No poll reply for this long: the association is taken as lost.
 const LOST_AFTER_MS: Millis = 10_000;
+/// Polls left unanswered between two replies that are kept as seconds of no signal (a longer
+/// silence ends in a new association, and the stream's gap is then the bridge's to report).
+const MAX_FILLED_SECONDS: u16 = 10;
 
 /// Counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -36,6 +39,11 @@ pub struct AvalonStats {
     pub values_out_of_range: u64,
     /// Association requests sent.
     pub associations: u64,
+    /// Seconds recorded as no signal because their poll went unanswered (so the stream keeps
+    /// to the clock: one second per poll).
+    pub unanswered_seconds: u64,
+    /// Replies to a poll already answered (dropped: each poll is one second).
+    pub repeated_replies: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +65,10 @@ pub struct AvalonHost {
     /// When the next poll is due: polls keep to a 1-s grid (a late one does not push the
     /// next later), since each reply becomes one second of the stream.
     next_poll_ms: Option<Millis>,
+    /// The poll number of the last reply taken in this association.
+    last_answered: Option<u16>,
+    /// The transducer modes of the last reply (for a second whose poll went unanswered).
+    last_modes: Modes,
     last_reply_ms: Millis,
     transmit: Vec<u8>,
 }
@@ -103,6 +115,8 @@ impl AvalonHost {
             stats: AvalonStats::default(),
             poll_number: 0,
             next_poll_ms: None,
+            last_answered: None,
+            last_modes: Modes::default(),
             last_reply_ms: 0,
             transmit: Vec::new(),
         }
@@ -203,15 +217,56 @@ impl AvalonHost {
                     encode_frame(&result.encode(), &mut self.transmit);
                     self.phase = Phase::Polling;
                     self.next_poll_ms = None;
+                    self.last_answered = None;
                     self.last_reply_ms = now;
                 }
-                Apdu::PollReply { observations, .. } => {
+                Apdu::PollReply {
+                    observations,
+                    poll_number,
+                    ..
+                } => {
                     self.stats.poll_replies += 1;
                     self.last_reply_ms = now;
-                    out.push(DeviceOutput::Ctg(self.second(&observations)));
+                    // Each poll is one second of the stream: polls left unanswered since the
+                    // last reply are seconds of no signal, and a poll answered twice is one.
+                    let skipped = self
+                        .last_answered
+                        .map_or(0, |last| poll_number.wrapping_sub(last).wrapping_sub(1));
+                    if self.last_answered == Some(poll_number) {
+                        self.stats.repeated_replies += 1;
+                        continue;
+                    }
+                    if (1..=MAX_FILLED_SECONDS).contains(&skipped) {
+                        for _ in 0..skipped {
+                            out.push(DeviceOutput::Ctg(self.unanswered_second()));
+                        }
+                        self.stats.unanswered_seconds += u64::from(skipped);
+                    }
+                    self.last_answered = Some(poll_number);
+                    let second = self.second(&observations);
+                    self.last_modes = second.modes;
+                    out.push(DeviceOutput::Ctg(second));
                 }
                 _ => self.stats.other_operations += 1,
             }
+        }
+    }
+
+    /// A second whose poll went unanswered: four samples of no signal, the transducers as last
+    /// reported.
+    fn unanswered_second(&self) -> NormalisedBlock {
+        NormalisedBlock {
+            samples: vec![
+                Sample {
+                    values: [0; 5],
+                    quality: [Quality::None; 5],
+                    fetal_movement: false,
+                };
+                4
+            ],
+            modes: self.last_modes,
+            flags: BlockFlags(0),
+            fspo2_percent: None,
         }
     }
 

@@ -141,6 +141,7 @@ mod tests {
     use ctg_proto::model::{Quality, TransducerMode};
 
     use super::apdu::Observation;
+    use super::frame::FrameDecoder;
 
     use super::*;
     use crate::DeviceOutput;
@@ -286,6 +287,75 @@ mod tests {
             (3_598..=3_601).contains(&seconds),
             "{seconds} s of stream in an hour"
         );
+    }
+
+    /// A poll lost on the line (here every seventh request) leaves its second in the stream as
+    /// no signal, so the stream still has one second per poll; the rest are the monitor's.
+    #[test]
+    fn an_unanswered_poll_is_a_second_of_no_signal_not_a_second_less() {
+        let mut host = AvalonHost::new();
+        let mut monitor = AvalonMonitor::new();
+        let sample = Sample {
+            values: [561, 0, 0, 0, 27],
+            quality: [Quality::Unknown; 5],
+            fetal_movement: false,
+        };
+        monitor.show(sample, BlockFlags(0));
+        let mut out = Vec::new();
+        let (mut polls, mut lost) = (0u64, 0u64);
+        let mut now = 0u64;
+        while now < 120_000 {
+            let request = host.poll_transmit(now);
+            let is_poll = matches!(
+                Apdu::parse(&{
+                    let mut frames = Vec::new();
+                    let mut decoder = FrameDecoder::new();
+                    decoder.push(&request, &mut frames);
+                    frames.into_iter().flatten().next().unwrap_or_default()
+                }),
+                Ok(Apdu::PollRequest { .. })
+            );
+            if is_poll {
+                polls += 1;
+                if polls % 7 == 0 {
+                    lost += 1;
+                    now += 250;
+                    continue;
+                }
+            }
+            monitor.receive(&request, 0);
+            let reply = monitor.take_output();
+            now += if reply.is_empty() { 250 } else { 20 };
+            host.receive(&reply, now, &mut out);
+        }
+        let seconds: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                DeviceOutput::Ctg(b) => Some(b),
+                _ => None,
+            })
+            .collect();
+        let blank = seconds
+            .iter()
+            .filter(|b| b.samples.iter().all(|s| s.values == [0; 5]))
+            .count() as u64;
+        // The last poll may still be waiting for its reply.
+        assert!(
+            (polls - 1..=polls).contains(&(seconds.len() as u64)),
+            "{} seconds for {polls} polls",
+            seconds.len()
+        );
+        assert!(
+            (lost - 1..=lost).contains(&blank),
+            "{blank} blank of {lost} lost"
+        );
+        assert_eq!(host.stats().unanswered_seconds, blank);
+        let filled = seconds
+            .iter()
+            .find(|b| b.samples.iter().all(|s| s.values == [0; 5]))
+            .unwrap();
+        assert_eq!(filled.modes.get(Channel::Fhr1), TransducerMode::Ultrasound);
+        assert_eq!(filled.samples[0].quality[0], Quality::None);
     }
 
     #[test]
