@@ -107,6 +107,10 @@ pub fn describe(lines: &[PortLine]) -> String {
              the /dev/ttyUSB numbers can change at a reboot or a re-plug.\n",
         );
     }
+    out.push_str(
+        "Which protocol a port's monitor speaks, and its [[device]] lines: \
+         mimamori ports --probe PORT\n",
+    );
     out
 }
 
@@ -139,6 +143,7 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("In bridge.toml"), "{shown}");
+        assert!(shown.contains("mimamori ports --probe PORT"), "{shown}");
         // No such folder: nothing, not an error.
         assert!(stable_names(&dir.path().join("none")).is_empty());
         assert!(describe(&[]).starts_with("no serial ports found"));
