@@ -729,6 +729,10 @@ try {
       const text = (await page.locator(`.alert[data-alert="${stalled.id}"]`).allTextContents()).join(" ");
       return text.includes("一過性徐脈の進行中にデータ途絶") && text.includes("途絶時に一過性徐脈が進行中") && text;
     }, 5000, "the alert in the panel, in Japanese");
+    // Still marked past the 40 s after which a deceleration under way lapses on a live card.
+    await page.waitForTimeout(Math.max(0, killedAt + 45000 - Date.now()));
+    const later = (await page.evaluate(() => window["mimamori"].beds())).find((/** @type {any} */ b) => b.id === during.id);
+    assert.ok(later.stoppedDecelerating && later.underWay === after.underWay, `45 s after the stop: ${JSON.stringify(later)}`);
     log(`bridge killed during "${during.underWay}" on bed ${during.id}: the card shows "${after.underWay}", the alert "${shown.slice(0, 70)}…"`);
   }
 

@@ -675,13 +675,11 @@ function observationWords(o) {
  * the last update even if its end message was missed; on a stale bed, the one under way when
  * the data stopped stays (marked so) for as long as the bed is stale: what followed is not
  * known, and the hub's stall alert says the same.
- * @param {Bed} bed
+ * @param {Bed} bed @param {number | undefined} stoppedAt when its data stopped (`bedState`)
  * @returns {{text: string, atStop: boolean}}
  */
-function underWayNow(bed) {
-  const now = performance.now();
-  const { stoppedAt } = bedState(bed);
-  const reference = stoppedAt ?? now;
+function underWayNow(bed, stoppedAt) {
+  const reference = stoppedAt ?? performance.now();
   // Of the fetuses' (twins'), the one under way longest.
   const u = [...bed.underWays.values()].filter((w) => reference - w.at < 40000)
     .reduce((/** @type {any} */ a, w) => (!a || w.duration_s > a.duration_s ? w : a), null);
@@ -744,7 +742,7 @@ function updateChartContext() {
 function updateChartUnderWay() {
   const el = document.getElementById("chart-underway");
   if (!el || !state.chart) return;
-  const { text, atStop } = underWayNow(state.chart.bed);
+  const { text, atStop } = underWayNow(state.chart.bed, bedState(state.chart.bed).stoppedAt);
   el.textContent = text ? `${t("decelerationUnderWayShort")} ${text}` : "";
   el.title = text ? t(atStop ? "decelerationUnderWayAtStop" : "decelerationUnderWay") : "";
 }
@@ -773,13 +771,14 @@ function updateCard(bed) {
   badges.textContent = alerts.length ? `⚠ ${alerts.length}` : "";
   badges.title = alerts.map(alertWords).join(", ");
   card.classList.toggle("alerting", alerts.length > 0);
-  const underWay = underWayNow(bed);
+  const shown = bedState(bed);
+  const underWay = underWayNow(bed, shown.stoppedAt);
   const underWayEl = /** @type {HTMLElement} */ (card.querySelector(".underway"));
   underWayEl.textContent = underWay.text;
   underWayEl.title = underWay.text ? t(underWay.atStop ? "decelerationUnderWayAtStop" : "decelerationUnderWay") : "";
   card.classList.toggle("decelerating", underWay.text !== "" && !underWay.atStop);
   card.classList.toggle("stopped-decelerating", underWay.atStop);
-  const { state: s, text } = bedState(bed);
+  const { state: s, text } = shown;
   card.dataset.state = s;
   /** @type {HTMLElement} */ (card.querySelector(".cover")).textContent = text;
   const v = bed.lastValues;

@@ -282,24 +282,34 @@ impl LabourContext {
     }
 }
 
-/// An episode's labour observations, oldest first.
-fn observations_of(db: &Connection, episode: i64) -> Result<Vec<Observation>> {
+/// Labour observations by episode, oldest first: of `episode`, or (None) of every stream's
+/// newest episode, in one query.
+fn observations_by_episode(
+    db: &Connection,
+    episode: Option<i64>,
+) -> Result<HashMap<i64, Vec<Observation>>> {
     let mut query = db.prepare_cached(
-        "SELECT id, at_ms, by, text FROM episode_log
-          WHERE episode_id=?1 AND kind='observation' ORDER BY id",
+        "SELECT episode_id, id, at_ms, by, text FROM episode_log
+          WHERE kind='observation' AND episode_id IN (
+                SELECT id FROM episodes WHERE id = ?1
+                UNION ALL
+                SELECT MAX(id) FROM episodes
+                 WHERE ?1 IS NULL AND stream_id IS NOT NULL GROUP BY stream_id)
+          ORDER BY id",
     )?;
     let rows = query.query_map([episode], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
+            r.get::<_, i64>(2)?,
             r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
         ))
     })?;
-    let mut out = Vec::new();
+    let mut out: HashMap<i64, Vec<Observation>> = HashMap::new();
     for row in rows {
-        let (id, at_ms, by, text) = row?;
-        out.push(Observation {
+        let (episode, id, at_ms, by, text) = row?;
+        out.entry(episode).or_default().push(Observation {
             id,
             at_ms,
             by,
@@ -512,9 +522,12 @@ impl Records {
                 ),
             );
         }
+        let observations = observations_by_episode(&db, None)?;
         let mut out = HashMap::new();
         for (stream, (episode, patient)) in newest {
-            let context = LabourContext::of(&observations_of(&db, episode)?);
+            let context = observations
+                .get(&episode)
+                .map_or_else(LabourContext::default, |o| LabourContext::of(o));
             out.insert(stream, (episode, patient, context));
         }
         Ok(out)
@@ -707,7 +720,9 @@ impl Records {
                     _ => {}
                 }
             }
-            let observations = observations_of(&db, id)?;
+            let observations = observations_by_episode(&db, Some(id))?
+                .remove(&id)
+                .unwrap_or_default();
             let context = LabourContext::of(&observations);
             out.push(Episode {
                 id,

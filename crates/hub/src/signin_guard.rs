@@ -213,14 +213,6 @@ impl SigninGuard {
             .is_some_and(|f| f.locked_until_ms.is_some() && !f.spent(now_ms, &config))
     }
 
-    /// Until when `username` is locked at `now_ms`, if it is (a look only: nothing counted).
-    pub fn locked_until(&self, username: &str, now_ms: i64) -> Option<i64> {
-        self.failures
-            .get(key(username))
-            .filter(|f| !f.spent(now_ms, &self.config))
-            .and_then(|f| f.locked_until_ms)
-    }
-
     /// Usernames followed now.
     pub fn tracked(&self) -> usize {
         self.failures.len()
@@ -289,11 +281,6 @@ mod tests {
             g.check("mw-a", 19 * MIN - 1),
             Verdict::Locked { until_ms: 19 * MIN }
         );
-        assert_eq!(g.refused_while_locked(), 2);
-        // A look at the lock (the users page) counts nothing.
-        assert_eq!(g.locked_until("mw-a", 10 * MIN), Some(19 * MIN));
-        assert_eq!(g.locked_until("mw-a", 19 * MIN), None);
-        assert_eq!(g.locked_until("ob-c", 10 * MIN), None);
         assert_eq!(g.refused_while_locked(), 2);
         // An administrator's unlock lifts it at once.
         let mut unlocked = guard();
