@@ -409,7 +409,7 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
     });
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    let (stalled_id, offline_id) = rt.block_on(async {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = format!("ws://127.0.0.1:{http}/api/ws")
             .into_client_request()
@@ -466,13 +466,83 @@ fn stalled_streams_and_offline_bridges_alert_the_viewer_who_acknowledges() {
         let offline =
             next_alert(&|a: &serde_json::Value| a["kind"]["kind"] == "bridge_offline").await;
         assert_eq!(offline["subject"]["bridge"]["facility"], "clinic-a");
+        (id, offline["id"].as_u64().unwrap())
     });
     let (status, listed) = http_request(http, "GET", "/api/alerts", &cookie, "");
     assert_eq!(status, 200);
     assert!(listed["alerts"].as_array().unwrap().len() >= 2);
+
+    // The hub is killed and started again: the alerts it held are held again under their IDs
+    // (the acknowledgement with them), the unacknowledged one's calling is taken up, and the
+    // bridge coming back resolves its offline alert rather than leaving it open or raising
+    // another.
+    hub.kill();
+    let hub = hub_with(&field, &["--http", &http_addr], "hub-2.log");
+    let alert = |listed: &serde_json::Value, id: u64| {
+        listed["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"].as_u64() == Some(id))
+            .cloned()
+    };
+    let mut listed = serde_json::Value::Null;
+    wait_until("the hub again", Duration::from_secs(30), || {
+        let Ok(socket) = std::net::TcpStream::connect(("127.0.0.1", http)) else {
+            return false;
+        };
+        drop(socket.shutdown(std::net::Shutdown::Both));
+        let (status, body) = http_request(http, "GET", "/api/alerts", &cookie, "");
+        listed = body;
+        status == 200
+    });
+    let stalled = alert(&listed, stalled_id).expect("the stall alert held again");
+    assert_eq!(stalled["acknowledged"]["by"], "ob", "{stalled}");
+    assert!(stalled["resolved_ms"].is_null(), "{stalled}");
+    let offline = alert(&listed, offline_id).expect("the offline alert held again");
+    assert!(offline["acknowledged"].is_null(), "{offline}");
+    let (status, log) = http_request(
+        http,
+        "GET",
+        &format!("/api/alerts/{offline_id}/log"),
+        &cookie,
+        "",
+    );
+    assert_eq!(status, 200, "{log}");
+    assert!(
+        log["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "resumed"),
+        "{log}"
+    );
+    assert!(
+        hub.log()
+            .contains("alerts from before the restart taken up"),
+        "{}",
+        hub.log()
+    );
+    let bridge = field.bridge("bridge-2.log");
+    wait_until(
+        "the offline alert resolved",
+        Duration::from_secs(30),
+        || {
+            let (_, listed) = http_request(http, "GET", "/api/alerts", &cookie, "");
+            alert(&listed, offline_id).is_some_and(|a| !a["resolved_ms"].is_null())
+        },
+    );
+    let (_, listed) = http_request(http, "GET", "/api/alerts", &cookie, "");
+    let offline_alerts = listed["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"]["kind"] == "bridge_offline")
+        .count();
+    assert_eq!(offline_alerts, 1, "{listed}");
     let out = crate::util::mimamori_ok(&["audit", "verify", "--db", db.to_str().unwrap()]);
     assert!(out.contains("audit log intact"), "{out}");
-    drop(hub);
+    drop((hub, bridge));
 }
 
 #[test]

@@ -310,6 +310,16 @@ pub enum LogEntry {
         /// Until.
         until_ms: Millis,
     },
+    /// Taken up again after a hub restart ([`Dispatcher::resume`]), with the people its log
+    /// says were told.
+    Resumed {
+        /// The alert.
+        alert: u64,
+        /// Who had been told.
+        told: Vec<String>,
+        /// When.
+        at_ms: Millis,
+    },
     /// Acknowledged: escalation and repeats stop.
     Acknowledged {
         /// The alert.
@@ -509,6 +519,70 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Takes up an alert a hub held before it restarted, nobody having acknowledged it and its
+    /// condition not over, where its calling stood by its stored log (`history`, oldest
+    /// first): the people told stay told and are not called again now; the next escalation
+    /// step falls due one escalation period after the last step logged, an urgent alert's next
+    /// repeat one repeat period after the last call (at once, if that time passed while the
+    /// hub was down); a snooze still running holds both, and one that ran out meanwhile ends
+    /// at once, calling everyone told again. An alert nobody had been told of yet (nobody on
+    /// call, or held) starts as a new one does. Logged as [`LogEntry::Resumed`].
+    pub fn resume(&mut self, alert: &Alert, history: &[LogEntry], now: Millis) {
+        if alert.acknowledged.is_some() || alert.resolved_ms.is_some() {
+            return;
+        }
+        let mut told: Vec<String> = Vec::new();
+        let (mut last_step, mut last_call, mut snooze) = (None, None, None);
+        for entry in history {
+            match entry {
+                LogEntry::Notified {
+                    alert: id,
+                    person,
+                    reason,
+                    at_ms,
+                } if *id == alert.id => {
+                    if !told.contains(person) {
+                        told.push(person.clone());
+                    }
+                    if *reason != Reason::Repeat {
+                        last_step = last_step.max(Some(*at_ms));
+                    }
+                    last_call = last_call.max(Some(*at_ms));
+                }
+                LogEntry::Snoozed {
+                    alert: id,
+                    until_ms,
+                    ..
+                } if *id == alert.id => snooze = Some(*until_ms),
+                _ => {}
+            }
+        }
+        self.log.push(LogEntry::Resumed {
+            alert: alert.id,
+            told: told.clone(),
+            at_ms: now,
+        });
+        let (Some(last_step), Some(last_call)) = (last_step, last_call) else {
+            self.on_alert(alert, now);
+            return;
+        };
+        let severity = Severity::of(&alert.kind);
+        self.open.insert(
+            alert.id,
+            Open {
+                alert: alert.clone(),
+                severity,
+                told,
+                escalate_at: last_step + self.policy.escalate_ms(severity),
+                repeat_at: (severity == Severity::Urgent)
+                    .then_some(last_call + self.policy.repeat_urgent_ms),
+                held_until: None,
+                // A snooze logged after the last call (one that ended calls everyone again).
+                snoozed_until: snooze.filter(|&until| until > last_call),
+            },
+        );
     }
 
     fn first_notice(&mut self, id: u64, reason: Reason, now: Millis) {
@@ -804,6 +878,85 @@ mod tests {
             reason: "seen".into(),
         });
         a
+    }
+
+    /// A hub that restarts takes up an alert's calling where its stored log left it: nobody
+    /// told is told again at the restart, escalation and repeats fall due on the clock they
+    /// were on (at once where that passed while the hub was down), and a snooze still holds.
+    #[test]
+    fn calling_taken_up_after_a_restart_goes_on_where_it_stood() {
+        let t = Policy::default().escalate_watch_ms;
+        // Before: a level 3 told to mw-1, then escalated to mw-2.
+        let mut before = dispatcher();
+        let a = alert(1, AlertKind::JsogLevel { level: 3 }, "clinic-a");
+        before.on_alert(&a, NOON_JST);
+        before.tick(NOON_JST);
+        before.tick(NOON_JST + t);
+        let history = before.take_log();
+        // The hub restarts 3 minutes after that step.
+        let mut after = dispatcher();
+        let restart = NOON_JST + t + 3 * MIN;
+        after.resume(&a, &history, restart);
+        assert!(
+            after.tick(restart).is_empty(),
+            "the people told are not called again"
+        );
+        assert!(
+            matches!(&after.take_log()[..], [LogEntry::Resumed { alert: 1, told, .. }] if told == &["mw-1", "mw-2"])
+        );
+        assert!(after.tick(NOON_JST + 2 * t - 1).is_empty());
+        assert_eq!(
+            people(&after.tick(NOON_JST + 2 * t)),
+            ["ob-1"],
+            "the next step on its clock"
+        );
+
+        // An urgent alert whose next repeat and escalation fell due while the hub was down:
+        // at once.
+        let mut before = dispatcher();
+        let urgent = alert(2, AlertKind::JsogLevel { level: 5 }, "clinic-a");
+        before.on_alert(&urgent, NOON_JST);
+        before.tick(NOON_JST);
+        let history = before.take_log();
+        let mut after = dispatcher();
+        let restart = NOON_JST + 10 * MIN;
+        after.resume(&urgent, &history, restart);
+        let due = after.tick(restart);
+        assert!(
+            due.iter()
+                .any(|d| d.reason == Reason::Escalated && d.person == "ob-2"),
+            "{due:?}"
+        );
+        assert_eq!(
+            due.iter().filter(|d| d.reason == Reason::Repeat).count(),
+            4,
+            "{due:?}"
+        );
+
+        // Snoozed for 20 minutes before the restart: quiet until it ends, then everyone again.
+        let mut before = dispatcher();
+        before.on_alert(&urgent, NOON_JST);
+        before.tick(NOON_JST);
+        let until = before
+            .snooze(2, "mw-1", "delivering", 20 * MIN, NOON_JST + MIN)
+            .unwrap();
+        let history = before.take_log();
+        let mut after = dispatcher();
+        after.resume(&urgent, &history, NOON_JST + 5 * MIN);
+        assert!(after.tick(NOON_JST + 5 * MIN).is_empty());
+        assert!(after.tick(until - 1).is_empty());
+        let ended = after.tick(until);
+        assert_eq!(people(&ended), ["mw-1", "mw-2", "ob-1"]);
+        assert!(ended.iter().all(|d| d.reason == Reason::SnoozeEnded));
+
+        // Nobody told yet (the log was lost, or nobody was on call): told as a new alert; and
+        // an acknowledged alert is not taken up.
+        let mut after = dispatcher();
+        after.resume(&a, &[], NOON_JST);
+        assert_eq!(people(&after.tick(NOON_JST)), ["mw-1"]);
+        let mut after = dispatcher();
+        after.resume(&ack(a.clone(), "mw-1", NOON_JST), &history, NOON_JST);
+        assert!(after.tick(NOON_JST + 60 * MIN).is_empty());
     }
 
     #[test]

@@ -217,6 +217,15 @@ pub struct Alert {
     pub resolved_ms: Option<i64>,
 }
 
+impl Alert {
+    /// Whether someone still has to deal with it: its condition is not over, or nobody has
+    /// acknowledged it (the wall keeps a resolved alert until someone does). Such alerts are
+    /// held again after a hub restart ([`AlertEngine::restore`]).
+    pub fn needs_attention(&self) -> bool {
+        self.resolved_ms.is_none() || self.acknowledged.is_none()
+    }
+}
+
 /// What an alert says: its facts (minutes to one decimal, bpm and counts whole), worded in
 /// English for [`Alert::detail`] and given as `{"text": …}` facts for [`Alert::facts`], which
 /// the viewer words in the user's language (its `alert_<text>` phrases).
@@ -648,6 +657,8 @@ pub const UNDER_WAY_FRESH_MS: i64 = 40_000;
 /// A deceleration whose prolonged alert was raised while under way.
 #[derive(Debug, Clone)]
 struct ToldUnderWay {
+    /// Its alert's key (the start in tenths of a second, [`AlertKind::ProlongedDeceleration`]).
+    start_ds: u64,
     /// Start and end so far, stream seconds.
     start_s: f64,
     end_s: f64,
@@ -678,6 +689,61 @@ impl AlertEngine {
     /// used before, so an ID names one alert in the stored dispatch log and the audit log).
     pub fn continue_after(&mut self, last_id: u64) {
         self.next_id = self.next_id.max(last_id);
+    }
+
+    /// Takes up the alerts a hub held before it restarted (as stored, any order), at `now_ms`:
+    /// - every alert someone still has to deal with ([`Alert::needs_attention`]: its condition
+    ///   not over, or not acknowledged) is held again under its ID, and one whose condition is
+    ///   not over is active again, so the condition found again updates or resolves it instead
+    ///   of raising a second alert; hub trouble restored as active resolves after a quiet
+    ///   minute from `now_ms`, as if seen then;
+    /// - every prolonged-deceleration alert given (held again or not) is remembered as told,
+    ///   so the analysis going over the same deceleration again after the restart (it resumes
+    ///   a window or two back) neither raises it a second time nor, once acknowledged, calls
+    ///   anyone again; an alert told while under way and not yet worded with the final
+    ///   analysis still is, when the window after it is classified.
+    ///
+    /// New alerts take IDs above every ID given.
+    pub fn restore(&mut self, mut stored: Vec<Alert>, now_ms: i64) {
+        stored.sort_by_key(|a| a.id);
+        stored.dedup_by_key(|a| a.id);
+        let held: std::collections::HashSet<u64> = self.alerts.iter().map(|a| a.id).collect();
+        for alert in stored {
+            self.next_id = self.next_id.max(alert.id);
+            if let (
+                AlertKind::ProlongedDeceleration { start_ds },
+                Subject::Stream { id, fetus, .. },
+            ) = (&alert.kind, &alert.subject)
+            {
+                let start_s = *start_ds as f64 / 10.0;
+                let minutes = alert.facts["minutes"].as_f64().unwrap_or(0.0);
+                let text = alert.facts["text"].as_str().unwrap_or("");
+                let remembered = self.under_way.entry((*id, fetus.clone())).or_default();
+                remembered.push_back(ToldUnderWay {
+                    start_ds: *start_ds,
+                    start_s,
+                    end_s: start_s + minutes * 60.0,
+                    depth_bpm: alert.facts["depth_bpm"].as_f64().unwrap_or(0.0),
+                    final_seen: None,
+                    // Raised from the final analysis, or already worded with it.
+                    reviewed: !matches!(text, "prolonged_under_way" | "prolonged_ended"),
+                });
+                if remembered.len() > UNDER_WAY_KEPT {
+                    remembered.pop_front();
+                }
+            }
+            if !alert.needs_attention() || held.contains(&alert.id) {
+                continue;
+            }
+            if alert.resolved_ms.is_none() {
+                if alert.kind == AlertKind::HubOverloaded {
+                    self.hub_trouble_at = Some(now_ms);
+                }
+                self.active
+                    .insert((alert.subject.clone(), alert.kind.key()), self.alerts.len());
+            }
+            self.alerts.push(alert);
+        }
     }
 
     /// Every alert, oldest first.
@@ -735,7 +801,7 @@ impl AlertEngine {
     /// analysis made of it (an acknowledged one keeps what was acknowledged).
     fn review(&mut self, subject: &Subject, told: &ToldUnderWay) -> Option<Alert> {
         let key = AlertKind::ProlongedDeceleration {
-            start_ds: (told.start_s * 10.0).max(0.0) as u64,
+            start_ds: told.start_ds,
         }
         .key();
         let &i = self.active.get(&(subject.clone(), key))?;
@@ -866,11 +932,17 @@ impl AlertEngine {
                     self.under_way_now.insert(told_key.clone(), (now_ms, now));
                 }
                 let remembered = self.under_way.entry(told_key.clone()).or_default();
-                if let Some(known) = remembered.iter_mut().find(|k| k.start_s == start_s) {
+                // The same deceleration: the same start (one remembered from before a restart
+                // has it to a tenth of a second, from its alert's key).
+                if let Some(known) = remembered
+                    .iter_mut()
+                    .find(|k| (k.start_s - start_s).abs() < 0.1)
+                {
                     known.end_s = known.end_s.max(start_s + duration_s);
                     known.depth_bpm = known.depth_bpm.max(depth_bpm);
                 } else if duration_s >= self.rules.prolonged_under_way_s {
                     remembered.push_back(ToldUnderWay {
+                        start_ds: (start_s * 10.0).max(0.0) as u64,
                         start_s,
                         end_s: start_s + duration_s,
                         depth_bpm,
@@ -1332,6 +1404,98 @@ mod tests {
 
     fn engine() -> AlertEngine {
         AlertEngine::new(AlertRules::default())
+    }
+
+    /// A hub that restarts takes up the alerts it held (as stored, round-tripped through JSON):
+    /// the ones someone still has to deal with are held again under their IDs, the same
+    /// conditions found again update or resolve them instead of raising new ones, the
+    /// prolonged decelerations told before are not told again, and new alerts take new IDs.
+    #[test]
+    fn alerts_taken_up_after_a_restart_go_on_as_before() {
+        let mut before = engine();
+        let level = |level: u8, start_s: f64| json!({"kind": "classification", "jsog_level": level, "start_s": start_s, "end_s": start_s + 600.0, "table_version": "t"});
+        let under_way = |start_s: f64, duration_s: f64| {
+            json!({"kind": "deceleration_under_way", "start_s": start_s, "depth_bpm": 50.0,
+                   "duration_s": duration_s})
+        };
+        let jsog = before.on_finding(1, "a", &level(4, 0.0), 1_000)[0].clone();
+        // Told while under way, not yet acknowledged nor worded with the final analysis.
+        let open_decel = before.on_finding(2, "a", &under_way(1200.25, 130.0), 2_000)[0].clone();
+        // Told and acknowledged (so resolved): settled.
+        let acked_decel = before.on_finding(3, "a", &under_way(600.75, 130.0), 3_000)[0].clone();
+        before.acknowledge(acked_decel.id, "mw", "O2", 3_500);
+        // A stall that ended without anyone acknowledging it: the wall keeps it.
+        before.on_samples(4, "a", true, 0);
+        let stalled = before.tick(31_000)[0].clone();
+        before.on_samples(4, "a", true, 40_000);
+        let hub = before.on_hub_health("centre", Some("store behind".into()), 41_000)[0].clone();
+        let stored: Vec<Alert> = before
+            .alerts()
+            .iter()
+            .rev()
+            .map(|a| serde_json::from_str(&serde_json::to_string(a).unwrap()).unwrap())
+            .collect();
+
+        let mut after = engine();
+        after.restore(stored, 100_000);
+        let held: Vec<u64> = after.alerts().iter().map(|a| a.id).collect();
+        assert_eq!(
+            held,
+            vec![jsog.id, open_decel.id, stalled.id, hub.id],
+            "the settled one is not held"
+        );
+        // The same level again: the same alert, not a new one; a level 5 updates it; a level
+        // below 3 resolves it.
+        assert!(
+            after
+                .on_finding(1, "a", &level(4, 600.0), 101_000)
+                .is_empty()
+        );
+        let worse = after.on_finding(1, "a", &level(5, 1200.0), 102_000);
+        assert_eq!(
+            (worse[0].id, worse[0].kind.clone()),
+            (jsog.id, AlertKind::JsogLevel { level: 5 })
+        );
+        assert_eq!(
+            after.on_finding(1, "a", &level(1, 1800.0), 103_000)[0].resolved_ms,
+            Some(103_000)
+        );
+        // The analysis going over both decelerations again raises neither a second time.
+        assert!(
+            after
+                .on_finding(2, "a", &under_way(1200.25, 180.0), 104_000)
+                .is_empty()
+        );
+        assert!(
+            after
+                .on_finding(3, "a", &under_way(600.75, 180.0), 104_000)
+                .is_empty()
+        );
+        let final_one = json!({"kind": "deceleration", "type": "prolonged", "start_s": 598.0,
+                               "end_s": 800.0, "depth_bpm": 55.0});
+        assert!(after.on_finding(3, "a", &final_one, 105_000).is_empty());
+        // The open one is still worded with the final analysis once the window after it is in.
+        let final_two = json!({"kind": "deceleration", "type": "variable", "start_s": 1201.0,
+                               "end_s": 1290.0, "depth_bpm": 45.0});
+        assert!(after.on_finding(2, "a", &final_two, 106_000).is_empty());
+        let reviewed = after.on_finding(2, "a", &level(2, 1200.0), 107_000);
+        assert!(
+            reviewed
+                .iter()
+                .any(|a| a.id == open_decel.id && a.facts["text"] == "prolonged_shorter"),
+            "{reviewed:?}"
+        );
+        // Hub trouble held again resolves after a quiet minute from the restart.
+        assert!(after.on_hub_health("centre", None, 150_000).is_empty());
+        assert_eq!(after.on_hub_health("centre", None, 160_000)[0].id, hub.id);
+        // The ended stall can still be acknowledged under its ID; new alerts take new IDs.
+        assert!(
+            after
+                .acknowledge(stalled.id, "mw", "checked", 161_000)
+                .is_some()
+        );
+        let new = after.on_finding(5, "a", &level(3, 0.0), 162_000);
+        assert!(new[0].id > hub.id, "{} after {}", new[0].id, hub.id);
     }
 
     /// Twins: each fetus's levels are its own alert. The first twin's normal level does not

@@ -901,7 +901,8 @@ function deliveryWords(id) {
   const ok = log.filter((e) => e.event === "attempt" && e.error == null).map((e) => e.channel?.kind);
   const failed = log.filter((e) => e.event === "attempt" && e.error != null).length;
   const escalations = log.filter((e) => e.event === "notified" && e.reason === "escalated").length;
-  const until = snoozed.get(id);
+  // A snooze set in this viewer, or any in the hub's log (set elsewhere, or before a reload).
+  const until = Math.max(snoozed.get(id) ?? 0, ...log.filter((e) => e.event === "snoozed").map((e) => Number(e.until_ms) || 0));
   const parts = [];
   if (told.length) parts.push(`${t("told")}: ${told.join(", ")}`);
   if (ok.length) parts.push(`${t("delivered")}: ${[...new Set(ok)].join(", ")}`);

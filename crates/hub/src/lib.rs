@@ -279,6 +279,11 @@ fn store_writer(
     }
 }
 
+/// Prolonged-deceleration alerts raised this recently are taken up at a restart whatever their
+/// state, so the analysis going over the same deceleration again (it resumes up to
+/// [`pipeline::RESUME_WINDOWS_BACK`] windows back) does not raise it again.
+const RESTORE_PROLONGED_MS: i64 = 2 * 3600 * 1000;
+
 impl Hub {
     /// Opens the store at `db_path` and starts the store writer and the analysis workers;
     /// `centre` names the centre's facility (its staff see every partner facility).
@@ -309,6 +314,24 @@ impl Hub {
         let first_alert_id = notifier.reserve_alert_ids(0)?;
         let mut engine = alerts::AlertEngine::new(rules);
         engine.continue_after(first_alert_id);
+        // The alerts someone still had to deal with are held again, under their IDs, and
+        // the calling of those nobody acknowledged goes on where it stood.
+        let now = utc_now_ms();
+        engine.restore(notifier.held_alerts(now - RESTORE_PROLONGED_MS)?, now);
+        let mut resumed = 0;
+        for alert in engine.alerts() {
+            if alert.resolved_ms.is_none() && alert.acknowledged.is_none() {
+                notifier.resume(alert, now)?;
+                resumed += 1;
+            }
+        }
+        if !engine.alerts().is_empty() {
+            tracing::info!(
+                held = engine.alerts().len(),
+                calling = resumed,
+                "alerts from before the restart taken up"
+            );
+        }
         Ok(Arc::new(Hub {
             store_tx,
             streams: Mutex::new(HashMap::new()),
@@ -657,7 +680,17 @@ impl Hub {
     }
 
     fn publish(&self, changes: Vec<alerts::Alert>) {
+        if changes.is_empty() {
+            return;
+        }
         let now = utc_now_ms();
+        // Stored before anyone is told, so a restart takes up what was told.
+        if let Err(error) = self.notifier.store_alerts(&changes) {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "alert changes were not stored: a restart would not take them up"
+            );
+        }
         let newest = changes.iter().map(|a| a.id).max().unwrap_or(0);
         if newest >= self.alert_ids_until.load(Ordering::Relaxed) {
             match self.notifier.reserve_alert_ids(newest) {

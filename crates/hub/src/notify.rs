@@ -73,6 +73,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Alerts needing attention a restarting hub takes up at most (the newest; the rules keep as
+/// many in memory).
+pub const HELD_AT_MOST: usize = 10_000;
+
 /// Alert IDs reserved at a time ([`Notifier::reserve_alert_ids`]): one write per this many
 /// alerts; a restart skips what was reserved and not used.
 pub const ALERT_ID_BLOCK: u64 = 1000;
@@ -91,6 +95,10 @@ impl Notifier {
              CREATE TABLE IF NOT EXISTS alert_log(
                  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, alert_id INTEGER NOT NULL, entry TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS alert_log_by_alert ON alert_log(alert_id, id);
+             CREATE TABLE IF NOT EXISTS alerts(
+                 id INTEGER PRIMARY KEY, raised_ms INTEGER NOT NULL, settled INTEGER NOT NULL,
+                 alert TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS alerts_unsettled ON alerts(settled, id);
              CREATE TABLE IF NOT EXISTS hub_keys(name TEXT PRIMARY KEY, value BLOB NOT NULL);",
         )?;
         let key = |name: &str, make: &dyn Fn() -> Result<Vec<u8>>| -> Result<Vec<u8>> {
@@ -305,6 +313,74 @@ impl Notifier {
         Ok(from)
     }
 
+    /// Stores alerts as they are now (one row per alert ID, replaced at every change), in one
+    /// transaction: the hub stores a change before it tells anyone of it, so what a restarted
+    /// hub takes up ([`Notifier::held_alerts`]) is what had been told.
+    pub fn store_alerts(&self, alerts: &[Alert]) -> Result<()> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut db = lock(&self.db);
+        let tx = db.transaction()?;
+        for alert in alerts {
+            tx.execute(
+                "INSERT INTO alerts(id, raised_ms, settled, alert) VALUES(?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET settled=excluded.settled, alert=excluded.alert",
+                params![
+                    alert.id as i64,
+                    alert.raised_ms,
+                    !alert.needs_attention(),
+                    serde_json::to_string(alert)?
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What a restarting hub takes up ([`ctg_alerts::AlertEngine::restore`]): every stored alert
+    /// someone still has to deal with (the newest [`HELD_AT_MOST`]), and the prolonged
+    /// decelerations raised since `prolonged_since_ms` whatever their state. A row that cannot
+    /// be read is logged and skipped.
+    pub fn held_alerts(&self, prolonged_since_ms: i64) -> Result<Vec<Alert>> {
+        let db = lock(&self.db);
+        let mut q = db.prepare(
+            "SELECT id, alert FROM (SELECT id, alert FROM alerts WHERE settled=0
+                                    ORDER BY id DESC LIMIT ?1)
+             UNION SELECT id, alert FROM alerts WHERE settled=1 AND raised_ms >= ?2",
+        )?;
+        let rows = q.query_map(params![HELD_AT_MOST as i64, prolonged_since_ms], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut held = Vec::new();
+        for row in rows {
+            let (id, json) = row?;
+            match serde_json::from_str::<Alert>(&json) {
+                Ok(alert) if alert.needs_attention() => held.push(alert),
+                Ok(alert) if matches!(alert.kind, AlertKind::ProlongedDeceleration { .. }) => {
+                    held.push(alert)
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(id, %error, "a stored alert could not be read: not taken up")
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Takes up the calling of an alert held before a restart where its stored log left it
+    /// ([`Dispatcher::resume`]).
+    pub fn resume(&self, alert: &Alert, now: i64) -> Result<()> {
+        let history: Vec<LogEntry> = self
+            .log(alert.id)?
+            .into_iter()
+            .filter_map(|entry| serde_json::from_value(entry).ok())
+            .collect();
+        lock(&self.dispatcher).resume(alert, &history, now);
+        Ok(())
+    }
+
     /// The dispatch log of an alert, oldest first.
     pub fn log(&self, alert: u64) -> Result<Vec<serde_json::Value>> {
         let db = lock(&self.db);
@@ -336,6 +412,7 @@ impl Notifier {
                     | LogEntry::NobodyOnCall { alert, .. }
                     | LogEntry::Attempt { alert, .. }
                     | LogEntry::Snoozed { alert, .. }
+                    | LogEntry::Resumed { alert, .. }
                     | LogEntry::Acknowledged { alert, .. } => *alert,
                 };
                 tx.execute(
