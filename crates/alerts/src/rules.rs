@@ -48,6 +48,10 @@ pub struct AlertRules {
     /// A bridge's clock this far from the hub's (either way): its trace times are off by as
     /// much (a documented safety caution, clinical.md §4.10), ms. Resolved under half of it.
     pub clock_offset_ms: i64,
+    /// After a hub restart, how long the streams and bridges it was watching get to come
+    /// back before the stall and offline delays start (the bridge's reconnect backoff reaches
+    /// 30 s), ms ([`AlertEngine::watch_after_restart`]).
+    pub restart_grace_ms: i64,
 }
 
 impl Default for AlertRules {
@@ -60,8 +64,22 @@ impl Default for AlertRules {
             jsog_level: 3,
             prolonged_under_way_s: 120.0,
             clock_offset_ms: 30_000,
+            restart_grace_ms: 30_000,
         }
     }
+}
+
+/// What the engine watches for going quiet, kept by the hub so that a restart goes on
+/// watching it ([`AlertEngine::watched`], [`AlertEngine::watch_after_restart`]): a stream or
+/// bridge that never comes back after a restart is told as one that stops is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watched {
+    /// Streams sending (not yet stalled): (stream, facility).
+    pub streams: Vec<(i64, String)>,
+    /// Bridges connected: (bridge, facility).
+    pub bridges: Vec<(String, String)>,
+    /// Bridges gone and not yet told offline: (bridge, facility, gone since, ms).
+    pub bridges_gone: Vec<(String, String, i64)>,
 }
 
 /// What an alert is about.
@@ -743,6 +761,57 @@ impl AlertEngine {
                     .insert((alert.subject.clone(), alert.kind.key()), self.alerts.len());
             }
             self.alerts.push(alert);
+        }
+    }
+
+    /// What it watches for going quiet at `now_ms` (the stalled streams and offline bridges
+    /// already told are not in it: their alerts are taken up by [`AlertEngine::restore`]).
+    pub fn watched(&self, now_ms: i64) -> Watched {
+        let mut watched = Watched {
+            streams: self
+                .last_block
+                .iter()
+                .filter(|(_, (at, _))| now_ms - at < self.rules.stalled_ms)
+                .map(|(id, (_, facility))| (*id, facility.clone()))
+                .collect(),
+            bridges: self
+                .bridges_up
+                .iter()
+                .filter(|(_, count)| **count > 0)
+                .map(|(key, _)| key.clone())
+                .collect(),
+            bridges_gone: self
+                .bridges_down
+                .iter()
+                .filter(|(_, since)| now_ms - **since < self.rules.bridge_offline_ms)
+                .map(|((bridge, facility), since)| (bridge.clone(), facility.clone(), *since))
+                .collect(),
+        };
+        watched.streams.sort();
+        watched.bridges.sort();
+        watched.bridges_gone.sort();
+        watched
+    }
+
+    /// Goes on watching, after a restart at `now_ms`, what the engine before it watched: each
+    /// stream and bridge is taken as last heard of at the end of the grace
+    /// ([`AlertRules::restart_grace_ms`]), so one that has not come back by then plus the
+    /// stall or offline delay is told; a bridge already gone keeps the time it went.
+    pub fn watch_after_restart(&mut self, watched: Watched, now_ms: i64) {
+        let heard = now_ms + self.rules.restart_grace_ms;
+        for (stream, facility) in watched.streams {
+            self.last_block.entry(stream).or_insert((heard, facility));
+        }
+        for key in watched.bridges {
+            if self.bridges_up.get(&key).is_none_or(|&count| count == 0) {
+                self.bridges_down.entry(key).or_insert(heard);
+            }
+        }
+        for (bridge, facility, since) in watched.bridges_gone {
+            let key = (bridge, facility);
+            if self.bridges_up.get(&key).is_none_or(|&count| count == 0) {
+                self.bridges_down.entry(key).or_insert(since);
+            }
         }
     }
 
@@ -1496,6 +1565,59 @@ mod tests {
         );
         let new = after.on_finding(5, "a", &level(3, 0.0), 162_000);
         assert!(new[0].id > hub.id, "{} after {}", new[0].id, hub.id);
+    }
+
+    /// A stream or bridge the hub was watching that does not come back after a restart is
+    /// told as one that stops is, after the grace and the delay; one that comes back is not.
+    #[test]
+    fn what_was_watched_before_a_restart_is_watched_after_it() {
+        let mut before = engine();
+        for stream in [1, 2] {
+            before.on_samples(stream, "a", true, 10_000);
+        }
+        before.on_samples(3, "a", true, 0); // stalls at 30 s: told before the restart
+        before.tick(31_000);
+        for bridge in ["b1", "b2"] {
+            before.on_bridge(bridge, "a", true, 0);
+        }
+        before.on_bridge("b3", "a", true, 0);
+        before.on_bridge("b3", "a", false, 20_000); // gone, not yet told
+        let watched = before.watched(32_000);
+        assert_eq!(watched.streams, vec![(1, "a".into()), (2, "a".into())]);
+        assert_eq!(
+            watched.bridges,
+            vec![("b1".into(), "a".into()), ("b2".into(), "a".into())]
+        );
+        assert_eq!(
+            watched.bridges_gone,
+            vec![("b3".into(), "a".into(), 20_000)]
+        );
+        // Through JSON, as the hub keeps it.
+        let watched: Watched =
+            serde_json::from_str(&serde_json::to_string(&watched).unwrap()).unwrap();
+
+        let restart = 100_000;
+        let mut after = engine();
+        after.watch_after_restart(watched, restart);
+        // b3 went at 20 s: told at once; stream 2 and bridge b2 come back within the grace.
+        let b3 = after.tick(restart);
+        assert_eq!(b3.len(), 1, "{b3:?}");
+        assert!(matches!(&b3[0].subject, Subject::Bridge { name, .. } if name == "b3"));
+        after.on_samples(2, "a", true, restart + 20_000);
+        after.on_bridge("b2", "a", true, restart + 20_000);
+        let grace = AlertRules::default().restart_grace_ms;
+        let stalled_ms = AlertRules::default().stalled_ms;
+        after.on_samples(2, "a", true, restart + grace + stalled_ms - 5_000);
+        assert!(after.tick(restart + grace + stalled_ms - 1).is_empty());
+        let told = after.tick(restart + grace + stalled_ms);
+        let about: Vec<String> = told
+            .iter()
+            .map(|a| match &a.subject {
+                Subject::Stream { id, .. } => format!("stream {id} {:?}", a.kind),
+                Subject::Bridge { name, .. } => format!("bridge {name} {:?}", a.kind),
+            })
+            .collect();
+        assert_eq!(about, ["stream 1 StreamStalled", "bridge b1 BridgeOffline"]);
     }
 
     /// Twins: each fetus's levels are its own alert. The first twin's normal level does not

@@ -61,6 +61,7 @@ pub async fn serve(
             },
             () = &mut shutdown => {
                 tracing::info!("hub stopping: closing the bridges' sessions");
+                hub.stopping();
                 ctg_tls::quic::close_with_reason(&endpoint, SHUTTING_DOWN, "hub shutting down")
                     .await;
                 break;

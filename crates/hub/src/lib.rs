@@ -210,6 +210,8 @@ pub struct Hub {
     /// Bumped whenever sessions may have ended (sign-out, an account disabled, a new
     /// password): each viewer's WebSocket checks its session again and closes if it is gone.
     sessions_ended: tokio::sync::watch::Sender<u64>,
+    /// Set once the hub is stopping ([`Hub::stopping`]).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Hub {
@@ -284,6 +286,13 @@ fn store_writer(
 /// [`pipeline::RESUME_WINDOWS_BACK`] windows back) does not raise it again.
 const RESTORE_PROLONGED_MS: i64 = 2 * 3600 * 1000;
 
+/// What the alert rules watched is kept this often ([`Hub::keep_watched`]).
+const WATCHED_KEPT_EVERY_S: u64 = 10;
+
+/// What the alert rules watched before a restart is watched again if kept this recently (a hub
+/// off for longer starts without it: the labours it watched may be over).
+const WATCHED_TAKEN_UP_MS: i64 = 3600 * 1000;
+
 impl Hub {
     /// Opens the store at `db_path` and starts the store writer and the analysis workers;
     /// `centre` names the centre's facility (its staff see every partner facility).
@@ -325,6 +334,25 @@ impl Hub {
                 resumed += 1;
             }
         }
+        // And what it watched for going quiet: a stream or bridge that does not come back is
+        // told as one that stops is.
+        let watched = notifier
+            .watched_since(now - WATCHED_TAKEN_UP_MS)
+            .unwrap_or_else(|error| {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "what was watched could not be read"
+                );
+                None
+            });
+        if let Some(watched) = watched {
+            tracing::info!(
+                streams = watched.streams.len(),
+                bridges = watched.bridges.len() + watched.bridges_gone.len(),
+                "watching again what was watched before the restart"
+            );
+            engine.watch_after_restart(watched, now);
+        }
         if !engine.alerts().is_empty() {
             tracing::info!(
                 held = engine.alerts().len(),
@@ -356,6 +384,7 @@ impl Hub {
             connection_numbers: AtomicU64::new(0),
             password_checks: tokio::sync::Semaphore::new(1),
             sessions_ended: tokio::sync::watch::Sender::new(0),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -714,6 +743,31 @@ impl Hub {
         self.alert_engine().alerts().to_vec()
     }
 
+    /// Keeps what the alert rules watch for going quiet (the streams sending, the bridges
+    /// connected), so a restart goes on watching it; the alerts' 1-s clock calls it every
+    /// [`WATCHED_KEPT_EVERY_S`] seconds.
+    pub fn keep_watched(&self) {
+        if self.stopping.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = utc_now_ms();
+        let watched = self.alert_engine().watched(now);
+        if let Err(error) = self.notifier.store_watched(&watched, now) {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "what the alerts watch was not kept: a restart would not watch it"
+            );
+        }
+    }
+
+    /// The hub is stopping: what the alerts watch is kept once more, as it is before the
+    /// bridges' sessions close, and no more after (the bridges the hub itself sends away are
+    /// not gone of their own accord: a restart gives them the grace, not their time gone).
+    pub fn stopping(&self) {
+        self.keep_watched();
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
     /// Acknowledges an alert (the caller checks visibility and audits).
     pub fn acknowledge(&self, id: u64, by: &str, reason: &str) -> Option<alerts::Alert> {
         let alert = self
@@ -892,8 +946,14 @@ impl Hub {
         tokio::spawn(async move {
             let mut clock = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut last_counters = hub.counters();
+            let mut seconds = 0u64;
             loop {
                 clock.tick().await;
+                seconds += 1;
+                if seconds.is_multiple_of(WATCHED_KEPT_EVERY_S) {
+                    let hub = hub.clone();
+                    tokio::task::spawn_blocking(move || hub.keep_watched());
+                }
                 let now = utc_now_ms();
                 let mut changes = hub.alert_engine().tick(now);
                 let trouble = hub.health_trouble(&mut last_counters);

@@ -369,6 +369,36 @@ impl Notifier {
         Ok(held)
     }
 
+    /// Keeps what the alert rules watch for going quiet ([`ctg_alerts::Watched`]), with the
+    /// time, for a restart to go on watching it.
+    pub fn store_watched(&self, watched: &ctg_alerts::Watched, now: i64) -> Result<()> {
+        let value = serde_json::to_vec(&json!({"at_ms": now, "watched": watched}))?;
+        lock(&self.db).execute(
+            "INSERT INTO hub_keys(name, value) VALUES('watched', ?1)
+             ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            params![value],
+        )?;
+        Ok(())
+    }
+
+    /// What the alert rules last watched, if kept since `since_ms` (an older one, from a hub
+    /// that was off for long, is not taken up: the labours it watched may long be over).
+    pub fn watched_since(&self, since_ms: i64) -> Result<Option<ctg_alerts::Watched>> {
+        let stored: Option<Vec<u8>> = lock(&self.db)
+            .query_row("SELECT value FROM hub_keys WHERE name='watched'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let value: serde_json::Value = serde_json::from_slice(&stored)?;
+        if value["at_ms"].as_i64().is_none_or(|at| at < since_ms) {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::from_value(value["watched"].clone())?))
+    }
+
     /// Takes up the calling of an alert held before a restart where its stored log left it
     /// ([`Dispatcher::resume`]).
     pub fn resume(&self, alert: &Alert, now: i64) -> Result<()> {
