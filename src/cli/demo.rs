@@ -384,6 +384,7 @@ pub fn run(seconds: Option<u64>, speed: f64, http: SocketAddr, beds: usize) -> R
                                     episode,
                                     &format!("{facility}-midwife"),
                                     &demo_labour(n),
+                                    None,
                                 )
                             });
                         match added {

@@ -551,6 +551,21 @@ try {
     }, 10000, "the newer dilation in the header");
     assert.ok(later.includes("体温 38.3 °C") && later.includes("オキシトシン 4 mU/min"), later);
     log(`labour observations: header "${later}"`);
+    // An examination of 20 minutes ago written up now: listed at its time, saying when it was
+    // recorded, and the newer 8.5 cm still stands in the header.
+    const twentyAgo = await page.evaluate(() => {
+      const at = new Date(Date.now() - 20 * 60000);
+      return `${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}`;
+    });
+    await page.fill("form.observation input[name=dilation_cm]", "6.5");
+    await page.fill("form.observation input[name=observed_at]", twentyAgo);
+    await page.click("form.observation button[type=submit]");
+    const backDated = await waitFor(async () => (await page.locator(".patient-panel ul.observations li").allTextContents()).find((t) => t.includes("子宮口 6.5 cm")), 10000, "the examination written up afterwards");
+    assert.match(backDated, new RegExp(`^${twentyAgo}:00 demo: 子宮口 6\\.5 cm \\(\\d\\d:\\d\\d:\\d\\d 記録\\)$`), `listed at its time: ${backDated}`);
+    await page.waitForTimeout(2500); // a wall poll
+    const still = await page.locator("#chart-labour").textContent();
+    assert.ok(still?.includes("子宮口 8.5 cm") && !still.includes("6.5"), `the newer dilation stands: ${still}`);
+    log(`an examination written up afterwards: "${backDated}"`);
     // This bed's monitor plays 10× faster than real time: its data run ahead of the hub's clock,
     // and the line says so rather than a negative delay.
     const asOf = await waitFor(async () => (await page.locator("#chart-asof").textContent()) || null, 5000, "the data-as-of words");

@@ -657,6 +657,21 @@ function showLabour(el, items) {
 }
 
 /**
+ * When an observation was made, from the form's `HH:MM` in local time ("" : null, now): the
+ * latest such time not after now (an examination at 23:50 written up at 00:10 was yesterday's).
+ * @param {string} hhmm
+ * @returns {number | null}
+ */
+function observedTime(hhmm) {
+  const m = /^([0-9]{2}):([0-9]{2})$/.exec(hhmm);
+  if (!m) return null;
+  const at = new Date();
+  at.setHours(Number(m[1]), Number(m[2]), 0, 0);
+  if (at.getTime() > Date.now() + 60000) at.setDate(at.getDate() - 1);
+  return at.getTime();
+}
+
+/**
  * One observation's values in words (what it recorded, nothing else).
  * @param {any} o
  */
@@ -1263,6 +1278,8 @@ async function renderPatient() {
       const v = String(data.get(key) ?? "");
       if (v) observed[key] = v;
     }
+    const observedAt = observedTime(String(data.get("observed_at") ?? ""));
+    if (observedAt != null) observed.observed_ms = observedAt;
     try {
       await api(`/api/episodes/${episode.id}/observations`, { method: "POST", json: observed });
       // The context line reads the wall's newest: fetched now, not at the next poll.
@@ -1277,6 +1294,7 @@ async function renderPatient() {
     number("temperature_c", t("temperature"), 34, 43, 0.1, "°C"),
     choice("membranes", t("membranes"), [["intact", t("intact")], ["ruptured", t("ruptured")]]),
     choice("liquor", t("liquor"), [["clear", t("clear")], ["meconium", t("meconium")], ["bloody", t("bloody")]]),
+    h("label", {}, [t("observedAt"), h("input", { name: "observed_at", type: "time" })]),
     h("button", { type: "submit" }, [t("recordObservation")]),
     observationError,
   ]);
@@ -1294,7 +1312,7 @@ async function renderPatient() {
     h("h4", {}, [t("history")]), h("p", { class: "history" }, [d.notes || "–"]),
     h("h4", {}, [t("advice")]), log(episode?.advice), episode ? adviceForm : null,
     h("h4", {}, [t("labour")]),
-    h("ul", { class: "observations" }, observations.length ? observations.map((/** @type {any} */ o) => h("li", {}, [`${clock(o.at_ms)} ${o.by}: ${observationWords(o)}`])) : [h("li", { class: "quiet" }, [t("noObservations")])]),
+    h("ul", { class: "observations" }, observations.length ? observations.map((/** @type {any} */ o) => h("li", {}, [`${clock(o.at_ms)} ${o.by}: ${observationWords(o)}${o.recorded_ms - o.at_ms >= 60000 ? ` (${tf("recordedLater", { time: clock(o.recorded_ms) })})` : ""}`])) : [h("li", { class: "quiet" }, [t("noObservations")])]),
     episode ? observationForm : null,
     h("h4", {}, [t("notes")]), log(episode?.notes), episode ? noteForm : null,
     h("h4", {}, [t("attachments")]),

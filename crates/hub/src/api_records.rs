@@ -230,27 +230,47 @@ pub(crate) async fn add_note(
 
 /// A labour observation from the bedside (`POST /api/episodes/{id}/observations`): anyone who
 /// may see the episode records one (the facility's staff, the centre); a value out of range, or
-/// none at all, is refused with the reason.
+/// none at all, is refused with the reason. `observed_ms` gives when it was made, where that
+/// was earlier (within [`crate::records::OBSERVED_BACK_MS`]); without it, now.
 pub(crate) async fn add_observation(
     State(hub): State<Arc<Hub>>,
     AuthUser(user): AuthUser,
     Path(episode): Path<i64>,
-    Json(observed): Json<LabourObservation>,
+    Json(mut body): Json<serde_json::Value>,
 ) -> Response {
     if let Err(denied) = visible_episode(&hub, &user, episode) {
         return denied.into_response();
     }
+    let observed_ms = match body.as_object_mut().and_then(|o| o.remove("observed_ms")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(at) => match at.as_i64() {
+            Some(at) => Some(at),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "observed_ms: milliseconds since the Unix epoch",
+                );
+            }
+        },
+    };
+    let observed: LabourObservation = match serde_json::from_value(body) {
+        Ok(observed) => observed,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
     match hub
         .records
-        .add_observation(episode, &user.username, &observed)
+        .add_observation(episode, &user.username, &observed, observed_ms)
     {
         Ok(id) => {
             let _ = hub.accounts.audit(
                 &user.username,
                 "observation",
                 &format!(
-                    "episode {episode}: {}",
-                    serde_json::to_string(&observed).unwrap_or_default()
+                    "episode {episode}: {}{}",
+                    serde_json::to_string(&observed).unwrap_or_default(),
+                    observed_ms
+                        .map(|at| format!(" observed at {at}"))
+                        .unwrap_or_default()
                 ),
             );
             (StatusCode::CREATED, Json(json!({"id": id}))).into_response()

@@ -181,6 +181,14 @@ pub struct LabourObservation {
     pub liquor: Option<Liquor>,
 }
 
+/// How long after it was made an observation may be recorded with its time (an examination
+/// written up at the end of a busy hour; the shift's notes are for anything older).
+pub const OBSERVED_BACK_MS: i64 = 12 * 3600 * 1000;
+
+/// How far ahead of the hub's clock an observation's time may lie (the recording device's
+/// clock a little ahead).
+const OBSERVED_AHEAD_MS: i64 = 60_000;
+
 /// Maternal temperature from which the viewer marks it (intrapartum fever: ≥ 38.0 °C, NICE
 /// NG235 and ACOG Committee Opinion 712).
 pub const FEVER_C: f64 = 38.0;
@@ -214,8 +222,11 @@ impl LabourObservation {
 pub struct Observation {
     /// ID.
     pub id: i64,
-    /// When (ms since the Unix epoch).
+    /// When it was observed (ms since the Unix epoch): the time the bedside gave (an
+    /// examination recorded afterwards), else when it was recorded.
     pub at_ms: i64,
+    /// When it was recorded.
+    pub recorded_ms: i64,
     /// Who.
     pub by: String,
     /// What.
@@ -289,7 +300,7 @@ fn observations_by_episode(
     episode: Option<i64>,
 ) -> Result<HashMap<i64, Vec<Observation>>> {
     let mut query = db.prepare_cached(
-        "SELECT episode_id, id, at_ms, by, text FROM episode_log
+        "SELECT episode_id, id, at_ms, by, text, observed_ms FROM episode_log
           WHERE kind='observation' AND episode_id IN (
                 SELECT id FROM episodes WHERE id = ?1
                 UNION ALL
@@ -304,17 +315,23 @@ fn observations_by_episode(
             r.get::<_, i64>(2)?,
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
+            r.get::<_, Option<i64>>(5)?,
         ))
     })?;
     let mut out: HashMap<i64, Vec<Observation>> = HashMap::new();
     for row in rows {
-        let (episode, id, at_ms, by, text) = row?;
+        let (episode, id, recorded_ms, by, text, observed_ms) = row?;
         out.entry(episode).or_default().push(Observation {
             id,
-            at_ms,
+            at_ms: observed_ms.unwrap_or(recorded_ms),
+            recorded_ms,
             by,
             observed: serde_json::from_str(&text)?,
         });
+    }
+    // In the order they were observed (one recorded afterwards among the earlier ones).
+    for observations in out.values_mut() {
+        observations.sort_by_key(|o| (o.at_ms, o.id));
     }
     Ok(out)
 }
@@ -435,6 +452,13 @@ impl Records {
             .exists([])?;
         if !present {
             db.execute_batch("ALTER TABLE episode_log ADD COLUMN confirmed_with TEXT;")?;
+        }
+        // When a labour observation was made, where recorded afterwards (likewise).
+        let present: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('episode_log') WHERE name = 'observed_ms'")?
+            .exists([])?;
+        if !present {
+            db.execute_batch("ALTER TABLE episode_log ADD COLUMN observed_ms INTEGER;")?;
         }
         Ok(Records { db: Mutex::new(db) })
     }
@@ -645,16 +669,34 @@ impl Records {
         episode: i64,
         by: &str,
         observed: &LabourObservation,
+        observed_ms: Option<i64>,
     ) -> Result<i64> {
         observed.check()?;
-        self.log(
-            episode,
-            "observation",
-            by,
-            None,
-            &serde_json::to_string(observed)?,
-            None,
-        )
+        let now = now_ms();
+        if let Some(at) = observed_ms {
+            if at > now + OBSERVED_AHEAD_MS {
+                bail!("an observation cannot be made later than now");
+            }
+            if at < now - OBSERVED_BACK_MS {
+                bail!(
+                    "an observation is recorded within {} hours of being made",
+                    OBSERVED_BACK_MS / 3_600_000
+                );
+            }
+        }
+        let db = self.db();
+        db.execute(
+            "INSERT INTO episode_log(episode_id, kind, at_ms, by, text, observed_ms)
+             VALUES(?1, 'observation', ?2, ?3, ?4, ?5)",
+            params![
+                episode,
+                now,
+                by,
+                serde_json::to_string(observed)?,
+                observed_ms
+            ],
+        )?;
+        Ok(db.last_insert_rowid())
     }
 
     fn log(
@@ -990,6 +1032,7 @@ mod tests {
                     dilation_cm: Some(9.0),
                     ..Default::default()
                 },
+                None,
             )
             .unwrap();
         let episode = records.add_episode(id, Some(7)).unwrap();
@@ -1014,7 +1057,9 @@ mod tests {
             },
         ] {
             assert!(
-                records.add_observation(episode, "mw-a", &bad).is_err(),
+                records
+                    .add_observation(episode, "mw-a", &bad, None)
+                    .is_err(),
                 "{bad:?}"
             );
         }
@@ -1029,6 +1074,7 @@ mod tests {
                     temperature_c: Some(37.2),
                     ..Default::default()
                 },
+                None,
             )
             .unwrap();
         records
@@ -1045,6 +1091,7 @@ mod tests {
                     liquor: Some(Liquor::Meconium),
                     ..Default::default()
                 },
+                None,
             )
             .unwrap();
         let episodes = records.episodes(id).unwrap();
@@ -1074,6 +1121,59 @@ mod tests {
         let json = serde_json::to_value(context).unwrap();
         assert_eq!(json["liquor"]["value"], "meconium");
         assert_eq!(json["dilation_cm"]["value"], 7.0);
+    }
+
+    /// An examination recorded afterwards carries the time it was made: it takes its place
+    /// among the observations by that time, so it does not hide a newer value recorded before
+    /// it, and it is refused in the future or more than 12 hours back.
+    #[test]
+    fn an_observation_recorded_afterwards_takes_its_place_by_when_it_was_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let patient = NewPatient {
+            facility: "clinic-a".into(),
+            patient_ref: "MRN-3".into(),
+            name: "C".into(),
+            gestational_weeks: Some(39),
+            gestational_days: None,
+            parity: Some(0),
+            notes: String::new(),
+        };
+        let id = records.add_patient(&patient).unwrap();
+        let episode = records.add_episode(id, Some(8)).unwrap();
+        let dilation = |cm: f64| LabourObservation {
+            dilation_cm: Some(cm),
+            ..Default::default()
+        };
+        let now = now_ms();
+        records
+            .add_observation(episode, "mw-a", &dilation(6.0), Some(now - 10 * 60_000))
+            .unwrap();
+        // The examination of 40 minutes ago, written up now.
+        let earlier = now - 40 * 60_000;
+        records
+            .add_observation(episode, "mw-b", &dilation(4.0), Some(earlier))
+            .unwrap();
+        let shown = &records.episodes(id).unwrap()[0];
+        let made: Vec<(f64, i64)> = shown
+            .observations
+            .iter()
+            .map(|o| (o.observed.dilation_cm.unwrap(), o.at_ms))
+            .collect();
+        assert_eq!(made, vec![(4.0, earlier), (6.0, now - 10 * 60_000)]);
+        assert!(shown.observations[0].recorded_ms >= now, "recorded now");
+        assert_eq!(
+            shown.context.dilation_cm.map(|o| o.value),
+            Some(6.0),
+            "the newer examination stands"
+        );
+        for refused in [now + 5 * 60_000, now - OBSERVED_BACK_MS - 60_000] {
+            let error = records
+                .add_observation(episode, "mw-a", &dilation(5.0), Some(refused))
+                .unwrap_err();
+            assert!(error.to_string().contains("observation"), "{error}");
+        }
+        assert_eq!(records.episodes(id).unwrap()[0].observations.len(), 2);
     }
 }
 

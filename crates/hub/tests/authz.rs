@@ -397,6 +397,31 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
                         .contains("dilation (cm) must be 0–10"),
                     "{body}"
                 );
+                // An examination written up afterwards gives its time; a time that is not one,
+                // or a key that is not a field, is refused.
+                let earlier = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as i64
+                    - 30 * 60_000;
+                for (body, want) in [
+                    (
+                        format!(r#"{{"dilation_cm":5,"observed_ms":{earlier}}}"#),
+                        201,
+                    ),
+                    (r#"{"dilation_cm":5,"observed_ms":"09:30"}"#.to_owned(), 400),
+                    (r#"{"dilation_cm":5,"dilatation":5}"#.to_owned(), 400),
+                ] {
+                    let (status, _, answer) = http(
+                        port,
+                        "POST",
+                        &format!("/api/episodes/{}/observations", episodes[i]),
+                        Some(&cookie),
+                        Some(&body),
+                    )
+                    .await;
+                    assert_eq!(status, want, "{user}: {body}: {answer}");
+                }
             }
             // Advice comes from the centre only.
             let centre = user == "admin" || user == "ob-centre";
@@ -499,8 +524,16 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     );
     assert_eq!(
         count("observation"),
+        14,
+        "two per permitted episode, the second written up afterwards (admin 2 × 2, ob 2 × 2, \
+         three facility users 2 each)"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "observation" && e.target.contains(" observed at "))
+            .count(),
         7,
-        "one per permitted observation (admin 2, ob 2, three facility users 1 each)"
+        "the audit says when one written up afterwards was made"
     );
     assert_eq!(count("view_patient"), 7);
 }
