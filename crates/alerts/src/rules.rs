@@ -815,6 +815,34 @@ impl AlertEngine {
         }
     }
 
+    /// The monitoring of a stream has ended (someone said so: the labour over, the woman
+    /// moved): it is no longer watched for stalls or signal loss, what was counted of it is
+    /// forgotten, and the alerts of its conditions resolve (a prolonged deceleration's stays
+    /// open until acknowledged, as it would). A block from it later watches it again
+    /// ([`AlertEngine::on_samples`]).
+    pub fn on_stream_ended(&mut self, stream: i64, now_ms: i64) -> Vec<Alert> {
+        self.last_block.remove(&stream);
+        self.loss_since.remove(&stream);
+        self.contractions.remove(&stream);
+        self.separate.remove(&stream);
+        self.under_way_now.retain(|(id, _), _| *id != stream);
+        let ending: Vec<(Subject, String)> = self
+            .active
+            .keys()
+            .filter(|(subject, key)| {
+                matches!(subject, Subject::Stream { id, .. } if *id == stream)
+                    && !key.starts_with("prolonged-")
+            })
+            .cloned()
+            .collect();
+        let mut changes: Vec<Alert> = ending
+            .into_iter()
+            .filter_map(|(subject, key)| self.resolve(&subject, &key, now_ms))
+            .collect();
+        changes.sort_by_key(|a| a.id);
+        changes
+    }
+
     /// Every alert, oldest first.
     pub fn alerts(&self) -> &[Alert] {
         &self.alerts
@@ -1618,6 +1646,63 @@ mod tests {
             })
             .collect();
         assert_eq!(about, ["stream 1 StreamStalled", "bridge b1 BridgeOffline"]);
+    }
+
+    /// Ending a stream's monitoring resolves the alerts of its conditions (not a prolonged
+    /// deceleration's, which waits for someone to acknowledge it), stops watching it for a
+    /// stall, and leaves other streams alone; a block from it later watches it again.
+    #[test]
+    fn ending_a_streams_monitoring_resolves_its_conditions_and_stops_watching_it() {
+        let mut e = engine();
+        let level = json!({"kind": "classification", "jsog_level": 3, "start_s": 0.0, "end_s": 600.0, "table_version": "t"});
+        let under_way = json!({"kind": "deceleration_under_way", "start_s": 700.0, "depth_bpm": 50.0, "duration_s": 130.0});
+        e.on_samples(1, "a", true, 0);
+        e.on_samples(2, "a", true, 0);
+        let jsog = e.on_finding(1, "a", &level, 1_000)[0].id;
+        let prolonged = e.on_finding(1, "a", &under_way, 1_000)[0].id;
+        let other = e.on_finding(2, "a", &level, 1_000)[0].id;
+        let stalled = e.tick(31_000);
+        assert_eq!(stalled.len(), 2, "both streams stall");
+        let ended = e.on_stream_ended(1, 40_000);
+        let ids: Vec<u64> = ended.iter().map(|a| a.id).collect();
+        let stall_1 = stalled
+            .iter()
+            .find(|a| matches!(a.subject, Subject::Stream { id: 1, .. }))
+            .unwrap()
+            .id;
+        assert_eq!(ids, vec![jsog, stall_1]);
+        assert!(ended.iter().all(|a| a.resolved_ms == Some(40_000)));
+        let open: Vec<u64> = e
+            .alerts()
+            .iter()
+            .filter(|a| a.resolved_ms.is_none())
+            .map(|a| a.id)
+            .collect();
+        assert!(
+            open.contains(&prolonged) && open.contains(&other),
+            "{open:?}"
+        );
+        assert!(!open.contains(&jsog));
+        // No stall raised again for the ended stream; the other's stays as it was.
+        assert!(e.tick(120_000).iter().all(|a| a.subject
+            != Subject::Stream {
+                id: 1,
+                facility: "a".into(),
+                fetus: None
+            }));
+        // Its monitor sends again: watched again.
+        e.on_samples(1, "a", true, 200_000);
+        let again = e.tick(231_000);
+        assert!(
+            again.iter().any(|a| a.subject
+                == Subject::Stream {
+                    id: 1,
+                    facility: "a".into(),
+                    fetus: None
+                }
+                && a.kind == AlertKind::StreamStalled),
+            "{again:?}"
+        );
     }
 
     /// Twins: each fetus's levels are its own alert. The first twin's normal level does not

@@ -657,6 +657,31 @@ function showLabour(el, items) {
 }
 
 /**
+ * The form that ends a bed's monitoring (the labour over, the woman moved): with a reason, it
+ * takes the bed off the wall and resolves its stall and level alerts; the hub refuses while
+ * the monitor still sends (the wrong bed, or the monitor not yet off), and says so here.
+ * @param {number} stream
+ */
+function endMonitoringForm(stream) {
+  const said = h("span", { class: "error" });
+  return h("form", { class: "end-monitoring", onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
+    try {
+      await api(`/api/streams/${stream}/end`, { method: "POST", json: { reason: String(data.get("reason") ?? "") } });
+      state.beds.delete(stream);
+      await loadAlerts().catch(() => {});
+      location.hash = "#/wall";
+    } catch (err) { said.textContent = /** @type {any} */ (err).status === 409 ? t("stillSending") : String(err); }
+  } }, [
+    h("h4", {}, [t("endMonitoring")]),
+    h("input", { name: "reason", required: true, maxlength: "200", placeholder: t("endReason"), "aria-label": t("endReason") }),
+    h("button", { type: "submit" }, [t("endMonitoring")]),
+    said,
+  ]);
+}
+
+/**
  * When an observation was made, from the form's `HH:MM` in local time ("" : null, now): the
  * latest such time not after now (an examination at 23:50 written up at 00:10 was yesterday's).
  * @param {string} hhmm
@@ -986,7 +1011,7 @@ async function renderChart(id, atSeconds) {
   app.replaceChildren(topBar(), h("main", { class: "chart-view" }, [
     header,
     context,
-    h("div", { class: "chart-body" }, [h("div", { class: "chart-wrap" }, [canvas, tip]), h("aside", { class: "side" }, [events, patientPanel, h("div", { class: "alerts", id: "alert-panel" })])]),
+    h("div", { class: "chart-body" }, [h("div", { class: "chart-wrap" }, [canvas, tip]), h("aside", { class: "side" }, [events, patientPanel, h("div", { class: "alerts", id: "alert-panel" }), endMonitoringForm(id)])]),
   ]));
   canvas.addEventListener("mousemove", (e) => hover(e));
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });

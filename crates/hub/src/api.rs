@@ -142,6 +142,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/streams", get(streams))
         .route("/api/streams/{id}/samples", get(samples))
         .route("/api/streams/{id}/findings", get(findings))
+        .route("/api/streams/{id}/end", axum::routing::post(end_monitoring))
         .route("/api/audit", get(crate::api_users::audit))
         .route("/api/alerts", get(alerts))
         .route(
@@ -361,7 +362,7 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
     };
     let beds: Vec<serde_json::Value> = records
         .into_iter()
-        .filter(|r| user.may_see(&r.identity.facility))
+        .filter(|r| user.may_see(&r.identity.facility) && !hub.is_ended(r.id))
         .map(|r| {
             let l = live.get(&r.id);
             let (episode, patient, context) = patients
@@ -679,6 +680,56 @@ async fn acknowledge(
         &format!("{id}: {}", body.reason),
     );
     Json(json!({"alert": alert})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Ending {
+    reason: String,
+}
+
+/// Ends the monitoring of a bed (`POST /api/streams/{id}/end` with `{"reason"}`): anyone who may
+/// see the stream; refused (409) while its monitor still sends, 400 without a reason; audited.
+async fn end_monitoring(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<i64>,
+    Json(body): Json<Ending>,
+) -> Response {
+    let checked = {
+        let hub = hub.clone();
+        let user = user.clone();
+        tokio::task::spawn_blocking(move || check_stream(&hub, &user, id)).await
+    };
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(denied)) => return denied.into_response(),
+        Err(error) => return internal(error.into()),
+    }
+    let ended = {
+        let hub = hub.clone();
+        let by = user.username.clone();
+        let reason = body.reason.clone();
+        tokio::task::spawn_blocking(move || hub.end_monitoring(id, &by, &reason)).await
+    };
+    match ended {
+        Ok(Ok(at)) => {
+            let _ = hub.accounts.audit(
+                &user.username,
+                "monitoring_ended",
+                &format!("stream {id}: {}", body.reason.trim()),
+            );
+            Json(json!({"stream": id, "ended_ms": at})).into_response()
+        }
+        Ok(Err(error)) => {
+            let status = match error {
+                crate::EndMonitoringError::StillSending(_) => StatusCode::CONFLICT,
+                crate::EndMonitoringError::NoSuchStream => StatusCode::NOT_FOUND,
+                crate::EndMonitoringError::Records(_) => StatusCode::BAD_REQUEST,
+            };
+            (status, Json(json!({"error": error.to_string()}))).into_response()
+        }
+        Err(error) => internal(error.into()),
+    }
 }
 
 #[derive(Deserialize)]

@@ -212,7 +212,29 @@ pub struct Hub {
     sessions_ended: tokio::sync::watch::Sender<u64>,
     /// Set once the hub is stopping ([`Hub::stopping`]).
     stopping: std::sync::atomic::AtomicBool,
+    /// The streams whose monitoring has ended ([`Hub::end_monitoring`]), with when (ms).
+    ended: Mutex<HashMap<i64, i64>>,
 }
+
+/// Why the monitoring of a stream could not be ended.
+#[derive(Debug, thiserror::Error)]
+pub enum EndMonitoringError {
+    /// Its monitor is still sending: the wrong bed, or the monitor not yet off.
+    #[error(
+        "the monitor is still sending (data {0} s ago): switch it off or unplug it first, \
+         or check that this is the right bed"
+    )]
+    StillSending(u64),
+    /// No such stream.
+    #[error("no such stream")]
+    NoSuchStream,
+    /// Refused by the records (no reason, too long) or not stored.
+    #[error("{0:#}")]
+    Records(#[from] anyhow::Error),
+}
+
+/// A stream that sent data this recently cannot be ended ([`Hub::end_monitoring`]), seconds.
+pub const END_QUIET_S: u64 = 30;
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -320,6 +342,7 @@ impl Hub {
             .spawn(move || store_writer(store, store_rx, &transactions))?;
         // Alert IDs go on above those used before a restart.
         let notifier = Arc::new(notify::Notifier::open(db_path, centre, config.policy)?);
+        let ended = records.ended_streams()?;
         let first_alert_id = notifier.reserve_alert_ids(0)?;
         let mut engine = alerts::AlertEngine::new(rules);
         engine.continue_after(first_alert_id);
@@ -385,6 +408,7 @@ impl Hub {
             password_checks: tokio::sync::Semaphore::new(1),
             sessions_ended: tokio::sync::watch::Sender::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            ended: Mutex::new(ended),
         }))
     }
 
@@ -650,18 +674,35 @@ impl Hub {
         let mut skipped = 0;
         let mut health = Vec::new();
         let mut identified = Vec::new();
+        let mut resumed = Vec::new();
         for write in writes {
             match write {
                 Write::Block(stream, block) => {
                     if let Some(live) = streams.get_mut(&stream) {
                         let end = block.end_seq().unwrap_or(block.first_seq);
                         live.committed.add_samples(block.first_seq, end);
-                        live.last_block_at = Some(Instant::now());
-                        let signal = block
-                            .samples
-                            .iter()
-                            .any(|s| s.values[..3].iter().any(|&v| v != 0));
-                        health.push((stream, live.record.identity.facility.clone(), signal));
+                        // A stream whose monitoring ended: what it recorded before the end
+                        // (a bridge's backfill) is stored and analysed but watches nothing;
+                        // anything recorded after it brings the stream back.
+                        let ended_at = self.ended().get(&stream).copied();
+                        match ended_at {
+                            Some(at) if block.utc_ms <= at => {}
+                            _ => {
+                                if ended_at.is_some() {
+                                    resumed.push(stream);
+                                }
+                                live.last_block_at = Some(Instant::now());
+                                let signal = block
+                                    .samples
+                                    .iter()
+                                    .any(|s| s.values[..3].iter().any(|&v| v != 0));
+                                health.push((
+                                    stream,
+                                    live.record.identity.facility.clone(),
+                                    signal,
+                                ));
+                            }
+                        }
                         skipped += live.deliver(Arc::new(block));
                     }
                 }
@@ -679,6 +720,28 @@ impl Hub {
         drop(streams);
         if skipped > 0 {
             self.count(|c| c.live_gaps_skipped += skipped);
+        }
+        resumed.dedup();
+        for stream in resumed {
+            if self.ended().remove(&stream).is_none() {
+                continue;
+            }
+            tracing::warn!(
+                stream,
+                "an ended stream sends again: its monitoring goes on"
+            );
+            let _ = self.accounts.audit(
+                "-",
+                "monitoring_resumed",
+                &format!("stream {stream}: its monitor sent again after the ending"),
+            );
+            if let Err(error) = self.records.resume_stream(stream) {
+                tracing::error!(
+                    stream,
+                    error = format!("{error:#}"),
+                    "the resumption was not stored"
+                );
+            }
         }
         for (stream, facility, patient_ref, name) in identified {
             if let Err(error) = self.put_identified_patient(stream, &facility, &patient_ref, &name)
@@ -766,6 +829,49 @@ impl Hub {
     pub fn stopping(&self) {
         self.keep_watched();
         self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn ended(&self) -> MutexGuard<'_, HashMap<i64, i64>> {
+        self.ended.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the monitoring of `stream` has ended (it is left off the wall).
+    pub fn is_ended(&self, stream: i64) -> bool {
+        self.ended().contains_key(&stream)
+    }
+
+    /// Ends the monitoring of a stream (the labour over, the woman moved; the caller checks
+    /// visibility and audits): it leaves the wall, the alerts of its conditions resolve and it
+    /// is no longer watched for a stall. Refused while its monitor is still sending (within
+    /// [`END_QUIET_S`]), so a live bed cannot be ended by mistake; a block stamped after the
+    /// ending brings it back. Returns when it ended.
+    pub fn end_monitoring(
+        &self,
+        stream: i64,
+        by: &str,
+        reason: &str,
+    ) -> Result<i64, EndMonitoringError> {
+        if let Some(live) = self.streams().get(&stream)
+            && let Some(at) = live.last_block_at
+            && at.elapsed().as_secs() < END_QUIET_S
+        {
+            return Err(EndMonitoringError::StillSending(at.elapsed().as_secs()));
+        }
+        let known = self
+            .reader()
+            .streams()
+            .map_err(EndMonitoringError::Records)?
+            .iter()
+            .any(|r| r.id == stream);
+        if !known {
+            return Err(EndMonitoringError::NoSuchStream);
+        }
+        let at = self.records.end_stream(stream, by, reason)?;
+        self.ended().insert(stream, at);
+        let changes = self.alert_engine().on_stream_ended(stream, utc_now_ms());
+        self.publish(changes);
+        tracing::info!(stream, by, reason, "monitoring ended");
+        Ok(at)
     }
 
     /// Acknowledges an alert (the caller checks visibility and audits).
@@ -930,7 +1036,7 @@ impl Hub {
                         }
                         s.record.identity.facility.clone()
                     });
-                    if let Some(facility) = facility {
+                    if let Some(facility) = facility.filter(|_| !hub.is_ended(stream)) {
                         let changes = hub.alert_engine().on_finding(
                             stream,
                             &facility,

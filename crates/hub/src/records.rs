@@ -453,6 +453,11 @@ impl Records {
         if !present {
             db.execute_batch("ALTER TABLE episode_log ADD COLUMN confirmed_with TEXT;")?;
         }
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS stream_endings(
+                 stream_id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, by TEXT NOT NULL,
+                 reason TEXT NOT NULL);",
+        )?;
         // When a labour observation was made, where recorded afterwards (likewise).
         let present: bool = db
             .prepare("SELECT 1 FROM pragma_table_info('episode_log') WHERE name = 'observed_ms'")?
@@ -515,6 +520,41 @@ impl Records {
             });
         }
         Ok(out)
+    }
+
+    /// Records that the monitoring of `stream` has ended (the labour over, the woman moved),
+    /// with why; returns when. An ending recorded again replaces the earlier one.
+    pub fn end_stream(&self, stream: i64, by: &str, reason: &str) -> Result<i64> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            bail!("say why the monitoring ended (the reason is recorded)");
+        }
+        if reason.chars().count() > 200 {
+            bail!("at most 200 characters");
+        }
+        let at = now_ms();
+        self.db().execute(
+            "INSERT INTO stream_endings(stream_id, at_ms, by, reason) VALUES(?1, ?2, ?3, ?4)
+             ON CONFLICT(stream_id) DO UPDATE SET at_ms=excluded.at_ms, by=excluded.by,
+                                                reason=excluded.reason",
+            params![stream, at, by, reason],
+        )?;
+        Ok(at)
+    }
+
+    /// The monitoring of `stream` goes on after all (its monitor sent again): no longer ended.
+    pub fn resume_stream(&self, stream: i64) -> Result<()> {
+        self.db()
+            .execute("DELETE FROM stream_endings WHERE stream_id=?1", [stream])?;
+        Ok(())
+    }
+
+    /// The streams whose monitoring has ended, with when.
+    pub fn ended_streams(&self) -> Result<HashMap<i64, i64>> {
+        let db = self.db();
+        let mut q = db.prepare("SELECT stream_id, at_ms FROM stream_endings")?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Per stream, its newest episode, that episode's patient and its labour's context now.

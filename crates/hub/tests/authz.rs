@@ -1128,3 +1128,150 @@ async fn a_session_is_renewed_by_signing_in_again_before_it_ends() {
     let (status, _, _) = http(port, "POST", "/api/me/renew", None, Some(&body)).await;
     assert_eq!(status, 401);
 }
+
+/// Ending a bed's monitoring over HTTP: only whoever may see the stream, never while its
+/// monitor still sends, never without a reason; the bed leaves the wall (also after a
+/// restart), what its bridge backfills from before the ending leaves it off, and anything
+/// recorded after the ending brings it back. Each step is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let device = DeviceInfo {
+        protocol: DeviceProtocol::Series50,
+        model: String::new(),
+        serial: String::new(),
+        software: String::new(),
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let block = |first_seq: u64, utc_ms: i64| SampleBlock {
+        first_seq,
+        utc_ms,
+        samples: vec![
+            Sample {
+                values: [560, 0, 0, 0, 20],
+                ..Sample::default()
+            };
+            4
+        ],
+        ..SampleBlock::default()
+    };
+    let send = async |hub: &Arc<Hub>, stream: i64, block: SampleBlock| {
+        assert!(hub.claim_block(stream, &block));
+        hub.commit(vec![Write::Block(stream, block)]).await.unwrap();
+    };
+    let (sending, finished) = {
+        let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
+        for (user, facility) in [("mw-a", "clinic-a"), ("staff-b", "clinic-b")] {
+            hub.accounts
+                .add_user(user, "a long password", Role::Midwife, facility)
+                .unwrap();
+        }
+        let (sending, _, _) = hub
+            .open_stream(&identity("clinic-a"), &device)
+            .await
+            .unwrap();
+        send(&hub, sending.id, block(0, now())).await;
+        let finished = StreamIdentity {
+            port: "bed-2".into(),
+            ..identity("clinic-a")
+        };
+        let (finished, _, _) = hub.open_stream(&finished, &device).await.unwrap();
+        let port = serve(&hub).await;
+        let sign_in = async |user: &str| {
+            let login = format!(r#"{{"username":"{user}","password":"a long password"}}"#);
+            http(port, "POST", "/api/login", None, Some(&login))
+                .await
+                .1
+                .unwrap()
+        };
+        let (mw_a, staff_b) = (sign_in("mw-a").await, sign_in("staff-b").await);
+        let end = async |cookie: &str, stream: i64, reason: &str| {
+            let body = format!(r#"{{"reason":"{reason}"}}"#);
+            let path = format!("/api/streams/{stream}/end");
+            let (status, _, answer) = http(port, "POST", &path, Some(cookie), Some(&body)).await;
+            (status, answer)
+        };
+        let (status, answer) = end(&mw_a, sending.id, "delivered").await;
+        assert_eq!(status, 409, "a monitor still sending: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("still sending"),
+            "{answer}"
+        );
+        assert_eq!(
+            end(&staff_b, finished.id, "delivered").await.0,
+            403,
+            "another facility's bed"
+        );
+        assert_eq!(end(&mw_a, finished.id, " ").await.0, 400, "no reason");
+        assert_eq!(end(&mw_a, 999, "delivered").await.0, 404);
+        let (status, answer) = end(&mw_a, finished.id, "delivered 14:32").await;
+        assert_eq!(status, 200, "{answer}");
+        let (_, _, wall) = http(port, "GET", "/api/wall", Some(&mw_a), None).await;
+        let beds: Vec<i64> = wall
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(beds, vec![sending.id], "the ended bed is off the wall");
+        (sending.id, finished.id)
+    };
+
+    // After a restart: still off the wall. Its bridge backfills what it recorded before the
+    // ending: still off. It records again: back.
+    let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
+    let port = serve(&hub).await;
+    let login = r#"{"username":"mw-a","password":"a long password"}"#;
+    let mw_a = http(port, "POST", "/api/login", None, Some(login))
+        .await
+        .1
+        .unwrap();
+    let on_wall = async || -> Vec<i64> {
+        let (_, _, wall) = http(port, "GET", "/api/wall", Some(&mw_a), None).await;
+        let mut beds: Vec<i64> = wall
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["id"].as_i64().unwrap())
+            .collect();
+        beds.sort();
+        beds
+    };
+    assert_eq!(on_wall().await, vec![sending]);
+    let bed_2 = StreamIdentity {
+        port: "bed-2".into(),
+        ..identity("clinic-a")
+    };
+    let (reopened, _, _) = hub.open_stream(&bed_2, &device).await.unwrap();
+    assert_eq!(reopened.id, finished);
+    send(&hub, finished, block(0, now() - 3_600_000)).await;
+    assert_eq!(
+        on_wall().await,
+        vec![sending],
+        "a backfill from before the ending"
+    );
+    send(&hub, finished, block(4, now() + 1_000)).await;
+    assert_eq!(
+        on_wall().await,
+        vec![sending, finished],
+        "recorded after the ending"
+    );
+    let log = hub.accounts.audit_log(1_000).unwrap();
+    for action in ["monitoring_ended", "monitoring_resumed"] {
+        assert_eq!(
+            log.iter().filter(|e| e.action == action).count(),
+            1,
+            "{action}"
+        );
+    }
+    assert!(
+        log.iter()
+            .any(|e| e.action == "monitoring_ended" && e.target.ends_with("delivered 14:32"))
+    );
+}
