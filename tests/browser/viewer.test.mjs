@@ -769,11 +769,20 @@ try {
     await page.click("form.end-monitoring button[type=submit]");
     await page.waitForFunction(() => location.hash === "#/wall", null, { timeout: 10000 });
     await page.waitForTimeout(2500); // a wall poll
-    const left = await page.evaluate(() => window["mimamori"].beds().map((/** @type {any} */ b) => b.id));
-    assert.ok(!left.includes(during.id) && left.includes(liveBed), `bed ${during.id} is off the wall: ${left}`);
+    const ended = (await page.evaluate(() => window["mimamori"].beds())).find((/** @type {any} */ b) => b.id === during.id);
+    assert.ok(ended?.ended, `bed ${during.id} ended: ${JSON.stringify(ended)}`);
+    assert.equal(await page.locator(`.bed[data-stream="${during.id}"]`).count(), 0, "no card for the ended bed");
+    assert.equal(await page.locator(`.bed[data-stream="${liveBed}"]`).count(), 1, "the live bed's card stays");
     const resolved = (await page.evaluate(async () => (await (await fetch("/api/alerts")).json()).alerts)).find((/** @type {any} */ a) => a.id === stalled.id);
     assert.ok(resolved?.resolved_ms, `its stall alert resolved: ${JSON.stringify(resolved)}`);
-    log(`monitoring ended on bed ${during.id}: off the wall, stall alert ${stalled.id} resolved; a live bed refused: "${refused}"`);
+    // Its chart is still there, from the wall's list of recently ended beds.
+    await page.selectOption("select.ended", String(during.id));
+    const endedLabel = await waitFor(async () => (await page.locator(".chart-head .ended").textContent()) || null, 10000, "the ended bed's chart");
+    assert.match(endedLabel, /^監視終了 \d\d:\d\d:\d\d$/, endedLabel);
+    assert.equal(await page.locator("form.end-monitoring").count(), 0, "no second ending");
+    log(`monitoring ended on bed ${during.id}: off the wall, stall alert ${stalled.id} resolved, its chart says "${endedLabel}"; a live bed refused: "${refused}"`);
+    await page.goto(`${url}#/wall`);
+    await page.waitForSelector(".bed");
   }
 
   // ── a deceleration under way shows on its bed's card (the programme's decelerations, once

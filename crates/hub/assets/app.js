@@ -13,7 +13,8 @@ import { SampleStore, Sweep, decodeFrame, drawChart, LEVELS, HZ, lowSignal, cros
 /** @typedef {{id: number, facility: string, bed: string, bridge: string, device: any,
  *   episode_start_utc_ms: number, next_sample_seq: number|null, live: boolean,
  *   last_block_age_ms: number|null, bridge_connected: boolean, level: any,
- *   patient: any, episode_id: number|null, labour: any, bridge_clock_offset_ms: number|null, watchers: string[]}} WallBed */
+ *   patient: any, episode_id: number|null, labour: any, bridge_clock_offset_ms: number|null, watchers: string[],
+ *   ended_ms: number|null}} WallBed */
 
 /** @typedef {{info: WallBed, store: SampleStore, sweep: Sweep|null, card: HTMLElement|null,
  *   lastFrameAt: number, polledAt: number, lastValues: number[], lastQuality: number[], lossSince: number|null,
@@ -59,6 +60,7 @@ const hooks = {
     signalPercent: b.info.level?.evidence?.signal_percent ?? null,
     underWay: b.card?.querySelector(".underway")?.textContent ?? "",
     stoppedDecelerating: b.card?.classList.contains("stopped-decelerating") ?? false,
+    ended: Boolean(b.info.ended_ms),
   })),
   /** Streams whose card has shown a deceleration under way. */
   underWaySeen: () => [...state.underWaySeen],
@@ -491,7 +493,8 @@ let wallAsked = 0, wallTaken = 0;
 
 async function pollWall() {
   const asked = ++wallAsked;
-  const list = /** @type {WallBed[]} */ (await api("/api/wall"));
+  // The chart's bed, even one whose monitoring ended long ago (not listed otherwise).
+  const list = /** @type {WallBed[]} */ (await api(state.chart ? `/api/wall?also=${state.chart.id}` : "/api/wall"));
   if (asked < wallTaken) return;
   wallTaken = asked;
   const now = performance.now();
@@ -508,7 +511,7 @@ async function pollWall() {
       bed.polledAt = now;
     }
   }
-  for (const id of [...state.beds.keys()]) if (!seen.has(id)) state.beds.delete(id);
+  for (const id of [...state.beds.keys()]) if (!seen.has(id) && state.chart?.id !== id) state.beds.delete(id);
 }
 
 async function loadAlerts() {
@@ -545,7 +548,8 @@ function levelOf(bed) {
 }
 
 function sortedBeds() {
-  let beds = [...state.beds.values()];
+  // A bed whose monitoring ended is not on the wall (the list of recently ended beds opens it).
+  let beds = [...state.beds.values()].filter((b) => !b.info.ended_ms);
   if (state.facilityFilter) beds = beds.filter((b) => b.info.facility === state.facilityFilter);
   if (state.alertsOnly) beds = beds.filter((b) => openAlerts(b.info.id).length > 0);
   const byName = (/** @type {Bed} */ a, /** @type {Bed} */ b) => `${a.info.facility}/${a.info.bed}`.localeCompare(`${b.info.facility}/${b.info.bed}`);
@@ -556,8 +560,9 @@ function sortedBeds() {
 }
 
 function renderWall() {
-  const facilities = [...new Set([...state.beds.values()].map((b) => b.info.facility))].sort();
+  const facilities = [...new Set([...state.beds.values()].filter((b) => !b.info.ended_ms).map((b) => b.info.facility))].sort();
   const beds = sortedBeds();
+  const ended = [...state.beds.values()].filter((b) => b.info.ended_ms).sort((a, b) => Number(b.info.ended_ms) - Number(a.info.ended_ms));
   const pages = Math.max(1, Math.ceil(beds.length / state.perPage));
   state.page = Math.min(state.page, pages - 1);
   const shown = beds.slice(state.page * state.perPage, (state.page + 1) * state.perPage);
@@ -569,6 +574,8 @@ function renderWall() {
     h("label", {}, [h("input", { type: "checkbox", checked: state.alertsOnly, onchange: (/** @type {any} */ e) => { state.alertsOnly = e.target.checked; renderWall(); } }), t("alertsOnly")]),
     h("label", {}, [t("bedsPerPage"), h("select", { onchange: (/** @type {any} */ e) => { state.perPage = Number(e.target.value); localStorage.setItem("mimamori.perPage", String(state.perPage)); renderWall(); } },
       [16, 24, 32].map((n) => h("option", { value: n, selected: state.perPage === n }, [String(n)])))]),
+    ended.length ? h("label", {}, [t("recentlyEnded"), h("select", { class: "ended", onchange: (/** @type {any} */ e) => { if (e.target.value) location.hash = `#/bed/${e.target.value}`; } },
+      [h("option", { value: "" }, [`${ended.length}`]), ...ended.map((b) => h("option", { value: String(b.info.id) }, [`${b.info.facility} · ${b.info.bed}${b.info.patient ? ` · ${b.info.patient.name}` : ""} (${clock(Number(b.info.ended_ms))})`]))])]) : null,
     pages > 1 ? h("span", { class: "pager" }, [
       h("button", { type: "button", onclick: () => { state.page = (state.page + pages - 1) % pages; renderWall(); } }, ["◀"]),
       `${t("page")} ${state.page + 1} / ${pages}`,
@@ -669,7 +676,6 @@ function endMonitoringForm(stream) {
     const data = new FormData(/** @type {HTMLFormElement} */ (e.target));
     try {
       await api(`/api/streams/${stream}/end`, { method: "POST", json: { reason: String(data.get("reason") ?? "") } });
-      state.beds.delete(stream);
       await loadAlerts().catch(() => {});
       location.hash = "#/wall";
     } catch (err) { said.textContent = /** @type {any} */ (err).status === 409 ? t("stillSending") : String(err); }
@@ -972,6 +978,11 @@ function chartSettings() {
 
 /** @param {number} id @param {number|null} atSeconds */
 async function renderChart(id, atSeconds) {
+  if (!state.beds.has(id)) {
+    // Not on the wall: a bed whose monitoring ended long ago (an alert's link, a bookmark).
+    const found = /** @type {WallBed[]} */ (await api(`/api/wall?also=${id}`).catch(() => [])).find((b) => b.id === id);
+    if (found) state.beds.set(id, { info: found, store: new SampleStore(), sweep: null, card: null, lastFrameAt: 0, polledAt: performance.now(), lastValues: [0, 0, 0, 0, 0], lastQuality: [0, 0, 0, 0, 0], lossSince: null, dirty: true, findings: [], underWays: new Map(), levels: new Map() });
+  }
   const bed = state.beds.get(id);
   if (!bed) { location.hash = "#/wall"; return; }
   const settings = chartSettings();
@@ -990,6 +1001,7 @@ async function renderChart(id, atSeconds) {
     h("h2", {}, [`${bed.info.facility} · ${bed.info.bed}`]),
     h("span", { class: "patient" }, [bed.info.patient ? `${bed.info.patient.name} · ${gestation(bed.info.patient)}` : t("noPatient")]),
     h("span", { class: "underway", id: "chart-underway", role: "status" }),
+    bed.info.ended_ms ? h("span", { class: "ended" }, [tf("monitoringEndedAt", { time: clock(Number(bed.info.ended_ms)) })]) : null,
     h("label", {}, [t("paperSpeed"), select("speed", [1, 2, 3].map((v) => [v, `${v} cm/min`, settings.cmPerMin === v]), (v) => ({ cmPerMin: Number(v) }))]),
     h("label", {}, [t("fhrScale"), select("scale", [["50-210", "50–210", settings.low === 50], ["30-240", "30–240", settings.low === 30]], (v) => { const [low, high] = v.split("-").map(Number); return { low, high }; })]),
     h("label", {}, [t("pxPerCm"), h("input", { type: "number", step: "0.1", min: "10", max: "200", value: settings.pxPerCm.toFixed(1), onchange: (/** @type {any} */ e) => { settings.pxPerCm = Number(e.target.value) || 37.8; localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings)); chart.dirty = true; } })]),
@@ -1011,7 +1023,7 @@ async function renderChart(id, atSeconds) {
   app.replaceChildren(topBar(), h("main", { class: "chart-view" }, [
     header,
     context,
-    h("div", { class: "chart-body" }, [h("div", { class: "chart-wrap" }, [canvas, tip]), h("aside", { class: "side" }, [events, patientPanel, h("div", { class: "alerts", id: "alert-panel" }), endMonitoringForm(id)])]),
+    h("div", { class: "chart-body" }, [h("div", { class: "chart-wrap" }, [canvas, tip]), h("aside", { class: "side" }, [events, patientPanel, h("div", { class: "alerts", id: "alert-panel" }), bed.info.ended_ms ? null : endMonitoringForm(id)])]),
   ]));
   canvas.addEventListener("mousemove", (e) => hover(e));
   canvas.addEventListener("mouseleave", () => { tip.hidden = true; });

@@ -326,7 +326,22 @@ async fn asset(Path(name): Path<String>) -> Response {
 
 /// The wall: every stream the user may see, with its bed, patient, live state (how long since
 /// its last block, whether a bridge has it open), current JSOG level and who is watching it.
-async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response {
+/// The wall's beds: every stream the user may see whose monitoring has not ended, those ended
+/// in the last [`ENDED_SHOWN_MS`] (marked with `ended_ms`, for the wall's list of recently
+/// ended beds), and stream `also` whatever its state (the chart open on an older ended bed).
+#[derive(Deserialize)]
+struct WallQuery {
+    also: Option<i64>,
+}
+
+/// Beds whose monitoring ended this recently are listed with the wall (to open their charts).
+const ENDED_SHOWN_MS: i64 = 24 * 3600 * 1000;
+
+async fn wall(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<WallQuery>,
+) -> Response {
     struct Live {
         age_ms: Option<u128>,
         connected: bool,
@@ -360,10 +375,16 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
         Ok(Err(error)) => return internal(error),
         Err(error) => return internal(error.into()),
     };
+    let now = crate::utc_now_ms();
     let beds: Vec<serde_json::Value> = records
         .into_iter()
-        .filter(|r| user.may_see(&r.identity.facility) && !hub.is_ended(r.id))
-        .map(|r| {
+        .filter(|r| user.may_see(&r.identity.facility))
+        .filter_map(|r| {
+            let ended = hub.ended_at(r.id);
+            let shown = ended.is_none_or(|at| now - at < ENDED_SHOWN_MS) || query.also == Some(r.id);
+            shown.then_some((r, ended))
+        })
+        .map(|(r, ended)| {
             let l = live.get(&r.id);
             let (episode, patient, context) = patients
                 .get(&r.id)
@@ -380,6 +401,7 @@ async fn wall(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Response
                 "patient": patient, "episode_id": episode, "labour": context,
                 "bridge_clock_offset_ms": clocks.get(&(r.identity.bridge.clone(), r.identity.facility.clone())),
                 "watchers": watchers.get(&r.id).cloned().unwrap_or_default(),
+                "ended_ms": ended,
             })
         })
         .collect();

@@ -840,6 +840,11 @@ impl Hub {
         self.ended().contains_key(&stream)
     }
 
+    /// When the monitoring of `stream` ended, if it has.
+    pub fn ended_at(&self, stream: i64) -> Option<i64> {
+        self.ended().get(&stream).copied()
+    }
+
     /// Ends the monitoring of a stream (the labour over, the woman moved; the caller checks
     /// visibility and audits): it leaves the wall, the alerts of its conditions resolve and it
     /// is no longer watched for a stall. Refused while its monitor is still sending (within

@@ -1213,18 +1213,30 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
         let (status, answer) = end(&mw_a, finished.id, "delivered 14:32").await;
         assert_eq!(status, 200, "{answer}");
         let (_, _, wall) = http(port, "GET", "/api/wall", Some(&mw_a), None).await;
-        let beds: Vec<i64> = wall
+        let beds: Vec<(i64, bool)> = wall
             .as_array()
             .unwrap()
             .iter()
-            .map(|b| b["id"].as_i64().unwrap())
+            .map(|b| (b["id"].as_i64().unwrap(), b["ended_ms"].is_i64()))
             .collect();
-        assert_eq!(beds, vec![sending.id], "the ended bed is off the wall");
+        assert_eq!(
+            beds,
+            vec![(sending.id, false), (finished.id, true)],
+            "the ended bed is marked (the wall lists it apart, for a day)"
+        );
         (sending.id, finished.id)
     };
 
-    // After a restart: still off the wall. Its bridge backfills what it recorded before the
-    // ending: still off. It records again: back.
+    // A day later (the ending moved back 25 hours in the database) and after a restart: not
+    // listed with the wall any more, but its chart still finds it (`also`). Its bridge
+    // backfills what it recorded before the ending: still off. It records again: back.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE stream_endings SET at_ms = at_ms - 25 * 3600 * 1000",
+            [],
+        )
+        .unwrap();
     let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
     let port = serve(&hub).await;
     let login = r#"{"username":"mw-a","password":"a long password"}"#;
@@ -1238,19 +1250,33 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
             .as_array()
             .unwrap()
             .iter()
+            .filter(|b| b["ended_ms"].is_null())
             .map(|b| b["id"].as_i64().unwrap())
             .collect();
         beds.sort();
         beds
     };
     assert_eq!(on_wall().await, vec![sending]);
+    let listed = async |path: &str| -> Vec<(i64, bool)> {
+        let (_, _, wall) = http(port, "GET", path, Some(&mw_a), None).await;
+        wall.as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["id"].as_i64().unwrap(), b["ended_ms"].is_i64()))
+            .collect()
+    };
+    assert_eq!(listed("/api/wall").await, vec![(sending, false)]);
+    assert_eq!(
+        listed(&format!("/api/wall?also={finished}")).await,
+        vec![(sending, false), (finished, true)]
+    );
     let bed_2 = StreamIdentity {
         port: "bed-2".into(),
         ..identity("clinic-a")
     };
     let (reopened, _, _) = hub.open_stream(&bed_2, &device).await.unwrap();
     assert_eq!(reopened.id, finished);
-    send(&hub, finished, block(0, now() - 3_600_000)).await;
+    send(&hub, finished, block(0, now() - 26 * 3_600_000)).await;
     assert_eq!(
         on_wall().await,
         vec![sending],
