@@ -661,8 +661,9 @@ async fn alerts(State(hub): State<Arc<Hub>>, AuthUser(user): AuthUser) -> Respon
     Json(json!({"alerts": visible})).into_response()
 }
 
+/// A body that says why (an acknowledgement, a bed's monitoring ended): recorded and audited.
 #[derive(Deserialize)]
-struct Ack {
+struct WithReason {
     reason: String,
 }
 
@@ -670,7 +671,7 @@ async fn acknowledge(
     State(hub): State<Arc<Hub>>,
     AuthUser(user): AuthUser,
     Path(id): Path<u64>,
-    Json(body): Json<Ack>,
+    Json(body): Json<WithReason>,
 ) -> Response {
     let Some(alert) = hub.alerts().into_iter().find(|a| a.id == id) else {
         return (
@@ -704,18 +705,13 @@ async fn acknowledge(
     Json(json!({"alert": alert})).into_response()
 }
 
-#[derive(Deserialize)]
-struct Ending {
-    reason: String,
-}
-
 /// Ends the monitoring of a bed (`POST /api/streams/{id}/end` with `{"reason"}`): anyone who may
 /// see the stream; refused (409) while its monitor still sends, 400 without a reason; audited.
 async fn end_monitoring(
     State(hub): State<Arc<Hub>>,
     AuthUser(user): AuthUser,
     Path(id): Path<i64>,
-    Json(body): Json<Ending>,
+    Json(body): Json<WithReason>,
 ) -> Response {
     let checked = {
         let hub = hub.clone();

@@ -1046,6 +1046,19 @@ mod tests {
         assert_eq!(records.stream_gestational_weeks(4).unwrap(), None);
     }
 
+    /// A clinic-a patient at 40 weeks.
+    fn clinic_a_patient(patient_ref: &str) -> NewPatient {
+        NewPatient {
+            facility: "clinic-a".into(),
+            patient_ref: patient_ref.into(),
+            name: format!("patient {patient_ref}"),
+            gestational_weeks: Some(40),
+            gestational_days: None,
+            parity: Some(1),
+            notes: String::new(),
+        }
+    }
+
     /// Labour observations: values a bedside could record, each field's newest value is the
     /// context (a later observation that leaves a field out leaves it standing), kept apart
     /// from the notes, and the wall's per-stream lookup carries the newest episode's context.
@@ -1053,16 +1066,7 @@ mod tests {
     fn labour_observations_build_the_context_field_by_field() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::open(&dir.path().join("r.db")).unwrap();
-        let patient = NewPatient {
-            facility: "clinic-a".into(),
-            patient_ref: "MRN-2".into(),
-            name: "B".into(),
-            gestational_weeks: Some(40),
-            gestational_days: None,
-            parity: Some(1),
-            notes: String::new(),
-        };
-        let id = records.add_patient(&patient).unwrap();
+        let id = records.add_patient(&clinic_a_patient("MRN-2")).unwrap();
         let first = records.add_episode(id, Some(7)).unwrap();
         records
             .add_observation(
@@ -1170,16 +1174,7 @@ mod tests {
     fn an_observation_recorded_afterwards_takes_its_place_by_when_it_was_made() {
         let dir = tempfile::tempdir().unwrap();
         let records = Records::open(&dir.path().join("r.db")).unwrap();
-        let patient = NewPatient {
-            facility: "clinic-a".into(),
-            patient_ref: "MRN-3".into(),
-            name: "C".into(),
-            gestational_weeks: Some(39),
-            gestational_days: None,
-            parity: Some(0),
-            notes: String::new(),
-        };
-        let id = records.add_patient(&patient).unwrap();
+        let id = records.add_patient(&clinic_a_patient("MRN-3")).unwrap();
         let episode = records.add_episode(id, Some(8)).unwrap();
         let dilation = |cm: f64| LabourObservation {
             dilation_cm: Some(cm),
