@@ -532,7 +532,7 @@ try {
     await page.selectOption("form.observation select[name=liquor]", "meconium");
     await page.fill("form.observation input[name=temperature_c]", "38.3");
     await page.click("form.observation button[type=submit]");
-    const line = await waitFor(async () => (await page.locator(".patient-panel ul.observations li").allTextContents()).find((t) => t.includes("子宮口 7.5 cm")), 10000, "the observation in the panel");
+    const line = await waitFor(async () => (await page.locator(".patient-panel ul.observations li .what").allTextContents()).find((t) => t.includes("子宮口 7.5 cm")), 10000, "the observation in the panel");
     assert.match(line, /demo: 子宮口 7\.5 cm · オキシトシン 4 mU\/min · 卵膜 破水 · 羊水 混濁（胎便） · 体温 38\.3 °C$/, `the observation's line: ${line}`);
     const header = await waitFor(async () => {
       const text = await page.locator("#chart-labour").textContent();
@@ -560,12 +560,25 @@ try {
     await page.fill("form.observation input[name=dilation_cm]", "6.5");
     await page.fill("form.observation input[name=observed_at]", twentyAgo);
     await page.click("form.observation button[type=submit]");
-    const backDated = await waitFor(async () => (await page.locator(".patient-panel ul.observations li").allTextContents()).find((t) => t.includes("子宮口 6.5 cm")), 10000, "the examination written up afterwards");
+    const backDated = await waitFor(async () => (await page.locator(".patient-panel ul.observations li .what").allTextContents()).find((t) => t.includes("子宮口 6.5 cm")), 10000, "the examination written up afterwards");
     assert.match(backDated, new RegExp(`^${twentyAgo}:00 demo: 子宮口 6\\.5 cm \\(\\d\\d:\\d\\d:\\d\\d 記録\\)$`), `listed at its time: ${backDated}`);
     await page.waitForTimeout(2500); // a wall poll
     const still = await page.locator("#chart-labour").textContent();
     assert.ok(still?.includes("子宮口 8.5 cm") && !still.includes("6.5"), `the newer dilation stands: ${still}`);
     log(`an examination written up afterwards: "${backDated}"`);
+    // The 8.5 cm was entered in error: withdrawn with a reason, its line stays struck through,
+    // and the header goes back to the 7.5 cm before it.
+    const wrong = page.locator(".patient-panel ul.observations li", { hasText: "子宮口 8.5 cm" });
+    await wrong.locator("button.withdraw").click();
+    await wrong.locator("form.withdraw input[name=reason]").fill("別の患者の値");
+    await wrong.locator("form.withdraw button[type=submit]").click();
+    const back = await waitFor(async () => {
+      const text = await page.locator("#chart-labour").textContent();
+      return text?.includes("子宮口 7.5 cm") && text;
+    }, 10000, "the dilation before the withdrawn one in the header");
+    const struck = await waitFor(async () => (await page.locator(".patient-panel ul.observations li.retracted").allTextContents()).find((t) => t.includes("8.5 cm")), 5000, "the withdrawn line");
+    assert.match(struck, /（誤入力として取消: 別の患者の値 — demo）$/, struck);
+    log(`withdrawn as entered in error: "${struck}"; the header now "${back.slice(0, 40)}…"`);
     // This bed's monitor plays 10× faster than real time: its data run ahead of the hub's clock,
     // and the line says so rather than a negative delay.
     const asOf = await waitFor(async () => (await page.locator("#chart-asof").textContent()) || null, 5000, "the data-as-of words");
@@ -696,7 +709,7 @@ try {
   {
     const card = page.locator(`.bed[data-stream="${labourBed}"] .labour`);
     const text = await waitFor(async () => { const t = await card.textContent(); return t?.includes("子宮口") && t; }, 10000, "the labour context on the card");
-    assert.equal(text, "子宮口 8.5 cm · 羊水混濁 · 体温 38.3 °C");
+    assert.equal(text, "子宮口 7.5 cm · 羊水混濁 · 体温 38.3 °C");
     assert.equal(await card.locator(".alarm").count(), 2);
     log(`labour context on bed ${labourBed}'s card: "${text}"`);
   }

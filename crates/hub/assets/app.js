@@ -664,6 +664,32 @@ function showLabour(el, items) {
 }
 
 /**
+ * One labour observation in the patient panel: when it was made (and recorded, if later), who,
+ * what; one withdrawn as entered in error is struck through with who withdrew it and why, and
+ * any other has a button to withdraw it, which asks why first.
+ * @param {number} episode @param {any} o
+ */
+function observationLine(episode, o) {
+  const words = h("span", { class: "what" }, [`${clock(o.at_ms)} ${o.by}: ${observationWords(o)}${o.recorded_ms - o.at_ms >= 60000 ? ` (${tf("recordedLater", { time: clock(o.recorded_ms) })})` : ""}`]);
+  if (o.retracted) {
+    return h("li", { class: "retracted", dataset: { observation: String(o.id) } }, [words, ` ${tf("withdrawnBecause", { reason: o.retracted.reason, who: o.retracted.by })}`]);
+  }
+  const said = h("span", { class: "error" });
+  const reason = /** @type {HTMLInputElement} */ (h("input", { name: "reason", required: true, maxlength: "200", placeholder: t("withdrawReason"), "aria-label": t("withdrawReason") }));
+  const form = h("form", { class: "withdraw", hidden: true, onsubmit: async (/** @type {Event} */ e) => {
+    e.preventDefault();
+    try {
+      await api(`/api/episodes/${episode}/observations/${o.id}/retract`, { method: "POST", json: { reason: reason.value } });
+      await pollWall().catch(() => {});
+      updateChartContext();
+      renderPatient();
+    } catch (err) { said.textContent = String(err); }
+  } }, [reason, h("button", { type: "submit" }, [t("withdraw")]), said]);
+  const open = h("button", { type: "button", class: "withdraw", onclick: () => { form.hidden = false; open.hidden = true; reason.focus(); } }, [t("enteredInError")]);
+  return h("li", { dataset: { observation: String(o.id) } }, [words, " ", open, form]);
+}
+
+/**
  * The form that ends a bed's monitoring (the labour over, the woman moved): with a reason, it
  * takes the bed off the wall and resolves its stall and level alerts; the hub refuses while
  * the monitor still sends (the wrong bed, or the monitor not yet off), and says so here.
@@ -1271,7 +1297,7 @@ async function renderPatient() {
   c.marks = [
     ...(episode?.advice ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "advice" })),
     ...(episode?.notes ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "note" })),
-    ...(episode?.observations ?? []).map((/** @type {any} */ e) => ({ ...e, kind: "observation", text: observationWords(e) })),
+    ...(episode?.observations ?? []).filter((/** @type {any} */ e) => !e.retracted).map((/** @type {any} */ e) => ({ ...e, kind: "observation", text: observationWords(e) })),
   ];
   c.dirty = true;
   const log = (/** @type {any[]} */ entries) => h("ul", {}, (entries ?? []).map((e) => h("li", {}, [`${clock(e.at_ms)} ${e.by}: ${e.action ? t(e.action) + " — " : ""}${e.text}${e.confirmed_with ? ` (${tf("confirmedWithShort", { who: e.confirmed_with })})` : ""}`])));
@@ -1349,7 +1375,7 @@ async function renderPatient() {
     h("h4", {}, [t("history")]), h("p", { class: "history" }, [d.notes || "–"]),
     h("h4", {}, [t("advice")]), log(episode?.advice), episode ? adviceForm : null,
     h("h4", {}, [t("labour")]),
-    h("ul", { class: "observations" }, observations.length ? observations.map((/** @type {any} */ o) => h("li", {}, [`${clock(o.at_ms)} ${o.by}: ${observationWords(o)}${o.recorded_ms - o.at_ms >= 60000 ? ` (${tf("recordedLater", { time: clock(o.recorded_ms) })})` : ""}`])) : [h("li", { class: "quiet" }, [t("noObservations")])]),
+    h("ul", { class: "observations" }, observations.length ? observations.map((/** @type {any} */ o) => observationLine(episode.id, o)) : [h("li", { class: "quiet" }, [t("noObservations")])]),
     episode ? observationForm : null,
     h("h4", {}, [t("notes")]), log(episode?.notes), episode ? noteForm : null,
     h("h4", {}, [t("attachments")]),

@@ -176,6 +176,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
             "/api/episodes/{id}/observations",
             axum::routing::post(crate::api_records::add_observation),
         )
+        .route(
+            "/api/episodes/{id}/observations/{observation}/retract",
+            axum::routing::post(crate::api_records::retract_observation),
+        )
         .route("/api/alerts/{id}/ack", axum::routing::post(acknowledge))
         .route("/api/alerts/{id}/snooze", axum::routing::post(snooze))
         .route("/api/alerts/{id}/log", get(alert_log))

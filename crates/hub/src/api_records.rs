@@ -280,6 +280,42 @@ pub(crate) async fn add_observation(
 }
 
 #[derive(Deserialize)]
+pub(crate) struct Retract {
+    reason: String,
+}
+
+/// Withdraws a labour observation as entered in error (`POST
+/// /api/episodes/{id}/observations/{observation}/retract` with `{"reason"}`): anyone who may see
+/// the episode; it stays listed, struck through, and leaves the labour's context; audited.
+pub(crate) async fn retract_observation(
+    State(hub): State<Arc<Hub>>,
+    AuthUser(user): AuthUser,
+    Path((episode, observation)): Path<(i64, i64)>,
+    Json(body): Json<Retract>,
+) -> Response {
+    if let Err(denied) = visible_episode(&hub, &user, episode) {
+        return denied.into_response();
+    }
+    match hub
+        .records
+        .retract_observation(episode, observation, &user.username, &body.reason)
+    {
+        Ok(()) => {
+            let _ = hub.accounts.audit(
+                &user.username,
+                "observation_retracted",
+                &format!(
+                    "episode {episode}, observation {observation}: {}",
+                    body.reason.trim()
+                ),
+            );
+            Json(json!({"retracted": observation})).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, format!("{e:#}")),
+    }
+}
+
+#[derive(Deserialize)]
 pub(crate) struct AttachmentName {
     name: Option<String>,
 }

@@ -227,11 +227,26 @@ pub struct Observation {
     pub at_ms: i64,
     /// When it was recorded.
     pub recorded_ms: i64,
+    /// Withdrawn as entered in error (by whom, when, why): still listed, struck through, and
+    /// no part of the labour's context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retracted: Option<Retraction>,
     /// Who.
     pub by: String,
     /// What.
     #[serde(flatten)]
     pub observed: LabourObservation,
+}
+
+/// An observation withdrawn as entered in error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retraction {
+    /// Who withdrew it.
+    pub by: String,
+    /// When (ms since the Unix epoch).
+    pub at_ms: i64,
+    /// Why (what was wrong).
+    pub reason: String,
 }
 
 /// One value of the labour's context and when it was observed.
@@ -262,9 +277,12 @@ pub struct LabourContext {
 
 impl LabourContext {
     /// The context after `observations` (in any order; the newest value of each field wins,
-    /// the later-recorded on a tie).
+    /// the later-recorded on a tie; one withdrawn as entered in error counts for nothing).
     pub fn of(observations: &[Observation]) -> LabourContext {
-        let mut ordered: Vec<&Observation> = observations.iter().collect();
+        let mut ordered: Vec<&Observation> = observations
+            .iter()
+            .filter(|o| o.retracted.is_none())
+            .collect();
         ordered.sort_by_key(|o| (o.at_ms, o.id));
         let mut context = LabourContext::default();
         for o in ordered {
@@ -300,7 +318,7 @@ fn observations_by_episode(
     episode: Option<i64>,
 ) -> Result<HashMap<i64, Vec<Observation>>> {
     let mut query = db.prepare_cached(
-        "SELECT episode_id, id, at_ms, by, text, observed_ms FROM episode_log
+        "SELECT episode_id, id, at_ms, by, text, observed_ms, retraction FROM episode_log
           WHERE kind='observation' AND episode_id IN (
                 SELECT id FROM episodes WHERE id = ?1
                 UNION ALL
@@ -316,15 +334,19 @@ fn observations_by_episode(
             r.get::<_, String>(3)?,
             r.get::<_, String>(4)?,
             r.get::<_, Option<i64>>(5)?,
+            r.get::<_, Option<String>>(6)?,
         ))
     })?;
     let mut out: HashMap<i64, Vec<Observation>> = HashMap::new();
     for row in rows {
-        let (episode, id, recorded_ms, by, text, observed_ms) = row?;
+        let (episode, id, recorded_ms, by, text, observed_ms, retraction) = row?;
         out.entry(episode).or_default().push(Observation {
             id,
             at_ms: observed_ms.unwrap_or(recorded_ms),
             recorded_ms,
+            retracted: retraction
+                .map(|json| serde_json::from_str(&json))
+                .transpose()?,
             by,
             observed: serde_json::from_str(&text)?,
         });
@@ -464,6 +486,13 @@ impl Records {
             .exists([])?;
         if !present {
             db.execute_batch("ALTER TABLE episode_log ADD COLUMN observed_ms INTEGER;")?;
+        }
+        // An observation withdrawn as entered in error (likewise).
+        let present: bool = db
+            .prepare("SELECT 1 FROM pragma_table_info('episode_log') WHERE name = 'retraction'")?
+            .exists([])?;
+        if !present {
+            db.execute_batch("ALTER TABLE episode_log ADD COLUMN retraction TEXT;")?;
         }
         Ok(Records { db: Mutex::new(db) })
     }
@@ -737,6 +766,35 @@ impl Records {
             ],
         )?;
         Ok(db.last_insert_rowid())
+    }
+
+    /// Withdraws labour observation `id` of `episode` as entered in error, saying why: it stays
+    /// listed (struck through, with who withdrew it and why) and leaves the labour's context,
+    /// where the value before it stands again. Refused for another episode's observation, one
+    /// already withdrawn, or without a reason.
+    pub fn retract_observation(&self, episode: i64, id: i64, by: &str, reason: &str) -> Result<()> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            bail!("say what was wrong (the reason is recorded)");
+        }
+        if reason.chars().count() > 200 {
+            bail!("at most 200 characters");
+        }
+        let retraction = Retraction {
+            by: by.to_owned(),
+            at_ms: now_ms(),
+            reason: reason.to_owned(),
+        };
+        let db = self.db();
+        let changed = db.execute(
+            "UPDATE episode_log SET retraction=?1
+              WHERE id=?2 AND episode_id=?3 AND kind='observation' AND retraction IS NULL",
+            params![serde_json::to_string(&retraction)?, id, episode],
+        )?;
+        if changed == 0 {
+            bail!("no observation {id} of episode {episode} that is not already withdrawn");
+        }
+        Ok(())
     }
 
     fn log(
@@ -1209,6 +1267,60 @@ mod tests {
             assert!(error.to_string().contains("observation"), "{error}");
         }
         assert_eq!(records.episodes(id).unwrap()[0].observations.len(), 2);
+    }
+
+    /// An observation withdrawn as entered in error stays listed, with who and why, and leaves
+    /// the context, where the value before it stands again; it cannot be withdrawn twice, nor
+    /// through another episode, nor without a reason.
+    #[test]
+    fn an_observation_entered_in_error_is_withdrawn_and_the_one_before_stands() {
+        let dir = tempfile::tempdir().unwrap();
+        let records = Records::open(&dir.path().join("r.db")).unwrap();
+        let id = records.add_patient(&clinic_a_patient("MRN-4")).unwrap();
+        let episode = records.add_episode(id, Some(9)).unwrap();
+        let other = records.add_episode(id, Some(10)).unwrap();
+        let dilation = |cm: f64| LabourObservation {
+            dilation_cm: Some(cm),
+            ..Default::default()
+        };
+        records
+            .add_observation(episode, "mw-a", &dilation(5.0), None)
+            .unwrap();
+        // 8 cm typed where 3 was found.
+        let wrong = records
+            .add_observation(episode, "mw-a", &dilation(8.0), None)
+            .unwrap();
+        assert!(
+            records
+                .retract_observation(episode, wrong, "mw-a", " ")
+                .is_err()
+        );
+        assert!(
+            records
+                .retract_observation(other, wrong, "mw-a", "typo")
+                .is_err()
+        );
+        records
+            .retract_observation(episode, wrong, "mw-b", "typed 8 for 3")
+            .unwrap();
+        assert!(
+            records
+                .retract_observation(episode, wrong, "mw-b", "again")
+                .is_err()
+        );
+        let shown = &records.episodes(id).unwrap()[0];
+        assert_eq!(shown.observations.len(), 2, "still listed");
+        let retracted = shown.observations[1].retracted.clone().unwrap();
+        assert_eq!(
+            (retracted.by.as_str(), retracted.reason.as_str()),
+            ("mw-b", "typed 8 for 3")
+        );
+        assert_eq!(shown.context.dilation_cm.map(|o| o.value), Some(5.0));
+        assert_eq!(
+            records.stream_patients().unwrap()[&9].2,
+            shown.context,
+            "the wall's too"
+        );
     }
 }
 

@@ -422,6 +422,38 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
                     .await;
                     assert_eq!(status, want, "{user}: {body}: {answer}");
                 }
+                // One entered in error is withdrawn, saying why (not twice).
+                let (_, _, made) = http(
+                    port,
+                    "POST",
+                    &format!("/api/episodes/{}/observations", episodes[i]),
+                    Some(&cookie),
+                    Some(r#"{"dilation_cm":9}"#),
+                )
+                .await;
+                let retract = format!(
+                    "/api/episodes/{}/observations/{}/retract",
+                    episodes[i], made["id"]
+                );
+                for (body, want) in [
+                    (r#"{"reason":" "}"#, 400),
+                    (r#"{"reason":"wrong patient"}"#, 200),
+                    (r#"{"reason":"again"}"#, 400),
+                ] {
+                    let (status, _, answer) =
+                        http(port, "POST", &retract, Some(&cookie), Some(body)).await;
+                    assert_eq!(status, want, "{user}: {body}: {answer}");
+                }
+            } else {
+                let (status, _, _) = http(
+                    port,
+                    "POST",
+                    &format!("/api/episodes/{}/observations/1/retract", episodes[i]),
+                    Some(&cookie),
+                    Some(r#"{"reason":"not mine"}"#),
+                )
+                .await;
+                assert_eq!(status, 403, "{user} withdraws on episode {i}");
             }
             // Advice comes from the centre only.
             let centre = user == "admin" || user == "ob-centre";
@@ -524,9 +556,9 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     );
     assert_eq!(
         count("observation"),
-        14,
-        "two per permitted episode, the second written up afterwards (admin 2 × 2, ob 2 × 2, \
-         three facility users 2 each)"
+        21,
+        "three per permitted episode: one, one written up afterwards, one withdrawn (admin 2 × 3, \
+         ob 2 × 3, three facility users 3 each)"
     );
     assert_eq!(
         log.iter()
@@ -534,6 +566,11 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
             .count(),
         7,
         "the audit says when one written up afterwards was made"
+    );
+    assert_eq!(
+        count("observation_retracted"),
+        7,
+        "one per permitted episode"
     );
     assert_eq!(count("view_patient"), 7);
 }
