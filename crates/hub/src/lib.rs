@@ -683,10 +683,22 @@ impl Hub {
                         live.committed.add_samples(block.first_seq, end);
                         // A stream whose monitoring ended: what it recorded before the end
                         // (a bridge's backfill) is stored and analysed but watches nothing;
-                        // anything recorded after it brings the stream back.
+                        // anything recorded after it brings the stream back. The block's time
+                        // is the bridge's, read on the hub's clock (a bridge clock behind must
+                        // not make new data look old, and keep a live bed off the wall).
                         let ended_at = self.ended().get(&stream).copied();
+                        let recorded_at = |block: &SampleBlock| {
+                            let identity = &live.record.identity;
+                            let offset = self
+                                .alert_engine()
+                                .bridge_clocks()
+                                .into_iter()
+                                .find(|(b, f, _)| *b == identity.bridge && *f == identity.facility)
+                                .map_or(0, |(_, _, offset)| offset);
+                            block.utc_ms.saturating_sub(offset)
+                        };
                         match ended_at {
-                            Some(at) if block.utc_ms <= at => {}
+                            Some(at) if recorded_at(&block) <= at => {}
                             _ => {
                                 if ended_at.is_some() {
                                     resumed.push(stream);

@@ -1338,3 +1338,59 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
             .any(|e| e.action == "monitoring_ended" && e.target.ends_with("delivered 14:32"))
     );
 }
+
+/// Whether data came after a bed's monitoring ended is judged on the hub's clock: a bridge
+/// whose clock is behind does not make new data look like a backfill (and keep a live bed off
+/// the wall), nor does one ahead make a backfill look new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_after_an_ending_is_judged_on_the_hubs_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    let device = DeviceInfo {
+        protocol: DeviceProtocol::Series50,
+        model: String::new(),
+        serial: String::new(),
+        software: String::new(),
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let (stream, _, _) = hub
+        .open_stream(&identity("clinic-a"), &device)
+        .await
+        .unwrap();
+    hub.end_monitoring(stream.id, "mw-a", "delivered").unwrap();
+    // The bridge's clock runs 100 s behind the hub's.
+    for _ in 0..3 {
+        hub.bridge_clock("b", "clinic-a", now() - 100_000);
+    }
+    let mut seq = 0;
+    let mut send = async |bridge_utc_ms: i64| {
+        let block = SampleBlock {
+            first_seq: seq,
+            utc_ms: bridge_utc_ms,
+            samples: vec![
+                Sample {
+                    values: [560, 0, 0, 0, 20],
+                    ..Sample::default()
+                };
+                4
+            ],
+            ..SampleBlock::default()
+        };
+        seq += 4;
+        assert!(hub.claim_block(stream.id, &block));
+        hub.commit(vec![Write::Block(stream.id, block)])
+            .await
+            .unwrap();
+    };
+    // Recorded 150 s before the ending (by the hub's clock): a backfill.
+    send(now() - 250_000).await;
+    assert!(hub.is_ended(stream.id), "a backfill keeps it ended");
+    // Stamped 60 s ago by the bridge's clock: 40 s after the ending by the hub's.
+    send(now() - 60_000).await;
+    assert!(!hub.is_ended(stream.id), "recorded after the ending: back");
+}
