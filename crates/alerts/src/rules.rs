@@ -121,6 +121,9 @@ pub enum AlertKind {
     /// The hub is not keeping up (samples dropped from analysis, live gaps skipped, the store
     /// writer's queue nearly full).
     HubOverloaded,
+    /// The hub was not running for a while (stopped or crashed): nothing was watched then, and
+    /// what the bridges recorded meanwhile is analysed late. Resolved by acknowledgement.
+    HubDown,
     /// Two fetal channels (twins' transducers) record the same heart (the analysis's
     /// `cross_channel` check): the other twin may be unwatched.
     CrossChannel,
@@ -147,6 +150,7 @@ impl AlertKind {
             AlertKind::BridgeClock => "bridge-clock".into(),
             AlertKind::Tachysystole => "tachysystole".into(),
             AlertKind::HubOverloaded => "hub-overloaded".into(),
+            AlertKind::HubDown => "hub-down".into(),
             AlertKind::SpoolFilling { .. } => "spool".into(),
             AlertKind::ChannelFailing { channel } => format!("channel-{channel}"),
             AlertKind::CrossChannel => "cross-channel".into(),
@@ -316,6 +320,8 @@ pub enum Said {
     CrossChannel { channels: String, from_min: f64 },
     /// The monitor reporting coincidence since `from_min`.
     MonitorCoincidence { from_min: f64 },
+    /// Minutes the hub was not running, before the start that says so.
+    HubDown { minutes: i64 },
     /// Words with no facts (the hub's own trouble, in English).
     Words(String),
 }
@@ -508,6 +514,10 @@ impl Said {
                 "spool {percent} % full ({used_mib} of {cap_mib} MiB): the hub is not acknowledging this bridge's data"
             ),
             Said::ChannelFailing { channel } => format!("alerts cannot be delivered by {channel}"),
+            Said::HubDown { minutes } => format!(
+                "the hub was not running for {minutes} min: nothing was watched then, and \
+                 alerts for that time come late, as the bridges' data arrive"
+            ),
             Said::MonitorCoincidence { from_min } => format!(
                 "the monitor reports coincidence (its cross-channel verification) from {:.1} min: a fetal channel may be recording the mother's heart or the other twin's",
                 tenth(*from_min)
@@ -625,6 +635,7 @@ impl Said {
             Said::MonitorCoincidence { from_min } => {
                 json!({"text": "monitor_coincidence", "start_min": tenth(*from_min)})
             }
+            Said::HubDown { minutes } => json!({"text": "hub_down", "down_min": minutes}),
             Said::Words(_) => serde_json::Value::Null,
         }
     }
@@ -690,6 +701,10 @@ struct ToldUnderWay {
 
 /// Decelerations under way remembered per stream (to recognise their final findings).
 const UNDER_WAY_KEPT: usize = 8;
+
+/// A hub that was not running this long says so when it starts ([`AlertEngine::on_hub_started`]):
+/// a restart for an update takes well under it.
+pub const HUB_DOWN_TOLD_MS: i64 = 60_000;
 
 /// Alerts kept in memory (resolved ones beyond this are forgotten oldest first).
 const KEEP: usize = 10_000;
@@ -1449,6 +1464,28 @@ impl AlertEngine {
         }
     }
 
+    /// The hub starts after not running for `down_ms` (from what it last kept to now): an
+    /// alert for the centre from [`HUB_DOWN_TOLD_MS`] on, open until someone acknowledges it
+    /// (nothing was watched meanwhile; what the bridges recorded then is analysed late).
+    pub fn on_hub_started(&mut self, centre: &str, down_ms: i64, now_ms: i64) -> Vec<Alert> {
+        if down_ms < HUB_DOWN_TOLD_MS {
+            return Vec::new();
+        }
+        let subject = Subject::Bridge {
+            name: "hub".into(),
+            facility: centre.to_owned(),
+        };
+        let said = Said::HubDown {
+            minutes: ((down_ms + 30_000) / 60_000).max(1),
+        };
+        // One per start: an earlier one still open is another outage.
+        self.active
+            .remove(&(subject.clone(), AlertKind::HubDown.key()));
+        self.raise(subject, AlertKind::HubDown, said, now_ms)
+            .into_iter()
+            .collect()
+    }
+
     /// A delivery channel keeps failing (from the dispatcher): a technical alert for the
     /// facility whose alert could not be delivered.
     pub fn on_channel_failing(&mut self, facility: &str, channel: &str, now_ms: i64) -> Vec<Alert> {
@@ -1482,8 +1519,10 @@ impl AlertEngine {
                 reason: reason.chars().take(500).collect(),
             });
         }
-        if matches!(alert.kind, AlertKind::ProlongedDeceleration { .. })
-            && alert.resolved_ms.is_none()
+        if matches!(
+            alert.kind,
+            AlertKind::ProlongedDeceleration { .. } | AlertKind::HubDown
+        ) && alert.resolved_ms.is_none()
         {
             alert.resolved_ms = Some(now_ms);
             let key = (alert.subject.clone(), alert.kind.key());
@@ -1703,6 +1742,28 @@ mod tests {
                 && a.kind == AlertKind::StreamStalled),
             "{again:?}"
         );
+    }
+
+    /// A hub that was not running for a minute or more says so when it starts, for the
+    /// centre, open until acknowledged; a quick restart says nothing.
+    #[test]
+    fn a_hub_that_was_down_says_so_when_it_starts() {
+        let mut e = engine();
+        assert!(e.on_hub_started("centre", 30_000, 1_000_000).is_empty());
+        let told = e.on_hub_started("centre", 5 * 60_000 - 20_000, 1_000_000);
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].kind, AlertKind::HubDown);
+        assert_eq!(told[0].facts, json!({"text": "hub_down", "down_min": 5}));
+        assert!(
+            told[0]
+                .detail
+                .starts_with("the hub was not running for 5 min")
+        );
+        assert!(!told[0].kind.clinical());
+        let acked = e
+            .acknowledge(told[0].id, "ob", "restarted for the update", 1_001_000)
+            .unwrap();
+        assert_eq!(acked.resolved_ms, Some(1_001_000));
     }
 
     /// Twins: each fetus's levels are its own alert. The first twin's normal level does not

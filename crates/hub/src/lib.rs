@@ -359,22 +359,36 @@ impl Hub {
         }
         // And what it watched for going quiet: a stream or bridge that does not come back is
         // told as one that stops is.
-        let watched = notifier
-            .watched_since(now - WATCHED_TAKEN_UP_MS)
-            .unwrap_or_else(|error| {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "what was watched could not be read"
-                );
-                None
-            });
-        if let Some(watched) = watched {
-            tracing::info!(
-                streams = watched.streams.len(),
-                bridges = watched.bridges.len() + watched.bridges_gone.len(),
-                "watching again what was watched before the restart"
+        let kept = notifier.kept_watched().unwrap_or_else(|error| {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "what was watched could not be read"
             );
-            engine.watch_after_restart(watched, now);
+            None
+        });
+        if let Some((kept_at, watched)) = kept {
+            if kept_at >= now - WATCHED_TAKEN_UP_MS {
+                tracing::info!(
+                    streams = watched.streams.len(),
+                    bridges = watched.bridges.len() + watched.bridges_gone.len(),
+                    "watching again what was watched before the restart"
+                );
+                engine.watch_after_restart(watched, now);
+            }
+            // Kept every few seconds while running: how long the hub was not.
+            let told = engine.on_hub_started(centre, now - kept_at, now);
+            notifier.store_alerts(&told)?;
+            for alert in &told {
+                tracing::warn!(down_s = (now - kept_at) / 1000, "{}", alert.detail);
+                notifier.on_alert(alert, now);
+            }
+        }
+        // Running from now: a crash soon after this start is measured from it.
+        if let Err(error) = notifier.store_watched(&engine.watched(now), now) {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "what the alerts watch was not kept"
+            );
         }
         if !engine.alerts().is_empty() {
             tracing::info!(

@@ -381,9 +381,9 @@ impl Notifier {
         Ok(())
     }
 
-    /// What the alert rules last watched, if kept since `since_ms` (an older one, from a hub
-    /// that was off for long, is not taken up: the labours it watched may long be over).
-    pub fn watched_since(&self, since_ms: i64) -> Result<Option<ctg_alerts::Watched>> {
+    /// What the alert rules last watched, and when it was kept (the last sign of the hub
+    /// running before a start), if ever.
+    pub fn kept_watched(&self) -> Result<Option<(i64, ctg_alerts::Watched)>> {
         let stored: Option<Vec<u8>> = lock(&self.db)
             .query_row("SELECT value FROM hub_keys WHERE name='watched'", [], |r| {
                 r.get(0)
@@ -393,10 +393,13 @@ impl Notifier {
             return Ok(None);
         };
         let value: serde_json::Value = serde_json::from_slice(&stored)?;
-        if value["at_ms"].as_i64().is_none_or(|at| at < since_ms) {
+        let Some(at) = value["at_ms"].as_i64() else {
             return Ok(None);
-        }
-        Ok(Some(serde_json::from_value(value["watched"].clone())?))
+        };
+        Ok(Some((
+            at,
+            serde_json::from_value(value["watched"].clone())?,
+        )))
     }
 
     /// Takes up the calling of an alert held before a restart where its stored log left it

@@ -188,6 +188,7 @@ mod tests {
                 from_min: 22.25,
             },
             Said::MonitorCoincidence { from_min: 10.0 },
+            Said::HubDown { minutes: 7 },
         ];
         for s in &said {
             let facts = s.facts();

@@ -59,3 +59,55 @@ async fn a_bridge_that_does_not_come_back_after_a_restart_is_told_offline() {
         "the bridge that came back is not told"
     );
 }
+
+/// A hub that was not running for a while says so when it starts again (nothing was watched
+/// meanwhile), for the centre, until someone acknowledges it; one restarted at once does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_that_was_down_for_minutes_says_so_when_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let down = |hub: &Hub| -> Vec<ctg_alerts::Alert> {
+        hub.alerts()
+            .into_iter()
+            .filter(|a| a.kind == AlertKind::HubDown)
+            .collect()
+    };
+    {
+        let hub = Hub::open(&db, "hub", "centre").unwrap();
+        assert!(down(&hub).is_empty(), "a first start");
+        hub.keep_watched();
+    }
+    {
+        let hub = Hub::open(&db, "hub", "centre").unwrap();
+        assert!(down(&hub).is_empty(), "restarted at once");
+        hub.stopping();
+    }
+    // Its last sign of running moved back 7 minutes: it was down that long.
+    let db_connection = rusqlite::Connection::open(&db).unwrap();
+    let kept: Vec<u8> = db_connection
+        .query_row("SELECT value FROM hub_keys WHERE name='watched'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut kept: serde_json::Value = serde_json::from_slice(&kept).unwrap();
+    kept["at_ms"] = (kept["at_ms"].as_i64().unwrap() - 7 * 60_000).into();
+    db_connection
+        .execute(
+            "UPDATE hub_keys SET value=?1 WHERE name='watched'",
+            [serde_json::to_vec(&kept).unwrap()],
+        )
+        .unwrap();
+    let hub = Hub::open(&db, "hub", "centre").unwrap();
+    let told = down(&hub);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].facts["down_min"], 7, "{:?}", told[0].facts);
+    assert_eq!(told[0].subject.facility(), "centre");
+    let acked = hub
+        .acknowledge(told[0].id, "ob", "the server was moved")
+        .unwrap();
+    assert!(acked.resolved_ms.is_some(), "resolved by acknowledgement");
+    drop(hub);
+    // Acknowledged and over: not held again at the next start.
+    let hub = Hub::open(&db, "hub", "centre").unwrap();
+    assert!(down(&hub).is_empty());
+}
