@@ -789,8 +789,16 @@ try {
     const resolved = (await page.evaluate(async () => (await (await fetch("/api/alerts")).json()).alerts)).find((/** @type {any} */ a) => a.id === stalled.id);
     assert.ok(resolved?.resolved_ms, `its stall alert resolved: ${JSON.stringify(resolved)}`);
     // Its chart is still there, from the wall's list of recently ended beds.
-    await page.selectOption("select.ended", String(during.id));
-    const endedLabel = await waitFor(async () => (await page.locator(".chart-head .ended").textContent()) || null, 10000, "the ended bed's chart");
+    // (The wall draws itself again as its beds change, so a choice made on a select just
+    // replaced is made again.)
+    const endedLabel = await waitFor(async () => {
+      if (!(await page.evaluate(() => location.hash)).startsWith(`#/bed/${during.id}`)) {
+        await page.selectOption("select.ended", { value: String(during.id) }, { timeout: 5000 }).catch(() => {});
+        return null;
+      }
+      const label = page.locator(".chart-head .ended");
+      return (await label.count()) ? await label.textContent() : null;
+    }, 20000, "the ended bed's chart");
     assert.match(endedLabel, /^監視終了 \d\d:\d\d:\d\d$/, endedLabel);
     assert.equal(await page.locator("form.end-monitoring").count(), 0, "no second ending");
     log(`monitoring ended on bed ${during.id}: off the wall, stall alert ${stalled.id} resolved, its chart says "${endedLabel}"; a live bed refused: "${refused}"`);

@@ -575,7 +575,7 @@ function renderWall() {
     h("label", {}, [t("bedsPerPage"), h("select", { onchange: (/** @type {any} */ e) => { state.perPage = Number(e.target.value); localStorage.setItem("mimamori.perPage", String(state.perPage)); renderWall(); } },
       [16, 24, 32].map((n) => h("option", { value: n, selected: state.perPage === n }, [String(n)])))]),
     ended.length ? h("label", {}, [t("recentlyEnded"), h("select", { class: "ended", onchange: (/** @type {any} */ e) => { if (e.target.value) location.hash = `#/bed/${e.target.value}`; } },
-      [h("option", { value: "" }, [`${ended.length}`]), ...ended.map((b) => h("option", { value: String(b.info.id) }, [`${b.info.facility} · ${b.info.bed}${b.info.patient ? ` · ${b.info.patient.name}` : ""} (${clock(Number(b.info.ended_ms))})`]))])]) : null,
+      [h("option", { value: "" }, [tf("endedBeds", { count: String(ended.length) })]), ...ended.map((b) => h("option", { value: String(b.info.id) }, [`${b.info.facility} · ${b.info.bed}${b.info.patient ? ` · ${b.info.patient.name}` : ""} (${clock(Number(b.info.ended_ms))})`]))])]) : null,
     pages > 1 ? h("span", { class: "pager" }, [
       h("button", { type: "button", onclick: () => { state.page = (state.page + pages - 1) % pages; renderWall(); } }, ["◀"]),
       `${t("page")} ${state.page + 1} / ${pages}`,
