@@ -399,11 +399,7 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
                 );
                 // An examination written up afterwards gives its time; a time that is not one,
                 // or a key that is not a field, is refused.
-                let earlier = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_millis() as i64
-                    - 30 * 60_000;
+                let earlier = ctg_hub::utc_now_ms() - 30 * 60_000;
                 for (body, want) in [
                     (
                         format!(r#"{{"dilation_cm":5,"observed_ms":{earlier}}}"#),
@@ -1166,6 +1162,16 @@ async fn a_session_is_renewed_by_signing_in_again_before_it_ends() {
     assert_eq!(status, 401);
 }
 
+/// A Series 50 monitor, as a stream's device.
+fn series50() -> DeviceInfo {
+    DeviceInfo {
+        protocol: DeviceProtocol::Series50,
+        model: String::new(),
+        serial: String::new(),
+        software: String::new(),
+    }
+}
+
 /// Ending a bed's monitoring over HTTP: only whoever may see the stream, never while its
 /// monitor still sends, never without a reason; the bed leaves the wall (also after a
 /// restart), what its bridge backfills from before the ending leaves it off, and anything
@@ -1174,18 +1180,7 @@ async fn a_session_is_renewed_by_signing_in_again_before_it_ends() {
 async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_again() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hub.db");
-    let device = DeviceInfo {
-        protocol: DeviceProtocol::Series50,
-        model: String::new(),
-        serial: String::new(),
-        software: String::new(),
-    };
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-    };
+    let device = series50();
     let block = |first_seq: u64, utc_ms: i64| SampleBlock {
         first_seq,
         utc_ms,
@@ -1213,7 +1208,7 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
             .open_stream(&identity("clinic-a"), &device)
             .await
             .unwrap();
-        send(&hub, sending.id, block(0, now())).await;
+        send(&hub, sending.id, block(0, ctg_hub::utc_now_ms())).await;
         let finished = StreamIdentity {
             port: "bed-2".into(),
             ..identity("clinic-a")
@@ -1313,13 +1308,18 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
     };
     let (reopened, _, _) = hub.open_stream(&bed_2, &device).await.unwrap();
     assert_eq!(reopened.id, finished);
-    send(&hub, finished, block(0, now() - 26 * 3_600_000)).await;
+    send(
+        &hub,
+        finished,
+        block(0, ctg_hub::utc_now_ms() - 26 * 3_600_000),
+    )
+    .await;
     assert_eq!(
         on_wall().await,
         vec![sending],
         "a backfill from before the ending"
     );
-    send(&hub, finished, block(4, now() + 1_000)).await;
+    send(&hub, finished, block(4, ctg_hub::utc_now_ms() + 1_000)).await;
     assert_eq!(
         on_wall().await,
         vec![sending, finished],
@@ -1346,18 +1346,7 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
 async fn data_after_an_ending_is_judged_on_the_hubs_clock() {
     let dir = tempfile::tempdir().unwrap();
     let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
-    let device = DeviceInfo {
-        protocol: DeviceProtocol::Series50,
-        model: String::new(),
-        serial: String::new(),
-        software: String::new(),
-    };
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-    };
+    let device = series50();
     let (stream, _, _) = hub
         .open_stream(&identity("clinic-a"), &device)
         .await
@@ -1365,7 +1354,7 @@ async fn data_after_an_ending_is_judged_on_the_hubs_clock() {
     hub.end_monitoring(stream.id, "mw-a", "delivered").unwrap();
     // The bridge's clock runs 100 s behind the hub's.
     for _ in 0..3 {
-        hub.bridge_clock("b", "clinic-a", now() - 100_000);
+        hub.bridge_clock("b", "clinic-a", ctg_hub::utc_now_ms() - 100_000);
     }
     let mut seq = 0;
     let mut send = async |bridge_utc_ms: i64| {
@@ -1388,9 +1377,9 @@ async fn data_after_an_ending_is_judged_on_the_hubs_clock() {
             .unwrap();
     };
     // Recorded 150 s before the ending (by the hub's clock): a backfill.
-    send(now() - 250_000).await;
+    send(ctg_hub::utc_now_ms() - 250_000).await;
     assert!(hub.is_ended(stream.id), "a backfill keeps it ended");
     // Stamped 60 s ago by the bridge's clock: 40 s after the ending by the hub's.
-    send(now() - 60_000).await;
+    send(ctg_hub::utc_now_ms() - 60_000).await;
     assert!(!hub.is_ended(stream.id), "recorded after the ending: back");
 }
