@@ -1417,6 +1417,15 @@ impl AlertEngine {
         }
     }
 
+    /// One bridge's clock against the hub's (ms, positive: ahead), as last judged.
+    pub fn bridge_clock(&self, bridge: &str, facility: &str) -> Option<i64> {
+        self.clocks
+            .get(&(bridge.to_owned(), facility.to_owned()))?
+            .iter()
+            .copied()
+            .max()
+    }
+
     /// Each bridge's clock against the hub's (ms, positive: ahead), as last judged.
     pub fn bridge_clocks(&self) -> Vec<(String, String, i64)> {
         let mut out: Vec<(String, String, i64)> = self

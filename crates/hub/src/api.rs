@@ -82,7 +82,7 @@ impl FromRequestParts<Arc<Hub>> for AuthUser {
 /// Whether `user` may see stream `id`.
 fn check_stream(hub: &Hub, user: &User, id: i64) -> Result<(), crate::api_records::Denied> {
     use crate::api_records::Denied;
-    match stream_facility(hub, id) {
+    match hub.stream_facility(id) {
         Ok(Some(facility)) if user.may_see(&facility) => Ok(()),
         Ok(Some(_)) => Err(Denied(
             StatusCode::FORBIDDEN,
@@ -105,18 +105,6 @@ fn forbidden() -> Response {
 }
 
 /// The facility of a stream (from the live map, else the store).
-fn stream_facility(hub: &Hub, id: i64) -> Result<Option<String>> {
-    if let Some(live) = hub.streams().get(&id) {
-        return Ok(Some(live.record.identity.facility.clone()));
-    }
-    Ok(hub
-        .reader()
-        .streams()?
-        .into_iter()
-        .find(|s| s.id == id)
-        .map(|s| s.identity.facility))
-}
-
 /// Frame kind byte of a samples frame.
 pub const FRAME_SAMPLES: u8 = 1;
 

@@ -705,10 +705,8 @@ impl Hub {
                             let identity = &live.record.identity;
                             let offset = self
                                 .alert_engine()
-                                .bridge_clocks()
-                                .into_iter()
-                                .find(|(b, f, _)| *b == identity.bridge && *f == identity.facility)
-                                .map_or(0, |(_, _, offset)| offset);
+                                .bridge_clock(&identity.bridge, &identity.facility)
+                                .unwrap_or(0);
                             block.utc_ms.saturating_sub(offset)
                         };
                         match ended_at {
@@ -857,6 +855,19 @@ impl Hub {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
+    /// The facility of stream `id` (`None`: no such stream), from the live streams or the store.
+    pub fn stream_facility(&self, id: i64) -> Result<Option<String>> {
+        if let Some(live) = self.streams().get(&id) {
+            return Ok(Some(live.record.identity.facility.clone()));
+        }
+        Ok(self
+            .reader()
+            .streams()?
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(|s| s.identity.facility))
+    }
+
     fn ended(&self) -> MutexGuard<'_, HashMap<i64, i64>> {
         self.ended.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -888,13 +899,7 @@ impl Hub {
         {
             return Err(EndMonitoringError::StillSending(at.elapsed().as_secs()));
         }
-        let known = self
-            .reader()
-            .streams()
-            .map_err(EndMonitoringError::Records)?
-            .iter()
-            .any(|r| r.id == stream);
-        if !known {
+        if self.stream_facility(stream)?.is_none() {
             return Err(EndMonitoringError::NoSuchStream);
         }
         let at = self.records.end_stream(stream, by, reason)?;
