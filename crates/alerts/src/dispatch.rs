@@ -230,6 +230,9 @@ pub enum Reason {
     Repeat,
     /// A snooze ended with the alert still open.
     SnoozeEnded,
+    /// Told before the hub stopped, but no message had reached them (still to be sent, or
+    /// failing and to be retried): sent again when the hub took the alert up.
+    Resent,
 }
 
 /// One message to send on one channel.
@@ -529,11 +532,19 @@ impl Dispatcher {
     /// hub was down); a snooze still running holds both, and one that ran out meanwhile ends
     /// at once, calling everyone told again. An alert nobody had been told of yet (nobody on
     /// call, or held) starts as a new one does. Logged as [`LogEntry::Resumed`].
+    ///
+    /// Someone told on none of whose channels an attempt succeeded after they were last told
+    /// (the message was still to go, or failing and to be retried, when the hub stopped) is
+    /// sent it again at once ([`Reason::Resent`]). A message delivered in the last moments
+    /// before a crash, whose outcome was not yet stored, goes twice: a second message rather
+    /// than none.
     pub fn resume(&mut self, alert: &Alert, history: &[LogEntry], now: Millis) {
         if alert.acknowledged.is_some() || alert.resolved_ms.is_some() {
             return;
         }
         let mut told: Vec<String> = Vec::new();
+        // When each person was last told.
+        let mut last_told: HashMap<&str, Millis> = HashMap::new();
         let (mut last_step, mut last_call, mut snooze) = (None, None, None);
         for entry in history {
             match entry {
@@ -546,7 +557,8 @@ impl Dispatcher {
                     if !told.contains(person) {
                         told.push(person.clone());
                     }
-                    if *reason != Reason::Repeat {
+                    last_told.insert(person, *at_ms);
+                    if !matches!(reason, Reason::Repeat | Reason::Resent) {
                         last_step = last_step.max(Some(*at_ms));
                     }
                     last_call = last_call.max(Some(*at_ms));
@@ -568,7 +580,39 @@ impl Dispatcher {
             self.on_alert(alert, now);
             return;
         };
+        let reached = |person: &str, channels: &[Channel]| {
+            let since = last_told.get(person).copied().unwrap_or(Millis::MIN);
+            history.iter().any(|entry| {
+                matches!(entry, LogEntry::Attempt { alert: id, channel, error: None, at_ms, .. }
+                    if *id == alert.id && *at_ms >= since && channels.contains(channel))
+            })
+        };
+        let unreached: Vec<String> = told
+            .iter()
+            .filter(|person| {
+                let channels = self
+                    .people
+                    .get(person.as_str())
+                    .map(|p| p.channels.as_slice())
+                    .unwrap_or_default();
+                // Someone with no channel was told on the wall alone: nothing to send again.
+                !channels.is_empty() && !reached(person, channels)
+            })
+            .cloned()
+            .collect();
         let severity = Severity::of(&alert.kind);
+        let snoozed_until = snooze.filter(|&until| until > last_call);
+        let repeat_at =
+            (severity == Severity::Urgent).then_some(last_call + self.policy.repeat_urgent_ms);
+        // A snooze still running holds these too (its end calls everyone told), and a repeat
+        // due at once calls everyone told anyway.
+        let unreached = if snoozed_until.is_some_and(|until| until > now)
+            || repeat_at.is_some_and(|at| at <= now)
+        {
+            Vec::new()
+        } else {
+            unreached
+        };
         self.open.insert(
             alert.id,
             Open {
@@ -576,13 +620,15 @@ impl Dispatcher {
                 severity,
                 told,
                 escalate_at: last_step + self.policy.escalate_ms(severity),
-                repeat_at: (severity == Severity::Urgent)
-                    .then_some(last_call + self.policy.repeat_urgent_ms),
+                repeat_at,
                 held_until: None,
                 // A snooze logged after the last call (one that ended calls everyone again).
-                snoozed_until: snooze.filter(|&until| until > last_call),
+                snoozed_until,
             },
         );
+        for person in unreached {
+            self.tell(alert.id, &person, Reason::Resent, now);
+        }
     }
 
     fn first_notice(&mut self, id: u64, reason: Reason, now: Millis) {
@@ -871,6 +917,15 @@ mod tests {
         deliveries.iter().map(|d| d.person.clone()).collect()
     }
 
+    /// Ticks and reports every delivery due as delivered.
+    fn tick_delivered(d: &mut Dispatcher, now: Millis) -> Vec<Delivery> {
+        let due = d.tick(now);
+        for delivery in &due {
+            d.delivered(delivery.id, Ok(()), now);
+        }
+        due
+    }
+
     fn ack(mut a: Alert, by: &str, at: Millis) -> Alert {
         a.acknowledged = Some(Acknowledgement {
             by: by.into(),
@@ -890,8 +945,8 @@ mod tests {
         let mut before = dispatcher();
         let a = alert(1, AlertKind::JsogLevel { level: 3 }, "clinic-a");
         before.on_alert(&a, NOON_JST);
-        before.tick(NOON_JST);
-        before.tick(NOON_JST + t);
+        tick_delivered(&mut before, NOON_JST);
+        tick_delivered(&mut before, NOON_JST + t);
         let history = before.take_log();
         // The hub restarts 3 minutes after that step.
         let mut after = dispatcher();
@@ -916,7 +971,7 @@ mod tests {
         let mut before = dispatcher();
         let urgent = alert(2, AlertKind::JsogLevel { level: 5 }, "clinic-a");
         before.on_alert(&urgent, NOON_JST);
-        before.tick(NOON_JST);
+        tick_delivered(&mut before, NOON_JST);
         let history = before.take_log();
         let mut after = dispatcher();
         let restart = NOON_JST + 10 * MIN;
@@ -936,7 +991,7 @@ mod tests {
         // Snoozed for 20 minutes before the restart: quiet until it ends, then everyone again.
         let mut before = dispatcher();
         before.on_alert(&urgent, NOON_JST);
-        before.tick(NOON_JST);
+        tick_delivered(&mut before, NOON_JST);
         let until = before
             .snooze(2, "mw-1", "delivering", 20 * MIN, NOON_JST + MIN)
             .unwrap();
@@ -957,6 +1012,78 @@ mod tests {
         let mut after = dispatcher();
         after.resume(&ack(a.clone(), "mw-1", NOON_JST), &history, NOON_JST);
         assert!(after.tick(NOON_JST + 60 * MIN).is_empty());
+    }
+
+    /// A message still to go, or failing, when the hub stopped is not lost with it: whoever it
+    /// had not reached is sent it again when the hub takes the alert up, and only they.
+    #[test]
+    fn a_message_that_had_not_reached_someone_before_a_restart_is_sent_again() {
+        let mut before = dispatcher();
+        let urgent = alert(1, AlertKind::JsogLevel { level: 5 }, "clinic-a");
+        before.on_alert(&urgent, NOON_JST);
+        let due = before.tick(NOON_JST);
+        assert_eq!(people(&due), ["mw-1", "mw-2", "ob-1"]);
+        // mw-1's went out; ob-1's failed once (to be retried in a second); mw-2's had not
+        // come back when the hub died.
+        for d in &due {
+            match d.person.as_str() {
+                "mw-1" => before.delivered(d.id, Ok(()), NOON_JST + 200),
+                "ob-1" => before.delivered(d.id, Err("503".into()), NOON_JST + 300),
+                _ => {}
+            }
+        }
+        let history = before.take_log();
+        let mut after = dispatcher();
+        let restart = NOON_JST + 30_000;
+        after.resume(&urgent, &history, restart);
+        let again = after.tick(restart);
+        assert_eq!(people(&again), ["mw-2", "ob-1"], "{again:?}");
+        assert!(again.iter().all(|d| d.reason == Reason::Resent));
+        // Where a repeat falls due at the restart, it is the message everyone gets, once.
+        let mut late = dispatcher();
+        late.resume(&urgent, &history, NOON_JST + MIN);
+        let due = late.tick(NOON_JST + MIN);
+        assert_eq!(people(&due), ["mw-1", "mw-2", "ob-1"], "{due:?}");
+        assert!(due.iter().all(|d| d.reason == Reason::Repeat));
+        // Sending again is no escalation step: ob-2 is called on the old clock, not later.
+        let escalation = NOON_JST + after.policy().escalate_urgent_ms;
+        assert!(
+            after
+                .tick(escalation - 1)
+                .iter()
+                .all(|d| d.person != "ob-2")
+        );
+        assert!(after.tick(escalation).iter().any(|d| d.person == "ob-2"));
+
+        // Reached after being told again (a repeat that went out): not sent again.
+        let mut before = dispatcher();
+        before.on_alert(&urgent, NOON_JST);
+        tick_delivered(&mut before, NOON_JST);
+        let repeat = NOON_JST + before.policy().repeat_urgent_ms;
+        let due = before.tick(repeat);
+        assert!(due.iter().any(|d| d.reason == Reason::Repeat));
+        let history = before.take_log();
+        let mut after = dispatcher();
+        after.resume(&urgent, &history, repeat + 1_000);
+        let again = after.tick(repeat + 1_000);
+        assert_eq!(
+            people(&again),
+            people(&due),
+            "the repeat that had not gone out"
+        );
+
+        // While a snooze holds, nothing is sent again; its end calls everyone told.
+        let mut before = dispatcher();
+        before.on_alert(&urgent, NOON_JST);
+        before.tick(NOON_JST);
+        let until = before
+            .snooze(1, "mw-1", "delivering", 20 * MIN, NOON_JST + MIN)
+            .unwrap();
+        let history = before.take_log();
+        let mut after = dispatcher();
+        after.resume(&urgent, &history, NOON_JST + 2 * MIN);
+        assert!(after.tick(NOON_JST + 2 * MIN).is_empty());
+        assert_eq!(people(&after.tick(until)), ["mw-1", "mw-2", "ob-1"]);
     }
 
     #[test]
