@@ -948,6 +948,19 @@ impl AlertEngine {
         Some(alert.clone())
     }
 
+    /// The contractions of `stream` told before a restart (their onsets, stream seconds, oldest
+    /// first), so that its 30-minute tachysystole count goes on across the restart instead of
+    /// starting again from none (an open tachysystole alert would resolve at the next
+    /// contraction, and one about to be raised would wait up to 30 minutes).
+    pub fn recall_contractions(&mut self, stream: i64, onsets: impl IntoIterator<Item = f64>) {
+        let held = self.contractions.entry(stream).or_default();
+        for onset in onsets {
+            if held.back().is_none_or(|&last| onset > last) {
+                held.push_back(onset);
+            }
+        }
+    }
+
     /// A finding (the JSON of `ctg_dsp::json::finding`) of a stream.
     pub fn on_finding(
         &mut self,
@@ -2078,6 +2091,45 @@ mod tests {
                 .any(|a| a.resolved_ms.is_some());
         }
         assert!(resolved);
+    }
+
+    /// A restart does not start the tachysystole count again: the contractions told before it
+    /// count on, so an open alert does not resolve at the next contraction.
+    #[test]
+    fn the_tachysystole_count_goes_on_across_a_restart() {
+        let contraction =
+            |start: f64| json!({"kind": "contraction", "start_s": start, "end_s": start + 60.0});
+        let mut before = engine();
+        let mut told = Vec::new();
+        for k in 0..20 {
+            let onset = k as f64 * 100.0;
+            told.push(onset);
+            before.on_finding(1, "clinic-a", &contraction(onset), k * 100_000);
+        }
+        let open: Vec<Alert> = before
+            .alerts()
+            .iter()
+            .filter(|a| a.kind == AlertKind::Tachysystole && a.resolved_ms.is_none())
+            .cloned()
+            .collect();
+        assert_eq!(open.len(), 1);
+        let restarted = |recall: bool| {
+            let mut after = engine();
+            after.restore(open.clone(), 2_000_000);
+            if recall {
+                // Told twice over (a finding stored and read again) counts once.
+                after.recall_contractions(1, told.iter().copied().chain([1900.0]));
+            }
+            after.on_finding(1, "clinic-a", &contraction(2000.0), 2_000_000)
+        };
+        assert!(
+            restarted(true).iter().all(|a| a.resolved_ms.is_none()),
+            "still 17 in 30 minutes"
+        );
+        assert!(
+            restarted(false).iter().any(|a| a.resolved_ms.is_some()),
+            "without them the count starts again from one"
+        );
     }
 
     #[test]

@@ -366,6 +366,37 @@ impl Hub {
             );
             None
         });
+        // The streams whose contractions count on: those sending when the hub stopped, and
+        // those with a tachysystole alert open.
+        let mut counting: Vec<i64> = engine
+            .alerts()
+            .iter()
+            .filter(|a| a.kind == alerts::AlertKind::Tachysystole && a.resolved_ms.is_none())
+            .filter_map(|a| match &a.subject {
+                alerts::Subject::Stream { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if let Some((kept_at, watched)) = &kept
+            && *kept_at >= now - WATCHED_TAKEN_UP_MS
+        {
+            counting.extend(watched.streams.iter().map(|(id, _)| *id));
+        }
+        counting.sort_unstable();
+        counting.dedup();
+        for stream in counting {
+            // 20 covers the count's threshold (more than 15 in 30 minutes).
+            match records.findings(stream, Some("contraction"), 20) {
+                Ok(told) => engine
+                    .recall_contractions(stream, told.iter().filter_map(|c| c["start_s"].as_f64())),
+                Err(error) => tracing::error!(
+                    stream,
+                    error = format!("{error:#}"),
+                    "the contractions told before the restart could not be read: the \
+                     tachysystole count starts again"
+                ),
+            }
+        }
         if let Some((kept_at, watched)) = kept {
             if kept_at >= now - WATCHED_TAKEN_UP_MS {
                 tracing::info!(

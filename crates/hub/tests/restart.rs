@@ -1,10 +1,120 @@
 //! What a restart of the hub keeps of its alerting: it goes on watching the bridges it was
-//! watching, so one that never comes back is told as one that leaves is.
+//! watching, so one that never comes back is told as one that leaves is; it says that it was
+//! down; and the contractions told before it count on towards tachysystole.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ctg_alerts::{AlertKind, AlertsConfig, Subject};
 use ctg_hub::Hub;
+use ctg_hub::store::Write;
+use ctg_proto::model::{DeviceInfo, DeviceProtocol, Sample, SampleBlock, StreamIdentity};
+
+/// A contraction every 100 s (18 in 30 minutes, more than FIGO's 5 in 10 minutes) on a steady
+/// 140 bpm: the toco at sample `i`, in half units.
+fn toco_at(i: u64) -> u16 {
+    let in_cycle = (i % 400) as f64 / 4.0;
+    let units = if in_cycle < 60.0 {
+        10.0 + 50.0 * (std::f64::consts::PI * in_cycle / 60.0).sin().powi(2)
+    } else {
+        10.0
+    };
+    (units * 2.0) as u16
+}
+
+/// Sends `minutes` of the trace from sample `from`, in 10-s blocks stamped from `start_ms`.
+async fn send_minutes(hub: &Arc<Hub>, stream: i64, from: u64, minutes: u64, start_ms: i64) {
+    for first in (from..from + minutes * 240).step_by(40) {
+        let block = SampleBlock {
+            first_seq: first,
+            utc_ms: start_ms + first as i64 * 250,
+            samples: (first..first + 40)
+                .map(|i| Sample {
+                    values: [560, 0, 0, 0, toco_at(i)],
+                    ..Sample::default()
+                })
+                .collect(),
+            ..SampleBlock::default()
+        };
+        hub.wait_for_analysis(stream, 40).await;
+        assert!(hub.claim_block(stream, &block));
+        hub.commit(vec![Write::Block(stream, block)]).await.unwrap();
+    }
+}
+
+/// Waits up to 30 s for `done`.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Tachysystole counts the contractions of the last 30 minutes: a restart does not start that
+/// count again, so an open tachysystole alert stays open while the contractions keep coming
+/// (it used to resolve at the first one after the restart, the count being one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tachysystole_stays_open_across_a_restart_while_the_contractions_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hub.db");
+    let identity = StreamIdentity {
+        facility: "clinic-a".into(),
+        bridge: "ldr-pc-1".into(),
+        port: "bed-1".into(),
+        episode_start_utc_ms: 1,
+    };
+    let device = DeviceInfo {
+        protocol: DeviceProtocol::Series50,
+        model: String::new(),
+        serial: String::new(),
+        software: String::new(),
+    };
+    let start_ms = ctg_hub::utc_now_ms() - 60 * 60_000;
+    let tachysystole = |hub: &Hub| -> Vec<ctg_alerts::Alert> {
+        hub.alerts()
+            .into_iter()
+            .filter(|a| a.kind == AlertKind::Tachysystole)
+            .collect()
+    };
+    let contractions = |hub: &Hub, stream: i64| {
+        hub.records
+            .findings(stream, Some("contraction"), 1000)
+            .unwrap()
+            .len()
+    };
+    let (stream, raised, told) = {
+        let hub = Hub::open(&db, "hub", "centre").unwrap();
+        hub.start_alerts();
+        let (record, _, _) = hub.open_stream(&identity, &device).await.unwrap();
+        send_minutes(&hub, record.id, 0, 40, start_ms).await;
+        until("no tachysystole alert", || !tachysystole(&hub).is_empty()).await;
+        let raised = tachysystole(&hub);
+        assert!(raised[0].resolved_ms.is_none());
+        hub.keep_watched();
+        (record.id, raised[0].id, contractions(&hub, record.id))
+    };
+    let hub = Hub::open(&db, "hub", "centre").unwrap();
+    hub.start_alerts();
+    let (record, _, _) = hub.open_stream(&identity, &device).await.unwrap();
+    assert_eq!(record.id, stream);
+    send_minutes(&hub, stream, 40 * 240, 12, start_ms).await;
+    // Wait until the contractions after the restart have been told (each is stored as the
+    // alert rules are given it).
+    until("no contraction told after the restart", || {
+        contractions(&hub, stream) >= told + 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = tachysystole(&hub);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0].id, raised, "the same alert");
+    assert!(
+        after[0].resolved_ms.is_none(),
+        "still 18 contractions in 30 minutes: {:?}",
+        after[0]
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bridge_that_does_not_come_back_after_a_restart_is_told_offline() {
