@@ -5,9 +5,12 @@
 //! and device) and numbered segment files `seg-<n>.log` of records
 //! `u32 LE length | u32 LE CRC-32 | postcard(Record)`, each appended and `fdatasync`ed before the
 //! caller goes on. A segment is deleted once every record in it is acknowledged; the segment being
-//! written is never deleted, so the stream's next sequence numbers survive a restart. On start the
-//! spool reads every segment back; a torn last record (power cut, `kill -9` mid-write) is cut off
-//! and everything before it stands.
+//! written is never deleted, and `position.json`, written (atomically) at every start, holds
+//! where the stream stood then, so the stream's next sequence numbers survive any number of
+//! restarts, also those with nothing written in between (the segments of the run before
+//! deleted once acknowledged, the new one empty). On start the spool reads every segment back;
+//! a torn last record (power cut, `kill -9` mid-write) is cut off and everything before it
+//! stands.
 //!
 //! Bounded: the unacknowledged records are also held in memory for sending, and both are capped
 //! by `max_bytes`. Past 80 % a warning is logged; at the cap the oldest segment is dropped
@@ -63,6 +66,17 @@ struct Spooled {
     record: Record,
 }
 
+/// Where a stream stood: what `position.json` holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Position {
+    next_sample_seq: u64,
+    next_event_seq: u64,
+    /// The bridge's time just after the last sample (the last block's time plus its
+    /// samples), if a block was ever spooled.
+    #[serde(default)]
+    next_sample_utc_ms: Option<i64>,
+}
+
 /// The spool of one stream.
 #[derive(Debug)]
 pub struct StreamSpool {
@@ -72,6 +86,7 @@ pub struct StreamSpool {
     next_order: u64,
     next_sample_seq: u64,
     next_event_seq: u64,
+    next_sample_utc_ms: Option<i64>,
     segment: u64,
     segment_records: u64,
     file: File,
@@ -114,6 +129,13 @@ fn segments(dir: &Path) -> Result<Vec<u64>> {
     }
     found.sort_unstable();
     Ok(found)
+}
+
+/// The time just after a block's last sample (4 Hz).
+fn end_utc_ms(block: &SampleBlock) -> i64 {
+    block
+        .utc_ms
+        .saturating_add(250 * block.samples.len() as i64)
 }
 
 pub(crate) fn encode_record(record: &Record) -> Result<Vec<u8>> {
@@ -171,7 +193,19 @@ impl StreamSpool {
             meta
         };
         let mut records = VecDeque::new();
-        let (mut next_sample_seq, mut next_event_seq, mut next_order) = (0, 0, 0);
+        let position_path = dir.join("position.json");
+        let kept: Position = if position_path.exists() {
+            serde_json::from_str(&std::fs::read_to_string(&position_path)?)
+                .with_context(|| format!("reading {}", position_path.display()))?
+        } else {
+            Position::default()
+        };
+        let mut next_order = 0;
+        let Position {
+            mut next_sample_seq,
+            mut next_event_seq,
+            mut next_sample_utc_ms,
+        } = kept;
         let found = segments(dir)?;
         let mut bytes = 0;
         for &segment in &found {
@@ -187,7 +221,11 @@ impl StreamSpool {
             for (record, len) in read {
                 match &record {
                     Record::Block(block) => {
-                        next_sample_seq = next_sample_seq.max(block.end_seq().unwrap_or(u64::MAX))
+                        let end = block.end_seq().unwrap_or(u64::MAX);
+                        if end >= next_sample_seq {
+                            next_sample_seq = end;
+                            next_sample_utc_ms = Some(end_utc_ms(block));
+                        }
                     }
                     Record::Event(event) => next_event_seq = next_event_seq.max(event.seq + 1),
                 }
@@ -201,6 +239,21 @@ impl StreamSpool {
                 next_order += 1;
             }
         }
+        // Where the stream stands now, kept before the segments it was read from may go.
+        let position = Position {
+            next_sample_seq,
+            next_event_seq,
+            next_sample_utc_ms,
+        };
+        if position != kept {
+            let tmp = dir.join("position.json.tmp");
+            let mut file = File::create(&tmp)?;
+            file.write_all(serde_json::to_string(&position)?.as_bytes())?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, &position_path)?;
+            sync_dir(dir)?;
+        }
         let segment = found.last().map_or(0, |&last| last + 1);
         let file = OpenOptions::new()
             .create(true)
@@ -213,6 +266,7 @@ impl StreamSpool {
             next_order,
             next_sample_seq,
             next_event_seq,
+            next_sample_utc_ms,
             segment,
             segment_records: 0,
             file,
@@ -234,6 +288,27 @@ impl StreamSpool {
     /// Sequence number of the next event.
     pub fn next_event_seq(&self) -> u64 {
         self.next_event_seq
+    }
+
+    /// The bridge's time just after the last sample spooled (its block's time plus its
+    /// samples at 4 Hz), also across a restart; `None` before the first block.
+    pub fn next_sample_utc_ms(&self) -> Option<i64> {
+        self.next_sample_utc_ms
+    }
+
+    /// Moves the stream's next sequence numbers up to the hub's, where the hub holds more than
+    /// this spool knows of (a spool folder emptied or restored from an old copy): new data
+    /// then goes on after what the hub has, instead of being taken there for what it already
+    /// holds. True if it moved.
+    pub fn catch_up(&mut self, next_sample_seq: u64, next_event_seq: u64) -> bool {
+        let moved = next_sample_seq > self.next_sample_seq || next_event_seq > self.next_event_seq;
+        if next_sample_seq > self.next_sample_seq {
+            self.next_sample_seq = next_sample_seq;
+            // The time of the samples the hub holds beyond ours is unknown here.
+            self.next_sample_utc_ms = None;
+        }
+        self.next_event_seq = self.next_event_seq.max(next_event_seq);
+        moved
     }
 
     /// Bytes of unacknowledged records.
@@ -258,6 +333,7 @@ impl StreamSpool {
             Record::Block(block) => {
                 debug_assert_eq!(block.first_seq, self.next_sample_seq);
                 self.next_sample_seq = block.end_seq().context("sequence overflow")?;
+                self.next_sample_utc_ms = Some(end_utc_ms(block));
             }
             Record::Event(event) => {
                 debug_assert_eq!(event.seq, self.next_event_seq);
@@ -297,6 +373,7 @@ impl StreamSpool {
             match &record {
                 Record::Block(block) => {
                     self.next_sample_seq = block.end_seq().context("sequence overflow")?;
+                    self.next_sample_utc_ms = Some(end_utc_ms(block));
                 }
                 Record::Event(event) => self.next_event_seq = event.seq + 1,
             }
@@ -500,6 +577,52 @@ mod tests {
             n * 4,
             "the next sequence number survives"
         );
+    }
+
+    /// Restarted twice with nothing spooled in between (a PC rebooted while its monitor was
+    /// off), the stream still goes on at its next sequence number: starting again at 0 would
+    /// have had the hub take new data for samples it already holds.
+    #[test]
+    fn the_stream_position_survives_restarts_with_nothing_spooled_between() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        for i in 0..5 {
+            spool.append(block(i * 4)).unwrap();
+        }
+        spool.append(event(0)).unwrap();
+        spool.ack(20, 1).unwrap();
+        drop(spool);
+        for restart in 1..=3 {
+            let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+            assert_eq!(spool.next_sample_seq(), 20, "restart {restart}");
+            assert_eq!(spool.next_event_seq(), 1, "restart {restart}");
+            // The test blocks are stamped 0: the last one ends 4 samples (1 s) later.
+            assert_eq!(spool.next_sample_utc_ms(), Some(1_000), "restart {restart}");
+            // Connected: the hub acknowledges what it has, and the spool's old segments go.
+            spool.ack(20, 1).unwrap();
+        }
+        assert!(
+            segments(dir.path()).unwrap().len() <= 2,
+            "acknowledged segments still go"
+        );
+    }
+
+    /// Where the hub holds more of the stream than the spool knows (its folder emptied), new
+    /// data goes on after the hub's.
+    #[test]
+    fn a_spool_behind_the_hub_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        spool.append(block(0)).unwrap();
+        assert!(spool.catch_up(4_000, 7));
+        assert_eq!(
+            (spool.next_sample_seq(), spool.next_event_seq()),
+            (4_000, 7)
+        );
+        assert_eq!(spool.next_sample_utc_ms(), None);
+        assert!(!spool.catch_up(100, 0), "never backwards");
+        spool.append(block(4_000)).unwrap();
+        assert_eq!(spool.next_sample_seq(), 4_004);
     }
 
     #[test]

@@ -183,6 +183,14 @@ async fn session(shared: &Shared, endpoint: &quinn::Endpoint, config: &BridgeCon
         let mut spools = shared.spools();
         let spool = &mut spools[i];
         spool.ack(opened.next_sample_seq, opened.next_event_seq)?;
+        if spool.catch_up(opened.next_sample_seq, opened.next_event_seq) {
+            tracing::error!(
+                stream = i,
+                hub_has = opened.next_sample_seq,
+                "the hub holds more of this stream than its spool knew of (the spool folder \
+                 emptied or restored from an old copy?): new data goes on after the hub's"
+            );
+        }
         let (first, next) = spool.order_range();
         tracing::info!(
             stream = i,
