@@ -357,6 +357,87 @@ fn monitor_to_receiver_sample_for_sample_through_outages_and_a_killed_bridge() {
     drop((bridge, receiver));
 }
 
+/// A monitor that goes quiet (its cable pulled for 15 s) and comes back: the time it sent
+/// nothing is in the stream as samples of no signal, so the stream's sample numbers stay on
+/// the clock (the chart, the alerts and the notes read a sample's time from its number).
+#[test]
+fn a_monitor_silent_for_a_while_leaves_that_time_in_the_stream_as_no_signal() {
+    let recording = recording();
+    let link_dir = tempfile::tempdir().unwrap();
+    let link = link_dir.path().join("ttyMONITOR1");
+    let monitor = monitor(&recording, &link, 1.0);
+    let field = Field::new(&link);
+    let _receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    let started = Instant::now();
+    let n = field.wait_for_samples(20, Duration::from_secs(30));
+    assert!(n >= 20, "only {n} samples arrived:\n{}", bridge.log());
+    std::thread::sleep(Duration::from_secs(3));
+    let first_part = monitor.stop().unwrap();
+    let pulled = Instant::now();
+    std::thread::sleep(Duration::from_secs(15));
+    let monitor = monitor_from(&recording, &link, 1.0, first_part as usize);
+    let plugged = Instant::now();
+    wait_until("the monitor to send again", Duration::from_secs(30), || {
+        monitor.samples_sent() >= 20
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let second_part = monitor.stop().unwrap();
+    let ended = Instant::now();
+    let sent = first_part + second_part;
+    wait_until("the samples and the fill", Duration::from_secs(30), || {
+        field.stored().first().is_some_and(|s| {
+            s.blocks
+                .iter()
+                .filter(|b| !b.is_filler())
+                .map(|b| b.samples.len() as u64)
+                .sum::<u64>()
+                >= sent
+        })
+    });
+    let stream = &field.stored()[0];
+    let mut next = 0;
+    let (mut filler, mut runs, mut values) = (0u64, 0, Vec::new());
+    let mut previous_filler = false;
+    for block in &stream.blocks {
+        assert_eq!(block.first_seq, next, "blocks tile the grid");
+        next += block.samples.len() as u64;
+        if block.is_filler() {
+            filler += block.samples.len() as u64;
+            runs += usize::from(!previous_filler);
+        } else {
+            values.extend(block.samples.iter().map(|s| s.values));
+        }
+        previous_filler = block.is_filler();
+    }
+    let silent_s = filler as f64 / 4.0;
+    let away = plugged.duration_since(pulled).as_secs_f64();
+    assert_eq!(runs, 1, "one silence");
+    assert!(
+        silent_s >= away - 2.0 && silent_s <= away + 8.0,
+        "{silent_s} s filled for a monitor away {away:.1} s:\n{}",
+        bridge.log()
+    );
+    // What the monitor sent is all there, in order, around the fill.
+    let whole = recording.samples.len() / 4 * 4;
+    assert_eq!(values.len() as u64, sent);
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(*v, recording.samples[i % whole].values, "sample {i}");
+    }
+    // And the stream is as long as the time it covers, within the seconds of start-up.
+    let span = ended.duration_since(started).as_secs_f64();
+    let stream_s = next as f64 / 4.0;
+    assert!(
+        stream_s <= span + 2.0 && stream_s >= span - 8.0,
+        "{stream_s} s of stream over {span:.1} s"
+    );
+    assert!(
+        bridge.log().contains("kept as no signal"),
+        "{}",
+        bridge.log()
+    );
+}
+
 #[test]
 fn a_bridge_with_a_certificate_from_another_ca_is_refused() {
     let recording = recording();

@@ -14,6 +14,7 @@
 //! Also here, until the hub has its own: [`receiver`], a minimal hub-side QUIC receiver that
 //! stores what it receives durably and acknowledges it. Certificates and TLS: `ctg-tls`.
 
+pub mod cadence;
 pub mod config;
 pub mod device;
 pub mod mllp;
@@ -63,18 +64,21 @@ impl Shared {
         (total, self.max_bytes)
     }
 
-    /// Appends a record; false if it could not be written (logged).
-    fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Record) -> bool {
+    /// Appends records (a block's `first_seq` set to the stream's next sequence number as it
+    /// is written); false if one could not be written (logged).
+    fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Vec<Record>) -> bool {
         let mut spools = self.spools();
         let spool = &mut spools[stream];
-        let record = make(spool);
-        let written = match spool.append(record) {
-            Ok(_) => true,
-            Err(error) => {
-                tracing::error!(%error, "cannot write to the spool: this data is lost");
-                false
+        let mut written = true;
+        for mut record in make(spool) {
+            if let Record::Block(block) = &mut record {
+                block.first_seq = spool.next_sample_seq();
             }
-        };
+            if let Err(error) = spool.append(record) {
+                tracing::error!(%error, "cannot write to the spool: this data is lost");
+                written = false;
+            }
+        }
         let total: u64 = spools.iter().map(StreamSpool::bytes).sum();
         if total > self.max_bytes {
             if let Some(fullest) = spools.iter_mut().max_by_key(|s| s.bytes()) {
@@ -99,17 +103,67 @@ impl Shared {
     }
 
     /// Appends a sample block built for the stream's next sequence number; false if it could
-    /// not be written.
+    /// not be written. A block that comes after a silence of the monitor is preceded by the
+    /// silence as samples of no signal ([`cadence`]), so the stream's times stay on the clock.
     pub fn block(&self, stream: usize, make: impl FnOnce(u64) -> SampleBlock) -> bool {
-        self.append(stream, |spool| Record::Block(make(spool.next_sample_seq())))
+        self.append(stream, |spool| {
+            let block = make(spool.next_sample_seq());
+            let mut records = silence_before(spool, block.utc_ms);
+            records.push(Record::Block(block));
+            records
+        })
     }
 
-    /// Appends an event at the stream's current position.
+    /// Appends an event at the stream's current position (after a silence filled up to now,
+    /// so that a monitor identifying itself again is placed where it came back).
     pub fn event(&self, stream: usize, kind: EventKind) {
         self.append(stream, |spool| {
-            device::event_record(spool.next_event_seq(), spool.next_sample_seq(), kind)
+            let mut records = silence_before(spool, utc_now_ms());
+            records.push(device::event_record(
+                spool.next_event_seq(),
+                spool.next_sample_seq() + filled_samples(&records),
+                kind,
+            ));
+            records
         });
     }
+}
+
+/// The samples of no signal that keep `spool`'s stream on the clock before something at
+/// `utc_ms` ([`cadence`]); logged.
+fn silence_before(spool: &StreamSpool, utc_ms: i64) -> Vec<Record> {
+    let device = &spool.meta().identity.port;
+    match cadence::before(spool.next_sample_utc_ms(), utc_ms) {
+        cadence::Before::OnTime => Vec::new(),
+        cadence::Before::Silence { ms, fill } => {
+            tracing::info!(
+                %device,
+                seconds = ms / 1000,
+                "the monitor sent nothing for a while: that time is kept as no signal"
+            );
+            fill.into_iter().map(Record::Block).collect()
+        }
+        cadence::Before::TooLong { ms } => {
+            tracing::warn!(
+                %device,
+                hours = ms / 3_600_000,
+                "the monitor sent nothing for more than a day: not filled, so this stream's \
+                 times from here on are that much behind the clock"
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// How many samples `records` hold.
+fn filled_samples(records: &[Record]) -> u64 {
+    records
+        .iter()
+        .map(|r| match r {
+            Record::Block(block) => block.samples.len() as u64,
+            Record::Event(_) => 0,
+        })
+        .sum()
 }
 
 /// Opens (or resumes) one spool per configured device.

@@ -174,7 +174,9 @@ impl Modes {
 pub struct BlockFlags(pub u16);
 
 impl BlockFlags {
-    /// The monitor inserted default (filler) samples to keep the 4 Hz cadence.
+    /// Filler samples were inserted to keep the 4 Hz cadence: by the monitor, or by the bridge
+    /// for a time the monitor sent nothing (then every sample of the block is no signal:
+    /// [`SampleBlock::is_filler`]).
     pub const SAMPLES_INSERTED: u16 = 1 << 0;
     /// The monitor dropped samples to keep the 4 Hz cadence.
     pub const SAMPLES_DELETED: u16 = 1 << 1;
@@ -228,6 +230,16 @@ impl SampleBlock {
     /// Sequence number one past the last sample (`None` on overflow, which validation rejects).
     pub fn end_seq(&self) -> Option<u64> {
         self.first_seq.checked_add(self.samples.len() as u64)
+    }
+
+    /// Whether the block only stands in for a time its monitor sent nothing (the bridge's
+    /// fill after a silence): flagged as inserted samples, every one of them no signal.
+    pub fn is_filler(&self) -> bool {
+        self.flags.contains(BlockFlags::SAMPLES_INSERTED)
+            && self
+                .samples
+                .iter()
+                .all(|s| s.values == [0; 5] && s.quality == [Quality::None; 5])
     }
 }
 

@@ -740,7 +740,10 @@ impl Hub {
                                 .unwrap_or(0);
                             block.utc_ms.saturating_sub(offset)
                         };
+                        // A bridge's fill for a time its monitor sent nothing is neither
+                        // the monitor sending again nor a sign of life now.
                         match ended_at {
+                            _ if block.is_filler() => {}
                             Some(at) if recorded_at(&block) <= at => {}
                             _ => {
                                 if ended_at.is_some() {

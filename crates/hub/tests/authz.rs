@@ -1319,7 +1319,28 @@ async fn ending_a_beds_monitoring_takes_it_off_the_wall_until_its_monitor_sends_
         vec![sending],
         "a backfill from before the ending"
     );
-    send(&hub, finished, block(4, ctg_hub::utc_now_ms() + 1_000)).await;
+    // The bridge's fill for the hours its monitor sent nothing (stamped after the ending):
+    // not the monitor sending again.
+    let filler = SampleBlock {
+        flags: ctg_proto::model::BlockFlags(ctg_proto::model::BlockFlags::SAMPLES_INSERTED),
+        samples: vec![
+            Sample {
+                values: [0; 5],
+                quality: [ctg_proto::model::Quality::None; 5],
+                ..Sample::default()
+            };
+            4
+        ],
+        ..block(4, ctg_hub::utc_now_ms() - 1_000)
+    };
+    assert!(filler.is_filler());
+    send(&hub, finished, filler).await;
+    assert_eq!(
+        on_wall().await,
+        vec![sending],
+        "a time the monitor sent nothing"
+    );
+    send(&hub, finished, block(8, ctg_hub::utc_now_ms() + 1_000)).await;
     assert_eq!(
         on_wall().await,
         vec![sending, finished],
