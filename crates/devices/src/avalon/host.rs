@@ -19,7 +19,8 @@ const POLL_EVERY_MS: Millis = 1_000;
 /// No poll reply for this long: the association is taken as lost.
 const LOST_AFTER_MS: Millis = 10_000;
 /// Polls left unanswered between two replies that are kept as seconds of no signal (a longer
-/// silence ends in a new association, and the stream's gap is then the bridge's to report).
+/// silence ends in a new association, and the bridge keeps the time it lasted as no signal by
+/// its own clock: `ctg_bridge::cadence`).
 const MAX_FILLED_SECONDS: u16 = 10;
 
 /// Counters.
