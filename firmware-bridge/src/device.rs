@@ -170,10 +170,22 @@ async fn talk(
                 tracing::info!(device = %device.name, "monitor speaking again");
             }
         }
+        // What the session handed on now ends now: each block is stamped back from there by
+        // the samples after it (a burst, such as an Avalon's unanswered polls filled at the
+        // next reply, keeps its seconds where they were).
+        let mut samples_after: i64 = outputs
+            .iter()
+            .map(|o| match o {
+                DeviceOutput::Ctg(ctg) => ctg.samples.len() as i64,
+                _ => 0,
+            })
+            .sum();
+        let now_utc_ms = utc_now_ms();
         for output in outputs.drain(..) {
             match output {
                 DeviceOutput::Ctg(ctg) => {
-                    let utc_ms = utc_now_ms() - 1000;
+                    let utc_ms = now_utc_ms - 250 * samples_after;
+                    samples_after -= ctg.samples.len() as i64;
                     shared.block(stream, |first_seq| SampleBlock {
                         first_seq,
                         utc_ms,

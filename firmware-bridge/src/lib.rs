@@ -26,6 +26,7 @@ pub mod uplink;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ctg_proto::model::{EventKind, SampleBlock, StreamIdentity};
@@ -45,6 +46,10 @@ pub fn utc_now_ms() -> i64 {
 #[derive(Debug)]
 pub struct Shared {
     spools: Mutex<Vec<StreamSpool>>,
+    /// Per stream, when its last sample ended on this run's monotonic clock: the silences of
+    /// its monitor are measured on it, so a step of the PC's clock (a time sync) is not taken
+    /// for one. `None` until its first block this run (then the spool's time stands in).
+    sample_ends: Mutex<Vec<Option<Instant>>>,
     /// Rung whenever a record is appended.
     pub appended: Notify,
     max_bytes: u64,
@@ -65,20 +70,39 @@ impl Shared {
     }
 
     /// Appends records (a block's `first_seq` set to the stream's next sequence number as it
-    /// is written); false if one could not be written (logged).
-    fn append(&self, stream: usize, make: impl FnOnce(&StreamSpool) -> Vec<Record>) -> bool {
+    /// is written); false if one could not be written (logged). `make` is given the spool and
+    /// where the stream's last sample ended on the bridge's clock as it reads `now_utc_ms` at
+    /// `now` (measured on the monotonic clock since this run's first block).
+    fn append(
+        &self,
+        stream: usize,
+        now: Instant,
+        now_utc_ms: i64,
+        make: impl FnOnce(&StreamSpool, Option<i64>) -> Vec<Record>,
+    ) -> bool {
         let mut spools = self.spools();
+        let mut ends = self
+            .sample_ends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let spool = &mut spools[stream];
+        let ended_utc_ms = match ends[stream] {
+            Some(end) => Some(now_utc_ms - signed_ms_between(end, now)),
+            None => spool.next_sample_utc_ms(),
+        };
         let mut written = true;
-        for mut record in make(spool) {
+        for mut record in make(spool, ended_utc_ms) {
             if let Record::Block(block) = &mut record {
                 block.first_seq = spool.next_sample_seq();
+                let end_utc_ms = block.utc_ms + 250 * block.samples.len() as i64;
+                ends[stream] = Some(offset_by_ms(now, end_utc_ms - now_utc_ms));
             }
             if let Err(error) = spool.append(record) {
                 tracing::error!(%error, "cannot write to the spool: this data is lost");
                 written = false;
             }
         }
+        drop(ends);
         let total: u64 = spools.iter().map(StreamSpool::bytes).sum();
         if total > self.max_bytes {
             if let Some(fullest) = spools.iter_mut().max_by_key(|s| s.bytes()) {
@@ -106,9 +130,20 @@ impl Shared {
     /// not be written. A block that comes after a silence of the monitor is preceded by the
     /// silence as samples of no signal ([`cadence`]), so the stream's times stay on the clock.
     pub fn block(&self, stream: usize, make: impl FnOnce(u64) -> SampleBlock) -> bool {
-        self.append(stream, |spool| {
+        self.block_at(stream, Instant::now(), utc_now_ms(), make)
+    }
+
+    /// [`Self::block`] with the clocks read by the caller.
+    fn block_at(
+        &self,
+        stream: usize,
+        now: Instant,
+        now_utc_ms: i64,
+        make: impl FnOnce(u64) -> SampleBlock,
+    ) -> bool {
+        self.append(stream, now, now_utc_ms, |spool, ended_utc_ms| {
             let block = make(spool.next_sample_seq());
-            let mut records = silence_before(spool, block.utc_ms);
+            let mut records = silence_before(spool, ended_utc_ms, block.utc_ms);
             records.push(Record::Block(block));
             records
         })
@@ -117,8 +152,9 @@ impl Shared {
     /// Appends an event at the stream's current position (after a silence filled up to now,
     /// so that a monitor identifying itself again is placed where it came back).
     pub fn event(&self, stream: usize, kind: EventKind) {
-        self.append(stream, |spool| {
-            let mut records = silence_before(spool, utc_now_ms());
+        let now_utc_ms = utc_now_ms();
+        self.append(stream, Instant::now(), now_utc_ms, |spool, ended_utc_ms| {
+            let mut records = silence_before(spool, ended_utc_ms, now_utc_ms);
             records.push(device::event_record(
                 spool.next_event_seq(),
                 spool.next_sample_seq() + filled_samples(&records),
@@ -129,11 +165,29 @@ impl Shared {
     }
 }
 
+/// `to - from` in milliseconds, negative where `to` is earlier.
+fn signed_ms_between(from: Instant, to: Instant) -> i64 {
+    match to.checked_duration_since(from) {
+        Some(later) => later.as_millis() as i64,
+        None => -(from.duration_since(to).as_millis() as i64),
+    }
+}
+
+/// `at` moved by `ms` (either way).
+fn offset_by_ms(at: Instant, ms: i64) -> Instant {
+    let by = std::time::Duration::from_millis(ms.unsigned_abs());
+    if ms >= 0 {
+        at.checked_add(by).unwrap_or(at)
+    } else {
+        at.checked_sub(by).unwrap_or(at)
+    }
+}
+
 /// The samples of no signal that keep `spool`'s stream on the clock before something at
-/// `utc_ms` ([`cadence`]); logged.
-fn silence_before(spool: &StreamSpool, utc_ms: i64) -> Vec<Record> {
+/// `utc_ms`, its last sample having ended at `ended_utc_ms` ([`cadence`]); logged.
+fn silence_before(spool: &StreamSpool, ended_utc_ms: Option<i64>, utc_ms: i64) -> Vec<Record> {
     let device = &spool.meta().identity.port;
-    match cadence::before(spool.next_sample_utc_ms(), utc_ms) {
+    match cadence::before(ended_utc_ms, utc_ms) {
         cadence::Before::OnTime => Vec::new(),
         cadence::Before::Silence { ms, fill } => {
             tracing::info!(
@@ -186,6 +240,7 @@ pub fn open_spools(config: &BridgeConfig) -> Result<Arc<Shared>> {
         spools.push(spool);
     }
     Ok(Arc::new(Shared {
+        sample_ends: Mutex::new(vec![None; spools.len()]),
         spools: Mutex::new(spools),
         appended: Notify::new(),
         max_bytes: config.spool_max_mb * 1024 * 1024,
@@ -252,4 +307,101 @@ pub async fn check(config: &BridgeConfig, seconds: u64) -> Result<Vec<String>> {
 /// Reads the config (convenience for the CLI).
 pub fn load_config(path: &Path) -> Result<BridgeConfig> {
     BridgeConfig::load(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ctg_proto::model::{DeviceInfo, DeviceProtocol, Sample};
+
+    use super::*;
+
+    fn shared(dir: &Path) -> Shared {
+        let meta = StreamMeta {
+            identity: StreamIdentity {
+                facility: "clinic-a".into(),
+                bridge: "ldr-pc-1".into(),
+                port: "bed-1".into(),
+                episode_start_utc_ms: 1,
+            },
+            device: DeviceInfo {
+                protocol: DeviceProtocol::Series50,
+                model: String::new(),
+                serial: String::new(),
+                software: String::new(),
+            },
+        };
+        Shared {
+            spools: Mutex::new(vec![StreamSpool::open(dir, meta).unwrap()]),
+            sample_ends: Mutex::new(vec![None]),
+            appended: Notify::new(),
+            max_bytes: 1 << 30,
+        }
+    }
+
+    /// One second of a monitor's samples, handed on at `now_utc_ms` (ending then).
+    fn second(shared: &Shared, now: Instant, now_utc_ms: i64) {
+        assert!(
+            shared.block_at(0, now, now_utc_ms, |first_seq| SampleBlock {
+                first_seq,
+                utc_ms: now_utc_ms - 1_000,
+                samples: vec![
+                    Sample {
+                        values: [560, 0, 0, 0, 20],
+                        ..Sample::default()
+                    };
+                    4
+                ],
+                ..SampleBlock::default()
+            })
+        );
+    }
+
+    /// The stream's blocks: (filler, samples).
+    fn blocks(shared: &Shared) -> Vec<(bool, usize)> {
+        let spools = shared.spools();
+        let (first, next) = spools[0].order_range();
+        (first..next)
+            .filter_map(|order| match spools[0].get(order) {
+                Some(Record::Block(b)) => Some((b.is_filler(), b.samples.len())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A silence of the monitor is measured on the monotonic clock while the bridge runs, so
+    /// the PC's clock stepped by a time sync is not taken for one; across a restart of the
+    /// bridge, the spool's time of the last sample stands in.
+    #[test]
+    fn silences_are_timed_on_the_monotonic_clock_and_across_restarts_on_the_spools() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Instant::now();
+        let utc0 = 1_800_000_000_000;
+        {
+            let shared = shared(dir.path());
+            second(&shared, t0, utc0);
+            // A second later, the PC's clock stepped a minute ahead: no silence.
+            second(&shared, t0 + Duration::from_secs(1), utc0 + 61_000);
+            assert_eq!(blocks(&shared), [(false, 4), (false, 4)]);
+            // The monitor away for 30 s (both clocks agree): 30 s of no signal first.
+            second(&shared, t0 + Duration::from_secs(32), utc0 + 92_000);
+            assert_eq!(
+                blocks(&shared)[2..],
+                [(true, 30 * 4), (false, 4)],
+                "{:?}",
+                blocks(&shared)
+            );
+        }
+        // The bridge restarted, and its first second ends 2 min 1 s later by the clock (the
+        // monitor silent for the 2 minutes before that second): the spool knows where the
+        // stream had got to.
+        let shared = shared(dir.path());
+        second(&shared, Instant::now(), utc0 + 92_000 + 121_000);
+        let after: Vec<_> = blocks(&shared)
+            .into_iter()
+            .skip_while(|&(filler, n)| !(filler && n == 120 * 4))
+            .collect();
+        assert_eq!(after, [(true, 120 * 4), (false, 4)]);
+    }
 }
