@@ -18,9 +18,11 @@ use ctg_proto::wire::MAX_BLOCK_SAMPLES;
 /// a second a day at 10 ppm).
 pub const FILL_AFTER_MS: i64 = 10_000;
 
-/// Longer silences are not filled (a day of samples of no signal is 4.5 MB on the wire); the
-/// stream's times after one stay behind the clock, and the bridge says so.
-pub const FILL_AT_MOST_MS: i64 = 24 * 3_600_000;
+/// Longer silences are not filled; the stream's times after one stay behind the clock, and the
+/// bridge says so. A week covers a monitor left off over a long holiday; its fill is 2.4
+/// million samples, about 27 MB in the spool and on the wire (11 bytes a sample of no signal)
+/// and 39 MB of memory until the hub acknowledges it; a day's is a seventh of that.
+pub const FILL_AT_MOST_MS: i64 = 7 * 24 * 3_600_000;
 
 /// What came before a block.
 #[derive(Debug, PartialEq)]
@@ -106,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn an_hour_is_split_into_blocks_the_wire_takes_and_a_day_and_more_is_not_filled() {
+    fn an_hour_is_split_into_blocks_the_wire_takes_and_more_than_a_week_is_not_filled() {
         let (_, fill) = filled(before(Some(0), 3_600_000));
         assert_eq!(fill.iter().map(|b| b.samples.len()).sum::<usize>(), 14_400);
         assert!(fill.iter().all(|b| b.samples.len() <= MAX_BLOCK_SAMPLES));

@@ -201,7 +201,7 @@ fn silence_before(spool: &StreamSpool, ended_utc_ms: Option<i64>, utc_ms: i64) -
             tracing::warn!(
                 %device,
                 hours = ms / 3_600_000,
-                "the monitor sent nothing for more than a day: not filled, so this stream's \
+                "the monitor sent nothing for more than a week: not filled, so this stream's \
                  times from here on are that much behind the clock"
             );
             Vec::new()
