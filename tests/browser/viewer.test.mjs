@@ -159,6 +159,8 @@ try {
     return beds.every((/** @type {any} */ b) => b.samples > 20 && b.state === "live") && beds;
   }, 60000, "live traces on every bed");
   log(`every bed live: ${beds.map((/** @type {any} */ b) => b.samples).join(" ")}`);
+  // The wall keeps 2 hours of each bed in memory; a minute here, checked at the end.
+  await page.evaluate(() => window["mimamori"].keepSeconds(60));
   // The traces are drawn: the trace canvases hold ink.
   const inked = await page.evaluate(() => [...document.querySelectorAll("canvas.trace")].filter((c) => {
     const canvas = /** @type {HTMLCanvasElement} */ (c);
@@ -887,6 +889,18 @@ try {
     assert.ok(tip, `a level says its baseline was assumed: ${JSON.stringify(tips)}`);
     await page.screenshot({ path: join(out, "chart-band-assumed.png") });
     log(`band assumed: "${tip}"`);
+  }
+
+  // The wall forgets what it no longer shows: each bed holds at most its last minute and the
+  // minute being filled (the bed whose chart is open keeps what the chart shows), and the
+  // older minutes are gone from memory.
+  {
+    const chart = await page.evaluate(() => window["mimamori"].chartStream());
+    const held = (await page.evaluate(() => window["mimamori"].beds())).filter((/** @type {any} */ b) => b.id !== chart);
+    for (const b of held) assert.ok(b.samples <= 2 * 240 + 8 && b.chunks <= 3, `bed ${b.id} holds ${b.samples} samples in ${b.chunks} minutes`);
+    const forgot = held.filter((/** @type {any} */ b) => b.end > b.samples + 240);
+    assert.ok(forgot.length > 0, `some bed has run long enough to forget minutes: ${JSON.stringify(held.map((/** @type {any} */ b) => [b.end, b.samples]))}`);
+    log(`the wall holds at most ${Math.max(...held.map((/** @type {any} */ b) => b.samples))} samples a bed with a minute kept; ${forgot.length} beds forgot older minutes`);
   }
 
   // ── the phone page ──

@@ -52,9 +52,14 @@ const hooks = {
   /** Frame-to-frame times of the animation loop, ms. */
   frameTimes: () => state.frameTimes.slice(),
   resetFrameTimes: () => { state.frameTimes = []; },
-  /** Per bed: samples held, the state shown, the level shown. */
+  /** How much of each bed's trace the page keeps, s (the test shortens it). */
+  keepSeconds: (/** @type {number} */ seconds) => { keepSeconds = seconds; },
+  /** The stream whose chart is open, if one is. */
+  chartStream: () => state.chart?.id ?? null,
+  /** Per bed: samples held (and the newest's number), the state shown, the level shown. */
   beds: () => [...state.beds.values()].map((b) => ({
     id: b.info.id, facility: b.info.facility, bed: b.info.bed, samples: b.store.end - (Number.isFinite(b.store.start) ? b.store.start : b.store.end),
+    end: b.store.end, chunks: b.store.chunks.size,
     state: b.card?.dataset.state, level: b.card?.dataset.level,
     indicative: b.card?.querySelector(".level")?.classList.contains("indicative") ?? false,
     signalPercent: b.info.level?.evidence?.signal_percent ?? null,
@@ -396,12 +401,34 @@ function syncSubscriptions() {
   }
 }
 
+/**
+ * How much of each bed's trace the page keeps in memory, s: the wall shows minutes, and a
+ * chart fetches what it shows from the hub. The wall runs for days on the monitoring room's
+ * screen, so without a bound it would hold every sample since it was opened (about 4 MB a
+ * bed a day).
+ */
+let keepSeconds = 2 * 3600;
+
+/**
+ * Forgets what `bed` holds before the last `keepSeconds`, apart from what its open chart
+ * shows (and a span either side, for scrolling).
+ * @param {Bed} bed @param {number} stream
+ */
+function forgetOld(bed, stream) {
+  let from = bed.store.end - keepSeconds * HZ;
+  const c = state.chart;
+  if (c && c.id === stream) from = Math.min(from, c.startSeq - spanSeq());
+  // Once per minute of trace at most (the store holds whole minutes).
+  if (from - bed.store.start >= 240) bed.store.dropBefore(from);
+}
+
 /** @param {{stream: number, firstSeq: number, count: number, values: Uint16Array, quality: Uint8Array}} frame */
 function onSamples(frame) {
   const bed = state.beds.get(frame.stream);
   if (!bed) return;
   const wasEnd = bed.store.end;
   for (let i = 0; i < frame.count; i++) bed.store.put(frame.firstSeq + i, frame.values.subarray(i * 5, i * 5 + 5));
+  forgetOld(bed, frame.stream);
   if (bed.store.end > wasEnd) {
     bed.lastFrameAt = performance.now();
     const last = (frame.count - 1) * 5;
@@ -1780,7 +1807,11 @@ async function render() {
   if (mine !== renders) return;
   const r = route();
   state.view = r.view;
+  // A chart closing: what it had fetched of its bed's past goes (a stale bed gets no samples
+  // that would prompt it).
+  const closing = state.chart;
   state.chart = null;
+  if (closing) forgetOld(closing.bed, closing.id);
   if (r.view === "chart") await renderChart(/** @type {number} */ (r.id), r.at ?? null);
   else if (r.view === "oncall") renderOncall();
   else if (r.view === "rosters") await renderRosters();

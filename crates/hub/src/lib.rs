@@ -1224,7 +1224,18 @@ impl StreamLive {
                 .set_flags(next.flags, next.first_seq, self.delivered);
             self.analysis.push(&next.samples);
             self.recent.push(&next);
-            let _ = self.feed.send(Live::Block(next));
+            // A bridge's fill for a time its monitor sent nothing (up to a week of no signal,
+            // in one go when it comes back) goes to the viewers as the gap it is, not as
+            // samples to hold: a chart showing it fetches it from the store.
+            let live = if next.is_filler() {
+                Live::Gap {
+                    from: next.first_seq,
+                    until: self.delivered,
+                }
+            } else {
+                Live::Block(next)
+            };
+            let _ = self.feed.send(live);
         }
         skipped
     }

@@ -1404,3 +1404,101 @@ async fn data_after_an_ending_is_judged_on_the_hubs_clock() {
     send(ctg_hub::utc_now_ms() - 60_000).await;
     assert!(!hub.is_ended(stream.id), "recorded after the ending: back");
 }
+
+/// A bridge's fill for a time its monitor sent nothing (possibly days of no signal, sent in one
+/// go when the monitor comes back) reaches a live viewer as the gap it is, not as samples for
+/// the browser to hold; the samples before and after it come as samples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_is_told_a_monitors_silence_as_a_gap_not_sent_its_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    hub.accounts
+        .add_user("mw-a", "a long password", Role::Midwife, "clinic-a")
+        .unwrap();
+    let (stream, _, _) = hub
+        .open_stream(&identity("clinic-a"), &series50())
+        .await
+        .unwrap();
+    let port = serve(&hub).await;
+    let login = r#"{"username":"mw-a","password":"a long password"}"#;
+    let cookie = http(port, "POST", "/api/login", None, Some(login))
+        .await
+        .1
+        .unwrap();
+    let mut request = format!("ws://127.0.0.1:{port}/api/ws")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Cookie", cookie.parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::Text(
+        format!("{{\"subscribe\": {}}}", stream.id).into(),
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let now = ctg_hub::utc_now_ms();
+    let samples = |value: u16, quality, n| {
+        vec![
+            Sample {
+                values: [value, 0, 0, 0, 0],
+                quality: [quality; 5],
+                ..Sample::default()
+            };
+            n
+        ]
+    };
+    use ctg_proto::model::{BlockFlags, Quality};
+    let blocks = [
+        SampleBlock {
+            first_seq: 0,
+            utc_ms: now - 3_700_000,
+            samples: samples(560, Quality::Good, 4),
+            ..SampleBlock::default()
+        },
+        SampleBlock {
+            first_seq: 4,
+            utc_ms: now - 3_699_000,
+            flags: BlockFlags(BlockFlags::SAMPLES_INSERTED),
+            samples: samples(0, Quality::None, 2_400),
+            ..SampleBlock::default()
+        },
+        SampleBlock {
+            first_seq: 2_404,
+            utc_ms: now - 1_000,
+            samples: samples(560, Quality::Good, 4),
+            ..SampleBlock::default()
+        },
+    ];
+    for block in blocks {
+        assert!(hub.claim_block(stream.id, &block));
+        hub.commit(vec![Write::Block(stream.id, block)])
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("the viewer hears of all three")
+            .unwrap()
+            .unwrap();
+        match message {
+            // kind 1, stream, first_seq (u64 at byte 9), count (u16 at byte 17).
+            Message::Binary(frame) => seen.push(format!(
+                "samples {}+{}",
+                u64::from_le_bytes(frame[9..17].try_into().unwrap()),
+                u16::from_le_bytes(frame[17..19].try_into().unwrap())
+            )),
+            Message::Text(text) => {
+                let json: Value = serde_json::from_str(&text).unwrap();
+                if let Some(gap) = json.get("gap") {
+                    seen.push(format!("gap {}..{}", gap["from"], gap["until"]));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(seen, ["samples 0+4", "gap 4..2404", "samples 2404+4"]);
+}
