@@ -140,6 +140,15 @@ try {
     localStorage.setItem("mimamori.perPage", "32");
     localStorage.setItem("mimamori.sound", "off");
     window.print = () => {};
+    // Counts the audio contexts the page makes (the alarm's).
+    const Audio = window.AudioContext;
+    window.AudioContext = class extends Audio {
+      /** @param {any[]} args */
+      constructor(...args) {
+        window["audioContextsMade"] = (window["audioContextsMade"] ?? 0) + 1;
+        super(...args);
+      }
+    };
   });
   const page = await context.newPage();
   const problems = [];
@@ -889,6 +898,18 @@ try {
     assert.ok(tip, `a level says its baseline was assumed: ${JSON.stringify(tips)}`);
     await page.screenshot({ path: join(out, "chart-band-assumed.png") });
     log(`band assumed: "${tip}"`);
+  }
+
+  // The alarm sounds through one audio context however often it sounds (it repeats every
+  // 15 s while an alert is unacknowledged; one each would pile up for days).
+  {
+    const sound = page.locator("label.sound input");
+    await sound.check();
+    for (let i = 0; i < 5; i++) await page.evaluate(() => window["mimamori"].beep());
+    const made = await page.evaluate(() => window["audioContextsMade"] ?? 0);
+    await sound.uncheck();
+    assert.equal(made, 1, "one audio context for five alarms");
+    log("five alarms sounded through one audio context");
   }
 
   // The wall forgets what it no longer shows: each bed holds at most its last minute and the

@@ -56,6 +56,8 @@ const hooks = {
   keepSeconds: (/** @type {number} */ seconds) => { keepSeconds = seconds; },
   /** The stream whose chart is open, if one is. */
   chartStream: () => state.chart?.id ?? null,
+  /** Sounds the alarm (if sound is on), as an alert does. */
+  beep: () => beep(),
   /** Per bed: samples held (and the newest's number), the state shown, the level shown. */
   beds: () => [...state.beds.values()].map((b) => ({
     id: b.info.id, facility: b.info.facility, bed: b.info.bed, samples: b.store.end - (Number.isFinite(b.store.start) ? b.store.start : b.store.end),
@@ -486,11 +488,22 @@ function onAlert(alert) {
   if (bed) updateCard(bed);
 }
 
-/** A short two-tone alarm, if sound is on (browsers allow it after the first click). */
+/** The page's one audio context (made at the first alarm, then kept). */
+/** @type {AudioContext | null} */
+let audioContext = null;
+
+/**
+ * A short two-tone alarm, if sound is on (browsers allow it after the first click). One
+ * audio context serves every alarm: the wall repeats the alarm every 15 s while an alert is
+ * unacknowledged, and a context made for each (never closed) piled up by the thousand a day
+ * on the monitoring room's screen until the browser's audio gave out.
+ */
 function beep() {
   if (!state.soundOn) return;
   try {
-    const audio = new AudioContext();
+    audioContext ??= new AudioContext();
+    const audio = audioContext;
+    if (audio.state === "suspended") audio.resume().catch(() => {});
     for (const [i, f] of [880, 660].entries()) {
       const osc = audio.createOscillator();
       const gain = audio.createGain();
