@@ -438,6 +438,118 @@ fn a_monitor_silent_for_a_while_leaves_that_time_in_the_stream_as_no_signal() {
     );
 }
 
+/// A spool that filled up (the hub unreachable for days) dropped its oldest records: what it
+/// dropped reaches the hub as samples of no signal and a note for each event, so the hub's
+/// acknowledgements, which cover only a contiguous stream, pass the hole and the spool empties.
+/// Before, they stopped at the hole for good: the spool stayed full, dropping as it went.
+#[test]
+fn what_a_full_spool_dropped_reaches_the_receiver_as_no_signal_and_the_spool_empties() {
+    use ctg_bridge::spool::{
+        LOST_EVENT_NOTE, RECORDS_PER_SEGMENT, Record, StreamMeta, StreamSpool,
+    };
+    use ctg_proto::model::{
+        DeviceInfo, DeviceProtocol, EventKind, Sample, SampleBlock, StreamEvent, StreamIdentity,
+    };
+    let link_dir = tempfile::tempdir().unwrap();
+    let field = Field::new(&link_dir.path().join("ttyNOMONITOR"));
+    let spool_dir = field.path("spool").join("bed-1");
+    let meta = StreamMeta {
+        identity: StreamIdentity {
+            facility: "clinic-a".into(),
+            bridge: "ldr-pc-1".into(),
+            port: "bed-1".into(),
+            episode_start_utc_ms: 1,
+        },
+        device: DeviceInfo {
+            protocol: DeviceProtocol::Series50,
+            model: String::new(),
+            serial: String::new(),
+            software: String::new(),
+        },
+    };
+    let blocks = RECORDS_PER_SEGMENT + 5;
+    {
+        let mut spool = StreamSpool::open(&spool_dir, meta).unwrap();
+        for i in 0..blocks {
+            spool
+                .append(Record::Block(SampleBlock {
+                    first_seq: i * 4,
+                    utc_ms: 1_800_000_000_000 + i as i64 * 1000,
+                    samples: vec![
+                        Sample {
+                            values: [560 + (i % 40) as u16, 0, 0, 0, 20],
+                            ..Sample::default()
+                        };
+                        4
+                    ],
+                    ..SampleBlock::default()
+                }))
+                .unwrap();
+            if i == 10 {
+                spool
+                    .append(Record::Event(StreamEvent {
+                        seq: 0,
+                        at_sample: 44,
+                        utc_ms: 1_800_000_010_000,
+                        kind: EventKind::Marker,
+                    }))
+                    .unwrap();
+            }
+        }
+        // Full: the oldest segment (600 records: 599 blocks and the event) goes.
+        assert_eq!(spool.drop_oldest_segment().unwrap(), RECORDS_PER_SEGMENT);
+    }
+    let receiver = field.receiver("receiver.log");
+    let bridge = field.bridge("bridge.log");
+    let total = blocks * 4;
+    wait_until(
+        "the whole stream at the receiver",
+        Duration::from_secs(30),
+        || field.stored_samples() >= total,
+    );
+    let stream = &field.stored()[0];
+    let mut next = 0;
+    for block in &stream.blocks {
+        assert_eq!(block.first_seq, next, "blocks tile the grid");
+        next += block.samples.len() as u64;
+        // The 599 dropped blocks are no signal; the six after them are the monitor's.
+        assert_eq!(
+            block.is_filler(),
+            block.first_seq < 599 * 4,
+            "{}",
+            block.first_seq
+        );
+    }
+    assert_eq!(next, total);
+    assert_eq!(stream.events.len(), 1);
+    assert!(
+        matches!(&stream.events[0].kind, EventKind::Note { author, text } if author == "bridge" && text == LOST_EVENT_NOTE),
+        "{:?}",
+        stream.events[0]
+    );
+    // Acknowledged past the hole: nothing is left in the spool.
+    std::thread::sleep(Duration::from_secs(2));
+    drop((bridge, receiver));
+    let spool = StreamSpool::open(
+        &spool_dir,
+        StreamMeta {
+            identity: stream.identity.clone(),
+            device: DeviceInfo {
+                protocol: DeviceProtocol::Series50,
+                model: String::new(),
+                serial: String::new(),
+                software: String::new(),
+            },
+        },
+    )
+    .unwrap();
+    assert!(
+        spool.is_empty(),
+        "{} records left in the spool",
+        spool.len()
+    );
+}
+
 #[test]
 fn a_bridge_with_a_certificate_from_another_ca_is_refused() {
     let recording = recording();

@@ -215,7 +215,7 @@ fn filled_samples(records: &[Record]) -> u64 {
         .iter()
         .map(|r| match r {
             Record::Block(block) => block.samples.len() as u64,
-            Record::Event(_) => 0,
+            Record::Event(_) | Record::Lost(_) => 0,
         })
         .sum()
 }

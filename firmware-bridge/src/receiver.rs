@@ -93,6 +93,8 @@ impl Store {
                     Record::Event(e) => {
                         stream.events.insert(e.seq);
                     }
+                    // Never stored: it arrives as what stands in for it.
+                    Record::Lost(_) => {}
                 }
             }
             stream.advance();
@@ -118,6 +120,7 @@ impl Store {
                 !overlaps
             }
             Record::Event(e) => stream.events.insert(e.seq),
+            Record::Lost(_) => false,
         };
         if new {
             stream.file.write_all(&encode_record(&record)?)?;
@@ -164,6 +167,7 @@ pub fn load(dir: &Path) -> Result<Vec<StreamContents>> {
                     match record {
                         Record::Block(b) => blocks.push(b),
                         Record::Event(e) => events.push(e),
+                        Record::Lost(_) => {}
                     }
                 }
                 blocks.sort_by_key(|b| b.first_seq);

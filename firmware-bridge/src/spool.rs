@@ -14,7 +14,12 @@
 //!
 //! Bounded: the unacknowledged records are also held in memory for sending, and both are capped
 //! by `max_bytes`. Past 80 % a warning is logged; at the cap the oldest segment is dropped
-//! (counted and logged as an error: the hub will see the gap), so live data keeps flowing.
+//! (counted and logged as an error), so live data keeps flowing, and a [`Record::Lost`] in its
+//! place tells the hub which samples and events will never come: it is sent as samples of no
+//! signal and notes ([`Lost::records`]), since the hub acknowledges only a contiguous stream
+//! and would otherwise wait for them for ever (its acknowledgements stuck before the hole, the
+//! spool never freed, full for good). A record that could not be written (a full disk) is
+//! taken back from the file, and its sequence numbers are used again.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -22,7 +27,11 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ctg_proto::model::{DeviceInfo, SampleBlock, StreamEvent, StreamIdentity};
+use ctg_proto::model::{
+    BlockFlags, DeviceInfo, EventKind, Modes, Quality, Sample, SampleBlock, StreamEvent,
+    StreamIdentity,
+};
+use ctg_proto::wire::MAX_BLOCK_SAMPLES;
 use serde::{Deserialize, Serialize};
 
 /// Records per segment before a new one is started (10 minutes of 1-s blocks).
@@ -37,6 +46,99 @@ pub enum Record {
     Block(SampleBlock),
     /// An event.
     Event(StreamEvent),
+    /// Samples and events dropped unsent (the spool was full): sent as what stands in for
+    /// them ([`Lost::records`]).
+    Lost(Lost),
+}
+
+/// What a full spool dropped: sample and event sequence numbers `first..end`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lost {
+    /// First sample dropped.
+    pub first_sample: u64,
+    /// One past the last sample dropped.
+    pub end_sample: u64,
+    /// The bridge's time of the first sample dropped.
+    pub utc_ms: i64,
+    /// First event dropped.
+    pub first_event: u64,
+    /// One past the last event dropped.
+    pub end_event: u64,
+}
+
+/// What a note standing in for a dropped event says.
+pub const LOST_EVENT_NOTE: &str = "lost: the bridge's spool was full";
+
+impl Lost {
+    /// What stands in for the dropped records: blocks of no signal flagged as inserted
+    /// samples ([`SampleBlock::is_filler`]), at most [`MAX_BLOCK_SAMPLES`] each, and a note
+    /// from the bridge for each event.
+    pub fn records(&self) -> Vec<Record> {
+        let no_signal = Sample {
+            values: [0; 5],
+            quality: [Quality::None; 5],
+            fetal_movement: false,
+        };
+        let mut out = Vec::new();
+        let mut first = self.first_sample;
+        while first < self.end_sample {
+            let n = (self.end_sample - first).min(MAX_BLOCK_SAMPLES as u64);
+            out.push(Record::Block(SampleBlock {
+                first_seq: first,
+                utc_ms: self.utc_ms + 250 * (first - self.first_sample) as i64,
+                modes: Modes::default(),
+                flags: BlockFlags(BlockFlags::SAMPLES_INSERTED),
+                fspo2_percent: None,
+                samples: vec![no_signal; n as usize],
+            }));
+            first += n;
+        }
+        for seq in self.first_event..self.end_event {
+            out.push(Record::Event(StreamEvent {
+                seq,
+                at_sample: self.first_sample,
+                utc_ms: self.utc_ms,
+                kind: EventKind::Note {
+                    author: "bridge".into(),
+                    text: LOST_EVENT_NOTE.into(),
+                },
+            }));
+        }
+        out
+    }
+
+    /// Takes in what `record` (being dropped) held.
+    fn cover(&mut self, record: &Record) {
+        let (first, end, utc_ms, events) = match record {
+            Record::Block(b) => (b.first_seq, b.end_seq().unwrap_or(u64::MAX), b.utc_ms, None),
+            Record::Event(e) => (u64::MAX, 0, i64::MAX, Some((e.seq, e.seq + 1))),
+            Record::Lost(l) => (
+                l.first_sample,
+                l.end_sample,
+                l.utc_ms,
+                Some((l.first_event, l.end_event)).filter(|(f, e)| f < e),
+            ),
+        };
+        if first < end {
+            if self.first_sample >= self.end_sample || first < self.first_sample {
+                self.utc_ms = utc_ms;
+            }
+            if self.first_sample >= self.end_sample {
+                (self.first_sample, self.end_sample) = (first, end);
+            } else {
+                self.first_sample = self.first_sample.min(first);
+                self.end_sample = self.end_sample.max(end);
+            }
+        }
+        if let Some((first, end)) = events {
+            if self.first_event >= self.end_event {
+                (self.first_event, self.end_event) = (first, end);
+            } else {
+                self.first_event = self.first_event.min(first);
+                self.end_event = self.end_event.max(end);
+            }
+        }
+    }
 }
 
 impl Record {
@@ -45,6 +147,9 @@ impl Record {
         match self {
             Record::Block(block) => block.end_seq().is_some_and(|end| end <= next_sample_seq),
             Record::Event(event) => event.seq < next_event_seq,
+            Record::Lost(lost) => {
+                lost.end_sample <= next_sample_seq && lost.end_event <= next_event_seq
+            }
         }
     }
 }
@@ -228,6 +333,7 @@ impl StreamSpool {
                         }
                     }
                     Record::Event(event) => next_event_seq = next_event_seq.max(event.seq + 1),
+                    Record::Lost(_) => {}
                 }
                 bytes += len;
                 records.push_back(Spooled {
@@ -328,7 +434,17 @@ impl StreamSpool {
 
     /// Appends a record durably; returns its order number (for the uplink's cursors).
     /// Block and event sequence numbers must be the spool's next ones.
+    ///
+    /// A record that cannot be written (a full disk) leaves nothing behind: what was written
+    /// of it is cut from the file (a torn record there would cut everything after it at the
+    /// next start), and its sequence numbers are the next ones again, so no hole opens in the
+    /// stream.
     pub fn append(&mut self, record: Record) -> Result<u64> {
+        let before = (
+            self.next_sample_seq,
+            self.next_event_seq,
+            self.next_sample_utc_ms,
+        );
         match &record {
             Record::Block(block) => {
                 debug_assert_eq!(block.first_seq, self.next_sample_seq);
@@ -339,19 +455,17 @@ impl StreamSpool {
                 debug_assert_eq!(event.seq, self.next_event_seq);
                 self.next_event_seq = event.seq + 1;
             }
+            Record::Lost(_) => {}
         }
-        if self.segment_records >= RECORDS_PER_SEGMENT {
-            self.segment += 1;
-            self.segment_records = 0;
-            self.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(segment_path(&self.dir, self.segment))?;
-            sync_dir(&self.dir)?;
+        let written = self.write(&record);
+        if written.is_err() {
+            (
+                self.next_sample_seq,
+                self.next_event_seq,
+                self.next_sample_utc_ms,
+            ) = before;
         }
-        let bytes = encode_record(&record)?;
-        self.file.write_all(&bytes)?;
-        self.file.sync_data()?;
+        let bytes = written?;
         self.segment_records += 1;
         self.bytes += bytes.len() as u64;
         let order = self.next_order;
@@ -365,6 +479,35 @@ impl StreamSpool {
         Ok(order)
     }
 
+    /// Writes one record at the end of the segment being written (starting the next segment
+    /// when this one is full) and syncs it; on failure, cuts what was written of it. Returns
+    /// its encoded bytes.
+    fn write(&mut self, record: &Record) -> Result<Vec<u8>> {
+        if self.segment_records >= RECORDS_PER_SEGMENT {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(segment_path(&self.dir, self.segment + 1))?;
+            self.segment += 1;
+            self.segment_records = 0;
+            self.file = file;
+            sync_dir(&self.dir)?;
+        }
+        let bytes = encode_record(record)?;
+        let length = self.file.metadata()?.len();
+        let written = self
+            .file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data());
+        if let Err(error) = written {
+            if let Err(cut) = self.file.set_len(length) {
+                tracing::error!(%cut, "a record that could not be written could not be cut either");
+            }
+            return Err(error.into());
+        }
+        Ok(bytes)
+    }
+
     /// Appends many records, syncing once per segment instead of once per record (for imports
     /// and tests that fill a spool; live data goes through [`Self::append`]).
     pub fn append_all(&mut self, records: impl IntoIterator<Item = Record>) -> Result<()> {
@@ -376,6 +519,7 @@ impl StreamSpool {
                     self.next_sample_utc_ms = Some(end_utc_ms(block));
                 }
                 Record::Event(event) => self.next_event_seq = event.seq + 1,
+                Record::Lost(_) => {}
             }
             if self.segment_records >= RECORDS_PER_SEGMENT {
                 self.file.write_all(&buffer)?;
@@ -429,7 +573,8 @@ impl StreamSpool {
         Ok(())
     }
 
-    /// Drops the oldest segment's records (the spool is full). Returns how many were dropped.
+    /// Drops the oldest segment's records (the spool is full), and appends a [`Record::Lost`]
+    /// saying what they held. Returns how many were dropped.
     pub fn drop_oldest_segment(&mut self) -> Result<u64> {
         let Some(oldest) = self.records.front().map(|r| r.segment) else {
             return Ok(0);
@@ -438,12 +583,15 @@ impl StreamSpool {
             return Ok(0);
         }
         let mut dropped = 0;
+        let mut lost = Lost::default();
         while self.records.front().is_some_and(|r| r.segment == oldest) {
             let r = self.records.pop_front().expect("front");
             self.bytes -= r.bytes;
+            lost.cover(&r.record);
             dropped += 1;
         }
         self.dropped_records += dropped;
+        self.append(Record::Lost(lost))?;
         self.delete_old_segments()?;
         Ok(dropped)
     }
@@ -467,7 +615,11 @@ impl StreamSpool {
     pub fn order_of_sample(&self, seq: u64) -> u64 {
         self.records
             .iter()
-            .find(|r| matches!(&r.record, Record::Block(b) if b.end_seq().is_some_and(|end| end > seq)))
+            .find(|r| match &r.record {
+                Record::Block(b) => b.end_seq().is_some_and(|end| end > seq),
+                Record::Lost(lost) => lost.end_sample > seq,
+                Record::Event(_) => false,
+            })
             .map_or(self.next_order, |r| r.order)
     }
 }
@@ -629,16 +781,122 @@ mod tests {
     fn dropping_the_oldest_segment_counts_what_was_lost() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
-        for i in 0..RECORDS_PER_SEGMENT + 3 {
+        for i in 0..RECORDS_PER_SEGMENT - 2 {
+            spool.append(block(i * 4)).unwrap();
+        }
+        spool.append(event(0)).unwrap();
+        spool.append(event(1)).unwrap();
+        for i in RECORDS_PER_SEGMENT - 2..RECORDS_PER_SEGMENT + 1 {
             spool.append(block(i * 4)).unwrap();
         }
         let before = spool.bytes();
         assert_eq!(spool.drop_oldest_segment().unwrap(), RECORDS_PER_SEGMENT);
         assert_eq!(spool.dropped_records, RECORDS_PER_SEGMENT);
         assert!(spool.bytes() < before);
-        assert_eq!(spool.len(), 3);
+        // The three blocks after the segment, and what the segment held, in its place.
+        assert_eq!(spool.len(), 4);
+        let (first, next) = spool.order_range();
+        let lost = Lost {
+            first_sample: 0,
+            end_sample: (RECORDS_PER_SEGMENT - 2) * 4,
+            utc_ms: 0,
+            first_event: 0,
+            end_event: 2,
+        };
+        assert_eq!(spool.get(next - 1), Some(&Record::Lost(lost)));
+        // A resend of a dropped sample starts at the first record holding it or a later one,
+        // and so takes in what stands in for it (appended last).
+        assert_eq!(spool.order_of_sample(8), first);
+        assert_eq!(spool.order_of_sample(lost.end_sample + 12), next);
+        // Kept across a restart, and gone once the hub has acknowledged past it.
+        drop(spool);
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        assert!(spool.records.iter().any(|r| r.record == Record::Lost(lost)));
+        spool.ack(lost.end_sample + 12, 2).unwrap();
+        assert!(spool.is_empty());
         // The segment being written is never dropped.
         assert_eq!(spool.drop_oldest_segment().unwrap(), 0);
+    }
+
+    /// What stands in for dropped records: samples of no signal in blocks the wire takes,
+    /// stamped from the first one's time, and a note from the bridge for each event; a second
+    /// drop that takes an earlier stand-in with it covers both.
+    #[test]
+    fn what_a_full_spool_dropped_is_sent_as_no_signal_and_notes() {
+        let lost = Lost {
+            first_sample: 100,
+            end_sample: 100 + MAX_BLOCK_SAMPLES as u64 + 4,
+            utc_ms: 1_000_000,
+            first_event: 7,
+            end_event: 9,
+        };
+        let records = lost.records();
+        assert_eq!(records.len(), 4);
+        let Record::Block(first) = &records[0] else {
+            panic!("{:?}", records[0])
+        };
+        assert!(first.is_filler());
+        assert_eq!(
+            (first.first_seq, first.samples.len()),
+            (100, MAX_BLOCK_SAMPLES)
+        );
+        let Record::Block(second) = &records[1] else {
+            panic!("{:?}", records[1])
+        };
+        assert_eq!(
+            (second.first_seq, second.samples.len()),
+            (100 + MAX_BLOCK_SAMPLES as u64, 4)
+        );
+        assert_eq!(second.utc_ms, 1_000_000 + 250 * MAX_BLOCK_SAMPLES as i64);
+        for (record, seq) in records[2..].iter().zip(7..) {
+            assert!(matches!(record, Record::Event(e) if e.seq == seq
+                && matches!(&e.kind, EventKind::Note { author, text } if author == "bridge" && text == LOST_EVENT_NOTE)));
+        }
+        let mut merged = Lost::default();
+        for record in [
+            Record::Lost(lost),
+            block(100 + MAX_BLOCK_SAMPLES as u64 + 4),
+            event(9),
+        ] {
+            merged.cover(&record);
+        }
+        assert_eq!(
+            (
+                merged.first_sample,
+                merged.end_sample,
+                merged.first_event,
+                merged.end_event
+            ),
+            (100, 100 + MAX_BLOCK_SAMPLES as u64 + 8, 7, 10)
+        );
+        assert_eq!(merged.utc_ms, 1_000_000);
+    }
+
+    /// A record that could not be written leaves no hole in the stream's numbers, and what is
+    /// written after it is read back. (Cutting a partly written record from a real file is
+    /// not exercised: a disk that fills halfway through a write is not made here.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_record_that_cannot_be_written_leaves_no_hole_in_the_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        spool.append(block(0)).unwrap();
+        // A file that takes no more bytes: a disk that is full.
+        let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let real = std::mem::replace(&mut spool.file, full);
+        assert!(spool.append(block(4)).is_err());
+        assert_eq!(
+            spool.next_sample_seq(),
+            4,
+            "its numbers are the next ones again"
+        );
+        spool.file = real;
+        spool.append(block(4)).unwrap();
+        spool.append(block(8)).unwrap();
+        drop(spool);
+        let spool = StreamSpool::open(dir.path(), meta()).unwrap();
+        assert_eq!(spool.len(), 3, "everything written since is read back");
+        assert_eq!(spool.next_sample_seq(), 12);
     }
 
     #[test]

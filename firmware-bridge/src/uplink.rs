@@ -238,17 +238,25 @@ async fn session(shared: &Shared, endpoint: &quinn::Endpoint, config: &BridgeCon
             }
         }
         for (handle, record) in &batch {
-            let message = match record {
-                Record::Block(block) => Message::Samples {
-                    stream: *handle,
-                    block: block.clone(),
-                },
-                Record::Event(event) => Message::Event {
-                    stream: *handle,
-                    event: event.clone(),
-                },
+            // What a full spool dropped goes as what stands in for it.
+            let records = match record {
+                Record::Lost(lost) => lost.records(),
+                other => vec![other.clone()],
             };
-            send(&mut tx, &message).await?;
+            for record in records {
+                let message = match record {
+                    Record::Block(block) => Message::Samples {
+                        stream: *handle,
+                        block,
+                    },
+                    Record::Event(event) => Message::Event {
+                        stream: *handle,
+                        event,
+                    },
+                    Record::Lost(_) => continue,
+                };
+                send(&mut tx, &message).await?;
+            }
         }
         let backlog_left = cursors.iter().any(|c| c.backlog < c.backlog_end);
         if live_sent || backlog_left {
