@@ -91,7 +91,15 @@ impl Shared {
             None => spool.next_sample_utc_ms(),
         };
         let mut written = true;
-        for mut record in make(spool, ended_utc_ms) {
+        let records = make(spool, ended_utc_ms)
+            .into_iter()
+            .flat_map(|mut record| {
+                if let Record::Block(block) = &mut record {
+                    block.first_seq = spool.next_sample_seq();
+                }
+                acceptable(record, &spool.meta().identity.port)
+            });
+        for mut record in records.collect::<Vec<_>>() {
             if let Record::Block(block) = &mut record {
                 block.first_seq = spool.next_sample_seq();
                 let end_utc_ms = block.utc_ms + 250 * block.samples.len() as i64;
@@ -162,6 +170,45 @@ impl Shared {
             ));
             records
         });
+    }
+}
+
+/// `record` as the hub will take it: the hub refuses a block or an event outside the
+/// protocol's limits ([`ctg_proto::wire::validate_block`], `validate_event`), and since it
+/// acknowledges only a contiguous stream, one refused record would hold every later one in the
+/// spool for ever. So a block the hub would refuse (a codec's mistake) goes as the same number
+/// of samples of no signal, and an event as a note saying it was left out; logged as errors.
+fn acceptable(record: Record, device: &str) -> Vec<Record> {
+    use ctg_proto::wire::{validate_block, validate_event};
+    match record {
+        Record::Block(block) => match validate_block(&block) {
+            Ok(()) => vec![Record::Block(block)],
+            Err(error) => {
+                tracing::error!(%device, %error, "a block the hub would refuse: sent as no signal");
+                spool::Lost {
+                    first_sample: block.first_seq,
+                    end_sample: block.first_seq + block.samples.len() as u64,
+                    utc_ms: block.utc_ms,
+                    first_event: 0,
+                    end_event: 0,
+                }
+                .records()
+            }
+        },
+        Record::Event(mut event) => match validate_event(&event) {
+            Ok(()) => vec![Record::Event(event)],
+            Err(error) => {
+                tracing::error!(%device, %error, "an event the hub would refuse: sent as a note");
+                let mut text = format!("an event from the monitor was left out: {error}");
+                text.truncate(text.floor_char_boundary(ctg_proto::wire::MAX_TEXT_LEN));
+                event.kind = EventKind::Note {
+                    author: "bridge".into(),
+                    text,
+                };
+                vec![Record::Event(event)]
+            }
+        },
+        lost @ Record::Lost(_) => vec![lost],
     }
 }
 
@@ -368,6 +415,49 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A block or an event the hub would refuse (a codec's mistake) would hold every later
+    /// record in the spool for ever, the hub's acknowledgements stopping before it: it goes
+    /// as samples of no signal, or a note, in its place.
+    #[test]
+    fn what_the_hub_would_refuse_goes_as_no_signal_or_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = shared(dir.path());
+        let now = Instant::now();
+        let utc = 1_800_000_000_000;
+        assert!(shared.block_at(0, now, utc, |first_seq| SampleBlock {
+            first_seq,
+            utc_ms: utc - 1_000,
+            samples: vec![
+                Sample {
+                    // Above any heart rate the protocol carries.
+                    values: [u16::MAX, 0, 0, 0, 20],
+                    ..Sample::default()
+                };
+                4
+            ],
+            ..SampleBlock::default()
+        }));
+        assert_eq!(blocks(&shared), [(true, 4)]);
+        shared.event(
+            0,
+            EventKind::Note {
+                author: "monitor".into(),
+                text: "x".repeat(ctg_proto::wire::MAX_TEXT_LEN + 1),
+            },
+        );
+        second(&shared, now + Duration::from_secs(1), utc + 1_000);
+        let spools = shared.spools();
+        let (first, next) = spools[0].order_range();
+        let records: Vec<&Record> = (first..next).filter_map(|o| spools[0].get(o)).collect();
+        assert!(
+            matches!(records[1], Record::Event(e) if matches!(&e.kind, EventKind::Note { author, text }
+                if author == "bridge" && text.contains("left out"))),
+            "{:?}",
+            records[1]
+        );
+        assert!(matches!(records[2], Record::Block(b) if b.first_seq == 4 && !b.is_filler()));
     }
 
     /// A silence of the monitor is measured on the monotonic clock while the bridge runs, so
