@@ -460,12 +460,7 @@ fn what_a_full_spool_dropped_reaches_the_receiver_as_no_signal_and_the_spool_emp
             port: "bed-1".into(),
             episode_start_utc_ms: 1,
         },
-        device: DeviceInfo {
-            protocol: DeviceProtocol::Series50,
-            model: String::new(),
-            serial: String::new(),
-            software: String::new(),
-        },
+        device: DeviceInfo::unidentified(DeviceProtocol::Series50),
     };
     let blocks = RECORDS_PER_SEGMENT + 5;
     {
@@ -534,12 +529,7 @@ fn what_a_full_spool_dropped_reaches_the_receiver_as_no_signal_and_the_spool_emp
         &spool_dir,
         StreamMeta {
             identity: stream.identity.clone(),
-            device: DeviceInfo {
-                protocol: DeviceProtocol::Series50,
-                model: String::new(),
-                serial: String::new(),
-                software: String::new(),
-            },
+            device: DeviceInfo::unidentified(DeviceProtocol::Series50),
         },
     )
     .unwrap();
@@ -1026,12 +1016,9 @@ fn after_an_outage_live_blocks_go_out_ahead_of_the_backlog() {
                 port: "bed-1".into(),
                 episode_start_utc_ms: 1,
             },
-            device: ctg_proto::model::DeviceInfo {
-                protocol: ctg_proto::model::DeviceProtocol::Series50,
-                model: String::new(),
-                serial: String::new(),
-                software: String::new(),
-            },
+            device: ctg_proto::model::DeviceInfo::unidentified(
+                ctg_proto::model::DeviceProtocol::Series50,
+            ),
         };
         let mut spool = StreamSpool::open(&field.path("spool").join("bed-1"), meta).unwrap();
         let whole = recording.samples.len() / 4 * 4;

@@ -227,17 +227,12 @@ async fn talk(
 
 /// What the device info says before the monitor identifies itself.
 pub fn initial_device_info(device: &DeviceConfig) -> DeviceInfo {
-    DeviceInfo {
-        protocol: match device.protocol {
-            DeviceProtocol::Series50 => ctg_proto::model::DeviceProtocol::Series50,
-            DeviceProtocol::Avalon => ctg_proto::model::DeviceProtocol::Avalon,
-            DeviceProtocol::Corometrics115 => ctg_proto::model::DeviceProtocol::Corometrics115,
-            DeviceProtocol::Hl7 => ctg_proto::model::DeviceProtocol::Hl7Mllp,
-        },
-        model: String::new(),
-        serial: String::new(),
-        software: String::new(),
-    }
+    DeviceInfo::unidentified(match device.protocol {
+        DeviceProtocol::Series50 => ctg_proto::model::DeviceProtocol::Series50,
+        DeviceProtocol::Avalon => ctg_proto::model::DeviceProtocol::Avalon,
+        DeviceProtocol::Corometrics115 => ctg_proto::model::DeviceProtocol::Corometrics115,
+        DeviceProtocol::Hl7 => ctg_proto::model::DeviceProtocol::Hl7Mllp,
+    })
 }
 
 /// A raw capture of one port (`--capture DIR`).

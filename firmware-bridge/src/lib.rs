@@ -372,12 +372,7 @@ mod tests {
                 port: "bed-1".into(),
                 episode_start_utc_ms: 1,
             },
-            device: DeviceInfo {
-                protocol: DeviceProtocol::Series50,
-                model: String::new(),
-                serial: String::new(),
-                software: String::new(),
-            },
+            device: DeviceInfo::unidentified(DeviceProtocol::Series50),
         };
         Shared {
             spools: Mutex::new(vec![StreamSpool::open(dir, meta).unwrap()]),

@@ -638,12 +638,7 @@ mod tests {
                 port: "p".into(),
                 episode_start_utc_ms: 1,
             },
-            device: DeviceInfo {
-                protocol: DeviceProtocol::Series50,
-                model: String::new(),
-                serial: String::new(),
-                software: String::new(),
-            },
+            device: DeviceInfo::unidentified(DeviceProtocol::Series50),
         }
     }
 

@@ -273,6 +273,18 @@ pub struct DeviceInfo {
     pub software: String,
 }
 
+impl DeviceInfo {
+    /// A device speaking `protocol` that has not said what it is (yet).
+    pub fn unidentified(protocol: DeviceProtocol) -> Self {
+        Self {
+            protocol,
+            model: String::new(),
+            serial: String::new(),
+            software: String::new(),
+        }
+    }
+}
+
 /// The identity of a stream: one monitor's output for one monitoring episode.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StreamIdentity {

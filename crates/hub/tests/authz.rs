@@ -91,7 +91,11 @@ fn identity(facility: &str) -> StreamIdentity {
 }
 
 /// What one WebSocket subscription gets back first: samples, or an error.
-async fn subscribe(port: u16, cookie: Option<&str>, stream: i64) -> Result<&'static str, String> {
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the hub on `port` (with a session cookie) that asked for `stream`.
+async fn subscribed(port: u16, cookie: Option<&str>, stream: i64) -> Result<Socket, String> {
     let mut request = format!("ws://127.0.0.1:{port}/api/ws")
         .into_client_request()
         .unwrap();
@@ -106,6 +110,11 @@ async fn subscribe(port: u16, cookie: Option<&str>, stream: i64) -> Result<&'sta
     ws.send(Message::Text(format!("{{\"subscribe\": {stream}}}").into()))
         .await
         .unwrap();
+    Ok(ws)
+}
+
+async fn subscribe(port: u16, cookie: Option<&str>, stream: i64) -> Result<&'static str, String> {
+    let mut ws = subscribed(port, cookie, stream).await?;
     match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
         Ok(Some(Ok(Message::Binary(_)))) => Ok("samples"),
         Ok(Some(Ok(Message::Text(text)))) => Err(text.to_string()),
@@ -118,12 +127,7 @@ async fn every_route_lets_each_user_see_exactly_what_their_facility_may() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("hub.db");
     let hub: Arc<Hub> = Hub::open(&db, "hub", "centre").unwrap();
-    let device = DeviceInfo {
-        protocol: DeviceProtocol::Series50,
-        model: String::new(),
-        serial: String::new(),
-        software: String::new(),
-    };
+    let device = DeviceInfo::unidentified(DeviceProtocol::Series50);
     let mut ids = Vec::new();
     for facility in ["clinic-a", "clinic-b"] {
         let (record, _, _) = hub.open_stream(&identity(facility), &device).await.unwrap();
@@ -1164,12 +1168,7 @@ async fn a_session_is_renewed_by_signing_in_again_before_it_ends() {
 
 /// A Series 50 monitor, as a stream's device.
 fn series50() -> DeviceInfo {
-    DeviceInfo {
-        protocol: DeviceProtocol::Series50,
-        model: String::new(),
-        serial: String::new(),
-        software: String::new(),
-    }
+    DeviceInfo::unidentified(DeviceProtocol::Series50)
 }
 
 /// Ending a bed's monitoring over HTTP: only whoever may see the stream, never while its
@@ -1425,18 +1424,7 @@ async fn a_viewer_is_told_a_monitors_silence_as_a_gap_not_sent_its_samples() {
         .await
         .1
         .unwrap();
-    let mut request = format!("ws://127.0.0.1:{port}/api/ws")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Cookie", cookie.parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws.send(Message::Text(
-        format!("{{\"subscribe\": {}}}", stream.id).into(),
-    ))
-    .await
-    .unwrap();
+    let mut ws = subscribed(port, Some(&cookie), stream.id).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let now = ctg_hub::utc_now_ms();
     let samples = |value: u16, quality, n| {

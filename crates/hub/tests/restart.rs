@@ -64,12 +64,7 @@ async fn tachysystole_stays_open_across_a_restart_while_the_contractions_go_on()
         port: "bed-1".into(),
         episode_start_utc_ms: 1,
     };
-    let device = DeviceInfo {
-        protocol: DeviceProtocol::Series50,
-        model: String::new(),
-        serial: String::new(),
-        software: String::new(),
-    };
+    let device = DeviceInfo::unidentified(DeviceProtocol::Series50);
     let start_ms = ctg_hub::utc_now_ms() - 60 * 60_000;
     let tachysystole = |hub: &Hub| -> Vec<ctg_alerts::Alert> {
         hub.alerts()
