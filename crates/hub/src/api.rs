@@ -32,6 +32,7 @@ use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::accounts::{Role, Signin, User};
+use crate::signin_guard;
 use crate::store::Store;
 use crate::{Hub, Live};
 
@@ -212,7 +213,11 @@ pub async fn serve(
     if let Some(ready) = ready {
         let _ = ready.send(local);
     }
-    axum::serve(listener, router(hub)).await?;
+    axum::serve(
+        listener,
+        router(hub).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -230,7 +235,7 @@ pub async fn serve_tls(
     let handle = axum_server::Handle::new();
     let server = axum_server::bind_rustls(listen, config)
         .handle(handle.clone())
-        .serve(router(hub).into_make_service());
+        .serve(router(hub).into_make_service_with_connect_info::<SocketAddr>());
     let announce = async move {
         if let Some(address) = handle.listening().await {
             tracing::info!(%address, "hub API listening (HTTPS)");
@@ -445,18 +450,64 @@ async fn password_check_within<T: Send + 'static>(
     }
 }
 
-async fn login(State(hub): State<Arc<Hub>>, Json(body): Json<Login>) -> Response {
+async fn login(
+    State(hub): State<Arc<Hub>>,
+    extensions: axum::http::Extensions,
+    Json(body): Json<Login>,
+) -> Response {
     let now_ms = crate::utc_now_ms();
+    // The address it comes from (served with connection info; absent for a router driven
+    // in-process, which then counts by username alone).
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    let guard = || {
+        hub.signin_addresses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    };
+    if let Some(address) = &address
+        && let signin_guard::Verdict::Locked { until_ms } = guard().check(address, now_ms)
+    {
+        let retry_after_s = ((until_ms - now_ms).max(0) + 999) / 1000;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry_after_s.to_string())],
+            Json(json!({
+                "error": format!(
+                    "too many failed sign-ins from this computer's network address: try again in {} min",
+                    (retry_after_s + 59) / 60
+                ),
+                "retry_after_s": retry_after_s,
+            })),
+        )
+            .into_response();
+    }
     let signed = with_password_check(&hub, move |hub| {
         hub.accounts
             .sign_in(&body.username, &body.password, body.code.as_deref(), now_ms)
     })
     .await;
+    if let (Some(address), Ok(Signin::Refused | Signin::Locked { .. })) = (&address, &signed)
+        && let signin_guard::AfterFailure::LockedNow { .. } = guard().failed(address, now_ms)
+    {
+        tracing::warn!(%address, "too many failed sign-ins from one address: refused for 15 min");
+        let _ = hub.accounts.audit(
+            "-",
+            "signin_address_locked",
+            &format!(
+                "{address}: {} failed sign-ins in 15 min",
+                SIGNIN_ADDRESS_GUARD_FAILURES
+            ),
+        );
+    }
     match signed {
         Ok(signed) => signin_answer(&hub, signed, now_ms),
         Err(response) => response,
     }
 }
+
+const SIGNIN_ADDRESS_GUARD_FAILURES: u32 = crate::SIGNIN_ADDRESS_GUARD.max_failures;
 
 #[derive(Deserialize)]
 struct Renewal {

@@ -207,6 +207,10 @@ pub struct Hub {
     /// One password check at a time (argon2id, tens of milliseconds of a core each): sign-ins
     /// tried in bulk wait here rather than take the cores ingest and analysis run on.
     pub(crate) password_checks: tokio::sync::Semaphore,
+    /// Failed sign-ins counted per network address ([`SIGNIN_ADDRESS_GUARD`]), besides those
+    /// per username in [`accounts::Accounts`]: a username's lock stops guessing at one account,
+    /// this stops one machine trying many (or locking every midwife out one after another).
+    pub(crate) signin_addresses: Mutex<signin_guard::SigninGuard>,
     /// Bumped whenever sessions may have ended (sign-out, an account disabled, a new
     /// password): each viewer's WebSocket checks its session again and closes if it is gone.
     sessions_ended: tokio::sync::watch::Sender<u64>,
@@ -215,6 +219,16 @@ pub struct Hub {
     /// The streams whose monitoring has ended ([`Hub::end_monitoring`]), with when (ms).
     ended: Mutex<HashMap<i64, i64>>,
 }
+
+/// Failed sign-ins from one network address within 15 minutes that refuse its sign-ins for
+/// 15 minutes: six times a username's five, as a facility's staff may share one address (its
+/// router), and well below what guessing needs.
+pub const SIGNIN_ADDRESS_GUARD: signin_guard::GuardConfig = signin_guard::GuardConfig {
+    max_failures: 30,
+    window_ms: 15 * 60_000,
+    lock_ms: 15 * 60_000,
+    max_tracked: 10_000,
+};
 
 /// Why the monitoring of a stream could not be ended.
 #[derive(Debug, thiserror::Error)]
@@ -451,6 +465,7 @@ impl Hub {
             watchers: Mutex::new(HashMap::new()),
             connection_numbers: AtomicU64::new(0),
             password_checks: tokio::sync::Semaphore::new(1),
+            signin_addresses: Mutex::new(signin_guard::SigninGuard::new(SIGNIN_ADDRESS_GUARD)),
             sessions_ended: tokio::sync::watch::Sender::new(0),
             stopping: std::sync::atomic::AtomicBool::new(false),
             ended: Mutex::new(ended),

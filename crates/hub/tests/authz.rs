@@ -1490,3 +1490,53 @@ async fn a_viewer_is_told_a_monitors_silence_as_a_gap_not_sent_its_samples() {
     }
     assert_eq!(seen, ["samples 0+4", "gap 4..2404", "samples 2404+4"]);
 }
+
+/// Failed sign-ins are also counted per network address: past 30 in 15 minutes (spread over
+/// usernames, each short of its own lock) the address is refused without a password check,
+/// also for a right password, and the audit log says so once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_failed_sign_ins_from_one_address_refuse_it_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub: Arc<Hub> = Hub::open(&dir.path().join("hub.db"), "hub", "centre").unwrap();
+    hub.accounts
+        .add_user("mw-a", "a long password", Role::Midwife, "clinic-a")
+        .unwrap();
+    // Served as the hub serves: with each connection's address.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let serving = hub.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            ctg_hub::api::router(serving)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let sign_in = async |user: &str, password: &str| -> (u16, Value) {
+        let body = format!(r#"{{"username":"{user}","password":"{password}"}}"#);
+        let (status, _, answer) = http(port, "POST", "/api/login", None, Some(&body)).await;
+        (status, answer)
+    };
+    for i in 0..ctg_hub::SIGNIN_ADDRESS_GUARD.max_failures {
+        // Four tries each at guessed usernames: none of them locked on its own.
+        let (status, answer) = sign_in(&format!("guess-{}", i / 4), "wrong").await;
+        assert_eq!(status, 401, "try {i}: {answer}");
+    }
+    let (status, answer) = sign_in("mw-a", "a long password").await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("network address"),
+        "{answer}"
+    );
+    let log = hub.accounts.audit_log(1_000).unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "signin_address_locked")
+            .count(),
+        1
+    );
+}
