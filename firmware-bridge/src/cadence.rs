@@ -50,24 +50,30 @@ pub fn before(next_sample_utc_ms: Option<i64>, block_utc_ms: i64) -> Before {
         return Before::TooLong { ms };
     }
     // Whole seconds of no signal, the monitor's own step.
-    let samples = ((ms + 500) / 1000 * 4) as usize;
+    let fill = no_signal_blocks(0, expected, ((ms + 500) / 1000 * 4) as u64);
+    Before::Silence { ms, fill }
+}
+
+/// `samples` samples of no signal from `first_seq`, the first at `utc_ms`, in blocks the wire
+/// takes ([`MAX_BLOCK_SAMPLES`] at most), flagged as inserted: what stands in for a silence
+/// here and for what a full spool dropped (`spool::Lost::records`).
+pub fn no_signal_blocks(first_seq: u64, utc_ms: i64, samples: u64) -> Vec<SampleBlock> {
     let no_signal = Sample {
         values: [0; 5],
         quality: [Quality::None; 5],
         fetal_movement: false,
     };
-    let fill = (0..samples)
+    (0..samples)
         .step_by(MAX_BLOCK_SAMPLES)
         .map(|start| SampleBlock {
-            first_seq: 0,
-            utc_ms: expected + 250 * start as i64,
+            first_seq: first_seq + start,
+            utc_ms: utc_ms + 250 * start as i64,
             modes: Modes::default(),
             flags: BlockFlags(BlockFlags::SAMPLES_INSERTED),
             fspo2_percent: None,
-            samples: vec![no_signal; (samples - start).min(MAX_BLOCK_SAMPLES)],
+            samples: vec![no_signal; (samples - start).min(MAX_BLOCK_SAMPLES as u64) as usize],
         })
-        .collect();
-    Before::Silence { ms, fill }
+        .collect()
 }
 
 #[cfg(test)]

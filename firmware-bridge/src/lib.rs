@@ -91,15 +91,9 @@ impl Shared {
             None => spool.next_sample_utc_ms(),
         };
         let mut written = true;
-        let records = make(spool, ended_utc_ms)
-            .into_iter()
-            .flat_map(|mut record| {
-                if let Record::Block(block) = &mut record {
-                    block.first_seq = spool.next_sample_seq();
-                }
-                acceptable(record, &spool.meta().identity.port)
-            });
-        for mut record in records.collect::<Vec<_>>() {
+        let device = spool.meta().identity.port.clone();
+        let made = make(spool, ended_utc_ms);
+        for mut record in made.into_iter().flat_map(|r| acceptable(r, &device)) {
             if let Record::Block(block) = &mut record {
                 block.first_seq = spool.next_sample_seq();
                 let end_utc_ms = block.utc_ms + 250 * block.samples.len() as i64;

@@ -27,11 +27,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ctg_proto::model::{
-    BlockFlags, DeviceInfo, EventKind, Modes, Quality, Sample, SampleBlock, StreamEvent,
-    StreamIdentity,
-};
-use ctg_proto::wire::MAX_BLOCK_SAMPLES;
+use ctg_proto::model::{DeviceInfo, EventKind, SampleBlock, StreamEvent, StreamIdentity};
 use serde::{Deserialize, Serialize};
 
 /// Records per segment before a new one is started (10 minutes of 1-s blocks).
@@ -74,25 +70,14 @@ impl Lost {
     /// samples ([`SampleBlock::is_filler`]), at most [`MAX_BLOCK_SAMPLES`] each, and a note
     /// from the bridge for each event.
     pub fn records(&self) -> Vec<Record> {
-        let no_signal = Sample {
-            values: [0; 5],
-            quality: [Quality::None; 5],
-            fetal_movement: false,
-        };
-        let mut out = Vec::new();
-        let mut first = self.first_sample;
-        while first < self.end_sample {
-            let n = (self.end_sample - first).min(MAX_BLOCK_SAMPLES as u64);
-            out.push(Record::Block(SampleBlock {
-                first_seq: first,
-                utc_ms: self.utc_ms + 250 * (first - self.first_sample) as i64,
-                modes: Modes::default(),
-                flags: BlockFlags(BlockFlags::SAMPLES_INSERTED),
-                fspo2_percent: None,
-                samples: vec![no_signal; n as usize],
-            }));
-            first += n;
-        }
+        let mut out: Vec<Record> = crate::cadence::no_signal_blocks(
+            self.first_sample,
+            self.utc_ms,
+            self.end_sample.saturating_sub(self.first_sample),
+        )
+        .into_iter()
+        .map(Record::Block)
+        .collect();
         for seq in self.first_event..self.end_event {
             out.push(Record::Event(StreamEvent {
                 seq,
@@ -627,6 +612,7 @@ impl StreamSpool {
 #[cfg(test)]
 mod tests {
     use ctg_proto::model::{DeviceProtocol, EventKind, Sample};
+    use ctg_proto::wire::MAX_BLOCK_SAMPLES;
 
     use super::*;
 

@@ -497,7 +497,7 @@ async fn login(
             "signin_address_locked",
             &format!(
                 "{address}: {} failed sign-ins in 15 min",
-                SIGNIN_ADDRESS_GUARD_FAILURES
+                crate::SIGNIN_ADDRESS_GUARD.max_failures
             ),
         );
     }
@@ -506,8 +506,6 @@ async fn login(
         Err(response) => response,
     }
 }
-
-const SIGNIN_ADDRESS_GUARD_FAILURES: u32 = crate::SIGNIN_ADDRESS_GUARD.max_failures;
 
 #[derive(Deserialize)]
 struct Renewal {
